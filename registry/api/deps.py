@@ -1,0 +1,133 @@
+"""Request dependencies: settings, sessions (one unit of work per request), the caller, store.
+
+``get_session`` commits before the response is sent (``scope="function"``) so that a failing
+commit becomes an error response instead of a lost write after a 2xx.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, Request
+from fastapi.responses import JSONResponse
+from fastapi.encoders import jsonable_encoder
+from pydantic import BaseModel
+from sqlalchemy.orm import Session
+
+from registry.auth.principal import AuthenticatedPrincipal
+from registry.auth.service import authenticate
+from registry.catalog.base_models import ManifestCache
+from registry.db.session import Sessions, unit_of_work
+from registry.errors import Unauthenticated
+from registry.idempotency import service as idempotency
+from registry.settings import Settings
+from registry.storage.base import ArtifactStore
+
+_READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def get_settings_dep(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_sessions(request: Request) -> Sessions:
+    sessions: Sessions = request.app.state.sessions
+    return sessions
+
+
+def get_store(request: Request) -> ArtifactStore:
+    store: ArtifactStore = request.app.state.store
+    return store
+
+
+def get_manifests(request: Request) -> ManifestCache:
+    cache: ManifestCache = request.app.state.manifests
+    return cache
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """One session per request: writer (BEGIN IMMEDIATE on SQLite) unless the method is safe."""
+    sessions: Sessions = request.app.state.sessions
+    factory = sessions.read if request.method in _READ_METHODS else sessions.write
+    with unit_of_work(factory) as session:
+        yield session
+
+
+def get_principal(
+    request: Request, authorization: Annotated[str | None, Header()] = None
+) -> AuthenticatedPrincipal:
+    """Authenticate ``Authorization: Bearer <token>`` in a short read transaction of its own
+    (streaming uploads must not hold a transaction open while bytes flow)."""
+    token = None
+    if authorization:
+        scheme, _, value = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not value.strip():
+            raise Unauthenticated("use Authorization: Bearer <token>")
+        token = value.strip()
+    sessions: Sessions = request.app.state.sessions
+    with unit_of_work(sessions.read) as session:
+        principal = authenticate(session, token=token)
+    request.state.principal = principal
+    return principal
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+SessionsDep = Annotated[Sessions, Depends(get_sessions)]
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+PrincipalDep = Annotated[AuthenticatedPrincipal, Depends(get_principal)]
+StoreDep = Annotated[ArtifactStore, Depends(get_store)]
+ManifestsDep = Annotated[ManifestCache, Depends(get_manifests)]
+
+
+@dataclass
+class WriteContext:
+    """What a mutating route needs: the session, the caller, and idempotent replays."""
+
+    request: Request
+    session: Session
+    principal: AuthenticatedPrincipal
+    settings: Settings
+    idempotency_key: str | None
+
+    def idempotent(
+        self, body: BaseModel | None, produce: Callable[[], Any], *, status_code: int = 200
+    ) -> JSONResponse:
+        """Run ``produce`` once per (principal, Idempotency-Key); replay the stored answer."""
+        if self.idempotency_key is None:
+            return JSONResponse(jsonable_encoder(produce()), status_code=status_code)
+        fp = idempotency.fingerprint(
+            self.request.method,
+            self.request.url.path,
+            body.model_dump(mode="json") if body is not None else None,
+        )
+        stored, record = idempotency.begin(
+            self.session,
+            principal_id=self.principal.id,
+            key=self.idempotency_key,
+            fingerprint=fp,
+            ttl_s=self.settings.server.idempotency_ttl_s,
+        )
+        if stored is not None:
+            return JSONResponse(
+                stored.body, status_code=stored.status_code, headers={"Idempotent-Replayed": "true"}
+            )
+        assert record is not None
+        payload = jsonable_encoder(produce())
+        idempotency.complete(self.session, record=record, status_code=status_code, body=payload)
+        return JSONResponse(payload, status_code=status_code)
+
+
+def get_write_context(
+    request: Request,
+    session: SessionDep,
+    principal: PrincipalDep,
+    settings: SettingsDep,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> WriteContext:
+    return WriteContext(request, session, principal, settings, idempotency_key)
+
+
+WriteDep = Annotated[WriteContext, Depends(get_write_context)]

@@ -1,0 +1,47 @@
+"""Keyset pagination: ``{items, next_page_token}``; the token is an opaque, checked cursor."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel
+
+from registry.errors import InvalidPageToken
+
+T = TypeVar("T")
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 500
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    next_page_token: str | None = None
+
+
+def encode_token(key: list[Any]) -> str:
+    raw = json.dumps(key, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_token(token: str | None, *, arity: int, types: tuple[type, ...]) -> list[Any] | None:
+    """Decode a cursor made by ``encode_token``; anything else is ``invalid_page_token``."""
+    if token is None or token == "":
+        return None
+    if len(token) > 512:
+        raise InvalidPageToken("page token too long")
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        key = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+    except (ValueError, binascii.Error, UnicodeEncodeError) as exc:
+        raise InvalidPageToken("malformed page token") from exc
+    if (
+        not isinstance(key, list)
+        or len(key) != arity
+        or not all(isinstance(k, t) and not isinstance(k, bool) for k, t in zip(key, types, strict=True))
+    ):
+        raise InvalidPageToken("page token does not belong to this listing")
+    return key

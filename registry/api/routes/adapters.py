@@ -1,0 +1,183 @@
+"""Adapters and their versions: push (register), list, show, lineage, tags, archive."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Query, status
+
+from registry.api.deps import ManifestsDep, SessionDep, SettingsDep, StoreDep, WriteDep
+from registry.api.pagination import Page, decode_token, encode_token
+from registry.api.routes._common import DEFAULT_PAGE, Limit, PageToken, authenticated_router, responses
+from registry.catalog import mutations, queries, registration
+from registry.catalog.schemas import (
+    AdapterRead,
+    ArchiveRequest,
+    LineageEdgeRead,
+    TagsUpdate,
+    VersionCreate,
+    VersionRead,
+)
+from registry.catalog.views import adapter_read, lineage_reads, version_reads
+from registry.errors import (
+    AdapterNotFound,
+    BaseModelNotFound,
+    CorruptSafetensors,
+    DigestMismatch,
+    ForbiddenFile,
+    IncompatibleBase,
+    InconsistentAdapter,
+    InvalidAdapterConfig,
+    InvalidName,
+    InvalidPageToken,
+    InvalidReference,
+    InvalidTransition,
+    MissingWeights,
+    NamespaceNotFound,
+    UnhealthyTensors,
+    UnknownPeftType,
+    UploadNotFound,
+    UriNotAllowed,
+    VersionAlreadyExists,
+    VersionNotFound,
+)
+
+router = authenticated_router(prefix="/api/v1/adapters", tags=["adapters"])
+
+_VERSION = "/{namespace}/{name}/versions/{selector}"
+_NOT_FOUND = (InvalidName, InvalidReference, NamespaceNotFound, AdapterNotFound, VersionNotFound)
+
+
+def _ref(namespace: str, name: str, selector: str) -> str:
+    """``vN``, ``N``, ``latest`` or ``sha256:<hex>`` in a path → a full reference."""
+    if selector.isdigit():
+        selector = f"v{selector}"
+    return f"{namespace}/{name}@{selector}"
+
+
+def _one(session: SessionDep, ctx: queries.VersionContext, *, detail: bool = True) -> VersionRead:
+    return version_reads(session, ctx.namespace.name, ctx.adapter, [ctx.version], detail=detail)[0]
+
+
+@router.get("", response_model=Page[AdapterRead], responses=responses(InvalidPageToken))
+def list_adapters(
+    session: SessionDep,
+    namespace: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Limit = DEFAULT_PAGE,
+    page_token: PageToken = None,
+) -> Page[AdapterRead]:
+    """Adapters by namespace and name."""
+    cursor = decode_token(page_token, arity=2, types=(str, str))
+    rows = queries.list_adapters(session, namespace=namespace,
+                                 after=(cursor[0], cursor[1]) if cursor else None, limit=limit + 1)
+    items = [adapter_read(a, ns) for a, ns in rows[:limit]]
+    token = encode_token([items[-1].namespace, items[-1].name]) if len(rows) > limit else None
+    return Page(items=items, next_page_token=token)
+
+
+@router.get("/{namespace}/{name}", response_model=AdapterRead, responses=responses(*_NOT_FOUND))
+def get_adapter(namespace: str, name: str, session: SessionDep) -> AdapterRead:
+    """One adapter."""
+    ns, adapter = queries.get_adapter(session, namespace=namespace, name=name)
+    return adapter_read(adapter, ns.name)
+
+
+@router.post(
+    "/{namespace}/{name}/versions",
+    status_code=status.HTTP_201_CREATED,
+    response_model=VersionRead,
+    responses=responses(*_NOT_FOUND, BaseModelNotFound, UploadNotFound, CorruptSafetensors,
+                        MissingWeights, UnknownPeftType, InvalidAdapterConfig, InconsistentAdapter,
+                        IncompatibleBase, ForbiddenFile, DigestMismatch, UnhealthyTensors,
+                        VersionAlreadyExists, UriNotAllowed),
+)
+def register_version(namespace: str, name: str, body: VersionCreate, ctx: WriteDep,
+                     store: StoreDep, manifests: ManifestsDep, settings: SettingsDep) -> object:
+    """Validate the files of an upload session (or an allow-listed S3 prefix) and register them
+    as the next version. The adapter is created on its first version."""
+    limits = registration.RegistrationLimits(
+        upload_ttl_s=settings.server.upload_ttl_s,
+        import_allowlist=tuple(settings.storage.import_allowlist),
+        scan_limit_bytes=settings.validation.scan_limit_bytes,
+        max_config_bytes=settings.validation.max_config_bytes,
+    )
+    metadata = registration.VersionMetadata(
+        description=body.description,
+        tags=tuple(body.tags),
+        datasets=tuple(registration.DatasetSpec(d.name, d.digest, d.uri) for d in body.datasets),
+        parents=tuple(registration.ParentSpec(p.ref, p.relation, p.recipe) for p in body.parents),
+        git_commit=body.git_commit,
+        mlflow_run_id=body.mlflow_run_id,
+        training_base_dtype=body.training_base_dtype,
+        quantization=body.quantization,
+    )
+
+    def produce() -> VersionRead:
+        version = registration.register_version(
+            ctx.session, store=store, manifests=manifests, principal=ctx.principal, limits=limits,
+            namespace=namespace, adapter=name, base=body.base, upload_id=body.upload_id,
+            source_uri=body.source_uri, metadata=metadata,
+        )
+        return _one(ctx.session, queries.resolve_version(
+            ctx.session, ref=f"{namespace}/{name}@v{version.version}"))
+
+    return ctx.idempotent(body, produce, status_code=201)
+
+
+@router.get("/{namespace}/{name}/versions", response_model=Page[VersionRead],
+            responses=responses(*_NOT_FOUND, InvalidPageToken, BaseModelNotFound))
+def list_versions(
+    namespace: str,
+    name: str,
+    session: SessionDep,
+    peft_type: Annotated[str | None, Query(max_length=32)] = None,
+    base: Annotated[str | None, Query(max_length=330)] = None,
+    rank: Annotated[int | None, Query(ge=1, le=1_000_000)] = None,
+    state: Annotated[str | None, Query(pattern="^(registered|validated|quarantined|archived)$")] = None,
+    tag: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Limit = DEFAULT_PAGE,
+    page_token: PageToken = None,
+) -> Page[VersionRead]:
+    """Versions newest first, filtered by peft type, base (NAME or NAME@REV), rank, state, tag."""
+    cursor = decode_token(page_token, arity=1, types=(int,))
+    ns, adapter, rows = queries.list_versions(
+        session, namespace=namespace, name=name,
+        filters=queries.VersionFilter(peft_type=peft_type, base=base, rank=rank, state=state, tag=tag),
+        before=cursor[0] if cursor else None, limit=limit + 1,
+    )
+    items = version_reads(session, ns.name, adapter, rows[:limit])
+    token = encode_token([items[-1].version]) if len(rows) > limit else None
+    return Page(items=items, next_page_token=token)
+
+
+@router.get(_VERSION, response_model=VersionRead, responses=responses(*_NOT_FOUND))
+def get_version(namespace: str, name: str, selector: str, session: SessionDep) -> VersionRead:
+    """One version (``vN``, ``latest`` or ``sha256:<digest>``) with files, datasets, warnings."""
+    return _one(session, queries.resolve_version(session, ref=_ref(namespace, name, selector)))
+
+
+@router.get(_VERSION + "/lineage", response_model=list[LineageEdgeRead],
+            responses=responses(*_NOT_FOUND))
+def get_lineage(namespace: str, name: str, selector: str, session: SessionDep,
+                descendants: bool = False) -> list[LineageEdgeRead]:
+    """Ancestors (default) or descendants of a version, breadth first."""
+    ctx = queries.resolve_version(session, ref=_ref(namespace, name, selector))
+    return lineage_reads(session, queries.walk_lineage(session, version_id=ctx.version.id,
+                                                       descendants=descendants))
+
+
+@router.post(_VERSION + "/tags", response_model=VersionRead, responses=responses(*_NOT_FOUND))
+def update_tags(namespace: str, name: str, selector: str, body: TagsUpdate,
+                ctx: WriteDep) -> object:
+    """Add and remove tags (labels) on a version."""
+    return ctx.idempotent(body, lambda: _one(ctx.session, mutations.update_tags(
+        ctx.session, ref=_ref(namespace, name, selector), add=body.add, remove=body.remove)))
+
+
+@router.post(_VERSION + "/archive", response_model=VersionRead,
+             responses=responses(*_NOT_FOUND, InvalidTransition))
+def archive_version(namespace: str, name: str, selector: str, ctx: WriteDep,
+                    body: ArchiveRequest | None = None) -> object:
+    """Archive a version: it stays pullable for audit, but can no longer be promoted."""
+    return ctx.idempotent(body, lambda: _one(ctx.session, mutations.archive_version(
+        ctx.session, ref=_ref(namespace, name, selector))))

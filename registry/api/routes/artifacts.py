@@ -1,0 +1,35 @@
+"""Downloads: a version's files, streamed from the store with their digest in the headers.
+
+The client re-hashes while writing and refuses a mismatch (exit code 8): verification is the
+client's job too (OCI distribution's rule).
+"""
+
+from __future__ import annotations
+
+from fastapi.responses import StreamingResponse
+
+from registry.api.deps import SessionDep, StoreDep
+from registry.api.routes._common import authenticated_router, responses
+from registry.api.routes.adapters import _NOT_FOUND, _ref
+from registry.catalog import files
+from registry.errors import BlobNotFound
+
+router = authenticated_router(prefix="/api/v1/adapters", tags=["adapters"])
+
+
+@router.get("/{namespace}/{name}/versions/{selector}/files/{file_name}",
+            response_class=StreamingResponse, responses=responses(*_NOT_FOUND, BlobNotFound))
+def download_file(namespace: str, name: str, selector: str, file_name: str,
+                  session: SessionDep, store: StoreDep) -> StreamingResponse:
+    """Stream one file of a version (constant memory, straight from the artifact store)."""
+    found = files.get_version_file(session, ref=_ref(namespace, name, selector), name=file_name)
+    stat = store.stat_blob(found.digest)
+    return StreamingResponse(
+        store.iter_blob(found.digest),
+        media_type="application/octet-stream",
+        headers={
+            "Content-Length": str(stat.size),
+            "X-Content-Digest": f"sha256:{found.digest}",
+            "Content-Disposition": f'attachment; filename="{found.name}"',
+        },
+    )

@@ -1,0 +1,38 @@
+"""Namespaces: create and list."""
+
+from __future__ import annotations
+
+from fastapi import status
+
+from registry.api.deps import SessionDep, WriteDep
+from registry.api.pagination import Page, decode_token, encode_token
+from registry.api.routes._common import DEFAULT_PAGE, Limit, PageToken, authenticated_router, responses
+from registry.catalog import namespaces
+from registry.catalog.schemas import NamespaceCreate, NamespaceRead
+from registry.errors import InvalidName, InvalidPageToken, NamespaceAlreadyExists
+
+router = authenticated_router(prefix="/api/v1/namespaces", tags=["namespaces"])
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=NamespaceRead,
+             responses=responses(InvalidName, NamespaceAlreadyExists))
+def create_namespace(body: NamespaceCreate, ctx: WriteDep) -> object:
+    """Create a namespace (a team or tenant that owns adapters)."""
+    return ctx.idempotent(
+        body,
+        lambda: NamespaceRead.model_validate(
+            namespaces.create_namespace(ctx.session, name=body.name, description=body.description)
+        ),
+        status_code=201,
+    )
+
+
+@router.get("", response_model=Page[NamespaceRead], responses=responses(InvalidPageToken))
+def list_namespaces(session: SessionDep, limit: Limit = DEFAULT_PAGE,
+                    page_token: PageToken = None) -> Page[NamespaceRead]:
+    """Namespaces by name."""
+    cursor = decode_token(page_token, arity=1, types=(str,))
+    rows = namespaces.list_namespaces(session, after=cursor[0] if cursor else None, limit=limit + 1)
+    items = [NamespaceRead.model_validate(r) for r in rows[:limit]]
+    token = encode_token([items[-1].name]) if len(rows) > limit else None
+    return Page(items=items, next_page_token=token)

@@ -1,0 +1,119 @@
+"""Upload sessions: stream adapter files (raw request bodies) into staging.
+
+``PUT /api/v1/uploads/{id}/files/{name}`` takes the raw bytes with ``X-Content-Digest:
+sha256:<hex>``. The body is read asynchronously in bounded batches and each batch is hashed and
+written in the thread pool, so memory stays constant and the event loop never blocks on disk
+or S3. No database transaction is open while bytes flow (SQLite's write lock would otherwise be
+held for the whole upload): the session is checked before and recorded after, each in its own
+short unit of work.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import Header, Request, status
+from starlette.concurrency import run_in_threadpool
+
+from registry.api.deps import PrincipalDep, SessionDep, SessionsDep, StoreDep, WriteDep
+from registry.api.routes._common import authenticated_router, responses
+from registry.catalog.schemas import FileRead, UploadCreate, UploadRead
+from registry.db.session import unit_of_work
+from registry.errors import (
+    DigestMismatch,
+    ForbiddenFile,
+    InvalidDigest,
+    PayloadTooLarge,
+    UploadNotFound,
+    UploadStateConflict,
+)
+from registry.settings import Settings
+from registry.storage import uploads
+from registry.storage.models import UploadFile, UploadPurpose, UploadSession
+
+router = authenticated_router(prefix="/api/v1/uploads", tags=["uploads"])
+
+BATCH_BYTES = 8 * 1024 * 1024
+
+
+def _read(upload: UploadSession, files: list[UploadFile]) -> UploadRead:
+    return UploadRead(
+        id=upload.id,
+        state=upload.state,
+        expires_at=upload.expires_at,
+        files=[FileRead(name=f.name, digest=f"sha256:{f.digest}", size=f.size) for f in files],
+    )
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=UploadRead)
+def create_upload(ctx: WriteDep, body: UploadCreate | None = None) -> object:
+    """Open an upload session (files are then PUT one by one)."""
+    settings: Settings = ctx.settings
+    return ctx.idempotent(
+        body,
+        lambda: _read(
+            uploads.create_upload(
+                ctx.session,
+                principal=ctx.principal,
+                ttl_s=settings.server.upload_ttl_s,
+                purpose=UploadPurpose(body.purpose if body is not None else "adapter"),
+            ),
+            [],
+        ),
+        status_code=201,
+    )
+
+
+@router.get("/{upload_id}", response_model=UploadRead, responses=responses(UploadNotFound))
+def get_upload(upload_id: uuid.UUID, session: SessionDep, principal: PrincipalDep) -> UploadRead:
+    """An upload session of the caller, with the files staged so far."""
+    upload, files = uploads.get_upload(session, principal=principal, upload_id=upload_id)
+    return _read(upload, files)
+
+
+@router.put(
+    "/{upload_id}/files/{name}",
+    status_code=status.HTTP_201_CREATED,
+    response_model=FileRead,
+    responses=responses(UploadNotFound, UploadStateConflict, ForbiddenFile, DigestMismatch,
+                        InvalidDigest, PayloadTooLarge),
+)
+async def put_file(
+    upload_id: uuid.UUID,
+    name: str,
+    request: Request,
+    principal: PrincipalDep,
+    sessions: SessionsDep,
+    store: StoreDep,
+    x_content_digest: Annotated[str | None, Header(max_length=200)] = None,
+) -> FileRead:
+    """Stream one file into the session; the server hashes it and checks the claimed digest."""
+
+    def prepare() -> uploads.FileTarget:
+        with unit_of_work(sessions.read) as session:
+            return uploads.prepare_file(session, principal=principal, upload_id=upload_id,
+                                        name=name, claimed_digest=x_content_digest)
+
+    target = await run_in_threadpool(prepare)
+    writer = uploads.StagedFileWriter(store, target)
+    try:
+        batch = bytearray()
+        async for chunk in request.stream():
+            batch += chunk
+            if len(batch) >= BATCH_BYTES:
+                await run_in_threadpool(writer.write, bytes(batch))
+                batch.clear()
+        if batch:
+            await run_in_threadpool(writer.write, bytes(batch))
+        staged = await run_in_threadpool(writer.finish)
+    except BaseException:
+        await run_in_threadpool(writer.abort)
+        raise
+
+    def record() -> FileRead:
+        with unit_of_work(sessions.write) as session:
+            row = uploads.record_file(session, principal=principal, target=target, staged=staged)
+            return FileRead(name=row.name, digest=f"sha256:{row.digest}", size=row.size)
+
+    return await run_in_threadpool(record)

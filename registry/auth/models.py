@@ -1,0 +1,49 @@
+"""Principals (humans and service accounts) and their API tokens."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from registry.db.base import Base, CreatedAtMixin, IdMixin
+from registry.db.types import UTCDateTime
+
+
+class PrincipalKind(StrEnum):
+    human = "human"
+    service = "service"
+
+
+class Role(StrEnum):
+    viewer = "viewer"
+    developer = "developer"
+    approver = "approver"
+    operator = "operator"
+    admin = "admin"
+    auditor = "auditor"
+
+
+class Principal(IdMixin, CreatedAtMixin, Base):
+    __tablename__ = "principals"
+
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    kind: Mapped[str] = mapped_column(String(16), default=PrincipalKind.human)
+    role: Mapped[str] = mapped_column(String(16), default=Role.viewer)
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class ApiToken(IdMixin, CreatedAtMixin, Base):
+    """An API token; only its sha256 is stored (tokens are 256-bit random, no salt needed)."""
+
+    __tablename__ = "api_tokens"
+    __table_args__ = (Index("ix_api_tokens_principal_id", "principal_id"),)
+
+    principal_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("principals.id", ondelete="CASCADE"))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(128), default="")
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

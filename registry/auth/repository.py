@@ -1,0 +1,50 @@
+"""Queries for principals and API tokens."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from registry.auth.models import ApiToken, Principal
+
+
+class PrincipalRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get_by_id(self, principal_id: uuid.UUID) -> Principal | None:
+        return self.session.get(Principal, principal_id)
+
+    def get_by_name(self, name: str) -> Principal | None:
+        return self.session.scalars(select(Principal).where(Principal.name == name)).one_or_none()
+
+    def any_with_role(self, role: str) -> bool:
+        stmt = select(Principal.id).where(Principal.role == role).limit(1)
+        return self.session.scalars(stmt).first() is not None
+
+    def add(self, principal: Principal) -> Principal:
+        self.session.add(principal)
+        self.session.flush()
+        return principal
+
+
+class TokenRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get_with_principal(self, token_hash: str) -> tuple[ApiToken, Principal] | None:
+        """The token row and its principal for a token hash, or None (one indexed join)."""
+        stmt = (
+            select(ApiToken, Principal)
+            .join(Principal, Principal.id == ApiToken.principal_id)
+            .where(ApiToken.token_hash == token_hash)
+        )
+        row = self.session.execute(stmt).one_or_none()
+        return None if row is None else (row[0], row[1])
+
+    def add(self, token: ApiToken) -> ApiToken:
+        self.session.add(token)
+        self.session.flush()
+        return token

@@ -1,0 +1,208 @@
+"""Base models and their versions: config snapshot + weights manifest (headers only).
+
+The manifest (every tensor's dtype and shape) is what adapter compatibility is checked
+against. It is stored as a content-addressed blob; its digest is on the version row.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from registry.auth.principal import AuthenticatedPrincipal
+from registry.catalog import refs
+from registry.catalog.models import BaseModel, BaseModelFile, BaseModelVersion
+from registry.catalog.repository import BaseModelRepository
+from registry.errors import BaseModelNotFound, BaseModelVersionExists, InvalidBaseModel
+from registry.storage import uploads
+from registry.storage.base import ArtifactStore
+from registry.storage.models import UploadPurpose
+from registry.storage.repository import BlobRepository
+from registry.validation.manifest import BaseManifest, manifest_from_parts
+from registry.validation.safetensors import DTYPE_BITS, MAX_TENSOR_NAME_CHARS, parse_header
+
+MAX_MANIFEST_TENSORS = 200_000
+
+
+@dataclass(frozen=True, slots=True)
+class BaseVersionView:
+    name: str
+    version: BaseModelVersion
+    files: list[BaseModelFile]
+
+
+def register_base_version(
+    session: Session,
+    *,
+    store: ArtifactStore,
+    principal: AuthenticatedPrincipal,
+    name: str,
+    revision: str,
+    config: dict[str, Any],
+    tensors: dict[str, tuple[str, list[int]]],
+    upload_id: uuid.UUID | None = None,
+    license: str | None = None,
+    weights_uri: str | None = None,
+    tokenizer_digest: str | None = None,
+) -> BaseVersionView:
+    """Register ``name@revision`` from a client-read manifest, or from uploaded weights.
+
+    With ``upload_id`` the server reads the uploaded safetensors headers itself and the manifest
+    is derived from them (the client's ``tensors`` must then agree or be empty). Errors:
+    ``invalid_name``, ``base_model_version_exists``, ``invalid_base_model``,
+    ``corrupt_safetensors``. Blob first, rows second; flushes.
+    """
+    refs.base_model_name(name)
+    refs.revision_name(revision)
+    if tokenizer_digest is not None:
+        refs.content_digest(tokenizer_digest)
+    repo = BaseModelRepository(session)
+    if repo.get_version(name, revision) is not None:
+        raise BaseModelVersionExists(
+            "base model revision exists", context={"base": f"{name}@{revision}"}
+        )
+    staged: list[uploads.StagedFile] = []
+    upload = None
+    if upload_id is not None:
+        upload, files = uploads.get_upload(session, principal=principal, upload_id=upload_id)
+        uploads.require_open(upload, purpose=UploadPurpose.base_model)
+        staged = uploads.open_staged_files(store, files)
+        manifest = _manifest_from_uploaded(config, staged, tensors)
+    else:
+        manifest = _manifest_from_client(config, tensors)
+    manifest_bytes = json.dumps(manifest.to_json(), sort_keys=True, separators=(",", ":")).encode()
+    manifest_hex = store.put_small(manifest_bytes)
+    BlobRepository(session).add_many([(manifest_hex, len(manifest_bytes))])
+    if upload is not None:
+        uploads.commit_upload(session, store=store, upload=upload, files=staged)
+    base = repo.get_or_create(name)
+    version = repo.add_version(
+        BaseModelVersion(
+            base_model_id=base.id,
+            revision=revision,
+            architecture=manifest.architecture,
+            model_type=manifest.model_type,
+            config=config,
+            manifest_digest=manifest.digest,
+            manifest_blob=manifest_hex,
+            tensor_count=len(manifest.tensors),
+            parameter_count=_parameter_count(manifest),
+            tokenizer_digest=tokenizer_digest,
+            license=license,
+            weights_uri=weights_uri,
+            registered_by_id=principal.id,
+        )
+    )
+    file_rows = [
+        BaseModelFile(base_model_version_id=version.id, name=f.name, digest=f.digest, size=f.size)
+        for f in staged
+    ]
+    repo.add_files(file_rows)
+    return BaseVersionView(name=name, version=version, files=file_rows)
+
+
+def _parameter_count(manifest: BaseManifest) -> int:
+    total = 0
+    for _dtype, shape in manifest.tensors.values():
+        n = 1
+        for d in shape:
+            n *= d
+        total += n
+    return total
+
+
+def _manifest_from_client(
+    config: dict[str, Any], tensors: dict[str, tuple[str, list[int]]]
+) -> BaseManifest:
+    """A manifest the client read from headers; checked for shape, not trusted for content."""
+    if not tensors:
+        raise InvalidBaseModel("the weights manifest is empty", reason="missing_weights")
+    if len(tensors) > MAX_MANIFEST_TENSORS:
+        raise InvalidBaseModel("too many tensors in the manifest", reason="manifest_too_large")
+    for name, (dtype, shape) in tensors.items():
+        if (
+            not name
+            or len(name) > MAX_TENSOR_NAME_CHARS
+            or any(ord(c) < 32 for c in name)
+            or dtype not in DTYPE_BITS
+            or any(d < 0 for d in shape)
+        ):
+            raise InvalidBaseModel(
+                "malformed tensor entry in the manifest",
+                reason="bad_manifest",
+                context={"tensor": name[:200]},
+            )
+    return BaseManifest(tensors={k: (d, tuple(s)) for k, (d, s) in tensors.items()},
+                        config=dict(config))
+
+
+def _manifest_from_uploaded(
+    config: dict[str, Any],
+    staged: list[uploads.StagedFile],
+    claimed: dict[str, tuple[str, list[int]]],
+) -> BaseManifest:
+    weight_files = [f for f in staged if f.name.endswith(".safetensors")]
+    if not weight_files:
+        raise InvalidBaseModel("no safetensors weights in the upload", reason="missing_weights")
+    headers = [parse_header(f.source, file_name=f.name) for f in weight_files]
+    manifest = manifest_from_parts(config, headers)
+    if claimed:
+        derived = {k: (d, list(s)) for k, (d, s) in manifest.tensors.items()}
+        normalised = {k: (d, list(s)) for k, (d, s) in claimed.items()}
+        if derived != normalised:
+            raise InvalidBaseModel(
+                "the client's manifest does not match the uploaded weights",
+                reason="manifest_mismatch",
+            )
+    return manifest
+
+
+def get_base_version(session: Session, *, name: str, revision: str) -> BaseVersionView:
+    """``name@revision`` with its files, or ``base_model_not_found``."""
+    refs.base_model_name(name)
+    refs.revision_name(revision)
+    repo = BaseModelRepository(session)
+    version = repo.get_version(name, revision)
+    if version is None:
+        raise BaseModelNotFound("no such base model revision", context={"base": f"{name}@{revision}"})
+    return BaseVersionView(name=name, version=version, files=repo.files(version.id))
+
+
+def list_base_models(
+    session: Session, *, after: str | None, limit: int
+) -> list[tuple[BaseModel, list[str]]]:
+    """Base models by name with their revisions (oldest first)."""
+    repo = BaseModelRepository(session)
+    models = repo.list(after=after, limit=limit)
+    revisions = repo.revisions([m.id for m in models])
+    return [(m, revisions[m.id]) for m in models]
+
+
+class ManifestCache:
+    """Parsed manifests by blob digest. Manifests are immutable, so entries never go stale."""
+
+    def __init__(self, capacity: int = 32) -> None:
+        self._items: OrderedDict[str, BaseManifest] = OrderedDict()
+        self._capacity = capacity
+        self._lock = threading.Lock()
+
+    def load(self, store: ArtifactStore, blob_hex: str) -> BaseManifest:
+        with self._lock:
+            found = self._items.get(blob_hex)
+            if found is not None:
+                self._items.move_to_end(blob_hex)
+                return found
+        source = store.open_blob(blob_hex)
+        data = json.loads(source.read_at(0, source.size))
+        manifest = BaseManifest.from_json(data)
+        with self._lock:
+            self._items[blob_hex] = manifest
+            while len(self._items) > self._capacity:
+                self._items.popitem(last=False)
+        return manifest

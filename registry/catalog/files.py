@@ -1,0 +1,23 @@
+"""Looking up the stored files of a version."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from registry.catalog.models import VersionFile
+from registry.catalog.queries import resolve_version
+from registry.catalog.repository import VersionRepository
+from registry.errors import NotFound
+
+
+class FileNotFoundInVersion(NotFound):
+    code = "file_not_found"
+
+
+def get_version_file(session: Session, *, ref: str, name: str) -> VersionFile:
+    """The file ``name`` of a version, or ``file_not_found`` (names are matched exactly)."""
+    ctx = resolve_version(session, ref=ref)
+    for f in VersionRepository(session).files([ctx.version.id])[ctx.version.id]:
+        if f.name == name:
+            return f
+    raise FileNotFoundInVersion("no such file in this version", context={"file": name[:200]})

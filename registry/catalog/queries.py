@@ -1,0 +1,146 @@
+"""Read side of the catalog: resolving references, listing, lineage walks."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from registry.catalog import refs
+from registry.catalog.models import Adapter, AdapterVersion, LineageEdge, Namespace
+from registry.catalog.namespaces import get_namespace
+from registry.catalog.repository import (
+    AdapterRepository,
+    BaseModelRepository,
+    LineageRepository,
+    VersionRepository,
+)
+from registry.errors import AdapterNotFound, BaseModelNotFound, VersionNotFound
+
+MAX_LINEAGE_DEPTH = 50
+
+
+@dataclass(frozen=True, slots=True)
+class VersionContext:
+    namespace: Namespace
+    adapter: Adapter
+    version: AdapterVersion
+
+
+def get_adapter(session: Session, *, namespace: str, name: str) -> tuple[Namespace, Adapter]:
+    """``namespace/name`` or ``namespace_not_found`` / ``adapter_not_found``."""
+    refs.adapter_name(name)
+    ns = get_namespace(session, name=namespace)
+    adapter = AdapterRepository(session).get(ns.id, name)
+    if adapter is None:
+        raise AdapterNotFound("no such adapter", context={"adapter": f"{namespace}/{name}"})
+    return ns, adapter
+
+
+def resolve_version(session: Session, *, ref: str | refs.AdapterRef) -> VersionContext:
+    """Resolve ``NS/NAME[@vN|@latest|@sha256:...]`` to a version (latest when unspecified)."""
+    parsed = refs.parse_adapter_ref(ref) if isinstance(ref, str) else ref
+    ns, adapter = get_adapter(session, namespace=parsed.namespace, name=parsed.name)
+    repo = VersionRepository(session)
+    if parsed.version is not None:
+        version = repo.get(adapter.id, parsed.version)
+    elif parsed.digest is not None:
+        version = repo.get_by_digest(adapter.id, parsed.digest)
+    else:
+        version = repo.get_latest(adapter.id)
+    if version is None:
+        raise VersionNotFound("no such adapter version", context={"ref": str(parsed)})
+    return VersionContext(ns, adapter, version)
+
+
+def list_adapters(
+    session: Session, *, namespace: str | None, after: tuple[str, str] | None, limit: int
+) -> list[tuple[Adapter, str]]:
+    """Adapters ordered by (namespace, name), optionally within one namespace."""
+    ns_id = get_namespace(session, name=namespace).id if namespace is not None else None
+    return AdapterRepository(session).list(namespace_id=ns_id, after=after, limit=limit)
+
+
+@dataclass(frozen=True, slots=True)
+class VersionFilter:
+    peft_type: str | None = None
+    base: str | None = None
+    rank: int | None = None
+    state: str | None = None
+    tag: str | None = None
+
+
+def list_versions(
+    session: Session,
+    *,
+    namespace: str,
+    name: str,
+    filters: VersionFilter,
+    before: int | None,
+    limit: int,
+) -> tuple[Namespace, Adapter, list[AdapterVersion]]:
+    """Versions newest first, filtered; ``before`` is the keyset cursor (a version number).
+
+    ``base`` is ``NAME`` (any revision) or ``NAME@REV``.
+    """
+    ns, adapter = get_adapter(session, namespace=namespace, name=name)
+    base_ids: list[uuid.UUID] | None = None
+    if filters.base is not None:
+        base_ids = _base_version_ids(session, filters.base)
+    if filters.tag is not None:
+        refs.tag_name(filters.tag)
+    versions = VersionRepository(session).list(
+        adapter.id,
+        before=before,
+        limit=limit,
+        peft_type=filters.peft_type,
+        base_version_ids=base_ids,
+        rank=filters.rank,
+        state=filters.state,
+        tag=filters.tag,
+    )
+    return ns, adapter, versions
+
+
+def _base_version_ids(session: Session, base: str) -> list[uuid.UUID]:
+    repo = BaseModelRepository(session)
+    if "@" in base:
+        ref = refs.parse_base_ref(base)
+        found = repo.get_version(ref.name, ref.revision)
+        if found is None:
+            raise BaseModelNotFound("no such base model revision", context={"base": base})
+        return [found.id]
+    refs.base_model_name(base)
+    model = repo.get_by_name(base)
+    if model is None:
+        raise BaseModelNotFound("no such base model", context={"base": base})
+    return repo.version_ids(model.id)
+
+
+@dataclass(frozen=True, slots=True)
+class LineageHop:
+    edge: LineageEdge
+    depth: int
+
+
+def walk_lineage(
+    session: Session, *, version_id: uuid.UUID, descendants: bool
+) -> list[LineageHop]:
+    """Breadth-first ancestors (or descendants) of a version, each edge once, bounded depth."""
+    repo = LineageRepository(session)
+    frontier = [version_id]
+    seen_versions = {version_id}
+    hops: list[LineageHop] = []
+    for depth in range(1, MAX_LINEAGE_DEPTH + 1):
+        if not frontier:
+            break
+        edges = repo.children_of(frontier) if descendants else repo.parents_of(frontier)
+        frontier = []
+        for edge in edges:
+            hops.append(LineageHop(edge, depth))
+            nxt = edge.child_version_id if descendants else edge.parent_version_id
+            if nxt is not None and nxt not in seen_versions:
+                seen_versions.add(nxt)
+                frontier.append(nxt)
+    return hops

@@ -1,0 +1,299 @@
+"""Registering adapter versions: validate staged files, then blob first, rows second.
+
+One call = one transaction (the caller's). Order of work:
+1. resolve namespace and base version (404s), the upload session or the S3 import;
+2. validate every staged file against the base manifest (no row exists yet; on failure the
+   staged bytes are discarded so a rejected push leaves nothing behind);
+3. move the staged files to content-addressed keys and record blob rows;
+4. lock the adapter row, bump its counter, insert the version, files, datasets, lineage, tags.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from registry.auth.principal import AuthenticatedPrincipal
+from registry.catalog import refs
+from registry.catalog.base_models import ManifestCache
+from registry.catalog.models import (
+    AdapterVersion,
+    LineageEdge,
+    LineageRelation,
+    VersionFile,
+    VersionState,
+)
+from registry.catalog.namespaces import get_namespace
+from registry.catalog.queries import resolve_version
+from registry.catalog.repository import (
+    AdapterRepository,
+    BaseModelRepository,
+    DatasetRepository,
+    LineageRepository,
+    VersionRepository,
+)
+from registry.errors import (
+    AdapterInvalid,
+    BadRequest,
+    BaseModelNotFound,
+    InvalidRequest,
+    VersionAlreadyExists,
+)
+from registry.storage import uploads
+from registry.storage.base import ArtifactStore
+from registry.storage.imports import parse_import_uri
+from registry.storage.models import UploadPurpose, UploadSession
+from registry.validation import ValidationReport, validate_adapter
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetSpec:
+    name: str
+    digest: str
+    uri: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ParentSpec:
+    ref: str
+    relation: str
+    recipe: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class VersionMetadata:
+    description: str = ""
+    tags: tuple[str, ...] = ()
+    datasets: tuple[DatasetSpec, ...] = ()
+    parents: tuple[ParentSpec, ...] = ()
+    git_commit: str | None = None
+    mlflow_run_id: str | None = None
+    training_base_dtype: str | None = None
+    quantization: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RegistrationLimits:
+    upload_ttl_s: int
+    import_allowlist: tuple[str, ...]
+    scan_limit_bytes: int
+    max_config_bytes: int
+
+
+def version_digest(files: list[tuple[str, str, int]]) -> str:
+    """sha256 of the canonical file manifest ``[{name, digest, size}]`` sorted by name."""
+    manifest = [
+        {"digest": f"sha256:{hex_}", "name": name, "size": size}
+        for name, hex_, size in sorted(files)
+    ]
+    raw = json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode()
+    return "sha256:" + hashlib.sha256(raw).hexdigest()
+
+
+def register_version(
+    session: Session,
+    *,
+    store: ArtifactStore,
+    manifests: ManifestCache,
+    principal: AuthenticatedPrincipal,
+    limits: RegistrationLimits,
+    namespace: str,
+    adapter: str,
+    base: str,
+    upload_id: uuid.UUID | None,
+    source_uri: str | None,
+    metadata: VersionMetadata,
+) -> AdapterVersion:
+    """Validate and register a new version of ``namespace/adapter`` (created on first push).
+
+    Errors: ``invalid_name``/``invalid_reference``, ``namespace_not_found``,
+    ``base_model_not_found``, ``upload_not_found``, ``upload_state_conflict``, every bad-adapter
+    code, ``version_exists`` (same content already registered), ``invalid_uri`` /
+    ``uri_not_allowed`` for imports. Runs in the caller's transaction; flushes.
+    """
+    refs.adapter_name(adapter)
+    base_ref = refs.parse_base_ref(base)
+    _check_metadata(metadata)
+    ns = get_namespace(session, name=namespace)
+    base_version = BaseModelRepository(session).get_version(base_ref.name, base_ref.revision)
+    if base_version is None:
+        raise BaseModelNotFound("no such base model revision", context={"base": str(base_ref)})
+    if (upload_id is None) == (source_uri is None):
+        raise InvalidRequest("give exactly one of upload_id and source_uri")
+    if source_uri is not None:
+        upload = _import_from_s3(session, store=store, principal=principal, limits=limits, uri=source_uri)
+    else:
+        assert upload_id is not None
+        upload, _ = uploads.get_upload(session, principal=principal, upload_id=upload_id)
+    upload_files = uploads.get_upload(session, principal=principal, upload_id=upload.id)[1]
+    uploads.require_open(upload, purpose=UploadPurpose.adapter)
+    staged = uploads.open_staged_files(store, upload_files)
+    base_manifest = manifests.load(store, base_version.manifest_blob)
+    try:
+        report = validate_adapter(
+            {f.name: f.source for f in staged},
+            base=base_manifest,
+            scan_limit_bytes=limits.scan_limit_bytes,
+            max_config_bytes=limits.max_config_bytes,
+        )
+    except AdapterInvalid:
+        uploads.discard_upload(store, upload.id)
+        raise
+    digest = version_digest([(f.name, f.digest, f.size) for f in staged])
+    # Validated above (size-capped, duplicate-free JSON object): safe to keep as a snapshot.
+    config_src = next(f.source for f in staged if f.name == "adapter_config.json")
+    config = json.loads(config_src.read_at(0, config_src.size))
+    adapters = AdapterRepository(session)
+    versions = VersionRepository(session)
+    adapters.ensure(ns.id, adapter)
+    # The row lock serialises version allocation per adapter (BEGIN IMMEDIATE on SQLite).
+    adapter_row = adapters.get(ns.id, adapter, for_update=True)
+    assert adapter_row is not None
+    existing = versions.get_by_digest(adapter_row.id, digest)
+    if existing is not None:
+        uploads.discard_upload(store, upload.id)
+        raise VersionAlreadyExists(
+            "this content is already registered",
+            context={"ref": f"{namespace}/{adapter}@v{existing.version}", "digest": digest},
+        )
+    parents = _resolve_parents(session, metadata.parents)
+    uploads.commit_upload(session, store=store, upload=upload, files=staged)
+    adapter_row.latest_version += 1
+    version = versions.add(
+        _version_row(adapter_row.id, adapter_row.latest_version, digest, base_version.id,
+                     principal, report, config, metadata, source_uri)
+    )
+    adapter_row.updated_at = version.created_at
+    versions.add_files(
+        [VersionFile(adapter_version_id=version.id, name=f.name, digest=f.digest, size=f.size)
+         for f in staged]
+    )
+    versions.add_tags(version.id, sorted(set(metadata.tags)))
+    datasets = DatasetRepository(session)
+    datasets.link(
+        version.id, [datasets.get_or_create(d.name, d.digest, d.uri).id for d in metadata.datasets]
+    )
+    edges = [LineageEdge(child_version_id=version.id, relation=LineageRelation.trained_on,
+                         parent_base_version_id=base_version.id)]
+    for spec, (parent_version_id, parent_base_id) in zip(metadata.parents, parents, strict=True):
+        edges.append(LineageEdge(child_version_id=version.id, relation=spec.relation,
+                                 parent_version_id=parent_version_id,
+                                 parent_base_version_id=parent_base_id, recipe=spec.recipe))
+    LineageRepository(session).add(edges)
+    return version
+
+
+def _version_row(
+    adapter_id: uuid.UUID,
+    number: int,
+    digest: str,
+    base_version_id: uuid.UUID,
+    principal: AuthenticatedPrincipal,
+    report: ValidationReport,
+    config: dict[str, Any],
+    metadata: VersionMetadata,
+    source_uri: str | None,
+) -> AdapterVersion:
+    return AdapterVersion(
+        adapter_id=adapter_id,
+        version=number,
+        digest=digest,
+        state=VersionState.validated,
+        base_model_version_id=base_version_id,
+        peft_type=report.peft_type,
+        task_type=report.task_type,
+        r=report.r,
+        lora_alpha=report.lora_alpha,
+        target_modules=list(report.target_modules),
+        rank_pattern=dict(report.rank_pattern or {}),
+        use_dora=report.use_dora,
+        use_rslora=report.use_rslora,
+        modules_to_save=list(report.modules_to_save) if report.modules_to_save else None,
+        dtype=report.dtype,
+        trainable_params=report.trainable_params,
+        config=config,
+        validation_report=report.to_json(),
+        description=metadata.description,
+        registered_by_id=principal.id,
+        git_commit=metadata.git_commit,
+        mlflow_run_id=metadata.mlflow_run_id,
+        training_base_dtype=metadata.training_base_dtype,
+        quantization=metadata.quantization,
+        source_uri=source_uri,
+    )
+
+
+def _check_metadata(metadata: VersionMetadata) -> None:
+    for tag in metadata.tags:
+        refs.tag_name(tag)
+    seen: set[str] = set()
+    for d in metadata.datasets:
+        refs.dataset_name(d.name)
+        refs.content_digest(d.digest)
+        if d.name in seen:
+            raise BadRequest("dataset named twice", context={"dataset": d.name})
+        seen.add(d.name)
+        if d.uri is not None and any(ord(c) < 32 for c in d.uri):
+            raise BadRequest("dataset uri has control characters", context={"dataset": d.name})
+    valid = {r.value for r in LineageRelation}
+    for p in metadata.parents:
+        if p.relation not in valid:
+            raise BadRequest(
+                "unknown lineage relation",
+                context={"relation": p.relation[:50], "allowed": sorted(valid)},
+            )
+
+
+def _resolve_parents(
+    session: Session, parents: tuple[ParentSpec, ...]
+) -> list[tuple[uuid.UUID | None, uuid.UUID | None]]:
+    """``(parent adapter version id, parent base version id)`` per spec; 404 when missing."""
+    out: list[tuple[uuid.UUID | None, uuid.UUID | None]] = []
+    bases = BaseModelRepository(session)
+    for p in parents:
+        if p.relation == LineageRelation.trained_on:
+            ref = refs.parse_base_ref(p.ref)
+            found = bases.get_version(ref.name, ref.revision)
+            if found is None:
+                raise BaseModelNotFound("no such base model revision", context={"base": p.ref})
+            out.append((None, found.id))
+        else:
+            out.append((resolve_version(session, ref=p.ref).version.id, None))
+    return out
+
+
+def _import_from_s3(
+    session: Session,
+    *,
+    store: ArtifactStore,
+    principal: AuthenticatedPrincipal,
+    limits: RegistrationLimits,
+    uri: str,
+) -> UploadSession:
+    """Copy the objects under an allow-listed ``s3://bucket/prefix/`` into a new upload session.
+
+    The server reads and hashes the bytes itself; nothing the training job claims is trusted.
+    """
+    bucket, _prefix = parse_import_uri(uri, list(limits.import_allowlist))
+    objects = store.list_import(uri)
+    if not objects:
+        raise BadRequest("no objects under the import location", context={"uri": uri})
+    upload = uploads.create_upload(session, principal=principal, ttl_s=limits.upload_ttl_s)
+    try:
+        for obj in objects:
+            target = uploads.prepare_file(
+                session, principal=principal, upload_id=upload.id, name=obj.name, claimed_digest=None
+            )
+            writer = uploads.StagedFileWriter(store, target)
+            for chunk in store.open_import_stream(bucket, obj.key):
+                writer.write(chunk)
+            uploads.record_file(session, principal=principal, target=target, staged=writer.finish())
+    except BaseException:
+        uploads.discard_upload(store, upload.id)
+        raise
+    return upload

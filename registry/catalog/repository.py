@@ -1,0 +1,389 @@
+"""Catalog queries: one class per aggregate; no commits, no business rules."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
+
+from registry.auth.models import Principal
+from registry.catalog.models import (
+    Adapter,
+    AdapterVersion,
+    BaseModel,
+    BaseModelFile,
+    BaseModelVersion,
+    Dataset,
+    Evaluation,
+    LineageEdge,
+    Namespace,
+    VersionDataset,
+    VersionFile,
+    VersionTag,
+)
+from registry.db.upsert import insert_ignore
+
+
+class NamespaceRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get_by_name(self, name: str) -> Namespace | None:
+        return self.session.scalars(select(Namespace).where(Namespace.name == name)).one_or_none()
+
+    def add(self, namespace: Namespace) -> Namespace:
+        self.session.add(namespace)
+        self.session.flush()
+        return namespace
+
+    def list(self, *, after: str | None, limit: int) -> list[Namespace]:
+        stmt = select(Namespace).order_by(Namespace.name).limit(limit)
+        if after is not None:
+            stmt = stmt.where(Namespace.name > after)
+        return list(self.session.scalars(stmt))
+
+
+class BaseModelRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get_by_name(self, name: str) -> BaseModel | None:
+        return self.session.scalars(select(BaseModel).where(BaseModel.name == name)).one_or_none()
+
+    def get_or_create(self, name: str) -> BaseModel:
+        insert_ignore(self.session, BaseModel.__table__, [{"id": uuid.uuid4(), "name": name}],  # type: ignore[arg-type]
+                      index_elements=["name"])
+        found = self.get_by_name(name)
+        assert found is not None
+        return found
+
+    def get_version(self, name: str, revision: str) -> BaseModelVersion | None:
+        stmt = (
+            select(BaseModelVersion)
+            .join(BaseModel, BaseModel.id == BaseModelVersion.base_model_id)
+            .where(BaseModel.name == name, BaseModelVersion.revision == revision)
+        )
+        return self.session.scalars(stmt).one_or_none()
+
+    def version_ids(self, base_model_id: uuid.UUID) -> list[uuid.UUID]:
+        stmt = select(BaseModelVersion.id).where(BaseModelVersion.base_model_id == base_model_id)
+        return list(self.session.scalars(stmt))
+
+    def get_version_by_id(self, version_id: uuid.UUID) -> BaseModelVersion | None:
+        return self.session.get(BaseModelVersion, version_id)
+
+    def names_of(self, version_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
+        """``{base_model_version_id: "NAME@REV"}`` for display."""
+        if not version_ids:
+            return {}
+        stmt = (
+            select(BaseModelVersion.id, BaseModel.name, BaseModelVersion.revision)
+            .join(BaseModel, BaseModel.id == BaseModelVersion.base_model_id)
+            .where(BaseModelVersion.id.in_(set(version_ids)))
+        )
+        return {row[0]: f"{row[1]}@{row[2]}" for row in self.session.execute(stmt)}
+
+    def add_version(self, version: BaseModelVersion) -> BaseModelVersion:
+        self.session.add(version)
+        self.session.flush()
+        return version
+
+    def add_files(self, files: list[BaseModelFile]) -> None:
+        self.session.add_all(files)
+        self.session.flush()
+
+    def files(self, version_id: uuid.UUID) -> list[BaseModelFile]:
+        stmt = (
+            select(BaseModelFile)
+            .where(BaseModelFile.base_model_version_id == version_id)
+            .order_by(BaseModelFile.name)
+        )
+        return list(self.session.scalars(stmt))
+
+    def list(self, *, after: str | None, limit: int) -> list[BaseModel]:
+        stmt = select(BaseModel).order_by(BaseModel.name).limit(limit)
+        if after is not None:
+            stmt = stmt.where(BaseModel.name > after)
+        return list(self.session.scalars(stmt))
+
+    def revisions(self, base_model_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[str]]:
+        out: dict[uuid.UUID, list[str]] = {i: [] for i in base_model_ids}
+        if not base_model_ids:
+            return out
+        stmt = (
+            select(BaseModelVersion.base_model_id, BaseModelVersion.revision)
+            .where(BaseModelVersion.base_model_id.in_(base_model_ids))
+            .order_by(BaseModelVersion.created_at)
+        )
+        for bid, rev in self.session.execute(stmt):
+            out[bid].append(rev)
+        return out
+
+
+class AdapterRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get(self, namespace_id: uuid.UUID, name: str, *, for_update: bool = False) -> Adapter | None:
+        stmt = select(Adapter).where(Adapter.namespace_id == namespace_id, Adapter.name == name)
+        if for_update:
+            stmt = stmt.with_for_update()
+        return self.session.scalars(stmt).one_or_none()
+
+    def ensure(self, namespace_id: uuid.UUID, name: str) -> None:
+        """Create the adapter row unless it exists (safe under concurrent first pushes)."""
+        insert_ignore(
+            self.session,
+            Adapter.__table__,  # type: ignore[arg-type]
+            [{"id": uuid.uuid4(), "namespace_id": namespace_id, "name": name,
+              "description": "", "latest_version": 0}],
+            index_elements=["namespace_id", "name"],
+        )
+
+    def list(
+        self, *, namespace_id: uuid.UUID | None, after: tuple[str, str] | None, limit: int
+    ) -> list[tuple[Adapter, str]]:
+        stmt = (
+            select(Adapter, Namespace.name)
+            .join(Namespace, Namespace.id == Adapter.namespace_id)
+            .order_by(Namespace.name, Adapter.name)
+            .limit(limit)
+        )
+        if namespace_id is not None:
+            stmt = stmt.where(Adapter.namespace_id == namespace_id)
+        if after is not None:
+            stmt = stmt.where(
+                (Namespace.name > after[0]) | ((Namespace.name == after[0]) & (Adapter.name > after[1]))
+            )
+        return [(row[0], row[1]) for row in self.session.execute(stmt)]
+
+
+class VersionRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, version: AdapterVersion) -> AdapterVersion:
+        self.session.add(version)
+        self.session.flush()
+        return version
+
+    def get(self, adapter_id: uuid.UUID, number: int) -> AdapterVersion | None:
+        stmt = select(AdapterVersion).where(
+            AdapterVersion.adapter_id == adapter_id, AdapterVersion.version == number
+        )
+        return self.session.scalars(stmt).one_or_none()
+
+    def get_by_digest(self, adapter_id: uuid.UUID, digest: str) -> AdapterVersion | None:
+        stmt = select(AdapterVersion).where(
+            AdapterVersion.adapter_id == adapter_id, AdapterVersion.digest == digest
+        )
+        return self.session.scalars(stmt).one_or_none()
+
+    def get_latest(self, adapter_id: uuid.UUID) -> AdapterVersion | None:
+        stmt = (
+            select(AdapterVersion)
+            .where(AdapterVersion.adapter_id == adapter_id)
+            .order_by(AdapterVersion.version.desc())
+            .limit(1)
+        )
+        return self.session.scalars(stmt).first()
+
+    def get_by_id(self, version_id: uuid.UUID) -> AdapterVersion | None:
+        return self.session.get(AdapterVersion, version_id)
+
+    def list(
+        self,
+        adapter_id: uuid.UUID,
+        *,
+        before: int | None,
+        limit: int,
+        peft_type: str | None = None,
+        base_version_ids: list[uuid.UUID] | None = None,
+        rank: int | None = None,
+        state: str | None = None,
+        tag: str | None = None,
+    ) -> list[AdapterVersion]:
+        """Newest first; keyset on ``version`` (index ``(adapter_id, <filter>, version)``)."""
+        stmt: Select[Any] = (
+            select(AdapterVersion)
+            .where(AdapterVersion.adapter_id == adapter_id)
+            .order_by(AdapterVersion.version.desc())
+            .limit(limit)
+        )
+        if before is not None:
+            stmt = stmt.where(AdapterVersion.version < before)
+        if peft_type is not None:
+            stmt = stmt.where(AdapterVersion.peft_type == peft_type)
+        if base_version_ids is not None:
+            stmt = stmt.where(AdapterVersion.base_model_version_id.in_(base_version_ids))
+        if rank is not None:
+            stmt = stmt.where(AdapterVersion.r == rank)
+        if state is not None:
+            stmt = stmt.where(AdapterVersion.state == state)
+        if tag is not None:
+            stmt = stmt.where(
+                AdapterVersion.id.in_(
+                    select(VersionTag.adapter_version_id).where(VersionTag.tag == tag)
+                )
+            )
+        return list(self.session.scalars(stmt))
+
+    def add_files(self, files: list[VersionFile]) -> None:
+        self.session.add_all(files)
+        self.session.flush()
+
+    def files(self, version_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[VersionFile]]:
+        out: dict[uuid.UUID, list[VersionFile]] = {i: [] for i in version_ids}
+        if not version_ids:
+            return out
+        stmt = (
+            select(VersionFile)
+            .where(VersionFile.adapter_version_id.in_(version_ids))
+            .order_by(VersionFile.name)
+        )
+        for f in self.session.scalars(stmt):
+            out[f.adapter_version_id].append(f)
+        return out
+
+    def tags(self, version_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[str]]:
+        out: dict[uuid.UUID, list[str]] = {i: [] for i in version_ids}
+        if not version_ids:
+            return out
+        stmt = (
+            select(VersionTag.adapter_version_id, VersionTag.tag)
+            .where(VersionTag.adapter_version_id.in_(version_ids))
+            .order_by(VersionTag.tag)
+        )
+        for vid, tag in self.session.execute(stmt):
+            out[vid].append(tag)
+        return out
+
+    def add_tags(self, version_id: uuid.UUID, tags: list[str]) -> None:
+        insert_ignore(
+            self.session,
+            VersionTag.__table__,  # type: ignore[arg-type]
+            [{"id": uuid.uuid4(), "adapter_version_id": version_id, "tag": t} for t in tags],
+            index_elements=["adapter_version_id", "tag"],
+        )
+
+    def remove_tags(self, version_id: uuid.UUID, tags: list[str]) -> None:
+        if not tags:
+            return
+        for row in self.session.scalars(
+            select(VersionTag).where(
+                VersionTag.adapter_version_id == version_id, VersionTag.tag.in_(tags)
+            )
+        ):
+            self.session.delete(row)
+        self.session.flush()
+
+    def principal_names(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
+        if not ids:
+            return {}
+        stmt = select(Principal.id, Principal.name).where(Principal.id.in_(set(ids)))
+        return {row[0]: row[1] for row in self.session.execute(stmt)}
+
+    def refs_of(self, version_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
+        """``{adapter_version_id: "NS/NAME@vN"}`` for display."""
+        if not version_ids:
+            return {}
+        stmt = (
+            select(AdapterVersion.id, Namespace.name, Adapter.name, AdapterVersion.version)
+            .join(Adapter, Adapter.id == AdapterVersion.adapter_id)
+            .join(Namespace, Namespace.id == Adapter.namespace_id)
+            .where(AdapterVersion.id.in_(set(version_ids)))
+        )
+        return {row[0]: f"{row[1]}/{row[2]}@v{row[3]}" for row in self.session.execute(stmt)}
+
+
+class DatasetRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get_or_create(self, name: str, digest: str, uri: str | None) -> Dataset:
+        insert_ignore(
+            self.session,
+            Dataset.__table__,  # type: ignore[arg-type]
+            [{"id": uuid.uuid4(), "name": name, "digest": digest, "uri": uri}],
+            index_elements=["name", "digest"],
+        )
+        stmt = select(Dataset).where(Dataset.name == name, Dataset.digest == digest)
+        return self.session.scalars(stmt).one()
+
+    def link(self, version_id: uuid.UUID, dataset_ids: list[uuid.UUID]) -> None:
+        self.session.add_all(
+            VersionDataset(adapter_version_id=version_id, dataset_id=d) for d in set(dataset_ids)
+        )
+        self.session.flush()
+
+    def for_version(self, version_id: uuid.UUID) -> list[Dataset]:
+        stmt = (
+            select(Dataset)
+            .join(VersionDataset, VersionDataset.dataset_id == Dataset.id)
+            .where(VersionDataset.adapter_version_id == version_id)
+            .order_by(Dataset.name)
+        )
+        return list(self.session.scalars(stmt))
+
+
+class LineageRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, edges: list[LineageEdge]) -> None:
+        self.session.add_all(edges)
+        self.session.flush()
+
+    def parents_of(self, version_ids: Sequence[uuid.UUID]) -> list[LineageEdge]:
+        stmt = select(LineageEdge).where(LineageEdge.child_version_id.in_(version_ids))
+        return list(self.session.scalars(stmt.order_by(LineageEdge.created_at)))
+
+    def children_of(self, version_ids: Sequence[uuid.UUID]) -> list[LineageEdge]:
+        stmt = select(LineageEdge).where(LineageEdge.parent_version_id.in_(version_ids))
+        return list(self.session.scalars(stmt.order_by(LineageEdge.created_at)))
+
+
+class EvaluationRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, evaluation: Evaluation) -> Evaluation:
+        self.session.add(evaluation)
+        self.session.flush()
+        return evaluation
+
+    def list(
+        self,
+        version_id: uuid.UUID,
+        *,
+        after: tuple[datetime, uuid.UUID] | None,
+        limit: int,
+        suite: str | None = None,
+    ) -> list[Evaluation]:
+        stmt = (
+            select(Evaluation)
+            .where(Evaluation.adapter_version_id == version_id)
+            .order_by(Evaluation.created_at, Evaluation.id)
+            .limit(limit)
+        )
+        if suite is not None:
+            stmt = stmt.where(Evaluation.suite == suite)
+        if after is not None:
+            ts, eid = after
+            stmt = stmt.where(
+                (Evaluation.created_at > ts)
+                | ((Evaluation.created_at == ts) & (Evaluation.id > eid))
+            )
+        return list(self.session.scalars(stmt))
+
+    def all_for(self, version_id: uuid.UUID) -> list[Evaluation]:
+        stmt = (
+            select(Evaluation)
+            .where(Evaluation.adapter_version_id == version_id)
+            .order_by(Evaluation.created_at)
+        )
+        return list(self.session.scalars(stmt))

@@ -1,0 +1,245 @@
+"""Request and response bodies of the catalog API (pydantic v2, unknown fields refused)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Read(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+# --- namespaces ------------------------------------------------------------------------------
+
+
+class NamespaceCreate(Strict):
+    name: str = Field(max_length=64)
+    description: str = Field("", max_length=2000)
+
+
+class NamespaceRead(Read):
+    name: str
+    description: str
+    created_at: datetime
+
+
+# --- base models -----------------------------------------------------------------------------
+
+
+class TensorSpec(Strict):
+    dtype: str = Field(max_length=16)
+    shape: list[int] = Field(max_length=16)
+
+
+class BaseModelVersionCreate(Strict):
+    name: str = Field(max_length=201)
+    revision: str = Field(max_length=128)
+    config: dict[str, Any]
+    tensors: dict[str, TensorSpec] = Field(
+        default_factory=dict, description="Weights manifest read from safetensors headers."
+    )
+    upload_id: uuid.UUID | None = Field(
+        None, description="Upload session holding the weights (--upload-weights)."
+    )
+    license: str | None = Field(None, max_length=128)
+    weights_uri: str | None = Field(None, max_length=1024)
+    tokenizer_digest: str | None = Field(None, max_length=71)
+
+
+class FileRead(Read):
+    name: str
+    digest: str
+    size: int
+
+
+class BaseModelVersionRead(BaseModel):
+    name: str
+    revision: str
+    architecture: str | None
+    model_type: str | None
+    manifest_digest: str
+    tensor_count: int
+    parameter_count: int
+    license: str | None
+    weights_uri: str | None
+    tokenizer_digest: str | None
+    created_at: datetime
+    files: list[FileRead] = Field(default_factory=list)
+    config: dict[str, Any] | None = None
+
+
+class BaseModelRead(BaseModel):
+    name: str
+    created_at: datetime
+    revisions: list[str]
+
+
+# --- uploads ---------------------------------------------------------------------------------
+
+
+class UploadCreate(Strict):
+    purpose: Literal["adapter", "base_model"] = Field(
+        "adapter", description="What the files are for: an adapter push or base weights."
+    )
+
+
+class UploadRead(BaseModel):
+    id: uuid.UUID
+    state: str
+    expires_at: datetime
+    files: list[FileRead] = Field(default_factory=list)
+
+
+# --- adapter versions ------------------------------------------------------------------------
+
+
+class DatasetIn(Strict):
+    name: str = Field(max_length=200)
+    digest: str = Field(max_length=71)
+    uri: str | None = Field(None, max_length=1024)
+
+
+class ParentIn(Strict):
+    ref: str = Field(max_length=300, description="NS/NAME@vN or NS/NAME@sha256:... or BASE@REV")
+    relation: str = Field(max_length=32)
+    recipe: dict[str, Any] | None = None
+
+
+class VersionCreate(Strict):
+    base: str = Field(max_length=330, description="NAME@REVISION of a registered base model.")
+    upload_id: uuid.UUID | None = None
+    source_uri: str | None = Field(
+        None, max_length=1024, description="s3://bucket/prefix/ inside the import allow-list."
+    )
+    description: str = Field("", max_length=10_000)
+    tags: list[str] = Field(default_factory=list, max_length=50)
+    datasets: list[DatasetIn] = Field(default_factory=list, max_length=100)
+    parents: list[ParentIn] = Field(default_factory=list, max_length=100)
+    git_commit: str | None = Field(None, max_length=64, pattern=r"^[0-9a-f]{7,64}$")
+    mlflow_run_id: str | None = Field(None, max_length=64, pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    training_base_dtype: str | None = Field(None, max_length=32)
+    quantization: str | None = Field(None, max_length=32)
+
+
+class DatasetRead(Read):
+    name: str
+    digest: str
+    uri: str | None
+
+
+class VersionRead(BaseModel):
+    namespace: str
+    adapter: str
+    version: int
+    ref: str
+    digest: str
+    state: str
+    base: str
+    peft_type: str
+    task_type: str | None
+    r: int | None
+    lora_alpha: float | None
+    target_modules: list[str] | str | None
+    rank_pattern: dict[str, Any] | None
+    use_dora: bool
+    use_rslora: bool
+    modules_to_save: list[str] | None
+    dtype: str | None
+    trainable_params: int
+    description: str
+    tags: list[str]
+    registered_by: str
+    git_commit: str | None
+    mlflow_run_id: str | None
+    training_base_dtype: str | None
+    quantization: str | None
+    source_uri: str | None
+    created_at: datetime
+    archived_at: datetime | None
+    files: list[FileRead] = Field(default_factory=list)
+    datasets: list[DatasetRead] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+    serving_name: str
+
+
+class AdapterRead(BaseModel):
+    namespace: str
+    name: str
+    description: str
+    latest_version: int
+    created_at: datetime
+
+
+class TagsUpdate(Strict):
+    add: list[str] = Field(default_factory=list, max_length=50)
+    remove: list[str] = Field(default_factory=list, max_length=50)
+
+
+class ArchiveRequest(Strict):
+    reason: str = Field("", max_length=2000)
+
+
+class LineageEdgeRead(BaseModel):
+    child: str
+    relation: str
+    parent: str
+    parent_kind: str
+    depth: int
+    recipe: dict[str, Any] | None = None
+
+
+# --- evaluations -----------------------------------------------------------------------------
+
+
+class EvaluationCreate(Strict):
+    suite: str = Field(max_length=128)
+    metric: str = Field(max_length=128)
+    value: float = Field(allow_inf_nan=False)
+    higher_is_better: bool = True
+    dataset_digest: str | None = Field(None, max_length=71)
+    harness_version: str | None = Field(None, max_length=64)
+    source: str | None = Field(None, max_length=256)
+    evaluated_on: str | None = Field(
+        None, max_length=64, description="Base view the eval ran on, e.g. bf16 or nf4."
+    )
+
+
+class EvaluationRead(BaseModel):
+    id: uuid.UUID
+    ref: str
+    base: str
+    suite: str
+    metric: str
+    value: float
+    higher_is_better: bool
+    dataset_digest: str | None
+    harness_version: str | None
+    source: str | None
+    evaluated_on: str | None
+    recorded_by: str
+    created_at: datetime
+
+
+class ComparisonRow(BaseModel):
+    suite: str
+    metric: str
+    dataset_digest: str | None
+    higher_is_better: bool
+    a: float | None
+    b: float | None
+    delta: float | None
+    better: str | None = Field(description="'a', 'b', 'same' or null when one side is missing")
+
+
+class ComparisonRead(BaseModel):
+    a: str
+    b: str
+    rows: list[ComparisonRow]

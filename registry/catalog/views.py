@@ -1,0 +1,191 @@
+"""Read models assembled from rows in a few batched queries (no lazy loads, no N+1)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy.orm import Session
+
+from registry.catalog.base_models import BaseVersionView
+from registry.catalog.evaluations import ComparisonRow
+from registry.catalog.models import Adapter, AdapterVersion, Evaluation, LineageEdge
+from registry.catalog.queries import LineageHop
+from registry.catalog.repository import BaseModelRepository, DatasetRepository, VersionRepository
+from registry.catalog.schemas import (
+    AdapterRead,
+    BaseModelVersionRead,
+    ComparisonRead,
+    DatasetRead,
+    EvaluationRead,
+    FileRead,
+    LineageEdgeRead,
+    VersionRead,
+)
+from registry.catalog.schemas import ComparisonRow as ComparisonRowRead
+
+
+def serving_name(namespace: str, adapter: str, version: int, digest: str) -> str:
+    """Unique per digest, so a server never reloads different weights under an old name."""
+    return f"{namespace}--{adapter}--v{version}--{digest.removeprefix('sha256:')[:12]}"
+
+
+def version_reads(
+    session: Session,
+    namespace: str,
+    adapter: Adapter,
+    versions: Sequence[AdapterVersion],
+    *,
+    detail: bool = False,
+) -> list[VersionRead]:
+    repo = VersionRepository(session)
+    ids = [v.id for v in versions]
+    tags = repo.tags(ids)
+    files = repo.files(ids) if detail else {}
+    principals = repo.principal_names([v.registered_by_id for v in versions])
+    bases = BaseModelRepository(session).names_of([v.base_model_version_id for v in versions])
+    datasets = DatasetRepository(session)
+    out = []
+    for v in versions:
+        report = v.validation_report or {}
+        out.append(
+            VersionRead(
+                namespace=namespace,
+                adapter=adapter.name,
+                version=v.version,
+                ref=f"{namespace}/{adapter.name}@v{v.version}",
+                digest=v.digest,
+                state=v.state,
+                base=bases.get(v.base_model_version_id, "?"),
+                peft_type=v.peft_type,
+                task_type=v.task_type,
+                r=v.r,
+                lora_alpha=v.lora_alpha,
+                target_modules=v.target_modules,
+                rank_pattern=v.rank_pattern,
+                use_dora=v.use_dora,
+                use_rslora=v.use_rslora,
+                modules_to_save=v.modules_to_save,
+                dtype=v.dtype,
+                trainable_params=v.trainable_params,
+                description=v.description,
+                tags=tags.get(v.id, []),
+                registered_by=principals.get(v.registered_by_id, "?"),
+                git_commit=v.git_commit,
+                mlflow_run_id=v.mlflow_run_id,
+                training_base_dtype=v.training_base_dtype,
+                quantization=v.quantization,
+                source_uri=v.source_uri,
+                created_at=v.created_at,
+                archived_at=v.archived_at,
+                files=[FileRead(name=f.name, digest=f"sha256:{f.digest}", size=f.size)
+                       for f in files.get(v.id, [])],
+                datasets=[DatasetRead.model_validate(d) for d in datasets.for_version(v.id)]
+                if detail
+                else [],
+                warnings=list(report.get("warnings", [])) if detail else [],
+                serving_name=serving_name(namespace, adapter.name, v.version, v.digest),
+            )
+        )
+    return out
+
+
+def adapter_read(adapter: Adapter, namespace: str) -> AdapterRead:
+    return AdapterRead(
+        namespace=namespace,
+        name=adapter.name,
+        description=adapter.description,
+        latest_version=adapter.latest_version,
+        created_at=adapter.created_at,
+    )
+
+
+def base_version_read(view: BaseVersionView, *, with_config: bool = False) -> BaseModelVersionRead:
+    v = view.version
+    return BaseModelVersionRead(
+        name=view.name,
+        revision=v.revision,
+        architecture=v.architecture,
+        model_type=v.model_type,
+        manifest_digest=v.manifest_digest,
+        tensor_count=v.tensor_count,
+        parameter_count=v.parameter_count,
+        license=v.license,
+        weights_uri=v.weights_uri,
+        tokenizer_digest=v.tokenizer_digest,
+        created_at=v.created_at,
+        files=[FileRead(name=f.name, digest=f"sha256:{f.digest}", size=f.size) for f in view.files],
+        config=v.config if with_config else None,
+    )
+
+
+def evaluation_reads(session: Session, ref: str, rows: Sequence[Evaluation]) -> list[EvaluationRead]:
+    principals = VersionRepository(session).principal_names([e.recorded_by_id for e in rows])
+    bases = BaseModelRepository(session).names_of([e.base_model_version_id for e in rows])
+    return [
+        EvaluationRead(
+            id=e.id,
+            ref=ref,
+            base=bases.get(e.base_model_version_id, "?"),
+            suite=e.suite,
+            metric=e.metric,
+            value=e.value,
+            higher_is_better=e.higher_is_better,
+            dataset_digest=e.dataset_digest,
+            harness_version=e.harness_version,
+            source=e.source,
+            evaluated_on=e.evaluated_on,
+            recorded_by=principals.get(e.recorded_by_id, "?"),
+            created_at=e.created_at,
+        )
+        for e in rows
+    ]
+
+
+def comparison_read(ref_a: str, ref_b: str, rows: Sequence[ComparisonRow]) -> ComparisonRead:
+    return ComparisonRead(
+        a=ref_a,
+        b=ref_b,
+        rows=[
+            ComparisonRowRead(
+                suite=r.suite,
+                metric=r.metric,
+                dataset_digest=r.dataset_digest,
+                higher_is_better=r.higher_is_better,
+                a=r.a,
+                b=r.b,
+                delta=r.delta,
+                better=r.better,
+            )
+            for r in rows
+        ],
+    )
+
+
+def lineage_reads(session: Session, hops: Sequence[LineageHop]) -> list[LineageEdgeRead]:
+    edges: list[LineageEdge] = [h.edge for h in hops]
+    version_ids = [e.child_version_id for e in edges] + [
+        e.parent_version_id for e in edges if e.parent_version_id is not None
+    ]
+    names = VersionRepository(session).refs_of(version_ids)
+    bases = BaseModelRepository(session).names_of(
+        [e.parent_base_version_id for e in edges if e.parent_base_version_id is not None]
+    )
+    out = []
+    for hop in hops:
+        e = hop.edge
+        if e.parent_version_id is not None:
+            parent, kind = names.get(e.parent_version_id, "?"), "adapter_version"
+        else:
+            assert e.parent_base_version_id is not None
+            parent, kind = bases.get(e.parent_base_version_id, "?"), "base_model_version"
+        out.append(
+            LineageEdgeRead(
+                child=names.get(e.child_version_id, "?"),
+                relation=e.relation,
+                parent=parent,
+                parent_kind=kind,
+                depth=hop.depth,
+                recipe=e.recipe,
+            )
+        )
+    return out

@@ -1,0 +1,78 @@
+"""Engine construction: SQLite pragmas and explicit BEGIN handling, PostgreSQL pool options."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import StaticPool
+
+from registry.settings import DatabaseSettings
+
+SQLITE_BEGIN_OPTION = "sqlite_begin"
+
+
+def _ensure_sqlite_parent(url: str) -> None:
+    database = make_url(url).database
+    if database and database != ":memory:":
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+
+
+def make_engine(settings: DatabaseSettings, *, application_name: str = "adapter-registry") -> Engine:
+    """Build the engine for ``settings.url`` (nothing connects until first use)."""
+    url = settings.url
+    if settings.dialect == "sqlite":
+        _ensure_sqlite_parent(url)
+        kwargs: dict[str, Any] = {"echo": settings.echo}
+        if ":memory:" in url or url in ("sqlite://", "sqlite:///"):
+            # One in-memory DB must be shared by all sessions: a single persistent connection.
+            kwargs.update(poolclass=StaticPool, connect_args={"check_same_thread": False})
+        else:
+            kwargs.update(connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(url, **kwargs)
+        _setup_sqlite(engine, settings)
+        return engine
+    return create_engine(
+        url,
+        echo=settings.echo,
+        pool_pre_ping=True,
+        pool_size=settings.pool_size,
+        max_overflow=settings.max_overflow,
+        connect_args={
+            "application_name": application_name,
+            "options": f"-c statement_timeout={settings.statement_timeout_ms}",
+        },
+    )
+
+
+def _setup_sqlite(engine: Engine, settings: DatabaseSettings) -> None:
+    busy_ms = settings.sqlite_busy_timeout_ms
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Take transaction control away from pysqlite: its implicit BEGIN is emitted lazily
+        # before DML only, which breaks SAVEPOINTs and makes lock upgrades deadlock-prone.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute(f"PRAGMA busy_timeout={int(busy_ms)}")
+        # WAL: readers never block the writer; NORMAL is durable across app crashes in WAL mode.
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        # Triggers fire for REPLACE's implicit deletes too (audit tables rely on it later).
+        cur.execute("PRAGMA recursive_triggers=ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        # Write transactions take the write lock up front (BEGIN IMMEDIATE): a deferred
+        # transaction that later upgrades can fail with SQLITE_BUSY without waiting.
+        mode = conn.get_execution_options().get(SQLITE_BEGIN_OPTION, "DEFERRED")
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if mode == "IMMEDIATE" else "BEGIN")
+
+
+def writer_engine(engine: Engine) -> Engine:
+    """The same pool, but SQLite transactions begin IMMEDIATE (a no-op option on PostgreSQL)."""
+    return engine.execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"})

@@ -1,0 +1,22 @@
+"""INSERT ... ON CONFLICT DO NOTHING on both dialects (both support the same clause)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Table
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+
+def insert_ignore(
+    session: Session, table: Table, rows: list[dict[str, Any]], *, index_elements: list[str]
+) -> None:
+    """Insert rows, skipping those whose ``index_elements`` already exist (no error, no lock wait
+    beyond the conflicting row's)."""
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    module: Any = postgresql if dialect == "postgresql" else sqlite
+    stmt = module.insert(table).values(rows).on_conflict_do_nothing(index_elements=index_elements)
+    session.execute(stmt)

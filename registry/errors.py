@@ -1,0 +1,291 @@
+"""Domain errors: every failure the registry reports has a stable ``code`` and an HTTP status.
+
+The ``code`` is part of the API contract (clients and the CLI switch on it); class names are not.
+No FastAPI import here: services raise these, ``api/errors.py`` renders them as
+``{"error": code, "detail": message, "context": {...}}``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class RegistryError(Exception):
+    """Base of every error the registry reports on purpose."""
+
+    code: ClassVar[str] = "registry_error"
+    status_code: ClassVar[int] = 500
+
+    def __init__(self, detail: str, *, context: dict[str, Any] | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.context: dict[str, Any] = dict(context or {})
+
+    def to_body(self) -> dict[str, Any]:
+        return {"error": self.code, "detail": self.detail, "context": self.context}
+
+    @classmethod
+    def schema(cls) -> dict[str, Any]:
+        """OpenAPI description of this error's body (declared in routes' ``responses=``)."""
+        return {
+            "description": f"`{cls.code}`",
+            "content": {
+                "application/json": {
+                    "example": {"error": cls.code, "detail": "...", "context": {}},
+                }
+            },
+        }
+
+
+# --- generic -------------------------------------------------------------------------------
+
+
+class InvalidRequest(RegistryError):
+    code = "invalid_request"
+    status_code = 422
+
+
+class BadRequest(RegistryError):
+    code = "bad_request"
+    status_code = 400
+
+
+class InvalidName(RegistryError):
+    code = "invalid_name"
+    status_code = 400
+
+
+class InvalidReference(RegistryError):
+    code = "invalid_reference"
+    status_code = 400
+
+
+class InvalidPageToken(RegistryError):
+    code = "invalid_page_token"
+    status_code = 400
+
+
+class InvalidDigest(RegistryError):
+    code = "invalid_digest"
+    status_code = 400
+
+
+class InvalidUri(RegistryError):
+    code = "invalid_uri"
+    status_code = 400
+
+
+class UriNotAllowed(RegistryError):
+    code = "uri_not_allowed"
+    status_code = 403
+
+
+class NotFound(RegistryError):
+    code = "not_found"
+    status_code = 404
+
+
+class Conflict(RegistryError):
+    code = "conflict"
+    status_code = 409
+
+
+class PayloadTooLarge(RegistryError):
+    code = "payload_too_large"
+    status_code = 413
+
+
+class Unavailable(RegistryError):
+    code = "unavailable"
+    status_code = 503
+
+
+# --- auth ----------------------------------------------------------------------------------
+
+
+class Unauthenticated(RegistryError):
+    code = "unauthenticated"
+    status_code = 401
+
+
+class PermissionDenied(RegistryError):
+    code = "permission_denied"
+    status_code = 403
+
+
+class AdminExists(RegistryError):
+    code = "admin_exists"
+    status_code = 409
+
+
+# --- catalog -------------------------------------------------------------------------------
+
+
+class NamespaceNotFound(NotFound):
+    code = "namespace_not_found"
+
+
+class NamespaceAlreadyExists(Conflict):
+    code = "namespace_exists"
+
+
+class BaseModelNotFound(NotFound):
+    code = "base_model_not_found"
+
+
+class BaseModelVersionExists(Conflict):
+    code = "base_model_version_exists"
+
+
+class AdapterNotFound(NotFound):
+    code = "adapter_not_found"
+
+
+class VersionNotFound(NotFound):
+    code = "version_not_found"
+
+
+class VersionAlreadyExists(Conflict):
+    """The same content (same version digest) is already registered for this adapter."""
+
+    code = "version_exists"
+
+
+class InvalidTransition(Conflict):
+    code = "invalid_transition"
+
+
+class UploadNotFound(NotFound):
+    code = "upload_not_found"
+
+
+class UploadStateConflict(Conflict):
+    code = "upload_state_conflict"
+
+
+class DatasetConflict(Conflict):
+    code = "dataset_conflict"
+
+
+# --- idempotency ---------------------------------------------------------------------------
+
+
+class IdempotencyKeyReused(RegistryError):
+    """Same ``Idempotency-Key`` with a different request body."""
+
+    code = "idempotency_key_reused"
+    status_code = 422
+
+
+class IdempotencyKeyInFlight(Conflict):
+    code = "idempotency_key_in_flight"
+
+
+# --- storage -------------------------------------------------------------------------------
+
+
+class StorageUnavailable(Unavailable):
+    code = "storage_unavailable"
+
+
+class BlobNotFound(NotFound):
+    code = "blob_not_found"
+
+
+class IntegrityFailure(RegistryError):
+    """Stored bytes no longer match their digest (tampered or corrupted blob)."""
+
+    code = "integrity_failure"
+    status_code = 502
+
+
+# --- bad adapters (DESIGN.md "Error codes for bad adapters") ---------------------------------
+
+
+class AdapterInvalid(RegistryError):
+    """An adapter (or base checkpoint) failed validation.
+
+    ``reason`` is the stable sub-reason (``truncated``, ``shape_mismatch``, ...) and always lands in
+    ``context["reason"]``; ``context`` also names the tensor / module / file at fault.
+    """
+
+    code = "invalid_adapter"
+    status_code = 400
+
+    def __init__(
+        self, detail: str, *, reason: str, context: dict[str, Any] | None = None
+    ) -> None:
+        ctx = dict(context or {})
+        ctx["reason"] = reason
+        super().__init__(detail, context=ctx)
+        self.reason = reason
+
+
+class CorruptSafetensors(AdapterInvalid):
+    code = "corrupt_safetensors"
+
+
+class MissingWeights(AdapterInvalid):
+    code = "missing_weights"
+
+
+class UnknownPeftType(AdapterInvalid):
+    code = "unknown_peft_type"
+
+
+class InvalidAdapterConfig(AdapterInvalid):
+    code = "invalid_adapter_config"
+
+
+class InconsistentAdapter(AdapterInvalid):
+    code = "inconsistent_adapter"
+
+
+class IncompatibleBase(AdapterInvalid):
+    code = "incompatible_base"
+
+
+class ForbiddenFile(AdapterInvalid):
+    code = "forbidden_file"
+
+
+class DigestMismatch(AdapterInvalid):
+    code = "digest_mismatch"
+
+
+class UnhealthyTensors(AdapterInvalid):
+    code = "unhealthy_tensors"
+
+
+class InvalidBaseModel(AdapterInvalid):
+    """A base checkpoint directory / manifest could not be read."""
+
+    code = "invalid_base_model"
+
+
+ADAPTER_ERROR_CODES: frozenset[str] = frozenset(
+    cls.code
+    for cls in (
+        CorruptSafetensors,
+        MissingWeights,
+        UnknownPeftType,
+        InvalidAdapterConfig,
+        InconsistentAdapter,
+        IncompatibleBase,
+        ForbiddenFile,
+        DigestMismatch,
+        UnhealthyTensors,
+        InvalidBaseModel,
+    )
+)
+
+
+def all_error_classes() -> list[type[RegistryError]]:
+    """Every concrete error class (for docs and the OpenAPI ``responses`` tables)."""
+    seen: list[type[RegistryError]] = []
+    stack: list[type[RegistryError]] = [RegistryError]
+    while stack:
+        cls = stack.pop()
+        seen.append(cls)
+        stack.extend(cls.__subclasses__())
+    return seen

@@ -1,0 +1,131 @@
+"""Settings from the environment (``REGISTRY_`` prefix, ``__`` between nested groups).
+
+No module-level ``Settings()``: library code receives a ``Settings`` object; ``get_settings()``
+is the cached one for the CLI and the server entry point.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class DatabaseSettings(BaseModel):
+    url: str = Field(
+        "sqlite:///./var/registry.db",
+        description="SQLAlchemy URL: sqlite:///path or postgresql+psycopg://user@host/db.",
+    )
+    echo: bool = Field(False, description="Log every SQL statement.")
+    pool_size: int = Field(10, ge=1, description="PostgreSQL connection pool size.")
+    max_overflow: int = Field(10, ge=0, description="PostgreSQL connections above pool_size.")
+    statement_timeout_ms: int = Field(
+        30_000, ge=0, description="PostgreSQL statement_timeout per connection (0 = none)."
+    )
+    sqlite_busy_timeout_ms: int = Field(
+        15_000, ge=0, description="SQLite busy_timeout: how long a writer waits for the lock."
+    )
+    auto_migrate: bool = Field(
+        False, description="Upgrade the schema at start-up instead of refusing an old one."
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _normalise_url(cls, value: str) -> str:
+        # Heroku-style and bare postgresql:// URLs would pick psycopg2, which we do not ship.
+        for prefix in ("postgres://", "postgresql://"):
+            if value.startswith(prefix):
+                return "postgresql+psycopg://" + value[len(prefix) :]
+        return value
+
+    @property
+    def dialect(self) -> str:
+        return "sqlite" if self.url.startswith("sqlite") else "postgresql"
+
+
+class StorageSettings(BaseModel):
+    backend: Literal["local", "s3"] = Field("local", description="Artifact store backend.")
+    root: Path = Field(Path("./var/artifacts"), description="Directory of the local backend.")
+    bucket: str | None = Field(None, description="S3 bucket (required for backend=s3).")
+    prefix: str = Field("", description="Key prefix inside the bucket.")
+    endpoint_url: str | None = Field(
+        None, description="S3-compatible endpoint (MinIO, Ceph, R2, moto); None = AWS."
+    )
+    region: str = Field("us-east-1", description="S3 region.")
+    access_key_id: str | None = Field(None, description="S3 access key (else boto3's chain).")
+    secret_access_key: str | None = Field(None, description="S3 secret key.")
+    presign_ttl_s: int = Field(900, ge=1, description="Lifetime of presigned download URLs.")
+    connect_timeout_s: float = Field(5.0, gt=0, description="S3 connect timeout.")
+    read_timeout_s: float = Field(60.0, gt=0, description="S3 read timeout.")
+    max_attempts: int = Field(5, ge=1, description="S3 attempts per call (standard retry mode).")
+    multipart_chunk_bytes: int = Field(
+        8 * 1024 * 1024, ge=5 * 1024 * 1024, description="Part size of S3 multipart uploads."
+    )
+    checksum_mode: Literal["when_required", "when_supported"] = Field(
+        "when_required",
+        description="botocore request/response checksum mode; when_required suits most "
+        "S3-compatible stores (our own sha256 is the integrity check).",
+    )
+    import_allowlist: list[str] = Field(
+        default_factory=list,
+        description="s3://bucket/prefix/ locations `adapters register --from` may read.",
+    )
+    gc_grace_s: int = Field(
+        24 * 3600, ge=0, description="Unreferenced blobs / staging younger than this survive gc."
+    )
+    max_upload_bytes: int = Field(
+        64 * 1024**3, ge=1, description="Largest single file accepted by an upload."
+    )
+
+    @model_validator(mode="after")
+    def _bucket_for_s3(self) -> StorageSettings:
+        if self.backend == "s3" and not self.bucket:
+            raise ValueError("storage.bucket is required when storage.backend is 's3'")
+        return self
+
+
+class ValidationSettings(BaseModel):
+    scan_limit_bytes: int = Field(
+        64 * 1024 * 1024,
+        ge=0,
+        description="Adapters whose tensor data is at most this size are scanned for NaN/Inf.",
+    )
+    max_config_bytes: int = Field(
+        256 * 1024, ge=1024, description="Largest accepted adapter_config.json / config.json."
+    )
+
+
+class AuthSettings(BaseModel):
+    token_ttl_days: int = Field(365, ge=1, description="Default lifetime of new API tokens.")
+
+
+class ServerSettings(BaseModel):
+    host: str = Field("127.0.0.1", description="Bind address of `serve`.")
+    port: int = Field(8000, ge=1, le=65535, description="Port of `serve`.")
+    idempotency_ttl_s: int = Field(
+        24 * 3600, ge=60, description="How long Idempotency-Key records are kept."
+    )
+    upload_ttl_s: int = Field(
+        6 * 3600, ge=60, description="How long an unfinished upload session stays open."
+    )
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="REGISTRY_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)  # type: ignore[arg-type]
+    storage: StorageSettings = Field(default_factory=StorageSettings)  # type: ignore[arg-type]
+    validation: ValidationSettings = Field(default_factory=ValidationSettings)  # type: ignore[arg-type]
+    auth: AuthSettings = Field(default_factory=AuthSettings)  # type: ignore[arg-type]
+    server: ServerSettings = Field(default_factory=ServerSettings)  # type: ignore[arg-type]
+    policy_path: Path = Field(Path("policies"), description="Directory of Cedar policies.")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,242 @@
+"""The artifact store port: content-addressed blobs plus per-upload staging.
+
+Invariants every implementation keeps:
+- Blob keys come only from validated sha256 hex digests (``keys.py``); nothing a client
+  sends becomes a key.
+- The digest of a blob is the sha256 computed *in flight* by :class:`StagingWriter` while
+  the bytes streamed through it. S3 ETags and checksums are transport protection only.
+- A blob becomes visible under its content address only through :meth:`commit_staged`,
+  which is atomic (local ``os.replace``; S3 server-side copy to a key nobody reads before the
+  copy completes). Readers never see a partial blob.
+- Blobs are immutable. Deletion is idempotent and only ever done by gc after the database
+  no longer references the digest (STYLE.md §3.4).
+- Memory is constant in the size of the data: writers buffer at most one S3 part, readers
+  stream in fixed chunks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from types import TracebackType
+from typing import Protocol, Self
+
+from registry.errors import IntegrityFailure
+from registry.storage.keys import format_digest
+from registry.validation.source import ByteSource
+
+DEFAULT_CHUNK_SIZE = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class StagedObject:
+    """A finished staging object: where it is, how big, and the sha256 we computed."""
+
+    key: str
+    size: int
+    sha256_hex: str
+
+    @property
+    def digest(self) -> str:
+        return format_digest(self.sha256_hex)
+
+
+@dataclass(frozen=True, slots=True)
+class BlobStat:
+    hex: str
+    size: int
+    last_modified: datetime  # timezone-aware UTC
+
+
+@dataclass(frozen=True, slots=True)
+class StagingEntry:
+    session_id: uuid.UUID
+    key: str
+    last_modified: datetime  # timezone-aware UTC
+
+
+@dataclass(frozen=True, slots=True)
+class IncompleteUpload:
+    """An S3 multipart upload that was never completed or aborted (billed until aborted)."""
+
+    key: str
+    upload_id: str
+    initiated: datetime  # timezone-aware UTC
+
+
+@dataclass(frozen=True, slots=True)
+class ImportObject:
+    """A direct child object of an allow-listed import prefix."""
+
+    name: str  # file name relative to the prefix (no "/")
+    key: str
+    size: int
+    bucket: str
+
+
+class StagingWriter(Protocol):
+    """Streams one file into staging, hashing it on the way.
+
+    Use as a context manager: leaving the block without :meth:`finish` aborts.
+    """
+
+    @property
+    def bytes_written(self) -> int: ...
+
+    def write(self, chunk: bytes) -> None:
+        """Append bytes. Raises PayloadTooLarge (after aborting) past ``max_upload_bytes``."""
+        ...
+
+    def finish(self) -> StagedObject:
+        """Make the staged object durable and return its key, size and sha256."""
+        ...
+
+    def abort(self) -> None:
+        """Drop everything written so far. Idempotent; a no-op after :meth:`finish`."""
+        ...
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+
+class ArtifactStore(Protocol):
+    """Content-addressed artifact bytes (local directory or S3 bucket)."""
+
+    backend: str
+
+    # --- staging ---------------------------------------------------------------------------
+
+    def open_staging(self, session_id: uuid.UUID, part: int) -> StagingWriter: ...
+
+    def open_staged(self, key: str) -> ByteSource:
+        """Random-access reader over a finished staging object (for validation)."""
+        ...
+
+    def commit_staged(self, staged: StagedObject) -> None:
+        """Move a staged object to its blob key; dedupe (drop staging) if the blob exists.
+
+        A deduplicated blob has its modification time refreshed, so gc's grace window
+        protects it until the caller's database transaction references it.
+        """
+        ...
+
+    def discard_staging(self, session_id: uuid.UUID) -> None:
+        """Delete every staging object (and S3 multipart upload) of a session. Idempotent."""
+        ...
+
+    def put_small(self, data: bytes) -> str:
+        """Store a small blob (e.g. a manifest) atomically via staging; return its hex."""
+        ...
+
+    # --- blobs -----------------------------------------------------------------------------
+
+    def blob_exists(self, hex_digest: str) -> bool: ...
+
+    def stat_blob(self, hex_digest: str) -> BlobStat:
+        """Raises BlobNotFound."""
+        ...
+
+    def touch_blob(self, hex_digest: str) -> None:
+        """Refresh a blob's modification time (reusing an existing blob without a commit)."""
+        ...
+
+    def open_blob(self, hex_digest: str) -> ByteSource: ...
+
+    def iter_blob(self, hex_digest: str, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[bytes]:
+        """Stream a blob in chunks of at most ``chunk_size`` bytes. Raises BlobNotFound."""
+        ...
+
+    def verify_blob(self, hex_digest: str) -> None:
+        """Re-hash the stored bytes; IntegrityFailure if they no longer match the digest."""
+        ...
+
+    def presign_blob(self, hex_digest: str, ttl_s: int) -> str | None:
+        """A time-limited GET URL, or None when the backend cannot presign (local)."""
+        ...
+
+    def delete_blob(self, hex_digest: str) -> None:
+        """Delete a blob; a missing blob is success. Only gc calls this."""
+        ...
+
+    # --- listing / gc ----------------------------------------------------------------------
+
+    def list_blobs(self) -> Iterator[BlobStat]: ...
+
+    def list_staging(self) -> Iterator[StagingEntry]: ...
+
+    def delete_staging_key(self, key: str) -> None:
+        """Delete one staging object (key from :meth:`list_staging`); missing is success."""
+        ...
+
+    def list_incomplete_uploads(self) -> Iterator[IncompleteUpload]:
+        """S3 multipart uploads never completed; always empty for the local backend."""
+        ...
+
+    def abort_incomplete_upload(self, upload: IncompleteUpload) -> None:
+        """Abort one incomplete upload; already gone is success."""
+        ...
+
+    # --- imports (S3 only) -----------------------------------------------------------------
+
+    def list_import(self, uri: str) -> list[ImportObject]:
+        """Direct children of an allow-listed ``s3://bucket/prefix/`` (UriNotAllowed/InvalidUri)."""
+        ...
+
+    def open_import_stream(self, bucket: str, key: str) -> Iterator[bytes]:
+        """Stream an import object; the location is re-checked against the allow-list."""
+        ...
+
+    # --- health ----------------------------------------------------------------------------
+
+    def check(self) -> None:
+        """Readiness probe: raises StorageUnavailable when the store cannot be used."""
+        ...
+
+
+def verify_chunks(hex_digest: str, chunks: Iterator[bytes]) -> None:
+    """Hash a chunk stream and raise IntegrityFailure unless it matches ``hex_digest``."""
+    hasher = hashlib.sha256()
+    size = 0
+    for chunk in chunks:
+        hasher.update(chunk)
+        size += len(chunk)
+    actual = hasher.hexdigest()
+    if actual != hex_digest:
+        raise IntegrityFailure(
+            "stored blob does not match its digest",
+            context={
+                "digest": format_digest(hex_digest),
+                "actual": format_digest(actual),
+                "size": size,
+            },
+        )
+
+
+def put_via_staging(store: ArtifactStore, data: bytes) -> str:
+    """Write ``data`` through a throw-away staging session and commit it; return its hex.
+
+    Going through staging (rather than writing the blob key directly) keeps the one
+    invariant that matters: a blob key only ever holds bytes whose sha256 we computed.
+    """
+    session_id = uuid.uuid4()
+    try:
+        with store.open_staging(session_id, 0) as writer:
+            writer.write(data)
+            staged = writer.finish()
+        store.commit_staged(staged)
+    except BaseException:
+        # Best effort: the original error matters more, and gc collects what is left.
+        with contextlib.suppress(Exception):
+            store.discard_staging(session_id)
+        raise
+    return staged.sha256_hex

@@ -1,0 +1,365 @@
+"""Filesystem artifact store (the embedded / SQLite default).
+
+Layout under ``settings.root`` (prefix is not used locally)::
+
+    blobs/sha256/<hh>/<hex>
+    staging/<session-uuid>/<part>                 finished staging objects
+    staging/<session-uuid>/.<part>.<rand>.tmp     in-progress writes
+
+Invariants:
+- Files are created ``0o600`` with ``O_EXCL`` and directories ``0o700`` (security.md §6 item 6:
+  no world-writable temp paths another local user could swap).
+- Every publish step is ``fsync(file)`` → ``os.replace`` → ``fsync(dir)``: after a crash a key
+  either holds the complete bytes or does not exist. Staging and blobs live on the same
+  filesystem so ``os.replace`` is an atomic rename, never a copy.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import io
+import os
+import secrets
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+from registry.errors import (
+    BadRequest,
+    BlobNotFound,
+    IntegrityFailure,
+    PayloadTooLarge,
+    StorageUnavailable,
+)
+from registry.settings import StorageSettings
+from registry.storage import keys
+from registry.storage.base import (
+    DEFAULT_CHUNK_SIZE,
+    BlobStat,
+    ImportObject,
+    IncompleteUpload,
+    StagedObject,
+    StagingEntry,
+    put_via_staging,
+    verify_chunks,
+)
+from registry.validation.source import ByteSource, FileSource
+
+_DIR_MODE = 0o700
+_FILE_MODE = 0o600
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _mtime(st: os.stat_result) -> datetime:
+    return datetime.fromtimestamp(st.st_mtime, tz=UTC)
+
+
+def _unavailable(exc: OSError) -> StorageUnavailable:
+    return StorageUnavailable(
+        "local artifact store failed", context={"errno": errno.errorcode.get(exc.errno or 0)}
+    )
+
+
+class LocalStagingWriter:
+    """Writes one staging file; hashes in flight; publishes atomically on :meth:`finish`."""
+
+    def __init__(self, session_dir: Path, part: int, key: str, max_bytes: int) -> None:
+        self._final = session_dir / str(part)
+        self._tmp = session_dir / f".{part}.{secrets.token_hex(8)}.tmp"
+        self._key = key
+        self._max_bytes = max_bytes
+        self._hasher = hashlib.sha256()
+        self._size = 0
+        self._done = False
+        try:
+            session_dir.mkdir(mode=_DIR_MODE, parents=True, exist_ok=True)
+            self._fd: int | None = os.open(
+                self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, _FILE_MODE
+            )
+        except OSError as exc:
+            raise _unavailable(exc) from exc
+
+    @property
+    def bytes_written(self) -> int:
+        return self._size
+
+    def _require_open(self) -> int:
+        if self._done or self._fd is None:
+            raise RuntimeError("staging writer is already finished or aborted")
+        return self._fd
+
+    def write(self, chunk: bytes) -> None:
+        fd = self._require_open()
+        if self._size + len(chunk) > self._max_bytes:
+            self.abort()
+            raise PayloadTooLarge(
+                "file exceeds the maximum upload size", context={"limit": self._max_bytes}
+            )
+        self._hasher.update(chunk)
+        view = memoryview(chunk)
+        try:
+            while view:  # os.write may write less than asked (signals, pipes, quotas)
+                written = os.write(fd, view)
+                view = view[written:]
+        except OSError as exc:
+            self.abort()
+            raise _unavailable(exc) from exc
+        self._size += len(chunk)
+
+    def finish(self) -> StagedObject:
+        fd = self._require_open()
+        try:
+            os.fsync(fd)
+            os.close(fd)
+            self._fd = None
+            os.replace(self._tmp, self._final)
+            _fsync_dir(self._final.parent)
+        except OSError as exc:
+            self.abort()
+            raise _unavailable(exc) from exc
+        self._done = True
+        return StagedObject(key=self._key, size=self._size, sha256_hex=self._hasher.hexdigest())
+
+    def abort(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = None
+        with contextlib.suppress(OSError):
+            self._tmp.unlink(missing_ok=True)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.abort()  # no-op after finish()
+
+
+class LocalArtifactStore:
+    """:class:`~registry.storage.base.ArtifactStore` on a local directory."""
+
+    backend = "local"
+
+    def __init__(self, settings: StorageSettings) -> None:
+        self._root = Path(settings.root).absolute()
+        self._max_upload_bytes = settings.max_upload_bytes
+        for sub in ("", "blobs", "staging"):
+            (self._root / sub).mkdir(mode=_DIR_MODE, parents=True, exist_ok=True)
+
+    @property
+    def root(self) -> Path:
+        return self._root
+
+    def _path(self, key: str) -> Path:
+        return self._root.joinpath(*key.split("/"))
+
+    def _blob_path(self, hex_digest: str) -> Path:
+        return self._path(keys.blob_key("", hex_digest))
+
+    def _staging_path(self, key: str) -> Path:
+        # Refuse anything that did not come out of keys.staging_key: no arbitrary file access.
+        if keys.parse_staging_key("", key) is None:
+            raise ValueError("not a staging key")
+        return self._path(key)
+
+    # --- staging ---------------------------------------------------------------------------
+
+    def open_staging(self, session_id: uuid.UUID, part: int) -> LocalStagingWriter:
+        key = keys.staging_key("", session_id, part)
+        return LocalStagingWriter(self._path(key).parent, part, key, self._max_upload_bytes)
+
+    def open_staged(self, key: str) -> ByteSource:
+        try:
+            return FileSource(self._staging_path(key))
+        except FileNotFoundError as exc:
+            raise BlobNotFound("staged object not found") from exc
+
+    def commit_staged(self, staged: StagedObject) -> None:
+        src = self._staging_path(staged.key)
+        dst = self._blob_path(staged.sha256_hex)
+        try:
+            src_size = src.stat().st_size
+        except FileNotFoundError as exc:
+            raise BlobNotFound("staged object not found") from exc
+        if src_size != staged.size:
+            raise IntegrityFailure(
+                "staged object changed size", context={"expected": staged.size, "actual": src_size}
+            )
+        try:
+            with contextlib.suppress(FileNotFoundError):
+                # Same digest and size: keep the existing blob and refresh its mtime so gc's
+                # grace window covers the caller's pending DB commit. A size mismatch means a
+                # damaged blob; fall through and replace it with the fresh bytes.
+                if dst.stat().st_size == staged.size:
+                    os.utime(dst)
+                    src.unlink(missing_ok=True)
+                    return
+            dst.parent.mkdir(mode=_DIR_MODE, parents=True, exist_ok=True)
+            os.replace(src, dst)
+            fd = os.open(dst, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            _fsync_dir(dst.parent)
+        except OSError as exc:
+            raise _unavailable(exc) from exc
+
+    def discard_staging(self, session_id: uuid.UUID) -> None:
+        path = self._path(keys.staging_session_prefix("", session_id).rstrip("/"))
+        with contextlib.suppress(FileNotFoundError):
+            shutil.rmtree(path)
+
+    def put_small(self, data: bytes) -> str:
+        return put_via_staging(self, data)
+
+    # --- blobs -----------------------------------------------------------------------------
+
+    def blob_exists(self, hex_digest: str) -> bool:
+        return self._blob_path(hex_digest).is_file()
+
+    def stat_blob(self, hex_digest: str) -> BlobStat:
+        try:
+            st = self._blob_path(hex_digest).stat()
+        except FileNotFoundError as exc:
+            raise BlobNotFound(
+                "blob not found", context={"digest": f"sha256:{hex_digest}"}
+            ) from exc
+        return BlobStat(hex=hex_digest, size=st.st_size, last_modified=_mtime(st))
+
+    def touch_blob(self, hex_digest: str) -> None:
+        try:
+            os.utime(self._blob_path(hex_digest))
+        except FileNotFoundError as exc:
+            raise BlobNotFound(
+                "blob not found", context={"digest": f"sha256:{hex_digest}"}
+            ) from exc
+
+    def open_blob(self, hex_digest: str) -> ByteSource:
+        try:
+            return FileSource(self._blob_path(hex_digest))
+        except FileNotFoundError as exc:
+            raise BlobNotFound(
+                "blob not found", context={"digest": f"sha256:{hex_digest}"}
+            ) from exc
+
+    def iter_blob(self, hex_digest: str, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[bytes]:
+        if chunk_size <= 0:
+            raise ValueError("chunk_size must be positive")
+        # Open eagerly so BlobNotFound surfaces at the call, not at the first next().
+        try:
+            handle = self._blob_path(hex_digest).open("rb")
+        except FileNotFoundError as exc:
+            raise BlobNotFound(
+                "blob not found", context={"digest": f"sha256:{hex_digest}"}
+            ) from exc
+        return _iter_file(handle, chunk_size)
+
+    def verify_blob(self, hex_digest: str) -> None:
+        verify_chunks(hex_digest, self.iter_blob(hex_digest))
+
+    def presign_blob(self, hex_digest: str, ttl_s: int) -> str | None:
+        keys.check_hex(hex_digest)
+        return None
+
+    def delete_blob(self, hex_digest: str) -> None:
+        self._blob_path(hex_digest).unlink(missing_ok=True)
+
+    # --- listing / gc ----------------------------------------------------------------------
+
+    def list_blobs(self) -> Iterator[BlobStat]:
+        root = self._path(keys.blobs_root("").rstrip("/"))
+        for fan in _scandir(root):
+            if not fan.is_dir(follow_symlinks=False):
+                continue
+            for entry in _scandir(Path(fan.path)):
+                hex_digest = keys.parse_blob_key(
+                    "", keys.blobs_root("") + f"{fan.name}/{entry.name}"
+                )
+                if hex_digest is None or not entry.is_file(follow_symlinks=False):
+                    continue
+                with contextlib.suppress(FileNotFoundError):  # deleted while listing
+                    st = entry.stat(follow_symlinks=False)
+                    yield BlobStat(hex=hex_digest, size=st.st_size, last_modified=_mtime(st))
+
+    def list_staging(self) -> Iterator[StagingEntry]:
+        root_key = keys.staging_root("")
+        for session in _scandir(self._path(root_key.rstrip("/"))):
+            if not session.is_dir(follow_symlinks=False):
+                continue
+            for entry in _scandir(Path(session.path)):
+                key = f"{root_key}{session.name}/{entry.name}"
+                session_id = keys.parse_staging_key("", key)
+                if session_id is None or not entry.is_file(follow_symlinks=False):
+                    continue
+                with contextlib.suppress(FileNotFoundError):
+                    st = entry.stat(follow_symlinks=False)
+                    yield StagingEntry(session_id=session_id, key=key, last_modified=_mtime(st))
+
+    def delete_staging_key(self, key: str) -> None:
+        path = self._staging_path(key)
+        path.unlink(missing_ok=True)
+        # Only gc calls this, on entries past the grace window: the session is long dead, so
+        # removing its now-empty directory cannot race a live writer.
+        with contextlib.suppress(OSError):
+            path.parent.rmdir()
+
+    def list_incomplete_uploads(self) -> Iterator[IncompleteUpload]:
+        return iter(())
+
+    def abort_incomplete_upload(self, upload: IncompleteUpload) -> None:
+        return None
+
+    # --- imports ---------------------------------------------------------------------------
+
+    def list_import(self, uri: str) -> list[ImportObject]:
+        raise BadRequest("importing from s3:// needs the s3 storage backend")
+
+    def open_import_stream(self, bucket: str, key: str) -> Iterator[bytes]:
+        raise BadRequest("importing from s3:// needs the s3 storage backend")
+
+    # --- health ----------------------------------------------------------------------------
+
+    def check(self) -> None:
+        try:
+            fd, name = tempfile.mkstemp(dir=self._root / "staging", prefix=".check-")
+            os.close(fd)
+            os.unlink(name)
+        except OSError as exc:
+            raise _unavailable(exc) from exc
+
+
+def _scandir(path: Path) -> Iterator[os.DirEntry[str]]:
+    try:
+        with os.scandir(path) as it:
+            yield from it
+    except FileNotFoundError:
+        return
+
+
+def _iter_file(handle: io.BufferedReader, chunk_size: int) -> Iterator[bytes]:
+    with handle:
+        while chunk := handle.read(chunk_size):
+            yield chunk

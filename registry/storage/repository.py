@@ -1,0 +1,71 @@
+"""Queries for blob rows and upload sessions."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from registry.db.upsert import insert_ignore
+from registry.storage.models import Blob, UploadFile, UploadSession
+
+
+class BlobRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add_many(self, blobs: Iterable[tuple[str, int]]) -> None:
+        """Record blobs (hex digest, size); already-known digests are left alone."""
+        rows = [{"digest": d, "size": s} for d, s in dict(blobs).items()]
+        insert_ignore(self.session, Blob.__table__, rows, index_elements=["digest"])  # type: ignore[arg-type]
+
+    def existing(self, digests: list[str]) -> set[str]:
+        if not digests:
+            return set()
+        stmt = select(Blob.digest).where(Blob.digest.in_(digests))
+        return set(self.session.scalars(stmt))
+
+
+class UploadRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, upload: UploadSession) -> UploadSession:
+        self.session.add(upload)
+        self.session.flush()
+        return upload
+
+    def get(self, upload_id: uuid.UUID, *, for_update: bool = False) -> UploadSession | None:
+        stmt = select(UploadSession).where(UploadSession.id == upload_id)
+        if for_update:
+            stmt = stmt.with_for_update()
+        return self.session.scalars(stmt).one_or_none()
+
+    def files(self, upload_id: uuid.UUID) -> list[UploadFile]:
+        stmt = select(UploadFile).where(UploadFile.session_id == upload_id).order_by(UploadFile.part)
+        return list(self.session.scalars(stmt))
+
+    def add_file(self, upload_file: UploadFile) -> UploadFile:
+        self.session.add(upload_file)
+        self.session.flush()
+        return upload_file
+
+    def remove_file(self, upload_file: UploadFile) -> None:
+        self.session.delete(upload_file)
+        self.session.flush()
+
+    def expired(self, before: datetime, limit: int = 1000) -> list[UploadSession]:
+        stmt = (
+            select(UploadSession)
+            .where(UploadSession.expires_at < before)
+            .order_by(UploadSession.expires_at)
+            .limit(limit)
+        )
+        return list(self.session.scalars(stmt))
+
+    def delete(self, upload_ids: list[uuid.UUID]) -> None:
+        if upload_ids:
+            self.session.execute(delete(UploadSession).where(UploadSession.id.in_(upload_ids)))

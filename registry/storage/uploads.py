@@ -1,0 +1,262 @@
+"""Upload sessions: stream files to staging while hashing, then hand them to registration.
+
+Protocol (blob first, row second):
+1. ``create_upload`` opens a session owned by the caller.
+2. ``prepare_file`` / ``StagedFileWriter`` / ``record_file`` stream one file to a staging key,
+   hashing in flight; the digest is compared with the client's claim and the file's first
+   bytes are sniffed (pickles, archives) before anything is kept.
+3. Registration validates the staged files, moves them to content-addressed keys and only then
+   inserts rows (``commit_upload``). A rejected push discards the staged bytes.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.orm import Session
+
+from registry.auth.principal import AuthenticatedPrincipal
+from registry.errors import (
+    DigestMismatch,
+    ForbiddenFile,
+    UploadNotFound,
+    UploadStateConflict,
+)
+from registry.storage.base import ArtifactStore, StagedObject, StagingWriter
+from registry.storage.keys import parse_digest
+from registry.storage.models import UploadFile, UploadPurpose, UploadSession, UploadState
+from registry.storage.repository import BlobRepository, UploadRepository
+from registry.validation.files import check_file_allowed, looks_like_safetensors
+from registry.validation.source import ByteSource
+
+SNIFF_BYTES = 512
+MAX_FILES_PER_UPLOAD = 32
+
+
+# Files a base model upload (``base-models register --upload-weights``) may hold.
+_BASE_FILE = re.compile(
+    r"^(config\.json|generation_config\.json|model\.safetensors\.index\.json"
+    r"|model(-[0-9]{5}-of-[0-9]{5})?\.safetensors|tokenizer\.json|tokenizer_config\.json"
+    r"|special_tokens_map\.json)$"
+)
+
+
+def check_base_file_allowed(name: str, head: bytes) -> None:
+    """The base-model counterpart of ``check_file_allowed``: checkpoint names, safetensors
+    content for weights, and no pickles/archives anywhere (``forbidden_file``)."""
+    if not _BASE_FILE.fullmatch(name):
+        raise ForbiddenFile("file is not part of a safetensors checkpoint",
+                            reason="forbidden_name", context={"file": name[:200]})
+    if name.endswith(".safetensors"):
+        if head and not looks_like_safetensors(head):
+            raise ForbiddenFile("weights must be safetensors", reason="binary",
+                                context={"file": name})
+        return
+    check_file_allowed("tokenizer.json", head)  # JSON text rules: no pickle/archive/binary
+
+
+def create_upload(
+    session: Session,
+    *,
+    principal: AuthenticatedPrincipal,
+    ttl_s: int,
+    purpose: UploadPurpose = UploadPurpose.adapter,
+) -> UploadSession:
+    """Open an upload session for ``principal``. Runs in the caller's transaction; flushes."""
+    return UploadRepository(session).add(
+        UploadSession(
+            principal_id=principal.id,
+            purpose=purpose,
+            state=UploadState.open,
+            expires_at=datetime.now(UTC) + timedelta(seconds=ttl_s),
+        )
+    )
+
+
+def get_upload(
+    session: Session, *, principal: AuthenticatedPrincipal, upload_id: uuid.UUID
+) -> tuple[UploadSession, list[UploadFile]]:
+    """The caller's own upload session and its files (others' sessions are ``upload_not_found``)."""
+    repo = UploadRepository(session)
+    upload = repo.get(upload_id)
+    if upload is None or upload.principal_id != principal.id:
+        raise UploadNotFound("no such upload session", context={"upload_id": str(upload_id)})
+    return upload, repo.files(upload_id)
+
+
+def require_open(upload: UploadSession, *, purpose: str | None = None) -> None:
+    """``upload_state_conflict`` unless the session is open, unexpired (and for ``purpose``)."""
+    if purpose is not None and upload.purpose != purpose:
+        raise UploadStateConflict(
+            f"upload session was opened for {upload.purpose}, not {purpose}",
+            context={"upload_id": str(upload.id)},
+        )
+    if upload.state != UploadState.open:
+        raise UploadStateConflict(
+            f"upload session is {upload.state}", context={"upload_id": str(upload.id)}
+        )
+    if upload.expires_at <= datetime.now(UTC):
+        raise UploadStateConflict("upload session expired", context={"upload_id": str(upload.id)})
+
+
+@dataclass(frozen=True, slots=True)
+class FileTarget:
+    upload_id: uuid.UUID
+    purpose: str
+    name: str
+    part: int
+    claimed_hex: str | None
+
+
+def prepare_file(
+    session: Session,
+    *,
+    principal: AuthenticatedPrincipal,
+    upload_id: uuid.UUID,
+    name: str,
+    claimed_digest: str | None,
+) -> FileTarget:
+    """Check that ``name`` may be added to the open session; read-only.
+
+    Errors: ``upload_not_found``, ``upload_state_conflict``, ``invalid_digest``,
+    ``forbidden_file`` (name not in the allowed set).
+    """
+    claimed_hex = parse_digest(claimed_digest) if claimed_digest is not None else None
+    upload, files = get_upload(session, principal=principal, upload_id=upload_id)
+    require_open(upload)
+    _check_name_and_head(upload.purpose, name, b"")
+    if len(files) >= MAX_FILES_PER_UPLOAD and all(f.name != name for f in files):
+        raise UploadStateConflict("too many files in one upload", context={"limit": MAX_FILES_PER_UPLOAD})
+    part = max((f.part for f in files), default=-1) + 1
+    return FileTarget(upload_id=upload_id, purpose=upload.purpose, name=name, part=part,
+                      claimed_hex=claimed_hex)
+
+
+def _check_name_and_head(purpose: str, name: str, head: bytes) -> None:
+    if purpose == UploadPurpose.base_model:
+        check_base_file_allowed(name, head)
+    else:
+        check_file_allowed(name, head)
+
+
+class StagedFileWriter:
+    """Streams one file into staging: sniffs its head, hashes in flight, checks the claim."""
+
+    def __init__(self, store: ArtifactStore, target: FileTarget) -> None:
+        self.target = target
+        self._writer: StagingWriter = store.open_staging(target.upload_id, target.part)
+        self._head = bytearray()
+        self._sniffed = False
+
+    def write(self, chunk: bytes) -> None:
+        try:
+            if not self._sniffed:
+                self._head += chunk[: SNIFF_BYTES - len(self._head)]
+                if len(self._head) >= SNIFF_BYTES:
+                    self._sniff()
+            self._writer.write(chunk)
+        except BaseException:
+            self._writer.abort()
+            raise
+
+    def _sniff(self) -> None:
+        self._sniffed = True
+        _check_name_and_head(self.target.purpose, self.target.name, bytes(self._head))
+
+    def finish(self) -> StagedObject:
+        """Close the staged object; raise ``digest_mismatch`` (and drop it) on a wrong claim."""
+        try:
+            if not self._sniffed:
+                self._sniff()
+            staged = self._writer.finish()
+        except BaseException:
+            self._writer.abort()
+            raise
+        claimed = self.target.claimed_hex
+        if claimed is not None and claimed != staged.sha256_hex:
+            self._writer.abort()
+            raise DigestMismatch(
+                "uploaded bytes do not match the claimed digest",
+                reason="upload",
+                context={
+                    "file": self.target.name,
+                    "claimed": f"sha256:{claimed}",
+                    "actual": f"sha256:{staged.sha256_hex}",
+                },
+            )
+        return staged
+
+    def abort(self) -> None:
+        self._writer.abort()
+
+
+def record_file(
+    session: Session,
+    *,
+    principal: AuthenticatedPrincipal,
+    target: FileTarget,
+    staged: StagedObject,
+) -> UploadFile:
+    """Record a staged file in its session (replacing an earlier upload of the same name).
+
+    Runs in the caller's transaction; locks the session row so concurrent PUTs serialise.
+    """
+    repo = UploadRepository(session)
+    upload = repo.get(target.upload_id, for_update=True)
+    if upload is None or upload.principal_id != principal.id:
+        raise UploadNotFound("no such upload session", context={"upload_id": str(target.upload_id)})
+    require_open(upload)
+    for existing in repo.files(target.upload_id):
+        if existing.name == target.name or existing.part == target.part:
+            repo.remove_file(existing)
+    return repo.add_file(
+        UploadFile(
+            session_id=target.upload_id,
+            name=target.name,
+            part=target.part,
+            staging_key=staged.key,
+            digest=staged.sha256_hex,
+            size=staged.size,
+        )
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class StagedFile:
+    name: str
+    digest: str
+    size: int
+    staged: StagedObject
+    source: ByteSource
+
+
+def open_staged_files(store: ArtifactStore, files: list[UploadFile]) -> list[StagedFile]:
+    """Byte sources over every staged file of a session (for validation)."""
+    out: list[StagedFile] = []
+    for f in files:
+        staged = StagedObject(key=f.staging_key, size=f.size, sha256_hex=f.digest)
+        out.append(StagedFile(f.name, f.digest, f.size, staged, store.open_staged(f.staging_key)))
+    return out
+
+
+def commit_upload(
+    session: Session, *, store: ArtifactStore, upload: UploadSession, files: list[StagedFile]
+) -> None:
+    """Move staged files to their content-addressed keys, then record blob rows.
+
+    Blob first, row second: if the transaction later rolls back, the blobs are unreferenced
+    and ``storage gc`` collects them after the grace window.
+    """
+    for f in files:
+        store.commit_staged(f.staged)
+    BlobRepository(session).add_many((f.digest, f.size) for f in files)
+    upload.state = UploadState.committed
+    session.flush()
+
+
+def discard_upload(store: ArtifactStore, upload_id: uuid.UUID) -> None:
+    """Drop every staged byte of a session (a rejected push leaves nothing behind)."""
+    store.discard_staging(upload_id)

@@ -1,0 +1,230 @@
+"""Validate a PEFT adapter (its files) and, optionally, its fit with a base weights manifest.
+
+Order of checks (the first failure is raised; each names the file / tensor / module at fault):
+
+1. Allow-list on every file, by name and by its first 512 bytes
+   (:func:`~registry.validation.files.check_file_allowed`: ``forbidden_file``).
+2. ``adapter_config.json`` present - else ``invalid_adapter_config`` reason ``missing_config``;
+   ``adapter_model.safetensors`` present - else ``missing_weights`` reason ``missing_weights``.
+3. Text extras checked in full (``forbidden_file``: ``binary``, ``malformed_json``, ``too_large``).
+4. Config parse (``invalid_adapter_config``, ``unknown_peft_type``).
+5. Strict safetensors parse (``corrupt_safetensors``); no tensors at all is ``missing_weights``
+   reason ``no_tensors``.
+6. Config <-> tensors (``inconsistent_adapter``: ``unexpected_tensor``, ``unpaired_lora``,
+   ``rank_mismatch``, ``config_mismatch``, ``missing_tensor``). Opaque peft types skip 6 and 7
+   with a warning.
+7. Base compatibility when ``base`` is given (``incompatible_base``: ``missing_modules``,
+   ``shape_mismatch``, ``vocab_mismatch``).
+8. Health scan when the data is at most ``scan_limit_bytes`` (``unhealthy_tensors``:
+   ``nan_or_inf``); an all-zero ``lora_B`` is only a warning (peft's untrained initialisation).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from registry.errors import ForbiddenFile, InvalidAdapterConfig, MissingWeights
+from registry.validation.checks_base import check_against_base
+from registry.validation.checks_lora import check_module
+from registry.validation.checks_prompt import check_prompt_against_base, check_prompt_tensors
+from registry.validation.config import MAX_CONFIG_BYTES, AdapterConfig, parse_config
+from registry.validation.files import (
+    CONFIG_NAME,
+    HEAD_BYTES,
+    MAX_TEXT_BYTES,
+    TEXT_EXTRAS,
+    WEIGHTS_NAME,
+    check_file_allowed,
+    check_text_extra,
+)
+from registry.validation.health import scan_tensors_health
+from registry.validation.layout import classify
+from registry.validation.manifest import BaseManifest
+from registry.validation.safetensors import MAX_HEADER_BYTES, SafetensorsHeader, parse_header
+from registry.validation.source import ByteSource
+
+DEFAULT_SCAN_LIMIT_BYTES = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    """What a valid adapter is: method, ranks, targets, sizes, and non-fatal warnings."""
+
+    peft_type: str
+    task_type: str | None
+    base_model_name_or_path: str | None
+    revision: str | None
+    r: int | None
+    lora_alpha: float | None
+    target_modules: list[str]
+    rank_pattern: dict[str, Any]
+    use_dora: bool
+    use_rslora: bool
+    modules_to_save: list[str] | None
+    dtype: str | None
+    trainable_params: int
+    tensor_count: int
+    files: dict[str, int]
+    warnings: list[str] = field(default_factory=list)
+    checked_against_base: bool = False
+    opaque: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        """Return a JSON-ready dict (plain lists/dicts, no tuples)."""
+        return dataclasses.asdict(self)
+
+
+def _read_config(src: ByteSource, max_config_bytes: int) -> AdapterConfig:
+    if src.size > max_config_bytes:  # refuse before reading the bytes
+        raise InvalidAdapterConfig(
+            f"adapter_config.json larger than {max_config_bytes} bytes",
+            reason="too_large",
+            context={"file": CONFIG_NAME, "size": src.size},
+        )
+    return parse_config(src.read_at(0, src.size), max_bytes=max_config_bytes)
+
+
+def _number_or_none(value: Any) -> float | None:
+    ok = isinstance(value, int | float) and not isinstance(value, bool)
+    return value if ok else None
+
+
+def _dtype(header: SafetensorsHeader) -> str | None:
+    dtypes = {t.dtype for t in header.tensors.values()}
+    if not dtypes:
+        return None
+    return dtypes.pop() if len(dtypes) == 1 else "mixed"
+
+
+def validate_adapter(
+    files: Mapping[str, ByteSource],
+    *,
+    base: BaseManifest | None,
+    scan_limit_bytes: int = DEFAULT_SCAN_LIMIT_BYTES,
+    max_config_bytes: int = MAX_CONFIG_BYTES,
+    max_header_bytes: int = MAX_HEADER_BYTES,
+    max_text_bytes: int = MAX_TEXT_BYTES,
+) -> ValidationReport:
+    """Validate an adapter's files (name -> source); see the module docstring for the order.
+
+    Reads file heads, the config, text extras, the safetensors header, and tensor data only when
+    the whole data buffer is at most ``scan_limit_bytes``.
+
+    Raises:
+        AdapterInvalid: a subclass with a stable ``code`` and ``context["reason"]``.
+    """
+    for name, src in files.items():
+        check_file_allowed(name, src.read_at(0, HEAD_BYTES))
+    if CONFIG_NAME not in files:
+        raise InvalidAdapterConfig(
+            "adapter_config.json is missing", reason="missing_config", context={"file": CONFIG_NAME}
+        )
+    if WEIGHTS_NAME not in files:
+        raise MissingWeights(
+            "adapter_model.safetensors is missing",
+            reason="missing_weights",
+            context={"file": WEIGHTS_NAME},
+        )
+    for name in sorted(TEXT_EXTRAS & files.keys()):
+        src = files[name]
+        if src.size > max_text_bytes:  # refuse before reading the bytes
+            raise ForbiddenFile(
+                f"{name} larger than {max_text_bytes} bytes",
+                reason="too_large",
+                context={"file": name, "size": src.size},
+            )
+        check_text_extra(name, src.read_at(0, src.size), max_bytes=max_text_bytes)
+
+    cfg = _read_config(files[CONFIG_NAME], max_config_bytes)
+    weights = files[WEIGHTS_NAME]
+    header = parse_header(weights, file_name=WEIGHTS_NAME, max_header_bytes=max_header_bytes)
+    if not header.tensors:
+        raise MissingWeights(
+            "adapter_model.safetensors holds no tensors",
+            reason="no_tensors",
+            context={"file": WEIGHTS_NAME},
+        )
+
+    warnings: list[str] = []
+    ranks: list[int] = []
+    targets: list[str] = []
+    zero_check: list[str] = []
+    checked = False
+    if cfg.opaque:
+        warnings.append(
+            f"peft_type {cfg.peft_type} accepted as opaque: only the safetensors format was checked"
+        )
+    elif cfg.is_prompt_learning:
+        info = check_prompt_tensors(cfg, header.tensors)
+        if base is not None:
+            warnings.extend(check_prompt_against_base(cfg, info, base))
+            checked = True
+    else:
+        layout = classify(header.tensors, cfg)
+        for module, group in sorted(layout.modules.items()):
+            rank = check_module(cfg, group)
+            if rank is not None:
+                ranks.append(rank)
+            targets.append(module)
+            if "B" in group.parts:
+                zero_check.append(group.parts["B"].name)
+        if base is not None:
+            warnings.extend(check_against_base(cfg, layout, base))
+            checked = True
+
+    warnings.extend(
+        scan_tensors_health(
+            weights,
+            header,
+            limit_bytes=scan_limit_bytes,
+            zero_check=zero_check,
+            file_name=WEIGHTS_NAME,
+        )
+    )
+    return _report(cfg, header, files, ranks, targets, warnings, checked)
+
+
+def _report(
+    cfg: AdapterConfig,
+    header: SafetensorsHeader,
+    files: Mapping[str, ByteSource],
+    ranks: list[int],
+    targets: list[str],
+    warnings: list[str],
+    checked: bool,
+) -> ValidationReport:
+    r: int | None
+    alpha: float | None
+    if cfg.opaque:
+        raw_r = cfg.raw.get("r")
+        r = raw_r if isinstance(raw_r, int) and not isinstance(raw_r, bool) else None
+        alpha = _number_or_none(cfg.raw.get("lora_alpha", cfg.raw.get("alpha")))
+    elif cfg.peft_type in ("LORA", "ADALORA"):
+        r, alpha = max(ranks, default=cfg.r), cfg.lora_alpha
+    elif cfg.peft_type in ("LOHA", "LOKR"):
+        r, alpha = max(ranks, default=cfg.r), cfg.alpha
+    else:
+        r, alpha = None, None
+    return ValidationReport(
+        peft_type=cfg.peft_type,
+        task_type=cfg.task_type,
+        base_model_name_or_path=cfg.base_model_name_or_path,
+        revision=cfg.revision,
+        r=r,
+        lora_alpha=alpha,
+        target_modules=sorted(targets),
+        rank_pattern=dict(cfg.rank_pattern),
+        use_dora=cfg.use_dora,
+        use_rslora=cfg.use_rslora,
+        modules_to_save=list(cfg.modules_to_save) if cfg.modules_to_save is not None else None,
+        dtype=_dtype(header),
+        trainable_params=sum(t.numel for t in header.tensors.values()),
+        tensor_count=len(header.tensors),
+        files={name: src.size for name, src in sorted(files.items())},
+        warnings=warnings,
+        checked_against_base=checked,
+        opaque=cfg.opaque,
+    )

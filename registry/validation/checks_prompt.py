@@ -1,0 +1,115 @@
+"""Prompt-learning adapters (prompt tuning, p-tuning, prefix tuning): one ``prompt_embeddings``.
+
+Shapes (peft ``get_prompt_embedding_to_save``):
+
+* prompt tuning / p-tuning: ``[num_virtual_tokens * num_transformer_submodules, token_dim]``,
+  ``token_dim`` = the base hidden size;
+* prefix tuning: ``[num_virtual_tokens, num_layers * 2 * token_dim]``, ``token_dim`` = the KV width
+  (``hidden // heads * kv_heads``: smaller than the hidden size under grouped-query attention).
+
+Errors: :class:`~registry.errors.InconsistentAdapter` reasons ``unexpected_tensor``,
+``missing_tensor`` (no ``prompt_embeddings``), ``config_mismatch`` (shape disagrees with the
+config); :class:`~registry.errors.IncompatibleBase` reason ``shape_mismatch`` (``token_dim`` /
+``num_layers`` / columns disagree with the base config; context names the ``field``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, NoReturn
+
+from registry.errors import IncompatibleBase, InconsistentAdapter
+from registry.validation.config import AdapterConfig
+from registry.validation.manifest import BaseManifest
+from registry.validation.safetensors import TensorInfo
+
+PROMPT_TENSOR = "prompt_embeddings"
+
+
+def _inconsistent(reason: str, detail: str, tensor: str, **context: Any) -> NoReturn:
+    raise InconsistentAdapter(detail, reason=reason, context={"tensor": tensor, **context})
+
+
+def _incompatible(field: str, expected: Any, actual: Any) -> NoReturn:
+    raise IncompatibleBase(
+        f"{field}: base needs {expected}, adapter has {actual}",
+        reason="shape_mismatch",
+        context={"tensor": PROMPT_TENSOR, "field": field, "expected": expected, "actual": actual},
+    )
+
+
+def check_prompt_tensors(cfg: AdapterConfig, tensors: dict[str, TensorInfo]) -> TensorInfo:
+    """Check the tensor set and ``prompt_embeddings``' shape against the config; return it.
+
+    Raises:
+        InconsistentAdapter: ``unexpected_tensor``, ``missing_tensor``, ``config_mismatch``.
+    """
+    for name in tensors:
+        if name != PROMPT_TENSOR:
+            _inconsistent("unexpected_tensor", f"{cfg.peft_type} saves only {PROMPT_TENSOR}", name)
+    info = tensors.get(PROMPT_TENSOR)
+    if info is None:
+        _inconsistent("missing_tensor", f"{PROMPT_TENSOR} missing", PROMPT_TENSOR)
+    if len(info.shape) != 2:
+        _inconsistent("config_mismatch", f"{PROMPT_TENSOR} must be 2-D", PROMPT_TENSOR)
+    rows, cols = info.shape
+    if cfg.num_virtual_tokens is not None:
+        submodules = 1 if cfg.peft_type == "PREFIX_TUNING" else cfg.num_transformer_submodules or 1
+        expected_rows = cfg.num_virtual_tokens * submodules
+        if rows != expected_rows:
+            _inconsistent(
+                "config_mismatch",
+                "rows != num_virtual_tokens (x num_transformer_submodules)",
+                PROMPT_TENSOR,
+                field="num_virtual_tokens",
+                expected=expected_rows,
+                actual=rows,
+            )
+    expected_cols = _expected_cols(cfg.peft_type, cfg.token_dim, cfg.num_layers)
+    if expected_cols is not None and cols != expected_cols:
+        _inconsistent(
+            "config_mismatch",
+            "columns disagree with token_dim / num_layers",
+            PROMPT_TENSOR,
+            field="token_dim",
+            expected=expected_cols,
+            actual=cols,
+        )
+    return info
+
+
+def _expected_cols(peft_type: str, token_dim: int | None, num_layers: int | None) -> int | None:
+    if token_dim is None:
+        return None
+    if peft_type == "PREFIX_TUNING":
+        return num_layers * 2 * token_dim if num_layers is not None else None
+    return token_dim
+
+
+def check_prompt_against_base(
+    cfg: AdapterConfig, info: TensorInfo, manifest: BaseManifest
+) -> list[str]:
+    """Check ``token_dim``, ``num_layers`` and the embedding width against the base config.
+
+    Returns warnings for values the base config does not state.
+
+    Raises:
+        IncompatibleBase: ``shape_mismatch``.
+    """
+    prefix = cfg.peft_type == "PREFIX_TUNING"
+    token_dim = manifest.kv_width if prefix else manifest.hidden_size
+    if token_dim is None:
+        return ["base config states no hidden size; prompt shapes not checked against the base"]
+    if cfg.token_dim is not None and cfg.token_dim != token_dim:
+        _incompatible("token_dim", token_dim, cfg.token_dim)
+    if not prefix:
+        if info.shape[1] != token_dim:
+            _incompatible("token_dim", token_dim, info.shape[1])
+        return []
+    layers = manifest.num_layers
+    if layers is None:
+        return ["base config states no layer count; prefix width not checked against the base"]
+    if cfg.num_layers is not None and cfg.num_layers != layers:
+        _incompatible("num_layers", layers, cfg.num_layers)
+    if info.shape[1] != layers * 2 * token_dim:
+        _incompatible("num_layers * 2 * token_dim", layers * 2 * token_dim, info.shape[1])
+    return []

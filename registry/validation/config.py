@@ -1,0 +1,422 @@
+"""Parse ``adapter_config.json`` into a typed :class:`AdapterConfig`.
+
+Unknown keys are ignored (peft adds fields every release and drops unknown ones itself), but the
+fields this package uses are type-checked for the adapter's method. ``null`` means "peft's
+default" for every field, as in peft.
+
+Errors:
+
+* :class:`~registry.errors.InvalidAdapterConfig` reasons ``too_large`` (over the size cap),
+  ``malformed_json`` (not UTF-8 JSON, or not an object), ``duplicate_key``, ``missing_peft_type``,
+  ``schema`` (a used field has the wrong type; ``context["field"]`` names it).
+* :class:`~registry.errors.UnknownPeftType` with ``reason`` = the ``peft_type`` value itself
+  (as peft fails with ``KeyError: '<value>'``).
+
+Method support: :data:`KNOWN_PEFT_TYPES` are validated fully; :data:`OPAQUE_PEFT_TYPES` (real peft
+methods whose tensor layout this package does not model) get safetensors checks only.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, NoReturn
+
+from registry.errors import InvalidAdapterConfig, UnknownPeftType
+
+MAX_CONFIG_BYTES = 256 * 1024
+
+PROMPT_PEFT_TYPES: frozenset[str] = frozenset({"PREFIX_TUNING", "PROMPT_TUNING", "P_TUNING"})
+LORA_LIKE_PEFT_TYPES: frozenset[str] = frozenset({"LORA", "ADALORA", "IA3", "LOHA", "LOKR"})
+KNOWN_PEFT_TYPES: frozenset[str] = LORA_LIKE_PEFT_TYPES | PROMPT_PEFT_TYPES
+#: Real peft methods (peft ``PeftType``) accepted without a model of their tensor layout.
+OPAQUE_PEFT_TYPES: frozenset[str] = frozenset(
+    {
+        "MULTITASK_PROMPT_TUNING",
+        "ADAPTION_PROMPT",
+        "BOFT",
+        "OFT",
+        "VERA",
+        "FOURIERFT",
+        "XLORA",
+        "POLY",
+        "LN_TUNING",
+        "HRA",
+        "VBLORA",
+        "BONE",
+        "MISS",
+        "RANDLORA",
+        "SHIRA",
+        "C3A",
+        "ROAD",
+        "WAVEFT",
+        "OSF",
+        "DELORA",
+        "GRALORA",
+        "TRAINABLE_TOKENS",
+        "CPT",
+    }
+)
+
+TargetSpec = tuple[str, ...] | str | None
+
+
+@dataclass(frozen=True)
+class AdapterConfig:
+    """The typed subset of ``adapter_config.json`` the validator uses (``raw`` keeps it all)."""
+
+    peft_type: str
+    opaque: bool = False
+    task_type: str | None = None
+    base_model_name_or_path: str | None = None
+    revision: str | None = None
+    r: int = 8
+    lora_alpha: float = 8
+    target_modules: TargetSpec = None
+    exclude_modules: TargetSpec = None
+    rank_pattern: dict[str, Any] = field(default_factory=dict)
+    alpha_pattern: dict[str, float] = field(default_factory=dict)
+    use_dora: bool = False
+    use_rslora: bool = False
+    fan_in_fan_out: bool = False
+    bias: str = "none"
+    lora_bias: bool = False
+    modules_to_save: tuple[str, ...] | None = None
+    layers_to_transform: tuple[int, ...] | None = None
+    layers_pattern: tuple[str, ...] | None = None
+    init_r: int = 12
+    target_r: int = 8
+    feedforward_modules: TargetSpec = None
+    alpha: float = 8
+    decompose_both: bool = False
+    decompose_factor: int = -1
+    use_effective_conv2d: bool = False
+    num_virtual_tokens: int | None = None
+    token_dim: int | None = None
+    num_transformer_submodules: int | None = None
+    num_attention_heads: int | None = None
+    num_layers: int | None = None
+    prefix_projection: bool = False
+    encoder_hidden_size: int | None = None
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_prompt_learning(self) -> bool:
+        return self.peft_type in PROMPT_PEFT_TYPES
+
+
+# --- field validators: each returns the typed value or raises _SchemaError -----------------
+
+
+class _SchemaError(Exception):
+    pass
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _str(v: Any) -> str:
+    if not isinstance(v, str):
+        raise _SchemaError("must be a string")
+    return v
+
+
+def _pos_int(v: Any) -> int:
+    if not _is_int(v) or v <= 0:
+        raise _SchemaError("must be a positive integer")
+    return int(v)
+
+
+def _int(v: Any) -> int:
+    if not _is_int(v):
+        raise _SchemaError("must be an integer")
+    return int(v)
+
+
+def _number(v: Any) -> float:
+    if not (_is_int(v) or isinstance(v, float)) or not math.isfinite(v):
+        raise _SchemaError("must be a finite number")
+    number: float = v  # keep ints as ints (lora_alpha 8 stays 8 in reports)
+    return number
+
+
+def _bool(v: Any) -> bool:
+    if not isinstance(v, bool):
+        raise _SchemaError("must be a boolean")
+    return v
+
+
+def _regex(pattern: str) -> str:
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise _SchemaError(f"invalid regular expression: {exc}") from exc
+    return pattern
+
+
+def _str_list(v: Any) -> tuple[str, ...]:
+    if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+        raise _SchemaError("must be a list of strings")
+    return tuple(v)
+
+
+def _target(v: Any) -> tuple[str, ...] | str:
+    # A string is a regex fullmatched against the module path; a list is exact-or-suffix names.
+    if isinstance(v, str):
+        return _regex(v)
+    return _str_list(v)
+
+
+def _str_or_list(v: Any) -> tuple[str, ...]:
+    return (v,) if isinstance(v, str) else _str_list(v)
+
+
+def _layers(v: Any) -> tuple[int, ...]:
+    if _is_int(v):
+        return (int(v),)
+    if not isinstance(v, list) or not all(_is_int(x) and x >= 0 for x in v):
+        raise _SchemaError("must be an integer or a list of non-negative integers")
+    return tuple(v)
+
+
+def _pattern_keys(v: Any) -> dict[str, Any]:
+    if not isinstance(v, dict):
+        raise _SchemaError("must be an object")
+    for key in v:
+        _regex(key)
+    return v
+
+
+def _rank_pattern(v: Any) -> dict[str, int]:
+    pattern = _pattern_keys(v)
+    for value in pattern.values():
+        _pos_int(value)
+    return pattern
+
+
+def _adalora_rank_pattern(v: Any) -> dict[str, Any]:
+    # After update_and_allocate: {"<module>.lora_E": [bool x init_r]} - the kept singular values.
+    pattern = _pattern_keys(v)
+    for value in pattern.values():
+        ok_mask = isinstance(value, list) and all(isinstance(x, bool) for x in value)
+        if not ok_mask and not (_is_int(value) and value > 0):
+            raise _SchemaError("values must be lists of booleans (or positive ranks)")
+    return pattern
+
+
+def _alpha_pattern(v: Any) -> dict[str, float]:
+    pattern = _pattern_keys(v)
+    for value in pattern.values():
+        _number(value)
+    return pattern
+
+
+Validator = Callable[[Any], Any]
+_COMMON: dict[str, Validator] = {
+    "task_type": _str,
+    "base_model_name_or_path": _str,
+    "revision": _str,
+}
+_TARGETING: dict[str, Validator] = {
+    "target_modules": _target,
+    "exclude_modules": _target,
+    "modules_to_save": _str_list,
+    "layers_to_transform": _layers,
+    "layers_pattern": _str_or_list,
+}
+_LORA: dict[str, Validator] = {
+    **_TARGETING,
+    "r": _pos_int,
+    "lora_alpha": _number,
+    "rank_pattern": _rank_pattern,
+    "alpha_pattern": _alpha_pattern,
+    "use_dora": _bool,
+    "use_rslora": _bool,
+    "fan_in_fan_out": _bool,
+    "bias": _str,
+    "lora_bias": _bool,
+}
+_LYCORIS: dict[str, Validator] = {
+    **_TARGETING,
+    "r": _pos_int,
+    "alpha": _number,
+    "rank_pattern": _rank_pattern,
+    "alpha_pattern": _alpha_pattern,
+    "use_effective_conv2d": _bool,
+}
+_PROMPT: dict[str, Validator] = {
+    "num_virtual_tokens": _pos_int,
+    "token_dim": _pos_int,
+    "num_transformer_submodules": _pos_int,
+    "num_attention_heads": _pos_int,
+    "num_layers": _pos_int,
+}
+FIELDS_BY_TYPE: dict[str, dict[str, Validator]] = {
+    "LORA": _LORA,
+    "ADALORA": {
+        **_LORA,
+        "rank_pattern": _adalora_rank_pattern,
+        "init_r": _pos_int,
+        "target_r": _pos_int,
+    },
+    "IA3": {
+        "target_modules": _target,
+        "exclude_modules": _target,
+        "feedforward_modules": _target,
+        "fan_in_fan_out": _bool,
+        "modules_to_save": _str_list,
+    },
+    "LOHA": _LYCORIS,
+    "LOKR": {**_LYCORIS, "decompose_both": _bool, "decompose_factor": _int},
+    "PROMPT_TUNING": _PROMPT,
+    "P_TUNING": {**_PROMPT, "encoder_hidden_size": _pos_int},
+    "PREFIX_TUNING": {**_PROMPT, "encoder_hidden_size": _pos_int, "prefix_projection": _bool},
+}
+
+
+def _fail(reason: str, detail: str, **context: Any) -> NoReturn:
+    context.setdefault("file", "adapter_config.json")
+    raise InvalidAdapterConfig(detail, reason=reason, context=context)
+
+
+def _reject_constant(value: str) -> NoReturn:
+    raise ValueError(f"non-standard JSON constant {value}")
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(key)
+        out[key] = value
+    return out
+
+
+class _DuplicateKey(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def load_config_json(data: bytes, *, max_bytes: int = MAX_CONFIG_BYTES) -> dict[str, Any]:
+    """Decode config bytes into a dict: size cap, strict UTF-8 JSON object, no duplicate keys.
+
+    Raises:
+        InvalidAdapterConfig: ``too_large``, ``malformed_json``, ``duplicate_key``.
+    """
+    if len(data) > max_bytes:
+        _fail("too_large", f"adapter_config.json larger than {max_bytes} bytes", size=len(data))
+    try:
+        decoded = json.loads(
+            data.decode("utf-8"),
+            object_pairs_hook=_no_duplicates,
+            parse_constant=_reject_constant,
+        )
+    except _DuplicateKey as exc:
+        _fail("duplicate_key", "duplicate key in adapter_config.json", field=exc.key[:100])
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        _fail("malformed_json", "adapter_config.json is not valid JSON")
+    if not isinstance(decoded, dict):
+        _fail("malformed_json", "adapter_config.json is not a JSON object")
+    return decoded
+
+
+def parse_config(data: bytes, *, max_bytes: int = MAX_CONFIG_BYTES) -> AdapterConfig:
+    """Parse and type-check ``adapter_config.json`` bytes.
+
+    Raises:
+        InvalidAdapterConfig: see the module docstring.
+        UnknownPeftType: ``peft_type`` is not a peft method.
+    """
+    return config_from_dict(load_config_json(data, max_bytes=max_bytes))
+
+
+def config_from_dict(raw: Mapping[str, Any]) -> AdapterConfig:
+    """Type-check an already decoded config object (see :func:`parse_config`)."""
+    peft_type = raw.get("peft_type")
+    if peft_type is None:
+        _fail("missing_peft_type", "adapter_config.json has no peft_type")
+    if not isinstance(peft_type, str):
+        _fail("schema", "peft_type must be a string", field="peft_type")
+    if peft_type not in KNOWN_PEFT_TYPES and peft_type not in OPAQUE_PEFT_TYPES:
+        shown = peft_type[:100]
+        raise UnknownPeftType(
+            f"unknown peft_type {shown!r}",
+            reason=shown,
+            context={"file": "adapter_config.json", "field": "peft_type"},
+        )
+    validators = {**_COMMON, **FIELDS_BY_TYPE.get(peft_type, {})}
+    values: dict[str, Any] = {}
+    for name, check in validators.items():
+        value = raw.get(name)
+        if value is None:
+            continue  # peft's default
+        try:
+            values[name] = check(value)
+        except _SchemaError as exc:
+            _fail("schema", f"{name} {exc}", field=name)
+    return AdapterConfig(
+        peft_type=peft_type,
+        opaque=peft_type in OPAQUE_PEFT_TYPES,
+        raw=dict(raw),
+        **values,
+    )
+
+
+# --- peft's module matching ---------------------------------------------------------------
+
+
+def _spec_matches(module: str, spec: tuple[str, ...] | str) -> bool:
+    if isinstance(spec, str):
+        return re.fullmatch(spec, module) is not None
+    return any(module == t or module.endswith("." + t) for t in spec)
+
+
+def module_is_targeted(module: str, cfg: AdapterConfig) -> bool:
+    """Mirror peft's ``check_target_module_exists`` (exclude, then target, then layer filter).
+
+    Returns True when ``target_modules`` is unset (peft then used a per-architecture default).
+    """
+    if cfg.exclude_modules is not None and _spec_matches(module, cfg.exclude_modules):
+        return False
+    spec = cfg.target_modules
+    if spec is None:
+        return True
+    if isinstance(spec, str):
+        return _spec_matches(module, spec)
+    if module in spec:
+        return True  # an exact name bypasses the layer filter, as in peft
+    if not _spec_matches(module, spec):
+        return False
+    if not cfg.layers_to_transform:
+        return True
+    index: re.Match[str] | None = None
+    if not cfg.layers_pattern:
+        index = re.match(r".*\.[^.]*\.(\d+)\.", module)
+    else:
+        for pattern in cfg.layers_pattern:
+            index = re.match(rf".*\.{pattern}\.(\d+)\.", module)
+            if index is not None:
+                break
+    return index is not None and int(index.group(1)) in cfg.layers_to_transform
+
+
+def spec_matches(module: str, spec: TargetSpec) -> bool:
+    """Return True when ``module`` matches a target-style spec (regex string or name list)."""
+    return spec is not None and _spec_matches(module, spec)
+
+
+def pattern_lookup(pattern: Mapping[str, Any], module: str) -> Any | None:
+    """Return the ``rank_pattern``/``alpha_pattern`` value for ``module`` (peft's
+    ``get_pattern_key``: the first key that equals the module path or matches its dotted
+    suffix as a regex), or None when no key applies."""
+    if module in pattern:
+        return pattern[module]
+    for key, value in pattern.items():
+        if re.match(rf"(.*\.)?({key})$", module):
+            return value
+    return None

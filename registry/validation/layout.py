@@ -1,0 +1,143 @@
+"""Map adapter tensor names to (module path, role), per PEFT method (peft-formats §1.4).
+
+peft saves ``base_model.model.<module path>.<suffix>`` with the adapter name removed. This module
+strips the prefix and the method's suffix to get the module path (the base checkpoint key minus
+``.weight``), and sorts the rest into *extras*: full copies saved next to the adapter
+(``modules_to_save`` parameters, biases saved by ``bias="all"|"lora_only"``, and the full base
+embedding saved as ``<module>.base_layer.weight``).
+
+Errors: :class:`~registry.errors.InconsistentAdapter` reason ``unexpected_tensor`` for a key
+without the ``base_model.model.`` prefix, with a suffix the method does not produce, or for a
+module that ``target_modules``/``exclude_modules``/``layers_to_transform`` do not select (peft
+would silently drop such weights on load).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import NoReturn
+
+from registry.errors import InconsistentAdapter
+from registry.validation.config import AdapterConfig, module_is_targeted, spec_matches
+from registry.validation.safetensors import TensorInfo
+
+PEFT_PREFIX = "base_model.model."
+
+#: suffix -> role, per method. Roles are the suffix with its ``.weight`` dropped, except that
+#: LoRA's ``lora_A.weight``/``lora_B.weight`` and AdaLoRA's ``lora_A``/``lora_B`` share A/B roles.
+SUFFIXES: dict[str, dict[str, str]] = {
+    "LORA": {
+        "lora_A.weight": "A",
+        "lora_B.weight": "B",
+        "lora_embedding_A": "emb_A",
+        "lora_embedding_B": "emb_B",
+        "lora_magnitude_vector": "magnitude",
+        "lora_B.bias": "B_bias",
+    },
+    "ADALORA": {"lora_A": "A", "lora_B": "B", "lora_E": "E"},
+    "IA3": {"ia3_l": "ia3_l"},
+    "LOHA": {
+        name: name
+        for name in ("hada_w1_a", "hada_w1_b", "hada_w2_a", "hada_w2_b", "hada_t1", "hada_t2")
+    },
+    "LOKR": {
+        name: name
+        for name in (
+            "lokr_w1",
+            "lokr_w1_a",
+            "lokr_w1_b",
+            "lokr_w2",
+            "lokr_w2_a",
+            "lokr_w2_b",
+            "lokr_t2",
+        )
+    },
+}
+#: Extras any LoRA-like method may carry: base biases and the full saved embedding.
+EXTRA_SUFFIXES: dict[str, str] = {
+    "base_layer.bias": "base_bias",
+    "base_layer.weight": "base_weight",
+}
+
+
+@dataclass
+class ModuleTensors:
+    """The adapter tensors of one targeted module, by role."""
+
+    module: str
+    parts: dict[str, TensorInfo] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Extra:
+    """A tensor saved in full; ``base_key`` is the base checkpoint key it must match."""
+
+    kind: str  # "modules_to_save" | "bias" | "base_bias" | "base_weight"
+    module: str
+    base_key: str
+    tensor: TensorInfo
+
+
+@dataclass
+class AdapterLayout:
+    modules: dict[str, ModuleTensors] = field(default_factory=dict)
+    extras: list[Extra] = field(default_factory=list)
+
+
+def _unexpected(tensor: str, detail: str, **context: str) -> NoReturn:
+    raise InconsistentAdapter(
+        detail, reason="unexpected_tensor", context={"tensor": tensor, **context}
+    )
+
+
+def _in_modules_to_save(path: str, cfg: AdapterConfig) -> str | None:
+    """Return the saved module's path when ``path`` (a parameter key) lies inside one."""
+    if not cfg.modules_to_save:
+        return None
+    parts = path.split(".")
+    for end in range(len(parts) - 1, 0, -1):
+        module = ".".join(parts[:end])
+        if spec_matches(module, cfg.modules_to_save):
+            return module
+    return None
+
+
+def classify(tensors: dict[str, TensorInfo], cfg: AdapterConfig) -> AdapterLayout:
+    """Sort an adapter's tensors into targeted modules and extras (LoRA-like methods only).
+
+    Raises:
+        InconsistentAdapter: ``unexpected_tensor``.
+    """
+    suffixes = SUFFIXES[cfg.peft_type]
+    layout = AdapterLayout()
+    for name, info in tensors.items():
+        if not name.startswith(PEFT_PREFIX):
+            _unexpected(name, f"tensor name does not start with {PEFT_PREFIX!r}")
+        path = name[len(PEFT_PREFIX) :]
+        role, module = _match_suffix(path, suffixes)
+        if role is not None:
+            if not module_is_targeted(module, cfg):
+                _unexpected(name, "module not selected by the config's targeting", module=module)
+            layout.modules.setdefault(module, ModuleTensors(module)).parts[role] = info
+            continue
+        extra_role, module = _match_suffix(path, EXTRA_SUFFIXES)
+        if extra_role is not None:
+            base_key = module + "." + extra_role.removeprefix("base_")
+            layout.extras.append(Extra(extra_role, module, base_key, info))
+            continue
+        saved = _in_modules_to_save(path, cfg)
+        if saved is not None:
+            layout.extras.append(Extra("modules_to_save", saved, path, info))
+        elif cfg.bias == "all" and path.endswith(".bias"):
+            layout.extras.append(Extra("bias", path.removesuffix(".bias"), path, info))
+        else:
+            _unexpected(name, f"tensor is not part of a {cfg.peft_type} adapter")
+    return layout
+
+
+def _match_suffix(path: str, suffixes: dict[str, str]) -> tuple[str | None, str]:
+    # Longest suffix first: "lora_B.bias" must not be read as a module named "...lora_B".
+    for suffix in sorted(suffixes, key=len, reverse=True):
+        if path.endswith("." + suffix) and len(path) > len(suffix) + 1:
+            return suffixes[suffix], path[: -len(suffix) - 1]
+    return None, path

@@ -1,0 +1,6 @@
+"""Fixtures shared by every test package (see tests/fixtures/)."""
+
+from tests.fixtures.app import admin_token, anon_client, client, settings
+from tests.fixtures.db import database_url
+
+__all__ = ["admin_token", "anon_client", "client", "database_url", "settings"]

@@ -1,0 +1,86 @@
+"""Small helpers that drive the real HTTP API (no shortcuts around it)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+from fastapi.testclient import TestClient
+
+from registry.validation.manifest import read_base_dir
+
+
+def unique(prefix: str = "t") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def create_namespace(client: TestClient, name: str | None = None) -> str:
+    name = name or unique("ns")
+    r = client.post("/api/v1/namespaces", json={"name": name})
+    assert r.status_code == 201, r.text
+    return name
+
+
+def register_base(client: TestClient, base_dir: Path, *, name: str | None = None,
+                  revision: str = "main") -> str:
+    """Register a base from a local checkpoint dir (headers only); returns ``NAME@REV``."""
+    name = name or unique("base")
+    manifest = read_base_dir(base_dir).to_json()
+    r = client.post("/api/v1/base-models", json={"name": name, "revision": revision,
+                                                 "config": manifest["config"],
+                                                 "tensors": manifest["tensors"]})
+    assert r.status_code == 201, r.text
+    return f"{name}@{revision}"
+
+
+def open_upload(client: TestClient, purpose: str = "adapter") -> str:
+    r = client.post("/api/v1/uploads", json={"purpose": purpose})
+    assert r.status_code == 201, r.text
+    return str(r.json()["id"])
+
+
+def put_file(client: TestClient, upload_id: str, name: str, data: bytes,
+             digest: str | None = None) -> httpx.Response:
+    claimed = digest if digest is not None else f"sha256:{sha256_hex(data)}"
+    return client.put(f"/api/v1/uploads/{upload_id}/files/{name}", content=data,
+                      headers={"X-Content-Digest": claimed})
+
+
+def upload_dir(client: TestClient, directory: Path, purpose: str = "adapter") -> str:
+    upload_id = open_upload(client, purpose)
+    for path in sorted(directory.iterdir()):
+        if path.is_file():
+            r = put_file(client, upload_id, path.name, path.read_bytes())
+            assert r.status_code == 201, r.text
+    return upload_id
+
+
+def push(client: TestClient, namespace: str, adapter: str, directory: Path, base: str,
+         **metadata: Any) -> httpx.Response:
+    """Upload every file of ``directory`` and register it; returns the registration response
+    (an upload refused file by file is returned as that PUT's response)."""
+    upload_id = open_upload(client)
+    for path in sorted(directory.iterdir()):
+        if path.is_file():
+            r = put_file(client, upload_id, path.name, path.read_bytes())
+            if r.status_code != 201:
+                return r
+    return client.post(f"/api/v1/adapters/{namespace}/{adapter}/versions",
+                       json={"base": base, "upload_id": upload_id, **metadata})
+
+
+def error_of(response: httpx.Response) -> tuple[str, str | None]:
+    body = response.json()
+    return body["error"], body.get("context", {}).get("reason")
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True)
