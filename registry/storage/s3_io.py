@@ -63,7 +63,9 @@ def build_client(settings: StorageSettings) -> S3Client:
     config = Config(
         connect_timeout=settings.connect_timeout_s,
         read_timeout=settings.read_timeout_s,
-        retries={"max_attempts": settings.max_attempts, "mode": "standard"},
+        # botocore's "max_attempts" counts *retries* (total = n + 1); the setting means attempts
+        # per call, which is botocore's "total_max_attempts".
+        retries={"total_max_attempts": settings.max_attempts, "mode": "standard"},
         # boto3 >= 1.36 adds CRC headers by default, which many S3-compatible stores reject
         # (security.md §5.2); "when_required" is the compatible default.
         request_checksum_calculation=settings.checksum_mode,

@@ -147,6 +147,7 @@ class StagedFileWriter:
 
     def __init__(self, store: ArtifactStore, target: FileTarget) -> None:
         self.target = target
+        self._store = store
         self._writer: StagingWriter = store.open_staging(target.upload_id, target.part)
         self._head = bytearray()
         self._sniffed = False
@@ -177,7 +178,8 @@ class StagedFileWriter:
             raise
         claimed = self.target.claimed_hex
         if claimed is not None and claimed != staged.sha256_hex:
-            self._writer.abort()
+            # finish() made it durable; abort() is a no-op now, so delete the object itself.
+            self._store.delete_staging_key(staged.key)
             raise DigestMismatch(
                 "uploaded bytes do not match the claimed digest",
                 reason="upload",

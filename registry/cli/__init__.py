@@ -1,0 +1,151 @@
+"""``adapter-registry``: the command line of the PEFT adapter registry.
+
+Start-up stays light (``--help`` < 0.5 s): command modules import only typer and the helpers
+here; the HTTP client, the server app, SQLAlchemy, Alembic and numpy are imported inside the
+commands that need them.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+from typing import Annotated, Any
+
+import click
+import typer
+from typer.core import TyperGroup
+
+from registry import __version__
+from registry.cli import adapters, base_models, evals, namespaces, server
+from registry.cli._output import (
+    EXIT_UNEXPECTED,
+    OutputFormat,
+    State,
+    dumps,
+    exit_with_error,
+    get_state,
+    json_requested,
+    write_stdout,
+)
+
+DEFAULT_SERVER = "http://127.0.0.1:8000"
+
+HELP = """Registry and governance service for PEFT adapters (LoRA, DoRA, IA3, prefix tuning, ...).
+
+\b
+Exit codes (stable, for CI):
+  0 ok                      5 conflict / invalid transition
+  1 unexpected error        6 invalid input (bad adapter, bad request)
+  2 usage                   7 server unavailable (retry later)
+  3 denied / unauthenticated 8 integrity check failed (digest on pull)
+  4 not found
+
+With --output json only JSON goes to stdout, errors included:
+{"error": code, "detail": ..., "context": {...}}. --output is accepted before or after the
+command (adapter-registry adapters validate DIR --base-dir B --output json).
+"""
+
+
+def handle_exception(ctx: click.Context, exc: Exception) -> None:
+    """Turn an exception escaping a command into the error output and its exit code."""
+    state = get_state(ctx) if isinstance(ctx, typer.Context) else ctx.find_root().obj
+    state = state if isinstance(state, State) else None
+    from registry.client import ClientError
+    from registry.errors import RegistryError
+
+    if isinstance(exc, ClientError):
+        exit_with_error(state, exc.code, exc.detail, exc.context, status=exc.status or None)
+    if isinstance(exc, RegistryError):
+        exit_with_error(state, exc.code, exc.detail, exc.context, status=exc.status_code)
+    sa_exc = sys.modules.get("sqlalchemy.exc")
+    if sa_exc is not None and isinstance(exc, sa_exc.OperationalError):
+        exit_with_error(state, "unavailable", f"database unreachable: {exc.orig}")
+    if os.environ.get("REGISTRY_DEBUG"):
+        traceback.print_exc(file=sys.stderr)
+    exit_with_error(
+        state, "unexpected", f"{type(exc).__name__}: {exc}", exit_code=EXIT_UNEXPECTED
+    )
+
+
+class RegistryGroup(TyperGroup):
+    """Root group: every error escaping a command leaves through ``exit_with_error``."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except Exception as exc:
+            handle_exception(ctx, exc)
+            raise  # pragma: no cover - handle_exception always exits
+
+
+app = typer.Typer(
+    name="adapter-registry",
+    cls=RegistryGroup,
+    help=HELP,
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(__version__)
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    server_url: Annotated[
+        str,
+        typer.Option("--server", envvar="REGISTRY_URL", help="Registry server URL."),
+    ] = DEFAULT_SERVER,
+    token: Annotated[
+        str | None,
+        typer.Option(envvar="REGISTRY_TOKEN", help="API token.", show_default=False),
+    ] = None,
+    output: Annotated[
+        OutputFormat,
+        typer.Option("--output", "-o", help="json (only JSON on stdout) or table."),
+    ] = OutputFormat.table,
+    _show_version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    ctx.obj = State(server=server_url, token=token or None, output=output)
+
+
+server.register(app)
+app.add_typer(namespaces.app, name="namespaces")
+app.add_typer(base_models.app, name="base-models")
+app.add_typer(adapters.app, name="adapters")
+app.add_typer(evals.app, name="evals")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console-script entry point (``adapter-registry``, ``python -m registry``)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    command = typer.main.get_command(app)
+    try:
+        result = command.main(args=args, prog_name="adapter-registry", standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        if json_requested(args):
+            write_stdout(dumps({"error": "usage", "detail": exc.format_message(), "context": {}}))
+        else:
+            exc.show()
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        typer.echo("Aborted.", err=True)
+        sys.exit(EXIT_UNEXPECTED)
+    sys.exit(result if isinstance(result, int) else 0)

@@ -1,0 +1,138 @@
+"""Helpers shared by the command modules: the client, pagination, argument parsing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from registry.cli._output import State, note
+
+if TYPE_CHECKING:
+    from registry.client import RegistryClient
+
+JSON = dict[str, Any]
+
+LimitOpt = Annotated[
+    int | None,
+    typer.Option("--limit", min=1, max=500, help="Page size (server default 50).",
+                 show_default=False),
+]
+PageTokenOpt = Annotated[
+    str | None,
+    typer.Option("--page-token", help="next_page_token of the previous page.", show_default=False),
+]
+AllOpt = Annotated[
+    bool, typer.Option("--all", help="Follow next_page_token and print every item.")
+]
+
+
+def client(state: State) -> RegistryClient:
+    """The HTTP client for ``--server`` / ``--token`` (httpx imported on first use)."""
+    from registry.client import RegistryClient
+
+    return RegistryClient(state.server, state.token)
+
+
+def collect(
+    fetch: Callable[[str | None], JSON], page_token: str | None, all_pages: bool
+) -> JSON:
+    """One page (``{items, next_page_token}``) or, with ``--all``, every page concatenated."""
+    page = fetch(page_token)
+    if not all_pages:
+        return page
+    items = list(page.get("items", []))
+    while page.get("next_page_token"):
+        page = fetch(page["next_page_token"])
+        items.extend(page.get("items", []))
+    return {"items": items, "next_page_token": None}
+
+
+def parse_parent(value: str) -> JSON:
+    """``REF:RELATION`` → ``{"ref", "relation"}``, split on the LAST ``:`` (a REF may hold
+    ``sha256:<hex>``)."""
+    ref, sep, relation = value.rpartition(":")
+    if not sep or not ref or not relation or "@" in relation or "/" in relation:
+        raise typer.BadParameter(
+            f"{value!r}: expected REF:RELATION, e.g. acme/bot@v3:continued_from",
+            param_hint="--parent",
+        )
+    return {"ref": ref, "relation": relation}
+
+
+def parse_dataset(value: str) -> JSON:
+    """``NAME=DIGEST`` → ``{"name", "digest"}``."""
+    name, sep, digest = value.partition("=")
+    if not sep or not name or not digest:
+        raise typer.BadParameter(
+            f"{value!r}: expected NAME=sha256:<hex>", param_hint="--dataset"
+        )
+    return {"name": name, "digest": digest}
+
+
+def parse_base(value: str, hint: str = "--base") -> tuple[str, str]:
+    """``NAME@REVISION`` (NAME may hold a ``/``) → (name, revision)."""
+    name, sep, revision = value.rpartition("@")
+    if not sep or not name or not revision:
+        raise typer.BadParameter(f"{value!r}: expected NAME@REVISION", param_hint=hint)
+    return name, revision
+
+
+def parse_adapter(value: str) -> tuple[str, str]:
+    """``NS/NAME`` → (namespace, name)."""
+    namespace, sep, name = value.partition("/")
+    if not sep or not namespace or not name or "/" in name or "@" in value:
+        raise typer.BadParameter(f"{value!r}: expected NS/NAME", param_hint="--adapter")
+    return namespace, name
+
+
+def dir_files(directory: Path) -> list[Path]:
+    """Every regular file directly in ``directory`` (sorted; symlinks to files count).
+
+    Sub-directories and other entries are skipped with a note on stderr: they are never sent.
+    """
+    files: list[Path] = []
+    for entry in sorted(directory.iterdir()):
+        if entry.is_file():
+            files.append(entry)
+        else:
+            note(f"note: skipping {entry.name!s} (not a regular file)")
+    return files
+
+
+def version_body(
+    *,
+    base: str,
+    description: str | None,
+    tags: list[str] | None,
+    datasets: list[str] | None,
+    parents: list[str] | None,
+    git_commit: str | None,
+    mlflow_run: str | None,
+    training_base_dtype: str | None,
+    quantization: str | None,
+) -> JSON:
+    """The metadata part of ``POST .../versions`` from the shared push / register flags."""
+    parse_base(base)
+    body: JSON = {
+        "base": base,
+        "description": description or "",
+        "tags": list(tags or []),
+        "datasets": [parse_dataset(d) for d in datasets or []],
+        "parents": [parse_parent(p) for p in parents or []],
+    }
+    optional = {
+        "git_commit": git_commit,
+        "mlflow_run_id": mlflow_run,
+        "training_base_dtype": training_base_dtype,
+        "quantization": quantization,
+    }
+    body.update({k: v for k, v in optional.items() if v is not None})
+    return body
+
+
+def short_digest(digest: Any) -> str:
+    text = str(digest or "")
+    return text[:19] if text.startswith("sha256:") else text[:12]

@@ -1,0 +1,184 @@
+"""Server-side commands: ``serve``, ``bootstrap``, ``db upgrade|check|current``, ``storage gc``.
+
+These touch the database and the artifact store directly (settings from ``REGISTRY_*``
+environment variables); every other command goes through the HTTP API.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from registry.cli._output import OutputOpt, emit, exit_with_error, get_state, render_record
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from registry.settings import Settings
+
+db_app = typer.Typer(
+    help="Database schema: upgrade, check, current (REGISTRY_DATABASE__URL).",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+storage_app = typer.Typer(
+    help="Artifact store maintenance (REGISTRY_STORAGE__*).",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+
+
+def _settings() -> Settings:
+    from registry.settings import get_settings
+
+    return get_settings()
+
+
+def _engine(settings: Settings) -> Engine:
+    from registry.db.engine import make_engine
+
+    return make_engine(settings.database, application_name="adapter-registry-cli")
+
+
+def _schema_status(settings: Settings) -> dict[str, Any]:
+    from registry.db import migrate
+
+    engine = _engine(settings)
+    try:
+        current = sorted(migrate.current_revisions(engine))
+    finally:
+        engine.dispose()
+    head = sorted(migrate.head_revisions())
+    return {"current": current, "head": head, "up_to_date": current == head}
+
+
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address [settings: 127.0.0.1].",
+                                             show_default=False)] = None,
+    port: Annotated[int | None, typer.Option(min=1, max=65535, help="Port [settings: 8000].",
+                                             show_default=False)] = None,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+) -> None:
+    """Serve the HTTP API with uvicorn (registry.app:create_app).
+
+    Defaults come from REGISTRY_SERVER__HOST / REGISTRY_SERVER__PORT. The server refuses to
+    start on an out-of-date schema (run `db upgrade` first, or set
+    REGISTRY_DATABASE__AUTO_MIGRATE=true).
+    """
+    import uvicorn
+
+    settings = _settings()
+    uvicorn.run(
+        "registry.app:create_app",
+        factory=True,
+        host=host or settings.server.host,
+        port=port or settings.server.port,
+        log_level=log_level,
+    )
+
+
+def bootstrap(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Option(help="Name of the admin principal.")] = "admin",
+    output: OutputOpt = None,
+) -> None:
+    """Create the first admin principal and print its API token once (stored hashed).
+
+    JSON: {"token": "..."}. Exit 5 (admin_exists) when an admin exists already, exit 7
+    (schema_out_of_date) when the database needs `db upgrade`.
+    """
+    from registry.auth.service import bootstrap_admin
+    from registry.db import migrate
+    from registry.db.session import Sessions, unit_of_work
+
+    state = get_state(ctx)
+    settings = _settings()
+    engine = _engine(settings)
+    try:
+        migrate.check_schema(engine)
+        with unit_of_work(Sessions(engine).write) as session:
+            token = bootstrap_admin(session, name=name)
+    finally:
+        engine.dispose()
+    emit(state, {"token": token},
+         f"{token}\n(admin '{name}' created; this token is shown only once)")
+
+
+@db_app.command("upgrade")
+def db_upgrade(ctx: typer.Context, output: OutputOpt = None) -> None:
+    """Migrate the database to the code's schema version (alembic upgrade head).
+
+    JSON: {"current": [...], "head": [...], "up_to_date": true}.
+    """
+    from registry.db import migrate
+
+    state = get_state(ctx)
+    settings = _settings()
+    migrate.upgrade(settings.database.url)
+    emit(state, _schema_status(settings), lambda: "schema up to date")
+
+
+@db_app.command("check")
+def db_check(ctx: typer.Context, output: OutputOpt = None) -> None:
+    """Exit 0 when the schema is current, exit 7 (schema_out_of_date) when `db upgrade` is
+    needed.
+
+    JSON: {"current": [...], "head": [...], "up_to_date": true}.
+    """
+    state = get_state(ctx)
+    status = _schema_status(_settings())
+    if not status["up_to_date"]:
+        exit_with_error(
+            state,
+            "schema_out_of_date",
+            "the database schema is not at the version this code needs; "
+            "run `adapter-registry db upgrade`",
+            {"current": status["current"], "required": status["head"]},
+        )
+    emit(state, status, "schema up to date")
+
+
+@db_app.command("current")
+def db_current(ctx: typer.Context, output: OutputOpt = None) -> None:
+    """Print the database's schema revision and the code's head revision.
+
+    JSON: {"current": [...], "head": [...], "up_to_date": bool}.
+    """
+    state = get_state(ctx)
+    status = _schema_status(_settings())
+    emit(state, status, lambda: render_record(status))
+
+
+@storage_app.command("gc")
+def storage_gc(
+    ctx: typer.Context,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="List, delete nothing.")] = False,
+    grace_seconds: Annotated[
+        int | None,
+        typer.Option("--grace-seconds", min=0, show_default=False,
+                     help="Keep unreferenced objects younger than this "
+                     "[settings: REGISTRY_STORAGE__GC_GRACE_S, 24 h]."),
+    ] = None,
+    output: OutputOpt = None,
+) -> None:
+    """Delete unreferenced blobs and stale staging objects older than the grace window.
+
+    Prints the gc report (JSON object). Safe to run repeatedly and next to a live server.
+    """
+    import importlib
+
+    # registry.maintenance.storage_gc(settings, *, dry_run, grace_s) -> dict
+    maintenance = importlib.import_module("registry.maintenance")
+    state = get_state(ctx)
+    settings = _settings()
+    grace = settings.storage.gc_grace_s if grace_seconds is None else grace_seconds
+    report: dict[str, Any] = maintenance.storage_gc(settings, dry_run=dry_run, grace_s=grace)
+    emit(state, report)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve)
+    app.command("bootstrap")(bootstrap)
+    app.add_typer(db_app, name="db")
+    app.add_typer(storage_app, name="storage")
