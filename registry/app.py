@@ -60,7 +60,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     install_error_handlers(app)
-    for module in (health, meta, namespaces, base_models, uploads, adapters, artifacts,
-                   evaluations):
+    for module in (
+        health,
+        meta,
+        namespaces,
+        base_models,
+        uploads,
+        adapters,
+        artifacts,
+        evaluations,
+    ):
         app.include_router(module.router)
     return app

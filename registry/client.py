@@ -89,8 +89,10 @@ def version_digest(files: Sequence[Mapping[str, Any]]) -> str:
     """The version digest of a file list: sha256 of the canonical ``[{digest, name, size}]``
     manifest sorted by name (the server's definition, recomputed to verify a listing)."""
     manifest = sorted(
-        ({"digest": str(f["digest"]), "name": str(f["name"]), "size": int(f["size"])}
-         for f in files),
+        (
+            {"digest": str(f["digest"]), "name": str(f["name"]), "size": int(f["size"])}
+            for f in files
+        ),
         key=lambda f: (f["name"], f["digest"], f["size"]),
     )
     raw = json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode()
@@ -120,6 +122,12 @@ def _read_file_chunks(path: Path) -> Iterator[bytes]:
     with path.open("rb") as fh:
         while chunk := fh.read(CHUNK_BYTES):
             yield chunk
+
+
+def _file_mode() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
 
 
 def _safe_file_name(name: str) -> bool:
@@ -177,7 +185,7 @@ class RegistryClient:
             retry_after = response.headers.get("Retry-After", "")
             if retry_after.isdigit():
                 delay = min(float(retry_after), RETRY_AFTER_CAP_S)
-        self._sleep(delay * (0.5 + random.random() / 2))  # noqa: S311 - jitter, not crypto
+        self._sleep(delay * (0.5 + random.random() / 2))  # jitter, not crypto
 
     @staticmethod
     def _error(response: httpx.Response) -> ClientError:
@@ -281,9 +289,7 @@ class RegistryClient:
     @staticmethod
     def _version_path(ref: str) -> str:
         namespace, name, selector = split_ref(ref)
-        return (
-            f"/api/v1/adapters/{_seg(namespace)}/{_seg(name)}/versions/{_seg(selector, ':')}"
-        )
+        return f"/api/v1/adapters/{_seg(namespace)}/{_seg(name)}/versions/{_seg(selector, ':')}"
 
     # --- health ----------------------------------------------------------------------------
 
@@ -306,24 +312,24 @@ class RegistryClient:
         return result
 
     def list_namespaces(self, *, limit: int | None = None, page_token: str | None = None) -> JSON:
-        result: JSON = self._json(
-            "GET", "/api/v1/namespaces", params=self._page(limit, page_token)
-        )
+        result: JSON = self._json("GET", "/api/v1/namespaces", params=self._page(limit, page_token))
         return result
 
     # --- base models -----------------------------------------------------------------------
 
-    def register_base_model(self, body: Mapping[str, Any], *, idempotency_key: str | None = None
-                            ) -> JSON:
+    def register_base_model(
+        self, body: Mapping[str, Any], *, idempotency_key: str | None = None
+    ) -> JSON:
         """``POST /api/v1/base-models`` with name, revision, config, tensors manifest, ..."""
         result: JSON = self._json(
-            "POST", "/api/v1/base-models", json_body=dict(body),
+            "POST",
+            "/api/v1/base-models",
+            json_body=dict(body),
             idempotency_key=self._key(idempotency_key),
         )
         return result
 
-    def list_base_models(self, *, limit: int | None = None, page_token: str | None = None
-                         ) -> JSON:
+    def list_base_models(self, *, limit: int | None = None, page_token: str | None = None) -> JSON:
         result: JSON = self._json(
             "GET", "/api/v1/base-models", params=self._page(limit, page_token)
         )
@@ -354,8 +360,9 @@ class RegistryClient:
         )
         return result
 
-    def put_file(self, upload_id: str, path: Path, *, name: str | None = None,
-                 digest_hex: str | None = None) -> JSON:
+    def put_file(
+        self, upload_id: str, path: Path, *, name: str | None = None, digest_hex: str | None = None
+    ) -> JSON:
         """Stream one file into an upload session (constant memory); the server checks the
         ``X-Content-Digest`` claim computed here in a first pass."""
         digest_hex = digest_hex or sha256_file(path)
@@ -383,11 +390,15 @@ class RegistryClient:
     # --- adapters --------------------------------------------------------------------------
 
     def list_adapters(
-        self, *, namespace: str | None = None, limit: int | None = None,
+        self,
+        *,
+        namespace: str | None = None,
+        limit: int | None = None,
         page_token: str | None = None,
     ) -> JSON:
         result: JSON = self._json(
-            "GET", "/api/v1/adapters",
+            "GET",
+            "/api/v1/adapters",
             params={"namespace": namespace, **self._page(limit, page_token)},
         )
         return result
@@ -397,7 +408,11 @@ class RegistryClient:
         return result
 
     def register_version(
-        self, namespace: str, name: str, body: Mapping[str, Any], *,
+        self,
+        namespace: str,
+        name: str,
+        body: Mapping[str, Any],
+        *,
         idempotency_key: str | None = None,
     ) -> JSON:
         """``POST .../versions``: validate an upload session (``upload_id``) or an allow-listed
@@ -410,15 +425,21 @@ class RegistryClient:
         )
         return result
 
-    def push(self, namespace: str, name: str, paths: Sequence[Path], body: Mapping[str, Any]
-             ) -> JSON:
+    def push(
+        self, namespace: str, name: str, paths: Sequence[Path], body: Mapping[str, Any]
+    ) -> JSON:
         """Upload ``paths`` and register them as the next version of ``namespace/name``."""
         upload_id = self.upload_files(paths)
         return self.register_version(namespace, name, {**body, "upload_id": upload_id})
 
     def list_versions(
-        self, namespace: str, name: str, *, filters: Mapping[str, Any] | None = None,
-        limit: int | None = None, page_token: str | None = None,
+        self,
+        namespace: str,
+        name: str,
+        *,
+        filters: Mapping[str, Any] | None = None,
+        limit: int | None = None,
+        page_token: str | None = None,
     ) -> JSON:
         """Versions newest first; filters: peft_type, base, rank, state, tag."""
         result: JSON = self._json(
@@ -434,17 +455,23 @@ class RegistryClient:
 
     def lineage(self, ref: str, *, descendants: bool = False) -> list[JSON]:
         result: list[JSON] = self._json(
-            "GET", self._version_path(ref) + "/lineage",
+            "GET",
+            self._version_path(ref) + "/lineage",
             params={"descendants": "true" if descendants else None},
         )
         return result
 
     def update_tags(
-        self, ref: str, *, add: Sequence[str] = (), remove: Sequence[str] = (),
+        self,
+        ref: str,
+        *,
+        add: Sequence[str] = (),
+        remove: Sequence[str] = (),
         idempotency_key: str | None = None,
     ) -> JSON:
         result: JSON = self._json(
-            "POST", self._version_path(ref) + "/tags",
+            "POST",
+            self._version_path(ref) + "/tags",
             json_body={"add": list(add), "remove": list(remove)},
             idempotency_key=self._key(idempotency_key),
         )
@@ -452,20 +479,27 @@ class RegistryClient:
 
     def archive(self, ref: str, *, reason: str = "", idempotency_key: str | None = None) -> JSON:
         result: JSON = self._json(
-            "POST", self._version_path(ref) + "/archive", json_body={"reason": reason},
+            "POST",
+            self._version_path(ref) + "/archive",
+            json_body={"reason": reason},
             idempotency_key=self._key(idempotency_key),
         )
         return result
 
     # --- downloads -------------------------------------------------------------------------
 
-    def download_file(self, ref: str, name: str, dest_dir: Path, *, digest: str,
-                      size: int | None = None) -> Path:
+    def download_file(
+        self, ref: str, name: str, dest_dir: Path, *, digest: str, size: int | None = None
+    ) -> Path:
         """Stream one file of a version into ``dest_dir/name``, verified against ``digest`` (from
         the version listing) and the response's ``X-Content-Digest``; atomic rename."""
         if not _safe_file_name(name):
-            raise ClientError("integrity_failure", 0, "the server listed an unsafe file name",
-                              {"file": name[:200]})
+            raise ClientError(
+                "integrity_failure",
+                0,
+                "the server listed an unsafe file name",
+                {"file": name[:200]},
+            )
         url = self._version_path(ref) + f"/files/{_seg(name)}"
         for attempt in range(self.max_attempts):
             fd, tmp_name = tempfile.mkstemp(dir=dest_dir, prefix=f".{name}.", suffix=".part")
@@ -484,14 +518,25 @@ class RegistryClient:
                     self._backoff(attempt, retry.response)
                     continue
                 written = tmp.stat().st_size
-                if actual != digest or (header is not None and header != digest) or (
-                    size is not None and written != size
+                if (
+                    actual != digest
+                    or (header is not None and header != digest)
+                    or (size is not None and written != size)
                 ):
                     raise ClientError(
-                        "integrity_failure", 0, "downloaded bytes do not match the version's digest",
-                        {"file": name, "expected": digest, "actual": actual, "header": header,
-                         "expected_size": size, "size": written},
+                        "integrity_failure",
+                        0,
+                        "downloaded bytes do not match the version's digest",
+                        {
+                            "file": name,
+                            "expected": digest,
+                            "actual": actual,
+                            "header": header,
+                            "expected_size": size,
+                            "size": written,
+                        },
                     )
+                os.chmod(tmp, _file_mode())  # mkstemp creates 0600; use the umask like open()
                 os.replace(tmp, dest_dir / name)
                 return dest_dir / name
             finally:
@@ -521,40 +566,62 @@ class RegistryClient:
         Returns ``{"ref", "digest", "dir", "files": [{name, digest, size}]}``.
         """
         if dest.exists() and not dest.is_dir():
-            raise ClientError("target_not_empty", 0, "target exists and is not a directory",
-                              {"dir": str(dest)})
+            raise ClientError(
+                "target_not_empty", 0, "target exists and is not a directory", {"dir": str(dest)}
+            )
         if dest.is_dir() and any(dest.iterdir()) and not force:
-            raise ClientError("target_not_empty", 0,
-                              "target directory is not empty (use --force to overwrite)",
-                              {"dir": str(dest)})
+            raise ClientError(
+                "target_not_empty",
+                0,
+                "target directory is not empty (use --force to overwrite)",
+                {"dir": str(dest)},
+            )
         version = self.get_version(ref)
         files: list[JSON] = list(version.get("files", []))
         if version_digest(files) != version.get("digest"):
-            raise ClientError("integrity_failure", 0,
-                              "the version's file list does not match its digest",
-                              {"ref": version.get("ref"), "digest": version.get("digest")})
+            raise ClientError(
+                "integrity_failure",
+                0,
+                "the version's file list does not match its digest",
+                {"ref": version.get("ref"), "digest": version.get("digest")},
+            )
         pinned = f"{version['namespace']}/{version['adapter']}@v{version['version']}"
         dest.mkdir(parents=True, exist_ok=True)
         for f in files:
-            self.download_file(pinned, str(f["name"]), dest, digest=str(f["digest"]),
-                               size=int(f["size"]))
-        return {"ref": version.get("ref", pinned), "digest": version["digest"],
-                "dir": str(dest), "files": files}
+            self.download_file(
+                pinned, str(f["name"]), dest, digest=str(f["digest"]), size=int(f["size"])
+            )
+        return {
+            "ref": version.get("ref", pinned),
+            "digest": version["digest"],
+            "dir": str(dest),
+            "files": files,
+        }
 
     # --- evaluations -----------------------------------------------------------------------
 
-    def record_evaluation(self, ref: str, body: Mapping[str, Any], *,
-                          idempotency_key: str | None = None) -> JSON:
+    def record_evaluation(
+        self, ref: str, body: Mapping[str, Any], *, idempotency_key: str | None = None
+    ) -> JSON:
         result: JSON = self._json(
-            "POST", self._version_path(ref) + "/evaluations", json_body=dict(body),
+            "POST",
+            self._version_path(ref) + "/evaluations",
+            json_body=dict(body),
             idempotency_key=self._key(idempotency_key),
         )
         return result
 
-    def list_evaluations(self, ref: str, *, suite: str | None = None, limit: int | None = None,
-                         page_token: str | None = None) -> JSON:
+    def list_evaluations(
+        self,
+        ref: str,
+        *,
+        suite: str | None = None,
+        limit: int | None = None,
+        page_token: str | None = None,
+    ) -> JSON:
         result: JSON = self._json(
-            "GET", self._version_path(ref) + "/evaluations",
+            "GET",
+            self._version_path(ref) + "/evaluations",
             params={"suite": suite, **self._page(limit, page_token)},
         )
         return result

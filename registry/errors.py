@@ -212,9 +212,7 @@ class AdapterInvalid(RegistryError):
     code = "invalid_adapter"
     status_code = 400
 
-    def __init__(
-        self, detail: str, *, reason: str, context: dict[str, Any] | None = None
-    ) -> None:
+    def __init__(self, detail: str, *, reason: str, context: dict[str, Any] | None = None) -> None:
         ctx = dict(context or {})
         ctx["reason"] = reason
         super().__init__(detail, context=ctx)

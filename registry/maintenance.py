@@ -17,7 +17,9 @@ from registry.storage.factory import make_store
 from registry.storage.repository import BlobRepository, UploadRepository
 
 
-def storage_gc(settings: Settings, *, dry_run: bool = False, grace_s: int | None = None) -> dict[str, Any]:
+def storage_gc(
+    settings: Settings, *, dry_run: bool = False, grace_s: int | None = None
+) -> dict[str, Any]:
     """Collect unreferenced blobs and stale staging (older than the grace window), expired
     upload sessions and idempotency records. Safe to run while the server takes pushes: a blob
     is only deleted when no row references it and it is older than the grace window, which is

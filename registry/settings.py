@@ -118,11 +118,11 @@ class Settings(BaseSettings):
         env_prefix="REGISTRY_", env_nested_delimiter="__", extra="ignore"
     )
 
-    database: DatabaseSettings = Field(default_factory=DatabaseSettings)  # type: ignore[arg-type]
-    storage: StorageSettings = Field(default_factory=StorageSettings)  # type: ignore[arg-type]
-    validation: ValidationSettings = Field(default_factory=ValidationSettings)  # type: ignore[arg-type]
-    auth: AuthSettings = Field(default_factory=AuthSettings)  # type: ignore[arg-type]
-    server: ServerSettings = Field(default_factory=ServerSettings)  # type: ignore[arg-type]
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+    validation: ValidationSettings = Field(default_factory=ValidationSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
     policy_path: Path = Field(Path("policies"), description="Directory of Cedar policies.")
 
 

@@ -36,8 +36,15 @@ def _body(code: str, detail: str, context: dict[str, Any] | None = None) -> dict
 def _is_retryable(exc: DBAPIError) -> bool:
     text = str(exc.orig).lower() if exc.orig is not None else str(exc).lower()
     return exc.connection_invalidated or any(
-        s in text for s in ("database is locked", "database table is locked", "busy",
-                            "could not serialize", "deadlock detected", "connection")
+        s in text
+        for s in (
+            "database is locked",
+            "database table is locked",
+            "busy",
+            "could not serialize",
+            "deadlock detected",
+            "connection",
+        )
     )
 
 
@@ -47,8 +54,9 @@ def install_error_handlers(app: FastAPI) -> None:
         headers = {"Retry-After": "1"} if exc.status_code == 503 else None
         if exc.status_code == 401:
             headers = {"WWW-Authenticate": "Bearer"}
-        return JSONResponse(jsonable_encoder(exc.to_body()), status_code=exc.status_code,
-                            headers=headers)
+        return JSONResponse(
+            jsonable_encoder(exc.to_body()), status_code=exc.status_code, headers=headers
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -64,21 +72,28 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _HTTP_CODES.get(exc.status_code, "http_error")
-        return JSONResponse(_body(code, str(exc.detail)), status_code=exc.status_code,
-                            headers=getattr(exc, "headers", None))
+        return JSONResponse(
+            _body(code, str(exc.detail)),
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
 
     @app.exception_handler(IntegrityError)
     async def _integrity(_request: Request, exc: IntegrityError) -> JSONResponse:
         # A unique/foreign-key race that a service did not turn into a domain error.
         log.warning("integrity error escaped a service: %s", exc.orig)
-        return JSONResponse(_body("conflict", "the change conflicts with the current state"),
-                            status_code=409)
+        return JSONResponse(
+            _body("conflict", "the change conflicts with the current state"), status_code=409
+        )
 
     @app.exception_handler(OperationalError)
     async def _operational(_request: Request, exc: OperationalError) -> JSONResponse:
         if _is_retryable(exc):
-            return JSONResponse(_body("unavailable", "the database is busy; retry"),
-                                status_code=503, headers={"Retry-After": "1"})
+            return JSONResponse(
+                _body("unavailable", "the database is busy; retry"),
+                status_code=503,
+                headers={"Retry-After": "1"},
+            )
         log.exception("database error", exc_info=exc)
         return JSONResponse(_body("internal", "internal error"), status_code=500)
 

@@ -41,7 +41,9 @@ def decode_token(token: str | None, *, arity: int, types: tuple[type, ...]) -> l
     if (
         not isinstance(key, list)
         or len(key) != arity
-        or not all(isinstance(k, t) and not isinstance(k, bool) for k, t in zip(key, types, strict=True))
+        or not all(
+            isinstance(k, t) and not isinstance(k, bool) for k, t in zip(key, types, strict=True)
+        )
     ):
         raise InvalidPageToken("page token does not belong to this listing")
     return key

@@ -50,8 +50,9 @@ def issue_token(
     token = new_token()
     expires = datetime.now(UTC) + timedelta(days=ttl_days) if ttl_days else None
     TokenRepository(session).add(
-        ApiToken(principal_id=principal_id, token_hash=hash_token(token), name=name,
-                 expires_at=expires)
+        ApiToken(
+            principal_id=principal_id, token_hash=hash_token(token), name=name, expires_at=expires
+        )
     )
     return token
 

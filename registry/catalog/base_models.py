@@ -138,8 +138,9 @@ def _manifest_from_client(
                 reason="bad_manifest",
                 context={"tensor": name[:200]},
             )
-    return BaseManifest(tensors={k: (d, tuple(s)) for k, (d, s) in tensors.items()},
-                        config=dict(config))
+    return BaseManifest(
+        tensors={k: (d, tuple(s)) for k, (d, s) in tensors.items()}, config=dict(config)
+    )
 
 
 def _manifest_from_uploaded(
@@ -170,7 +171,9 @@ def get_base_version(session: Session, *, name: str, revision: str) -> BaseVersi
     repo = BaseModelRepository(session)
     version = repo.get_version(name, revision)
     if version is None:
-        raise BaseModelNotFound("no such base model revision", context={"base": f"{name}@{revision}"})
+        raise BaseModelNotFound(
+            "no such base model revision", context={"base": f"{name}@{revision}"}
+        )
     return BaseVersionView(name=name, version=version, files=repo.files(version.id))
 
 
@@ -179,7 +182,7 @@ def list_base_models(
 ) -> list[tuple[BaseModel, list[str]]]:
     """Base models by name with their revisions (oldest first)."""
     repo = BaseModelRepository(session)
-    models = repo.list(after=after, limit=limit)
+    models = repo.list_page(after=after, limit=limit)
     revisions = repo.revisions([m.id for m in models])
     return [(m, revisions[m.id]) for m in models]
 

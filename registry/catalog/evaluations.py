@@ -70,7 +70,9 @@ def list_evaluations(
     if suite is not None:
         refs.suite_name(suite, "suite")
     ctx = resolve_version(session, ref=ref)
-    rows = EvaluationRepository(session).list(ctx.version.id, after=after, limit=limit, suite=suite)
+    rows = EvaluationRepository(session).list_page(
+        ctx.version.id, after=after, limit=limit, suite=suite
+    )
     return ctx, rows
 
 
@@ -112,7 +114,7 @@ def compare_versions(
     rows = []
     for key in sorted(set(latest_a) | set(latest_b), key=lambda k: (k[0], k[1], k[2] or "")):
         ea, eb = latest_a.get(key), latest_b.get(key)
-        direction = (ea or eb)
+        direction = ea or eb
         assert direction is not None
         rows.append(
             ComparisonRow(

@@ -129,9 +129,7 @@ class AdapterVersion(IdMixin, CreatedAtMixin, Base):
     version: Mapped[int] = mapped_column(Integer)
     digest: Mapped[str] = mapped_column(String(71))
     state: Mapped[str] = mapped_column(String(16), default=VersionState.registered)
-    base_model_version_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("base_model_versions.id")
-    )
+    base_model_version_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("base_model_versions.id"))
     peft_type: Mapped[str] = mapped_column(String(32))
     task_type: Mapped[str | None] = mapped_column(String(32), nullable=True)
     r: Mapped[int | None] = mapped_column(Integer, nullable=True)
@@ -240,9 +238,7 @@ class Evaluation(IdMixin, CreatedAtMixin, Base):
     adapter_version_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("adapter_versions.id", ondelete="CASCADE")
     )
-    base_model_version_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("base_model_versions.id")
-    )
+    base_model_version_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("base_model_versions.id"))
     suite: Mapped[str] = mapped_column(String(128))
     metric: Mapped[str] = mapped_column(String(128))
     value: Mapped[float] = mapped_column(Float)

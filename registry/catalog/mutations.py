@@ -16,17 +16,16 @@ MAX_TAGS_PER_VERSION = 50
 
 # Allowed state moves; anything else is ``invalid_transition``.
 _TRANSITIONS: dict[str, frozenset[str]] = {
-    VersionState.registered: frozenset({VersionState.validated, VersionState.quarantined,
-                                        VersionState.archived}),
+    VersionState.registered: frozenset(
+        {VersionState.validated, VersionState.quarantined, VersionState.archived}
+    ),
     VersionState.validated: frozenset({VersionState.quarantined, VersionState.archived}),
     VersionState.quarantined: frozenset({VersionState.archived}),
     VersionState.archived: frozenset(),
 }
 
 
-def update_tags(
-    session: Session, *, ref: str, add: list[str], remove: list[str]
-) -> VersionContext:
+def update_tags(session: Session, *, ref: str, add: list[str], remove: list[str]) -> VersionContext:
     """Add and remove tags of a version. Errors: ``invalid_name``, ``version_not_found``,
     ``bad_request`` (same tag added and removed, too many tags). Flushes."""
     for tag in [*add, *remove]:
@@ -35,7 +34,7 @@ def update_tags(
         raise BadRequest("a tag cannot be added and removed at once")
     ctx = resolve_version(session, ref=ref)
     repo = VersionRepository(session)
-    current = set(repo.tags([ctx.version.id])[ctx.version.id])
+    current: set[str] = set(repo.tags([ctx.version.id])[ctx.version.id])
     if len((current | set(add)) - set(remove)) > MAX_TAGS_PER_VERSION:
         raise BadRequest("too many tags", context={"limit": MAX_TAGS_PER_VERSION})
     repo.remove_tags(ctx.version.id, sorted(set(remove)))

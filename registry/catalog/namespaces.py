@@ -30,4 +30,4 @@ def get_namespace(session: Session, *, name: str) -> Namespace:
 
 def list_namespaces(session: Session, *, after: str | None, limit: int) -> list[Namespace]:
     """Namespaces ordered by name, after the cursor ``after``."""
-    return NamespaceRepository(session).list(after=after, limit=limit)
+    return NamespaceRepository(session).list_page(after=after, limit=limit)

@@ -59,7 +59,7 @@ def list_adapters(
 ) -> list[tuple[Adapter, str]]:
     """Adapters ordered by (namespace, name), optionally within one namespace."""
     ns_id = get_namespace(session, name=namespace).id if namespace is not None else None
-    return AdapterRepository(session).list(namespace_id=ns_id, after=after, limit=limit)
+    return AdapterRepository(session).list_page(namespace_id=ns_id, after=after, limit=limit)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +90,7 @@ def list_versions(
         base_ids = _base_version_ids(session, filters.base)
     if filters.tag is not None:
         refs.tag_name(filters.tag)
-    versions = VersionRepository(session).list(
+    versions = VersionRepository(session).list_page(
         adapter.id,
         before=before,
         limit=limit,
@@ -124,9 +124,7 @@ class LineageHop:
     depth: int
 
 
-def walk_lineage(
-    session: Session, *, version_id: uuid.UUID, descendants: bool
-) -> list[LineageHop]:
+def walk_lineage(session: Session, *, version_id: uuid.UUID, descendants: bool) -> list[LineageHop]:
     """Breadth-first ancestors (or descendants) of a version, each edge once, bounded depth."""
     repo = LineageRepository(session)
     frontier = [version_id]

@@ -59,8 +59,10 @@ def dataset_name(value: str) -> str:
 
 def content_digest(value: str) -> str:
     """A ``sha256:<64 lower hex>`` content digest, as stored for versions and datasets."""
-    if not isinstance(value, str) or not value.startswith("sha256:") or not _HEX64.fullmatch(
-        value[7:]
+    if (
+        not isinstance(value, str)
+        or not value.startswith("sha256:")
+        or not _HEX64.fullmatch(value[7:])
     ):
         raise InvalidReference(
             "digest must be sha256:<64 lowercase hex>", context={"value": str(value)[:200]}
@@ -98,7 +100,9 @@ class AdapterRef:
 def parse_base_ref(value: str) -> BaseRef:
     name, sep, revision = value.rpartition("@")
     if not sep:
-        raise InvalidReference("base reference must be NAME@REVISION", context={"value": value[:200]})
+        raise InvalidReference(
+            "base reference must be NAME@REVISION", context={"value": value[:200]}
+        )
     return BaseRef(base_model_name(name), revision_name(revision))
 
 

@@ -126,7 +126,9 @@ def register_version(
     if (upload_id is None) == (source_uri is None):
         raise InvalidRequest("give exactly one of upload_id and source_uri")
     if source_uri is not None:
-        upload = _import_from_s3(session, store=store, principal=principal, limits=limits, uri=source_uri)
+        upload = _import_from_s3(
+            session, store=store, principal=principal, limits=limits, uri=source_uri
+        )
     else:
         assert upload_id is not None
         upload, _ = uploads.get_upload(session, principal=principal, upload_id=upload_id)
@@ -165,25 +167,47 @@ def register_version(
     uploads.commit_upload(session, store=store, upload=upload, files=staged)
     adapter_row.latest_version += 1
     version = versions.add(
-        _version_row(adapter_row.id, adapter_row.latest_version, digest, base_version.id,
-                     principal, report, config, metadata, source_uri)
+        _version_row(
+            adapter_row.id,
+            adapter_row.latest_version,
+            digest,
+            base_version.id,
+            principal,
+            report,
+            config,
+            metadata,
+            source_uri,
+        )
     )
     adapter_row.updated_at = version.created_at
     versions.add_files(
-        [VersionFile(adapter_version_id=version.id, name=f.name, digest=f.digest, size=f.size)
-         for f in staged]
+        [
+            VersionFile(adapter_version_id=version.id, name=f.name, digest=f.digest, size=f.size)
+            for f in staged
+        ]
     )
     versions.add_tags(version.id, sorted(set(metadata.tags)))
     datasets = DatasetRepository(session)
     datasets.link(
         version.id, [datasets.get_or_create(d.name, d.digest, d.uri).id for d in metadata.datasets]
     )
-    edges = [LineageEdge(child_version_id=version.id, relation=LineageRelation.trained_on,
-                         parent_base_version_id=base_version.id)]
+    edges = [
+        LineageEdge(
+            child_version_id=version.id,
+            relation=LineageRelation.trained_on,
+            parent_base_version_id=base_version.id,
+        )
+    ]
     for spec, (parent_version_id, parent_base_id) in zip(metadata.parents, parents, strict=True):
-        edges.append(LineageEdge(child_version_id=version.id, relation=spec.relation,
-                                 parent_version_id=parent_version_id,
-                                 parent_base_version_id=parent_base_id, recipe=spec.recipe))
+        edges.append(
+            LineageEdge(
+                child_version_id=version.id,
+                relation=spec.relation,
+                parent_version_id=parent_version_id,
+                parent_base_version_id=parent_base_id,
+                recipe=spec.recipe,
+            )
+        )
     LineageRepository(session).add(edges)
     return version
 
@@ -287,7 +311,11 @@ def _import_from_s3(
     try:
         for obj in objects:
             target = uploads.prepare_file(
-                session, principal=principal, upload_id=upload.id, name=obj.name, claimed_digest=None
+                session,
+                principal=principal,
+                upload_id=upload.id,
+                name=obj.name,
+                claimed_digest=None,
             )
             writer = uploads.StagedFileWriter(store, target)
             for chunk in store.open_import_stream(bucket, obj.key):

@@ -40,7 +40,7 @@ class NamespaceRepository:
         self.session.flush()
         return namespace
 
-    def list(self, *, after: str | None, limit: int) -> list[Namespace]:
+    def list_page(self, *, after: str | None, limit: int) -> list[Namespace]:
         stmt = select(Namespace).order_by(Namespace.name).limit(limit)
         if after is not None:
             stmt = stmt.where(Namespace.name > after)
@@ -55,8 +55,12 @@ class BaseModelRepository:
         return self.session.scalars(select(BaseModel).where(BaseModel.name == name)).one_or_none()
 
     def get_or_create(self, name: str) -> BaseModel:
-        insert_ignore(self.session, BaseModel.__table__, [{"id": uuid.uuid4(), "name": name}],  # type: ignore[arg-type]
-                      index_elements=["name"])
+        insert_ignore(
+            self.session,
+            BaseModel.__table__,
+            [{"id": uuid.uuid4(), "name": name}],  # type: ignore[arg-type]
+            index_elements=["name"],
+        )
         found = self.get_by_name(name)
         assert found is not None
         return found
@@ -104,7 +108,7 @@ class BaseModelRepository:
         )
         return list(self.session.scalars(stmt))
 
-    def list(self, *, after: str | None, limit: int) -> list[BaseModel]:
+    def list_page(self, *, after: str | None, limit: int) -> list[BaseModel]:
         stmt = select(BaseModel).order_by(BaseModel.name).limit(limit)
         if after is not None:
             stmt = stmt.where(BaseModel.name > after)
@@ -128,7 +132,9 @@ class AdapterRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def get(self, namespace_id: uuid.UUID, name: str, *, for_update: bool = False) -> Adapter | None:
+    def get(
+        self, namespace_id: uuid.UUID, name: str, *, for_update: bool = False
+    ) -> Adapter | None:
         stmt = select(Adapter).where(Adapter.namespace_id == namespace_id, Adapter.name == name)
         if for_update:
             stmt = stmt.with_for_update()
@@ -139,12 +145,19 @@ class AdapterRepository:
         insert_ignore(
             self.session,
             Adapter.__table__,  # type: ignore[arg-type]
-            [{"id": uuid.uuid4(), "namespace_id": namespace_id, "name": name,
-              "description": "", "latest_version": 0}],
+            [
+                {
+                    "id": uuid.uuid4(),
+                    "namespace_id": namespace_id,
+                    "name": name,
+                    "description": "",
+                    "latest_version": 0,
+                }
+            ],
             index_elements=["namespace_id", "name"],
         )
 
-    def list(
+    def list_page(
         self, *, namespace_id: uuid.UUID | None, after: tuple[str, str] | None, limit: int
     ) -> list[tuple[Adapter, str]]:
         stmt = (
@@ -157,7 +170,8 @@ class AdapterRepository:
             stmt = stmt.where(Adapter.namespace_id == namespace_id)
         if after is not None:
             stmt = stmt.where(
-                (Namespace.name > after[0]) | ((Namespace.name == after[0]) & (Adapter.name > after[1]))
+                (Namespace.name > after[0])
+                | ((Namespace.name == after[0]) & (Adapter.name > after[1]))
             )
         return [(row[0], row[1]) for row in self.session.execute(stmt)]
 
@@ -195,7 +209,7 @@ class VersionRepository:
     def get_by_id(self, version_id: uuid.UUID) -> AdapterVersion | None:
         return self.session.get(AdapterVersion, version_id)
 
-    def list(
+    def list_page(
         self,
         adapter_id: uuid.UUID,
         *,
@@ -356,7 +370,7 @@ class EvaluationRepository:
         self.session.flush()
         return evaluation
 
-    def list(
+    def list_page(
         self,
         version_id: uuid.UUID,
         *,

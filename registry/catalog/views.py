@@ -77,8 +77,10 @@ def version_reads(
                 source_uri=v.source_uri,
                 created_at=v.created_at,
                 archived_at=v.archived_at,
-                files=[FileRead(name=f.name, digest=f"sha256:{f.digest}", size=f.size)
-                       for f in files.get(v.id, [])],
+                files=[
+                    FileRead(name=f.name, digest=f"sha256:{f.digest}", size=f.size)
+                    for f in files.get(v.id, [])
+                ],
                 datasets=[DatasetRead.model_validate(d) for d in datasets.for_version(v.id)]
                 if detail
                 else [],
@@ -118,7 +120,9 @@ def base_version_read(view: BaseVersionView, *, with_config: bool = False) -> Ba
     )
 
 
-def evaluation_reads(session: Session, ref: str, rows: Sequence[Evaluation]) -> list[EvaluationRead]:
+def evaluation_reads(
+    session: Session, ref: str, rows: Sequence[Evaluation]
+) -> list[EvaluationRead]:
     principals = VersionRepository(session).principal_names([e.recorded_by_id for e in rows])
     bases = BaseModelRepository(session).names_of([e.base_model_version_id for e in rows])
     return [

@@ -11,9 +11,8 @@ import os
 import sys
 import traceback
 from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -36,11 +35,15 @@ HELP = """Registry and governance service for PEFT adapters (LoRA, DoRA, IA3, pr
 
 \b
 Exit codes (stable, for CI):
-  0 ok                      5 conflict / invalid transition
-  1 unexpected error        6 invalid input (bad adapter, bad request)
-  2 usage                   7 server unavailable (retry later)
-  3 denied / unauthenticated 8 integrity check failed (digest on pull)
-  4 not found
+  0  ok
+  1  unexpected error
+  2  usage
+  3  denied / unauthenticated
+  4  not found
+  5  conflict / invalid transition
+  6  invalid input (bad adapter, bad request)
+  7  server unavailable (retry later)
+  8  integrity check failed (digest on pull)
 
 With --output json only JSON goes to stdout, errors included:
 {"error": code, "detail": ..., "context": {...}}. --output is accepted before or after the
@@ -48,10 +51,9 @@ command (adapter-registry adapters validate DIR --base-dir B --output json).
 """
 
 
-def handle_exception(ctx: click.Context, exc: Exception) -> None:
+def handle_exception(ctx: typer.Context, exc: Exception) -> NoReturn:
     """Turn an exception escaping a command into the error output and its exit code."""
-    state = get_state(ctx) if isinstance(ctx, typer.Context) else ctx.find_root().obj
-    state = state if isinstance(state, State) else None
+    state = get_state(ctx)
     from registry.client import ClientError
     from registry.errors import RegistryError
 
@@ -64,22 +66,20 @@ def handle_exception(ctx: click.Context, exc: Exception) -> None:
         exit_with_error(state, "unavailable", f"database unreachable: {exc.orig}")
     if os.environ.get("REGISTRY_DEBUG"):
         traceback.print_exc(file=sys.stderr)
-    exit_with_error(
-        state, "unexpected", f"{type(exc).__name__}: {exc}", exit_code=EXIT_UNEXPECTED
-    )
+    exit_with_error(state, "unexpected", f"{type(exc).__name__}: {exc}", exit_code=EXIT_UNEXPECTED)
 
 
 class RegistryGroup(TyperGroup):
     """Root group: every error escaping a command leaves through ``exit_with_error``."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    # ``ctx`` is typer's vendored click Context (not a public name, hence Any).
+    def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
-        except (click.exceptions.Exit, click.ClickException, click.Abort):
-            raise
+        except (typer.Exit, typer.Abort, typer.TyperException):
+            raise  # exits, aborts and usage errors: typer reports them (exit 0/1/2)
         except Exception as exc:
             handle_exception(ctx, exc)
-            raise  # pragma: no cover - handle_exception always exits
 
 
 app = typer.Typer(
@@ -136,16 +136,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     command = typer.main.get_command(app)
     try:
         result = command.main(args=args, prog_name="adapter-registry", standalone_mode=False)
-    except click.exceptions.NoArgsIsHelpError as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except click.ClickException as exc:
-        if json_requested(args):
+    except typer.TyperException as exc:  # usage errors (exit 2), help on a bare group
+        is_help = type(exc).__name__ == "NoArgsIsHelpError"
+        if json_requested(args) and not is_help:
             write_stdout(dumps({"error": "usage", "detail": exc.format_message(), "context": {}}))
         else:
-            exc.show()
+            show = getattr(exc, "show", None)
+            if callable(show):
+                show()
+            else:
+                typer.echo(f"Error: {exc.format_message()}", err=True)
         sys.exit(exc.exit_code)
-    except click.Abort:
+    except typer.Abort:
         typer.echo("Aborted.", err=True)
         sys.exit(EXIT_UNEXPECTED)
     sys.exit(result if isinstance(result, int) else 0)

@@ -17,28 +17,25 @@ JSON = dict[str, Any]
 
 LimitOpt = Annotated[
     int | None,
-    typer.Option("--limit", min=1, max=500, help="Page size (server default 50).",
-                 show_default=False),
+    typer.Option(
+        "--limit", min=1, max=500, help="Page size (server default 50).", show_default=False
+    ),
 ]
 PageTokenOpt = Annotated[
     str | None,
     typer.Option("--page-token", help="next_page_token of the previous page.", show_default=False),
 ]
-AllOpt = Annotated[
-    bool, typer.Option("--all", help="Follow next_page_token and print every item.")
-]
+AllOpt = Annotated[bool, typer.Option("--all", help="Follow next_page_token and print every item.")]
 
 
 def client(state: State) -> RegistryClient:
     """The HTTP client for ``--server`` / ``--token`` (httpx imported on first use)."""
-    from registry.client import RegistryClient
+    from registry import client as client_module  # attribute lookup: tests swap the class
 
-    return RegistryClient(state.server, state.token)
+    return client_module.RegistryClient(state.server, state.token)
 
 
-def collect(
-    fetch: Callable[[str | None], JSON], page_token: str | None, all_pages: bool
-) -> JSON:
+def collect(fetch: Callable[[str | None], JSON], page_token: str | None, all_pages: bool) -> JSON:
     """One page (``{items, next_page_token}``) or, with ``--all``, every page concatenated."""
     page = fetch(page_token)
     if not all_pages:
@@ -66,9 +63,7 @@ def parse_dataset(value: str) -> JSON:
     """``NAME=DIGEST`` → ``{"name", "digest"}``."""
     name, sep, digest = value.partition("=")
     if not sep or not name or not digest:
-        raise typer.BadParameter(
-            f"{value!r}: expected NAME=sha256:<hex>", param_hint="--dataset"
-        )
+        raise typer.BadParameter(f"{value!r}: expected NAME=sha256:<hex>", param_hint="--dataset")
     return {"name": name, "digest": digest}
 
 

@@ -54,10 +54,13 @@ def _schema_status(settings: Settings) -> dict[str, Any]:
 
 
 def serve(
-    host: Annotated[str | None, typer.Option(help="Bind address [settings: 127.0.0.1].",
-                                             show_default=False)] = None,
-    port: Annotated[int | None, typer.Option(min=1, max=65535, help="Port [settings: 8000].",
-                                             show_default=False)] = None,
+    host: Annotated[
+        str | None, typer.Option(help="Bind address [settings: 127.0.0.1].", show_default=False)
+    ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option(min=1, max=65535, help="Port [settings: 8000].", show_default=False),
+    ] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
 ) -> None:
     """Serve the HTTP API with uvicorn (registry.app:create_app).
@@ -101,8 +104,9 @@ def bootstrap(
             token = bootstrap_admin(session, name=name)
     finally:
         engine.dispose()
-    emit(state, {"token": token},
-         f"{token}\n(admin '{name}' created; this token is shown only once)")
+    emit(
+        state, {"token": token}, f"{token}\n(admin '{name}' created; this token is shown only once)"
+    )
 
 
 @db_app.command("upgrade")
@@ -156,9 +160,13 @@ def storage_gc(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List, delete nothing.")] = False,
     grace_seconds: Annotated[
         int | None,
-        typer.Option("--grace-seconds", min=0, show_default=False,
-                     help="Keep unreferenced objects younger than this "
-                     "[settings: REGISTRY_STORAGE__GC_GRACE_S, 24 h]."),
+        typer.Option(
+            "--grace-seconds",
+            min=0,
+            show_default=False,
+            help="Keep unreferenced objects younger than this "
+            "[settings: REGISTRY_STORAGE__GC_GRACE_S, 24 h].",
+        ),
     ] = None,
     output: OutputOpt = None,
 ) -> None:

@@ -20,7 +20,9 @@ def _ensure_sqlite_parent(url: str) -> None:
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
 
 
-def make_engine(settings: DatabaseSettings, *, application_name: str = "adapter-registry") -> Engine:
+def make_engine(
+    settings: DatabaseSettings, *, application_name: str = "adapter-registry"
+) -> Engine:
     """Build the engine for ``settings.url`` (nothing connects until first use)."""
     url = settings.url
     if settings.dialect == "sqlite":

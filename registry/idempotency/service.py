@@ -1,8 +1,8 @@
 """Idempotency keys for POST requests (draft-ietf-httpapi-idempotency-key-header).
 
 Same key + same request → the stored response, replayed. Same key + different request →
-``idempotency_key_reused`` (422). A concurrent request with the same key → ``idempotency_key_in_flight``
-(409; the client retries and then gets the replay). Keys are scoped to the calling principal, so
+``idempotency_key_reused`` (422). A concurrent request with the same key →
+``idempotency_key_in_flight`` (409; the client retries and then gets the replay). Keys are scoped to the calling principal, so
 one caller can never read another's stored answers. The record is written in the transaction of
 the change itself: either both exist after a crash or neither does.
 """
@@ -36,8 +36,9 @@ class StoredResponse:
 
 def fingerprint(method: str, path: str, body: Any) -> str:
     """sha256 over method, path and the canonical JSON of the parsed body."""
-    canonical = json.dumps([method.upper(), path, body], sort_keys=True, separators=(",", ":"),
-                           default=str)
+    canonical = json.dumps(
+        [method.upper(), path, body], sort_keys=True, separators=(",", ":"), default=str
+    )
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -75,7 +76,9 @@ def begin(
                 context={"key": key},
             )
         if found.status_code == _PENDING:
-            raise IdempotencyKeyInFlight("a request with this key is in progress", context={"key": key})
+            raise IdempotencyKeyInFlight(
+                "a request with this key is in progress", context={"key": key}
+            )
         return StoredResponse(found.status_code, found.response), None
     record = IdempotencyRecord(
         principal_id=principal_id,

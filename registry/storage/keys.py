@@ -26,7 +26,8 @@ MAX_PART = 99_999
 
 _HEX_RE = re.compile(r"[0-9a-f]{64}")
 # Part objects are plain decimal indexes; local temp files are ".<part>.<random>.tmp".
-_STAGING_NAME_RE = re.compile(r"(?:0|[1-9][0-9]{0,4})|\.(?:0|[1-9][0-9]{0,4})\.[0-9a-f]{16}\.tmp")
+_PART_NAME_RE = re.compile(r"0|[1-9][0-9]{0,4}")
+_TEMP_NAME_RE = re.compile(r"\.(?:0|[1-9][0-9]{0,4})\.[0-9a-f]{16}\.tmp")
 _PREFIX_SEGMENT_RE = re.compile(r"[A-Za-z0-9._\-]+")
 
 
@@ -137,17 +138,21 @@ def parse_blob_key(prefix: str, key: str) -> str | None:
     return hex_digest
 
 
-def parse_staging_key(prefix: str, key: str) -> uuid.UUID | None:
+def parse_staging_key(prefix: str, key: str, *, include_temp: bool = False) -> uuid.UUID | None:
     """Return the session id if ``key`` is a well-formed staging key under ``prefix``.
 
-    Accepts part objects and the local backend's temp files; anything else is None. Used to
+    Accepts finished part objects (and, with ``include_temp``, the local backend's in-progress
+    temp files, which gc must be able to list and delete); anything else is None. Used to
     refuse any key that did not come out of :func:`staging_key` before touching it.
     """
     root = staging_root(prefix)
     if not key.startswith(root):
         return None
     session_text, sep, name = key[len(root) :].partition("/")
-    if not sep or _STAGING_NAME_RE.fullmatch(name) is None:
+    valid_name = _PART_NAME_RE.fullmatch(name) is not None or (
+        include_temp and _TEMP_NAME_RE.fullmatch(name) is not None
+    )
+    if not sep or not valid_name:
         return None
     try:
         session_id = uuid.UUID(session_text)

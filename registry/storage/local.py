@@ -178,9 +178,9 @@ class LocalArtifactStore:
     def _blob_path(self, hex_digest: str) -> Path:
         return self._path(keys.blob_key("", hex_digest))
 
-    def _staging_path(self, key: str) -> Path:
+    def _staging_path(self, key: str, *, include_temp: bool = False) -> Path:
         # Refuse anything that did not come out of keys.staging_key: no arbitrary file access.
-        if keys.parse_staging_key("", key) is None:
+        if keys.parse_staging_key("", key, include_temp=include_temp) is None:
             raise ValueError("not a staging key")
         return self._path(key)
 
@@ -311,7 +311,7 @@ class LocalArtifactStore:
                 continue
             for entry in _scandir(Path(session.path)):
                 key = f"{root_key}{session.name}/{entry.name}"
-                session_id = keys.parse_staging_key("", key)
+                session_id = keys.parse_staging_key("", key, include_temp=True)
                 if session_id is None or not entry.is_file(follow_symlinks=False):
                     continue
                 with contextlib.suppress(FileNotFoundError):
@@ -319,7 +319,7 @@ class LocalArtifactStore:
                     yield StagingEntry(session_id=session_id, key=key, last_modified=_mtime(st))
 
     def delete_staging_key(self, key: str) -> None:
-        path = self._staging_path(key)
+        path = self._staging_path(key, include_temp=True)
         path.unlink(missing_ok=True)
         # Only gc calls this, on entries past the grace window: the session is long dead, so
         # removing its now-empty directory cannot race a live writer.

@@ -45,7 +45,9 @@ class UploadRepository:
         return self.session.scalars(stmt).one_or_none()
 
     def files(self, upload_id: uuid.UUID) -> list[UploadFile]:
-        stmt = select(UploadFile).where(UploadFile.session_id == upload_id).order_by(UploadFile.part)
+        stmt = (
+            select(UploadFile).where(UploadFile.session_id == upload_id).order_by(UploadFile.part)
+        )
         return list(self.session.scalars(stmt))
 
     def add_file(self, upload_file: UploadFile) -> UploadFile:

@@ -48,12 +48,16 @@ def check_base_file_allowed(name: str, head: bytes) -> None:
     """The base-model counterpart of ``check_file_allowed``: checkpoint names, safetensors
     content for weights, and no pickles/archives anywhere (``forbidden_file``)."""
     if not _BASE_FILE.fullmatch(name):
-        raise ForbiddenFile("file is not part of a safetensors checkpoint",
-                            reason="forbidden_name", context={"file": name[:200]})
+        raise ForbiddenFile(
+            "file is not part of a safetensors checkpoint",
+            reason="forbidden_name",
+            context={"file": name[:200]},
+        )
     if name.endswith(".safetensors"):
         if head and not looks_like_safetensors(head):
-            raise ForbiddenFile("weights must be safetensors", reason="binary",
-                                context={"file": name})
+            raise ForbiddenFile(
+                "weights must be safetensors", reason="binary", context={"file": name}
+            )
         return
     check_file_allowed("tokenizer.json", head)  # JSON text rules: no pickle/archive/binary
 
@@ -129,10 +133,13 @@ def prepare_file(
     require_open(upload)
     _check_name_and_head(upload.purpose, name, b"")
     if len(files) >= MAX_FILES_PER_UPLOAD and all(f.name != name for f in files):
-        raise UploadStateConflict("too many files in one upload", context={"limit": MAX_FILES_PER_UPLOAD})
+        raise UploadStateConflict(
+            "too many files in one upload", context={"limit": MAX_FILES_PER_UPLOAD}
+        )
     part = max((f.part for f in files), default=-1) + 1
-    return FileTarget(upload_id=upload_id, purpose=upload.purpose, name=name, part=part,
-                      claimed_hex=claimed_hex)
+    return FileTarget(
+        upload_id=upload_id, purpose=upload.purpose, name=name, part=part, claimed_hex=claimed_hex
+    )
 
 
 def _check_name_and_head(purpose: str, name: str, head: bytes) -> None:

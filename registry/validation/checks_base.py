@@ -22,9 +22,10 @@ from typing import Any, NoReturn
 
 from registry.errors import IncompatibleBase
 from registry.validation.checks_lora import lokr_factor
-from registry.validation.config import AdapterConfig, spec_matches
+from registry.validation.config import AdapterConfig
 from registry.validation.layout import AdapterLayout, ModuleTensors
 from registry.validation.manifest import BaseManifest, TensorSpec
+from registry.validation.matching import spec_matches
 
 CONV1D_LEAVES = frozenset({"c_attn", "c_proj", "c_fc", "q_attn"})
 EMBED_LEAVES = frozenset(

@@ -17,8 +17,9 @@ from collections.abc import Mapping
 from typing import Any, NoReturn
 
 from registry.errors import InconsistentAdapter
-from registry.validation.config import AdapterConfig, pattern_lookup, spec_matches
+from registry.validation.config import AdapterConfig
 from registry.validation.layout import PEFT_PREFIX, ModuleTensors
+from registry.validation.matching import pattern_lookup, spec_matches
 from registry.validation.safetensors import TensorInfo
 
 

@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from typing import NoReturn
 
 from registry.errors import InconsistentAdapter
-from registry.validation.config import AdapterConfig, module_is_targeted, spec_matches
+from registry.validation.config import AdapterConfig
+from registry.validation.matching import module_is_targeted, spec_matches
 from registry.validation.safetensors import TensorInfo
 
 PEFT_PREFIX = "base_model.model."

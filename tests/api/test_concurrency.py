@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import shutil
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import httpx
 import pytest
@@ -20,21 +18,34 @@ SRC = PEFT_FIXTURES / "adapters" / "gpt2-lora-r4-cattn"
 
 
 def _client(server: LiveServer) -> httpx.Client:
-    return httpx.Client(base_url=server.url, timeout=60,
-                        headers={"Authorization": f"Bearer {server.token}"})
+    return httpx.Client(
+        base_url=server.url, timeout=60, headers={"Authorization": f"Bearer {server.token}"}
+    )
 
 
-def _push(server: LiveServer, ns: str, name: str, files: dict[str, bytes], base: str,
-          key: str | None = None) -> httpx.Response:
+def _push(
+    server: LiveServer,
+    ns: str,
+    name: str,
+    files: dict[str, bytes],
+    base: str,
+    key: str | None = None,
+) -> httpx.Response:
     with _client(server) as c:
         upload = c.post("/api/v1/uploads", json={}).json()["id"]
         for fname, data in files.items():
-            r = c.put(f"/api/v1/uploads/{upload}/files/{fname}", content=data,
-                      headers={"X-Content-Digest": f"sha256:{sha256_hex(data)}"})
+            r = c.put(
+                f"/api/v1/uploads/{upload}/files/{fname}",
+                content=data,
+                headers={"X-Content-Digest": f"sha256:{sha256_hex(data)}"},
+            )
             assert r.status_code == 201, r.text
         headers = {"Idempotency-Key": key} if key else {}
-        return c.post(f"/api/v1/adapters/{ns}/{name}/versions",
-                      json={"base": base, "upload_id": upload}, headers=headers)
+        return c.post(
+            f"/api/v1/adapters/{ns}/{name}/versions",
+            json={"base": base, "upload_id": upload},
+            headers=headers,
+        )
 
 
 @pytest.fixture
@@ -46,9 +57,15 @@ def setup(live_server: LiveServer) -> tuple[str, str]:
         assert c.post("/api/v1/namespaces", json={"name": ns}).status_code == 201
         manifest = read_base_dir(PEFT_FIXTURES / "bases" / "tiny-gpt2").to_json()
         name = unique("gpt2")
-        r = c.post("/api/v1/base-models", json={"name": name, "revision": "main",
-                                                "config": manifest["config"],
-                                                "tensors": manifest["tensors"]})
+        r = c.post(
+            "/api/v1/base-models",
+            json={
+                "name": name,
+                "revision": "main",
+                "config": manifest["config"],
+                "tensors": manifest["tensors"],
+            },
+        )
         assert r.status_code == 201, r.text
     return ns, f"{name}@main"
 

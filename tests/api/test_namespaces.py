@@ -8,9 +8,28 @@ from fastapi.testclient import TestClient
 from tests.factories.catalog import create_namespace, unique
 
 HOSTILE_NAMES = [
-    "../x", "..", ".", "x/../y", "%2e%2e%2f", "%252e%252e%252f", "a\x00b", "a b", "UPPER",
-    "x;/../y", "x#/../y", "x?/../y", "\u2024\u2024", "\uff0e\uff0e\uff0f", "a" * 65, "", "-x",
-    "x.", "a..b", "C:\\x", "/etc/passwd", "..\\x",
+    "../x",
+    "..",
+    ".",
+    "x/../y",
+    "%2e%2e%2f",
+    "%252e%252e%252f",
+    "a\x00b",
+    "a b",
+    "UPPER",
+    "x;/../y",
+    "x#/../y",
+    "x?/../y",
+    "\u2024\u2024",
+    "\uff0e\uff0e\uff0f",
+    "a" * 65,
+    "",
+    "-x",
+    "x.",
+    "a..b",
+    "C:\\x",
+    "/etc/passwd",
+    "..\\x",
 ]
 
 
@@ -33,8 +52,9 @@ class TestCreateNamespace:
         assert r.json()["error"] == "invalid_request"
 
     def test_malformed_json_is_refused(self, client: TestClient) -> None:
-        r = client.post("/api/v1/namespaces", content=b"{not json",
-                        headers={"Content-Type": "application/json"})
+        r = client.post(
+            "/api/v1/namespaces", content=b"{not json", headers={"Content-Type": "application/json"}
+        )
         assert r.status_code == 422
         assert r.json()["error"] == "invalid_request"
 

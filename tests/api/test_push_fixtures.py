@@ -17,8 +17,7 @@ ADAPTERS = fixtures("adapter")
 def bases(client: TestClient) -> dict[str, str]:
     """Each fixture base registered once: fixture id → ``NAME@REV``."""
     return {
-        b["id"]: register_base(client, path_of(b), name=unique(b["id"]))
-        for b in fixtures("base")
+        b["id"]: register_base(client, path_of(b), name=unique(b["id"])) for b in fixtures("base")
     }
 
 
@@ -29,8 +28,9 @@ def client(anon_client: TestClient, admin_token: str) -> TestClient:
 
 
 @pytest.mark.parametrize("entry", ADAPTERS, ids=[a["id"] for a in ADAPTERS])
-def test_push_gives_manifest_outcome(client: TestClient, bases: dict[str, str],
-                                     entry: dict[str, Any]) -> None:
+def test_push_gives_manifest_outcome(
+    client: TestClient, bases: dict[str, str], entry: dict[str, Any]
+) -> None:
     ns = create_namespace(client)
     base = bases[base_fixture(entry["base"])["id"]]
     r = push(client, ns, "adapter", path_of(entry), base)

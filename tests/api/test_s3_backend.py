@@ -29,8 +29,9 @@ IMPORT_PREFIX = "training-out/team-a/"
 
 
 @pytest.fixture
-def s3_app(database_url: str, moto_endpoint: str, s3_bucket: str,
-           admin_token: str) -> Iterator[TestClient]:
+def s3_app(
+    database_url: str, moto_endpoint: str, s3_bucket: str, admin_token: str
+) -> Iterator[TestClient]:
     settings = Settings(
         database=DatabaseSettings(url=database_url),
         storage=StorageSettings(
@@ -52,8 +53,9 @@ def _llama(client: TestClient) -> str:
     return register_base(client, PEFT_FIXTURES / "bases" / "tiny-llama", name=unique("llama"))
 
 
-def test_push_and_pull_are_byte_identical_on_s3(s3_app: TestClient, s3_client: S3Client,
-                                                s3_bucket: str) -> None:
+def test_push_and_pull_are_byte_identical_on_s3(
+    s3_app: TestClient, s3_client: S3Client, s3_bucket: str
+) -> None:
     ns, base = create_namespace(s3_app), _llama(s3_app)
     r = push(s3_app, ns, "dora", SRC, base)
     assert r.status_code == 201, r.text
@@ -61,15 +63,18 @@ def test_push_and_pull_are_byte_identical_on_s3(s3_app: TestClient, s3_client: S
         got = s3_app.get(f"/api/v1/adapters/{ns}/dora/versions/v1/files/{f['name']}")
         assert got.content == (SRC / f["name"]).read_bytes()
     keys = [o["Key"] for o in s3_client.list_objects_v2(Bucket=s3_bucket)["Contents"]]
-    hexes = {hashlib.sha256((SRC / n).read_bytes()).hexdigest() for n in ("adapter_config.json",
-                                                                          "adapter_model.safetensors")}
+    hexes = {
+        hashlib.sha256((SRC / n).read_bytes()).hexdigest()
+        for n in ("adapter_config.json", "adapter_model.safetensors")
+    }
     for h in hexes:
         assert f"registry/blobs/sha256/{h[:2]}/{h}" in keys
     assert not [k for k in keys if "/staging/" in k]
 
 
-def test_rejected_push_leaves_no_object_on_s3(s3_app: TestClient, s3_client: S3Client,
-                                              s3_bucket: str) -> None:
+def test_rejected_push_leaves_no_object_on_s3(
+    s3_app: TestClient, s3_client: S3Client, s3_bucket: str
+) -> None:
     ns = create_namespace(s3_app)
     base = register_base(s3_app, PEFT_FIXTURES / "bases" / "tiny-gpt2", name=unique("gpt2"))
     before = {o["Key"] for o in s3_client.list_objects_v2(Bucket=s3_bucket).get("Contents", [])}
@@ -85,8 +90,9 @@ def _stage_import(s3_client: S3Client, bucket: str, prefix: str, src: Path) -> s
     return f"s3://{bucket}/{prefix}"
 
 
-def test_register_from_allowlisted_s3_prefix(s3_app: TestClient, s3_client: S3Client,
-                                             s3_bucket: str) -> None:
+def test_register_from_allowlisted_s3_prefix(
+    s3_app: TestClient, s3_client: S3Client, s3_bucket: str
+) -> None:
     ns, base = create_namespace(s3_app), _llama(s3_app)
     uri = _stage_import(s3_client, s3_bucket, IMPORT_PREFIX + "run-1/", SRC)
     r = s3_app.post(f"/api/v1/adapters/{ns}/dora/versions", json={"base": base, "source_uri": uri})
@@ -112,11 +118,14 @@ def test_register_from_allowlisted_s3_prefix(s3_app: TestClient, s3_client: S3Cl
         "",
     ],
 )
-def test_register_from_outside_allowlist_is_refused(s3_app: TestClient, s3_bucket: str,
-                                                    uri: str) -> None:
+def test_register_from_outside_allowlist_is_refused(
+    s3_app: TestClient, s3_bucket: str, uri: str
+) -> None:
     ns, base = create_namespace(s3_app), _llama(s3_app)
-    r = s3_app.post(f"/api/v1/adapters/{ns}/x/versions",
-                    json={"base": base, "source_uri": uri.format(bucket=s3_bucket)})
+    r = s3_app.post(
+        f"/api/v1/adapters/{ns}/x/versions",
+        json={"base": base, "source_uri": uri.format(bucket=s3_bucket)},
+    )
     assert r.status_code in (400, 403, 422), r.text
     assert r.json()["error"] in ("invalid_uri", "uri_not_allowed", "invalid_request")
     assert s3_app.get(f"/api/v1/adapters/{ns}/x").status_code == 404

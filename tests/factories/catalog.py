@@ -29,14 +29,21 @@ def create_namespace(client: TestClient, name: str | None = None) -> str:
     return name
 
 
-def register_base(client: TestClient, base_dir: Path, *, name: str | None = None,
-                  revision: str = "main") -> str:
+def register_base(
+    client: TestClient, base_dir: Path, *, name: str | None = None, revision: str = "main"
+) -> str:
     """Register a base from a local checkpoint dir (headers only); returns ``NAME@REV``."""
     name = name or unique("base")
     manifest = read_base_dir(base_dir).to_json()
-    r = client.post("/api/v1/base-models", json={"name": name, "revision": revision,
-                                                 "config": manifest["config"],
-                                                 "tensors": manifest["tensors"]})
+    r = client.post(
+        "/api/v1/base-models",
+        json={
+            "name": name,
+            "revision": revision,
+            "config": manifest["config"],
+            "tensors": manifest["tensors"],
+        },
+    )
     assert r.status_code == 201, r.text
     return f"{name}@{revision}"
 
@@ -47,11 +54,16 @@ def open_upload(client: TestClient, purpose: str = "adapter") -> str:
     return str(r.json()["id"])
 
 
-def put_file(client: TestClient, upload_id: str, name: str, data: bytes,
-             digest: str | None = None) -> httpx.Response:
+def put_file(
+    client: TestClient, upload_id: str, name: str, data: bytes, digest: str | None = None
+) -> httpx.Response:
     claimed = digest if digest is not None else f"sha256:{sha256_hex(data)}"
-    return client.put(f"/api/v1/uploads/{upload_id}/files/{name}", content=data,
-                      headers={"X-Content-Digest": claimed})
+    response: httpx.Response = client.put(
+        f"/api/v1/uploads/{upload_id}/files/{name}",
+        content=data,
+        headers={"X-Content-Digest": claimed},
+    )
+    return response
 
 
 def upload_dir(client: TestClient, directory: Path, purpose: str = "adapter") -> str:
@@ -63,8 +75,9 @@ def upload_dir(client: TestClient, directory: Path, purpose: str = "adapter") ->
     return upload_id
 
 
-def push(client: TestClient, namespace: str, adapter: str, directory: Path, base: str,
-         **metadata: Any) -> httpx.Response:
+def push(
+    client: TestClient, namespace: str, adapter: str, directory: Path, base: str, **metadata: Any
+) -> httpx.Response:
     """Upload every file of ``directory`` and register it; returns the registration response
     (an upload refused file by file is returned as that PUT's response)."""
     upload_id = open_upload(client)
@@ -73,8 +86,11 @@ def push(client: TestClient, namespace: str, adapter: str, directory: Path, base
             r = put_file(client, upload_id, path.name, path.read_bytes())
             if r.status_code != 201:
                 return r
-    return client.post(f"/api/v1/adapters/{namespace}/{adapter}/versions",
-                       json={"base": base, "upload_id": upload_id, **metadata})
+    response: httpx.Response = client.post(
+        f"/api/v1/adapters/{namespace}/{adapter}/versions",
+        json={"base": base, "upload_id": upload_id, **metadata},
+    )
+    return response
 
 
 def error_of(response: httpx.Response) -> tuple[str, str | None]:

@@ -8,6 +8,7 @@ standalone server over HTTP on loopback, marked ``s3``). Deselect the S3 leg wit
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -35,30 +36,47 @@ def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+def local_settings(root: Path) -> StorageSettings:
+    return StorageSettings(backend="local", root=root, multipart_chunk_bytes=PART)
+
+
 @pytest.fixture
-def storage_settings(
-    backend: str, tmp_path: Any, request: pytest.FixtureRequest
-) -> StorageSettings:
-    if backend == "local":
-        return StorageSettings(
-            backend="local", root=tmp_path / "artifacts", multipart_chunk_bytes=PART
-        )
-    # Only the s3 leg starts (or reuses) the moto server.
-    endpoint: str = request.getfixturevalue("moto_endpoint")
-    bucket: str = request.getfixturevalue("s3_bucket")
+def s3_settings(moto_endpoint: str, s3_bucket: str) -> StorageSettings:
+    """S3 settings on this test's fresh moto bucket (prefix ``registry``, 5 MiB parts)."""
     return StorageSettings(
         backend="s3",
-        bucket=bucket,
+        bucket=s3_bucket,
         prefix=S3_PREFIX,
-        endpoint_url=endpoint,
+        endpoint_url=moto_endpoint,
         access_key_id="testing",
         secret_access_key="testing",
         multipart_chunk_bytes=PART,
         connect_timeout_s=2,
         read_timeout_s=10,
         max_attempts=2,
-        import_allowlist=[f"s3://{bucket}/{IMPORT_PREFIX}"],
+        import_allowlist=[f"s3://{s3_bucket}/{IMPORT_PREFIX}"],
     )
+
+
+@pytest.fixture
+def local_store(tmp_path: Path) -> LocalArtifactStore:
+    return LocalArtifactStore(local_settings(tmp_path / "artifacts"))
+
+
+@pytest.fixture
+def s3_store(s3_settings: StorageSettings) -> S3ArtifactStore:
+    return S3ArtifactStore(s3_settings)
+
+
+@pytest.fixture
+def storage_settings(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> StorageSettings:
+    if backend == "local":
+        return local_settings(tmp_path / "artifacts")
+    # Resolved lazily so that only the s3 leg starts (or reuses) the moto server.
+    settings: StorageSettings = request.getfixturevalue("s3_settings")
+    return settings
 
 
 @pytest.fixture

@@ -6,14 +6,19 @@ import os
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 from unittest.mock import patch
 
 import pytest
 
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
 from registry.storage import keys
 from registry.storage.base import ArtifactStore, IncompleteUpload
-from registry.storage.local import LocalArtifactStore
 from registry.storage.gc import collect_garbage
+from registry.storage.local import LocalArtifactStore
+from registry.storage.s3 import S3ArtifactStore
 from tests.storage.conftest import PART
 
 DAY = 24 * 3600
@@ -127,9 +132,7 @@ class TestCollectGarbage:
         assert set(report.deleted_blobs) == digests
 
     @pytest.mark.parametrize("batch_size", [0, 1001])
-    def test_gc_batch_size_out_of_range_raises(
-        self, store: ArtifactStore, batch_size: int
-    ) -> None:
+    def test_gc_batch_size_out_of_range_raises(self, store: ArtifactStore, batch_size: int) -> None:
         with pytest.raises(ValueError, match="batch_size"):
             collect_garbage(store, referenced=set, grace_s=0, batch_size=batch_size)
 
@@ -149,46 +152,67 @@ class TestCollectGarbage:
         assert report.blobs_missing == 1
         assert report.deleted_blobs == []
 
-    def test_gc_blob_refreshed_after_listing_survives(self, store: ArtifactStore) -> None:
-        if not isinstance(store, LocalArtifactStore):
-            pytest.skip("needs a back-dated mtime; S3 LastModified cannot be set")
-        hex_digest = store.put_small(b"deduplicated onto while gc runs")
+
+class TestCollectGarbageLocal:
+    def test_gc_blob_refreshed_after_listing_survives(
+        self, local_store: LocalArtifactStore
+    ) -> None:
+        # Needs a back-dated mtime, which S3 cannot do; the gc code path is backend-neutral.
+        hex_digest = local_store.put_small(b"deduplicated onto while gc runs")
         old = time.time() - 7 * DAY
-        os.utime(store.root / keys.blob_key("", hex_digest), (old, old))
+        os.utime(local_store.root / keys.blob_key("", hex_digest), (old, old))
 
         def referenced(batch: list[str]) -> set[str]:
-            store.touch_blob(hex_digest)  # a concurrent upload dedupes onto the blob
+            local_store.touch_blob(hex_digest)  # a concurrent upload dedupes onto the blob
             return set()
 
-        report = collect_garbage(store, referenced=referenced, grace_s=DAY)
+        report = collect_garbage(local_store, referenced=referenced, grace_s=DAY)
 
         assert report.deleted_blobs == []
         assert report.blobs_young == 1
-        assert store.blob_exists(hex_digest)
+        assert local_store.blob_exists(hex_digest)
 
-    def test_gc_young_incomplete_upload_survives(self, store: ArtifactStore) -> None:
-        if not isinstance(store, LocalArtifactStore):
-            pytest.skip("moto reports a fixed 2010 Initiated date for every upload")
+    def test_gc_young_incomplete_upload_survives(self, local_store: LocalArtifactStore) -> None:
+        # Faked on the local store: moto reports a fixed 2010 "Initiated" for every upload.
         aborted: list[IncompleteUpload] = []
         young = IncompleteUpload("k", "id-young", datetime.now(UTC))
         old = IncompleteUpload("k", "id-old", datetime.now(UTC) - timedelta(days=3))
         with (
-            patch.object(store, "list_incomplete_uploads", return_value=iter([young, old])),
-            patch.object(store, "abort_incomplete_upload", side_effect=aborted.append),
+            patch.object(local_store, "list_incomplete_uploads", return_value=iter([young, old])),
+            patch.object(local_store, "abort_incomplete_upload", side_effect=aborted.append),
         ):
-            report = collect_garbage(store, referenced=set, grace_s=DAY)
+            report = collect_garbage(local_store, referenced=set, grace_s=DAY)
         assert report.uploads_aborted == 1
         assert aborted == [old]
 
-    @pytest.mark.s3
-    def test_gc_aborts_old_incomplete_multipart_uploads(self, store: ArtifactStore) -> None:
-        if store.backend != "s3":
-            pytest.skip("multipart uploads exist only on S3")
-        writer = store.open_staging(uuid.uuid4(), 0)
-        writer.write(b"\0" * (PART + 1))  # crash simulation: never finished nor aborted
-        assert len(list(store.list_incomplete_uploads())) == 1
 
-        report = collect_garbage(store, referenced=set, grace_s=DAY, now=future())
+@pytest.mark.s3
+class TestCollectGarbageS3:
+    def test_gc_aborts_old_incomplete_multipart_uploads(self, s3_store: S3ArtifactStore) -> None:
+        writer = s3_store.open_staging(uuid.uuid4(), 0)
+        writer.write(b"\0" * (PART + 1))  # crash simulation: never finished nor aborted
+        assert len(list(s3_store.list_incomplete_uploads())) == 1
+
+        report = collect_garbage(s3_store, referenced=set, grace_s=DAY, now=future())
 
         assert report.uploads_aborted == 1
-        assert list(store.list_incomplete_uploads()) == []
+        assert list(s3_store.list_incomplete_uploads()) == []
+
+    def test_gc_ignores_foreign_keys_in_bucket(
+        self, s3_store: S3ArtifactStore, s3_client: S3Client
+    ) -> None:
+        foreign = [
+            "registry/other/file",
+            "registry/blobs/sha256/zz/not-a-digest",
+            f"registry/staging/{uuid.uuid4()}/adapter.safetensors",
+            "unrelated/blobs/sha256/00/" + "0" * 64,
+        ]
+        for key in foreign:
+            s3_client.put_object(Bucket=s3_store.bucket, Key=key, Body=b"not ours")
+
+        report = collect_garbage(s3_store, referenced=set, grace_s=0, now=future())
+
+        assert report.blobs_scanned == 0
+        assert report.staging_deleted == 0
+        listed = s3_client.list_objects_v2(Bucket=s3_store.bucket)
+        assert sorted(o["Key"] for o in listed.get("Contents", [])) == sorted(foreign)

@@ -36,7 +36,7 @@ class TestParseDigest:
             pytest.param(f"sha256:{HEX[:63]}\n", id="trailing-newline"),
             pytest.param(f" sha256:{HEX[:63]}", id="leading-space"),
             pytest.param(f"sha256:{HEX[:63]}\x00", id="nul"),
-            pytest.param(f"sha256:{HEX[:62]}ａ0", id="fullwidth"),
+            pytest.param(f"sha256:{HEX[:62]}\uff410", id="fullwidth"),
             pytest.param("sha256:" + "a" * 10_240, id="10kb"),
             pytest.param("x" * 10_240, id="10kb-garbage"),
         ],
@@ -98,6 +98,11 @@ class TestKeyLayout:
 
     def test_parse_staging_key_round_trips(self) -> None:
         assert keys.parse_staging_key("reg", keys.staging_key("reg", SESSION, 7)) == SESSION
+
+    def test_parse_staging_key_temp_file_only_when_included(self) -> None:
+        temp = f"staging/{SESSION}/.3.0123456789abcdef.tmp"
+        assert keys.parse_staging_key("", temp) is None
+        assert keys.parse_staging_key("", temp, include_temp=True) == SESSION
 
     @pytest.mark.parametrize(
         "key",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +10,7 @@ import pytest
 
 from registry.validation import BaseManifest, read_base_dir
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-FIXTURES = (REPO_ROOT / os.environ.get("REGISTRY_FIXTURES", "../shared/fixtures/peft")).resolve()
+from .validation_builders import FIXTURES
 
 
 @pytest.fixture(scope="session")

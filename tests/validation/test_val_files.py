@@ -11,10 +11,11 @@ import zipfile
 
 import numpy as np
 import pytest
-from validation_builders import st_bytes
 
 from registry.errors import ForbiddenFile
 from registry.validation import ALLOWED_NAMES, check_file_allowed, check_text_extra
+
+from .validation_builders import st_bytes
 
 
 class _Payload:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from validation_builders import CountingSource, st_bytes
 
 from registry.errors import UnhealthyTensors
 from registry.validation import BytesSource, parse_header, scan_tensors_health, tensor_is_all_zero
+
+from .validation_builders import CountingSource, st_bytes
 
 LIMIT = 1 << 20
 

@@ -8,10 +8,11 @@ from typing import Any
 
 import numpy as np
 import pytest
-from validation_builders import CountingSource, entries, raw_safetensors, st_bytes
 
 from registry.errors import CorruptSafetensors
 from registry.validation import BytesSource, parse_header
+
+from .validation_builders import CountingSource, entries, raw_safetensors, st_bytes
 
 
 def _reason(data: bytes, **kwargs: Any) -> str:
@@ -90,7 +91,7 @@ def test_parse_header_at_limit_is_not_too_large() -> None:
 
 
 def test_parse_header_length_exceeds_file() -> None:
-    header, data = entries(("a", "F32", [4], 16))
+    header, _data = entries(("a", "F32", [4], 16))
     body = json.dumps(header).encode()
     assert _reason(raw_safetensors(body, b"", n=len(body) + 100)) == "header_length_exceeds_file"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import struct
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,10 @@ from safetensors.numpy import load, save
 from registry.validation import ByteSource, BytesSource
 
 Array = npt.NDArray[Any]
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+#: The peft fixture set; REGISTRY_FIXTURES (relative to the repo root, or absolute) overrides it.
+FIXTURES = (REPO_ROOT / os.environ.get("REGISTRY_FIXTURES", "../shared/fixtures/peft")).resolve()
 
 
 def raw_safetensors(

@@ -11,7 +11,9 @@ from registry.api.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from registry.errors import RegistryError, Unauthenticated
 
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size.")]
-PageToken = Annotated[str | None, Query(max_length=512, description="next_page_token of the previous page.")]
+PageToken = Annotated[
+    str | None, Query(max_length=512, description="next_page_token of the previous page.")
+]
 DEFAULT_PAGE = DEFAULT_LIMIT
 
 
@@ -23,7 +25,10 @@ def authenticated_router(**kwargs: Any) -> APIRouter:
 def responses(*errors: type[RegistryError]) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses=`` listing the error codes a route can return."""
     out: dict[int | str, dict[str, Any]] = {}
-    for cls in (Unauthenticated, *errors):
-        entry = out.setdefault(cls.status_code, {"description": "", "content": cls.schema()["content"]})
+    classes: tuple[type[RegistryError], ...] = (Unauthenticated, *errors)
+    for cls in classes:
+        entry = out.setdefault(
+            cls.status_code, {"description": "", "content": cls.schema()["content"]}
+        )
         entry["description"] = ", ".join(filter(None, [entry["description"], f"`{cls.code}`"]))
     return out

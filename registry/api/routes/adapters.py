@@ -8,7 +8,13 @@ from fastapi import Query, status
 
 from registry.api.deps import ManifestsDep, SessionDep, SettingsDep, StoreDep, WriteDep
 from registry.api.pagination import Page, decode_token, encode_token
-from registry.api.routes._common import DEFAULT_PAGE, Limit, PageToken, authenticated_router, responses
+from registry.api.routes._common import (
+    DEFAULT_PAGE,
+    Limit,
+    PageToken,
+    authenticated_router,
+    responses,
+)
 from registry.catalog import mutations, queries, registration
 from registry.catalog.schemas import (
     AdapterRead,
@@ -68,8 +74,12 @@ def list_adapters(
 ) -> Page[AdapterRead]:
     """Adapters by namespace and name."""
     cursor = decode_token(page_token, arity=2, types=(str, str))
-    rows = queries.list_adapters(session, namespace=namespace,
-                                 after=(cursor[0], cursor[1]) if cursor else None, limit=limit + 1)
+    rows = queries.list_adapters(
+        session,
+        namespace=namespace,
+        after=(cursor[0], cursor[1]) if cursor else None,
+        limit=limit + 1,
+    )
     items = [adapter_read(a, ns) for a, ns in rows[:limit]]
     token = encode_token([items[-1].namespace, items[-1].name]) if len(rows) > limit else None
     return Page(items=items, next_page_token=token)
@@ -86,13 +96,32 @@ def get_adapter(namespace: str, name: str, session: SessionDep) -> AdapterRead:
     "/{namespace}/{name}/versions",
     status_code=status.HTTP_201_CREATED,
     response_model=VersionRead,
-    responses=responses(*_NOT_FOUND, BaseModelNotFound, UploadNotFound, CorruptSafetensors,
-                        MissingWeights, UnknownPeftType, InvalidAdapterConfig, InconsistentAdapter,
-                        IncompatibleBase, ForbiddenFile, DigestMismatch, UnhealthyTensors,
-                        VersionAlreadyExists, UriNotAllowed),
+    responses=responses(
+        *_NOT_FOUND,
+        BaseModelNotFound,
+        UploadNotFound,
+        CorruptSafetensors,
+        MissingWeights,
+        UnknownPeftType,
+        InvalidAdapterConfig,
+        InconsistentAdapter,
+        IncompatibleBase,
+        ForbiddenFile,
+        DigestMismatch,
+        UnhealthyTensors,
+        VersionAlreadyExists,
+        UriNotAllowed,
+    ),
 )
-def register_version(namespace: str, name: str, body: VersionCreate, ctx: WriteDep,
-                     store: StoreDep, manifests: ManifestsDep, settings: SettingsDep) -> object:
+def register_version(
+    namespace: str,
+    name: str,
+    body: VersionCreate,
+    ctx: WriteDep,
+    store: StoreDep,
+    manifests: ManifestsDep,
+    settings: SettingsDep,
+) -> object:
     """Validate the files of an upload session (or an allow-listed S3 prefix) and register them
     as the next version. The adapter is created on its first version."""
     limits = registration.RegistrationLimits(
@@ -114,18 +143,31 @@ def register_version(namespace: str, name: str, body: VersionCreate, ctx: WriteD
 
     def produce() -> VersionRead:
         version = registration.register_version(
-            ctx.session, store=store, manifests=manifests, principal=ctx.principal, limits=limits,
-            namespace=namespace, adapter=name, base=body.base, upload_id=body.upload_id,
-            source_uri=body.source_uri, metadata=metadata,
+            ctx.session,
+            store=store,
+            manifests=manifests,
+            principal=ctx.principal,
+            limits=limits,
+            namespace=namespace,
+            adapter=name,
+            base=body.base,
+            upload_id=body.upload_id,
+            source_uri=body.source_uri,
+            metadata=metadata,
         )
-        return _one(ctx.session, queries.resolve_version(
-            ctx.session, ref=f"{namespace}/{name}@v{version.version}"))
+        return _one(
+            ctx.session,
+            queries.resolve_version(ctx.session, ref=f"{namespace}/{name}@v{version.version}"),
+        )
 
     return ctx.idempotent(body, produce, status_code=201)
 
 
-@router.get("/{namespace}/{name}/versions", response_model=Page[VersionRead],
-            responses=responses(*_NOT_FOUND, InvalidPageToken, BaseModelNotFound))
+@router.get(
+    "/{namespace}/{name}/versions",
+    response_model=Page[VersionRead],
+    responses=responses(*_NOT_FOUND, InvalidPageToken, BaseModelNotFound),
+)
 def list_versions(
     namespace: str,
     name: str,
@@ -133,7 +175,9 @@ def list_versions(
     peft_type: Annotated[str | None, Query(max_length=32)] = None,
     base: Annotated[str | None, Query(max_length=330)] = None,
     rank: Annotated[int | None, Query(ge=1, le=1_000_000)] = None,
-    state: Annotated[str | None, Query(pattern="^(registered|validated|quarantined|archived)$")] = None,
+    state: Annotated[
+        str | None, Query(pattern="^(registered|validated|quarantined|archived)$")
+    ] = None,
     tag: Annotated[str | None, Query(max_length=64)] = None,
     limit: Limit = DEFAULT_PAGE,
     page_token: PageToken = None,
@@ -141,9 +185,14 @@ def list_versions(
     """Versions newest first, filtered by peft type, base (NAME or NAME@REV), rank, state, tag."""
     cursor = decode_token(page_token, arity=1, types=(int,))
     ns, adapter, rows = queries.list_versions(
-        session, namespace=namespace, name=name,
-        filters=queries.VersionFilter(peft_type=peft_type, base=base, rank=rank, state=state, tag=tag),
-        before=cursor[0] if cursor else None, limit=limit + 1,
+        session,
+        namespace=namespace,
+        name=name,
+        filters=queries.VersionFilter(
+            peft_type=peft_type, base=base, rank=rank, state=state, tag=tag
+        ),
+        before=cursor[0] if cursor else None,
+        limit=limit + 1,
     )
     items = version_reads(session, ns.name, adapter, rows[:limit])
     token = encode_token([items[-1].version]) if len(rows) > limit else None
@@ -156,28 +205,47 @@ def get_version(namespace: str, name: str, selector: str, session: SessionDep) -
     return _one(session, queries.resolve_version(session, ref=_ref(namespace, name, selector)))
 
 
-@router.get(_VERSION + "/lineage", response_model=list[LineageEdgeRead],
-            responses=responses(*_NOT_FOUND))
-def get_lineage(namespace: str, name: str, selector: str, session: SessionDep,
-                descendants: bool = False) -> list[LineageEdgeRead]:
+@router.get(
+    _VERSION + "/lineage", response_model=list[LineageEdgeRead], responses=responses(*_NOT_FOUND)
+)
+def get_lineage(
+    namespace: str, name: str, selector: str, session: SessionDep, descendants: bool = False
+) -> list[LineageEdgeRead]:
     """Ancestors (default) or descendants of a version, breadth first."""
     ctx = queries.resolve_version(session, ref=_ref(namespace, name, selector))
-    return lineage_reads(session, queries.walk_lineage(session, version_id=ctx.version.id,
-                                                       descendants=descendants))
+    return lineage_reads(
+        session, queries.walk_lineage(session, version_id=ctx.version.id, descendants=descendants)
+    )
 
 
 @router.post(_VERSION + "/tags", response_model=VersionRead, responses=responses(*_NOT_FOUND))
-def update_tags(namespace: str, name: str, selector: str, body: TagsUpdate,
-                ctx: WriteDep) -> object:
+def update_tags(
+    namespace: str, name: str, selector: str, body: TagsUpdate, ctx: WriteDep
+) -> object:
     """Add and remove tags (labels) on a version."""
-    return ctx.idempotent(body, lambda: _one(ctx.session, mutations.update_tags(
-        ctx.session, ref=_ref(namespace, name, selector), add=body.add, remove=body.remove)))
+    return ctx.idempotent(
+        body,
+        lambda: _one(
+            ctx.session,
+            mutations.update_tags(
+                ctx.session, ref=_ref(namespace, name, selector), add=body.add, remove=body.remove
+            ),
+        ),
+    )
 
 
-@router.post(_VERSION + "/archive", response_model=VersionRead,
-             responses=responses(*_NOT_FOUND, InvalidTransition))
-def archive_version(namespace: str, name: str, selector: str, ctx: WriteDep,
-                    body: ArchiveRequest | None = None) -> object:
+@router.post(
+    _VERSION + "/archive",
+    response_model=VersionRead,
+    responses=responses(*_NOT_FOUND, InvalidTransition),
+)
+def archive_version(
+    namespace: str, name: str, selector: str, ctx: WriteDep, body: ArchiveRequest | None = None
+) -> object:
     """Archive a version: it stays pullable for audit, but can no longer be promoted."""
-    return ctx.idempotent(body, lambda: _one(ctx.session, mutations.archive_version(
-        ctx.session, ref=_ref(namespace, name, selector))))
+    return ctx.idempotent(
+        body,
+        lambda: _one(
+            ctx.session, mutations.archive_version(ctx.session, ref=_ref(namespace, name, selector))
+        ),
+    )

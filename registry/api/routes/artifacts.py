@@ -17,10 +17,14 @@ from registry.errors import BlobNotFound
 router = authenticated_router(prefix="/api/v1/adapters", tags=["adapters"])
 
 
-@router.get("/{namespace}/{name}/versions/{selector}/files/{file_name}",
-            response_class=StreamingResponse, responses=responses(*_NOT_FOUND, BlobNotFound))
-def download_file(namespace: str, name: str, selector: str, file_name: str,
-                  session: SessionDep, store: StoreDep) -> StreamingResponse:
+@router.get(
+    "/{namespace}/{name}/versions/{selector}/files/{file_name}",
+    response_class=StreamingResponse,
+    responses=responses(*_NOT_FOUND, BlobNotFound),
+)
+def download_file(
+    namespace: str, name: str, selector: str, file_name: str, session: SessionDep, store: StoreDep
+) -> StreamingResponse:
     """Stream one file of a version (constant memory, straight from the artifact store)."""
     found = files.get_version_file(session, ref=_ref(namespace, name, selector), name=file_name)
     stat = store.stat_blob(found.digest)

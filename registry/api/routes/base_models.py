@@ -8,7 +8,13 @@ from fastapi import Response, status
 
 from registry.api.deps import ManifestsDep, SessionDep, StoreDep, WriteDep
 from registry.api.pagination import Page, decode_token, encode_token
-from registry.api.routes._common import DEFAULT_PAGE, Limit, PageToken, authenticated_router, responses
+from registry.api.routes._common import (
+    DEFAULT_PAGE,
+    Limit,
+    PageToken,
+    authenticated_router,
+    responses,
+)
 from registry.catalog import base_models
 from registry.catalog.schemas import BaseModelRead, BaseModelVersionCreate, BaseModelVersionRead
 from registry.catalog.views import base_version_read
@@ -25,9 +31,14 @@ from registry.errors import (
 router = authenticated_router(prefix="/api/v1/base-models", tags=["base-models"])
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=BaseModelVersionRead,
-             responses=responses(InvalidName, BaseModelVersionExists, InvalidBaseModel,
-                                 CorruptSafetensors, UploadNotFound))
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=BaseModelVersionRead,
+    responses=responses(
+        InvalidName, BaseModelVersionExists, InvalidBaseModel, CorruptSafetensors, UploadNotFound
+    ),
+)
 def register_base_model(body: BaseModelVersionCreate, ctx: WriteDep, store: StoreDep) -> object:
     """Register ``name@revision`` from a weights manifest read locally from safetensors headers
     (or from weights uploaded into ``upload_id``, whose headers the server reads itself)."""
@@ -53,31 +64,44 @@ def register_base_model(body: BaseModelVersionCreate, ctx: WriteDep, store: Stor
 
 
 @router.get("", response_model=Page[BaseModelRead], responses=responses(InvalidPageToken))
-def list_base_models(session: SessionDep, limit: Limit = DEFAULT_PAGE,
-                     page_token: PageToken = None) -> Page[BaseModelRead]:
+def list_base_models(
+    session: SessionDep, limit: Limit = DEFAULT_PAGE, page_token: PageToken = None
+) -> Page[BaseModelRead]:
     """Base models by name, each with its revisions."""
     cursor = decode_token(page_token, arity=1, types=(str,))
-    rows = base_models.list_base_models(session, after=cursor[0] if cursor else None,
-                                        limit=limit + 1)
-    items = [BaseModelRead(name=m.name, created_at=m.created_at, revisions=revs)
-             for m, revs in rows[:limit]]
+    rows = base_models.list_base_models(
+        session, after=cursor[0] if cursor else None, limit=limit + 1
+    )
+    items = [
+        BaseModelRead(name=m.name, created_at=m.created_at, revisions=revs)
+        for m, revs in rows[:limit]
+    ]
     token = encode_token([items[-1].name]) if len(rows) > limit else None
     return Page(items=items, next_page_token=token)
 
 
-@router.get("/{name:path}/revisions/{revision}/manifest",
-            responses=responses(InvalidName, BaseModelNotFound))
-def get_manifest(name: str, revision: str, session: SessionDep, store: StoreDep,
-                 manifests: ManifestsDep) -> Response:
+@router.get(
+    "/{name:path}/revisions/{revision}/manifest",
+    responses=responses(InvalidName, BaseModelNotFound),
+)
+def get_manifest(
+    name: str, revision: str, session: SessionDep, store: StoreDep, manifests: ManifestsDep
+) -> Response:
     """The weights manifest (``{"config", "tensors"}``) that adapters are checked against."""
     view = base_models.get_base_version(session, name=name, revision=revision)
     manifest = manifests.load(store, view.version.manifest_blob)
-    return Response(json.dumps(manifest.to_json(), sort_keys=True), media_type="application/json",
-                    headers={"X-Content-Digest": view.version.manifest_digest})
+    return Response(
+        json.dumps(manifest.to_json(), sort_keys=True),
+        media_type="application/json",
+        headers={"X-Content-Digest": view.version.manifest_digest},
+    )
 
 
-@router.get("/{name:path}/revisions/{revision}", response_model=BaseModelVersionRead,
-            responses=responses(InvalidName, BaseModelNotFound))
+@router.get(
+    "/{name:path}/revisions/{revision}",
+    response_model=BaseModelVersionRead,
+    responses=responses(InvalidName, BaseModelNotFound),
+)
 def get_base_model_version(name: str, revision: str, session: SessionDep) -> BaseModelVersionRead:
     """One base model revision, with its config snapshot."""
     return base_version_read(

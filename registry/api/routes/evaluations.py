@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 import uuid
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Query, status
 
 from registry.api.deps import SessionDep, WriteDep
 from registry.api.pagination import Page, decode_token, encode_token
-from registry.api.routes._common import DEFAULT_PAGE, Limit, PageToken, authenticated_router, responses
+from registry.api.routes._common import (
+    DEFAULT_PAGE,
+    Limit,
+    PageToken,
+    authenticated_router,
+    responses,
+)
 from registry.api.routes.adapters import _NOT_FOUND, _ref
 from registry.catalog import evaluations
 from registry.catalog.schemas import ComparisonRead, EvaluationCreate, EvaluationRead
@@ -22,16 +28,23 @@ router = authenticated_router(prefix="/api/v1", tags=["evaluations"])
 _EVALS = "/adapters/{namespace}/{name}/versions/{selector}/evaluations"
 
 
-@router.post(_EVALS, status_code=status.HTTP_201_CREATED, response_model=EvaluationRead,
-             responses=responses(*_NOT_FOUND))
-def record_evaluation(namespace: str, name: str, selector: str, body: EvaluationCreate,
-                      ctx: WriteDep) -> object:
+@router.post(
+    _EVALS,
+    status_code=status.HTTP_201_CREATED,
+    response_model=EvaluationRead,
+    responses=responses(*_NOT_FOUND),
+)
+def record_evaluation(
+    namespace: str, name: str, selector: str, body: EvaluationCreate, ctx: WriteDep
+) -> object:
     """Record a score for a version (bound to its base version, suite, metric, dataset)."""
     ref = _ref(namespace, name, selector)
 
     def produce() -> EvaluationRead:
         vctx, row = evaluations.record_evaluation(
-            ctx.session, principal=ctx.principal, ref=ref,
+            ctx.session,
+            principal=ctx.principal,
+            ref=ref,
             data=evaluations.EvaluationInput(**body.model_dump()),
         )
         canonical = f"{vctx.namespace.name}/{vctx.adapter.name}@v{vctx.version.version}"
@@ -40,10 +53,18 @@ def record_evaluation(namespace: str, name: str, selector: str, body: Evaluation
     return ctx.idempotent(body, produce, status_code=201)
 
 
-@router.get(_EVALS, response_model=Page[EvaluationRead], responses=responses(*_NOT_FOUND, InvalidPageToken))
-def list_evaluations(namespace: str, name: str, selector: str, session: SessionDep,
-                     suite: Annotated[str | None, Query(max_length=128)] = None,
-                     limit: Limit = DEFAULT_PAGE, page_token: PageToken = None) -> Page[EvaluationRead]:
+@router.get(
+    _EVALS, response_model=Page[EvaluationRead], responses=responses(*_NOT_FOUND, InvalidPageToken)
+)
+def list_evaluations(
+    namespace: str,
+    name: str,
+    selector: str,
+    session: SessionDep,
+    suite: Annotated[str | None, Query(max_length=128)] = None,
+    limit: Limit = DEFAULT_PAGE,
+    page_token: PageToken = None,
+) -> Page[EvaluationRead]:
     """Scores of a version, oldest first."""
     cursor = decode_token(page_token, arity=2, types=(str, str))
     after = None
@@ -52,18 +73,25 @@ def list_evaluations(namespace: str, name: str, selector: str, session: SessionD
             after = (datetime.fromisoformat(cursor[0]), uuid.UUID(cursor[1]))
         except ValueError as exc:
             raise InvalidPageToken("malformed page token") from exc
-    vctx, rows = evaluations.list_evaluations(session, ref=_ref(namespace, name, selector),
-                                              suite=suite, after=after, limit=limit + 1)
+    vctx, rows = evaluations.list_evaluations(
+        session, ref=_ref(namespace, name, selector), suite=suite, after=after, limit=limit + 1
+    )
     canonical = f"{vctx.namespace.name}/{vctx.adapter.name}@v{vctx.version.version}"
     items = evaluation_reads(session, canonical, rows[:limit])
-    token = (encode_token([items[-1].created_at.isoformat(), str(items[-1].id)])
-             if len(rows) > limit else None)
+    token = (
+        encode_token([items[-1].created_at.isoformat(), str(items[-1].id)])
+        if len(rows) > limit
+        else None
+    )
     return Page(items=items, next_page_token=token)
 
 
 @router.get("/evaluations/compare", response_model=ComparisonRead, responses=responses(*_NOT_FOUND))
-def compare(session: SessionDep, a: Annotated[str, Query(max_length=300)],
-            b: Annotated[str, Query(max_length=300)]) -> ComparisonRead:
+def compare(
+    session: SessionDep,
+    a: Annotated[str, Query(max_length=300)],
+    b: Annotated[str, Query(max_length=300)],
+) -> ComparisonRead:
     """Scores of two versions side by side on the same suite, metric and dataset digest."""
     va, vb, rows = evaluations.compare_versions(session, ref_a=a, ref_b=b)
     return comparison_read(

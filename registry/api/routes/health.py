@@ -35,5 +35,6 @@ def readyz(request: Request) -> JSONResponse:
     except Exception as exc:
         checks["storage"] = exc.code if isinstance(exc, RegistryError) else "unreachable"
     ok = all(v == "ok" for v in checks.values())
-    return JSONResponse({"status": "ok" if ok else "unavailable", "checks": checks},
-                        status_code=200 if ok else 503)
+    return JSONResponse(
+        {"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503
+    )

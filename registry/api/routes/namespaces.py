@@ -6,7 +6,13 @@ from fastapi import status
 
 from registry.api.deps import SessionDep, WriteDep
 from registry.api.pagination import Page, decode_token, encode_token
-from registry.api.routes._common import DEFAULT_PAGE, Limit, PageToken, authenticated_router, responses
+from registry.api.routes._common import (
+    DEFAULT_PAGE,
+    Limit,
+    PageToken,
+    authenticated_router,
+    responses,
+)
 from registry.catalog import namespaces
 from registry.catalog.schemas import NamespaceCreate, NamespaceRead
 from registry.errors import InvalidName, InvalidPageToken, NamespaceAlreadyExists
@@ -14,8 +20,12 @@ from registry.errors import InvalidName, InvalidPageToken, NamespaceAlreadyExist
 router = authenticated_router(prefix="/api/v1/namespaces", tags=["namespaces"])
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=NamespaceRead,
-             responses=responses(InvalidName, NamespaceAlreadyExists))
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=NamespaceRead,
+    responses=responses(InvalidName, NamespaceAlreadyExists),
+)
 def create_namespace(body: NamespaceCreate, ctx: WriteDep) -> object:
     """Create a namespace (a team or tenant that owns adapters)."""
     return ctx.idempotent(
@@ -28,8 +38,9 @@ def create_namespace(body: NamespaceCreate, ctx: WriteDep) -> object:
 
 
 @router.get("", response_model=Page[NamespaceRead], responses=responses(InvalidPageToken))
-def list_namespaces(session: SessionDep, limit: Limit = DEFAULT_PAGE,
-                    page_token: PageToken = None) -> Page[NamespaceRead]:
+def list_namespaces(
+    session: SessionDep, limit: Limit = DEFAULT_PAGE, page_token: PageToken = None
+) -> Page[NamespaceRead]:
     """Namespaces by name."""
     cursor = decode_token(page_token, arity=1, types=(str,))
     rows = namespaces.list_namespaces(session, after=cursor[0] if cursor else None, limit=limit + 1)

@@ -76,8 +76,14 @@ def get_upload(upload_id: uuid.UUID, session: SessionDep, principal: PrincipalDe
     "/{upload_id}/files/{name}",
     status_code=status.HTTP_201_CREATED,
     response_model=FileRead,
-    responses=responses(UploadNotFound, UploadStateConflict, ForbiddenFile, DigestMismatch,
-                        InvalidDigest, PayloadTooLarge),
+    responses=responses(
+        UploadNotFound,
+        UploadStateConflict,
+        ForbiddenFile,
+        DigestMismatch,
+        InvalidDigest,
+        PayloadTooLarge,
+    ),
 )
 async def put_file(
     upload_id: uuid.UUID,
@@ -92,8 +98,13 @@ async def put_file(
 
     def prepare() -> uploads.FileTarget:
         with unit_of_work(sessions.read) as session:
-            return uploads.prepare_file(session, principal=principal, upload_id=upload_id,
-                                        name=name, claimed_digest=x_content_digest)
+            return uploads.prepare_file(
+                session,
+                principal=principal,
+                upload_id=upload_id,
+                name=name,
+                claimed_digest=x_content_digest,
+            )
 
     target = await run_in_threadpool(prepare)
     writer = uploads.StagedFileWriter(store, target)

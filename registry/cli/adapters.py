@@ -1,0 +1,268 @@
+"""``adapters``: push, register, validate, list, show, versions, lineage, pull, tag, archive.
+
+A version reference REF is NS/NAME@vN, NS/NAME@sha256:<digest> or NS/NAME[@latest].
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from registry.cli import adapters_write
+from registry.cli._common import (
+    AllOpt,
+    LimitOpt,
+    PageTokenOpt,
+    client,
+    collect,
+    parse_adapter,
+    short_digest,
+)
+from registry.cli._output import (
+    OutputOpt,
+    emit,
+    emit_page,
+    get_state,
+    render_record,
+    render_table,
+)
+
+app = typer.Typer(
+    help="Adapters and their versions. REF = NS/NAME@vN | NS/NAME@sha256:<hex> | NS/NAME[@latest].",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+
+app.command("push")(adapters_write.push)
+app.command("register")(adapters_write.register)
+app.command("validate")(adapters_write.validate)
+
+RefArg = Annotated[str, typer.Argument(metavar="REF", help="NS/NAME@vN, @sha256:... or @latest.")]
+
+_VERSION_KEYS = [
+    "ref",
+    "digest",
+    "state",
+    "base",
+    "peft_type",
+    "task_type",
+    "r",
+    "lora_alpha",
+    "target_modules",
+    "use_dora",
+    "use_rslora",
+    "dtype",
+    "trainable_params",
+    "tags",
+    "description",
+    "registered_by",
+    "git_commit",
+    "mlflow_run_id",
+    "source_uri",
+    "serving_name",
+    "created_at",
+    "archived_at",
+    "warnings",
+]
+_VERSION_COLUMNS = ["ref", "state", "peft_type", "r", "base", "digest", "tags", "created_at"]
+
+
+def _version_rows(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{**v, "digest": short_digest(v.get("digest"))} for v in items]
+
+
+def _version_text(version: dict[str, Any]) -> str:
+    text = render_record(version, _VERSION_KEYS)
+    files = version.get("files") or []
+    if files:
+        text += "\n\n" + render_table(files, ["name", "size", "digest"])
+    return text
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    namespace: Annotated[
+        str | None, typer.Option("--namespace", help="Only this namespace.", show_default=False)
+    ] = None,
+    limit: LimitOpt = None,
+    page_token: PageTokenOpt = None,
+    all_pages: AllOpt = False,
+    output: OutputOpt = None,
+) -> None:
+    """List adapters by namespace and name.
+
+    JSON: {"items": [{"namespace", "name", "description", "latest_version", "created_at"}],
+    "next_page_token"}.
+    """
+    state = get_state(ctx)
+    with client(state) as api:
+        page = collect(
+            lambda token: api.list_adapters(namespace=namespace, limit=limit, page_token=token),
+            page_token,
+            all_pages,
+        )
+    emit_page(state, page, ["namespace", "name", "latest_version", "description", "created_at"])
+
+
+@app.command("show")
+def show(ctx: typer.Context, ref: RefArg, output: OutputOpt = None) -> None:
+    """Show one version (the latest when REF has no @...) with its files and datasets.
+
+    JSON: {"ref", "version", "digest", "state", "peft_type", "r", "files", "datasets", ...}.
+    Exit 4 (adapter_not_found, version_not_found).
+    """
+    state = get_state(ctx)
+    with client(state) as api:
+        version = api.get_version(ref)
+    emit(state, version, lambda: _version_text(version))
+
+
+@app.command("versions")
+def versions(
+    ctx: typer.Context,
+    adapter: Annotated[str, typer.Argument(metavar="NS/NAME", help="Adapter.")],
+    peft_type: Annotated[
+        str | None, typer.Option("--peft-type", help="e.g. LORA.", show_default=False)
+    ] = None,
+    base: Annotated[
+        str | None,
+        typer.Option("--base", metavar="NAME[@REV]", help="Base model.", show_default=False),
+    ] = None,
+    rank: Annotated[
+        int | None, typer.Option("--rank", min=1, help="LoRA rank r.", show_default=False)
+    ] = None,
+    state_: Annotated[
+        str | None,
+        typer.Option(
+            "--state", help="registered | validated | quarantined | archived.", show_default=False
+        ),
+    ] = None,
+    tag: Annotated[str | None, typer.Option("--tag", help="Tag.", show_default=False)] = None,
+    limit: LimitOpt = None,
+    page_token: PageTokenOpt = None,
+    all_pages: AllOpt = False,
+    output: OutputOpt = None,
+) -> None:
+    """List the versions of NS/NAME, newest first, with optional filters.
+
+    JSON: {"items": [version, ...], "next_page_token"}. Exit 4 (adapter_not_found).
+    """
+    state = get_state(ctx)
+    namespace, name = parse_adapter(adapter)
+    filters = {"peft_type": peft_type, "base": base, "rank": rank, "state": state_, "tag": tag}
+    with client(state) as api:
+        page = collect(
+            lambda token: api.list_versions(
+                namespace, name, filters=filters, limit=limit, page_token=token
+            ),
+            page_token,
+            all_pages,
+        )
+    if state.json:
+        emit(state, page)
+    else:
+        emit_page(state, {**page, "items": _version_rows(page.get("items", []))}, _VERSION_COLUMNS)
+
+
+@app.command("lineage")
+def lineage(
+    ctx: typer.Context,
+    ref: RefArg,
+    descendants: Annotated[
+        bool, typer.Option("--descendants", help="Walk down (children) instead of up.")
+    ] = False,
+    output: OutputOpt = None,
+) -> None:
+    """Ancestors (default) or descendants of a version, breadth first.
+
+    JSON: {"ref", "descendants": bool, "edges": [{"child", "relation", "parent",
+    "parent_kind", "depth", "recipe"}]}.
+    """
+    state = get_state(ctx)
+    with client(state) as api:
+        edges = api.lineage(ref, descendants=descendants)
+    result = {"ref": ref, "descendants": descendants, "edges": edges}
+    emit(
+        state,
+        result,
+        lambda: render_table(edges, ["depth", "child", "relation", "parent", "parent_kind"]),
+    )
+
+
+@app.command("pull")
+def pull(
+    ctx: typer.Context,
+    ref: RefArg,
+    to: Annotated[Path, typer.Option("--to", metavar="DIR", help="Target directory.")],
+    force: Annotated[
+        bool, typer.Option("--force", help="Write into a non-empty directory (overwrites).")
+    ] = False,
+    output: OutputOpt = None,
+) -> None:
+    """Download a version's files into DIR, byte for byte, verified.
+
+    Each file is hashed while it streams into a temporary file and renamed into place only if
+    its sha256 matches the version listing and the server's X-Content-Digest; the listing is
+    checked against the version digest. Refuses a non-empty DIR unless --force (exit 5).
+
+    JSON: {"ref", "digest", "dir", "files": [{"name", "digest", "size"}]}.
+    Exit 8 (integrity_failure) when bytes do not match.
+    """
+    state = get_state(ctx)
+    with client(state) as api:
+        result = api.pull(ref, to, force=force)
+    emit(
+        state,
+        result,
+        lambda: (
+            f"pulled {result['ref']} ({short_digest(result['digest'])}) into "
+            f"{result['dir']}: " + ", ".join(f["name"] for f in result["files"])
+        ),
+    )
+
+
+@app.command("tag")
+def tag(
+    ctx: typer.Context,
+    ref: RefArg,
+    tags: Annotated[
+        list[str] | None, typer.Argument(metavar="TAG...", help="Tags to add.", show_default=False)
+    ] = None,
+    remove: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--remove", metavar="TAG", help="Tag to remove (repeatable).", show_default=False
+        ),
+    ] = None,
+    output: OutputOpt = None,
+) -> None:
+    """Add (and --remove) tags on a version.
+
+    JSON: the version after the change (with "tags").
+    """
+    state = get_state(ctx)
+    if not tags and not remove:
+        raise typer.BadParameter("give tags to add and/or --remove TAG", param_hint="TAG")
+    with client(state) as api:
+        version = api.update_tags(ref, add=tags or [], remove=remove or [])
+    emit(state, version, lambda: f"{version['ref']} tags: {', '.join(version['tags']) or '-'}")
+
+
+@app.command("archive")
+def archive(
+    ctx: typer.Context,
+    ref: RefArg,
+    reason: Annotated[str, typer.Option(help="Why (kept with the change).")] = "",
+    output: OutputOpt = None,
+) -> None:
+    """Archive a version: it stays pullable for audit but can no longer be promoted.
+
+    JSON: the version after the change ("state": "archived"). Exit 5 (invalid_transition).
+    """
+    state = get_state(ctx)
+    with client(state) as api:
+        version = api.archive(ref, reason=reason)
+    emit(state, version, lambda: f"{version['ref']} state: {version['state']}")
