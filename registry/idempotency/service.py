@@ -2,9 +2,9 @@
 
 Same key + same request → the stored response, replayed. Same key + different request →
 ``idempotency_key_reused`` (422). A concurrent request with the same key →
-``idempotency_key_in_flight`` (409; the client retries and then gets the replay). Keys are scoped to the calling principal, so
-one caller can never read another's stored answers. The record is written in the transaction of
-the change itself: either both exist after a crash or neither does.
+``idempotency_key_in_flight`` (409; the client retries and then gets the replay). Keys are
+scoped to the calling principal, so one caller can never read another's stored answers. The
+record is written in the transaction of the change itself: after a crash both exist or neither.
 """
 
 from __future__ import annotations
