@@ -24,8 +24,8 @@ from registry.storage import uploads
 from registry.storage.base import ArtifactStore
 from registry.storage.models import UploadPurpose
 from registry.storage.repository import BlobRepository
-from registry.validation.manifest import BaseManifest, manifest_from_parts
-from registry.validation.safetensors import DTYPE_BITS, MAX_TENSOR_NAME_CHARS, parse_header
+from registry.validation.manifest import BaseManifest, read_base_sources
+from registry.validation.safetensors import DTYPE_BITS, MAX_TENSOR_NAME_CHARS
 
 MAX_MANIFEST_TENSORS = 200_000
 
@@ -121,6 +121,8 @@ def _manifest_from_client(
     config: dict[str, Any], tensors: dict[str, tuple[str, list[int]]]
 ) -> BaseManifest:
     """A manifest the client read from headers; checked for shape, not trusted for content."""
+    if not config:
+        raise InvalidBaseModel("config.json is required", reason="missing_config")
     if not tensors:
         raise InvalidBaseModel("the weights manifest is empty", reason="missing_weights")
     if len(tensors) > MAX_MANIFEST_TENSORS:
@@ -148,11 +150,17 @@ def _manifest_from_uploaded(
     staged: list[uploads.StagedFile],
     claimed: dict[str, tuple[str, list[int]]],
 ) -> BaseManifest:
-    weight_files = [f for f in staged if f.name.endswith(".safetensors")]
-    if not weight_files:
-        raise InvalidBaseModel("no safetensors weights in the upload", reason="missing_weights")
-    headers = [parse_header(f.source, file_name=f.name) for f in weight_files]
-    manifest = manifest_from_parts(config, headers)
+    """The manifest the server reads itself from uploaded checkpoint files (headers only).
+
+    The uploaded ``config.json`` is authoritative; a client's config or manifest that disagrees
+    with it is ``manifest_mismatch``.
+    """
+    manifest = read_base_sources({f.name: f.source for f in staged})
+    if config and config != manifest.config:
+        raise InvalidBaseModel(
+            "the request's config does not match the uploaded config.json",
+            reason="manifest_mismatch",
+        )
     if claimed:
         derived = {k: (d, list(s)) for k, (d, s) in manifest.tensors.items()}
         normalised = {k: (d, list(s)) for k, (d, s) in claimed.items()}

@@ -42,7 +42,9 @@ class TensorSpec(Strict):
 class BaseModelVersionCreate(Strict):
     name: str = Field(max_length=201)
     revision: str = Field(max_length=128)
-    config: dict[str, Any]
+    config: dict[str, Any] = Field(
+        default_factory=dict, description="config.json (optional with upload_id: read from it)."
+    )
     tensors: dict[str, TensorSpec] = Field(
         default_factory=dict, description="Weights manifest read from safetensors headers."
     )
