@@ -57,8 +57,8 @@ class BaseModelRepository:
     def get_or_create(self, name: str) -> BaseModel:
         insert_ignore(
             self.session,
-            BaseModel.__table__,
-            [{"id": uuid.uuid4(), "name": name}],  # type: ignore[arg-type]
+            BaseModel,
+            [{"id": uuid.uuid4(), "name": name}],
             index_elements=["name"],
         )
         found = self.get_by_name(name)
@@ -144,7 +144,7 @@ class AdapterRepository:
         """Create the adapter row unless it exists (safe under concurrent first pushes)."""
         insert_ignore(
             self.session,
-            Adapter.__table__,  # type: ignore[arg-type]
+            Adapter,
             [
                 {
                     "id": uuid.uuid4(),
@@ -279,7 +279,7 @@ class VersionRepository:
     def add_tags(self, version_id: uuid.UUID, tags: list[str]) -> None:
         insert_ignore(
             self.session,
-            VersionTag.__table__,  # type: ignore[arg-type]
+            VersionTag,
             [{"id": uuid.uuid4(), "adapter_version_id": version_id, "tag": t} for t in tags],
             index_elements=["adapter_version_id", "tag"],
         )
@@ -321,7 +321,7 @@ class DatasetRepository:
     def get_or_create(self, name: str, digest: str, uri: str | None) -> Dataset:
         insert_ignore(
             self.session,
-            Dataset.__table__,  # type: ignore[arg-type]
+            Dataset,
             [{"id": uuid.uuid4(), "name": name, "digest": digest, "uri": uri}],
             index_elements=["name", "digest"],
         )

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from registry.db.base import Base
+
 
 def insert_ignore(
-    session: Session, table: Table, rows: list[dict[str, Any]], *, index_elements: list[str]
+    session: Session, model: type[Base], rows: list[dict[str, Any]], *, index_elements: list[str]
 ) -> None:
     """Insert rows, skipping those whose ``index_elements`` already exist (no error, no lock wait
     beyond the conflicting row's)."""
@@ -18,5 +19,5 @@ def insert_ignore(
         return
     dialect = session.get_bind().dialect.name
     module: Any = postgresql if dialect == "postgresql" else sqlite
-    stmt = module.insert(table).values(rows).on_conflict_do_nothing(index_elements=index_elements)
+    stmt = module.insert(model).values(rows).on_conflict_do_nothing(index_elements=index_elements)
     session.execute(stmt)

@@ -20,7 +20,7 @@ class BlobRepository:
     def add_many(self, blobs: Iterable[tuple[str, int]]) -> None:
         """Record blobs (hex digest, size); already-known digests are left alone."""
         rows = [{"digest": d, "size": s} for d, s in dict(blobs).items()]
-        insert_ignore(self.session, Blob.__table__, rows, index_elements=["digest"])  # type: ignore[arg-type]
+        insert_ignore(self.session, Blob, rows, index_elements=["digest"])
 
     def existing(self, digests: list[str]) -> set[str]:
         if not digests:
