@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -14,6 +15,8 @@ if TYPE_CHECKING:
     from registry.client import RegistryClient
 
 JSON = dict[str, Any]
+
+_RELATION = re.compile(r"[a-z][a-z_]{0,31}")
 
 LimitOpt = Annotated[
     int | None,
@@ -51,7 +54,7 @@ def parse_parent(value: str) -> JSON:
     """``REF:RELATION`` → ``{"ref", "relation"}``, split on the LAST ``:`` (a REF may hold
     ``sha256:<hex>``)."""
     ref, sep, relation = value.rpartition(":")
-    if not sep or not ref or not relation or "@" in relation or "/" in relation:
+    if not sep or not ref or ref.endswith("sha256") or not _RELATION.fullmatch(relation):
         raise typer.BadParameter(
             f"{value!r}: expected REF:RELATION, e.g. acme/bot@v3:continued_from",
             param_hint="--parent",

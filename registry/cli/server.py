@@ -174,14 +174,12 @@ def storage_gc(
 
     Prints the gc report (JSON object). Safe to run repeatedly and next to a live server.
     """
-    import importlib
+    from registry.maintenance import storage_gc as run_gc
 
-    # registry.maintenance.storage_gc(settings, *, dry_run, grace_s) -> dict
-    maintenance = importlib.import_module("registry.maintenance")
     state = get_state(ctx)
     settings = _settings()
     grace = settings.storage.gc_grace_s if grace_seconds is None else grace_seconds
-    report: dict[str, Any] = maintenance.storage_gc(settings, dry_run=dry_run, grace_s=grace)
+    report = run_gc(settings, dry_run=dry_run, grace_s=grace)
     emit(state, report)
 
 

@@ -1,0 +1,216 @@
+"""``RegistryClient`` against an in-memory fake of the API: errors, retries, idempotency keys,
+streamed uploads, verified downloads."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from pathlib import Path
+
+import httpx
+import pytest
+
+from registry.client import CHUNK_BYTES, ClientError, RegistryClient
+from tests.cli.conftest import make_client
+from tests.cli.fakes import FakeRegistry, error
+
+FILES = {"adapter_config.json": b'{"peft_type": "LORA"}', "adapter_model.safetensors": b"x" * 100}
+
+
+def test_error_body_is_parsed() -> None:
+    server = FakeRegistry()
+    with make_client(server) as api, pytest.raises(ClientError) as info:
+        api.get_version("acme/bot@v1")
+    assert (info.value.code, info.value.status) == ("adapter_not_found", 404)
+    assert info.value.to_body() == {
+        "error": "adapter_not_found",
+        "detail": "no such adapter",
+        "context": {},
+    }
+
+
+def test_non_json_gateway_error_is_server_unavailable() -> None:
+    server = FakeRegistry(overrides=[lambda r: httpx.Response(502, text="<html>bad gateway")])
+    with make_client(server, max_attempts=2) as api, pytest.raises(ClientError) as info:
+        api.list_namespaces()
+    assert info.value.code == "server_unavailable"
+    assert len(server.requests) == 1  # 502 is not retried (it may be integrity_failure)
+
+
+def test_connection_refused_is_server_unavailable_after_retries() -> None:
+    calls: list[httpx.Request] = []
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        raise httpx.ConnectError("refused", request=request)
+
+    slept: list[float] = []
+    api = RegistryClient(
+        "http://registry.test", transport=httpx.MockTransport(refuse), sleep=slept.append
+    )
+    with api, pytest.raises(ClientError) as info:
+        api.list_adapters()
+    assert info.value.code == "server_unavailable"
+    assert len(calls) == 5
+    assert len(slept) == 4
+    assert all(0 < s <= 4.0 for s in slept)
+
+
+def test_get_is_retried_on_503() -> None:
+    answers = iter([error(503, "unavailable"), error(503, "unavailable")])
+    server = FakeRegistry(overrides=[lambda r: next(answers, None)])
+    server.add_version(FILES)
+    with make_client(server) as api:
+        assert api.get_version("acme/bot@v1")["version"] == 1
+    assert len(server.requests) == 3
+
+
+def test_post_retries_reuse_one_idempotency_key() -> None:
+    answers = iter([error(503, "unavailable"), error(409, "idempotency_key_in_flight", "busy")])
+    server = FakeRegistry(overrides=[lambda r: next(answers, None)])
+    with make_client(server) as api:
+        api.create_upload()
+    keys = {r.headers["Idempotency-Key"] for r in server.requests}
+    assert len(server.requests) == 3
+    assert len(keys) == 1
+
+
+def test_each_call_gets_its_own_idempotency_key() -> None:
+    server = FakeRegistry()
+    with make_client(server) as api:
+        api.create_upload()
+        api.create_upload()
+    assert (
+        server.requests[0].headers["Idempotency-Key"]
+        != server.requests[1].headers["Idempotency-Key"]
+    )
+
+
+def test_client_errors_are_not_retried() -> None:
+    server = FakeRegistry(overrides=[lambda r: error(400, "invalid_name", "bad", kind="x")])
+    with make_client(server) as api, pytest.raises(ClientError) as info:
+        api.create_namespace("Bad")
+    assert info.value.code == "invalid_name"
+    assert info.value.context == {"kind": "x"}
+    assert len(server.requests) == 1
+
+
+def test_token_is_sent_as_bearer() -> None:
+    server = FakeRegistry()
+    with make_client(server) as api:
+        api.create_upload()
+    assert server.requests[0].headers["Authorization"] == "Bearer tok"
+
+
+def test_put_file_streams_with_digest_claim(tmp_path: Path) -> None:
+    data = os.urandom(CHUNK_BYTES * 2 + 17)
+    path = tmp_path / "adapter_model.safetensors"
+    path.write_bytes(data)
+    server = FakeRegistry()
+    with make_client(server) as api:
+        upload_id = api.upload_files([path])
+    put = server.requests[1]
+    assert put.method == "PUT"
+    assert put.headers["X-Content-Digest"] == "sha256:" + hashlib.sha256(data).hexdigest()
+    assert put.headers["Content-Length"] == str(len(data))
+    assert "Transfer-Encoding" not in put.headers
+    assert server.uploads[upload_id]["adapter_model.safetensors"] == data
+
+
+def _pushed(server: FakeRegistry) -> None:
+    server.add_version(FILES)
+
+
+def test_pull_writes_identical_files(tmp_path: Path) -> None:
+    server = FakeRegistry()
+    _pushed(server)
+    dest = tmp_path / "out"
+    with make_client(server) as api:
+        result = api.pull("acme/bot", dest)
+    assert result["ref"] == "acme/bot@v1"
+    assert result["dir"] == str(dest)
+    assert {p.name: p.read_bytes() for p in dest.iterdir()} == FILES
+    mode = stat.S_IMODE((dest / "adapter_config.json").stat().st_mode)
+    assert mode & 0o044  # not mkstemp's 0600: readable like any file written with open()
+    # downloads use the pinned version, never "latest" again
+    assert all("/versions/v1/files/" in r.url.path for r in server.requests[1:])
+
+
+def test_pull_refuses_tampered_bytes(tmp_path: Path) -> None:
+    server = FakeRegistry(tampered={"adapter_model.safetensors": b"y" * 100})
+    _pushed(server)
+    dest = tmp_path / "out"
+    with make_client(server) as api, pytest.raises(ClientError) as info:
+        api.pull("acme/bot@v1", dest)
+    assert info.value.code == "integrity_failure"
+    assert not (dest / "adapter_model.safetensors").exists()
+    assert not [p for p in dest.iterdir() if p.name.endswith(".part")]
+
+
+def test_pull_refuses_a_wrong_digest_header(tmp_path: Path) -> None:
+    server = FakeRegistry(wrong_header=True)
+    _pushed(server)
+    with make_client(server) as api, pytest.raises(ClientError) as info:
+        api.pull("acme/bot@v1", tmp_path / "out")
+    assert info.value.code == "integrity_failure"
+
+
+def test_pull_refuses_a_listing_that_does_not_match_the_version_digest(tmp_path: Path) -> None:
+    server = FakeRegistry()
+    _pushed(server)
+    server.versions[0]["files"][0]["size"] += 1
+    with make_client(server) as api, pytest.raises(ClientError) as info:
+        api.pull("acme/bot@v1", tmp_path / "out")
+    assert info.value.code == "integrity_failure"
+
+
+def test_pull_refuses_unsafe_file_names(tmp_path: Path) -> None:
+    server = FakeRegistry()
+    _pushed(server)
+    version = server.versions[0]
+    version["files"][0]["name"] = "../evil"
+    from registry.client import version_digest
+
+    version["digest"] = version_digest(version["files"])
+    with make_client(server) as api, pytest.raises(ClientError) as info:
+        api.pull("acme/bot@v1", tmp_path / "out")
+    assert info.value.code == "integrity_failure"
+    assert not (tmp_path / "evil").exists()
+
+
+def test_pull_into_non_empty_dir_needs_force(tmp_path: Path) -> None:
+    server = FakeRegistry()
+    _pushed(server)
+    (tmp_path / "keep.txt").write_text("mine")
+    with make_client(server) as api:
+        with pytest.raises(ClientError) as info:
+            api.pull("acme/bot@v1", tmp_path)
+        assert info.value.code == "target_not_empty"
+        assert server.requests == []
+        api.pull("acme/bot@v1", tmp_path, force=True)
+    assert (tmp_path / "adapter_model.safetensors").read_bytes() == FILES[
+        "adapter_model.safetensors"
+    ]
+    assert (tmp_path / "keep.txt").read_text() == "mine"
+
+
+def test_download_is_retried_on_503(tmp_path: Path) -> None:
+    failures = iter([error(503, "unavailable")])
+
+    def flaky(request: httpx.Request) -> httpx.Response | None:
+        return next(failures, None) if "/files/" in request.url.path else None
+
+    server = FakeRegistry(overrides=[flaky])
+    _pushed(server)
+    with make_client(server) as api:
+        api.pull("acme/bot@v1", tmp_path / "out")
+    assert (tmp_path / "out" / "adapter_config.json").read_bytes() == FILES["adapter_config.json"]
+
+
+def test_compare_checks_refs_locally() -> None:
+    server = FakeRegistry()
+    with make_client(server) as api, pytest.raises(ClientError) as info:
+        api.compare_evaluations("nope", "acme/bot@v1")
+    assert info.value.code == "invalid_reference"
+    assert server.requests == []
