@@ -98,10 +98,6 @@ class ValidationSettings(BaseModel):
     )
 
 
-class AuthSettings(BaseModel):
-    token_ttl_days: int = Field(365, ge=1, description="Default lifetime of new API tokens.")
-
-
 class ServerSettings(BaseModel):
     host: str = Field("127.0.0.1", description="Bind address of `serve`.")
     port: int = Field(8000, ge=1, le=65535, description="Port of `serve`.")
@@ -121,9 +117,7 @@ class Settings(BaseSettings):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
     validation: ValidationSettings = Field(default_factory=ValidationSettings)
-    auth: AuthSettings = Field(default_factory=AuthSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
-    policy_path: Path = Field(Path("policies"), description="Directory of Cedar policies.")
 
 
 @lru_cache(maxsize=1)

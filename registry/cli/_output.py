@@ -188,6 +188,8 @@ def _cell(value: Any) -> str:
         return ",".join(_cell(v) for v in value) or "-"
     if isinstance(value, dict):
         return json.dumps(value, default=_default, separators=(",", ":"))
+    if isinstance(value, float):
+        return f"{value:.6g}"  # 0.05, not 0.04999999999999993
     return str(value)
 
 

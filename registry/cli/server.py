@@ -105,7 +105,10 @@ def bootstrap(
     finally:
         engine.dispose()
     emit(
-        state, {"token": token}, f"{token}\n(admin '{name}' created; this token is shown only once)"
+        state,
+        {"token": token},
+        f"admin token (shown once, stored hashed): {token}\n"
+        f"(principal '{name}'; export REGISTRY_TOKEN={token})",
     )
 
 
