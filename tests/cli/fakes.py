@@ -1,5 +1,8 @@
-"""An in-memory stand-in for the registry HTTP API (``httpx.MockTransport``), enough for the
-client and CLI unit tests: uploads, registration, version listing, downloads, errors."""
+"""An in-memory stand-in for the registry HTTP API (``httpx.MockTransport``).
+
+Used only for faults a real server cannot be made to produce on demand: a 503 followed by
+success (retry), bytes flipped in transit, a wrong digest header, a non-JSON gateway answer.
+Everything a real server can do is tested against one (test_cli_e2e.py, test_readme.py)."""
 
 from __future__ import annotations
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import stat
 from pathlib import Path
 
 import httpx
@@ -122,21 +121,6 @@ def _pushed(server: FakeRegistry) -> None:
     server.add_version(FILES)
 
 
-def test_pull_writes_identical_files(tmp_path: Path) -> None:
-    server = FakeRegistry()
-    _pushed(server)
-    dest = tmp_path / "out"
-    with make_client(server) as api:
-        result = api.pull("acme/bot", dest)
-    assert result["ref"] == "acme/bot@v1"
-    assert result["dir"] == str(dest)
-    assert {p.name: p.read_bytes() for p in dest.iterdir()} == FILES
-    mode = stat.S_IMODE((dest / "adapter_config.json").stat().st_mode)
-    assert mode & 0o044  # not mkstemp's 0600: readable like any file written with open()
-    # downloads use the pinned version, never "latest" again
-    assert all("/versions/v1/files/" in r.url.path for r in server.requests[1:])
-
-
 def test_pull_refuses_tampered_bytes(tmp_path: Path) -> None:
     server = FakeRegistry(tampered={"adapter_model.safetensors": b"y" * 100})
     _pushed(server)
@@ -177,22 +161,6 @@ def test_pull_refuses_unsafe_file_names(tmp_path: Path) -> None:
         api.pull("acme/bot@v1", tmp_path / "out")
     assert info.value.code == "integrity_failure"
     assert not (tmp_path / "evil").exists()
-
-
-def test_pull_into_non_empty_dir_needs_force(tmp_path: Path) -> None:
-    server = FakeRegistry()
-    _pushed(server)
-    (tmp_path / "keep.txt").write_text("mine")
-    with make_client(server) as api:
-        with pytest.raises(ClientError) as info:
-            api.pull("acme/bot@v1", tmp_path)
-        assert info.value.code == "target_not_empty"
-        assert server.requests == []
-        api.pull("acme/bot@v1", tmp_path, force=True)
-    assert (tmp_path / "adapter_model.safetensors").read_bytes() == FILES[
-        "adapter_model.safetensors"
-    ]
-    assert (tmp_path / "keep.txt").read_text() == "mine"
 
 
 def test_download_is_retried_on_503(tmp_path: Path) -> None:

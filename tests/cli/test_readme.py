@@ -54,7 +54,12 @@ def test_readme_walkthrough_runs_as_written(server: tuple[str, str], tmp_path: P
     env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
     done = subprocess.run(
         ["bash", "-euo", "pipefail", "-c", script],
-        cwd=work / "repo", env=env, capture_output=True, text=True, timeout=300, check=False,
+        cwd=work / "repo",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "refused with exit code 6" in done.stdout
