@@ -393,13 +393,15 @@ class RegistryClient:
         self,
         *,
         namespace: str | None = None,
+        filters: Mapping[str, Any] | None = None,
         limit: int | None = None,
         page_token: str | None = None,
     ) -> JSON:
+        """Adapters; filters (peft_type, base, rank, state, tag) keep those with a match."""
         result: JSON = self._json(
             "GET",
             "/api/v1/adapters",
-            params={"namespace": namespace, **self._page(limit, page_token)},
+            params={"namespace": namespace, **(filters or {}), **self._page(limit, page_token)},
         )
         return result
 

@@ -23,7 +23,6 @@ from registry.errors import BaseModelNotFound, BaseModelVersionExists, InvalidBa
 from registry.storage import uploads
 from registry.storage.base import ArtifactStore
 from registry.storage.models import UploadPurpose
-from registry.storage.repository import BlobRepository
 from registry.validation.manifest import BaseManifest, read_base_sources
 from registry.validation.safetensors import DTYPE_BITS, MAX_TENSOR_NAME_CHARS
 
@@ -77,8 +76,7 @@ def register_base_version(
     else:
         manifest = _manifest_from_client(config, tensors)
     manifest_bytes = json.dumps(manifest.to_json(), sort_keys=True, separators=(",", ":")).encode()
-    manifest_hex = store.put_small(manifest_bytes)
-    BlobRepository(session).add_many([(manifest_hex, len(manifest_bytes))])
+    manifest_hex = uploads.store_small_blob(session, store=store, data=manifest_bytes)
     if upload is not None:
         uploads.commit_upload(session, store=store, upload=upload, files=staged)
     base = repo.get_or_create(name)

@@ -14,6 +14,7 @@ from registry.catalog.repository import (
     AdapterRepository,
     BaseModelRepository,
     LineageRepository,
+    VersionFilterSpec,
     VersionRepository,
 )
 from registry.errors import AdapterNotFound, BaseModelNotFound, VersionNotFound
@@ -55,11 +56,20 @@ def resolve_version(session: Session, *, ref: str | refs.AdapterRef) -> VersionC
 
 
 def list_adapters(
-    session: Session, *, namespace: str | None, after: tuple[str, str] | None, limit: int
+    session: Session,
+    *,
+    namespace: str | None,
+    filters: VersionFilter | None = None,
+    after: tuple[str, str] | None,
+    limit: int,
 ) -> list[tuple[Adapter, str]]:
-    """Adapters ordered by (namespace, name), optionally within one namespace."""
+    """Adapters ordered by (namespace, name), optionally within one namespace and only those
+    with at least one version matching ``filters``."""
     ns_id = get_namespace(session, name=namespace).id if namespace is not None else None
-    return AdapterRepository(session).list_page(namespace_id=ns_id, after=after, limit=limit)
+    spec = _resolve_filter(session, filters) if filters is not None else None
+    return AdapterRepository(session).list_page(
+        namespace_id=ns_id, after=after, limit=limit, version_filter=spec
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +79,18 @@ class VersionFilter:
     rank: int | None = None
     state: str | None = None
     tag: str | None = None
+
+
+def _resolve_filter(session: Session, filters: VersionFilter) -> VersionFilterSpec:
+    if filters.tag is not None:
+        refs.tag_name(filters.tag)
+    return VersionFilterSpec(
+        peft_type=filters.peft_type,
+        base_version_ids=_base_version_ids(session, filters.base) if filters.base else None,
+        rank=filters.rank,
+        state=filters.state,
+        tag=filters.tag,
+    )
 
 
 def list_versions(
@@ -85,20 +107,8 @@ def list_versions(
     ``base`` is ``NAME`` (any revision) or ``NAME@REV``.
     """
     ns, adapter = get_adapter(session, namespace=namespace, name=name)
-    base_ids: list[uuid.UUID] | None = None
-    if filters.base is not None:
-        base_ids = _base_version_ids(session, filters.base)
-    if filters.tag is not None:
-        refs.tag_name(filters.tag)
     versions = VersionRepository(session).list_page(
-        adapter.id,
-        before=before,
-        limit=limit,
-        peft_type=filters.peft_type,
-        base_version_ids=base_ids,
-        rank=filters.rank,
-        state=filters.state,
-        tag=filters.tag,
+        adapter.id, before=before, limit=limit, filters=_resolve_filter(session, filters)
     )
     return ns, adapter, versions
 

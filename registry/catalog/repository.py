@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -158,8 +159,14 @@ class AdapterRepository:
         )
 
     def list_page(
-        self, *, namespace_id: uuid.UUID | None, after: tuple[str, str] | None, limit: int
+        self,
+        *,
+        namespace_id: uuid.UUID | None,
+        after: tuple[str, str] | None,
+        limit: int,
+        version_filter: VersionFilterSpec | None = None,
     ) -> list[tuple[Adapter, str]]:
+        """Adapters by (namespace, name); with a filter, those having a matching version."""
         stmt = (
             select(Adapter, Namespace.name)
             .join(Namespace, Namespace.id == Adapter.namespace_id)
@@ -173,7 +180,48 @@ class AdapterRepository:
                 (Namespace.name > after[0])
                 | ((Namespace.name == after[0]) & (Adapter.name > after[1]))
             )
+        if version_filter is not None and not version_filter.empty:
+            matching = _filtered(select(AdapterVersion.id), version_filter).where(
+                AdapterVersion.adapter_id == Adapter.id
+            )
+            stmt = stmt.where(matching.exists())
         return [(row[0], row[1]) for row in self.session.execute(stmt)]
+
+
+@dataclass(frozen=True, slots=True)
+class VersionFilterSpec:
+    """Resolved version filters (base already turned into base version ids)."""
+
+    peft_type: str | None = None
+    base_version_ids: list[uuid.UUID] | None = None
+    rank: int | None = None
+    state: str | None = None
+    tag: str | None = None
+
+    @property
+    def empty(self) -> bool:
+        return all(
+            v is None
+            for v in (self.peft_type, self.base_version_ids, self.rank, self.state, self.tag)
+        )
+
+
+def _filtered(stmt: Select[Any], f: VersionFilterSpec) -> Select[Any]:
+    if f.peft_type is not None:
+        stmt = stmt.where(AdapterVersion.peft_type == f.peft_type)
+    if f.base_version_ids is not None:
+        stmt = stmt.where(AdapterVersion.base_model_version_id.in_(f.base_version_ids))
+    if f.rank is not None:
+        stmt = stmt.where(AdapterVersion.r == f.rank)
+    if f.state is not None:
+        stmt = stmt.where(AdapterVersion.state == f.state)
+    if f.tag is not None:
+        stmt = stmt.where(
+            AdapterVersion.id.in_(
+                select(VersionTag.adapter_version_id).where(VersionTag.tag == f.tag)
+            )
+        )
+    return stmt
 
 
 class VersionRepository:
@@ -210,16 +258,7 @@ class VersionRepository:
         return self.session.get(AdapterVersion, version_id)
 
     def list_page(
-        self,
-        adapter_id: uuid.UUID,
-        *,
-        before: int | None,
-        limit: int,
-        peft_type: str | None = None,
-        base_version_ids: list[uuid.UUID] | None = None,
-        rank: int | None = None,
-        state: str | None = None,
-        tag: str | None = None,
+        self, adapter_id: uuid.UUID, *, before: int | None, limit: int, filters: VersionFilterSpec
     ) -> list[AdapterVersion]:
         """Newest first; keyset on ``version`` (index ``(adapter_id, <filter>, version)``)."""
         stmt: Select[Any] = (
@@ -230,21 +269,7 @@ class VersionRepository:
         )
         if before is not None:
             stmt = stmt.where(AdapterVersion.version < before)
-        if peft_type is not None:
-            stmt = stmt.where(AdapterVersion.peft_type == peft_type)
-        if base_version_ids is not None:
-            stmt = stmt.where(AdapterVersion.base_model_version_id.in_(base_version_ids))
-        if rank is not None:
-            stmt = stmt.where(AdapterVersion.r == rank)
-        if state is not None:
-            stmt = stmt.where(AdapterVersion.state == state)
-        if tag is not None:
-            stmt = stmt.where(
-                AdapterVersion.id.in_(
-                    select(VersionTag.adapter_version_id).where(VersionTag.tag == tag)
-                )
-            )
-        return list(self.session.scalars(stmt))
+        return list(self.session.scalars(_filtered(stmt, filters)))
 
     def add_files(self, files: list[VersionFile]) -> None:
         self.session.add_all(files)

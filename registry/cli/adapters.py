@@ -81,26 +81,54 @@ def _version_text(version: dict[str, Any]) -> str:
     return text
 
 
+PeftTypeOpt = Annotated[
+    str | None, typer.Option("--peft-type", help="e.g. LORA.", show_default=False)
+]
+BaseOpt = Annotated[
+    str | None,
+    typer.Option("--base", metavar="NAME[@REV]", help="Base model.", show_default=False),
+]
+RankOpt = Annotated[
+    int | None, typer.Option("--rank", min=1, help="LoRA rank r.", show_default=False)
+]
+StateOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--state", help="registered | validated | quarantined | archived.", show_default=False
+    ),
+]
+TagOpt = Annotated[str | None, typer.Option("--tag", help="Tag.", show_default=False)]
+
+
 @app.command("list")
 def list_(
     ctx: typer.Context,
     namespace: Annotated[
         str | None, typer.Option("--namespace", help="Only this namespace.", show_default=False)
     ] = None,
+    peft_type: PeftTypeOpt = None,
+    base: BaseOpt = None,
+    rank: RankOpt = None,
+    state_: StateOpt = None,
+    tag: TagOpt = None,
     limit: LimitOpt = None,
     page_token: PageTokenOpt = None,
     all_pages: AllOpt = False,
     output: OutputOpt = None,
 ) -> None:
-    """List adapters by namespace and name.
+    """List adapters by namespace and name; with filters, only adapters having a version that
+    matches them all.
 
     JSON: {"items": [{"namespace", "name", "description", "latest_version", "created_at"}],
     "next_page_token"}.
     """
     state = get_state(ctx)
+    filters = {"peft_type": peft_type, "base": base, "rank": rank, "state": state_, "tag": tag}
     with client(state) as api:
         page = collect(
-            lambda token: api.list_adapters(namespace=namespace, limit=limit, page_token=token),
+            lambda token: api.list_adapters(
+                namespace=namespace, filters=filters, limit=limit, page_token=token
+            ),
             page_token,
             all_pages,
         )
@@ -124,23 +152,11 @@ def show(ctx: typer.Context, ref: RefArg, output: OutputOpt = None) -> None:
 def versions(
     ctx: typer.Context,
     adapter: Annotated[str, typer.Argument(metavar="NS/NAME", help="Adapter.")],
-    peft_type: Annotated[
-        str | None, typer.Option("--peft-type", help="e.g. LORA.", show_default=False)
-    ] = None,
-    base: Annotated[
-        str | None,
-        typer.Option("--base", metavar="NAME[@REV]", help="Base model.", show_default=False),
-    ] = None,
-    rank: Annotated[
-        int | None, typer.Option("--rank", min=1, help="LoRA rank r.", show_default=False)
-    ] = None,
-    state_: Annotated[
-        str | None,
-        typer.Option(
-            "--state", help="registered | validated | quarantined | archived.", show_default=False
-        ),
-    ] = None,
-    tag: Annotated[str | None, typer.Option("--tag", help="Tag.", show_default=False)] = None,
+    peft_type: PeftTypeOpt = None,
+    base: BaseOpt = None,
+    rank: RankOpt = None,
+    state_: StateOpt = None,
+    tag: TagOpt = None,
     limit: LimitOpt = None,
     page_token: PageTokenOpt = None,
     all_pages: AllOpt = False,

@@ -266,6 +266,16 @@ def commit_upload(
     session.flush()
 
 
+def store_small_blob(session: Session, *, store: ArtifactStore, data: bytes) -> str:
+    """Write a small blob (a manifest) and record its row; returns the hex digest.
+
+    Blob first, row second, like every upload.
+    """
+    hex_digest = store.put_small(data)
+    BlobRepository(session).add_many([(hex_digest, len(data))])
+    return hex_digest
+
+
 def discard_upload(store: ArtifactStore, upload_id: uuid.UUID) -> None:
     """Drop every staged byte of a session (a rejected push leaves nothing behind)."""
     store.discard_staging(upload_id)

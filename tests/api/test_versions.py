@@ -406,3 +406,24 @@ class TestEvaluations:
             headers={"Content-Type": "application/json"},
         )
         assert r.status_code == 422
+
+
+class TestAdapterSearch:
+    def test_adapters_filtered_by_their_versions(
+        self, client: TestClient, namespace: str, gpt2_base: str, adapter_variant: Variant
+    ) -> None:
+        assert push(client, namespace, "lora-bot", adapter_variant(1), gpt2_base).status_code == 201
+        ia3 = PEFT_FIXTURES / "adapters" / "gpt2-ia3"
+        assert push(client, namespace, "ia3-bot", ia3, gpt2_base).status_code == 201
+        client.post(f"/api/v1/adapters/{namespace}/ia3-bot/versions/v1/tags", json={"add": ["x"]})
+
+        def names(**params: str | int) -> list[str]:
+            body = client.get("/api/v1/adapters", params={"namespace": namespace, **params})
+            return [a["name"] for a in body.json()["items"]]
+
+        assert names() == ["ia3-bot", "lora-bot"]
+        assert names(peft_type="LORA") == ["lora-bot"]
+        assert names(rank=4) == ["lora-bot"]
+        assert names(tag="x") == ["ia3-bot"]
+        assert names(state="archived") == []
+        assert names(base=gpt2_base) == ["ia3-bot", "lora-bot"]

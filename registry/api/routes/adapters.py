@@ -51,6 +51,11 @@ from registry.errors import (
 router = authenticated_router(prefix="/api/v1/adapters", tags=["adapters"])
 
 _VERSION = "/{namespace}/{name}/versions/{selector}"
+PeftTypeQ = Annotated[str | None, Query(max_length=32, description="LORA, IA3, ...")]
+BaseQ = Annotated[str | None, Query(max_length=330, description="NAME or NAME@REV")]
+RankQ = Annotated[int | None, Query(ge=1, le=1_000_000)]
+StateQ = Annotated[str | None, Query(pattern="^(registered|validated|quarantined|archived)$")]
+TagQ = Annotated[str | None, Query(max_length=64)]
 _NOT_FOUND = (InvalidName, InvalidReference, NamespaceNotFound, AdapterNotFound, VersionNotFound)
 
 
@@ -69,14 +74,22 @@ def _one(session: SessionDep, ctx: queries.VersionContext, *, detail: bool = Tru
 def list_adapters(
     session: SessionDep,
     namespace: Annotated[str | None, Query(max_length=64)] = None,
+    peft_type: PeftTypeQ = None,
+    base: BaseQ = None,
+    rank: RankQ = None,
+    state: StateQ = None,
+    tag: TagQ = None,
     limit: Limit = DEFAULT_PAGE,
     page_token: PageToken = None,
 ) -> Page[AdapterRead]:
-    """Adapters by namespace and name."""
+    """Adapters by namespace and name; with filters, those having a matching version."""
     cursor = decode_token(page_token, arity=2, types=(str, str))
     rows = queries.list_adapters(
         session,
         namespace=namespace,
+        filters=queries.VersionFilter(
+            peft_type=peft_type, base=base, rank=rank, state=state, tag=tag
+        ),
         after=(cursor[0], cursor[1]) if cursor else None,
         limit=limit + 1,
     )
@@ -172,13 +185,11 @@ def list_versions(
     namespace: str,
     name: str,
     session: SessionDep,
-    peft_type: Annotated[str | None, Query(max_length=32)] = None,
-    base: Annotated[str | None, Query(max_length=330)] = None,
-    rank: Annotated[int | None, Query(ge=1, le=1_000_000)] = None,
-    state: Annotated[
-        str | None, Query(pattern="^(registered|validated|quarantined|archived)$")
-    ] = None,
-    tag: Annotated[str | None, Query(max_length=64)] = None,
+    peft_type: PeftTypeQ = None,
+    base: BaseQ = None,
+    rank: RankQ = None,
+    state: StateQ = None,
+    tag: TagQ = None,
     limit: Limit = DEFAULT_PAGE,
     page_token: PageToken = None,
 ) -> Page[VersionRead]:

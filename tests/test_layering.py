@@ -1,0 +1,95 @@
+"""Import contracts of STYLE.md §3.2, checked on the source (cheap, no import-linter needed)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PKG = Path(__file__).resolve().parents[1] / "registry"
+
+
+def imports_of(path: Path) -> set[str]:
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+            found.update(f"{node.module}.{a.name}" for a in node.names)
+    return found
+
+
+def modules(pattern: str) -> list[Path]:
+    return sorted(PKG.glob(pattern))
+
+
+@pytest.mark.parametrize("path", modules("api/routes/*.py"), ids=lambda p: p.name)
+def test_routes_use_no_sqlalchemy_and_no_repository(path: Path) -> None:
+    bad = {m for m in imports_of(path) if m.startswith("sqlalchemy") or ".repository" in m}
+    assert not bad, f"{path.name} imports {sorted(bad)}"
+
+
+SERVICE_PACKAGES = ["catalog", "storage", "auth", "idempotency", "validation"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [p for pkg in SERVICE_PACKAGES for p in modules(f"{pkg}/*.py")],
+    ids=lambda p: f"{p.parent.name}/{p.name}",
+)
+def test_domain_code_never_imports_fastapi(path: Path) -> None:
+    bad = {m for m in imports_of(path) if m.startswith(("fastapi", "starlette"))}
+    assert not bad, f"{path} imports {sorted(bad)}"
+
+
+@pytest.mark.parametrize("path", modules("validation/*.py"), ids=lambda p: p.name)
+def test_validation_is_pure(path: Path) -> None:
+    bad = {
+        m
+        for m in imports_of(path)
+        if m.startswith(
+            (
+                "sqlalchemy",
+                "registry.db",
+                "registry.api",
+                "registry.catalog",
+                "registry.storage",
+                "boto3",
+                "httpx",
+            )
+        )
+    }
+    assert not bad, f"{path.name} imports {sorted(bad)}"
+
+
+@pytest.mark.parametrize(
+    "path", [p for p in modules("db/*.py") if p.name != "registry_all.py"], ids=lambda p: p.name
+)
+def test_db_imports_no_domain(path: Path) -> None:
+    domains = ("registry.catalog", "registry.storage", "registry.auth", "registry.idempotency")
+    bad = {m for m in imports_of(path) if m.startswith(domains)}
+    assert not bad, f"{path.name} imports {sorted(bad)}"
+
+
+def test_no_domain_imports_another_domains_repository() -> None:
+    offenders = []
+    for pkg in ("catalog", "storage", "auth", "idempotency"):
+        for path in modules(f"{pkg}/*.py"):
+            for m in imports_of(path):
+                if m.startswith("registry.") and ".repository" in m:
+                    owner = m.split(".")[1]
+                    if owner != pkg:
+                        offenders.append(f"{pkg}/{path.name} -> {m}")
+    assert not offenders, offenders
+
+
+def test_commit_only_in_unit_of_work() -> None:
+    allowed = {PKG / "db" / "session.py"}
+    offenders = [
+        str(p.relative_to(PKG))
+        for p in PKG.rglob("*.py")
+        if p not in allowed and ".commit()" in p.read_text()
+    ]
+    assert not offenders, offenders
