@@ -12,7 +12,7 @@ from registry.auth.principal import AuthenticatedPrincipal
 from registry.catalog import refs
 from registry.catalog.models import Evaluation
 from registry.catalog.queries import VersionContext, resolve_version
-from registry.catalog.repository import EvaluationRepository
+from registry.catalog.repository_provenance import EvaluationRepository
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,10 +13,10 @@ from registry.catalog.namespaces import get_namespace
 from registry.catalog.repository import (
     AdapterRepository,
     BaseModelRepository,
-    LineageRepository,
     VersionFilterSpec,
     VersionRepository,
 )
+from registry.catalog.repository_provenance import LineageRepository
 from registry.errors import AdapterNotFound, BaseModelNotFound, VersionNotFound
 
 MAX_LINEAGE_DEPTH = 50

@@ -30,13 +30,8 @@ from registry.catalog.models import (
 )
 from registry.catalog.namespaces import get_namespace
 from registry.catalog.queries import resolve_version
-from registry.catalog.repository import (
-    AdapterRepository,
-    BaseModelRepository,
-    DatasetRepository,
-    LineageRepository,
-    VersionRepository,
-)
+from registry.catalog.repository import AdapterRepository, BaseModelRepository, VersionRepository
+from registry.catalog.repository_provenance import DatasetRepository, LineageRepository
 from registry.errors import (
     AdapterInvalid,
     BadRequest,

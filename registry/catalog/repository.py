@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, select
@@ -18,11 +17,7 @@ from registry.catalog.models import (
     BaseModel,
     BaseModelFile,
     BaseModelVersion,
-    Dataset,
-    Evaluation,
-    LineageEdge,
     Namespace,
-    VersionDataset,
     VersionFile,
     VersionTag,
 )
@@ -337,92 +332,3 @@ class VersionRepository:
             .where(AdapterVersion.id.in_(set(version_ids)))
         )
         return {row[0]: f"{row[1]}/{row[2]}@v{row[3]}" for row in self.session.execute(stmt)}
-
-
-class DatasetRepository:
-    def __init__(self, session: Session) -> None:
-        self.session = session
-
-    def get_or_create(self, name: str, digest: str, uri: str | None) -> Dataset:
-        insert_ignore(
-            self.session,
-            Dataset,
-            [{"id": uuid.uuid4(), "name": name, "digest": digest, "uri": uri}],
-            index_elements=["name", "digest"],
-        )
-        stmt = select(Dataset).where(Dataset.name == name, Dataset.digest == digest)
-        return self.session.scalars(stmt).one()
-
-    def link(self, version_id: uuid.UUID, dataset_ids: list[uuid.UUID]) -> None:
-        self.session.add_all(
-            VersionDataset(adapter_version_id=version_id, dataset_id=d) for d in set(dataset_ids)
-        )
-        self.session.flush()
-
-    def for_version(self, version_id: uuid.UUID) -> list[Dataset]:
-        stmt = (
-            select(Dataset)
-            .join(VersionDataset, VersionDataset.dataset_id == Dataset.id)
-            .where(VersionDataset.adapter_version_id == version_id)
-            .order_by(Dataset.name)
-        )
-        return list(self.session.scalars(stmt))
-
-
-class LineageRepository:
-    def __init__(self, session: Session) -> None:
-        self.session = session
-
-    def add(self, edges: list[LineageEdge]) -> None:
-        self.session.add_all(edges)
-        self.session.flush()
-
-    def parents_of(self, version_ids: Sequence[uuid.UUID]) -> list[LineageEdge]:
-        stmt = select(LineageEdge).where(LineageEdge.child_version_id.in_(version_ids))
-        return list(self.session.scalars(stmt.order_by(LineageEdge.created_at)))
-
-    def children_of(self, version_ids: Sequence[uuid.UUID]) -> list[LineageEdge]:
-        stmt = select(LineageEdge).where(LineageEdge.parent_version_id.in_(version_ids))
-        return list(self.session.scalars(stmt.order_by(LineageEdge.created_at)))
-
-
-class EvaluationRepository:
-    def __init__(self, session: Session) -> None:
-        self.session = session
-
-    def add(self, evaluation: Evaluation) -> Evaluation:
-        self.session.add(evaluation)
-        self.session.flush()
-        return evaluation
-
-    def list_page(
-        self,
-        version_id: uuid.UUID,
-        *,
-        after: tuple[datetime, uuid.UUID] | None,
-        limit: int,
-        suite: str | None = None,
-    ) -> list[Evaluation]:
-        stmt = (
-            select(Evaluation)
-            .where(Evaluation.adapter_version_id == version_id)
-            .order_by(Evaluation.created_at, Evaluation.id)
-            .limit(limit)
-        )
-        if suite is not None:
-            stmt = stmt.where(Evaluation.suite == suite)
-        if after is not None:
-            ts, eid = after
-            stmt = stmt.where(
-                (Evaluation.created_at > ts)
-                | ((Evaluation.created_at == ts) & (Evaluation.id > eid))
-            )
-        return list(self.session.scalars(stmt))
-
-    def all_for(self, version_id: uuid.UUID) -> list[Evaluation]:
-        stmt = (
-            select(Evaluation)
-            .where(Evaluation.adapter_version_id == version_id)
-            .order_by(Evaluation.created_at)
-        )
-        return list(self.session.scalars(stmt))

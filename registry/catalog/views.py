@@ -10,7 +10,8 @@ from registry.catalog.base_models import BaseVersionView
 from registry.catalog.evaluations import ComparisonRow
 from registry.catalog.models import Adapter, AdapterVersion, Evaluation, LineageEdge
 from registry.catalog.queries import LineageHop
-from registry.catalog.repository import BaseModelRepository, DatasetRepository, VersionRepository
+from registry.catalog.repository import BaseModelRepository, VersionRepository
+from registry.catalog.repository_provenance import DatasetRepository
 from registry.catalog.schemas import (
     AdapterRead,
     BaseModelVersionRead,
