@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Select, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from registry.auth.models import Principal
 from registry.catalog.models import (
@@ -22,6 +22,22 @@ from registry.catalog.models import (
     VersionTag,
 )
 from registry.db.upsert import insert_ignore
+
+
+def _grouped(
+    session: Session,
+    owner_ids: Sequence[uuid.UUID],
+    owner: InstrumentedAttribute[uuid.UUID],
+    value: Any,
+    order_by: Any,
+) -> dict[uuid.UUID, list[Any]]:
+    """``{owner id: [value, ...]}`` for every id (empty lists included) in one query."""
+    out: dict[uuid.UUID, list[Any]] = {i: [] for i in owner_ids}
+    if owner_ids:
+        stmt = select(owner, value).where(owner.in_(owner_ids)).order_by(order_by)
+        for owner_id, item in session.execute(stmt):
+            out[owner_id].append(item)
+    return out
 
 
 class NamespaceRepository:
@@ -111,17 +127,13 @@ class BaseModelRepository:
         return list(self.session.scalars(stmt))
 
     def revisions(self, base_model_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[str]]:
-        out: dict[uuid.UUID, list[str]] = {i: [] for i in base_model_ids}
-        if not base_model_ids:
-            return out
-        stmt = (
-            select(BaseModelVersion.base_model_id, BaseModelVersion.revision)
-            .where(BaseModelVersion.base_model_id.in_(base_model_ids))
-            .order_by(BaseModelVersion.created_at)
+        return _grouped(
+            self.session,
+            base_model_ids,
+            BaseModelVersion.base_model_id,
+            BaseModelVersion.revision,
+            BaseModelVersion.created_at,
         )
-        for bid, rev in self.session.execute(stmt):
-            out[bid].append(rev)
-        return out
 
 
 class AdapterRepository:
@@ -271,30 +283,14 @@ class VersionRepository:
         self.session.flush()
 
     def files(self, version_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[VersionFile]]:
-        out: dict[uuid.UUID, list[VersionFile]] = {i: [] for i in version_ids}
-        if not version_ids:
-            return out
-        stmt = (
-            select(VersionFile)
-            .where(VersionFile.adapter_version_id.in_(version_ids))
-            .order_by(VersionFile.name)
+        return _grouped(
+            self.session, version_ids, VersionFile.adapter_version_id, VersionFile, VersionFile.name
         )
-        for f in self.session.scalars(stmt):
-            out[f.adapter_version_id].append(f)
-        return out
 
     def tags(self, version_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[str]]:
-        out: dict[uuid.UUID, list[str]] = {i: [] for i in version_ids}
-        if not version_ids:
-            return out
-        stmt = (
-            select(VersionTag.adapter_version_id, VersionTag.tag)
-            .where(VersionTag.adapter_version_id.in_(version_ids))
-            .order_by(VersionTag.tag)
+        return _grouped(
+            self.session, version_ids, VersionTag.adapter_version_id, VersionTag.tag, VersionTag.tag
         )
-        for vid, tag in self.session.execute(stmt):
-            out[vid].append(tag)
-        return out
 
     def add_tags(self, version_id: uuid.UUID, tags: list[str]) -> None:
         insert_ignore(
