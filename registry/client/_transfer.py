@@ -1,0 +1,199 @@
+"""File transfers: streamed uploads (and ``push``) and verified, atomic downloads (and ``pull``).
+
+Uploads hash a file in a first pass (``X-Content-Digest``) and send it in a second; downloads hash
+while writing into a temporary file next to the target and rename it into place only when the
+digest matches.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from registry.client._endpoints import _Endpoints
+from registry.client._errors import JSON, ClientError
+from registry.client._refs import (
+    CHUNK_BYTES,
+    file_mode,
+    read_file_chunks,
+    safe_file_name,
+    seg,
+    sha256_file,
+    version_digest,
+)
+
+
+class _Retry(Exception):
+    """A retryable error answer met while streaming a download."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        super().__init__(response.status_code)
+        self.response = response
+
+
+class _Transfers(_Endpoints):
+    """Upload sessions, ``push``, streamed verified downloads and ``pull``."""
+
+    # --- uploads ---------------------------------------------------------------------------
+
+    def create_upload(
+        self, *, purpose: str | None = None, idempotency_key: str | None = None
+    ) -> JSON:
+        """Open an upload session; ``purpose="base_model"`` for base checkpoint files."""
+        body = {"purpose": purpose} if purpose is not None else {}
+        result: JSON = self._json(
+            "POST", "/api/v1/uploads", json_body=body, idempotency_key=self._key(idempotency_key)
+        )
+        return result
+
+    def put_file(
+        self, upload_id: str, path: Path, *, name: str | None = None, digest_hex: str | None = None
+    ) -> JSON:
+        """Stream one file into an upload session (constant memory); the server checks the
+        ``X-Content-Digest`` claim computed here in a first pass."""
+        digest_hex = digest_hex or sha256_file(path)
+        size = path.stat().st_size
+        result: JSON = self._json(
+            "PUT",
+            f"/api/v1/uploads/{seg(upload_id)}/files/{seg(name or path.name)}",
+            content=lambda: read_file_chunks(path),
+            headers={
+                "X-Content-Digest": f"sha256:{digest_hex}",
+                "Content-Type": "application/octet-stream",
+                "Content-Length": str(size),
+            },
+        )
+        return result
+
+    def upload_files(self, paths: Sequence[Path], *, purpose: str | None = None) -> str:
+        """Open a session, PUT every file; return the session id."""
+        upload = self.create_upload(purpose=purpose)
+        upload_id = str(upload["id"])
+        for path in paths:
+            self.put_file(upload_id, path)
+        return upload_id
+
+    def push(
+        self, namespace: str, name: str, paths: Sequence[Path], body: Mapping[str, Any]
+    ) -> JSON:
+        """Upload ``paths`` and register them as the next version of ``namespace/name``."""
+        upload_id = self.upload_files(paths)
+        return self.register_version(namespace, name, {**body, "upload_id": upload_id})
+
+    # --- downloads -------------------------------------------------------------------------
+
+    def download_file(
+        self, ref: str, name: str, dest_dir: Path, *, digest: str, size: int | None = None
+    ) -> Path:
+        """Stream one file of a version into ``dest_dir/name``, verified against ``digest`` (from
+        the version listing) and the response's ``X-Content-Digest``; atomic rename."""
+        if not safe_file_name(name):
+            raise ClientError(
+                "integrity_failure",
+                0,
+                "the server listed an unsafe file name",
+                {"file": name[:200]},
+            )
+        url = self._version_path(ref) + f"/files/{seg(name)}"
+        for attempt in range(self.max_attempts):
+            fd, tmp_name = tempfile.mkstemp(dir=dest_dir, prefix=f".{name}.", suffix=".part")
+            tmp = Path(tmp_name)
+            try:
+                try:
+                    actual, header = self._stream_to(url, fd)
+                except httpx.TransportError as exc:
+                    if attempt + 1 >= self.max_attempts:
+                        raise self._unavailable(exc) from exc
+                    self._backoff(attempt, None)
+                    continue
+                except _Retry as retry:
+                    if attempt + 1 >= self.max_attempts:
+                        raise self._error(retry.response) from None
+                    self._backoff(attempt, retry.response)
+                    continue
+                written = tmp.stat().st_size
+                if (
+                    actual != digest
+                    or (header is not None and header != digest)
+                    or (size is not None and written != size)
+                ):
+                    raise ClientError(
+                        "integrity_failure",
+                        0,
+                        "downloaded bytes do not match the version's digest",
+                        {
+                            "file": name,
+                            "expected": digest,
+                            "actual": actual,
+                            "header": header,
+                            "expected_size": size,
+                            "size": written,
+                        },
+                    )
+                os.chmod(tmp, file_mode())  # mkstemp creates 0600; use the umask like open()
+                os.replace(tmp, dest_dir / name)
+                return dest_dir / name
+            finally:
+                tmp.unlink(missing_ok=True)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _stream_to(self, url: str, fd: int) -> tuple[str, str | None]:
+        """GET ``url`` into the open file ``fd`` (closed on return); → (sha256:hex, header)."""
+        hasher = hashlib.sha256()
+        with os.fdopen(fd, "wb") as out, self._http.stream("GET", url) as response:
+            if not response.is_success:
+                response.read()
+                if self._retryable(response):
+                    raise _Retry(response)
+                raise self._error(response)
+            for chunk in response.iter_bytes(CHUNK_BYTES):
+                hasher.update(chunk)
+                out.write(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+            return "sha256:" + hasher.hexdigest(), response.headers.get("X-Content-Digest")
+
+    def pull(self, ref: str, dest: Path, *, force: bool = False) -> JSON:
+        """Write every file of a version into ``dest``, byte for byte, verified.
+
+        Refuses an existing non-empty directory (``target_not_empty``) unless ``force``.
+        Returns ``{"ref", "digest", "dir", "files": [{name, digest, size}]}``.
+        """
+        if dest.exists() and not dest.is_dir():
+            raise ClientError(
+                "target_not_empty", 0, "target exists and is not a directory", {"dir": str(dest)}
+            )
+        if dest.is_dir() and any(dest.iterdir()) and not force:
+            raise ClientError(
+                "target_not_empty",
+                0,
+                "target directory is not empty (use --force to overwrite)",
+                {"dir": str(dest)},
+            )
+        version = self.get_version(ref)
+        files: list[JSON] = list(version.get("files", []))
+        if version_digest(files) != version.get("digest"):
+            raise ClientError(
+                "integrity_failure",
+                0,
+                "the version's file list does not match its digest",
+                {"ref": version.get("ref"), "digest": version.get("digest")},
+            )
+        pinned = f"{version['namespace']}/{version['adapter']}@v{version['version']}"
+        dest.mkdir(parents=True, exist_ok=True)
+        for f in files:
+            self.download_file(
+                pinned, str(f["name"]), dest, digest=str(f["digest"]), size=int(f["size"])
+            )
+        return {
+            "ref": version.get("ref", pinned),
+            "digest": version["digest"],
+            "dir": str(dest),
+            "files": files,
+        }
