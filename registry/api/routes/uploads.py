@@ -92,7 +92,9 @@ async def put_file(
     principal: PrincipalDep,
     sessions: SessionsDep,
     store: StoreDep,
-    x_content_digest: Annotated[str | None, Header(max_length=200)] = None,
+    x_content_digest: Annotated[
+        str, Header(max_length=200, description="sha256:<hex> of the body (required).")
+    ],
 ) -> FileRead:
     """Stream one file into the session; the server hashes it and checks the claimed digest."""
 
