@@ -120,6 +120,8 @@ def register_version(
         raise BaseModelNotFound("no such base model revision", context={"base": str(base_ref)})
     if (upload_id is None) == (source_uri is None):
         raise InvalidRequest("give exactly one of upload_id and source_uri")
+    # Cheap lookups first: a wrong parent must not cost an S3 import or a validation pass.
+    parents = _resolve_parents(session, metadata.parents)
     if source_uri is not None:
         upload = _import_from_s3(
             session, store=store, principal=principal, limits=limits, uri=source_uri
@@ -158,7 +160,6 @@ def register_version(
             "this content is already registered",
             context={"ref": f"{namespace}/{adapter}@v{existing.version}", "digest": digest},
         )
-    parents = _resolve_parents(session, metadata.parents)
     uploads.commit_upload(session, store=store, upload=upload, files=staged)
     adapter_row.latest_version += 1
     version = versions.add(
