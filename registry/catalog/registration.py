@@ -123,13 +123,11 @@ def register_version(
     # Cheap lookups first: a wrong parent must not cost an S3 import or a validation pass.
     parents = _resolve_parents(session, metadata.parents)
     if source_uri is not None:
-        upload = _import_from_s3(
+        upload_id = _import_from_s3(
             session, store=store, principal=principal, limits=limits, uri=source_uri
-        )
-    else:
-        assert upload_id is not None
-        upload, _ = uploads.get_upload(session, principal=principal, upload_id=upload_id)
-    upload_files = uploads.get_upload(session, principal=principal, upload_id=upload.id)[1]
+        ).id
+    assert upload_id is not None
+    upload, upload_files = uploads.get_upload(session, principal=principal, upload_id=upload_id)
     uploads.require_open(upload, purpose=UploadPurpose.adapter)
     staged = uploads.open_staged_files(store, upload_files)
     base_manifest = manifests.load(store, base_version.manifest_blob)
