@@ -29,7 +29,7 @@ from registry.catalog.models import (
     VersionState,
 )
 from registry.catalog.namespaces import get_namespace
-from registry.catalog.queries import resolve_version
+from registry.catalog.queries import VersionContext, resolve_version
 from registry.catalog.repository import AdapterRepository, BaseModelRepository, VersionRepository
 from registry.catalog.repository_provenance import DatasetRepository, LineageRepository
 from registry.errors import (
@@ -103,7 +103,7 @@ def register_version(
     upload_id: uuid.UUID | None,
     source_uri: str | None,
     metadata: VersionMetadata,
-) -> AdapterVersion:
+) -> VersionContext:
     """Validate and register a new version of ``namespace/adapter`` (created on first push).
 
     Errors: ``invalid_name``/``invalid_reference``, ``namespace_not_found``,
@@ -203,7 +203,8 @@ def register_version(
             )
         )
     LineageRepository(session).add(edges)
-    return version
+    session.flush()  # files, dataset links and edges in one round of INSERTs
+    return VersionContext(ns, adapter_row, version)
 
 
 def _version_row(
@@ -218,6 +219,7 @@ def _version_row(
     source_uri: str | None,
 ) -> AdapterVersion:
     return AdapterVersion(
+        id=uuid.uuid4(),  # known before the flush, so dependent rows can be staged with it
         adapter_id=adapter_id,
         version=number,
         digest=digest,

@@ -279,8 +279,8 @@ class VersionRepository:
         return list(self.session.scalars(_filtered(stmt, filters)))
 
     def add_files(self, files: list[VersionFile]) -> None:
+        """Stage file rows (flushed with the caller's next flush)."""
         self.session.add_all(files)
-        self.session.flush()
 
     def files(self, version_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[VersionFile]]:
         return _grouped(

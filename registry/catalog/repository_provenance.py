@@ -28,10 +28,10 @@ class DatasetRepository:
         return self.session.scalars(stmt).one()
 
     def link(self, version_id: uuid.UUID, dataset_ids: list[uuid.UUID]) -> None:
+        """Stage links to datasets (flushed with the caller's next flush)."""
         self.session.add_all(
             VersionDataset(adapter_version_id=version_id, dataset_id=d) for d in set(dataset_ids)
         )
-        self.session.flush()
 
     def for_version(self, version_id: uuid.UUID) -> list[Dataset]:
         stmt = (
@@ -48,8 +48,8 @@ class LineageRepository:
         self.session = session
 
     def add(self, edges: list[LineageEdge]) -> None:
+        """Stage edges (flushed with the caller's next flush)."""
         self.session.add_all(edges)
-        self.session.flush()
 
     def parents_of(self, version_ids: Sequence[uuid.UUID]) -> list[LineageEdge]:
         stmt = select(LineageEdge).where(LineageEdge.child_version_id.in_(version_ids))

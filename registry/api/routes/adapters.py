@@ -155,7 +155,7 @@ def register_version(
     )
 
     def produce() -> VersionRead:
-        version = registration.register_version(
+        registered = registration.register_version(
             ctx.session,
             store=store,
             manifests=manifests,
@@ -168,10 +168,7 @@ def register_version(
             source_uri=body.source_uri,
             metadata=metadata,
         )
-        return _one(
-            ctx.session,
-            queries.resolve_version(ctx.session, ref=f"{namespace}/{name}@v{version.version}"),
-        )
+        return _one(ctx.session, registered)
 
     return ctx.idempotent(body, produce, status_code=201)
 

@@ -1,0 +1,381 @@
+"""Registration rate on the metadata path, ours vs MLflow ``create_model_version``.
+
+Ours, through the real HTTP API of a ``uvicorn`` subprocess (one worker):
+
+* **full push**: ``POST /uploads`` + 3 ``PUT`` (config, weights, a README that differs per
+  version so every version has its own digest) + ``POST .../versions``;
+* **register only**: the upload sessions are staged before the clock starts, only the
+  ``POST .../versions`` (validation of the staged files + the version row) is timed.
+
+MLflow: ``MlflowClient().create_model_version(name, source="s3://...", await_creation_for=0)``
+(one REST call per version, no artifact upload) against ``mlflow server`` (one worker,
+``--no-serve-artifacts``) on the same database engine. 1 and 4 client threads, each with its own
+HTTP client; every thread registers versions of the same adapter / registered model.
+
+    python -m bench.registration [--quick] [--dialects sqlite,postgresql]
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench._common import (
+    ADAPTER_DIR,
+    api_client,
+    dialects_of,
+    latency_summary_ms,
+    mark,
+    migrate_and_bootstrap,
+    mlflow_available,
+    parse_args,
+    print_table,
+    running,
+    scratch_database,
+    setup_catalog,
+    start_mlflow,
+    start_registry,
+    wait_for_quiet,
+    write_json,
+)
+
+NAME = "registration"
+TARGET_RATIO = 5.0
+THREADS = (1, 4)
+WARMUP_OPS = 10
+
+
+@dataclass
+class RateResult:
+    system: str
+    dialect: str
+    mode: str
+    threads: int
+    ops: int
+    seconds: float
+    latencies_s: list[float]
+
+    @property
+    def ops_per_s(self) -> float:
+        return self.ops / self.seconds
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "system": self.system,
+            "dialect": self.dialect,
+            "mode": self.mode,
+            "threads": self.threads,
+            "ops": self.ops,
+            "seconds": round(self.seconds, 3),
+            "ops_per_s": round(self.ops_per_s, 1),
+            "latency": latency_summary_ms(self.latencies_s),
+        }
+
+
+def run_threads(
+    n_ops: int,
+    threads: int,
+    make_worker: Callable[[], tuple[Callable[[int], None], Callable[[], None]]],
+) -> tuple[float, list[float]]:
+    """Run ``n_ops`` operations spread over ``threads`` threads; returns (wall s, latencies).
+
+    ``make_worker()`` is called once per thread (in the thread) and returns ``(op, close)``;
+    ``op(i)`` performs operation ``i``. Operations are handed out from a shared counter.
+    """
+    lock = threading.Lock()
+    next_op = [0]
+    latencies: list[float] = []
+    errors: list[BaseException] = []
+    ready = threading.Barrier(threads + 1)
+
+    def body() -> None:
+        op, close = make_worker()
+        mine: list[float] = []
+        try:
+            ready.wait(timeout=120)
+            for _ in range(n_ops):  # bounded: at most n_ops per thread
+                with lock:
+                    i = next_op[0]
+                    next_op[0] += 1
+                if i >= n_ops:
+                    break
+                t0 = time.perf_counter()
+                op(i)
+                mine.append(time.perf_counter() - t0)
+        except BaseException as exc:  # surfaced after join
+            errors.append(exc)
+        finally:
+            close()
+            with lock:
+                latencies.extend(mine)
+
+    workers = [threading.Thread(target=body, daemon=True) for _ in range(threads)]
+    for w in workers:
+        w.start()
+    ready.wait(timeout=120)
+    t0 = time.perf_counter()
+    for w in workers:
+        w.join(timeout=1800)
+    wall = time.perf_counter() - t0
+    if errors:
+        raise errors[0]
+    return wall, latencies
+
+
+# --------------------------------------------------------------------------- ours
+
+
+class AdapterFiles:
+    """The fixture adapter's files; the README gets a per-version suffix (distinct digests)."""
+
+    def __init__(self, directory: Path = ADAPTER_DIR) -> None:
+        self.config = (directory / "adapter_config.json").read_bytes()
+        self.weights = (directory / "adapter_model.safetensors").read_bytes()
+        self.readme = (directory / "README.md").read_bytes()
+        self.config_digest = _digest(self.config)
+        self.weights_digest = _digest(self.weights)
+
+    def readme_for(self, tag: str) -> bytes:
+        return self.readme + f"\n\n<!-- bench version {tag} -->\n".encode()
+
+
+def _digest(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def _check(r: httpx.Response, expected: int) -> httpx.Response:
+    if r.status_code != expected:
+        raise RuntimeError(f"{r.request.method} {r.request.url}: {r.status_code} {r.text[:500]}")
+    return r
+
+
+def stage_upload(client: httpx.Client, files: AdapterFiles, tag: str) -> str:
+    upload_id = str(
+        _check(client.post("/api/v1/uploads", json={"purpose": "adapter"}), 201).json()["id"]
+    )
+    readme = files.readme_for(tag)
+    for name, data, digest in (
+        ("adapter_config.json", files.config, files.config_digest),
+        ("adapter_model.safetensors", files.weights, files.weights_digest),
+        ("README.md", readme, _digest(readme)),
+    ):
+        _check(
+            client.put(
+                f"/api/v1/uploads/{upload_id}/files/{name}",
+                content=data,
+                headers={"X-Content-Digest": digest},
+            ),
+            201,
+        )
+    return upload_id
+
+
+def register(client: httpx.Client, adapter: str, base: str, upload_id: str) -> None:
+    _check(
+        client.post(
+            f"/api/v1/adapters/bench/{adapter}/versions",
+            json={"base": base, "upload_id": upload_id},
+        ),
+        201,
+    )
+
+
+def bench_ours(dialect: str, url: str, tmp: Path, n_ops: int) -> list[RateResult]:
+    token = migrate_and_bootstrap(url)
+    files = AdapterFiles()
+    results: list[RateResult] = []
+    with running(start_registry(url, tmp, f"reg-{dialect}")) as server:
+        with api_client(server, token) as client:
+            base = setup_catalog(client)
+        for threads in THREADS:
+            # full push: upload session + 3 PUTs + register
+            adapter = f"push-t{threads}"
+            with api_client(server, token) as client:
+                for w in range(WARMUP_OPS):
+                    register(client, adapter, base, stage_upload(client, files, f"{adapter}-w{w}"))
+
+            def push_worker(
+                adapter: str = adapter,
+            ) -> tuple[Callable[[int], None], Callable[[], None]]:
+                client = api_client(server, token)
+
+                def op(i: int) -> None:
+                    register(client, adapter, base, stage_upload(client, files, f"{adapter}-{i}"))
+
+                return op, client.close
+
+            wall, lat = run_threads(n_ops, threads, push_worker)
+            results.append(RateResult("ours", dialect, "full push", threads, n_ops, wall, lat))
+            _progress(results[-1])
+
+            # register only: uploads staged before the clock starts
+            adapter = f"reg-t{threads}"
+            with api_client(server, token) as client:
+                for w in range(WARMUP_OPS):
+                    register(client, adapter, base, stage_upload(client, files, f"{adapter}-w{w}"))
+                staged = [stage_upload(client, files, f"{adapter}-{k}") for k in range(n_ops)]
+
+            def register_worker(
+                adapter: str = adapter, staged: list[str] = staged
+            ) -> tuple[Callable[[int], None], Callable[[], None]]:
+                client = api_client(server, token)
+
+                def op(i: int) -> None:
+                    register(client, adapter, base, staged[i])
+
+                return op, client.close
+
+            wall, lat = run_threads(n_ops, threads, register_worker)
+            results.append(RateResult("ours", dialect, "register POST", threads, n_ops, wall, lat))
+            _progress(results[-1])
+    return results
+
+
+# --------------------------------------------------------------------------- MLflow
+
+
+def bench_mlflow(dialect: str, url: str, tmp: Path, n_ops: int) -> list[RateResult]:
+    from mlflow import MlflowClient
+
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    results: list[RateResult] = []
+    with running(start_mlflow(url, tmp, f"mlflow-{dialect}")) as server:
+        for threads in THREADS:
+            model = f"bench-t{threads}"
+            setup = MlflowClient(tracking_uri=server.url, registry_uri=server.url)
+            setup.create_registered_model(model)
+            for w in range(WARMUP_OPS):
+                setup.create_model_version(model, f"s3://bench/{model}/w{w}", await_creation_for=0)
+
+            def worker(model: str = model) -> tuple[Callable[[int], None], Callable[[], None]]:
+                client = MlflowClient(tracking_uri=server.url, registry_uri=server.url)
+
+                def op(i: int) -> None:
+                    client.create_model_version(
+                        model, f"s3://bench/{model}/{i}/model", await_creation_for=0
+                    )
+
+                return op, lambda: None
+
+            wall, lat = run_threads(n_ops, threads, worker)
+            results.append(
+                RateResult("mlflow", dialect, "create_model_version", threads, n_ops, wall, lat)
+            )
+            _progress(results[-1])
+    return results
+
+
+def _progress(r: RateResult) -> None:
+    print(
+        f"  {r.system:6} {r.dialect:10} {r.mode:20} threads={r.threads}: "
+        f"{r.ops_per_s:8.1f} ops/s ({r.ops} ops in {r.seconds:.2f} s)",
+        flush=True,
+    )
+
+
+# --------------------------------------------------------------------------- report
+
+
+def summarize(results: Sequence[RateResult]) -> tuple[list[list[Any]], list[dict[str, Any]]]:
+    by_key = {(r.system, r.dialect, r.mode, r.threads): r for r in results}
+    rows: list[list[Any]] = []
+    checks: list[dict[str, Any]] = []
+    for dialect in dict.fromkeys(r.dialect for r in results):
+        for threads in THREADS:
+            push = by_key.get(("ours", dialect, "full push", threads))
+            reg = by_key.get(("ours", dialect, "register POST", threads))
+            ml = by_key.get(("mlflow", dialect, "create_model_version", threads))
+            ml_rate = ml.ops_per_s if ml else float("nan")
+            reg_ratio = reg.ops_per_s / ml_rate if reg and ml else float("nan")
+            push_ratio = push.ops_per_s / ml_rate if push and ml else float("nan")
+            ok = bool(ml and reg and reg_ratio >= TARGET_RATIO)
+            rows.append(
+                [
+                    dialect,
+                    threads,
+                    push.ops_per_s if push else None,
+                    reg.ops_per_s if reg else None,
+                    ml_rate,
+                    push_ratio,
+                    reg_ratio,
+                    mark(ok) if ml else "n/a",
+                ]
+            )
+            checks.append(
+                {
+                    "name": f"register rate vs MLflow, {dialect}, {threads} thread(s)",
+                    "value": round(reg_ratio, 2),
+                    "target": f">= {TARGET_RATIO}x",
+                    "ok": ok,
+                }
+            )
+    return rows, checks
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    args = parse_args(__doc__ or NAME, argv)
+    wait_for_quiet()
+    n_ops = 60 if args.quick else 200
+    results: list[RateResult] = []
+    notes: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="bench-reg-") as tmp_s:
+        tmp = Path(tmp_s)
+        for dialect in dialects_of(args):
+            with scratch_database(dialect, tmp, f"reg_{dialect}") as url:
+                results += bench_ours(dialect, url, tmp, n_ops)
+            if mlflow_available():
+                with scratch_database(dialect, tmp, f"mlreg_{dialect}") as url:
+                    results += bench_mlflow(dialect, url, tmp, n_ops)
+            else:
+                notes.append("mlflow is not installed in this venv: MLflow side skipped")
+    rows, checks = summarize(results)
+    print_table(
+        f"Registration rate, ops/s ({n_ops} versions per case, after {WARMUP_OPS} warm-up)",
+        [
+            "db",
+            "threads",
+            "ours full push",
+            "ours register",
+            "MLflow create_mv",
+            "push/MLflow",
+            "register/MLflow",
+            f"target >= {TARGET_RATIO:g}x",
+        ],
+        rows,
+    )
+    lat_rows = [
+        [r.system, r.dialect, r.mode, r.threads, *latency_summary_ms(r.latencies_s).values()]
+        for r in results
+    ]
+    print_table(
+        "Per-operation latency (ms)",
+        ["system", "db", "operation", "threads", "n", "p50", "p95", "p99", "max"],
+        lat_rows,
+    )
+    for note in notes:
+        print(f"note: {note}")
+    payload = {
+        "ops_per_case": n_ops,
+        "warmup_ops": WARMUP_OPS,
+        "adapter": ADAPTER_DIR.name,
+        "results": [r.to_json() for r in results],
+        "checks": checks,
+        "notes": notes,
+        "run_id": uuid.uuid4().hex,
+    }
+    write_json(NAME, payload)
+    return {"name": NAME, "checks": checks}
+
+
+if __name__ == "__main__":
+    main()
