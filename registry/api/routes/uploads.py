@@ -10,6 +10,7 @@ short unit of work.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Annotated
 
@@ -30,11 +31,39 @@ from registry.errors import (
 )
 from registry.settings import Settings
 from registry.storage import uploads
+from registry.storage.base import StagedObject
 from registry.storage.models import UploadFile, UploadPurpose, UploadSession
 
 router = authenticated_router(prefix="/api/v1/uploads", tags=["uploads"])
 
-BATCH_BYTES = 8 * 1024 * 1024
+BATCH_BYTES = 4 * 1024 * 1024
+
+
+async def _stream_into(request: Request, writer: uploads.StagedFileWriter) -> StagedObject:
+    """Receive the body in batches; hash and write each batch in the thread pool while the next
+    one is received (at most one batch in flight: memory stays at ~2 batches)."""
+    in_flight: asyncio.Future[None] | None = None
+    parts: list[bytes] = []
+    size = 0
+    try:
+        async for chunk in request.stream():
+            parts.append(chunk)
+            size += len(chunk)
+            if size >= BATCH_BYTES:
+                data, parts, size = b"".join(parts), [], 0
+                if in_flight is not None:
+                    await in_flight
+                in_flight = asyncio.ensure_future(run_in_threadpool(writer.write, data))
+        if in_flight is not None:
+            await in_flight
+    except BaseException:
+        # Let a write still running in the pool end before the caller aborts the writer.
+        if in_flight is not None and not in_flight.done():
+            await asyncio.wait([in_flight])
+        raise
+    if parts:
+        await run_in_threadpool(writer.write, b"".join(parts))
+    return await run_in_threadpool(writer.finish)
 
 
 def _read(upload: UploadSession, files: list[UploadFile]) -> UploadRead:
@@ -111,15 +140,7 @@ async def put_file(
     target = await run_in_threadpool(prepare)
     writer = uploads.StagedFileWriter(store, target)
     try:
-        batch = bytearray()
-        async for chunk in request.stream():
-            batch += chunk
-            if len(batch) >= BATCH_BYTES:
-                await run_in_threadpool(writer.write, bytes(batch))
-                batch.clear()
-        if batch:
-            await run_in_threadpool(writer.write, bytes(batch))
-        staged = await run_in_threadpool(writer.finish)
+        staged = await _stream_into(request, writer)
     except BaseException:
         await run_in_threadpool(writer.abort)
         raise
