@@ -148,17 +148,17 @@ def register_version(
     adapters = AdapterRepository(session)
     versions = VersionRepository(session)
     adapters.ensure(ns.id, adapter)
+    known = adapters.get(ns.id, adapter)
+    assert known is not None
+    _refuse_duplicate(store, versions, known.id, upload.id, f"{namespace}/{adapter}", digest)
+    # File moves and fsyncs happen before the lock, so the critical section is only INSERTs.
+    uploads.publish_staged(store, staged)
     # The row lock serialises version allocation per adapter (BEGIN IMMEDIATE on SQLite).
     adapter_row = adapters.get(ns.id, adapter, for_update=True)
     assert adapter_row is not None
-    existing = versions.get_by_digest(adapter_row.id, digest)
-    if existing is not None:
-        uploads.discard_upload(store, upload.id)
-        raise VersionAlreadyExists(
-            "this content is already registered",
-            context={"ref": f"{namespace}/{adapter}@v{existing.version}", "digest": digest},
-        )
-    uploads.commit_upload(session, store=store, upload=upload, files=staged)
+    # Re-checked under the lock: a concurrent push of the same content may have won meanwhile.
+    _refuse_duplicate(store, versions, adapter_row.id, upload.id, f"{namespace}/{adapter}", digest)
+    uploads.record_upload(session, upload=upload, files=staged)
     adapter_row.latest_version += 1
     version = versions.add(
         _version_row(
@@ -205,6 +205,23 @@ def register_version(
     LineageRepository(session).add(edges)
     session.flush()  # files, dataset links and edges in one round of INSERTs
     return VersionContext(ns, adapter_row, version)
+
+
+def _refuse_duplicate(
+    store: ArtifactStore,
+    versions: VersionRepository,
+    adapter_id: uuid.UUID,
+    upload_id: uuid.UUID,
+    adapter: str,
+    digest: str,
+) -> None:
+    existing = versions.get_by_digest(adapter_id, digest)
+    if existing is not None:
+        uploads.discard_upload(store, upload_id)
+        raise VersionAlreadyExists(
+            "this content is already registered",
+            context={"ref": f"{adapter}@v{existing.version}", "digest": digest},
+        )
 
 
 def _version_row(

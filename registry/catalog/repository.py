@@ -145,7 +145,9 @@ class AdapterRepository:
     ) -> Adapter | None:
         stmt = select(Adapter).where(Adapter.namespace_id == namespace_id, Adapter.name == name)
         if for_update:
-            stmt = stmt.with_for_update()
+            # populate_existing: the row may already sit in the identity map from an earlier,
+            # unlocked read; the locked read must refresh it (latest_version!).
+            stmt = stmt.with_for_update().execution_options(populate_existing=True)
         return self.session.scalars(stmt).one_or_none()
 
     def ensure(self, namespace_id: uuid.UUID, name: str) -> None:

@@ -41,7 +41,7 @@ class UploadRepository:
     def get(self, upload_id: uuid.UUID, *, for_update: bool = False) -> UploadSession | None:
         stmt = select(UploadSession).where(UploadSession.id == upload_id)
         if for_update:
-            stmt = stmt.with_for_update()
+            stmt = stmt.with_for_update().execution_options(populate_existing=True)
         return self.session.scalars(stmt).one_or_none()
 
     def files(self, upload_id: uuid.UUID) -> list[UploadFile]:

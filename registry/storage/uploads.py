@@ -251,19 +251,30 @@ def open_staged_files(store: ArtifactStore, files: list[UploadFile]) -> list[Sta
     return out
 
 
-def commit_upload(
-    session: Session, *, store: ArtifactStore, upload: UploadSession, files: list[StagedFile]
-) -> None:
-    """Move staged files to their content-addressed keys, then record blob rows.
+def publish_staged(store: ArtifactStore, files: list[StagedFile]) -> None:
+    """Move staged files to their content-addressed keys (no database work).
 
-    Blob first, row second: if the transaction later rolls back, the blobs are unreferenced
-    and ``storage gc`` collects them after the grace window.
+    Blob first, row second: if the caller's transaction later rolls back, the blobs are
+    unreferenced and ``storage gc`` collects them after the grace window. Kept apart from
+    ``record_upload`` so that file moves and fsyncs happen before any row lock is taken.
     """
     for f in files:
         store.commit_staged(f.staged)
+
+
+def record_upload(session: Session, *, upload: UploadSession, files: list[StagedFile]) -> None:
+    """Record blob rows for published files and close the session. Flushes."""
     BlobRepository(session).add_many((f.digest, f.size) for f in files)
     upload.state = UploadState.committed
     session.flush()
+
+
+def commit_upload(
+    session: Session, *, store: ArtifactStore, upload: UploadSession, files: list[StagedFile]
+) -> None:
+    """``publish_staged`` then ``record_upload``."""
+    publish_staged(store, files)
+    record_upload(session, upload=upload, files=files)
 
 
 def store_small_blob(session: Session, *, store: ArtifactStore, data: bytes) -> str:
