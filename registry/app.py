@@ -21,6 +21,7 @@ from registry.api.routes import (
     namespaces,
     uploads,
 )
+from registry.auth.cache import TokenCache
 from registry.catalog.base_models import ManifestCache
 from registry.db import migrate
 from registry.db.engine import make_engine
@@ -45,6 +46,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.sessions = Sessions(engine)
             app.state.store = make_store(settings.storage)
             app.state.manifests = ManifestCache()
+            app.state.token_cache = TokenCache(settings.auth.token_cache_s)
             yield
         finally:
             engine.dispose()

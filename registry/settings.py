@@ -98,6 +98,15 @@ class ValidationSettings(BaseModel):
     )
 
 
+class AuthSettings(BaseModel):
+    token_cache_s: float = Field(
+        5.0,
+        ge=0,
+        description="Seconds a verified token is cached per process (0 = off); a revoked "
+        "token stops working within this time.",
+    )
+
+
 class ServerSettings(BaseModel):
     host: str = Field("127.0.0.1", description="Bind address of `serve`.")
     port: int = Field(8000, ge=1, le=65535, description="Port of `serve`.")
@@ -118,6 +127,7 @@ class Settings(BaseSettings):
     storage: StorageSettings = Field(default_factory=StorageSettings)
     validation: ValidationSettings = Field(default_factory=ValidationSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
 
 
 @lru_cache(maxsize=1)

@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from registry.auth.principal import AuthenticatedPrincipal
-from registry.auth.service import authenticate
+from registry.auth.service import authenticate_cached
 from registry.catalog.base_models import ManifestCache
 from registry.db.session import Sessions, unit_of_work
 from registry.errors import Unauthenticated
@@ -68,8 +68,9 @@ def get_principal(
             raise Unauthenticated("use Authorization: Bearer <token>")
         token = value.strip()
     sessions: Sessions = request.app.state.sessions
-    with unit_of_work(sessions.read) as session:
-        principal = authenticate(session, token=token)
+    principal = authenticate_cached(
+        lambda: unit_of_work(sessions.read), request.app.state.token_cache, token=token
+    )
     request.state.principal = principal
     return principal
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -13,3 +14,4 @@ class AuthenticatedPrincipal:
     kind: str
     role: str
     token_id: uuid.UUID | None = None
+    token_expires_at: datetime | None = None

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.orm import Session
 
+from registry.auth.cache import TokenCache
 from registry.auth.models import ApiToken, Principal, PrincipalKind, Role
 from registry.auth.principal import AuthenticatedPrincipal
 from registry.auth.repository import PrincipalRepository, TokenRepository
@@ -37,7 +40,27 @@ def authenticate(session: Session, *, token: str | None) -> AuthenticatedPrincip
         kind=principal.kind,
         role=principal.role,
         token_id=row.id,
+        token_expires_at=row.expires_at,
     )
+
+
+def authenticate_cached(
+    open_session: Callable[[], AbstractContextManager[Session]],
+    cache: TokenCache,
+    *,
+    token: str | None,
+) -> AuthenticatedPrincipal:
+    """``authenticate`` behind a short-lived cache; a miss opens its own short session."""
+    if not token or not is_well_formed(token):
+        raise Unauthenticated("a valid API token is required")
+    key = hash_token(token)
+    hit = cache.get(key)
+    if hit is not None:
+        return hit
+    with open_session() as session:
+        principal = authenticate(session, token=token)
+    cache.put(key, principal, principal.token_expires_at)
+    return principal
 
 
 def issue_token(
