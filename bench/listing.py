@@ -154,6 +154,8 @@ def load_ours(engine: Engine, start: int, stop: int) -> None:
                         {
                             "id": uuid.uuid4(),
                             "adapter_version_id": vid,
+                            "adapter_id": adapter_id,
+                            "version": v,
                             "tag": tag,
                             "created_at": datetime.now(UTC),
                         }

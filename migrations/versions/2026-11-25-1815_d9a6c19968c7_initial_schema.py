@@ -466,6 +466,8 @@ def upgrade() -> None:
     op.create_table(
         "version_tags",
         sa.Column("adapter_version_id", sa.Uuid(), nullable=False),
+        sa.Column("adapter_id", sa.Uuid(), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("tag", sa.String(length=64), nullable=False),
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
@@ -475,18 +477,25 @@ def upgrade() -> None:
             name=op.f("fk_version_tags_adapter_version_id_adapter_versions"),
             ondelete="CASCADE",
         ),
+        sa.ForeignKeyConstraint(
+            ["adapter_id"], ["adapters.id"], name=op.f("fk_version_tags_adapter_id_adapters")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_version_tags")),
         sa.UniqueConstraint(
             "adapter_version_id", "tag", name=op.f("uq_version_tags_adapter_version_id_tag")
         ),
     )
     with op.batch_alter_table("version_tags", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_version_tags_adapter_tag_version", ["adapter_id", "tag", "version"], unique=False
+        )
         batch_op.create_index("ix_version_tags_tag", ["tag"], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table("version_tags", schema=None) as batch_op:
         batch_op.drop_index("ix_version_tags_tag")
+        batch_op.drop_index("ix_version_tags_adapter_tag_version")
 
     op.drop_table("version_tags")
     op.drop_table("version_files")

@@ -169,15 +169,21 @@ class VersionFile(IdMixin, Base):
 
 
 class VersionTag(IdMixin, CreatedAtMixin, Base):
+    """A label on a version. ``adapter_id`` and ``version`` are copied from the (immutable)
+    version so that "versions of A tagged T, newest first" is one backward index range scan."""
+
     __tablename__ = "version_tags"
     __table_args__ = (
         UniqueConstraint("adapter_version_id", "tag"),
+        Index("ix_version_tags_adapter_tag_version", "adapter_id", "tag", "version"),
         Index("ix_version_tags_tag", "tag"),
     )
 
     adapter_version_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("adapter_versions.id", ondelete="CASCADE")
     )
+    adapter_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("adapters.id"))
+    version: Mapped[int] = mapped_column(Integer)
     tag: Mapped[str] = mapped_column(String(64))
 
 

@@ -38,7 +38,7 @@ def update_tags(session: Session, *, ref: str, add: list[str], remove: list[str]
     if len((current | set(add)) - set(remove)) > MAX_TAGS_PER_VERSION:
         raise BadRequest("too many tags", context={"limit": MAX_TAGS_PER_VERSION})
     repo.remove_tags(ctx.version.id, sorted(set(remove)))
-    repo.add_tags(ctx.version.id, sorted(set(add) - current))
+    repo.add_tags(ctx.version, sorted(set(add) - current))
     return ctx
 
 

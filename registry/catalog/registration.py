@@ -180,7 +180,7 @@ def register_version(
             for f in staged
         ]
     )
-    versions.add_tags(version.id, sorted(set(metadata.tags)))
+    versions.add_tags(version, sorted(set(metadata.tags)))
     datasets = DatasetRepository(session)
     datasets.link(
         version.id, [datasets.get_or_create(d.name, d.digest, d.uri).id for d in metadata.datasets]

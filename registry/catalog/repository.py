@@ -225,10 +225,14 @@ def _filtered(stmt: Select[Any], f: VersionFilterSpec) -> Select[Any]:
     if f.state is not None:
         stmt = stmt.where(AdapterVersion.state == f.state)
     if f.tag is not None:
-        stmt = stmt.where(
-            AdapterVersion.id.in_(
-                select(VersionTag.adapter_version_id).where(VersionTag.tag == f.tag)
-            )
+        # Joined on (adapter_id, version) too: PostgreSQL then orders by version through
+        # ix_version_tags_adapter_tag_version instead of scanning versions for tagged ones.
+        stmt = stmt.join(
+            VersionTag,
+            (VersionTag.adapter_version_id == AdapterVersion.id)
+            & (VersionTag.adapter_id == AdapterVersion.adapter_id)
+            & (VersionTag.version == AdapterVersion.version)
+            & (VersionTag.tag == f.tag),
         )
     return stmt
 
@@ -294,11 +298,20 @@ class VersionRepository:
             self.session, version_ids, VersionTag.adapter_version_id, VersionTag.tag, VersionTag.tag
         )
 
-    def add_tags(self, version_id: uuid.UUID, tags: list[str]) -> None:
+    def add_tags(self, version: AdapterVersion, tags: list[str]) -> None:
         insert_ignore(
             self.session,
             VersionTag,
-            [{"id": uuid.uuid4(), "adapter_version_id": version_id, "tag": t} for t in tags],
+            [
+                {
+                    "id": uuid.uuid4(),
+                    "adapter_version_id": version.id,
+                    "adapter_id": version.adapter_id,
+                    "version": version.version,
+                    "tag": t,
+                }
+                for t in tags
+            ],
             index_elements=["adapter_version_id", "tag"],
         )
 
