@@ -489,12 +489,10 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_version_tags_adapter_tag_version", ["adapter_id", "tag", "version"], unique=False
         )
-        batch_op.create_index("ix_version_tags_tag", ["tag"], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table("version_tags", schema=None) as batch_op:
-        batch_op.drop_index("ix_version_tags_tag")
         batch_op.drop_index("ix_version_tags_adapter_tag_version")
 
     op.drop_table("version_tags")

@@ -176,7 +176,6 @@ class VersionTag(IdMixin, CreatedAtMixin, Base):
     __table_args__ = (
         UniqueConstraint("adapter_version_id", "tag"),
         Index("ix_version_tags_adapter_tag_version", "adapter_id", "tag", "version"),
-        Index("ix_version_tags_tag", "tag"),
     )
 
     adapter_version_id: Mapped[uuid.UUID] = mapped_column(

@@ -274,14 +274,17 @@ class VersionRepository:
         self, adapter_id: uuid.UUID, *, before: int | None, limit: int, filters: VersionFilterSpec
     ) -> list[AdapterVersion]:
         """Newest first; keyset on ``version`` (index ``(adapter_id, <filter>, version)``)."""
+        # With a tag filter, order by the tag row's copy of the version: the same values, but
+        # PostgreSQL can then walk ix_version_tags_adapter_tag_version instead of sorting.
+        order = VersionTag.version if filters.tag is not None else AdapterVersion.version
         stmt: Select[Any] = (
             select(AdapterVersion)
             .where(AdapterVersion.adapter_id == adapter_id)
-            .order_by(AdapterVersion.version.desc())
+            .order_by(order.desc())
             .limit(limit)
         )
         if before is not None:
-            stmt = stmt.where(AdapterVersion.version < before)
+            stmt = stmt.where(order < before)
         return list(self.session.scalars(_filtered(stmt, filters)))
 
     def add_files(self, files: list[VersionFile]) -> None:
