@@ -129,7 +129,6 @@ def test_python_m_registry() -> None:
 
 def test_console_script_installed() -> None:
     script = Path(sys.executable).parent / "adapter-registry"
-    if not script.exists():
-        pytest.skip("console script not installed (pip install -e .)")
+    assert script.exists(), "console script not installed (pip install -e .)"
     out = subprocess.run([str(script), "--help"], capture_output=True, text=True, check=True)
     assert "adapters" in out.stdout

@@ -19,14 +19,11 @@ from tests.cli.conftest import PEFT_FIXTURES
 
 def _manifest() -> list[dict[str, Any]]:
     path = PEFT_FIXTURES / "MANIFEST.json"
-    if not path.is_file():
-        return []
     fixtures: list[dict[str, Any]] = json.loads(path.read_text())["fixtures"]
     return [f for f in fixtures if f["kind"] == "adapter"]
 
 
 ADAPTERS = _manifest()
-needs_fixtures = pytest.mark.skipif(not ADAPTERS, reason=f"no fixtures at {PEFT_FIXTURES}")
 
 
 def _base_dir(fixture: dict[str, Any]) -> Path:
@@ -40,7 +37,6 @@ def _validate(runner: CliRunner, adapter: Path, base: Path, *extra: str) -> tupl
     return result.exit_code, json.loads(result.stdout) if "--output" in extra else result
 
 
-@needs_fixtures
 @pytest.mark.parametrize("fixture", ADAPTERS, ids=lambda f: str(f["id"]))
 def test_fixture_outcome(runner: CliRunner, fixture: dict[str, Any]) -> None:
     code, body = _validate(
@@ -58,7 +54,6 @@ def test_fixture_outcome(runner: CliRunner, fixture: dict[str, Any]) -> None:
         assert set(body) == {"error", "detail", "context"}
 
 
-@needs_fixtures
 def test_black_box_contract_through_console_script(tmp_path: Path) -> None:
     """The exact command line of the issue's black-box contract, as a subprocess."""
     script = Path(sys.executable).parent / "adapter-registry"
@@ -102,7 +97,6 @@ def test_black_box_contract_through_console_script(tmp_path: Path) -> None:
     assert body["context"]["reason"] == "shape_mismatch"
 
 
-@needs_fixtures
 def test_global_output_option_before_the_command(runner: CliRunner) -> None:
     result = runner.invoke(
         app,
@@ -120,7 +114,6 @@ def test_global_output_option_before_the_command(runner: CliRunner) -> None:
     assert json.loads(result.stdout)["context"]["reason"] == "truncated"
 
 
-@needs_fixtures
 def test_table_output_errors_go_to_stderr(runner: CliRunner) -> None:
     result = runner.invoke(
         app,
@@ -137,7 +130,6 @@ def test_table_output_errors_go_to_stderr(runner: CliRunner) -> None:
     assert "unknown_peft_type" in result.stderr
 
 
-@needs_fixtures
 def test_valid_table_output(runner: CliRunner) -> None:
     result = runner.invoke(
         app,
@@ -153,7 +145,6 @@ def test_valid_table_output(runner: CliRunner) -> None:
     assert result.stdout.startswith("valid:")
 
 
-@needs_fixtures
 def test_without_base_checks_the_adapter_alone(runner: CliRunner) -> None:
     result = runner.invoke(
         app,
@@ -169,7 +160,6 @@ def test_without_base_checks_the_adapter_alone(runner: CliRunner) -> None:
     assert json.loads(result.stdout)["checked_against_base"] is False
 
 
-@needs_fixtures
 def test_forbidden_file_is_not_filtered_out(runner: CliRunner, tmp_path: Path) -> None:
     adapter = tmp_path / "adapter"
     shutil.copytree(PEFT_FIXTURES / "adapters" / "gpt2-lora-r4-cattn", adapter)
@@ -192,7 +182,6 @@ def test_forbidden_file_is_not_filtered_out(runner: CliRunner, tmp_path: Path) -
     assert body["context"]["file"] == "training_args.bin"
 
 
-@needs_fixtures
 def test_missing_weights(runner: CliRunner, tmp_path: Path) -> None:
     adapter = tmp_path / "adapter"
     adapter.mkdir()
@@ -202,7 +191,6 @@ def test_missing_weights(runner: CliRunner, tmp_path: Path) -> None:
     assert json.loads(result.stdout)["error"] == "missing_weights"
 
 
-@needs_fixtures
 def test_bad_base_dir_is_invalid_base_model(runner: CliRunner, tmp_path: Path) -> None:
     result = runner.invoke(
         app,
@@ -222,7 +210,6 @@ def test_bad_base_dir_is_invalid_base_model(runner: CliRunner, tmp_path: Path) -
     assert body["context"]["reason"] == "missing_config"
 
 
-@needs_fixtures
 def test_base_dir_and_base_are_exclusive(runner: CliRunner) -> None:
     result = runner.invoke(
         app,

@@ -16,7 +16,7 @@ from .validation_builders import FIXTURES
 @pytest.fixture(scope="session")
 def fixtures_dir() -> Path:
     if not (FIXTURES / "MANIFEST.json").is_file():
-        pytest.skip(f"peft fixtures not found at {FIXTURES} (set REGISTRY_FIXTURES)")
+        pytest.fail(f"peft fixtures not found at {FIXTURES} (set REGISTRY_FIXTURES)")
     return FIXTURES
 
 
