@@ -225,14 +225,9 @@ def _filtered(stmt: Select[Any], f: VersionFilterSpec) -> Select[Any]:
     if f.state is not None:
         stmt = stmt.where(AdapterVersion.state == f.state)
     if f.tag is not None:
-        # Joined on (adapter_id, version) too: PostgreSQL then orders by version through
-        # ix_version_tags_adapter_tag_version instead of scanning versions for tagged ones.
         stmt = stmt.join(
             VersionTag,
-            (VersionTag.adapter_version_id == AdapterVersion.id)
-            & (VersionTag.adapter_id == AdapterVersion.adapter_id)
-            & (VersionTag.version == AdapterVersion.version)
-            & (VersionTag.tag == f.tag),
+            (VersionTag.adapter_version_id == AdapterVersion.id) & (VersionTag.tag == f.tag),
         )
     return stmt
 
@@ -285,6 +280,10 @@ class VersionRepository:
         )
         if before is not None:
             stmt = stmt.where(order < before)
+        if filters.tag is not None:
+            # Constrain the tag side by adapter too, so the planner walks
+            # ix_version_tags_adapter_tag_version backwards and stops after `limit` rows.
+            stmt = stmt.where(VersionTag.adapter_id == adapter_id)
         return list(self.session.scalars(_filtered(stmt, filters)))
 
     def add_files(self, files: list[VersionFile]) -> None:
