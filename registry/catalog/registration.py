@@ -32,6 +32,7 @@ from registry.catalog.namespaces import get_namespace
 from registry.catalog.queries import VersionContext, resolve_version
 from registry.catalog.repository import AdapterRepository, BaseModelRepository, VersionRepository
 from registry.catalog.repository_provenance import DatasetRepository, LineageRepository
+from registry.catalog.views import KnownParts
 from registry.errors import (
     AdapterInvalid,
     BadRequest,
@@ -80,6 +81,14 @@ class RegistrationLimits:
     max_config_bytes: int
 
 
+@dataclass(frozen=True, slots=True)
+class RegisteredVersion:
+    """The new version and everything needed to describe it without another query."""
+
+    ctx: VersionContext
+    known: KnownParts
+
+
 def version_digest(files: list[tuple[str, str, int]]) -> str:
     """sha256 of the canonical file manifest ``[{name, digest, size}]`` sorted by name."""
     manifest = [
@@ -103,7 +112,7 @@ def register_version(
     upload_id: uuid.UUID | None,
     source_uri: str | None,
     metadata: VersionMetadata,
-) -> VersionContext:
+) -> RegisteredVersion:
     """Validate and register a new version of ``namespace/adapter`` (created on first push).
 
     Errors: ``invalid_name``/``invalid_reference``, ``namespace_not_found``,
@@ -174,17 +183,16 @@ def register_version(
         )
     )
     adapter_row.updated_at = version.created_at
-    versions.add_files(
-        [
-            VersionFile(adapter_version_id=version.id, name=f.name, digest=f.digest, size=f.size)
-            for f in staged
-        ]
-    )
-    versions.add_tags(version, sorted(set(metadata.tags)))
+    file_rows = [
+        VersionFile(adapter_version_id=version.id, name=f.name, digest=f.digest, size=f.size)
+        for f in sorted(staged, key=lambda f: f.name)
+    ]
+    versions.add_files(file_rows)
+    tags = sorted(set(metadata.tags))
+    versions.add_tags(version, tags)
     datasets = DatasetRepository(session)
-    datasets.link(
-        version.id, [datasets.get_or_create(d.name, d.digest, d.uri).id for d in metadata.datasets]
-    )
+    dataset_rows = [datasets.get_or_create(d.name, d.digest, d.uri) for d in metadata.datasets]
+    datasets.link(version.id, [d.id for d in dataset_rows])
     edges = [
         LineageEdge(
             child_version_id=version.id,
@@ -204,7 +212,14 @@ def register_version(
         )
     LineageRepository(session).add(edges)
     session.flush()  # files, dataset links and edges in one round of INSERTs
-    return VersionContext(ns, adapter_row, version)
+    parts = KnownParts(
+        tags=tags,
+        files=file_rows,
+        registered_by=principal.name,
+        base=str(base_ref),
+        datasets=sorted(dataset_rows, key=lambda d: d.name),
+    )
+    return RegisteredVersion(VersionContext(ns, adapter_row, version), parts)
 
 
 def _refuse_duplicate(

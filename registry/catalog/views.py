@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
 from registry.catalog.base_models import BaseVersionView
 from registry.catalog.evaluations import ComparisonRow
-from registry.catalog.models import Adapter, AdapterVersion, Evaluation, LineageEdge
+from registry.catalog.models import (
+    Adapter,
+    AdapterVersion,
+    Dataset,
+    Evaluation,
+    LineageEdge,
+    VersionFile,
+)
 from registry.catalog.queries import LineageHop
 from registry.catalog.repository import BaseModelRepository, VersionRepository
 from registry.catalog.repository_provenance import DatasetRepository
@@ -30,6 +38,18 @@ def serving_name(namespace: str, adapter: str, version: int, digest: str) -> str
     return f"{namespace}--{adapter}--v{version}--{digest.removeprefix('sha256:')[:12]}"
 
 
+@dataclass(frozen=True, slots=True)
+class KnownParts:
+    """What the caller already holds for one version (registration just wrote it), so that
+    building the response needs no query."""
+
+    tags: list[str]
+    files: list[VersionFile]
+    registered_by: str
+    base: str
+    datasets: list[Dataset]
+
+
 def version_reads(
     session: Session,
     namespace: str,
@@ -37,14 +57,26 @@ def version_reads(
     versions: Sequence[AdapterVersion],
     *,
     detail: bool = False,
+    known: KnownParts | None = None,
 ) -> list[VersionRead]:
-    repo = VersionRepository(session)
+    """Read models for versions of one adapter, in a fixed number of batched queries (none when
+    ``known`` describes the single version)."""
     ids = [v.id for v in versions]
-    tags = repo.tags(ids)
-    files = repo.files(ids) if detail else {}
-    principals = repo.principal_names([v.registered_by_id for v in versions])
-    bases = BaseModelRepository(session).names_of([v.base_model_version_id for v in versions])
-    datasets = DatasetRepository(session)
+    if known is not None:
+        assert len(versions) == 1
+        vid = versions[0].id
+        tags, files = {vid: known.tags}, {vid: known.files}
+        principals = {versions[0].registered_by_id: known.registered_by}
+        bases = {versions[0].base_model_version_id: known.base}
+        datasets = {vid: known.datasets}
+    else:
+        repo = VersionRepository(session)
+        tags = repo.tags(ids)
+        files = repo.files(ids) if detail else {}
+        principals = repo.principal_names([v.registered_by_id for v in versions])
+        bases = BaseModelRepository(session).names_of([v.base_model_version_id for v in versions])
+        provenance = DatasetRepository(session)
+        datasets = {v.id: provenance.for_version(v.id) for v in versions} if detail else {}
     out = []
     for v in versions:
         report = v.validation_report or {}
@@ -82,9 +114,7 @@ def version_reads(
                     FileRead(name=f.name, digest=f"sha256:{f.digest}", size=f.size)
                     for f in files.get(v.id, [])
                 ],
-                datasets=[DatasetRead.model_validate(d) for d in datasets.for_version(v.id)]
-                if detail
-                else [],
+                datasets=[DatasetRead.model_validate(d) for d in datasets.get(v.id, [])],
                 warnings=list(report.get("warnings", [])) if detail else [],
                 serving_name=serving_name(namespace, adapter.name, v.version, v.digest),
             )

@@ -280,6 +280,25 @@ class TestMetadata:
             (f"{namespace}/bot@v2", "continued_from")
         ]
 
+    def test_register_response_equals_show(
+        self, client: TestClient, namespace: str, gpt2_base: str, adapter_variant: Variant
+    ) -> None:
+        """The push response is built from what registration holds; it must match a read."""
+        assert push(client, namespace, "bot", adapter_variant(1), gpt2_base).status_code == 201
+        ds = "sha256:" + hashlib.sha256(b"d").hexdigest()
+        pushed = push(
+            client,
+            namespace,
+            "bot",
+            adapter_variant(2),
+            gpt2_base,
+            datasets=[{"name": "b-set", "digest": ds}, {"name": "a-set", "digest": ds}],
+            parents=[{"ref": f"{namespace}/bot@v1", "relation": "continued_from"}],
+            tags=["z", "a"],
+        ).json()
+        shown = client.get(f"/api/v1/adapters/{namespace}/bot/versions/v2").json()
+        assert pushed == shown
+
     def test_unknown_parent_is_not_found(
         self, client: TestClient, namespace: str, gpt2_base: str, adapter_variant: Variant
     ) -> None:

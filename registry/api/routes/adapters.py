@@ -168,7 +168,15 @@ def register_version(
             source_uri=body.source_uri,
             metadata=metadata,
         )
-        return _one(ctx.session, registered)
+        c = registered.ctx
+        return version_reads(
+            ctx.session,
+            c.namespace.name,
+            c.adapter,
+            [c.version],
+            detail=True,
+            known=registered.known,
+        )[0]
 
     return ctx.idempotent(body, produce, status_code=201)
 
