@@ -42,6 +42,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if settings.database.auto_migrate:
                 migrate.upgrade(settings.database.url)
             migrate.check_schema(engine)
+            app.state.schema_heads = frozenset(migrate.head_revisions())
             app.state.settings = settings
             app.state.sessions = Sessions(engine)
             app.state.store = make_store(settings.storage)

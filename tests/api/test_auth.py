@@ -85,3 +85,9 @@ def test_openapi_lists_error_codes(client: TestClient) -> None:
     described = " ".join(r.get("description", "") for r in post["responses"].values())
     for code in ("corrupt_safetensors", "incompatible_base", "version_exists", "unauthenticated"):
         assert f"`{code}`" in described
+
+
+def test_readyz_reports_database_and_storage(anon_client: TestClient) -> None:
+    r = anon_client.get("/readyz")
+    assert r.status_code == 200
+    assert r.json() == {"status": "ok", "checks": {"database": "ok", "storage": "ok"}}

@@ -25,7 +25,7 @@ def readyz(request: Request) -> JSONResponse:
     checks: dict[str, str] = {}
     try:
         with unit_of_work(get_sessions(request).read) as session:
-            check_database(session)
+            check_database(session, expected_heads=request.app.state.schema_heads)
         checks["database"] = "ok"
     except Exception as exc:  # readiness reports, it does not raise
         checks["database"] = exc.code if isinstance(exc, RegistryError) else "unreachable"
