@@ -10,7 +10,7 @@ import pytest
 
 from registry.validation import BaseManifest, read_base_dir
 
-from .validation_builders import FIXTURES
+from .validation_builders import FIXTURES, Lora, load_adapter
 
 
 @pytest.fixture(scope="session")
@@ -33,3 +33,8 @@ def bases(fixtures_dir: Path, fixture_manifest: dict[str, Any]) -> dict[str, Bas
         for entry in fixture_manifest["fixtures"]
         if entry["kind"] == "base"
     }
+
+
+@pytest.fixture
+def llama_lora(fixtures_dir: Path) -> Lora:
+    return load_adapter(fixtures_dir / "adapters/llama-lora-r2-qv-notask")

@@ -4,45 +4,23 @@ from __future__ import annotations
 
 import pickle
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from registry.errors import AdapterInvalid
-from registry.validation import BaseManifest, BytesSource, ValidationReport, validate_adapter
+from registry.validation import BaseManifest, BytesSource, validate_adapter
 
-from .validation_builders import Array, adapter_files, f32, load_adapter
-
-LLAMA_Q = "base_model.model.model.layers.0.self_attn.q_proj"
-GPT2_ATTN = "base_model.model.transformer.h.0.attn.c_attn"
-Lora = tuple[dict[str, Any], dict[str, Array]]
-
-
-@pytest.fixture
-def llama_lora(fixtures_dir: Path) -> Lora:
-    return load_adapter(fixtures_dir / "adapters/llama-lora-r2-qv-notask")
-
-
-def _error(
-    config: dict[str, Any],
-    tensors: dict[str, Array],
-    base: BaseManifest | None,
-    extra: dict[str, bytes] | None = None,
-) -> AdapterInvalid:
-    with pytest.raises(AdapterInvalid) as info:
-        validate_adapter(adapter_files(config, tensors, extra), base=base)
-    return info.value
-
-
-def _ok(
-    config: dict[str, Any], tensors: dict[str, Array], base: BaseManifest | None
-) -> ValidationReport:
-    return validate_adapter(adapter_files(config, tensors), base=base)
-
-
-def _llama_lora_tensors(module: str, r: int, fin: int, fout: int) -> dict[str, Array]:
-    return {f"{module}.lora_A.weight": f32(r, fin), f"{module}.lora_B.weight": f32(fout, r)}
-
+from .validation_builders import (
+    GPT2_ATTN,
+    LLAMA_Q,
+    Lora,
+    adapter_files,
+    expect_invalid,
+    expect_valid,
+    f32,
+    load_adapter,
+    lora_tensors,
+)
 
 # --- files and config presence ------------------------------------------------------------
 
@@ -76,7 +54,7 @@ def test_validate_bin_only_is_forbidden(
 def test_validate_bin_next_to_valid_safetensors_is_forbidden(
     llama_lora: Lora,
 ) -> None:
-    err = _error(*llama_lora, None, extra={"adapter_model.bin": pickle.dumps({"a": 1})})
+    err = expect_invalid(*llama_lora, None, extra={"adapter_model.bin": pickle.dumps({"a": 1})})
     assert (err.code, err.reason) == ("forbidden_file", "pickle")
 
 
@@ -91,7 +69,7 @@ def test_validate_pickle_renamed_safetensors(
 
 
 def test_validate_malformed_json_extra(llama_lora: Lora) -> None:
-    err = _error(*llama_lora, None, extra={"tokenizer_config.json": b"{oops"})
+    err = expect_invalid(*llama_lora, None, extra={"tokenizer_config.json": b"{oops"})
     assert (err.code, err.reason) == ("forbidden_file", "malformed_json")
 
 
@@ -104,7 +82,7 @@ def test_validate_config_over_cap_is_refused(
 
 
 def test_validate_no_tensors(llama_lora: Lora) -> None:
-    err = _error(llama_lora[0], {}, None)
+    err = expect_invalid(llama_lora[0], {}, None)
     assert (err.code, err.reason) == ("missing_weights", "no_tensors")
 
 
@@ -114,7 +92,7 @@ def test_validate_no_tensors(llama_lora: Lora) -> None:
 def test_validate_rank_pattern_mismatch(fixtures_dir: Path, bases: dict[str, BaseManifest]) -> None:
     config, tensors = load_adapter(fixtures_dir / "adapters/llama-lora-rank-pattern")
     config["rank_pattern"] = {"v_proj": 4}  # tensors for v_proj have rank 8
-    err = _error(config, tensors, bases["tiny-llama"])
+    err = expect_invalid(config, tensors, bases["tiny-llama"])
     assert (err.code, err.reason) == ("inconsistent_adapter", "rank_mismatch")
     assert err.context["module"].endswith("v_proj")
     assert (err.context["expected"], err.context["actual"]) == (4, 8)
@@ -123,7 +101,7 @@ def test_validate_rank_pattern_mismatch(fixtures_dir: Path, bases: dict[str, Bas
 def test_validate_rank_differs_from_r(llama_lora: Lora) -> None:
     config, tensors = llama_lora
     config["r"] = 4
-    err = _error(config, tensors, None)
+    err = expect_invalid(config, tensors, None)
     assert (err.code, err.reason) == ("inconsistent_adapter", "rank_mismatch")
 
 
@@ -132,7 +110,7 @@ def test_validate_a_and_b_ranks_disagree(
 ) -> None:
     config, tensors = llama_lora
     tensors[f"{LLAMA_Q}.lora_B.weight"] = f32(64, 3)
-    err = _error(config, tensors, None)
+    err = expect_invalid(config, tensors, None)
     assert err.reason == "rank_mismatch"
     assert err.context["tensor"] == f"{LLAMA_Q}.lora_B.weight"
 
@@ -141,7 +119,7 @@ def test_validate_a_and_b_ranks_disagree(
 def test_validate_unpaired_lora(llama_lora: Lora, drop: str) -> None:
     config, tensors = llama_lora
     del tensors[f"{LLAMA_Q}.{drop}"]
-    err = _error(config, tensors, None)
+    err = expect_invalid(config, tensors, None)
     assert (err.code, err.reason) == ("inconsistent_adapter", "unpaired_lora")
     assert err.context["tensor"] == f"{LLAMA_Q}.{drop}"
 
@@ -158,7 +136,7 @@ def test_validate_unpaired_lora(llama_lora: Lora, drop: str) -> None:
 def test_validate_unexpected_tensor(llama_lora: Lora, name: str) -> None:
     config, tensors = llama_lora
     tensors[name] = f32(2, 64)
-    err = _error(config, tensors, None)
+    err = expect_invalid(config, tensors, None)
     assert (err.code, err.reason) == ("inconsistent_adapter", "unexpected_tensor")
     assert err.context["tensor"] == name
 
@@ -167,8 +145,8 @@ def test_validate_module_outside_target_modules(
     llama_lora: Lora,
 ) -> None:
     config, tensors = llama_lora
-    tensors.update(_llama_lora_tensors("base_model.model.model.layers.0.mlp.up_proj", 2, 64, 128))
-    err = _error(config, tensors, None)
+    tensors.update(lora_tensors("base_model.model.model.layers.0.mlp.up_proj", 2, 64, 128))
+    err = expect_invalid(config, tensors, None)
     assert err.reason == "unexpected_tensor"
     assert err.context["module"] == "model.layers.0.mlp.up_proj"
 
@@ -178,7 +156,7 @@ def test_validate_dora_magnitude_missing(
 ) -> None:
     config, tensors = load_adapter(fixtures_dir / "adapters/llama-dora-r4")
     del tensors[f"{LLAMA_Q}.lora_magnitude_vector"]
-    err = _error(config, tensors, bases["tiny-llama"])
+    err = expect_invalid(config, tensors, bases["tiny-llama"])
     assert (err.code, err.reason) == ("inconsistent_adapter", "unpaired_lora")
 
 
@@ -187,7 +165,7 @@ def test_validate_dora_magnitude_without_use_dora(
 ) -> None:
     config, tensors = load_adapter(fixtures_dir / "adapters/llama-dora-r4")
     config["use_dora"] = False
-    err = _error(config, tensors, bases["tiny-llama"])
+    err = expect_invalid(config, tensors, bases["tiny-llama"])
     assert (err.code, err.reason) == ("inconsistent_adapter", "unexpected_tensor")
 
 
@@ -196,7 +174,7 @@ def test_validate_dora_magnitude_length_vs_base(
 ) -> None:
     config, tensors = load_adapter(fixtures_dir / "adapters/llama-dora-r4")
     tensors[f"{LLAMA_Q}.lora_magnitude_vector"] = f32(32)
-    err = _error(config, tensors, bases["tiny-llama"])
+    err = expect_invalid(config, tensors, bases["tiny-llama"])
     assert (err.code, err.reason) == ("incompatible_base", "shape_mismatch")
 
 
@@ -205,7 +183,7 @@ def test_validate_adalora_rank_above_init_r(
 ) -> None:
     config, tensors = load_adapter(fixtures_dir / "adapters/llama-adalora")
     config["init_r"] = 4  # tensors keep rank 6
-    err = _error(config, tensors, bases["tiny-llama"])
+    err = expect_invalid(config, tensors, bases["tiny-llama"])
     assert (err.code, err.reason) == ("inconsistent_adapter", "rank_mismatch")
 
 
@@ -217,9 +195,9 @@ def test_validate_adalora_rank_pattern_mask(
     config["rank_pattern"] = {f"{module}.lora_E": [True] * 3 + [False] * 3}
     for role, shape in (("lora_A", (3, 64)), ("lora_B", (64, 3)), ("lora_E", (3, 1))):
         tensors[f"{module}.{role}"] = f32(*shape)
-    assert _ok(config, tensors, bases["tiny-llama"]).r == 6
+    assert expect_valid(config, tensors, bases["tiny-llama"]).r == 6
     config["rank_pattern"] = {f"{module}.lora_E": [True] * 2 + [False] * 4}
-    assert _error(config, tensors, bases["tiny-llama"]).reason == "rank_mismatch"
+    assert expect_invalid(config, tensors, bases["tiny-llama"]).reason == "rank_mismatch"
 
 
 def test_validate_adalora_missing_lora_e(
@@ -227,13 +205,13 @@ def test_validate_adalora_missing_lora_e(
 ) -> None:
     config, tensors = load_adapter(fixtures_dir / "adapters/llama-adalora")
     del tensors[f"{LLAMA_Q}.lora_E"]
-    assert _error(config, tensors, bases["tiny-llama"]).reason == "unpaired_lora"
+    assert expect_invalid(config, tensors, bases["tiny-llama"]).reason == "unpaired_lora"
 
 
 def test_validate_loha_rank_mismatch(fixtures_dir: Path, bases: dict[str, BaseManifest]) -> None:
     config, tensors = load_adapter(fixtures_dir / "adapters/llama-loha-r4")
     tensors[f"{LLAMA_Q}.hada_w2_b"] = f32(3, 64)
-    err = _error(config, tensors, bases["tiny-llama"])
+    err = expect_invalid(config, tensors, bases["tiny-llama"])
     assert (err.code, err.reason) == ("inconsistent_adapter", "rank_mismatch")
 
 
@@ -242,14 +220,14 @@ def test_validate_loha_shape_vs_base(fixtures_dir: Path, bases: dict[str, BaseMa
     v_proj = "base_model.model.model.layers.0.self_attn.v_proj"
     tensors[f"{v_proj}.hada_w1_a"] = f32(64, 4)  # v_proj out is 32 (GQA)
     tensors[f"{v_proj}.hada_w2_a"] = f32(64, 4)
-    err = _error(config, tensors, bases["tiny-llama"])
+    err = expect_invalid(config, tensors, bases["tiny-llama"])
     assert (err.code, err.reason) == ("incompatible_base", "shape_mismatch")
 
 
 def test_validate_lokr_product_vs_base(fixtures_dir: Path, bases: dict[str, BaseManifest]) -> None:
     config, tensors = load_adapter(fixtures_dir / "adapters/llama-lokr-r4")
     tensors[f"{LLAMA_Q}.lokr_w1"] = f32(4, 8)  # 4 * 8 = 32 rows, q_proj has 64
-    err = _error(config, tensors, bases["tiny-llama"])
+    err = expect_invalid(config, tensors, bases["tiny-llama"])
     assert (err.code, err.reason) == ("incompatible_base", "shape_mismatch")
     assert err.context["module"] == "model.layers.0.self_attn.q_proj"
 
@@ -257,7 +235,7 @@ def test_validate_lokr_product_vs_base(fixtures_dir: Path, bases: dict[str, Base
 def test_validate_lokr_missing_factor(fixtures_dir: Path, bases: dict[str, BaseManifest]) -> None:
     config, tensors = load_adapter(fixtures_dir / "adapters/llama-lokr-r4")
     del tensors["base_model.model.model.layers.0.mlp.down_proj.lokr_w2_b"]
-    assert _error(config, tensors, bases["tiny-llama"]).reason == "unpaired_lora"
+    assert expect_invalid(config, tensors, bases["tiny-llama"]).reason == "unpaired_lora"
 
 
 def test_validate_ia3_orientation_contradicts_feedforward(
@@ -265,12 +243,12 @@ def test_validate_ia3_orientation_contradicts_feedforward(
 ) -> None:
     config, tensors = load_adapter(fixtures_dir / "adapters/gpt2-ia3")
     config["feedforward_modules"] = []
-    err = _error(config, tensors, bases["tiny-gpt2"])
+    err = expect_invalid(config, tensors, bases["tiny-gpt2"])
     assert (err.code, err.reason) == ("inconsistent_adapter", "config_mismatch")
 
 
 def test_validate_ia3_width_vs_base(fixtures_dir: Path, bases: dict[str, BaseManifest]) -> None:
     config, tensors = load_adapter(fixtures_dir / "adapters/gpt2-ia3")
     tensors[f"{GPT2_ATTN}.ia3_l"] = f32(64, 1)  # c_attn out is 192
-    err = _error(config, tensors, bases["tiny-gpt2"])
+    err = expect_invalid(config, tensors, bases["tiny-gpt2"])
     assert (err.code, err.reason) == ("incompatible_base", "shape_mismatch")

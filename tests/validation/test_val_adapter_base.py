@@ -3,46 +3,23 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-import pytest
 
-from registry.errors import AdapterInvalid
-from registry.validation import BaseManifest, ValidationReport, validate_adapter
+from registry.validation import BaseManifest, validate_adapter
 
-from .validation_builders import Array, adapter_files, f32, load_adapter, st_bytes
-
-LLAMA_Q = "base_model.model.model.layers.0.self_attn.q_proj"
-GPT2_ATTN = "base_model.model.transformer.h.0.attn.c_attn"
-Lora = tuple[dict[str, Any], dict[str, Array]]
-
-
-@pytest.fixture
-def llama_lora(fixtures_dir: Path) -> Lora:
-    return load_adapter(fixtures_dir / "adapters/llama-lora-r2-qv-notask")
-
-
-def _error(
-    config: dict[str, Any],
-    tensors: dict[str, Array],
-    base: BaseManifest | None,
-    extra: dict[str, bytes] | None = None,
-) -> AdapterInvalid:
-    with pytest.raises(AdapterInvalid) as info:
-        validate_adapter(adapter_files(config, tensors, extra), base=base)
-    return info.value
-
-
-def _ok(
-    config: dict[str, Any], tensors: dict[str, Array], base: BaseManifest | None
-) -> ValidationReport:
-    return validate_adapter(adapter_files(config, tensors), base=base)
-
-
-def _llama_lora_tensors(module: str, r: int, fin: int, fout: int) -> dict[str, Array]:
-    return {f"{module}.lora_A.weight": f32(r, fin), f"{module}.lora_B.weight": f32(fout, r)}
-
+from .validation_builders import (
+    GPT2_ATTN,
+    LLAMA_Q,
+    Lora,
+    adapter_files,
+    expect_invalid,
+    expect_valid,
+    f32,
+    load_adapter,
+    lora_tensors,
+    st_bytes,
+)
 
 # --- base compatibility --------------------------------------------------------------------
 
@@ -52,10 +29,10 @@ def test_validate_conv1d_layout_is_in_out(
 ) -> None:
     # GPT-2 c_attn is stored [in=64, out=192]; A [r, out] / B [in, r] is the Linear misreading.
     config, tensors = load_adapter(fixtures_dir / "adapters/gpt2-lora-r4-cattn")
-    assert _ok(config, tensors, bases["tiny-gpt2"]).checked_against_base
+    assert expect_valid(config, tensors, bases["tiny-gpt2"]).checked_against_base
     tensors[f"{GPT2_ATTN}.lora_A.weight"] = f32(4, 192)
     tensors[f"{GPT2_ATTN}.lora_B.weight"] = f32(64, 4)
-    err = _error(config, tensors, bases["tiny-gpt2"])
+    err = expect_invalid(config, tensors, bases["tiny-gpt2"])
     assert (err.code, err.reason) == ("incompatible_base", "shape_mismatch")
     assert err.context["tensor"] == f"{GPT2_ATTN}.lora_A.weight"
     assert (err.context["expected"], err.context["actual"]) == (64, 192)
@@ -65,7 +42,7 @@ def test_validate_linear_layout_is_out_in(llama_lora: Lora, bases: dict[str, Bas
     config, tensors = llama_lora
     v_proj = "base_model.model.model.layers.0.self_attn.v_proj"
     tensors[f"{v_proj}.lora_B.weight"] = f32(64, 2)  # v_proj weight is [32, 64]
-    err = _error(config, tensors, bases["tiny-llama"])
+    err = expect_invalid(config, tensors, bases["tiny-llama"])
     assert (err.code, err.reason) == ("incompatible_base", "shape_mismatch")
     assert err.context["module"] == "model.layers.0.self_attn.v_proj"
 
@@ -78,9 +55,11 @@ def test_validate_embedding_lora_vocab_mismatch(
     emb = "base_model.model.model.embed_tokens"
     tensors[f"{emb}.lora_embedding_A"] = f32(2, 256)
     tensors[f"{emb}.lora_embedding_B"] = f32(64, 2)
-    assert _ok(config, tensors, bases["tiny-llama"]).target_modules[0] == "model.embed_tokens"
+    assert (
+        expect_valid(config, tensors, bases["tiny-llama"]).target_modules[0] == "model.embed_tokens"
+    )
     tensors[f"{emb}.lora_embedding_A"] = f32(2, 300)
-    err = _error(config, tensors, bases["tiny-llama"])
+    err = expect_invalid(config, tensors, bases["tiny-llama"])
     assert (err.code, err.reason) == ("incompatible_base", "vocab_mismatch")
     assert (err.context["expected"], err.context["actual"]) == (256, 300)
 
@@ -90,7 +69,7 @@ def test_validate_saved_embedding_with_resized_vocab(
 ) -> None:
     config, tensors = llama_lora
     tensors["base_model.model.model.embed_tokens.base_layer.weight"] = f32(260, 64)
-    err = _error(config, tensors, bases["tiny-llama"])
+    err = expect_invalid(config, tensors, bases["tiny-llama"])
     assert (err.code, err.reason) == ("incompatible_base", "vocab_mismatch")
 
 
@@ -99,10 +78,10 @@ def test_validate_lm_head_lora_on_tied_gpt2(
 ) -> None:
     config, tensors = load_adapter(fixtures_dir / "adapters/gpt2-lora-r4-cattn")
     config["target_modules"] = ["c_attn", "lm_head"]
-    tensors.update(_llama_lora_tensors("base_model.model.lm_head", 4, 64, 256))
-    assert "lm_head" in _ok(config, tensors, bases["tiny-gpt2"]).target_modules
+    tensors.update(lora_tensors("base_model.model.lm_head", 4, 64, 256))
+    assert "lm_head" in expect_valid(config, tensors, bases["tiny-gpt2"]).target_modules
     tensors["base_model.model.lm_head.lora_B.weight"] = f32(300, 4)
-    err = _error(config, tensors, bases["tiny-gpt2"])
+    err = expect_invalid(config, tensors, bases["tiny-gpt2"])
     assert (err.code, err.reason) == ("incompatible_base", "vocab_mismatch")
 
 
@@ -111,12 +90,12 @@ def test_validate_lm_head_absent_from_untied_base_is_missing(
 ) -> None:
     config, tensors = load_adapter(fixtures_dir / "adapters/gpt2-lora-r4-cattn")
     config["target_modules"] = ["c_attn", "lm_head"]
-    tensors.update(_llama_lora_tensors("base_model.model.lm_head", 4, 64, 256))
+    tensors.update(lora_tensors("base_model.model.lm_head", 4, 64, 256))
     gpt2 = bases["tiny-gpt2"]
     untied = BaseManifest(
         tensors=gpt2.tensors, config={**gpt2.config, "tie_word_embeddings": False}
     )
-    err = _error(config, tensors, untied)
+    err = expect_invalid(config, tensors, untied)
     assert (err.code, err.reason) == ("incompatible_base", "missing_modules")
     assert err.context["module"] == "lm_head"
 
@@ -124,7 +103,7 @@ def test_validate_lm_head_absent_from_untied_base_is_missing(
 def test_validate_modules_to_save_shape(fixtures_dir: Path, bases: dict[str, BaseManifest]) -> None:
     config, tensors = load_adapter(fixtures_dir / "adapters/llama-lora-modules-to-save")
     tensors["base_model.model.lm_head.weight"] = f32(256, 32)
-    err = _error(config, tensors, bases["tiny-llama"])
+    err = expect_invalid(config, tensors, bases["tiny-llama"])
     assert (err.code, err.reason) == ("incompatible_base", "shape_mismatch")
     assert err.context["tensor"] == "base_model.model.lm_head.weight"
 
@@ -135,10 +114,10 @@ def test_validate_modules_to_save_missing_in_base(
     config, tensors = load_adapter(fixtures_dir / "adapters/llama-lora-modules-to-save")
     config["modules_to_save"] = ["score"]
     tensors["base_model.model.score.weight"] = tensors.pop("base_model.model.lm_head.weight")
-    err = _error(config, tensors, bases["tiny-llama"])
+    err = expect_invalid(config, tensors, bases["tiny-llama"])
     assert (err.code, err.reason) == ("incompatible_base", "missing_modules")
     config["task_type"] = "SEQ_CLS"  # peft adds a fresh head: a warning, not an error
-    assert _ok(config, tensors, bases["tiny-llama"]).warnings
+    assert expect_valid(config, tensors, bases["tiny-llama"]).warnings
 
 
 def test_validate_base_checkpoint_without_backbone_prefix(
@@ -151,7 +130,7 @@ def test_validate_base_checkpoint_without_backbone_prefix(
         config=gpt2.config,
     )
     config, tensors = load_adapter(fixtures_dir / "adapters/gpt2-lora-r8-attn-mlp")
-    assert _ok(config, tensors, bare).checked_against_base
+    assert expect_valid(config, tensors, bare).checked_against_base
 
 
 # --- prompt learning ----------------------------------------------------------------------
@@ -162,10 +141,10 @@ def test_validate_prefix_tuning_gqa_width(
 ) -> None:
     # Under GQA the prefix width is num_layers * 2 * kv_width (32), not the hidden size (64).
     config, tensors = load_adapter(fixtures_dir / "adapters/llama-prefix-tuning")
-    assert _ok(config, tensors, bases["tiny-llama"]).checked_against_base
+    assert expect_valid(config, tensors, bases["tiny-llama"]).checked_against_base
     config["token_dim"], config["num_attention_heads"] = 64, 4
     tensors["prompt_embeddings"] = f32(4, 2 * 2 * 64)
-    err = _error(config, tensors, bases["tiny-llama"])
+    err = expect_invalid(config, tensors, bases["tiny-llama"])
     assert (err.code, err.reason) == ("incompatible_base", "shape_mismatch")
     assert err.context["field"] == "token_dim"
     assert (err.context["expected"], err.context["actual"]) == (32, 64)
@@ -177,7 +156,7 @@ def test_validate_prefix_tuning_layer_count(
     config, tensors = load_adapter(fixtures_dir / "adapters/gpt2-prefix-tuning")
     config["num_layers"] = 3
     tensors["prompt_embeddings"] = f32(8, 3 * 2 * 64)
-    err = _error(config, tensors, bases["tiny-gpt2"])
+    err = expect_invalid(config, tensors, bases["tiny-gpt2"])
     assert (err.code, err.reason) == ("incompatible_base", "shape_mismatch")
     assert err.context["field"] == "num_layers"
 
@@ -186,8 +165,8 @@ def test_validate_prompt_tuning_hidden_size(
     fixtures_dir: Path, bases: dict[str, BaseManifest]
 ) -> None:
     config, tensors = load_adapter(fixtures_dir / "adapters/gpt2-prompt-tuning")
-    assert _ok(config, tensors, bases["tiny-gpt2"]).r is None
-    err = _error(
+    assert expect_valid(config, tensors, bases["tiny-gpt2"]).r is None
+    err = expect_invalid(
         config,
         tensors,
         BaseManifest(tensors={}, config={"hidden_size": 32, "num_attention_heads": 4}),
@@ -200,20 +179,20 @@ def test_validate_prompt_tuning_rows_vs_num_virtual_tokens(
 ) -> None:
     config, tensors = load_adapter(fixtures_dir / "adapters/gpt2-prompt-tuning")
     config["num_virtual_tokens"] = 12
-    err = _error(config, tensors, bases["tiny-gpt2"])
+    err = expect_invalid(config, tensors, bases["tiny-gpt2"])
     assert (err.code, err.reason) == ("inconsistent_adapter", "config_mismatch")
 
 
 def test_validate_prompt_tuning_extra_tensor(fixtures_dir: Path) -> None:
     config, tensors = load_adapter(fixtures_dir / "adapters/gpt2-p-tuning")
     tensors["prompt_encoder.mlp.weight"] = f32(2, 2)
-    err = _error(config, tensors, None)
+    err = expect_invalid(config, tensors, None)
     assert (err.code, err.reason) == ("inconsistent_adapter", "unexpected_tensor")
 
 
 def test_validate_prompt_tuning_missing_embeddings(fixtures_dir: Path) -> None:
     config, _ = load_adapter(fixtures_dir / "adapters/gpt2-p-tuning")
-    err = _error(config, {"other": f32(2)}, None)
+    err = expect_invalid(config, {"other": f32(2)}, None)
     assert err.code == "inconsistent_adapter"
 
 
@@ -223,7 +202,7 @@ def test_validate_prompt_tuning_missing_embeddings(fixtures_dir: Path) -> None:
 def test_validate_nan_in_lora_weights(llama_lora: Lora, bases: dict[str, BaseManifest]) -> None:
     config, tensors = llama_lora
     tensors[f"{LLAMA_Q}.lora_A.weight"][1, 5] = np.nan
-    err = _error(config, tensors, bases["tiny-llama"])
+    err = expect_invalid(config, tensors, bases["tiny-llama"])
     assert (err.code, err.reason) == ("unhealthy_tensors", "nan_or_inf")
     assert err.context["tensor"] == f"{LLAMA_Q}.lora_A.weight"
 
@@ -242,7 +221,7 @@ def test_validate_all_zero_lora_b_is_a_warning(
 ) -> None:
     config, tensors = llama_lora
     tensors[f"{LLAMA_Q}.lora_B.weight"] = np.zeros((64, 2), np.float32)
-    report = _ok(config, tensors, bases["tiny-llama"])
+    report = expect_valid(config, tensors, bases["tiny-llama"])
     assert len(report.warnings) == 1
     assert f"{LLAMA_Q}.lora_B.weight" in report.warnings[0]
 
@@ -253,7 +232,7 @@ def test_validate_opaque_peft_type_checks_format_only(
     config, tensors = llama_lora
     config["peft_type"] = "VERA"
     tensors["anything.goes"] = f32(3)
-    report = _ok(config, tensors, bases["tiny-llama"])
+    report = expect_valid(config, tensors, bases["tiny-llama"])
     assert report.opaque
     assert not report.checked_against_base
     assert report.warnings
@@ -264,7 +243,7 @@ def test_validate_report_summarises_adapter(
 ) -> None:
     config, tensors = load_adapter(fixtures_dir / "adapters/llama-lora-rank-pattern")
     tensors[f"{LLAMA_Q}.lora_A.weight"] = tensors[f"{LLAMA_Q}.lora_A.weight"].astype(np.float16)
-    report = _ok(config, tensors, bases["tiny-llama"])
+    report = expect_valid(config, tensors, bases["tiny-llama"])
     assert report.r == 8
     assert report.lora_alpha == 8
     assert report.rank_pattern == {"v_proj": 8}

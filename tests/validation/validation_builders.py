@@ -10,9 +10,17 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import pytest
 from safetensors.numpy import load, save
 
-from registry.validation import ByteSource, BytesSource
+from registry.errors import AdapterInvalid
+from registry.validation import (
+    BaseManifest,
+    ByteSource,
+    BytesSource,
+    ValidationReport,
+    validate_adapter,
+)
 
 Array = npt.NDArray[Any]
 
@@ -82,3 +90,32 @@ def adapter_files(
 
 def f32(*shape: int, value: float = 0.5) -> Array:
     return np.full(shape, value, dtype=np.float32)
+
+
+# --- shared by the validate_adapter test modules --------------------------------------------
+
+LLAMA_Q = "base_model.model.model.layers.0.self_attn.q_proj"
+GPT2_ATTN = "base_model.model.transformer.h.0.attn.c_attn"
+Lora = tuple[dict[str, Any], dict[str, "Array"]]
+
+
+def expect_invalid(
+    config: dict[str, Any],
+    tensors: dict[str, Array],
+    base: BaseManifest | None,
+    extra: dict[str, bytes] | None = None,
+) -> AdapterInvalid:
+    """The error ``validate_adapter`` raises for these files (fails the test if none)."""
+    with pytest.raises(AdapterInvalid) as info:
+        validate_adapter(adapter_files(config, tensors, extra), base=base)
+    return info.value
+
+
+def expect_valid(
+    config: dict[str, Any], tensors: dict[str, Array], base: BaseManifest | None
+) -> ValidationReport:
+    return validate_adapter(adapter_files(config, tensors), base=base)
+
+
+def lora_tensors(module: str, r: int, fin: int, fout: int) -> dict[str, Array]:
+    return {f"{module}.lora_A.weight": f32(r, fin), f"{module}.lora_B.weight": f32(fout, r)}
