@@ -57,40 +57,26 @@ def test_fixture_outcome(runner: CliRunner, fixture: dict[str, Any]) -> None:
 def test_black_box_contract_through_console_script(tmp_path: Path) -> None:
     """The exact command line of the issue's black-box contract, as a subprocess."""
     script = Path(sys.executable).parent / "adapter-registry"
-    command = [str(script)] if script.exists() else [sys.executable, "-m", "registry"]
+    assert script.exists(), "console script not installed (pip install -e .)"
     base = PEFT_FIXTURES / "bases" / "tiny-gpt2"
-    good = subprocess.run(
-        [
-            *command,
+
+    def validate(adapter: Path) -> subprocess.CompletedProcess[str]:
+        command = [
+            str(script),
             "adapters",
             "validate",
-            str(PEFT_FIXTURES / "adapters" / "gpt2-lora-r4-cattn"),
+            str(adapter),
             "--base-dir",
             str(base),
             "--output",
             "json",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-    )
+        ]
+        return subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, check=False)
+
+    good = validate(PEFT_FIXTURES / "adapters" / "gpt2-lora-r4-cattn")
     assert good.returncode == 0, good.stderr
     assert json.loads(good.stdout)["valid"] is True
-    bad = subprocess.run(
-        [
-            *command,
-            "adapters",
-            "validate",
-            str(PEFT_FIXTURES / "broken" / "gpt2-lora-shape-mismatch"),
-            "--base-dir",
-            str(base),
-            "--output",
-            "json",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-    )
+    bad = validate(PEFT_FIXTURES / "broken" / "gpt2-lora-shape-mismatch")
     assert bad.returncode == 6, bad.stderr
     body = json.loads(bad.stdout)
     assert body["error"] == "incompatible_base"
