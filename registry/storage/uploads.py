@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from registry.auth.principal import AuthenticatedPrincipal
 from registry.errors import (
+    BlobNotFound,
     DigestMismatch,
     ForbiddenFile,
     UploadNotFound,
@@ -243,11 +244,22 @@ class StagedFile:
 
 
 def open_staged_files(store: ArtifactStore, files: list[UploadFile]) -> list[StagedFile]:
-    """Byte sources over every staged file of a session (for validation)."""
+    """Byte sources over every staged file of a session (for validation).
+
+    Errors: ``upload_state_conflict`` when the bytes are gone (a rejected push discards them).
+    """
     out: list[StagedFile] = []
     for f in files:
         staged = StagedObject(key=f.staging_key, size=f.size, sha256_hex=f.digest)
-        out.append(StagedFile(f.name, f.digest, f.size, staged, store.open_staged(f.staging_key)))
+        try:
+            source = store.open_staged(f.staging_key)
+        except BlobNotFound as exc:
+            raise UploadStateConflict(
+                "the staged files of this upload are gone (a refused push discards them); "
+                "open a new upload",
+                context={"upload_id": str(f.session_id), "file": f.name},
+            ) from exc
+        out.append(StagedFile(f.name, f.digest, f.size, staged, source))
     return out
 
 

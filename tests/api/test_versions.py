@@ -12,7 +12,15 @@ import pytest
 from fastapi.testclient import TestClient
 
 from registry.settings import Settings
-from tests.factories.catalog import error_of, open_upload, push, put_file, sha256_hex, unique
+from tests.factories.catalog import (
+    error_of,
+    open_upload,
+    push,
+    put_file,
+    sha256_hex,
+    unique,
+    upload_dir,
+)
 from tests.fixtures.peft import PEFT_FIXTURES
 
 Variant = Callable[[int], Path]
@@ -80,6 +88,17 @@ class TestPushAndPull:
         assert client.get(f"/api/v1/adapters/{namespace}/broken").status_code == 404
         upload_dirs = {p.parent.name for p in _staging_files(settings)}
         assert r.json()["context"].get("upload_id") not in upload_dirs
+
+    def test_retry_after_refusal_needs_a_new_upload(
+        self, client: TestClient, namespace: str, gpt2_base: str
+    ) -> None:
+        upload_id = upload_dir(client, PEFT_FIXTURES / "broken" / "gpt2-lora-shape-mismatch")
+        body = {"base": gpt2_base, "upload_id": upload_id}
+        first = client.post(f"/api/v1/adapters/{namespace}/bot/versions", json=body)
+        assert error_of(first) == ("incompatible_base", "shape_mismatch")
+        again = client.post(f"/api/v1/adapters/{namespace}/bot/versions", json=body)
+        assert again.status_code == 409
+        assert again.json()["error"] == "upload_state_conflict"
 
     def test_unknown_base_is_not_found(
         self, client: TestClient, namespace: str, adapter_variant: Variant
