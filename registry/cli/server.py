@@ -62,6 +62,9 @@ def serve(
         typer.Option(min=1, max=65535, help="Port [settings: 8000].", show_default=False),
     ] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    workers: Annotated[
+        int, typer.Option(min=1, max=64, help="Worker processes (the server is stateless).")
+    ] = 1,
 ) -> None:
     """Serve the HTTP API with uvicorn (registry.app:create_app).
 
@@ -78,6 +81,7 @@ def serve(
         host=host or settings.server.host,
         port=port or settings.server.port,
         log_level=log_level,
+        workers=workers,
     )
 
 
