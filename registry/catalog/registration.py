@@ -157,9 +157,9 @@ def register_version(
     adapters = AdapterRepository(session)
     versions = VersionRepository(session)
     adapters.ensure(ns.id, adapter)
-    known = adapters.get(ns.id, adapter)
-    assert known is not None
-    _refuse_duplicate(store, versions, known.id, upload.id, f"{namespace}/{adapter}", digest)
+    unlocked = adapters.get(ns.id, adapter)
+    assert unlocked is not None
+    _refuse_duplicate(store, versions, unlocked.id, upload.id, f"{namespace}/{adapter}", digest)
     # File moves and fsyncs happen before the lock, so the critical section is only INSERTs.
     uploads.publish_staged(store, staged)
     # The row lock serialises version allocation per adapter (BEGIN IMMEDIATE on SQLite).
