@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
@@ -20,6 +21,12 @@ MAX_LIMIT = 500
 class Page(BaseModel, Generic[T]):
     items: list[T]
     next_page_token: str | None = None
+
+
+def make_page(items: list[T], *, more: bool, key: Callable[[T], list[Any]]) -> Page[T]:
+    """``items`` as a page; when ``more`` (the query found a row past the page) the token is the
+    cursor ``key`` of the last item."""
+    return Page(items=items, next_page_token=encode_token(key(items[-1])) if more else None)
 
 
 def encode_token(key: list[Any]) -> str:

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Query, status
 
 from registry.api.deps import ManifestsDep, SessionDep, SettingsDep, StoreDep, WriteDep
-from registry.api.pagination import Page, decode_token, encode_token
+from registry.api.pagination import Page, decode_token, make_page
 from registry.api.routes._common import (
     DEFAULT_PAGE,
     Limit,
@@ -94,8 +94,7 @@ def list_adapters(
         limit=limit + 1,
     )
     items = [adapter_read(a, ns) for a, ns in rows[:limit]]
-    token = encode_token([items[-1].namespace, items[-1].name]) if len(rows) > limit else None
-    return Page(items=items, next_page_token=token)
+    return make_page(items, more=len(rows) > limit, key=lambda a: [a.namespace, a.name])
 
 
 @router.get("/{namespace}/{name}", response_model=AdapterRead, responses=responses(*_NOT_FOUND))
@@ -211,8 +210,7 @@ def list_versions(
         limit=limit + 1,
     )
     items = version_reads(session, ns.name, adapter, rows[:limit])
-    token = encode_token([items[-1].version]) if len(rows) > limit else None
-    return Page(items=items, next_page_token=token)
+    return make_page(items, more=len(rows) > limit, key=lambda v: [v.version])
 
 
 @router.get(_VERSION, response_model=VersionRead, responses=responses(*_NOT_FOUND))

@@ -7,7 +7,7 @@ import json
 from fastapi import Response, status
 
 from registry.api.deps import ManifestsDep, SessionDep, StoreDep, WriteDep
-from registry.api.pagination import Page, decode_token, encode_token
+from registry.api.pagination import Page, decode_token, make_page
 from registry.api.routes._common import (
     DEFAULT_PAGE,
     Limit,
@@ -76,8 +76,7 @@ def list_base_models(
         BaseModelRead(name=m.name, created_at=m.created_at, revisions=revs)
         for m, revs in rows[:limit]
     ]
-    token = encode_token([items[-1].name]) if len(rows) > limit else None
-    return Page(items=items, next_page_token=token)
+    return make_page(items, more=len(rows) > limit, key=lambda m: [m.name])
 
 
 @router.get(

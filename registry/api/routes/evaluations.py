@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import Query, status
 
 from registry.api.deps import SessionDep, WriteDep
-from registry.api.pagination import Page, decode_token, encode_token
+from registry.api.pagination import Page, decode_token, make_page
 from registry.api.routes._common import (
     DEFAULT_PAGE,
     Limit,
@@ -78,12 +78,9 @@ def list_evaluations(
     )
     canonical = f"{vctx.namespace.name}/{vctx.adapter.name}@v{vctx.version.version}"
     items = evaluation_reads(session, canonical, rows[:limit])
-    token = (
-        encode_token([items[-1].created_at.isoformat(), str(items[-1].id)])
-        if len(rows) > limit
-        else None
+    return make_page(
+        items, more=len(rows) > limit, key=lambda e: [e.created_at.isoformat(), str(e.id)]
     )
-    return Page(items=items, next_page_token=token)
 
 
 @router.get("/evaluations/compare", response_model=ComparisonRead, responses=responses(*_NOT_FOUND))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import status
 
 from registry.api.deps import SessionDep, WriteDep
-from registry.api.pagination import Page, decode_token, encode_token
+from registry.api.pagination import Page, decode_token, make_page
 from registry.api.routes._common import (
     DEFAULT_PAGE,
     Limit,
@@ -45,5 +45,4 @@ def list_namespaces(
     cursor = decode_token(page_token, arity=1, types=(str,))
     rows = namespaces.list_namespaces(session, after=cursor[0] if cursor else None, limit=limit + 1)
     items = [NamespaceRead.model_validate(r) for r in rows[:limit]]
-    token = encode_token([items[-1].name]) if len(rows) > limit else None
-    return Page(items=items, next_page_token=token)
+    return make_page(items, more=len(rows) > limit, key=lambda n: [n.name])
