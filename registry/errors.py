@@ -145,6 +145,10 @@ class VersionNotFound(NotFound):
     code = "version_not_found"
 
 
+class VersionFileNotFound(NotFound):
+    code = "file_not_found"
+
+
 class VersionAlreadyExists(Conflict):
     """The same content (same version digest) is already registered for this adapter."""
 

@@ -7,11 +7,7 @@ from sqlalchemy.orm import Session
 from registry.catalog.models import VersionFile
 from registry.catalog.queries import resolve_version
 from registry.catalog.repository import VersionRepository
-from registry.errors import NotFound
-
-
-class FileNotFoundInVersion(NotFound):
-    code = "file_not_found"
+from registry.errors import VersionFileNotFound
 
 
 def get_version_file(session: Session, *, ref: str, name: str) -> VersionFile:
@@ -20,4 +16,4 @@ def get_version_file(session: Session, *, ref: str, name: str) -> VersionFile:
     for f in VersionRepository(session).files([ctx.version.id])[ctx.version.id]:
         if f.name == name:
             return f
-    raise FileNotFoundInVersion("no such file in this version", context={"file": name[:200]})
+    raise VersionFileNotFound("no such file in this version", context={"file": name[:200]})

@@ -46,6 +46,7 @@ EXIT_CODES: Mapping[str, int] = {
     "base_model_not_found": EXIT_NOT_FOUND,
     "adapter_not_found": EXIT_NOT_FOUND,
     "version_not_found": EXIT_NOT_FOUND,
+    "file_not_found": EXIT_NOT_FOUND,
     "upload_not_found": EXIT_NOT_FOUND,
     "blob_not_found": EXIT_NOT_FOUND,
     # 5 conflict / invalid transition

@@ -12,7 +12,7 @@ from registry.api.deps import SessionDep, StoreDep
 from registry.api.routes._common import authenticated_router, responses
 from registry.api.routes.adapters import _NOT_FOUND, _ref
 from registry.catalog import files
-from registry.errors import BlobNotFound
+from registry.errors import BlobNotFound, VersionFileNotFound
 
 router = authenticated_router(prefix="/api/v1/adapters", tags=["adapters"])
 
@@ -20,7 +20,7 @@ router = authenticated_router(prefix="/api/v1/adapters", tags=["adapters"])
 @router.get(
     "/{namespace}/{name}/versions/{selector}/files/{file_name}",
     response_class=StreamingResponse,
-    responses=responses(*_NOT_FOUND, BlobNotFound),
+    responses=responses(*_NOT_FOUND, VersionFileNotFound, BlobNotFound),
 )
 def download_file(
     namespace: str, name: str, selector: str, file_name: str, session: SessionDep, store: StoreDep
