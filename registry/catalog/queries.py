@@ -28,6 +28,11 @@ class VersionContext:
     adapter: Adapter
     version: AdapterVersion
 
+    @property
+    def ref(self) -> str:
+        """The canonical reference ``NS/NAME@vN``."""
+        return f"{self.namespace.name}/{self.adapter.name}@v{self.version.version}"
+
 
 def get_adapter(session: Session, *, namespace: str, name: str) -> tuple[Namespace, Adapter]:
     """``namespace/name`` or ``namespace_not_found`` / ``adapter_not_found``."""

@@ -47,8 +47,7 @@ def record_evaluation(
             ref=ref,
             data=evaluations.EvaluationInput(**body.model_dump()),
         )
-        canonical = f"{vctx.namespace.name}/{vctx.adapter.name}@v{vctx.version.version}"
-        return evaluation_reads(ctx.session, canonical, [row])[0]
+        return evaluation_reads(ctx.session, vctx.ref, [row])[0]
 
     return ctx.idempotent(body, produce, status_code=201)
 
@@ -76,8 +75,7 @@ def list_evaluations(
     vctx, rows = evaluations.list_evaluations(
         session, ref=_ref(namespace, name, selector), suite=suite, after=after, limit=limit + 1
     )
-    canonical = f"{vctx.namespace.name}/{vctx.adapter.name}@v{vctx.version.version}"
-    items = evaluation_reads(session, canonical, rows[:limit])
+    items = evaluation_reads(session, vctx.ref, rows[:limit])
     return make_page(
         items, more=len(rows) > limit, key=lambda e: [e.created_at.isoformat(), str(e.id)]
     )
@@ -92,7 +90,7 @@ def compare(
     """Scores of two versions side by side on the same suite, metric and dataset digest."""
     va, vb, rows = evaluations.compare_versions(session, ref_a=a, ref_b=b)
     return comparison_read(
-        f"{va.namespace.name}/{va.adapter.name}@v{va.version.version}",
-        f"{vb.namespace.name}/{vb.adapter.name}@v{vb.version.version}",
+        va.ref,
+        vb.ref,
         rows,
     )
