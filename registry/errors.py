@@ -118,6 +118,67 @@ class AdminExists(RegistryError):
     status_code = 409
 
 
+class PolicyDenied(RegistryError):
+    """An authorization decision denied the call; ``context`` names the deciding policies."""
+
+    code = "policy_denied"
+    status_code = 403
+
+
+class SeparationOfDuties(RegistryError):
+    """Four-eyes: the approver requested the promotion, registered the version or owns its CI
+    identity (enforced by the service, by policy and by a database constraint)."""
+
+    code = "separation_of_duties"
+    status_code = 403
+
+
+class PrincipalNotFound(NotFound):
+    code = "principal_not_found"
+
+
+class PrincipalExists(Conflict):
+    code = "principal_exists"
+
+
+class TokenNotFound(NotFound):
+    code = "token_not_found"
+
+
+class PublisherNotFound(NotFound):
+    code = "publisher_not_found"
+
+
+class PublisherExists(Conflict):
+    code = "publisher_exists"
+
+
+class OidcTokenInvalid(RegistryError):
+    """A CI OIDC token failed verification (signature, claims, audience, expiry, publisher)."""
+
+    code = "oidc_token_invalid"
+    status_code = 401
+
+
+class OidcTokenReused(RegistryError):
+    """The OIDC token's ``jti`` was used before (single use)."""
+
+    code = "oidc_token_reused"
+    status_code = 401
+
+
+class OidcProviderUnavailable(RegistryError):
+    code = "oidc_provider_unavailable"
+    status_code = 503
+
+
+class InvalidPolicy(RegistryError):
+    """A policy set (Cedar policies, schema or gates.yaml) does not parse or validate."""
+
+    code = "invalid_policy"
+    status_code = 422
+
+
 # --- catalog -------------------------------------------------------------------------------
 
 
@@ -291,3 +352,37 @@ def all_error_classes() -> list[type[RegistryError]]:
         seen.append(cls)
         stack.extend(cls.__subclasses__())
     return seen
+
+
+# --- governance: deployments, promotions, audit --------------------------------------------
+
+
+class DeploymentNotFound(NotFound):
+    code = "deployment_not_found"
+
+
+class DeploymentExists(Conflict):
+    code = "deployment_exists"
+
+
+class PromotionNotFound(NotFound):
+    code = "promotion_not_found"
+
+
+class GatesFailed(Conflict):
+    """A promotion's gates failed; ``context["gates"]`` lists each gate and its reason."""
+
+    code = "gates_failed"
+
+
+class PromotionStateConflict(Conflict):
+    """Approve/reject/cancel raced another change of the request, or the request is not pending."""
+
+    code = "promotion_state_conflict"
+
+
+class AuditChainBroken(RegistryError):
+    """``audit verify`` found an event or checkpoint that does not match the chain."""
+
+    code = "audit_chain_broken"
+    status_code = 409

@@ -107,6 +107,44 @@ class AuthSettings(BaseModel):
     )
 
 
+class PolicySettings(BaseModel):
+    directory: Path | None = Field(
+        None,
+        description="Policy directory (Cedar schema + policies, gates.yaml) loaded when the "
+        "database holds no policy set yet; default: the policies/ shipped with the registry.",
+    )
+    promotion_ttl_s: int = Field(
+        7 * 24 * 3600, ge=60, description="How long a promotion request stays open for approval."
+    )
+
+
+class OidcSettings(BaseModel):
+    leeway_s: int = Field(30, ge=0, le=300, description="Clock leeway for exp/iat/nbf.")
+    jwks_cache_s: int = Field(3600, ge=0, description="How long fetched JWKS keys are trusted.")
+    jwks_refresh_min_s: float = Field(
+        60.0, ge=0, description="An unknown kid refreshes the JWKS at most this often."
+    )
+    jwks_timeout_s: float = Field(
+        3.0, gt=0, description="Bound on one JWKS / discovery fetch (a slow issuer)."
+    )
+    token_ttl_s: int = Field(
+        900, ge=60, le=24 * 3600, description="Lifetime of a registry token minted for CI."
+    )
+    max_token_age_s: int = Field(
+        3600, ge=60, description="Refuse OIDC tokens whose iat is older than this."
+    )
+
+
+class AuditSettings(BaseModel):
+    signing_key_path: Path = Field(
+        Path("./var/audit-signing.key"),
+        description="Ed25519 private key (PEM) that signs audit checkpoints; created on first use.",
+    )
+    checkpoint_interval_s: float = Field(
+        300.0, ge=0, description="Export a signed checkpoint this often (0 = only on demand)."
+    )
+
+
 class ServerSettings(BaseModel):
     host: str = Field("127.0.0.1", description="Bind address of `serve`.")
     port: int = Field(8000, ge=1, le=65535, description="Port of `serve`.")
@@ -128,6 +166,9 @@ class Settings(BaseSettings):
     validation: ValidationSettings = Field(default_factory=ValidationSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    policy: PolicySettings = Field(default_factory=PolicySettings)
+    oidc: OidcSettings = Field(default_factory=OidcSettings)
+    audit: AuditSettings = Field(default_factory=AuditSettings)
 
 
 @lru_cache(maxsize=1)

@@ -40,6 +40,9 @@ EXIT_CODES: Mapping[str, int] = {
     "permission_denied": EXIT_DENIED,
     "uri_not_allowed": EXIT_DENIED,
     "policy_denied": EXIT_DENIED,
+    "separation_of_duties": EXIT_DENIED,
+    "oidc_token_invalid": EXIT_DENIED,
+    "oidc_token_reused": EXIT_DENIED,
     # 4 not found
     "not_found": EXIT_NOT_FOUND,
     "namespace_not_found": EXIT_NOT_FOUND,
@@ -49,6 +52,11 @@ EXIT_CODES: Mapping[str, int] = {
     "file_not_found": EXIT_NOT_FOUND,
     "upload_not_found": EXIT_NOT_FOUND,
     "blob_not_found": EXIT_NOT_FOUND,
+    "principal_not_found": EXIT_NOT_FOUND,
+    "token_not_found": EXIT_NOT_FOUND,
+    "publisher_not_found": EXIT_NOT_FOUND,
+    "deployment_not_found": EXIT_NOT_FOUND,
+    "promotion_not_found": EXIT_NOT_FOUND,
     # 5 conflict / invalid transition
     "conflict": EXIT_CONFLICT,
     "admin_exists": EXIT_CONFLICT,
@@ -61,6 +69,13 @@ EXIT_CODES: Mapping[str, int] = {
     "idempotency_key_reused": EXIT_CONFLICT,
     "idempotency_key_in_flight": EXIT_CONFLICT,
     "target_not_empty": EXIT_CONFLICT,
+    "principal_exists": EXIT_CONFLICT,
+    "publisher_exists": EXIT_CONFLICT,
+    "deployment_exists": EXIT_CONFLICT,
+    "gates_failed": EXIT_CONFLICT,
+    "promotion_state_conflict": EXIT_CONFLICT,
+    "precondition_failed": EXIT_CONFLICT,
+    "precondition_required": EXIT_CONFLICT,
     # 6 invalid input (bad adapters and bad requests)
     "invalid_adapter": EXIT_INVALID,
     "corrupt_safetensors": EXIT_INVALID,
@@ -80,14 +95,17 @@ EXIT_CODES: Mapping[str, int] = {
     "invalid_uri": EXIT_INVALID,
     "bad_request": EXIT_INVALID,
     "invalid_page_token": EXIT_INVALID,
+    "invalid_policy": EXIT_INVALID,
     "payload_too_large": EXIT_INVALID,
     # 7 server unavailable (retry later)
     "server_unavailable": EXIT_UNAVAILABLE,
     "unavailable": EXIT_UNAVAILABLE,
     "storage_unavailable": EXIT_UNAVAILABLE,
     "schema_out_of_date": EXIT_UNAVAILABLE,
+    "oidc_provider_unavailable": EXIT_UNAVAILABLE,
     # 8 integrity
     "integrity_failure": EXIT_INTEGRITY,
+    "audit_chain_broken": EXIT_INTEGRITY,
 }
 
 _STATUS_EXITS: Mapping[int, int] = {
