@@ -43,13 +43,25 @@ def _configure(connection: Connection) -> None:
 def _run_on(connection: Connection) -> None:
     is_sqlite = connection.dialect.name == "sqlite"
     if is_sqlite:
-        # Batch mode recreates tables; foreign keys must be off while it does so.
-        connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        # Batch mode recreates tables; foreign keys must be off while it does so. The pragma is
+        # a no-op inside a transaction, so it goes straight to the driver before BEGIN.
+        _sqlite_pragma(connection, "PRAGMA foreign_keys=OFF")
     _configure(connection)
     with context.begin_transaction():
         context.run_migrations()
     if is_sqlite:
-        connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+        if connection.in_transaction():
+            connection.commit()
+        _sqlite_pragma(connection, "PRAGMA foreign_keys=ON")
+
+
+def _sqlite_pragma(connection: Connection, statement: str) -> None:
+    if connection.in_transaction():
+        connection.exec_driver_sql(statement)
+        return
+    dbapi = connection.connection.dbapi_connection
+    assert dbapi is not None
+    dbapi.execute(statement)
 
 
 def run_migrations_offline() -> None:

@@ -10,26 +10,49 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from registry import __version__
+from registry.access.policies import PolicyHolder
 from registry.api.errors import install_error_handlers
+from registry.api.request_id import RequestIdMiddleware
 from registry.api.routes import (
     adapters,
     artifacts,
+    audit,
     base_models,
+    deployments,
     evaluations,
     health,
     meta,
     namespaces,
+    policies,
+    principals,
+    promotions,
+    publishers,
     uploads,
 )
+from registry.audit.checkpoints import Checkpointer
+from registry.audit.keys import load_or_create_signing_key
 from registry.auth.cache import TokenCache
 from registry.catalog.base_models import ManifestCache
 from registry.db import migrate
 from registry.db.engine import make_engine
-from registry.db.session import Sessions
-from registry.settings import Settings, get_settings
+from registry.db.session import Sessions, unit_of_work
+from registry.oidc.jwks import JwksCache
+from registry.oidc.verifier import OidcVerifier
+from registry.policy.loader import default_policy_dir
+from registry.settings import OidcSettings, Settings, get_settings
 from registry.storage.factory import make_store
 
 log = logging.getLogger("registry")
+
+
+def make_verifier(settings: OidcSettings) -> OidcVerifier:
+    jwks = JwksCache(
+        timeout_s=settings.jwks_timeout_s,
+        cache_s=settings.jwks_cache_s,
+        refresh_min_s=settings.jwks_refresh_min_s,
+        allow_insecure_loopback=settings.allow_insecure_loopback,
+    )
+    return OidcVerifier(jwks, leeway_s=settings.leeway_s, max_token_age_s=settings.max_token_age_s)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -48,7 +71,28 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.store = make_store(settings.storage)
             app.state.manifests = ManifestCache()
             app.state.token_cache = TokenCache(settings.auth.token_cache_s)
-            yield
+            app.state.policies = PolicyHolder(settings.policy.directory or default_policy_dir())
+            with unit_of_work(app.state.sessions.read) as session:
+                app.state.policies.current(session)  # fail fast on a broken policy set
+            app.state.oidc_verifier = make_verifier(settings.oidc)
+            app.state.audit_key = load_or_create_signing_key(settings.audit.signing_key_path)
+            checkpointer = (
+                Checkpointer(
+                    app.state.sessions,
+                    app.state.store,
+                    app.state.audit_key,
+                    interval_s=settings.audit.checkpoint_interval_s,
+                )
+                if settings.audit.checkpoint_interval_s > 0
+                else None
+            )
+            if checkpointer is not None:
+                checkpointer.start()
+            try:
+                yield
+            finally:
+                if checkpointer is not None:
+                    checkpointer.stop()
         finally:
             engine.dispose()
 
@@ -63,6 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     install_error_handlers(app)
+    app.add_middleware(RequestIdMiddleware)
     for module in (
         health,
         meta,
@@ -72,6 +117,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         adapters,
         artifacts,
         evaluations,
+        principals,
+        publishers,
+        policies,
+        deployments,
+        promotions,
+        audit,
     ):
         app.include_router(module.router)
     return app

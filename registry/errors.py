@@ -15,6 +15,9 @@ class RegistryError(Exception):
 
     code: ClassVar[str] = "registry_error"
     status_code: ClassVar[int] = 500
+    #: Set on refusals of mutating calls: the audit event the request layer appends in a
+    #: transaction of its own after the refused request's transaction rolled back.
+    audit_entry: Any = None
 
     def __init__(self, detail: str, *, context: dict[str, Any] | None = None) -> None:
         super().__init__(detail)
@@ -118,14 +121,14 @@ class AdminExists(RegistryError):
     status_code = 409
 
 
-class PolicyDenied(RegistryError):
+class PolicyDenied(PermissionDenied):
     """An authorization decision denied the call; ``context`` names the deciding policies."""
 
     code = "policy_denied"
     status_code = 403
 
 
-class SeparationOfDuties(RegistryError):
+class SeparationOfDuties(PermissionDenied):
     """Four-eyes: the approver requested the promotion, registered the version or owns its CI
     identity (enforced by the service, by policy and by a database constraint)."""
 
@@ -153,14 +156,14 @@ class PublisherExists(Conflict):
     code = "publisher_exists"
 
 
-class OidcTokenInvalid(RegistryError):
+class OidcTokenInvalid(Unauthenticated):
     """A CI OIDC token failed verification (signature, claims, audience, expiry, publisher)."""
 
     code = "oidc_token_invalid"
     status_code = 401
 
 
-class OidcTokenReused(RegistryError):
+class OidcTokenReused(Unauthenticated):
     """The OIDC token's ``jti`` was used before (single use)."""
 
     code = "oidc_token_reused"
@@ -381,7 +384,7 @@ class PromotionStateConflict(Conflict):
     code = "promotion_state_conflict"
 
 
-class AuditChainBroken(RegistryError):
+class AuditChainBroken(IntegrityFailure):
     """``audit verify`` found an event or checkpoint that does not match the chain."""
 
     code = "audit_chain_broken"

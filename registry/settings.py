@@ -119,6 +119,10 @@ class PolicySettings(BaseModel):
 
 
 class OidcSettings(BaseModel):
+    allow_insecure_loopback: bool = Field(
+        False,
+        description="Accept http:// issuers on loopback (tests, local dev); never in production.",
+    )
     leeway_s: int = Field(30, ge=0, le=300, description="Clock leeway for exp/iat/nbf.")
     jwks_cache_s: int = Field(3600, ge=0, description="How long fetched JWKS keys are trusted.")
     jwks_refresh_min_s: float = Field(

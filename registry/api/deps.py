@@ -16,12 +16,17 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
+from registry.access.actor import Actor
+from registry.access.policies import ActivePolicies, PolicyHolder
+from registry.access.subjects import load_subject
+from registry.audit import service as audit
 from registry.auth.principal import AuthenticatedPrincipal
 from registry.auth.service import authenticate_cached
 from registry.catalog.base_models import ManifestCache
 from registry.db.session import Sessions, unit_of_work
-from registry.errors import Unauthenticated
+from registry.errors import RegistryError, Unauthenticated
 from registry.idempotency import service as idempotency
+from registry.oidc import service as oidc
 from registry.settings import Settings
 from registry.storage.base import ArtifactStore
 
@@ -49,11 +54,21 @@ def get_manifests(request: Request) -> ManifestCache:
 
 
 def get_session(request: Request) -> Iterator[Session]:
-    """One session per request: writer (BEGIN IMMEDIATE on SQLite) unless the method is safe."""
+    """One session per request: writer (BEGIN IMMEDIATE on SQLite) unless the method is safe.
+
+    A refused mutating call (policy, four-eyes) rolls back; its audit event is then appended in
+    a transaction of its own, so failed attempts are on the record too.
+    """
     sessions: Sessions = request.app.state.sessions
     factory = sessions.read if request.method in _READ_METHODS else sessions.write
-    with unit_of_work(factory) as session:
-        yield session
+    try:
+        with unit_of_work(factory) as session:
+            yield session
+    except RegistryError as exc:
+        if exc.audit_entry is not None:
+            with unit_of_work(sessions.write) as audit_session:
+                audit.append(audit_session, exc.audit_entry)
+        raise
 
 
 def get_principal(
@@ -68,11 +83,41 @@ def get_principal(
             raise Unauthenticated("use Authorization: Bearer <token>")
         token = value.strip()
     sessions: Sessions = request.app.state.sessions
+    if token is not None and oidc.looks_like_jwt(token):
+        # A CI OIDC token: verified, jti consumed (committed at once: single use).
+        with unit_of_work(sessions.write) as session:
+            principal = oidc.authenticate_oidc(
+                session, verifier=request.app.state.oidc_verifier, token=token
+            )
+        request.state.principal = principal
+        return principal
     principal = authenticate_cached(
         lambda: unit_of_work(sessions.read), request.app.state.token_cache, token=token
     )
     request.state.principal = principal
     return principal
+
+
+def get_policies(
+    request: Request, session: Annotated[Session, Depends(get_session, scope="function")]
+) -> ActivePolicies:
+    holder: PolicyHolder = request.app.state.policies
+    return holder.current(session)
+
+
+def get_actor(
+    request: Request,
+    session: Annotated[Session, Depends(get_session, scope="function")],
+    principal: Annotated[AuthenticatedPrincipal, Depends(get_principal)],
+    policies: Annotated[ActivePolicies, Depends(get_policies)],
+) -> Actor:
+    """The caller as the policy engine sees it (role and memberships read fresh)."""
+    return Actor(
+        principal=principal,
+        subject=load_subject(session, principal),
+        authorizer=policies.authorizer,
+        request_id=getattr(request.state, "request_id", None),
+    )
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
@@ -81,6 +126,8 @@ SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 PrincipalDep = Annotated[AuthenticatedPrincipal, Depends(get_principal)]
 StoreDep = Annotated[ArtifactStore, Depends(get_store)]
 ManifestsDep = Annotated[ManifestCache, Depends(get_manifests)]
+ActorDep = Annotated[Actor, Depends(get_actor)]
+PoliciesDep = Annotated[ActivePolicies, Depends(get_policies)]
 
 
 @dataclass
@@ -92,6 +139,7 @@ class WriteContext:
     principal: AuthenticatedPrincipal
     settings: Settings
     idempotency_key: str | None
+    actor: Actor
 
     def idempotent(
         self, body: BaseModel | None, produce: Callable[[], Any], *, status_code: int = 200
@@ -126,9 +174,10 @@ def get_write_context(
     session: SessionDep,
     principal: PrincipalDep,
     settings: SettingsDep,
+    actor: ActorDep,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> WriteContext:
-    return WriteContext(request, session, principal, settings, idempotency_key)
+    return WriteContext(request, session, principal, settings, idempotency_key, actor)
 
 
 WriteDep = Annotated[WriteContext, Depends(get_write_context)]

@@ -5,12 +5,13 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from registry.db.base import Base, CreatedAtMixin, IdMixin
-from registry.db.types import UTCDateTime
+from registry.db.types import JSONType, UTCDateTime
 
 
 class PrincipalKind(StrEnum):
@@ -34,6 +35,22 @@ class Principal(IdMixin, CreatedAtMixin, Base):
     kind: Mapped[str] = mapped_column(String(16), default=PrincipalKind.human)
     role: Mapped[str] = mapped_column(String(16), default=Role.viewer)
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The CI login (e.g. GitHub ``actor``) of the human behind this principal, lower-cased:
+    # four-eyes refuses them as approver of versions their CI runs registered.
+    ci_identity: Mapped[str | None] = mapped_column(String(128), nullable=True)
+
+
+class PrincipalNamespace(Base):
+    """A principal's membership of a namespace (what its role applies to)."""
+
+    __tablename__ = "principal_namespaces"
+
+    principal_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("principals.id", ondelete="CASCADE"), primary_key=True
+    )
+    namespace_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("namespaces.id", ondelete="CASCADE"), primary_key=True
+    )
 
 
 class ApiToken(IdMixin, CreatedAtMixin, Base):
@@ -47,3 +64,10 @@ class ApiToken(IdMixin, CreatedAtMixin, Base):
     name: Mapped[str] = mapped_column(String(128), default="")
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Actions this token may use (None = whatever the principal's policy allows).
+    scopes: Mapped[Any] = mapped_column(JSONType, nullable=True)
+    # Set on tokens minted from a CI OIDC token: the verified CI identity (stored on versions).
+    ci_identity: Mapped[Any] = mapped_column(JSONType, nullable=True)
+    created_by_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("principals.id", ondelete="SET NULL"), nullable=True
+    )

@@ -7,7 +7,8 @@ import uuid
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from registry.auth.models import ApiToken, Principal
+from registry.auth.models import ApiToken, Principal, PrincipalNamespace
+from registry.catalog.models import Namespace
 
 
 class PrincipalRepository:
@@ -48,3 +49,14 @@ class TokenRepository:
         self.session.add(token)
         self.session.flush()
         return token
+
+
+def namespace_names(session: Session, principal_id: uuid.UUID) -> list[str]:
+    """Names of the namespaces a principal is a member of."""
+    stmt = (
+        select(Namespace.name)
+        .join(PrincipalNamespace, PrincipalNamespace.namespace_id == Namespace.id)
+        .where(PrincipalNamespace.principal_id == principal_id)
+        .order_by(Namespace.name)
+    )
+    return list(session.scalars(stmt))

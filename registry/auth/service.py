@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from registry.auth.cache import TokenCache
 from registry.auth.models import ApiToken, Principal, PrincipalKind, Role
 from registry.auth.principal import AuthenticatedPrincipal
-from registry.auth.repository import PrincipalRepository, TokenRepository
+from registry.auth.repository import PrincipalRepository, TokenRepository, namespace_names
 from registry.auth.tokens import hash_token, is_well_formed, new_token
 from registry.errors import AdminExists, Unauthenticated
 
@@ -41,6 +41,8 @@ def authenticate(session: Session, *, token: str | None) -> AuthenticatedPrincip
         role=principal.role,
         token_id=row.id,
         token_expires_at=row.expires_at,
+        scopes=frozenset(row.scopes) if row.scopes is not None else None,
+        ci_identity=row.ci_identity,
     )
 
 
@@ -91,3 +93,14 @@ def bootstrap_admin(session: Session, *, name: str = "admin") -> str:
         raise AdminExists("an admin principal exists already; bootstrap refuses to run twice")
     principal = principals.add(Principal(name=name, kind=PrincipalKind.human, role=Role.admin))
     return issue_token(session, principal_id=principal.id, name="bootstrap")
+
+
+def current_attributes(
+    session: Session, principal_id: uuid.UUID
+) -> tuple[Principal, list[str]] | None:
+    """The principal row and its namespace memberships as they are now; None when it is gone
+    or disabled."""
+    row = PrincipalRepository(session).get_by_id(principal_id)
+    if row is None or row.disabled_at is not None:
+        return None
+    return row, namespace_names(session, principal_id)

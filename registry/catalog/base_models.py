@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from registry.auth.principal import AuthenticatedPrincipal
+from registry.access.actor import Actor, base_model_resource, registry_resource
 from registry.catalog import refs
 from registry.catalog.models import BaseModel, BaseModelFile, BaseModelVersion
 from registry.catalog.repository import BaseModelRepository
@@ -40,7 +40,7 @@ def register_base_version(
     session: Session,
     *,
     store: ArtifactStore,
-    principal: AuthenticatedPrincipal,
+    actor: Actor,
     name: str,
     revision: str,
     config: dict[str, Any],
@@ -61,6 +61,8 @@ def register_base_version(
     refs.revision_name(revision)
     if tokenizer_digest is not None:
         refs.content_digest(tokenizer_digest)
+    actor.require("register_base_model", registry_resource())
+    principal = actor.principal
     repo = BaseModelRepository(session)
     if repo.get_version(name, revision) is not None:
         raise BaseModelVersionExists(
@@ -102,6 +104,12 @@ def register_base_version(
         for f in staged
     ]
     repo.add_files(file_rows)
+    actor.audit(
+        session,
+        "base_model.register",
+        f"base_model:{name}@{revision}",
+        after={"manifest_digest": manifest.digest, "license": license},
+    )
     return BaseVersionView(name=name, version=version, files=file_rows)
 
 
@@ -170,10 +178,13 @@ def _manifest_from_uploaded(
     return manifest
 
 
-def get_base_version(session: Session, *, name: str, revision: str) -> BaseVersionView:
+def get_base_version(
+    session: Session, *, actor: Actor, name: str, revision: str
+) -> BaseVersionView:
     """``name@revision`` with its files, or ``base_model_not_found``."""
     refs.base_model_name(name)
     refs.revision_name(revision)
+    actor.require("read", base_model_resource(name))
     repo = BaseModelRepository(session)
     version = repo.get_version(name, revision)
     if version is None:
@@ -184,9 +195,10 @@ def get_base_version(session: Session, *, name: str, revision: str) -> BaseVersi
 
 
 def list_base_models(
-    session: Session, *, after: str | None, limit: int
+    session: Session, *, actor: Actor, after: str | None, limit: int
 ) -> list[tuple[BaseModel, list[str]]]:
     """Base models by name with their revisions (oldest first)."""
+    actor.require("read", base_model_resource("*"))
     repo = BaseModelRepository(session)
     models = repo.list_page(after=after, limit=limit)
     revisions = repo.revisions([m.id for m in models])

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from registry.auth.principal import AuthenticatedPrincipal
+from registry.access.actor import Actor
 from registry.catalog import refs
 from registry.catalog.models import Evaluation
 from registry.catalog.queries import VersionContext, resolve_version
@@ -28,7 +28,7 @@ class EvaluationInput:
 
 
 def record_evaluation(
-    session: Session, *, principal: AuthenticatedPrincipal, ref: str, data: EvaluationInput
+    session: Session, *, actor: Actor, ref: str, data: EvaluationInput
 ) -> tuple[VersionContext, Evaluation]:
     """Record a score for a version on its own base version. Flushes.
 
@@ -39,7 +39,7 @@ def record_evaluation(
     refs.suite_name(data.metric, "metric")
     if data.dataset_digest is not None:
         refs.content_digest(data.dataset_digest)
-    ctx = resolve_version(session, ref=ref)
+    ctx = resolve_version(session, ref=ref, actor=actor, action="edit_metadata")
     evaluation = EvaluationRepository(session).add(
         Evaluation(
             adapter_version_id=ctx.version.id,
@@ -52,8 +52,19 @@ def record_evaluation(
             harness_version=data.harness_version,
             source=data.source,
             evaluated_on=data.evaluated_on,
-            recorded_by_id=principal.id,
+            recorded_by_id=actor.id,
         )
+    )
+    actor.audit(
+        session,
+        "evaluation.record",
+        f"adapter:{ctx.ref}",
+        after={
+            "suite": data.suite,
+            "metric": data.metric,
+            "value": data.value,
+            "dataset_digest": data.dataset_digest,
+        },
     )
     return ctx, evaluation
 
@@ -61,6 +72,7 @@ def record_evaluation(
 def list_evaluations(
     session: Session,
     *,
+    actor: Actor,
     ref: str,
     suite: str | None,
     after: tuple[datetime, uuid.UUID] | None,
@@ -69,7 +81,7 @@ def list_evaluations(
     """Scores of a version, oldest first (keyset on ``(created_at, id)``)."""
     if suite is not None:
         refs.suite_name(suite, "suite")
-    ctx = resolve_version(session, ref=ref)
+    ctx = resolve_version(session, ref=ref, actor=actor)
     rows = EvaluationRepository(session).list_page(
         ctx.version.id, after=after, limit=limit, suite=suite
     )
@@ -100,14 +112,14 @@ class ComparisonRow:
 
 
 def compare_versions(
-    session: Session, *, ref_a: str, ref_b: str
+    session: Session, *, actor: Actor, ref_a: str, ref_b: str
 ) -> tuple[VersionContext, VersionContext, list[ComparisonRow]]:
     """Side by side scores of two versions on the same (suite, metric, dataset digest).
 
     The newest score per key counts. Keys only one side has appear with the other side null.
     """
-    a = resolve_version(session, ref=ref_a)
-    b = resolve_version(session, ref=ref_b)
+    a = resolve_version(session, ref=ref_a, actor=actor)
+    b = resolve_version(session, ref=ref_b, actor=actor)
     repo = EvaluationRepository(session)
     latest_a = _latest_by_key(repo.all_for(a.version.id))
     latest_b = _latest_by_key(repo.all_for(b.version.id))

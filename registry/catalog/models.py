@@ -150,6 +150,8 @@ class AdapterVersion(IdMixin, CreatedAtMixin, Base):
     training_base_dtype: Mapped[str | None] = mapped_column(String(32), nullable=True)
     quantization: Mapped[str | None] = mapped_column(String(32), nullable=True)
     ci_identity: Mapped[Any] = mapped_column(JSONType, nullable=True)
+    # The CI identity's ``actor``, lower-cased: the human who "owns" a CI registration (four-eyes).
+    ci_actor: Mapped[str | None] = mapped_column(String(128), nullable=True)
     source_uri: Mapped[str | None] = mapped_column(String(1024), nullable=True)
     archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 

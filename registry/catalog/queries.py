@@ -7,9 +7,10 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from registry.access.actor import Actor
 from registry.catalog import refs
 from registry.catalog.models import Adapter, AdapterVersion, LineageEdge, Namespace
-from registry.catalog.namespaces import get_namespace
+from registry.catalog.namespaces import get_namespace, readable
 from registry.catalog.repository import (
     AdapterRepository,
     BaseModelRepository,
@@ -34,20 +35,28 @@ class VersionContext:
         return f"{self.namespace.name}/{self.adapter.name}@v{self.version.version}"
 
 
-def get_adapter(session: Session, *, namespace: str, name: str) -> tuple[Namespace, Adapter]:
-    """``namespace/name`` or ``namespace_not_found`` / ``adapter_not_found``."""
+def get_adapter(
+    session: Session, *, namespace: str, name: str, actor: Actor | None, action: str = "read"
+) -> tuple[Namespace, Adapter]:
+    """``namespace/name`` or ``namespace_not_found`` / ``adapter_not_found``; with ``actor``,
+    ``action`` is authorized in the namespace first."""
     refs.adapter_name(name)
-    ns = get_namespace(session, name=namespace)
+    ns = get_namespace(session, name=namespace, actor=actor, action=action)
     adapter = AdapterRepository(session).get(ns.id, name)
     if adapter is None:
         raise AdapterNotFound("no such adapter", context={"adapter": f"{namespace}/{name}"})
     return ns, adapter
 
 
-def resolve_version(session: Session, *, ref: str | refs.AdapterRef) -> VersionContext:
-    """Resolve ``NS/NAME[@vN|@latest|@sha256:...]`` to a version (latest when unspecified)."""
+def resolve_version(
+    session: Session, *, ref: str | refs.AdapterRef, actor: Actor | None, action: str = "read"
+) -> VersionContext:
+    """Resolve ``NS/NAME[@vN|@latest|@sha256:...]`` to a version (latest when unspecified);
+    with ``actor``, ``action`` is authorized in the namespace first."""
     parsed = refs.parse_adapter_ref(ref) if isinstance(ref, str) else ref
-    ns, adapter = get_adapter(session, namespace=parsed.namespace, name=parsed.name)
+    ns, adapter = get_adapter(
+        session, namespace=parsed.namespace, name=parsed.name, actor=actor, action=action
+    )
     repo = VersionRepository(session)
     if parsed.version is not None:
         version = repo.get(adapter.id, parsed.version)
@@ -63,17 +72,24 @@ def resolve_version(session: Session, *, ref: str | refs.AdapterRef) -> VersionC
 def list_adapters(
     session: Session,
     *,
+    actor: Actor,
     namespace: str | None,
     filters: VersionFilter | None = None,
     after: tuple[str, str] | None,
     limit: int,
 ) -> list[tuple[Adapter, str]]:
-    """Adapters ordered by (namespace, name), optionally within one namespace and only those
-    with at least one version matching ``filters``."""
-    ns_id = get_namespace(session, name=namespace).id if namespace is not None else None
+    """Adapters the caller may read, ordered by (namespace, name), optionally within one
+    namespace and only those with at least one version matching ``filters``."""
+    ns_id = (
+        get_namespace(session, name=namespace, actor=actor).id if namespace is not None else None
+    )
     spec = _resolve_filter(session, filters) if filters is not None else None
     return AdapterRepository(session).list_page(
-        namespace_id=ns_id, after=after, limit=limit, version_filter=spec
+        namespace_id=ns_id,
+        after=after,
+        limit=limit,
+        version_filter=spec,
+        namespaces=None if ns_id is not None else readable(session, actor),
     )
 
 
@@ -101,6 +117,7 @@ def _resolve_filter(session: Session, filters: VersionFilter) -> VersionFilterSp
 def list_versions(
     session: Session,
     *,
+    actor: Actor,
     namespace: str,
     name: str,
     filters: VersionFilter,
@@ -111,7 +128,7 @@ def list_versions(
 
     ``base`` is ``NAME`` (any revision) or ``NAME@REV``.
     """
-    ns, adapter = get_adapter(session, namespace=namespace, name=name)
+    ns, adapter = get_adapter(session, namespace=namespace, name=name, actor=actor)
     versions = VersionRepository(session).list_page(
         adapter.id, before=before, limit=limit, filters=_resolve_filter(session, filters)
     )

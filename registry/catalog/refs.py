@@ -21,6 +21,8 @@ _REVISION = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9_-]|\.(?!\.)){0,127}$")
 _TAG = re.compile(r"^[a-z0-9](?:[a-z0-9_-]|\.(?!\.)){0,63}$")
 _SUITE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9_/:-]|\.(?!\.)){0,127}$")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
+# Principals: lower-case only, so "Bob", "bob " and look-alikes cannot become a second "bob".
+_PRINCIPAL = re.compile(r"^[a-z0-9](?:[a-z0-9_@-]|\.(?!\.)){0,127}$")
 
 
 def _check(pattern: re.Pattern[str], value: str, kind: str) -> str:
@@ -35,6 +37,18 @@ def namespace_name(value: str) -> str:
 
 def adapter_name(value: str) -> str:
     return _check(_SIMPLE_NAME, value, "adapter")
+
+
+def principal_name(value: str) -> str:
+    return _check(_PRINCIPAL, value, "principal")
+
+
+def deployment_name(value: str) -> str:
+    return _check(_SIMPLE_NAME, value, "deployment")
+
+
+def publisher_name(value: str) -> str:
+    return _check(_SIMPLE_NAME, value, "publisher")
 
 
 def base_model_name(value: str) -> str:

@@ -13,11 +13,13 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.orm import Session
 
+from registry.access.actor import Actor
 from registry.auth.principal import AuthenticatedPrincipal
 from registry.catalog import refs
 from registry.catalog.base_models import ManifestCache
@@ -104,7 +106,7 @@ def register_version(
     *,
     store: ArtifactStore,
     manifests: ManifestCache,
-    principal: AuthenticatedPrincipal,
+    actor: Actor,
     limits: RegistrationLimits,
     namespace: str,
     adapter: str,
@@ -123,14 +125,15 @@ def register_version(
     refs.adapter_name(adapter)
     base_ref = refs.parse_base_ref(base)
     _check_metadata(metadata)
-    ns = get_namespace(session, name=namespace)
+    principal = actor.principal
+    ns = get_namespace(session, name=namespace, actor=actor, action="register_version")
     base_version = BaseModelRepository(session).get_version(base_ref.name, base_ref.revision)
     if base_version is None:
         raise BaseModelNotFound("no such base model revision", context={"base": str(base_ref)})
     if (upload_id is None) == (source_uri is None):
         raise InvalidRequest("give exactly one of upload_id and source_uri")
     # Cheap lookups first: a wrong parent must not cost an S3 import or a validation pass.
-    parents = _resolve_parents(session, metadata.parents)
+    parents = _resolve_parents(session, actor, metadata.parents)
     if source_uri is not None:
         upload_id = _import_from_s3(
             session, store=store, principal=principal, limits=limits, uri=source_uri
@@ -219,7 +222,18 @@ def register_version(
         base=str(base_ref),
         datasets=sorted(dataset_rows, key=lambda d: d.name),
     )
-    return RegisteredVersion(VersionContext(ns, adapter_row, version), parts)
+    registered = VersionContext(ns, adapter_row, version)
+    actor.audit(
+        session,
+        "adapter.version.register",
+        f"adapter:{registered.ref}",
+        after={
+            "digest": digest,
+            "base": str(base_ref),
+            "ci": dict(principal.ci_identity) if principal.ci_identity else None,
+        },
+    )
+    return RegisteredVersion(registered, parts)
 
 
 def _refuse_duplicate(
@@ -272,12 +286,22 @@ def _version_row(
         validation_report=report.to_json(),
         description=metadata.description,
         registered_by_id=principal.id,
+        ci_identity=dict(principal.ci_identity) if principal.ci_identity else None,
+        ci_actor=_ci_actor(principal.ci_identity),
         git_commit=metadata.git_commit,
         mlflow_run_id=metadata.mlflow_run_id,
         training_base_dtype=metadata.training_base_dtype,
         quantization=metadata.quantization,
         source_uri=source_uri,
     )
+
+
+def _ci_actor(identity: Mapping[str, Any] | None) -> str | None:
+    """The CI identity's human (``actor``), lower-cased, for four-eyes."""
+    if not identity:
+        return None
+    actor = identity.get("actor")
+    return str(actor).strip().lower()[:128] or None if actor else None
 
 
 def _check_metadata(metadata: VersionMetadata) -> None:
@@ -302,7 +326,7 @@ def _check_metadata(metadata: VersionMetadata) -> None:
 
 
 def _resolve_parents(
-    session: Session, parents: tuple[ParentSpec, ...]
+    session: Session, actor: Actor, parents: tuple[ParentSpec, ...]
 ) -> list[tuple[uuid.UUID | None, uuid.UUID | None]]:
     """``(parent adapter version id, parent base version id)`` per spec; 404 when missing."""
     out: list[tuple[uuid.UUID | None, uuid.UUID | None]] = []
@@ -315,7 +339,7 @@ def _resolve_parents(
                 raise BaseModelNotFound("no such base model revision", context={"base": p.ref})
             out.append((None, found.id))
         else:
-            out.append((resolve_version(session, ref=p.ref).version.id, None))
+            out.append((resolve_version(session, ref=p.ref, actor=actor).version.id, None))
     return out
 
 

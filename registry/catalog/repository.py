@@ -52,11 +52,18 @@ class NamespaceRepository:
         self.session.flush()
         return namespace
 
-    def list_page(self, *, after: str | None, limit: int) -> list[Namespace]:
+    def list_page(
+        self, *, after: str | None, limit: int, names: set[str] | None = None
+    ) -> list[Namespace]:
         stmt = select(Namespace).order_by(Namespace.name).limit(limit)
         if after is not None:
             stmt = stmt.where(Namespace.name > after)
+        if names is not None:
+            stmt = stmt.where(Namespace.name.in_(sorted(names)))
         return list(self.session.scalars(stmt))
+
+    def all_names(self) -> list[str]:
+        return list(self.session.scalars(select(Namespace.name)))
 
 
 class BaseModelRepository:
@@ -174,8 +181,10 @@ class AdapterRepository:
         after: tuple[str, str] | None,
         limit: int,
         version_filter: VersionFilterSpec | None = None,
+        namespaces: set[str] | None = None,
     ) -> list[tuple[Adapter, str]]:
-        """Adapters by (namespace, name); with a filter, those having a matching version."""
+        """Adapters by (namespace, name); with a filter, those having a matching version;
+        ``namespaces`` limits the listing to those namespace names."""
         stmt = (
             select(Adapter, Namespace.name)
             .join(Namespace, Namespace.id == Adapter.namespace_id)
@@ -184,6 +193,8 @@ class AdapterRepository:
         )
         if namespace_id is not None:
             stmt = stmt.where(Adapter.namespace_id == namespace_id)
+        if namespaces is not None:
+            stmt = stmt.where(Namespace.name.in_(sorted(namespaces)))
         if after is not None:
             stmt = stmt.where(
                 (Namespace.name > after[0])

@@ -23,6 +23,7 @@ stays the one name to look up (and to swap in tests).
 from __future__ import annotations
 
 from registry.client._errors import JSON, ClientError
+from registry.client._governance import _Governance
 from registry.client._refs import CHUNK_BYTES, sha256_file, split_ref, version_digest
 from registry.client._transfer import _Transfers
 from registry.client._transport import (
@@ -49,5 +50,5 @@ __all__ = [
 ]
 
 
-class RegistryClient(_Transfers):
+class RegistryClient(_Transfers, _Governance):
     """Typed calls of the ``/api/v1`` HTTP API."""

@@ -1,11 +1,26 @@
 """Import every domain's models so that ``Base.metadata`` is complete (Alembic, tests)."""
 
+from registry.access import models as access_models
+from registry.audit import models as audit_models  # noqa: F401
 from registry.auth import models as auth_models
 from registry.catalog import models as catalog_models
 from registry.db.base import Base
+from registry.deployments import models as deployment_models
 from registry.idempotency import models as idempotency_models
+from registry.oidc import models as oidc_models
+from registry.promotions import models as promotion_models
 from registry.storage import models as storage_models
 
 metadata = Base.metadata
 
-__all__ = ["auth_models", "catalog_models", "idempotency_models", "metadata", "storage_models"]
+__all__ = [
+    "access_models",
+    "auth_models",
+    "catalog_models",
+    "deployment_models",
+    "idempotency_models",
+    "metadata",
+    "oidc_models",
+    "promotion_models",
+    "storage_models",
+]

@@ -12,12 +12,16 @@ Invariants every implementation keeps:
   no longer references the digest (STYLE.md §3.4).
 - Memory is constant in the size of the data: writers buffer at most one S3 part, readers
   stream in fixed chunks.
+- Small named metadata objects (audit checkpoints) live under ``<prefix>/meta/<name>``, outside
+  the blob and staging key spaces, so gc (which lists only blobs and staging) never sees them.
+  Their names are internal, never client input, and are validated by :func:`check_object_name`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,6 +34,34 @@ from registry.storage.keys import format_digest
 from registry.validation.source import ByteSource
 
 DEFAULT_CHUNK_SIZE = 1024 * 1024
+META_ROOT = "meta"
+MAX_OBJECT_NAME = 512
+
+_OBJECT_NAME_RE = re.compile(r"[a-z0-9][a-z0-9/_.-]*")
+_OBJECT_SEGMENT_RE = re.compile(r"[a-z0-9][a-z0-9_.-]*")
+
+
+def check_object_name(name: str, *, prefix: bool = False) -> str:
+    """Validate a metadata object name (or, with ``prefix``, a listing prefix) and return it.
+
+    ``^[a-z0-9][a-z0-9/_.-]*$``, at most 512 characters, no ``..``, no empty segment and no
+    segment starting with ``.`` (the local backend's temp files). A prefix may also be empty
+    or end with ``/``.
+    """
+    if not isinstance(name, str):
+        raise ValueError("object names are strings")
+    if prefix and name == "":
+        return name
+    text = name[:-1] if prefix and name.endswith("/") else name
+    ok = (
+        len(name) <= MAX_OBJECT_NAME
+        and _OBJECT_NAME_RE.fullmatch(text) is not None
+        and ".." not in text
+        and all(_OBJECT_SEGMENT_RE.fullmatch(segment) for segment in text.split("/"))
+    )
+    if not ok:
+        raise ValueError(f"invalid object name {name!r}")
+    return name
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,6 +226,20 @@ class ArtifactStore(Protocol):
 
     def open_import_stream(self, bucket: str, key: str) -> Iterator[bytes]:
         """Stream an import object; the location is re-checked against the allow-list."""
+        ...
+
+    # --- named metadata objects (audit checkpoints) ----------------------------------------
+
+    def put_object(self, name: str, data: bytes) -> None:
+        """Write (or replace) the small object ``name`` atomically (ValueError: bad name)."""
+        ...
+
+    def get_object(self, name: str) -> bytes:
+        """Read the object ``name``. Raises BlobNotFound when it does not exist."""
+        ...
+
+    def list_objects(self, prefix: str) -> list[str]:
+        """Names of the objects whose name starts with ``prefix``, sorted."""
         ...
 
     # --- health ----------------------------------------------------------------------------

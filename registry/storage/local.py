@@ -5,6 +5,7 @@ Layout under ``settings.root`` (prefix is not used locally)::
     blobs/sha256/<hh>/<hex>
     staging/<session-uuid>/<part>                 finished staging objects
     staging/<session-uuid>/.<part>.<rand>.tmp     in-progress writes
+    meta/<name>                                   named metadata objects (audit checkpoints)
 
 Invariants:
 - Files are created ``0o600`` with ``O_EXCL`` and directories ``0o700`` (security.md §6 item 6:
@@ -42,11 +43,13 @@ from registry.settings import StorageSettings
 from registry.storage import keys
 from registry.storage.base import (
     DEFAULT_CHUNK_SIZE,
+    META_ROOT,
     BlobStat,
     ImportObject,
     IncompleteUpload,
     StagedObject,
     StagingEntry,
+    check_object_name,
     put_via_staging,
     verify_chunks,
 )
@@ -339,6 +342,53 @@ class LocalArtifactStore:
 
     def open_import_stream(self, bucket: str, key: str) -> Iterator[bytes]:
         raise BadRequest("importing from s3:// needs the s3 storage backend")
+
+    # --- named metadata objects ------------------------------------------------------------
+
+    def _object_path(self, name: str) -> Path:
+        return self._path(f"{META_ROOT}/{check_object_name(name)}")
+
+    def put_object(self, name: str, data: bytes) -> None:
+        path = self._object_path(name)
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(8)}.tmp"
+        try:
+            for parent in reversed([path.parent, *path.parent.parents]):
+                if parent.is_relative_to(self._root) and not parent.is_dir():
+                    parent.mkdir(mode=_DIR_MODE, exist_ok=True)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, _FILE_MODE)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, path)
+            _fsync_dir(path.parent)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+            raise _unavailable(exc) from exc
+
+    def get_object(self, name: str) -> bytes:
+        try:
+            return self._object_path(name).read_bytes()
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
+            raise BlobNotFound("object not found", context={"name": name}) from exc
+
+    def list_objects(self, prefix: str) -> list[str]:
+        check_object_name(prefix, prefix=True)
+        meta = self._path(META_ROOT)
+        start = meta.joinpath(*prefix.split("/")[:-1])
+        found: list[str] = []
+        for directory, _dirs, files in os.walk(start):
+            for file_name in files:
+                name = (Path(directory) / file_name).relative_to(meta).as_posix()
+                if not name.startswith(prefix):
+                    continue
+                with contextlib.suppress(ValueError):  # temp files and foreign names
+                    found.append(check_object_name(name))
+        return sorted(found)
 
     # --- health ----------------------------------------------------------------------------
 

@@ -10,6 +10,9 @@ Invariants (beyond those of :mod:`registry.storage.base`):
   object; security.md §5.2).
 - Only keys that parse as our own blob/staging keys are listed, deleted or aborted, so a
   shared bucket's foreign objects are never touched by gc.
+- Named metadata objects (audit checkpoints) live under ``<prefix>/meta/``, which gc never
+  lists. For checkpoints to be worth anything, that prefix should be write-once for the
+  application (S3 Object Lock or versioning, a bucket policy denying DeleteObject).
 """
 
 from __future__ import annotations
@@ -29,11 +32,13 @@ from registry.settings import StorageSettings
 from registry.storage import keys
 from registry.storage.base import (
     DEFAULT_CHUNK_SIZE,
+    META_ROOT,
     BlobStat,
     ImportObject,
     IncompleteUpload,
     StagedObject,
     StagingEntry,
+    check_object_name,
     put_via_staging,
     verify_chunks,
 )
@@ -331,6 +336,36 @@ class S3ArtifactStore:
     def open_import_stream(self, bucket: str, key: str) -> Iterator[bytes]:
         check_import_object(bucket, key, self._allowlist)
         return self._stream(bucket, key, DEFAULT_CHUNK_SIZE, "import object")
+
+    # --- named metadata objects ------------------------------------------------------------
+
+    def _meta_root(self) -> str:
+        return f"{self._prefix}/{META_ROOT}/" if self._prefix else f"{META_ROOT}/"
+
+    def put_object(self, name: str, data: bytes) -> None:
+        key = self._meta_root() + check_object_name(name)
+        with s3_errors():
+            self._client.put_object(Bucket=self._bucket, Key=key, Body=data)
+
+    def get_object(self, name: str) -> bytes:
+        key = self._meta_root() + check_object_name(name)
+        with s3_errors("object"):
+            body = self._client.get_object(Bucket=self._bucket, Key=key)["Body"]
+            with contextlib.closing(body):
+                return body.read()
+
+    def list_objects(self, prefix: str) -> list[str]:
+        root = self._meta_root()
+        found: list[str] = []
+        paginator = self._client.get_paginator("list_objects_v2")
+        with s3_errors():
+            for page in paginator.paginate(
+                Bucket=self._bucket, Prefix=root + check_object_name(prefix, prefix=True)
+            ):
+                for obj in page.get("Contents", []):
+                    with contextlib.suppress(ValueError):  # foreign keys under meta/
+                        found.append(check_object_name(obj["Key"][len(root) :]))
+        return sorted(found)
 
     # --- health ----------------------------------------------------------------------------
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import Query, status
 
-from registry.api.deps import ManifestsDep, SessionDep, SettingsDep, StoreDep, WriteDep
+from registry.api.deps import ActorDep, ManifestsDep, SessionDep, SettingsDep, StoreDep, WriteDep
 from registry.api.pagination import Page, decode_token, make_page
 from registry.api.routes._common import (
     DEFAULT_PAGE,
@@ -72,6 +72,7 @@ def _one(session: SessionDep, ctx: queries.VersionContext, *, detail: bool = Tru
 
 @router.get("", response_model=Page[AdapterRead], responses=responses(InvalidPageToken))
 def list_adapters(
+    actor: ActorDep,
     session: SessionDep,
     namespace: Annotated[str | None, Query(max_length=64)] = None,
     peft_type: PeftTypeQ = None,
@@ -86,6 +87,7 @@ def list_adapters(
     cursor = decode_token(page_token, arity=2, types=(str, str))
     rows = queries.list_adapters(
         session,
+        actor=actor,
         namespace=namespace,
         filters=queries.VersionFilter(
             peft_type=peft_type, base=base, rank=rank, state=state, tag=tag
@@ -98,9 +100,9 @@ def list_adapters(
 
 
 @router.get("/{namespace}/{name}", response_model=AdapterRead, responses=responses(*_NOT_FOUND))
-def get_adapter(namespace: str, name: str, session: SessionDep) -> AdapterRead:
+def get_adapter(namespace: str, name: str, actor: ActorDep, session: SessionDep) -> AdapterRead:
     """One adapter."""
-    ns, adapter = queries.get_adapter(session, namespace=namespace, name=name)
+    ns, adapter = queries.get_adapter(session, namespace=namespace, name=name, actor=actor)
     return adapter_read(adapter, ns.name)
 
 
@@ -158,7 +160,7 @@ def register_version(
             ctx.session,
             store=store,
             manifests=manifests,
-            principal=ctx.principal,
+            actor=ctx.actor,
             limits=limits,
             namespace=namespace,
             adapter=name,
@@ -188,6 +190,7 @@ def register_version(
 def list_versions(
     namespace: str,
     name: str,
+    actor: ActorDep,
     session: SessionDep,
     peft_type: PeftTypeQ = None,
     base: BaseQ = None,
@@ -201,6 +204,7 @@ def list_versions(
     cursor = decode_token(page_token, arity=1, types=(int,))
     ns, adapter, rows = queries.list_versions(
         session,
+        actor=actor,
         namespace=namespace,
         name=name,
         filters=queries.VersionFilter(
@@ -214,19 +218,27 @@ def list_versions(
 
 
 @router.get(_VERSION, response_model=VersionRead, responses=responses(*_NOT_FOUND))
-def get_version(namespace: str, name: str, selector: str, session: SessionDep) -> VersionRead:
+def get_version(
+    namespace: str, name: str, selector: str, actor: ActorDep, session: SessionDep
+) -> VersionRead:
     """One version (``vN``, ``latest`` or ``sha256:<digest>``) with files, datasets, warnings."""
-    return _one(session, queries.resolve_version(session, ref=_ref(namespace, name, selector)))
+    ref = _ref(namespace, name, selector)
+    return _one(session, queries.resolve_version(session, ref=ref, actor=actor))
 
 
 @router.get(
     _VERSION + "/lineage", response_model=list[LineageEdgeRead], responses=responses(*_NOT_FOUND)
 )
 def get_lineage(
-    namespace: str, name: str, selector: str, session: SessionDep, descendants: bool = False
+    namespace: str,
+    name: str,
+    selector: str,
+    actor: ActorDep,
+    session: SessionDep,
+    descendants: bool = False,
 ) -> list[LineageEdgeRead]:
     """Ancestors (default) or descendants of a version, breadth first."""
-    ctx = queries.resolve_version(session, ref=_ref(namespace, name, selector))
+    ctx = queries.resolve_version(session, ref=_ref(namespace, name, selector), actor=actor)
     return lineage_reads(
         session, queries.walk_lineage(session, version_id=ctx.version.id, descendants=descendants)
     )
@@ -242,7 +254,11 @@ def update_tags(
         lambda: _one(
             ctx.session,
             mutations.update_tags(
-                ctx.session, ref=_ref(namespace, name, selector), add=body.add, remove=body.remove
+                ctx.session,
+                actor=ctx.actor,
+                ref=_ref(namespace, name, selector),
+                add=body.add,
+                remove=body.remove,
             ),
         ),
     )
@@ -260,6 +276,9 @@ def archive_version(
     return ctx.idempotent(
         body,
         lambda: _one(
-            ctx.session, mutations.archive_version(ctx.session, ref=_ref(namespace, name, selector))
+            ctx.session,
+            mutations.archive_version(
+                ctx.session, actor=ctx.actor, ref=_ref(namespace, name, selector)
+            ),
         ),
     )

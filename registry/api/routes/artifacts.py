@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from fastapi.responses import StreamingResponse
 
-from registry.api.deps import SessionDep, StoreDep
+from registry.api.deps import ActorDep, SessionDep, StoreDep
 from registry.api.routes._common import authenticated_router, responses
 from registry.api.routes.adapters import _NOT_FOUND, _ref
 from registry.catalog import files
@@ -23,10 +23,18 @@ router = authenticated_router(prefix="/api/v1/adapters", tags=["adapters"])
     responses=responses(*_NOT_FOUND, VersionFileNotFound, BlobNotFound),
 )
 def download_file(
-    namespace: str, name: str, selector: str, file_name: str, session: SessionDep, store: StoreDep
+    namespace: str,
+    name: str,
+    selector: str,
+    file_name: str,
+    actor: ActorDep,
+    session: SessionDep,
+    store: StoreDep,
 ) -> StreamingResponse:
     """Stream one file of a version (constant memory, straight from the artifact store)."""
-    found = files.get_version_file(session, ref=_ref(namespace, name, selector), name=file_name)
+    found = files.get_version_file(
+        session, actor=actor, ref=_ref(namespace, name, selector), name=file_name
+    )
     stat = store.stat_blob(found.digest)
     return StreamingResponse(
         store.iter_blob(found.digest),

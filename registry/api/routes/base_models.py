@@ -6,7 +6,7 @@ import json
 
 from fastapi import Response, status
 
-from registry.api.deps import ManifestsDep, SessionDep, StoreDep, WriteDep
+from registry.api.deps import ActorDep, ManifestsDep, SessionDep, StoreDep, WriteDep
 from registry.api.pagination import Page, decode_token, make_page
 from registry.api.routes._common import (
     DEFAULT_PAGE,
@@ -48,7 +48,7 @@ def register_base_model(body: BaseModelVersionCreate, ctx: WriteDep, store: Stor
             base_models.register_base_version(
                 ctx.session,
                 store=store,
-                principal=ctx.principal,
+                actor=ctx.actor,
                 name=body.name,
                 revision=body.revision,
                 config=body.config,
@@ -65,12 +65,12 @@ def register_base_model(body: BaseModelVersionCreate, ctx: WriteDep, store: Stor
 
 @router.get("", response_model=Page[BaseModelRead], responses=responses(InvalidPageToken))
 def list_base_models(
-    session: SessionDep, limit: Limit = DEFAULT_PAGE, page_token: PageToken = None
+    actor: ActorDep, session: SessionDep, limit: Limit = DEFAULT_PAGE, page_token: PageToken = None
 ) -> Page[BaseModelRead]:
     """Base models by name, each with its revisions."""
     cursor = decode_token(page_token, arity=1, types=(str,))
     rows = base_models.list_base_models(
-        session, after=cursor[0] if cursor else None, limit=limit + 1
+        session, actor=actor, after=cursor[0] if cursor else None, limit=limit + 1
     )
     items = [
         BaseModelRead(name=m.name, created_at=m.created_at, revisions=revs)
@@ -84,10 +84,15 @@ def list_base_models(
     responses=responses(InvalidName, BaseModelNotFound),
 )
 def get_manifest(
-    name: str, revision: str, session: SessionDep, store: StoreDep, manifests: ManifestsDep
+    name: str,
+    revision: str,
+    actor: ActorDep,
+    session: SessionDep,
+    store: StoreDep,
+    manifests: ManifestsDep,
 ) -> Response:
     """The weights manifest (``{"config", "tensors"}``) that adapters are checked against."""
-    view = base_models.get_base_version(session, name=name, revision=revision)
+    view = base_models.get_base_version(session, actor=actor, name=name, revision=revision)
     manifest = manifests.load(store, view.version.manifest_blob)
     return Response(
         json.dumps(manifest.to_json(), sort_keys=True),
@@ -101,8 +106,11 @@ def get_manifest(
     response_model=BaseModelVersionRead,
     responses=responses(InvalidName, BaseModelNotFound),
 )
-def get_base_model_version(name: str, revision: str, session: SessionDep) -> BaseModelVersionRead:
+def get_base_model_version(
+    name: str, revision: str, actor: ActorDep, session: SessionDep
+) -> BaseModelVersionRead:
     """One base model revision, with its config snapshot."""
     return base_version_read(
-        base_models.get_base_version(session, name=name, revision=revision), with_config=True
+        base_models.get_base_version(session, actor=actor, name=name, revision=revision),
+        with_config=True,
     )

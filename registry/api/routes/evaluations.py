@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import Query, status
 
-from registry.api.deps import SessionDep, WriteDep
+from registry.api.deps import ActorDep, SessionDep, WriteDep
 from registry.api.pagination import Page, decode_token, make_page
 from registry.api.routes._common import (
     DEFAULT_PAGE,
@@ -43,7 +43,7 @@ def record_evaluation(
     def produce() -> EvaluationRead:
         vctx, row = evaluations.record_evaluation(
             ctx.session,
-            principal=ctx.principal,
+            actor=ctx.actor,
             ref=ref,
             data=evaluations.EvaluationInput(**body.model_dump()),
         )
@@ -59,6 +59,7 @@ def list_evaluations(
     namespace: str,
     name: str,
     selector: str,
+    actor: ActorDep,
     session: SessionDep,
     suite: Annotated[str | None, Query(max_length=128)] = None,
     limit: Limit = DEFAULT_PAGE,
@@ -73,7 +74,12 @@ def list_evaluations(
         except ValueError as exc:
             raise InvalidPageToken("malformed page token") from exc
     vctx, rows = evaluations.list_evaluations(
-        session, ref=_ref(namespace, name, selector), suite=suite, after=after, limit=limit + 1
+        session,
+        actor=actor,
+        ref=_ref(namespace, name, selector),
+        suite=suite,
+        after=after,
+        limit=limit + 1,
     )
     items = evaluation_reads(session, vctx.ref, rows[:limit])
     return make_page(
@@ -83,12 +89,13 @@ def list_evaluations(
 
 @router.get("/evaluations/compare", response_model=ComparisonRead, responses=responses(*_NOT_FOUND))
 def compare(
+    actor: ActorDep,
     session: SessionDep,
     a: Annotated[str, Query(max_length=300)],
     b: Annotated[str, Query(max_length=300)],
 ) -> ComparisonRead:
     """Scores of two versions side by side on the same suite, metric and dataset digest."""
-    va, vb, rows = evaluations.compare_versions(session, ref_a=a, ref_b=b)
+    va, vb, rows = evaluations.compare_versions(session, actor=actor, ref_a=a, ref_b=b)
     return comparison_read(
         va.ref,
         vb.ref,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import status
 
-from registry.api.deps import SessionDep, WriteDep
+from registry.api.deps import ActorDep, SessionDep, WriteDep
 from registry.api.pagination import Page, decode_token, make_page
 from registry.api.routes._common import (
     DEFAULT_PAGE,
@@ -31,7 +31,9 @@ def create_namespace(body: NamespaceCreate, ctx: WriteDep) -> object:
     return ctx.idempotent(
         body,
         lambda: NamespaceRead.model_validate(
-            namespaces.create_namespace(ctx.session, name=body.name, description=body.description)
+            namespaces.create_namespace(
+                ctx.session, actor=ctx.actor, name=body.name, description=body.description
+            )
         ),
         status_code=201,
     )
@@ -39,10 +41,12 @@ def create_namespace(body: NamespaceCreate, ctx: WriteDep) -> object:
 
 @router.get("", response_model=Page[NamespaceRead], responses=responses(InvalidPageToken))
 def list_namespaces(
-    session: SessionDep, limit: Limit = DEFAULT_PAGE, page_token: PageToken = None
+    actor: ActorDep, session: SessionDep, limit: Limit = DEFAULT_PAGE, page_token: PageToken = None
 ) -> Page[NamespaceRead]:
     """Namespaces by name."""
     cursor = decode_token(page_token, arity=1, types=(str,))
-    rows = namespaces.list_namespaces(session, after=cursor[0] if cursor else None, limit=limit + 1)
+    rows = namespaces.list_namespaces(
+        session, actor=actor, after=cursor[0] if cursor else None, limit=limit + 1
+    )
     items = [NamespaceRead.model_validate(r) for r in rows[:limit]]
     return make_page(items, more=len(rows) > limit, key=lambda n: [n.name])

@@ -17,6 +17,7 @@ from typing import Annotated
 from fastapi import Header, Request, status
 from starlette.concurrency import run_in_threadpool
 
+from registry.access.actor import registry_resource
 from registry.api.deps import PrincipalDep, SessionDep, SessionsDep, StoreDep, WriteDep
 from registry.api.routes._common import authenticated_router, responses
 from registry.catalog.schemas import FileRead, UploadCreate, UploadRead
@@ -77,8 +78,12 @@ def _read(upload: UploadSession, files: list[UploadFile]) -> UploadRead:
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=UploadRead)
 def create_upload(ctx: WriteDep, body: UploadCreate | None = None) -> object:
-    """Open an upload session (files are then PUT one by one)."""
+    """Open an upload session (files are then PUT one by one); needs ``upload`` (adapter files)
+    or ``register_base_model`` (base weights)."""
     settings: Settings = ctx.settings
+    purpose = UploadPurpose(body.purpose if body is not None else "adapter")
+    action = "register_base_model" if purpose == UploadPurpose.base_model else "upload"
+    ctx.actor.require(action, registry_resource())
     return ctx.idempotent(
         body,
         lambda: _read(
@@ -86,7 +91,7 @@ def create_upload(ctx: WriteDep, body: UploadCreate | None = None) -> object:
                 ctx.session,
                 principal=ctx.principal,
                 ttl_s=settings.server.upload_ttl_s,
-                purpose=UploadPurpose(body.purpose if body is not None else "adapter"),
+                purpose=purpose,
             ),
             [],
         ),

@@ -1,0 +1,225 @@
+"""Request and response bodies of the governance API: principals, tokens, publishers, policies,
+deployments, promotions, audit (pydantic v2, unknown fields refused)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from registry.catalog.schemas import Strict
+
+RoleName = Literal["viewer", "developer", "approver", "operator", "admin", "auditor"]
+
+
+class PrincipalCreate(Strict):
+    name: str = Field(max_length=128)
+    role: RoleName
+    kind: Literal["human", "service"] = "human"
+    namespaces: list[str] = Field(default_factory=list, max_length=100)
+    ci_identity: str | None = Field(
+        None, max_length=128, description="The CI login (e.g. GitHub actor) of this human."
+    )
+
+
+class MembershipAdd(Strict):
+    namespaces: list[str] = Field(min_length=1, max_length=100)
+
+
+class PrincipalRead(BaseModel):
+    id: uuid.UUID
+    name: str
+    kind: str
+    role: str
+    namespaces: list[str]
+    ci_identity: str | None
+    created_at: datetime
+    disabled: bool
+
+
+class TokenCreate(Strict):
+    principal: str | None = Field(None, max_length=128, description="Default: the caller.")
+    name: str = Field("", max_length=128)
+    ttl_days: int | None = Field(90, ge=1, le=366, description="null: never expires.")
+    scopes: list[str] | None = Field(None, max_length=32, description="Actions; null: all.")
+
+
+class TokenRead(BaseModel):
+    id: uuid.UUID
+    principal: str
+    name: str
+    scopes: list[str] | None
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    created_at: datetime
+
+
+class TokenIssued(TokenRead):
+    token: str = Field(description="Shown once; only its sha256 is stored.")
+
+
+class PublisherCreate(Strict):
+    name: str = Field(max_length=64)
+    kind: Literal["github", "gitlab"] = "github"
+    issuer: str = Field(max_length=512)
+    audience: str = Field(max_length=256)
+    repository: str = Field(max_length=256)
+    repository_owner_id: str = Field(max_length=64)
+    workflow_ref: str = Field(
+        max_length=512, description="OWNER/REPO/.github/workflows/FILE.yml (without @ref)."
+    )
+    ref: str | None = Field(None, max_length=256)
+    environment: str | None = Field(None, max_length=128)
+    require_protected_ref: bool = True
+    principal: str = Field(max_length=128)
+    namespaces: list[str] = Field(min_length=1, max_length=50)
+
+
+class PublisherRead(BaseModel):
+    id: uuid.UUID
+    name: str
+    kind: str
+    issuer: str
+    audience: str
+    repository: str
+    repository_owner_id: str
+    workflow_ref: str
+    ref: str | None
+    environment: str | None
+    require_protected_ref: bool
+    principal: str
+    namespaces: list[str]
+    created_at: datetime
+
+
+class OidcTokenRead(BaseModel):
+    token: str
+    expires_at: datetime
+    principal: str
+    identity: dict[str, Any]
+
+
+class PolicyApply(Strict):
+    schema_text: str = Field(max_length=256 * 1024)
+    policies_text: str = Field(max_length=1024 * 1024)
+    gates_text: str = Field(max_length=256 * 1024)
+    source: str = Field("", max_length=1024)
+
+
+class PolicyRead(BaseModel):
+    version: int
+    digest: str
+    source: str
+    applied_at: datetime | None
+    schema_text: str
+    policies_text: str
+    gates_text: str
+
+
+class DeploymentCreate(Strict):
+    name: str = Field(max_length=64)
+    base: str = Field(max_length=300, description="NAME@REVISION")
+    adapter: str = Field(max_length=200, description="NS/NAME")
+
+
+class VersionSummaryRead(BaseModel):
+    version: int
+    digest: str
+    ref: str
+    state: str
+
+
+class DeploymentRead(BaseModel):
+    name: str
+    namespace: str
+    adapter: str
+    base: str
+    revision: int
+    stable: VersionSummaryRead | None
+    candidate: VersionSummaryRead | None
+    share_bp: int
+    created_at: datetime
+
+
+class RevisionRead(BaseModel):
+    revision: int
+    stable_version: int | None
+    candidate_version: int | None
+    share_bp: int
+    salt: str
+    hash_spec: str
+    reason: str
+    detail: str
+    promotion_id: uuid.UUID | None
+    effective_at: datetime
+
+
+class PromotionCreate(Strict):
+    ref: str = Field(max_length=300, description="NS/NAME@vN or NS/NAME@sha256:...")
+    deployment: str = Field(max_length=64)
+    reason: str | None = Field(None, max_length=2000)
+    override_reason: str | None = Field(
+        None, max_length=2000, description="Admin only: promote despite failing gates."
+    )
+
+
+class PromotionDecision(Strict):
+    comment: str = Field("", max_length=2000)
+
+
+class PromotionReject(Strict):
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class ApprovalRead(BaseModel):
+    approver: str
+    at: datetime
+
+
+class PromotionRead(BaseModel):
+    id: uuid.UUID
+    state: str
+    deployment: str
+    ref: str
+    gates: list[dict[str, Any]]
+    gates_passed: bool
+    required_approvals: int
+    approvals: list[ApprovalRead]
+    policy_digest: str
+    override_reason: str | None
+    reason: str | None
+    revision: int | None
+    expires_at: datetime
+    created_at: datetime
+    decided_at: datetime | None
+
+
+class AuditEventRead(BaseModel):
+    seq: int
+    at: datetime
+    actor: str | None
+    action: str
+    resource: str
+    decision: dict[str, Any] | None
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    request_id: str | None
+    prev_hash: str
+    hash: str
+
+
+class AuditVerifyRead(BaseModel):
+    ok: bool
+    events: int
+    checkpoints: int
+    first_bad_seq: int | None = None
+    reason: str | None = None
+
+
+class CheckpointRead(BaseModel):
+    seq: int
+    hash: str
+    at: str
+    key_id: str

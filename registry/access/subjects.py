@@ -1,0 +1,32 @@
+"""Build the policy engine's view of a caller from the database (fresh on every request)."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from registry.auth.principal import AuthenticatedPrincipal
+from registry.auth.service import current_attributes
+from registry.errors import Unauthenticated
+from registry.policy.types import Subject
+
+
+def load_subject(session: Session, principal: AuthenticatedPrincipal) -> Subject:
+    """Role, kind and memberships as they are now (a token cached for a few seconds must not
+    keep a role or membership that was taken away). A token minted for a CI publisher acts only
+    in the namespaces the publisher is bound to."""
+    found = current_attributes(session, principal.id)
+    if found is None:
+        raise Unauthenticated("a valid API token is required")
+    row, names = found
+    namespaces = frozenset(names)
+    ci = principal.ci_identity
+    if ci is not None and isinstance(ci.get("namespaces"), list):
+        namespaces = namespaces & frozenset(str(n) for n in ci["namespaces"])
+    return Subject(
+        id=str(row.id),
+        name=row.name,
+        kind=row.kind,
+        role=row.role,
+        namespaces=namespaces,
+        ci_identities=frozenset([row.ci_identity]) if row.ci_identity else frozenset(),
+    )

@@ -1,0 +1,140 @@
+"""Deployments: named serving targets; their state is the newest immutable revision."""
+
+from __future__ import annotations
+
+from fastapi import status
+
+from registry.access.schemas import (
+    DeploymentCreate,
+    DeploymentRead,
+    RevisionRead,
+    VersionSummaryRead,
+)
+from registry.api.deps import ActorDep, SessionDep, WriteDep
+from registry.api.pagination import Page, decode_token, make_page
+from registry.api.routes._common import (
+    DEFAULT_PAGE,
+    Limit,
+    PageToken,
+    authenticated_router,
+    responses,
+)
+from registry.deployments import service as deployments
+from registry.deployments.models import DeploymentRevision
+from registry.errors import (
+    AdapterNotFound,
+    BaseModelNotFound,
+    DeploymentExists,
+    DeploymentNotFound,
+    InvalidName,
+    InvalidPageToken,
+    InvalidReference,
+    NamespaceNotFound,
+    PolicyDenied,
+)
+
+router = authenticated_router(prefix="/api/v1/deployments", tags=["deployments"])
+
+
+def deployment_read(view: deployments.DeploymentView) -> DeploymentRead:
+    def summary(s: deployments.VersionSummary | None) -> VersionSummaryRead | None:
+        return None if s is None else VersionSummaryRead(**s.__dict__)
+
+    return DeploymentRead(
+        name=view.deployment.name,
+        namespace=view.namespace,
+        adapter=view.adapter,
+        base=view.base,
+        revision=view.revision.revision,
+        stable=summary(view.stable),
+        candidate=summary(view.candidate),
+        share_bp=view.revision.candidate_share_bp,
+        created_at=view.deployment.created_at,
+    )
+
+
+def revision_read(row: DeploymentRevision, versions: dict[object, int]) -> RevisionRead:
+    return RevisionRead(
+        revision=row.revision,
+        stable_version=versions.get(row.stable_version_id),
+        candidate_version=versions.get(row.candidate_version_id),
+        share_bp=row.candidate_share_bp,
+        salt=row.salt,
+        hash_spec=row.hash_spec,
+        reason=row.reason,
+        detail=row.detail,
+        promotion_id=row.promotion_id,
+        effective_at=row.effective_at,
+    )
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=DeploymentRead,
+    responses=responses(
+        InvalidName,
+        InvalidReference,
+        NamespaceNotFound,
+        AdapterNotFound,
+        BaseModelNotFound,
+        DeploymentExists,
+        PolicyDenied,
+    ),
+)
+def create_deployment(body: DeploymentCreate, ctx: WriteDep) -> object:
+    """Create a deployment bound to a base model revision and an adapter."""
+    return ctx.idempotent(
+        body,
+        lambda: deployment_read(
+            deployments.create_deployment(
+                ctx.session, actor=ctx.actor, name=body.name, base=body.base, adapter=body.adapter
+            )
+        ),
+        status_code=201,
+    )
+
+
+@router.get("", response_model=Page[DeploymentRead], responses=responses(InvalidPageToken))
+def list_deployments(
+    actor: ActorDep, session: SessionDep, limit: Limit = DEFAULT_PAGE, page_token: PageToken = None
+) -> Page[DeploymentRead]:
+    """Deployments the caller may read, by name."""
+    cursor = decode_token(page_token, arity=1, types=(str,))
+    rows = deployments.list_deployments(
+        session, actor=actor, after=cursor[0] if cursor else None, limit=limit + 1
+    )
+    items = [deployment_read(v) for v in rows[:limit]]
+    return make_page(items, more=len(rows) > limit, key=lambda d: [d.name])
+
+
+@router.get(
+    "/{name}",
+    response_model=DeploymentRead,
+    responses=responses(InvalidName, DeploymentNotFound),
+)
+def get_deployment(name: str, actor: ActorDep, session: SessionDep) -> DeploymentRead:
+    """Current state: the newest revision's stable and candidate versions and share."""
+    return deployment_read(deployments.status(session, actor=actor, name=name))
+
+
+@router.get(
+    "/{name}/history",
+    response_model=Page[RevisionRead],
+    responses=responses(InvalidName, DeploymentNotFound, InvalidPageToken),
+)
+def history(
+    name: str,
+    actor: ActorDep,
+    session: SessionDep,
+    limit: Limit = DEFAULT_PAGE,
+    page_token: PageToken = None,
+) -> Page[RevisionRead]:
+    """Revisions newest first."""
+    cursor = decode_token(page_token, arity=1, types=(int,))
+    rows = deployments.history(
+        session, actor=actor, name=name, before=cursor[0] if cursor else None, limit=limit + 1
+    )
+    versions = deployments.version_numbers(session, rows[:limit])
+    items = [revision_read(r, versions) for r in rows[:limit]]
+    return make_page(items, more=len(rows) > limit, key=lambda r: [r.revision])

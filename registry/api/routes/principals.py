@@ -1,0 +1,178 @@
+"""Principals, namespace memberships and API tokens."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import Request, status
+
+from registry.access.schemas import (
+    MembershipAdd,
+    PrincipalCreate,
+    PrincipalRead,
+    TokenCreate,
+    TokenIssued,
+    TokenRead,
+)
+from registry.api.deps import ActorDep, SessionDep, WriteDep
+from registry.api.pagination import Page, decode_token, make_page
+from registry.api.routes._common import (
+    DEFAULT_PAGE,
+    Limit,
+    PageToken,
+    authenticated_router,
+    responses,
+)
+from registry.auth import admin
+from registry.auth.models import ApiToken
+from registry.errors import (
+    BadRequest,
+    InvalidName,
+    InvalidPageToken,
+    NamespaceNotFound,
+    PolicyDenied,
+    PrincipalExists,
+    PrincipalNotFound,
+    TokenNotFound,
+)
+
+router = authenticated_router(prefix="/api/v1", tags=["principals"])
+
+
+def _principal_read(view: admin.PrincipalView) -> PrincipalRead:
+    p = view.principal
+    return PrincipalRead(
+        id=p.id,
+        name=p.name,
+        kind=p.kind,
+        role=p.role,
+        namespaces=view.namespaces,
+        ci_identity=p.ci_identity,
+        created_at=p.created_at,
+        disabled=p.disabled_at is not None,
+    )
+
+
+def _token_read(row: ApiToken, principal: str) -> TokenRead:
+    return TokenRead(
+        id=row.id,
+        principal=principal,
+        name=row.name,
+        scopes=row.scopes,
+        expires_at=row.expires_at,
+        revoked_at=row.revoked_at,
+        created_at=row.created_at,
+    )
+
+
+@router.post(
+    "/principals",
+    status_code=status.HTTP_201_CREATED,
+    response_model=PrincipalRead,
+    responses=responses(InvalidName, PrincipalExists, NamespaceNotFound, PolicyDenied, BadRequest),
+)
+def create_principal(body: PrincipalCreate, ctx: WriteDep) -> object:
+    """Create a human or service principal with a role and namespace memberships (admin)."""
+    return ctx.idempotent(
+        body,
+        lambda: _principal_read(
+            admin.create_principal(
+                ctx.session,
+                actor=ctx.actor,
+                name=body.name,
+                role=body.role,
+                kind=body.kind,
+                namespaces=body.namespaces,
+                ci_identity=body.ci_identity,
+            )
+        ),
+        status_code=201,
+    )
+
+
+@router.get(
+    "/principals",
+    response_model=Page[PrincipalRead],
+    responses=responses(InvalidPageToken, PolicyDenied),
+)
+def list_principals(
+    actor: ActorDep, session: SessionDep, limit: Limit = DEFAULT_PAGE, page_token: PageToken = None
+) -> Page[PrincipalRead]:
+    """Principals by name (admin)."""
+    cursor = decode_token(page_token, arity=1, types=(str,))
+    rows = admin.list_principals(
+        session, actor=actor, after=cursor[0] if cursor else None, limit=limit + 1
+    )
+    items = [_principal_read(v) for v in rows[:limit]]
+    return make_page(items, more=len(rows) > limit, key=lambda p: [p.name])
+
+
+@router.post(
+    "/principals/{name}/namespaces",
+    response_model=PrincipalRead,
+    responses=responses(InvalidName, PrincipalNotFound, NamespaceNotFound, PolicyDenied),
+)
+def add_memberships(name: str, body: MembershipAdd, ctx: WriteDep) -> object:
+    """Add namespace memberships to a principal (admin)."""
+    return ctx.idempotent(
+        body,
+        lambda: _principal_read(
+            admin.add_memberships(
+                ctx.session, actor=ctx.actor, name=name, namespaces=body.namespaces
+            )
+        ),
+    )
+
+
+@router.post(
+    "/tokens",
+    status_code=status.HTTP_201_CREATED,
+    response_model=TokenIssued,
+    responses=responses(PrincipalNotFound, PolicyDenied, BadRequest),
+)
+def create_token(body: TokenCreate, ctx: WriteDep) -> object:
+    """Mint an API token for yourself, or (admin) for another principal. Shown once."""
+
+    def produce() -> TokenIssued:
+        issued = admin.create_token(
+            ctx.session,
+            actor=ctx.actor,
+            principal=body.principal,
+            name=body.name,
+            ttl_days=body.ttl_days,
+            scopes=body.scopes,
+        )
+        read = _token_read(issued.row, issued.principal)
+        return TokenIssued(**read.model_dump(), token=issued.token)
+
+    # Never replay a token from the idempotency store: no Idempotency-Key handling here.
+    ctx.idempotency_key = None
+    return ctx.idempotent(body, produce, status_code=201)
+
+
+@router.get(
+    "/tokens",
+    response_model=list[TokenRead],
+    responses=responses(PrincipalNotFound, PolicyDenied),
+)
+def list_tokens(
+    actor: ActorDep, session: SessionDep, principal: str | None = None
+) -> list[TokenRead]:
+    """Tokens of a principal (default: the caller), newest first; never the secrets."""
+    name = principal or actor.name
+    return [
+        _token_read(t, name) for t in admin.list_tokens(session, actor=actor, principal=principal)
+    ]
+
+
+@router.post(
+    "/tokens/{token_id}/revoke",
+    response_model=TokenRead,
+    responses=responses(TokenNotFound, PolicyDenied),
+)
+def revoke_token(token_id: uuid.UUID, ctx: WriteDep, request: Request) -> object:
+    """Revoke a token (yours, or any as admin); other replicas stop accepting it within the
+    token cache lifetime (``REGISTRY_AUTH__TOKEN_CACHE_S``)."""
+    row, owner = admin.revoke_token(ctx.session, actor=ctx.actor, token_id=token_id)
+    request.app.state.token_cache.clear()
+    return _token_read(row, owner)

@@ -1,0 +1,176 @@
+"""Promotion requests: gates, four-eyes approvals, reject and cancel."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import Query, status
+
+from registry.access.schemas import (
+    ApprovalRead,
+    PromotionCreate,
+    PromotionDecision,
+    PromotionRead,
+    PromotionReject,
+)
+from registry.api.deps import ActorDep, PoliciesDep, SessionDep, WriteDep
+from registry.api.pagination import Page, decode_token, make_page
+from registry.api.routes._common import (
+    DEFAULT_PAGE,
+    Limit,
+    PageToken,
+    authenticated_router,
+    responses,
+)
+from registry.errors import (
+    AdapterNotFound,
+    BadRequest,
+    DeploymentNotFound,
+    InvalidPageToken,
+    InvalidReference,
+    InvalidTransition,
+    PolicyDenied,
+    PromotionNotFound,
+    PromotionStateConflict,
+    SeparationOfDuties,
+    VersionNotFound,
+)
+from registry.promotions import service as promotions
+
+router = authenticated_router(prefix="/api/v1/promotions", tags=["promotions"])
+
+
+def promotion_read(view: promotions.PromotionView) -> PromotionRead:
+    row = view.request
+    return PromotionRead(
+        id=row.id,
+        state=view.state,
+        deployment=view.deployment,
+        ref=view.version_ref,
+        gates=list(row.gates),
+        gates_passed=row.gates_passed,
+        required_approvals=row.required_approvals,
+        approvals=[ApprovalRead(approver=a, at=t) for a, t in view.approvals],
+        policy_digest=row.policy_digest,
+        override_reason=row.override_reason,
+        reason=row.reason,
+        revision=view.revision,
+        expires_at=row.expires_at,
+        created_at=row.created_at,
+        decided_at=row.decided_at,
+    )
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=PromotionRead,
+    responses=responses(
+        InvalidReference,
+        DeploymentNotFound,
+        AdapterNotFound,
+        VersionNotFound,
+        InvalidTransition,
+        PolicyDenied,
+        BadRequest,
+    ),
+)
+def request_promotion(body: PromotionCreate, ctx: WriteDep, active: PoliciesDep) -> object:
+    """Request that a version become the deployment's stable version. Gates are computed and
+    stored; failing gates give state ``blocked`` with the reasons (an admin may override with a
+    written reason)."""
+    return ctx.idempotent(
+        body,
+        lambda: promotion_read(
+            promotions.request_promotion(
+                ctx.session,
+                actor=ctx.actor,
+                policies=active,
+                ref=body.ref,
+                deployment=body.deployment,
+                ttl_s=ctx.settings.policy.promotion_ttl_s,
+                reason=body.reason,
+                override_reason=body.override_reason,
+            )
+        ),
+        status_code=201,
+    )
+
+
+@router.get("", response_model=Page[PromotionRead], responses=responses(InvalidPageToken))
+def list_promotions(
+    actor: ActorDep,
+    session: SessionDep,
+    deployment: Annotated[str | None, Query(max_length=64)] = None,
+    state: Annotated[str | None, Query(max_length=16)] = None,
+    limit: Limit = DEFAULT_PAGE,
+    page_token: PageToken = None,
+) -> Page[PromotionRead]:
+    """Promotion requests newest first."""
+    cursor = decode_token(page_token, arity=2, types=(str, str))
+    before = None
+    if cursor:
+        try:
+            before = (datetime.fromisoformat(cursor[0]), uuid.UUID(cursor[1]))
+        except ValueError as exc:
+            raise InvalidPageToken("malformed page token") from exc
+    rows = promotions.list_requests(
+        session, actor=actor, deployment=deployment, state=state, before=before, limit=limit + 1
+    )
+    items = [promotion_read(v) for v in rows[:limit]]
+    return make_page(
+        items, more=len(rows) > limit, key=lambda p: [p.created_at.isoformat(), str(p.id)]
+    )
+
+
+@router.get("/{promotion_id}", response_model=PromotionRead, responses=responses(PromotionNotFound))
+def get_promotion(promotion_id: uuid.UUID, actor: ActorDep, session: SessionDep) -> PromotionRead:
+    """One promotion request with its gates and approvals."""
+    return promotion_read(promotions.get(session, actor=actor, promotion_id=promotion_id))
+
+
+_DECIDE = responses(PromotionNotFound, PromotionStateConflict, SeparationOfDuties, PolicyDenied)
+
+
+@router.post("/{promotion_id}/approve", response_model=PromotionRead, responses=_DECIDE)
+def approve(
+    promotion_id: uuid.UUID, ctx: WriteDep, body: PromotionDecision | None = None
+) -> object:
+    """Approve (never your own request or a version you or your CI identity registered)."""
+    return ctx.idempotent(
+        body,
+        lambda: promotion_read(
+            promotions.approve(
+                ctx.session,
+                actor=ctx.actor,
+                promotion_id=promotion_id,
+                comment=body.comment if body else "",
+            )
+        ),
+    )
+
+
+@router.post("/{promotion_id}/reject", response_model=PromotionRead, responses=_DECIDE)
+def reject(promotion_id: uuid.UUID, body: PromotionReject, ctx: WriteDep) -> object:
+    """Reject a pending or blocked request, with a reason."""
+    return ctx.idempotent(
+        body,
+        lambda: promotion_read(
+            promotions.reject(
+                ctx.session, actor=ctx.actor, promotion_id=promotion_id, reason=body.reason
+            )
+        ),
+    )
+
+
+@router.post("/{promotion_id}/cancel", response_model=PromotionRead, responses=_DECIDE)
+def cancel(promotion_id: uuid.UUID, ctx: WriteDep) -> object:
+    """Cancel your own pending or blocked request."""
+    return ctx.idempotent(
+        None,
+        lambda: promotion_read(
+            promotions.cancel(ctx.session, actor=ctx.actor, promotion_id=promotion_id)
+        ),
+    )

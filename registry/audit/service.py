@@ -1,0 +1,134 @@
+"""Append to and read the audit log; always inside the caller's transaction.
+
+``append`` is called by services in the same transaction as the change it records (STYLE.md
+§3.4): it locks the ``audit_head`` row (``SELECT ... FOR UPDATE``; on SQLite the writer's
+``BEGIN IMMEDIATE`` already serialises), computes the next event from the head, inserts it and
+moves the head, then flushes. It never commits. Two transactions can therefore never fork the
+chain: the second waits for the first's commit and then sees its head. If the caller rolls
+back, the event and the head move vanish together.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from registry.audit import canonical
+from registry.audit.models import AuditEvent
+from registry.audit.repository import AuditRepository
+from registry.db.base import utcnow
+from registry.errors import BadRequest
+
+MAX_LOG_LIMIT = 1000
+# Column widths of audit_events (SQLite does not enforce them; PostgreSQL would fail the flush).
+_LIMITS = {"actor": 128, "action": 128, "resource": 512, "request_id": 128}
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """What a service asks to record. ``decision`` is ``{"allowed", "policies", "action"}``;
+    ``before``/``after`` are small JSON summaries of the change (no secrets, no blobs)."""
+
+    action: str
+    resource: str
+    actor: str | None = None
+    actor_id: uuid.UUID | None = None
+    decision: Mapping[str, object] | None = None
+    before: Mapping[str, object] | None = None
+    after: Mapping[str, object] | None = None
+    request_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.action or not self.resource:
+            raise ValueError("audit entries need an action and a resource")
+        for name, limit in _LIMITS.items():
+            value = getattr(self, name)
+            if value is not None and len(value) > limit:
+                raise ValueError(f"audit entry {name} longer than {limit} characters")
+
+
+@dataclass(frozen=True, slots=True)
+class ChainHead:
+    """The last event's seq and hash (seq 0 and 64 zeros for an empty log)."""
+
+    seq: int
+    hash: str
+
+
+class AuditHeadMissing(RuntimeError):
+    """The ``audit_head`` row is missing: the database was not migrated (or was tampered)."""
+
+
+def append(session: Session, entry: AuditEntry, *, at: datetime | None = None) -> AuditEvent:
+    """Append ``entry`` as the next event of the chain; flushes, never commits.
+
+    ``at`` defaults to now, read after the head lock is held, so timestamps follow seq order
+    as far as the clock does. Payloads are stored normalised (:func:`canonical.to_json_value`),
+    exactly as they are hashed.
+    """
+    repo = AuditRepository(session)
+    head = repo.head(for_update=True)
+    if head is None:
+        raise AuditHeadMissing("audit_head row missing; run `adapter-registry db upgrade`")
+    when = at if at is not None else utcnow()
+    canonical.format_timestamp(when)  # refuses naive datetimes before anything is written
+    values = {
+        "seq": head.seq + 1,
+        "at": when,
+        "actor": canonical.to_json_value(entry.actor),
+        "actor_id": entry.actor_id,
+        "action": canonical.to_json_value(entry.action),
+        "resource": canonical.to_json_value(entry.resource),
+        "decision": canonical.to_json_value(entry.decision),
+        "before": canonical.to_json_value(entry.before),
+        "after": canonical.to_json_value(entry.after),
+        "request_id": canonical.to_json_value(entry.request_id),
+    }
+    digest = canonical.chain_hash(head.hash, canonical.event_document(**values))
+    event = repo.add(AuditEvent(**values, prev_hash=head.hash, hash=digest))
+    head.seq = event.seq
+    head.hash = digest
+    session.flush()
+    return event
+
+
+def head(session: Session) -> ChainHead:
+    """The current head as this transaction sees it (no lock)."""
+    row = AuditRepository(session).head()
+    if row is None:
+        raise AuditHeadMissing("audit_head row missing; run `adapter-registry db upgrade`")
+    return ChainHead(seq=row.seq, hash=row.hash)
+
+
+def log(
+    session: Session,
+    *,
+    actor: str | None = None,
+    action: str | None = None,
+    resource: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    after_seq: int | None = None,
+    limit: int = 50,
+) -> list[AuditEvent]:
+    """Events in seq order, filtered; page with ``after_seq`` = the last seq seen (keyset).
+
+    ``actor`` matches exactly (principal name); ``action`` and ``resource`` are prefixes
+    (``"adapter."``, ``"adapter:acme/"``; ``%`` and ``_`` match literally). ``since`` is
+    inclusive, ``until`` exclusive.
+    """
+    if not 1 <= limit <= MAX_LOG_LIMIT:
+        raise BadRequest(f"limit must be between 1 and {MAX_LOG_LIMIT}", context={"limit": limit})
+    return AuditRepository(session).search(
+        actor=actor,
+        action=action,
+        resource=resource,
+        since=since,
+        until=until,
+        after_seq=after_seq,
+        limit=limit,
+    )

@@ -1,0 +1,241 @@
+"""Managing principals, their namespace memberships and their API tokens (all audited)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from registry.access.actor import Actor, principal_resource, registry_resource
+from registry.auth.models import ApiToken, Principal, PrincipalKind, PrincipalNamespace, Role
+from registry.auth.repository import PrincipalRepository, namespace_names
+from registry.auth.tokens import hash_token, new_token
+from registry.catalog import refs
+from registry.catalog.namespaces import get_namespace
+from registry.errors import (
+    BadRequest,
+    PrincipalExists,
+    PrincipalNotFound,
+    TokenNotFound,
+)
+from registry.policy.types import ACTIONS
+
+MAX_TOKEN_DAYS = 366
+DEFAULT_TOKEN_DAYS = 90
+
+
+@dataclass(frozen=True)
+class PrincipalView:
+    principal: Principal
+    namespaces: list[str]
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: str
+    row: ApiToken
+    principal: str
+
+
+def create_principal(
+    session: Session,
+    *,
+    actor: Actor,
+    name: str,
+    role: str,
+    kind: str = PrincipalKind.human,
+    namespaces: list[str] | None = None,
+    ci_identity: str | None = None,
+) -> PrincipalView:
+    """Create a human or service principal with a role and namespace memberships."""
+    refs.principal_name(name)
+    actor.require("manage_principals", registry_resource())
+    if role not in {r.value for r in Role}:
+        raise BadRequest(
+            "unknown role", context={"role": role[:50], "roles": [r.value for r in Role]}
+        )
+    if kind not in {k.value for k in PrincipalKind}:
+        raise BadRequest("unknown principal kind", context={"kind": kind[:50]})
+    identity = _ci_identity(ci_identity)
+    repo = PrincipalRepository(session)
+    if repo.get_by_name(name) is not None:
+        raise PrincipalExists("principal exists", context={"principal": name})
+    ns_ids = _namespace_ids(session, namespaces or [])
+    principal = repo.add(Principal(name=name, kind=kind, role=role, ci_identity=identity))
+    session.add_all(
+        [PrincipalNamespace(principal_id=principal.id, namespace_id=i) for i in ns_ids.values()]
+    )
+    session.flush()
+    names = sorted(ns_ids)
+    actor.audit(
+        session,
+        "principal.create",
+        f"principal:{name}",
+        after={"role": role, "kind": kind, "namespaces": names, "ci_identity": identity},
+    )
+    return PrincipalView(principal, names)
+
+
+def add_memberships(
+    session: Session, *, actor: Actor, name: str, namespaces: list[str]
+) -> PrincipalView:
+    """Add namespace memberships to a principal (idempotent)."""
+    actor.require("manage_principals", registry_resource())
+    principal = get_principal(session, name=name)
+    current = set(namespace_names(session, principal.id))
+    ns_ids = _namespace_ids(session, namespaces)
+    added = sorted(set(ns_ids) - current)
+    session.add_all(
+        [PrincipalNamespace(principal_id=principal.id, namespace_id=ns_ids[n]) for n in added]
+    )
+    session.flush()
+    if added:
+        actor.audit(
+            session,
+            "principal.grant",
+            f"principal:{name}",
+            before={"namespaces": sorted(current)},
+            after={"namespaces": sorted(current | set(added))},
+        )
+    return PrincipalView(principal, sorted(current | set(added)))
+
+
+def list_principals(
+    session: Session, *, actor: Actor, after: str | None, limit: int
+) -> list[PrincipalView]:
+    actor.require("manage_principals", registry_resource())
+    stmt = select(Principal).order_by(Principal.name).limit(limit)
+    if after is not None:
+        stmt = stmt.where(Principal.name > after)
+    return [PrincipalView(p, namespace_names(session, p.id)) for p in session.scalars(stmt)]
+
+
+def get_principal(session: Session, *, name: str) -> Principal:
+    refs.principal_name(name)
+    found = PrincipalRepository(session).get_by_name(name)
+    if found is None:
+        raise PrincipalNotFound("no such principal", context={"principal": name})
+    return found
+
+
+def create_token(
+    session: Session,
+    *,
+    actor: Actor,
+    principal: str | None,
+    name: str = "",
+    ttl_days: int | None = DEFAULT_TOKEN_DAYS,
+    scopes: list[str] | None = None,
+) -> IssuedToken:
+    """Mint a token for ``principal`` (default: the caller). Only its sha256 is stored."""
+    target = get_principal(session, name=principal) if principal else _self(session, actor)
+    actor.require(
+        "manage_tokens",
+        principal_resource(target.id),
+        hidden=PrincipalNotFound("no such principal", context={"principal": target.name}),
+    )
+    if ttl_days is not None and not 1 <= ttl_days <= MAX_TOKEN_DAYS:
+        raise BadRequest("ttl_days must be between 1 and 366", context={"ttl_days": ttl_days})
+    if scopes is not None:
+        unknown = sorted(set(scopes) - set(ACTIONS))
+        if unknown or not scopes:
+            raise BadRequest(
+                "unknown or empty token scopes", context={"unknown": unknown, "actions": ACTIONS}
+            )
+    token = new_token()
+    row = ApiToken(
+        principal_id=target.id,
+        token_hash=hash_token(token),
+        name=name[:128],
+        expires_at=datetime.now(UTC) + timedelta(days=ttl_days) if ttl_days else None,
+        scopes=sorted(set(scopes)) if scopes is not None else None,
+        created_by_id=actor.id,
+    )
+    session.add(row)
+    session.flush()
+    actor.audit(
+        session,
+        "token.create",
+        f"token:{row.id}",
+        after={
+            "principal": target.name,
+            "name": row.name,
+            "scopes": row.scopes,
+            "expires_at": row.expires_at.isoformat() if row.expires_at else None,
+        },
+    )
+    return IssuedToken(token, row, target.name)
+
+
+def list_tokens(session: Session, *, actor: Actor, principal: str | None) -> list[ApiToken]:
+    target = get_principal(session, name=principal) if principal else _self(session, actor)
+    actor.require(
+        "manage_tokens",
+        principal_resource(target.id),
+        hidden=PrincipalNotFound("no such principal", context={"principal": target.name}),
+    )
+    stmt = (
+        select(ApiToken)
+        .where(ApiToken.principal_id == target.id)
+        .order_by(ApiToken.created_at.desc())
+        .limit(1000)
+    )
+    return list(session.scalars(stmt))
+
+
+def revoke_token(session: Session, *, actor: Actor, token_id: uuid.UUID) -> tuple[ApiToken, str]:
+    """Revoke a token (idempotent); returns it and its principal's name."""
+    row = session.get(ApiToken, token_id)
+    missing = TokenNotFound("no such token", context={"token": str(token_id)})
+    if row is None:
+        raise missing
+    actor.require("manage_tokens", principal_resource(row.principal_id), hidden=missing)
+    if row.revoked_at is None:
+        row.revoked_at = datetime.now(UTC)
+        session.flush()
+        actor.audit(session, "token.revoke", f"token:{row.id}", after={"revoked": True})
+    owner = PrincipalRepository(session).get_by_id(row.principal_id)
+    return row, owner.name if owner is not None else str(row.principal_id)
+
+
+def _self(session: Session, actor: Actor) -> Principal:
+    found = PrincipalRepository(session).get_by_id(actor.id)
+    if found is None:
+        raise PrincipalNotFound("no such principal", context={"principal": actor.name})
+    return found
+
+
+def _namespace_ids(session: Session, names: list[str]) -> dict[str, uuid.UUID]:
+    return {n: get_namespace(session, name=n).id for n in names}
+
+
+def _ci_identity(value: str | None) -> str | None:
+    if value is None:
+        return None
+    cleaned = value.strip().lower()
+    if not cleaned or len(cleaned) > 128 or not cleaned.isprintable():
+        raise BadRequest("invalid CI identity", context={"ci_identity": value[:128]})
+    return cleaned
+
+
+def ensure_service_principal(session: Session, *, name: str, namespaces: list[str]) -> Principal:
+    """The service principal ``name`` (created with role ``developer`` if missing) with
+    memberships of ``namespaces`` added. Refuses a human principal."""
+    repo = PrincipalRepository(session)
+    principal = repo.get_by_name(name)
+    if principal is None:
+        principal = repo.add(Principal(name=name, kind=PrincipalKind.service, role=Role.developer))
+    elif principal.kind != PrincipalKind.service:
+        raise BadRequest(
+            "a publisher must be bound to a service principal", context={"principal": name}
+        )
+    have = set(namespace_names(session, principal.id))
+    ids = _namespace_ids(session, sorted(set(namespaces) - have))
+    session.add_all(
+        [PrincipalNamespace(principal_id=principal.id, namespace_id=i) for i in ids.values()]
+    )
+    session.flush()
+    return principal

@@ -1,0 +1,132 @@
+"""``principals``: create and list principals (humans, services) with roles and memberships."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+import typer
+
+from registry.cli._common import AllOpt, LimitOpt, PageTokenOpt, client, collect
+from registry.cli._output import OutputOpt, emit, emit_page, get_state
+
+app = typer.Typer(
+    help="Principals: humans and services, their role and namespace memberships (admin).",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+
+
+class Role(StrEnum):
+    viewer = "viewer"
+    developer = "developer"
+    approver = "approver"
+    operator = "operator"
+    admin = "admin"
+    auditor = "auditor"
+
+
+class Kind(StrEnum):
+    human = "human"
+    service = "service"
+
+
+_COLUMNS = ["name", "kind", "role", "namespaces", "ci_identity", "disabled", "created_at"]
+
+NamespacesOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--namespace", metavar="NS", help="Namespace membership (repeatable).", show_default=False
+    ),
+]
+
+
+@app.command("create")
+def create(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(metavar="NAME", help="Principal name, e.g. alice.")],
+    role: Annotated[Role, typer.Option("--role", help="Role granted in member namespaces.")],
+    namespaces: NamespacesOpt = None,
+    kind: Annotated[Kind, typer.Option("--kind", help="human or service.")] = Kind.human,
+    ci_identity: Annotated[
+        str | None,
+        typer.Option(
+            "--ci-identity",
+            metavar="LOGIN",
+            help="The CI login (e.g. GitHub actor) of this human (four-eyes checks).",
+            show_default=False,
+        ),
+    ] = None,
+    output: OutputOpt = None,
+) -> None:
+    """Create a principal (admin).
+
+    JSON: {"id", "name", "kind", "role", "namespaces", "ci_identity", "created_at", "disabled"}.
+    Exit 3 (policy_denied), 4 (namespace_not_found), 5 (principal_exists), 6 (invalid input).
+    """
+    state = get_state(ctx)
+    with client(state) as api:
+        created = api.create_principal(
+            name,
+            role.value,
+            kind=kind.value,
+            namespaces=namespaces or [],
+            ci_identity=ci_identity,
+        )
+    emit(
+        state,
+        created,
+        lambda: (
+            f"created {created['kind']} principal {created['name']} ({created['role']}) "
+            f"in {', '.join(created['namespaces']) or 'no namespace'}"
+        ),
+    )
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    limit: LimitOpt = None,
+    page_token: PageTokenOpt = None,
+    all_pages: AllOpt = False,
+    output: OutputOpt = None,
+) -> None:
+    """List principals by name (admin).
+
+    JSON: {"items": [principal, ...], "next_page_token"}.
+    """
+    state = get_state(ctx)
+    with client(state) as api:
+        page = collect(
+            lambda token: api.list_principals(limit=limit, page_token=token),
+            page_token,
+            all_pages,
+        )
+    emit_page(state, page, _COLUMNS)
+
+
+@app.command("grant")
+def grant(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(metavar="NAME", help="Principal name.")],
+    namespaces: Annotated[
+        list[str],
+        typer.Option(
+            "--namespace", metavar="NS", help="Namespace to add (repeatable, at least one)."
+        ),
+    ],
+    output: OutputOpt = None,
+) -> None:
+    """Add namespace memberships to a principal (admin).
+
+    JSON: the principal (with every membership). Exit 4 (principal_not_found,
+    namespace_not_found), 3 (policy_denied).
+    """
+    state = get_state(ctx)
+    with client(state) as api:
+        updated = api.grant_namespaces(name, namespaces)
+    emit(
+        state,
+        updated,
+        lambda: f"{updated['name']} is a member of {', '.join(updated['namespaces']) or '-'}",
+    )

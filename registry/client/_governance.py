@@ -1,0 +1,294 @@
+"""The JSON calls of the governance API: principals, tokens, trusted publishers (OIDC), policies,
+deployments, promotions and the audit log."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from registry.client._errors import JSON
+from registry.client._refs import seg
+from registry.client._transport import _Transport
+
+
+class _Governance(_Transport):
+    """One typed method per governance endpoint.
+
+    Mutating calls send an ``Idempotency-Key`` (and are retried) except two that must never be
+    replayed: minting an API token (the server refuses to store a secret for replay, so a retry
+    could mint a second, unseen token) and the OIDC exchange (a CI token is single-use).
+    """
+
+    # --- principals ------------------------------------------------------------------------
+
+    def create_principal(
+        self,
+        name: str,
+        role: str,
+        *,
+        kind: str = "human",
+        namespaces: Sequence[str] = (),
+        ci_identity: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> JSON:
+        """``POST /api/v1/principals`` (admin) → PrincipalRead."""
+        result: JSON = self._json(
+            "POST",
+            "/api/v1/principals",
+            json_body={
+                "name": name,
+                "role": role,
+                "kind": kind,
+                "namespaces": list(namespaces),
+                "ci_identity": ci_identity,
+            },
+            idempotency_key=self._key(idempotency_key),
+        )
+        return result
+
+    def list_principals(self, *, limit: int | None = None, page_token: str | None = None) -> JSON:
+        result: JSON = self._json("GET", "/api/v1/principals", params=self._page(limit, page_token))
+        return result
+
+    def grant_namespaces(
+        self, name: str, namespaces: Sequence[str], *, idempotency_key: str | None = None
+    ) -> JSON:
+        """``POST /api/v1/principals/{name}/namespaces``: add memberships → PrincipalRead."""
+        result: JSON = self._json(
+            "POST",
+            f"/api/v1/principals/{seg(name)}/namespaces",
+            json_body={"namespaces": list(namespaces)},
+            idempotency_key=self._key(idempotency_key),
+        )
+        return result
+
+    # --- API tokens ------------------------------------------------------------------------
+
+    def create_token(
+        self,
+        *,
+        principal: str | None = None,
+        name: str = "",
+        ttl_days: int | None = 90,
+        scopes: Sequence[str] | None = None,
+    ) -> JSON:
+        """``POST /api/v1/tokens`` → TokenRead plus ``token`` (shown once). Not retried."""
+        result: JSON = self._json(
+            "POST",
+            "/api/v1/tokens",
+            json_body={
+                "principal": principal,
+                "name": name,
+                "ttl_days": ttl_days,
+                "scopes": list(scopes) if scopes is not None else None,
+            },
+        )
+        return result
+
+    def list_tokens(self, *, principal: str | None = None) -> list[JSON]:
+        """Tokens of ``principal`` (default: the caller), newest first, without secrets."""
+        result: list[JSON] = self._json("GET", "/api/v1/tokens", params={"principal": principal})
+        return result
+
+    def revoke_token(self, token_id: str, *, idempotency_key: str | None = None) -> JSON:
+        result: JSON = self._json(
+            "POST",
+            f"/api/v1/tokens/{seg(token_id)}/revoke",
+            idempotency_key=self._key(idempotency_key),
+        )
+        return result
+
+    # --- trusted publishers (CI OIDC) ------------------------------------------------------
+
+    def add_publisher(self, body: Mapping[str, Any], *, idempotency_key: str | None = None) -> JSON:
+        """``POST /api/v1/publishers`` (admin) → PublisherRead."""
+        result: JSON = self._json(
+            "POST",
+            "/api/v1/publishers",
+            json_body=dict(body),
+            idempotency_key=self._key(idempotency_key),
+        )
+        return result
+
+    def list_publishers(self) -> list[JSON]:
+        result: list[JSON] = self._json("GET", "/api/v1/publishers")
+        return result
+
+    def exchange_oidc_token(self) -> JSON:
+        """``POST /api/v1/oidc/token``; this client's bearer token must be the CI OIDC JWT.
+        Not retried (the JWT is single-use)."""
+        result: JSON = self._json("POST", "/api/v1/oidc/token")
+        return result
+
+    # --- policies --------------------------------------------------------------------------
+
+    def get_policies(self) -> JSON:
+        """The active policy set: version, digest, source, applied_at and the three texts."""
+        result: JSON = self._json("GET", "/api/v1/policies")
+        return result
+
+    def apply_policies(
+        self,
+        *,
+        schema_text: str,
+        policies_text: str,
+        gates_text: str,
+        source: str = "",
+        idempotency_key: str | None = None,
+    ) -> JSON:
+        """``POST /api/v1/policies`` (admin): validate and activate → PolicyRead."""
+        result: JSON = self._json(
+            "POST",
+            "/api/v1/policies",
+            json_body={
+                "schema_text": schema_text,
+                "policies_text": policies_text,
+                "gates_text": gates_text,
+                "source": source,
+            },
+            idempotency_key=self._key(idempotency_key),
+        )
+        return result
+
+    # --- deployments -----------------------------------------------------------------------
+
+    def create_deployment(
+        self, name: str, *, base: str, adapter: str, idempotency_key: str | None = None
+    ) -> JSON:
+        """``POST /api/v1/deployments`` with base ``NAME@REV`` and adapter ``NS/NAME``."""
+        result: JSON = self._json(
+            "POST",
+            "/api/v1/deployments",
+            json_body={"name": name, "base": base, "adapter": adapter},
+            idempotency_key=self._key(idempotency_key),
+        )
+        return result
+
+    def list_deployments(self, *, limit: int | None = None, page_token: str | None = None) -> JSON:
+        result: JSON = self._json(
+            "GET", "/api/v1/deployments", params=self._page(limit, page_token)
+        )
+        return result
+
+    def get_deployment(self, name: str) -> JSON:
+        result: JSON = self._json("GET", f"/api/v1/deployments/{seg(name)}")
+        return result
+
+    def deployment_history(
+        self, name: str, *, limit: int | None = None, page_token: str | None = None
+    ) -> JSON:
+        """Revisions newest first (``{items, next_page_token}``)."""
+        result: JSON = self._json(
+            "GET",
+            f"/api/v1/deployments/{seg(name)}/history",
+            params=self._page(limit, page_token),
+        )
+        return result
+
+    # --- promotions ------------------------------------------------------------------------
+
+    def request_promotion(
+        self,
+        ref: str,
+        *,
+        deployment: str,
+        reason: str | None = None,
+        override_reason: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> JSON:
+        """``POST /api/v1/promotions`` → PromotionRead (state ``blocked`` when gates fail)."""
+        result: JSON = self._json(
+            "POST",
+            "/api/v1/promotions",
+            json_body={
+                "ref": ref,
+                "deployment": deployment,
+                "reason": reason,
+                "override_reason": override_reason,
+            },
+            idempotency_key=self._key(idempotency_key),
+        )
+        return result
+
+    def list_promotions(
+        self,
+        *,
+        deployment: str | None = None,
+        state: str | None = None,
+        limit: int | None = None,
+        page_token: str | None = None,
+    ) -> JSON:
+        result: JSON = self._json(
+            "GET",
+            "/api/v1/promotions",
+            params={"deployment": deployment, "state": state, **self._page(limit, page_token)},
+        )
+        return result
+
+    def get_promotion(self, promotion_id: str) -> JSON:
+        result: JSON = self._json("GET", f"/api/v1/promotions/{seg(promotion_id)}")
+        return result
+
+    def _decide(
+        self, promotion_id: str, verb: str, body: JSON | None, idempotency_key: str | None
+    ) -> JSON:
+        result: JSON = self._json(
+            "POST",
+            f"/api/v1/promotions/{seg(promotion_id)}/{verb}",
+            json_body=body,
+            idempotency_key=self._key(idempotency_key),
+        )
+        return result
+
+    def approve_promotion(
+        self, promotion_id: str, *, comment: str = "", idempotency_key: str | None = None
+    ) -> JSON:
+        return self._decide(promotion_id, "approve", {"comment": comment}, idempotency_key)
+
+    def reject_promotion(
+        self, promotion_id: str, *, reason: str, idempotency_key: str | None = None
+    ) -> JSON:
+        return self._decide(promotion_id, "reject", {"reason": reason}, idempotency_key)
+
+    def cancel_promotion(self, promotion_id: str, *, idempotency_key: str | None = None) -> JSON:
+        return self._decide(promotion_id, "cancel", None, idempotency_key)
+
+    # --- audit -----------------------------------------------------------------------------
+
+    def audit_events(
+        self,
+        *,
+        actor: str | None = None,
+        action: str | None = None,
+        resource: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        limit: int | None = None,
+        page_token: str | None = None,
+    ) -> JSON:
+        """Audit events in sequence order; ``action`` / ``resource`` match as prefixes."""
+        result: JSON = self._json(
+            "GET",
+            "/api/v1/audit/events",
+            params={
+                "actor": actor,
+                "action": action,
+                "resource": resource,
+                "since": since,
+                "until": until,
+                **self._page(limit, page_token),
+            },
+        )
+        return result
+
+    def audit_verify(self) -> JSON:
+        """``{ok, events, checkpoints, first_bad_seq, reason}`` (always 200)."""
+        result: JSON = self._json("GET", "/api/v1/audit/verify")
+        return result
+
+    def audit_checkpoint(self, *, idempotency_key: str | None = None) -> JSON | None:
+        """Export a signed checkpoint now: ``{seq, hash, at, key_id}``, or None (empty log)."""
+        result: JSON | None = self._json(
+            "POST", "/api/v1/audit/checkpoints", idempotency_key=self._key(idempotency_key)
+        )
+        return result

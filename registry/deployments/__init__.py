@@ -1,0 +1,1 @@
+"""Deployments: named serving targets and their immutable, numbered revisions."""

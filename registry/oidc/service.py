@@ -1,0 +1,269 @@
+"""Trusted publishing: CI OIDC tokens → the service principal a publisher is bound to.
+
+A CI job presents its OIDC token as ``Authorization: Bearer <jwt>`` (on any call, e.g. a push)
+or exchanges it at ``POST /api/v1/oidc/token`` for a short-lived registry token. Either way the
+token is verified (RS256, one audience, JWKS by ``kid``), matched against the publishers bound to
+its issuer, and its ``jti`` is recorded under a unique constraint, so each token is accepted
+once, however many requests race with it. The verified identity travels with the principal and
+is stored on every version it registers.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from registry.access.actor import Actor, registry_resource
+from registry.audit.service import AuditEntry, append
+from registry.auth.admin import ensure_service_principal
+from registry.auth.models import ApiToken, Principal
+from registry.auth.principal import AuthenticatedPrincipal
+from registry.auth.service import current_attributes
+from registry.auth.tokens import hash_token, new_token
+from registry.catalog import refs
+from registry.errors import (
+    BadRequest,
+    OidcTokenInvalid,
+    OidcTokenReused,
+    PublisherExists,
+)
+from registry.oidc.claims import CiIdentity, PublisherSpec
+from registry.oidc.jwks import is_allowed_issuer_url
+from registry.oidc.models import TrustedPublisher, UsedOidcToken
+from registry.oidc.verifier import OidcVerifier
+
+#: What a CI identity may do (never approve, never manage anything).
+CI_SCOPES = frozenset({"read", "upload", "register_version", "edit_metadata"})
+
+
+@dataclass(frozen=True)
+class PublisherInput:
+    name: str
+    issuer: str
+    audience: str
+    repository: str
+    repository_owner_id: str
+    workflow_ref: str
+    principal: str
+    namespaces: list[str]
+    kind: str = "github"
+    ref: str | None = None
+    environment: str | None = None
+    require_protected_ref: bool = True
+
+
+def looks_like_jwt(token: str) -> bool:
+    return token.count(".") == 2 and token.startswith("eyJ")
+
+
+def add_publisher(
+    session: Session, *, actor: Actor, data: PublisherInput, allow_insecure_loopback: bool
+) -> TrustedPublisher:
+    """Bind an issuer + audience + claim constraints to a service principal (created with role
+    ``developer`` if missing) and namespaces (memberships added)."""
+    refs.publisher_name(data.name)
+    refs.principal_name(data.principal)
+    actor.require("manage_principals", registry_resource())
+    if data.kind not in ("github", "gitlab"):
+        raise BadRequest("kind must be github or gitlab", context={"kind": data.kind[:20]})
+    if not is_allowed_issuer_url(data.issuer, allow_insecure_loopback=allow_insecure_loopback):
+        raise BadRequest(
+            "the issuer must be an https:// URL", context={"issuer": data.issuer[:200]}
+        )
+    for field, value in (
+        ("audience", data.audience),
+        ("repository", data.repository),
+        ("repository_owner_id", data.repository_owner_id),
+        ("workflow_ref", data.workflow_ref),
+    ):
+        if not value.strip() or not value.isprintable():
+            raise BadRequest(
+                f"{field} must be a non-empty printable string", context={"field": field}
+            )
+    if not data.namespaces:
+        raise BadRequest("a publisher needs at least one namespace")
+    if session.scalar(select(TrustedPublisher.id).where(TrustedPublisher.name == data.name)):
+        raise PublisherExists("publisher exists", context={"publisher": data.name})
+    principal = ensure_service_principal(session, name=data.principal, namespaces=data.namespaces)
+    row = TrustedPublisher(
+        name=data.name,
+        kind=data.kind,
+        issuer=data.issuer,
+        audience=data.audience,
+        repository=data.repository,
+        repository_owner_id=data.repository_owner_id,
+        workflow_ref=data.workflow_ref,
+        ref=data.ref,
+        environment=data.environment,
+        require_protected_ref=data.require_protected_ref,
+        principal_id=principal.id,
+        namespaces=sorted(set(data.namespaces)),
+        created_by_id=actor.id,
+    )
+    try:
+        with session.begin_nested():
+            session.add(row)
+            session.flush()
+    except IntegrityError as exc:
+        raise PublisherExists("publisher exists", context={"publisher": data.name}) from exc
+    actor.audit(
+        session,
+        "publisher.add",
+        f"publisher:{data.name}",
+        after={**publisher_summary(row), "principal": principal.name},
+    )
+    return row
+
+
+def list_publishers(session: Session, *, actor: Actor) -> list[tuple[TrustedPublisher, str]]:
+    actor.require("manage_principals", registry_resource())
+    rows = session.execute(
+        select(TrustedPublisher, Principal.name)
+        .join(Principal, Principal.id == TrustedPublisher.principal_id)
+        .order_by(TrustedPublisher.name)
+    ).all()
+    return [(r[0], r[1]) for r in rows]
+
+
+def publisher_summary(row: TrustedPublisher) -> dict[str, Any]:
+    return {
+        "name": row.name,
+        "kind": row.kind,
+        "issuer": row.issuer,
+        "audience": row.audience,
+        "repository": row.repository,
+        "repository_owner_id": row.repository_owner_id,
+        "workflow_ref": row.workflow_ref,
+        "ref": row.ref,
+        "environment": row.environment,
+        "require_protected_ref": row.require_protected_ref,
+        "namespaces": list(row.namespaces),
+    }
+
+
+def authenticate_oidc(
+    session: Session, *, verifier: OidcVerifier, token: str
+) -> AuthenticatedPrincipal:
+    """Verify a CI OIDC token, consume its ``jti`` and return the publisher's principal.
+
+    Runs in a write transaction of its own (the ``jti`` row must commit even if the request
+    that carried the token fails later: a token is single use, not single success)."""
+    issuer = verifier.unverified_issuer(token)
+    rows = list(
+        session.scalars(
+            select(TrustedPublisher)
+            .where(TrustedPublisher.issuer == issuer)
+            .order_by(TrustedPublisher.name)
+        )
+    )
+    if not rows:
+        raise OidcTokenInvalid(
+            "no trusted publisher for this issuer", context={"reason": "no_publisher"}
+        )
+    specs = [_spec(r) for r in rows]
+    spec, identity = verifier.verify_for(token, specs)
+    publisher = rows[specs.index(spec)]
+    _consume(session, identity)
+    found = current_attributes(session, publisher.principal_id)
+    if found is None:
+        raise OidcTokenInvalid(
+            "the publisher's principal is disabled", context={"reason": "disabled"}
+        )
+    principal = found[0]
+    ci = {
+        **identity.to_dict(),
+        "publisher": publisher.name,
+        "namespaces": list(publisher.namespaces),
+    }
+    append(
+        session,
+        AuditEntry(
+            action="oidc.authenticate",
+            resource=f"publisher:{publisher.name}",
+            actor=principal.name,
+            actor_id=principal.id,
+            after={k: ci.get(k) for k in ("repository", "workflow_ref", "sha", "run_id", "actor")},
+        ),
+    )
+    return AuthenticatedPrincipal(
+        id=principal.id,
+        name=principal.name,
+        kind=principal.kind,
+        role=principal.role,
+        token_id=None,
+        token_expires_at=identity.expires_at,
+        scopes=CI_SCOPES,
+        ci_identity=ci,
+    )
+
+
+def mint_token(
+    session: Session, *, principal: AuthenticatedPrincipal, ttl_s: int
+) -> tuple[str, ApiToken]:
+    """A short-lived registry token for a principal authenticated by a CI OIDC token."""
+    if principal.ci_identity is None or principal.token_id is not None:
+        raise BadRequest("exchange needs a CI OIDC token as the bearer token")
+    token = new_token()
+    row = ApiToken(
+        principal_id=principal.id,
+        token_hash=hash_token(token),
+        name=f"oidc:{principal.ci_identity.get('publisher', '')}"[:128],
+        expires_at=datetime.now(UTC) + timedelta(seconds=ttl_s),
+        scopes=sorted(principal.scopes or CI_SCOPES),
+        ci_identity=dict(principal.ci_identity),
+    )
+    session.add(row)
+    session.flush()
+    append(
+        session,
+        AuditEntry(
+            action="token.create",
+            resource=f"token:{row.id}",
+            actor=principal.name,
+            actor_id=principal.id,
+            after={
+                "oidc": True,
+                "expires_at": row.expires_at.isoformat() if row.expires_at else None,
+            },
+        ),
+    )
+    return token, row
+
+
+def _consume(session: Session, identity: CiIdentity) -> None:
+    try:
+        with session.begin_nested():
+            session.add(
+                UsedOidcToken(
+                    id=uuid.uuid4(),
+                    issuer=identity.issuer[:512],
+                    jti=identity.jti[:256],
+                    expires_at=identity.expires_at,
+                    used_at=datetime.now(UTC),
+                )
+            )
+            session.flush()
+    except IntegrityError as exc:
+        raise OidcTokenReused(
+            "this OIDC token was used already", context={"reason": "jti_reused"}
+        ) from exc
+
+
+def _spec(row: TrustedPublisher) -> PublisherSpec:
+    return PublisherSpec(
+        issuer=row.issuer,
+        audience=row.audience,
+        repository=row.repository,
+        repository_owner_id=row.repository_owner_id,
+        workflow_ref=row.workflow_ref,
+        ref=row.ref,
+        environment=row.environment,
+        require_protected_ref=row.require_protected_ref,
+        kind="gitlab" if row.kind == "gitlab" else "github",
+    )

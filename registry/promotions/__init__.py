@@ -1,0 +1,1 @@
+"""Promotion requests, evaluation gates and four-eyes approvals."""

@@ -1,0 +1,455 @@
+"""Promotion requests: gates computed and stored at request time, four-eyes approvals,
+compare-and-set state moves, and the deployment revision an approved promotion produces.
+
+Separation of duties is enforced three times, so a bug in one layer fails closed: here in the
+service (``separation_of_duties`` naming the rule), in the Cedar policy ``four-eyes-never-own``,
+and by CHECK constraints on ``promotion_approvals`` (see ``registry.promotions.models``).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from registry.access.actor import Actor, deployment_resource
+from registry.access.policies import ActivePolicies
+from registry.catalog.models import AdapterVersion, Evaluation, Namespace
+from registry.catalog.queries import VersionContext, resolve_version
+from registry.deployments import service as deployments
+from registry.deployments.models import Deployment, RevisionReason
+from registry.errors import (
+    BadRequest,
+    Conflict,
+    InvalidTransition,
+    PromotionNotFound,
+    PromotionStateConflict,
+    SeparationOfDuties,
+)
+from registry.policy.gates import EvalPoint, evaluate_gates, gates_passed
+from registry.policy.types import Resource
+from registry.promotions.models import PromotionApproval, PromotionRequest, PromotionState
+
+log = logging.getLogger("registry.promotions")
+
+FOUR_EYES_POLICY = "four-eyes-never-own"
+FOUR_EYES_CONSTRAINTS = (
+    "ck_promotion_approvals_not_requester_nor_registrant",
+    "ck_promotion_approvals_not_ci_identity_owner",
+)
+
+
+@dataclass(frozen=True)
+class PromotionView:
+    request: PromotionRequest
+    state: str
+    deployment: str
+    version_ref: str
+    approvals: list[tuple[str, datetime]]
+    revision: int | None
+
+
+def request_promotion(
+    session: Session,
+    *,
+    actor: Actor,
+    policies: ActivePolicies,
+    ref: str,
+    deployment: str,
+    ttl_s: int,
+    reason: str | None = None,
+    override_reason: str | None = None,
+) -> PromotionView:
+    """Compute and store the gates for making ``ref`` the deployment's stable version.
+
+    Failing gates give a stored request in state ``blocked`` (with every failing gate listed);
+    an admin may override them with a written reason (loudly audited)."""
+    dep = deployments.get_deployment(
+        session, actor=actor, name=deployment, action="request_promotion"
+    )
+    namespace = deployments.namespace_of(session, dep)
+    ctx = resolve_version(session, ref=ref, actor=actor)
+    _check_target(ctx, dep)
+    current = deployments.current_revision(session, dep)
+    if current.stable_version_id == ctx.version.id:
+        raise InvalidTransition(
+            "this version is already the deployment's stable version",
+            context={"deployment": dep.name, "version": ctx.ref},
+        )
+    cfg = policies.gates.for_target(namespace, dep.name)
+    stable_points = (
+        _points(session, current.stable_version_id, dep.base_model_version_id)
+        if current.stable_version_id is not None
+        else None
+    )
+    results = evaluate_gates(
+        cfg,
+        version_state=ctx.version.state,
+        candidate=_points(session, ctx.version.id, dep.base_model_version_id),
+        stable=stable_points,
+    )
+    passed = gates_passed(results)
+    overridden = False
+    if override_reason is not None:
+        if not override_reason.strip():
+            raise BadRequest("an override needs a written reason")
+        actor.require("override_gates", deployment_resource(dep.name, namespace))
+        overridden = not passed
+    row = PromotionRequest(
+        id=uuid.uuid4(),
+        deployment_id=dep.id,
+        adapter_version_id=ctx.version.id,
+        requested_by_id=actor.id,
+        registered_by_id=ctx.version.registered_by_id,
+        ci_actor=ctx.version.ci_actor,
+        state=PromotionState.pending if passed or overridden else PromotionState.blocked,
+        gates=[g.to_dict() for g in results],
+        gates_passed=passed,
+        policy_digest=policies.bundle.digest,
+        required_approvals=cfg.approvals,
+        stable_version_id=current.stable_version_id,
+        override_reason=override_reason if overridden else None,
+        overridden_by_id=actor.id if overridden else None,
+        reason=reason,
+        expires_at=datetime.now(UTC) + timedelta(seconds=ttl_s),
+    )
+    session.add(row)
+    session.flush()
+    resource = f"promotion:{row.id}"
+    actor.audit(
+        session,
+        "promotion.request",
+        resource,
+        after={
+            "deployment": dep.name,
+            "version": ctx.ref,
+            "digest": ctx.version.digest,
+            "state": row.state,
+            "failed_gates": [g.name for g in results if not g.passed],
+            "policy_digest": row.policy_digest,
+        },
+    )
+    if overridden:
+        log.warning(
+            "GATES OVERRIDDEN by %s for %s -> %s: %s",
+            actor.name,
+            ctx.ref,
+            dep.name,
+            override_reason,
+        )
+        actor.audit(
+            session,
+            "promotion.gates_overridden",
+            resource,
+            after={
+                "override_reason": override_reason,
+                "failed_gates": [g.to_dict() for g in results if not g.passed],
+            },
+        )
+    return _view(session, row)
+
+
+def approve(
+    session: Session, *, actor: Actor, promotion_id: uuid.UUID, comment: str = ""
+) -> PromotionView:
+    """Approve a pending request; with enough distinct approvals the version becomes the
+    deployment's stable version (one new revision). Compare-and-set on the request's state."""
+    row, namespace = _locked(session, actor, promotion_id)
+    _require_state(row, PromotionState.pending)
+    _four_eyes(actor, row, namespace)
+    actor.require("approve", _resource(row, namespace))
+    approval = PromotionApproval(
+        request_id=row.id,
+        approver_id=actor.id,
+        requester_id=row.requested_by_id,
+        registrant_id=row.registered_by_id,
+        approver_ci_identity=next(iter(actor.subject.ci_identities), None),
+        registrant_ci_actor=row.ci_actor,
+        comment=comment[:2000],
+    )
+    try:
+        with session.begin_nested():
+            session.add(approval)
+            session.flush()
+    except IntegrityError as exc:
+        text = str(exc.orig)
+        if any(c in text for c in FOUR_EYES_CONSTRAINTS):
+            raise _separation(actor, row, "constraint", text[:200]) from exc
+        raise Conflict("you approved this request already", context={"id": str(row.id)}) from exc
+    count = session.scalar(
+        select(func.count())
+        .select_from(PromotionApproval)
+        .where(PromotionApproval.request_id == row.id)
+    )
+    actor.audit(
+        session,
+        "promotion.approve",
+        f"promotion:{row.id}",
+        after={"approvals": count, "required": row.required_approvals},
+    )
+    if (count or 0) >= row.required_approvals:
+        _promote(session, actor, row)
+    return _view(session, row)
+
+
+def reject(
+    session: Session, *, actor: Actor, promotion_id: uuid.UUID, reason: str
+) -> PromotionView:
+    if not reason.strip():
+        raise BadRequest("a rejection needs a reason")
+    row, namespace = _locked(session, actor, promotion_id)
+    _require_state(row, PromotionState.pending, PromotionState.blocked)
+    actor.require("approve", _resource(row, namespace))
+    return _close(session, actor, row, PromotionState.rejected, reason)
+
+
+def cancel(session: Session, *, actor: Actor, promotion_id: uuid.UUID) -> PromotionView:
+    row, namespace = _locked(session, actor, promotion_id)
+    _require_state(row, PromotionState.pending, PromotionState.blocked)
+    actor.require("cancel_promotion", _resource(row, namespace))
+    return _close(session, actor, row, PromotionState.cancelled, None)
+
+
+def get(session: Session, *, actor: Actor, promotion_id: uuid.UUID) -> PromotionView:
+    row, _ = _load(session, actor, promotion_id, for_update=False)
+    return _view(session, row)
+
+
+def list_requests(
+    session: Session,
+    *,
+    actor: Actor,
+    deployment: str | None,
+    state: str | None,
+    before: tuple[datetime, uuid.UUID] | None,
+    limit: int,
+) -> list[PromotionView]:
+    """Requests newest first, in deployments the caller may read."""
+    from registry.catalog.namespaces import readable
+
+    stmt = (
+        select(PromotionRequest)
+        .join(Deployment, Deployment.id == PromotionRequest.deployment_id)
+        .join(Namespace, Namespace.id == Deployment.namespace_id)
+        .where(Namespace.name.in_(sorted(readable(session, actor))))
+        .order_by(PromotionRequest.created_at.desc(), PromotionRequest.id.desc())
+        .limit(limit)
+    )
+    if deployment is not None:
+        dep = deployments.get_deployment(session, actor=actor, name=deployment)
+        stmt = stmt.where(PromotionRequest.deployment_id == dep.id)
+    if state is not None:
+        stmt = stmt.where(PromotionRequest.state == state)
+    if before is not None:
+        stmt = stmt.where(
+            (PromotionRequest.created_at < before[0])
+            | ((PromotionRequest.created_at == before[0]) & (PromotionRequest.id < before[1]))
+        )
+    return [_view(session, r) for r in session.scalars(stmt)]
+
+
+# --- internals ------------------------------------------------------------------------------
+
+
+def _check_target(ctx: VersionContext, dep: Deployment) -> None:
+    if ctx.adapter.id != dep.adapter_id:
+        raise BadRequest(
+            "the version belongs to another adapter than the deployment's",
+            context={"version": ctx.ref, "deployment": dep.name},
+        )
+    if ctx.version.base_model_version_id != dep.base_model_version_id:
+        raise BadRequest(
+            "the version was registered on another base revision than the deployment's",
+            context={"version": ctx.ref, "deployment": dep.name},
+        )
+
+
+def _points(session: Session, version_id: uuid.UUID, base_version_id: uuid.UUID) -> list[EvalPoint]:
+    rows = session.scalars(
+        select(Evaluation).where(
+            Evaluation.adapter_version_id == version_id,
+            Evaluation.base_model_version_id == base_version_id,
+        )
+    )
+    return [
+        EvalPoint(
+            suite=e.suite,
+            metric=e.metric,
+            value=e.value,
+            higher_is_better=e.higher_is_better,
+            dataset_digest=e.dataset_digest,
+            recorded_at=e.created_at,
+        )
+        for e in rows
+    ]
+
+
+def _load(
+    session: Session, actor: Actor, promotion_id: uuid.UUID, *, for_update: bool
+) -> tuple[PromotionRequest, str]:
+    stmt = select(PromotionRequest).where(PromotionRequest.id == promotion_id)
+    if for_update:
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
+    row = session.scalars(stmt).one_or_none()
+    missing = PromotionNotFound("no such promotion request", context={"id": str(promotion_id)})
+    if row is None:
+        raise missing
+    dep = session.get_one(Deployment, row.deployment_id)
+    namespace = deployments.namespace_of(session, dep)
+    actor.require("read", _resource(row, namespace), hidden=missing)
+    return row, namespace
+
+
+def _locked(
+    session: Session, actor: Actor, promotion_id: uuid.UUID
+) -> tuple[PromotionRequest, str]:
+    return _load(session, actor, promotion_id, for_update=True)
+
+
+def effective_state(row: PromotionRequest, now: datetime | None = None) -> str:
+    """``expired`` once a pending request outlives ``expires_at`` (no sweeper needed)."""
+    now = now or datetime.now(UTC)
+    if row.state == PromotionState.pending and row.expires_at <= now:
+        return PromotionState.expired
+    return row.state
+
+
+def _require_state(row: PromotionRequest, *allowed: str) -> None:
+    state = effective_state(row)
+    if state not in allowed:
+        raise PromotionStateConflict(
+            f"the request is {state}, not {' or '.join(allowed)}",
+            context={"id": str(row.id), "state": state, "expected": list(allowed)},
+        )
+
+
+def _resource(row: PromotionRequest, namespace: str) -> Resource:
+    return Resource(
+        type="Promotion",
+        id=str(row.id),
+        namespace=namespace,
+        attrs={
+            "requested_by": str(row.requested_by_id),
+            "registered_by": str(row.registered_by_id),
+            "ci_actor": row.ci_actor or "",
+        },
+    )
+
+
+def _four_eyes(actor: Actor, row: PromotionRequest, namespace: str) -> None:
+    if actor.id == row.requested_by_id:
+        raise _separation(actor, row, "requester", "the approver requested this promotion")
+    if actor.id == row.registered_by_id:
+        raise _separation(actor, row, "registrant", "the approver registered this version")
+    if row.ci_actor and row.ci_actor in actor.subject.ci_identities:
+        raise _separation(
+            actor, row, "ci_identity_owner", "the approver owns the CI identity that registered it"
+        )
+    decision = actor.decide("approve", _resource(row, namespace))
+    if not decision.allowed and FOUR_EYES_POLICY in decision.policies:
+        raise _separation(actor, row, "policy", "the four-eyes policy forbids this approval")
+
+
+def _separation(actor: Actor, row: PromotionRequest, rule: str, detail: str) -> SeparationOfDuties:
+    error = SeparationOfDuties(
+        f"separation of duties: {detail}",
+        context={
+            "id": str(row.id),
+            "rule": rule,
+            "policy": FOUR_EYES_POLICY,
+            "constraints": list(FOUR_EYES_CONSTRAINTS),
+        },
+    )
+    error.audit_entry = actor.entry(
+        "authz.denied",
+        f"promotion:{row.id}",
+        decision={"allowed": False, "action": "approve", "policies": [FOUR_EYES_POLICY]},
+        after={"rule": rule},
+    )
+    return error
+
+
+def _promote(session: Session, actor: Actor, row: PromotionRequest) -> None:
+    """Enough approvals: the version becomes the stable version (one new revision)."""
+    dep = session.scalars(
+        select(Deployment)
+        .where(Deployment.id == row.deployment_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one()
+    version = session.get_one(AdapterVersion, row.adapter_version_id)
+    if version.state != "validated":
+        raise InvalidTransition(
+            "the version is no longer promotable", context={"state": version.state}
+        )
+    revision = deployments.append_revision(
+        session,
+        actor=actor,
+        deployment=dep,
+        stable_version_id=row.adapter_version_id,
+        reason=RevisionReason.promotion,
+        detail=f"promotion {row.id}",
+        promotion_id=row.id,
+    )
+    row.state = PromotionState.completed
+    row.decided_at = datetime.now(UTC)
+    row.revision = revision.revision
+    session.flush()
+    actor.audit(
+        session,
+        "deployment.revision",
+        f"deployment:{dep.name}",
+        after={
+            "revision": revision.revision,
+            "stable": str(row.adapter_version_id),
+            "digest": version.digest,
+            "promotion": str(row.id),
+            "reason": revision.reason,
+        },
+    )
+
+
+def _close(
+    session: Session, actor: Actor, row: PromotionRequest, state: str, reason: str | None
+) -> PromotionView:
+    before = row.state
+    row.state = state
+    row.decided_at = datetime.now(UTC)
+    if reason:
+        row.reason = reason[:2000]
+    session.flush()
+    actor.audit(
+        session,
+        f"promotion.{state}",
+        f"promotion:{row.id}",
+        before={"state": before},
+        after={"state": state, "reason": reason},
+    )
+    return _view(session, row)
+
+
+def _view(session: Session, row: PromotionRequest) -> PromotionView:
+    from registry.auth.models import Principal
+
+    dep = session.get_one(Deployment, row.deployment_id)
+    view = deployments.view(session, dep)
+    version = session.get_one(AdapterVersion, row.adapter_version_id)
+    approvals = session.execute(
+        select(Principal.name, PromotionApproval.created_at)
+        .join(Principal, Principal.id == PromotionApproval.approver_id)
+        .where(PromotionApproval.request_id == row.id)
+        .order_by(PromotionApproval.created_at)
+    ).all()
+    return PromotionView(
+        request=row,
+        state=effective_state(row),
+        deployment=dep.name,
+        version_ref=f"{view.adapter}@v{version.version}",
+        approvals=[(a[0], a[1]) for a in approvals],
+        revision=row.revision,
+    )

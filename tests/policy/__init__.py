@@ -1,0 +1,1 @@
+"""Authorization policies and promotion gates (registry.policy)."""
