@@ -17,7 +17,20 @@ import typer
 from typer.core import TyperGroup
 
 from registry import __version__
-from registry.cli import adapters, base_models, evals, namespaces, server
+from registry.cli import (
+    adapters,
+    audit,
+    base_models,
+    deployments,
+    evals,
+    namespaces,
+    policies,
+    principals,
+    promotions,
+    publishers,
+    server,
+    tokens,
+)
 from registry.cli._output import (
     EXIT_UNEXPECTED,
     OutputFormat,
@@ -43,7 +56,7 @@ Exit codes (stable, for CI):
   5  conflict / invalid transition
   6  invalid input (bad adapter, bad request)
   7  server unavailable (retry later)
-  8  integrity check failed (digest on pull)
+  8  integrity check failed (digest on pull, audit verify)
 
 With --output json only JSON goes to stdout, errors included:
 {"error": code, "detail": ..., "context": {...}}. --output is accepted before or after the
@@ -128,6 +141,13 @@ app.add_typer(namespaces.app, name="namespaces")
 app.add_typer(base_models.app, name="base-models")
 app.add_typer(adapters.app, name="adapters")
 app.add_typer(evals.app, name="evals")
+app.add_typer(principals.app, name="principals")
+app.add_typer(tokens.app, name="tokens")
+app.add_typer(publishers.app, name="publishers")
+app.add_typer(policies.app, name="policies")
+app.add_typer(deployments.app, name="deployments")
+app.add_typer(promotions.app, name="promotions")
+app.add_typer(audit.app, name="audit")
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from registry.cli._common import client
-from registry.cli._output import OutputOpt, emit, get_state, render_table
+from registry.cli._output import OutputOpt, emit, get_state, note, render_table
 
 app = typer.Typer(
     help="Trusted CI publishers: which CI OIDC identities may act as which service principal.",
@@ -53,7 +53,9 @@ def add(
     ],
     workflow: Annotated[
         str,
-        _opt("--workflow", "Workflow path OWNER/REPO/.github/workflows/FILE.yml (no @ref).", "PATH"),
+        _opt(
+            "--workflow", "Workflow path OWNER/REPO/.github/workflows/FILE.yml (no @ref).", "PATH"
+        ),
     ],
     principal: Annotated[str, _opt("--principal", "Service principal CI acts as.", "NAME")],
     namespaces: Annotated[
@@ -144,4 +146,6 @@ def exchange(
     state = get_state(ctx)
     with client(replace(state, token=oidc_token.strip())) as api:
         minted = api.exchange_oidc_token()
+    if not state.json:
+        note(f"registry token for {minted['principal']}, expires {minted['expires_at']}")
     emit(state, minted, lambda: str(minted["token"]))

@@ -109,6 +109,7 @@ class JwksCache:
         self._cache_s = float(cache_s)
         self._refresh_min_s = float(refresh_min_s)
         self._clock = clock
+        self._owns_client = client is None
         self._client = client or httpx.Client(follow_redirects=False)
         self._allow_insecure_loopback = allow_insecure_loopback
         self._issuers: dict[str, _IssuerState] = {}
@@ -172,7 +173,9 @@ class JwksCache:
         return frozenset(state.keys) if state else frozenset()
 
     def close(self) -> None:
-        self._client.close()
+        """Close the HTTP client if this cache created it (a shared one is the caller's)."""
+        if self._owns_client:
+            self._client.close()
 
     # --- refresh -------------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from fnmatch import fnmatchcase
 from typing import Any
@@ -96,119 +96,100 @@ class GatesFile:
         return self.defaults
 
 
-_CONFIG_KEYS = frozenset(
-    {
-        "approvals",
-        "min_evaluations",
-        "require_validated",
-        "required_suites",
-        "thresholds",
-        "no_regression",
-        "regression_suites",
-    }
-)
-_NO_REGRESSION_KEYS = frozenset({"enabled", "default_tolerance", "tolerance"})
-_THRESHOLD_KEYS = frozenset({"suite", "metric", "min", "max"})
+def _keys(cls: type) -> frozenset[str]:
+    return frozenset(f.name for f in fields(cls))
+
+
+_CONFIG_KEYS = _keys(GateConfig)
 _MATCH_KEYS = frozenset({"namespace", "deployment"})
-
-
-class _Errors:
-    def __init__(self) -> None:
-        self.items: list[str] = []
-
-    def add(self, where: str, message: str) -> None:
-        self.items.append(f"{where}: {message}")
+_Errors = list[str]
 
 
 def _mapping(value: object, where: str, allowed: frozenset[str], errs: _Errors) -> dict[str, Any]:
     if value is None:
         return {}
     if not isinstance(value, dict):
-        errs.add(where, "must be a mapping")
+        errs.append(f"{where}: must be a mapping")
         return {}
-    out: dict[str, Any] = {}
-    for key, item in value.items():
-        if not isinstance(key, str) or key not in allowed:
-            errs.add(where, f"unknown key {key!r}")
-        else:
-            out[key] = item
-    return out
+    unknown = [k for k in value if not isinstance(k, str) or k not in allowed]
+    errs.extend(f"{where}: unknown key {k!r}" for k in unknown)
+    return {k: v for k, v in value.items() if k not in unknown}
+
+
+def _check(ok: bool, value: Any, default: Any, where: str, expected: str, errs: _Errors) -> Any:
+    if not ok:
+        errs.append(f"{where}: must be {expected}")
+        return default
+    return value
 
 
 def _int(value: object, where: str, errs: _Errors) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        errs.add(where, "must be an integer >= 0")
-        return 0
-    return value
+    ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    return int(_check(ok, value, 0, where, "an integer >= 0", errs))
 
 
 def _number(value: object, where: str, errs: _Errors, *, non_negative: bool = False) -> float:
     number = math.nan
     if isinstance(value, int | float) and not isinstance(value, bool):
         number = float(value)
-    if not math.isfinite(number) or (non_negative and number < 0):
-        errs.add(where, "must be a finite number" + (" >= 0" if non_negative else ""))
-        return 0.0
-    return number
+    ok = math.isfinite(number) and not (non_negative and number < 0)
+    expected = "a finite number" + (" >= 0" if non_negative else "")
+    return float(_check(ok, number, 0.0, where, expected, errs))
 
 
 def _bool(value: object, where: str, errs: _Errors) -> bool:
-    if not isinstance(value, bool):
-        errs.add(where, "must be true or false")
-        return False
-    return value
+    return bool(_check(isinstance(value, bool), value, False, where, "true or false", errs))
 
 
 def _str(value: object, where: str, errs: _Errors) -> str:
-    if not isinstance(value, str) or not value:
-        errs.add(where, "must be a non-empty string")
-        return ""
-    return value
+    ok = isinstance(value, str) and bool(value)
+    return str(_check(ok, value, "", where, "a non-empty string", errs))
+
+
+def _list(value: object, where: str, errs: _Errors) -> list[Any]:
+    return list(_check(isinstance(value, list), value, [], where, "a list", errs))
 
 
 def _strings(value: object, where: str, errs: _Errors) -> tuple[str, ...]:
-    if not isinstance(value, list):
-        errs.add(where, "must be a list of strings")
-        return ()
-    return tuple(_str(v, f"{where}[{i}]", errs) for i, v in enumerate(value))
+    return tuple(_str(v, f"{where}[{i}]", errs) for i, v in enumerate(_list(value, where, errs)))
 
 
 def _threshold(value: object, where: str, errs: _Errors) -> Threshold:
-    raw = _mapping(value, where, _THRESHOLD_KEYS, errs)
-    suite = _str(raw.get("suite"), f"{where}.suite", errs)
-    metric = _str(raw.get("metric"), f"{where}.metric", errs)
-    lo = _number(raw["min"], f"{where}.min", errs) if raw.get("min") is not None else None
-    hi = _number(raw["max"], f"{where}.max", errs) if raw.get("max") is not None else None
+    raw = _mapping(value, where, _keys(Threshold), errs)
+    lo, hi = (
+        None if raw.get(k) is None else _number(raw[k], f"{where}.{k}", errs)
+        for k in ("min", "max")
+    )
     if lo is None and hi is None:
-        errs.add(where, "needs min or max")
+        errs.append(f"{where}: needs min or max")
     if lo is not None and hi is not None and lo > hi:
-        errs.add(where, "min is greater than max")
-    return Threshold(suite=suite, metric=metric, min=lo, max=hi)
+        errs.append(f"{where}: min is greater than max")
+    suite = _str(raw.get("suite"), f"{where}.suite", errs)
+    return Threshold(suite, _str(raw.get("metric"), f"{where}.metric", errs), lo, hi)
 
 
-def _no_regression(raw: dict[str, Any], where: str, errs: _Errors) -> NoRegression:
-    tolerance_raw = raw.get("tolerance", {})
-    tolerance: dict[str, float] = {}
-    if not isinstance(tolerance_raw, dict):
-        errs.add(f"{where}.tolerance", "must be a mapping of metric to number")
-    else:
-        for key, tol in tolerance_raw.items():
-            name = _str(key, f"{where}.tolerance", errs)
-            tolerance[name] = _number(tol, f"{where}.tolerance.{key}", errs, non_negative=True)
+def _no_regression(value: object, where: str, errs: _Errors) -> NoRegression:
+    raw = _mapping(value, where, _keys(NoRegression), errs)
+    tol_raw = raw.get("tolerance") or {}
+    tol_raw = _check(
+        isinstance(tol_raw, dict), tol_raw, {}, f"{where}.tolerance", "a mapping", errs
+    )
+    tolerance = {
+        _str(k, f"{where}.tolerance", errs): _number(
+            v, f"{where}.tolerance.{k}", errs, non_negative=True
+        )
+        for k, v in tol_raw.items()
+    }
+    default = raw.get("default_tolerance", 0.0)
     return NoRegression(
         enabled=_bool(raw.get("enabled", True), f"{where}.enabled", errs),
-        default_tolerance=_number(
-            raw.get("default_tolerance", 0.0), f"{where}.default_tolerance", errs, non_negative=True
-        ),
+        default_tolerance=_number(default, f"{where}.default_tolerance", errs, non_negative=True),
         tolerance=tolerance,
     )
 
 
 def _config(raw: dict[str, Any], where: str, errs: _Errors) -> GateConfig:
-    thresholds_raw = raw.get("thresholds", [])
-    if not isinstance(thresholds_raw, list):
-        errs.add(f"{where}.thresholds", "must be a list")
-        thresholds_raw = []
+    thresholds = _list(raw.get("thresholds", []), f"{where}.thresholds", errs)
     return GateConfig(
         approvals=_int(raw.get("approvals", 1), f"{where}.approvals", errs),
         min_evaluations=_int(raw.get("min_evaluations", 1), f"{where}.min_evaluations", errs),
@@ -217,11 +198,9 @@ def _config(raw: dict[str, Any], where: str, errs: _Errors) -> GateConfig:
         ),
         required_suites=_strings(raw.get("required_suites", []), f"{where}.required_suites", errs),
         thresholds=tuple(
-            _threshold(t, f"{where}.thresholds[{i}]", errs) for i, t in enumerate(thresholds_raw)
+            _threshold(t, f"{where}.thresholds[{i}]", errs) for i, t in enumerate(thresholds)
         ),
-        no_regression=_no_regression(
-            raw.get("no_regression") or {}, f"{where}.no_regression", errs
-        ),
+        no_regression=_no_regression(raw.get("no_regression"), f"{where}.no_regression", errs),
         regression_suites=_strings(
             raw.get("regression_suites", []), f"{where}.regression_suites", errs
         ),
@@ -229,13 +208,16 @@ def _config(raw: dict[str, Any], where: str, errs: _Errors) -> GateConfig:
 
 
 def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    """Top-level keys replace; ``no_regression`` merges key by key."""
+    """Top-level keys replace; ``no_regression`` merges key by key (when both are mappings)."""
     merged = {**base, **override}
-    if isinstance(base.get("no_regression"), dict) and isinstance(
-        override.get("no_regression"), dict
-    ):
-        merged["no_regression"] = {**base["no_regression"], **override["no_regression"]}
+    nr_base, nr_over = base.get("no_regression"), override.get("no_regression")
+    if isinstance(nr_base, dict) and isinstance(nr_over, dict):
+        merged["no_regression"] = {**nr_base, **nr_over}
     return merged
+
+
+def _invalid(errs: _Errors) -> InvalidPolicy:
+    return InvalidPolicy("gates.yaml is invalid", context={"errors": errs})
 
 
 def parse_gates(text: str) -> GatesFile:
@@ -244,40 +226,22 @@ def parse_gates(text: str) -> GatesFile:
         doc = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise InvalidPolicy("gates.yaml does not parse", context={"errors": [str(exc)]}) from exc
-    errs = _Errors()
+    errs: _Errors = []
     top = _mapping(doc, "gates", frozenset({"defaults", "rules"}), errs)
     defaults_raw = _mapping(top.get("defaults"), "defaults", _CONFIG_KEYS, errs)
-    if defaults_raw.get("no_regression") is not None:
-        defaults_raw["no_regression"] = _mapping(
-            defaults_raw["no_regression"], "defaults.no_regression", _NO_REGRESSION_KEYS, errs
-        )
     defaults = _config(defaults_raw, "defaults", errs)
-    if errs.items:  # rules merge over the defaults: report the defaults' problems once
-        raise InvalidPolicy("gates.yaml is invalid", context={"errors": errs.items})
-
-    rules_raw = top.get("rules") or []
+    if errs:  # rules merge over the defaults: report the defaults' problems once
+        raise _invalid(errs)
     rules: list[GateRule] = []
-    if not isinstance(rules_raw, list):
-        errs.add("rules", "must be a list")
-        rules_raw = []
-    for i, item in enumerate(rules_raw):
+    for i, item in enumerate(_list(top.get("rules") or [], "rules", errs)):
         where = f"rules[{i}]"
         raw = _mapping(item, where, _CONFIG_KEYS | {"match"}, errs)
         match = _mapping(raw.pop("match", None), f"{where}.match", _MATCH_KEYS, errs)
-        if "no_regression" in raw and raw["no_regression"] is not None:
-            raw["no_regression"] = _mapping(
-                raw["no_regression"], f"{where}.no_regression", _NO_REGRESSION_KEYS, errs
-            )
         globs = {k: _str(v, f"{where}.match.{k}", errs) for k, v in match.items()}
-        rules.append(
-            GateRule(
-                namespace=globs.get("namespace"),
-                deployment=globs.get("deployment"),
-                config=_config(_merge(defaults_raw, raw), where, errs),
-            )
-        )
-    if errs.items:
-        raise InvalidPolicy("gates.yaml is invalid", context={"errors": errs.items})
+        config = _config(_merge(defaults_raw, raw), where, errs)
+        rules.append(GateRule(globs.get("namespace"), globs.get("deployment"), config))
+    if errs:
+        raise _invalid(errs)
     return GatesFile(defaults=defaults, rules=tuple(rules))
 
 
@@ -362,12 +326,8 @@ def _regressions(
     return found, compared
 
 
-def _gate_validated(cfg: GateConfig, state: str) -> GateResult:
-    if not cfg.require_validated:
-        return GateResult("validated", True, "not_required", {"state": state})
-    if state != "validated":
-        return GateResult("validated", False, "not_validated", {"state": state})
-    return GateResult("validated", True, None, {"state": state})
+def _gate(name: str, failure: str | None, detail: dict[str, Any]) -> GateResult:
+    return GateResult(name, failure is None, failure, detail)
 
 
 def _gate_thresholds(cfg: GateConfig, latest: dict[_Key, EvalPoint]) -> GateResult:
@@ -375,18 +335,39 @@ def _gate_thresholds(cfg: GateConfig, latest: dict[_Key, EvalPoint]) -> GateResu
     for t in cfg.thresholds:
         # the most recent value of (suite, metric), whatever the dataset digest
         points = [p for (s, m, _), p in latest.items() if s == t.suite and m == t.metric]
-        entry: dict[str, Any] = {"suite": t.suite, "metric": t.metric, "min": t.min, "max": t.max}
-        if not points:
-            failures.append({**entry, "value": None, "problem": "missing"})
-            continue
-        value = max(points, key=lambda p: p.recorded_at).value
-        if t.min is not None and value < t.min:
-            failures.append({**entry, "value": value, "problem": "below_min"})
+        value = max(points, key=lambda p: p.recorded_at).value if points else None
+        if value is None:
+            problem = "missing"
+        elif t.min is not None and value < t.min:
+            problem = "below_min"
         elif t.max is not None and value > t.max:
-            failures.append({**entry, "value": value, "problem": "above_max"})
-    if failures:
-        return GateResult("thresholds", False, "threshold_not_met", {"failures": failures})
-    return GateResult("thresholds", True, None, {"checked": len(cfg.thresholds)})
+            problem = "above_max"
+        else:
+            continue
+        failures.append(
+            {"suite": t.suite, "metric": t.metric, "min": t.min, "max": t.max, "value": value}
+            | {"problem": problem}
+        )
+    detail = {"checked": len(cfg.thresholds), "failures": failures}
+    return _gate("thresholds", "threshold_not_met" if failures else None, detail)
+
+
+def _gate_regression_suites(
+    cfg: GateConfig, latest: dict[_Key, EvalPoint], stable: dict[_Key, EvalPoint] | None
+) -> GateResult:
+    present = {suite for suite, _, _ in latest}
+    missing = [s for s in cfg.regression_suites if s not in present]
+    detail: dict[str, Any] = {"suites": list(cfg.regression_suites), "missing": missing}
+    if missing:
+        return _gate("regression_suites", "missing_suites", detail)
+    if not cfg.regression_suites:
+        return _gate("regression_suites", None, detail)
+    if stable is None:
+        return GateResult("regression_suites", True, "no_stable_version", detail)
+    suites = set(cfg.regression_suites)
+    found, detail["compared"] = _regressions(latest, stable, cfg.no_regression, suites)
+    detail["regressions"] = found
+    return _gate("regression_suites", "regression" if found else None, detail)
 
 
 def evaluate_gates(
@@ -401,62 +382,39 @@ def evaluate_gates(
     ``stable`` is the evaluations of the deployment's current stable version, ``None`` for a
     first promotion. Evaluations are compared per (suite, metric, dataset digest) only, the latest
     ``recorded_at`` of duplicates winning; a regression exactly at the tolerance passes.
+    ``regression_suites`` applies its no-regression check even when ``no_regression`` is
+    disabled (same tolerances).
     """
     latest = _latest(candidate)
     latest_stable = _latest(stable) if stable is not None else None
-    suites = {p.suite for p in candidate}
-    results = [_gate_validated(cfg, version_state)]
+    results: list[GateResult] = []
 
-    count = len(latest)
-    results.append(
-        GateResult(
-            "evaluations_present",
-            count >= cfg.min_evaluations,
-            None if count >= cfg.min_evaluations else "too_few_evaluations",
-            {"count": count, "required": cfg.min_evaluations},
-        )
-    )
+    state = {"state": version_state}
+    if not cfg.require_validated:
+        results.append(GateResult("validated", True, "not_required", state))
+    else:
+        failure = None if version_state == "validated" else "not_validated"
+        results.append(_gate("validated", failure, state))
 
-    missing = [s for s in cfg.required_suites if s not in suites]
-    results.append(
-        GateResult(
-            "required_suites",
-            not missing,
-            "missing_suites" if missing else None,
-            {"required": list(cfg.required_suites), "missing": missing},
-        )
-    )
+    count = {"count": len(latest), "required": cfg.min_evaluations}
+    enough = len(latest) >= cfg.min_evaluations
+    results.append(_gate("evaluations_present", None if enough else "too_few_evaluations", count))
+
+    present = {suite for suite, _, _ in latest}
+    missing = [s for s in cfg.required_suites if s not in present]
+    suites = {"required": list(cfg.required_suites), "missing": missing}
+    results.append(_gate("required_suites", "missing_suites" if missing else None, suites))
+
     results.append(_gate_thresholds(cfg, latest))
 
-    nr = cfg.no_regression
-    if not nr.enabled:
+    if not cfg.no_regression.enabled:
         results.append(GateResult("no_regression", True, "disabled"))
     elif latest_stable is None:
         results.append(GateResult("no_regression", True, "no_stable_version"))
     else:
-        found, compared = _regressions(latest, latest_stable, nr)
-        results.append(
-            GateResult(
-                "no_regression",
-                not found,
-                "regression" if found else None,
-                {"compared": compared, "regressions": found},
-            )
-        )
+        found, compared = _regressions(latest, latest_stable, cfg.no_regression)
+        detail = {"compared": compared, "regressions": found}
+        results.append(_gate("no_regression", "regression" if found else None, detail))
 
-    missing_rs = [s for s in cfg.regression_suites if s not in suites]
-    detail: dict[str, Any] = {"suites": list(cfg.regression_suites), "missing": missing_rs}
-    found_rs: list[dict[str, Any]] = []
-    if latest_stable is not None and cfg.regression_suites:
-        found_rs, detail["compared"] = _regressions(
-            latest, latest_stable, nr, set(cfg.regression_suites)
-        )
-        detail["regressions"] = found_rs
-    if missing_rs:
-        reason: str | None = "missing_suites"
-    elif found_rs:
-        reason = "regression"
-    else:
-        reason = "no_stable_version" if latest_stable is None and cfg.regression_suites else None
-    results.append(GateResult("regression_suites", not missing_rs and not found_rs, reason, detail))
+    results.append(_gate_regression_suites(cfg, latest, latest_stable))
     return results

@@ -174,11 +174,18 @@ def _static_policies(policies_text: str) -> dict[str, Any]:
     return static
 
 
+def _position(pid: str) -> tuple[int, str]:
+    suffix = pid.removeprefix("policy")
+    return (int(suffix), pid) if suffix.isdigit() else (1 << 30, pid)
+
+
 def policy_ids(policies_text: str) -> dict[str, str]:
-    """Cedar's positional policy id (``policyN``) -> the policy's ``@id`` (empty when absent)."""
+    """Cedar's positional policy id (``policyN``) -> the policy's ``@id`` (empty when absent),
+    in source order."""
+    static = _static_policies(policies_text)
     return {
-        pid: str((body.get("annotations") or {}).get("id") or "")
-        for pid, body in _static_policies(policies_text).items()
+        pid: str((static[pid].get("annotations") or {}).get("id") or "")
+        for pid in sorted(static, key=_position)
     }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -69,6 +70,11 @@ class TestDefaults:
         ids = validate(load_default())
         assert set(ids) == EXPECTED_IDS
         assert len(ids) == len(set(ids))
+
+    def test_ids_come_in_source_order(self) -> None:
+        bundle = load_default()
+        in_text = re.findall(r'@id\("([^"]+)"\)', bundle.policies_text)
+        assert list(validate(bundle)) == in_text
 
     def test_every_file_in_the_directory_is_loaded(self) -> None:
         bundle = load_default()

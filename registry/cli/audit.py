@@ -1,0 +1,115 @@
+"""``audit``: the hash-chained audit log: filtered listing, chain verification, checkpoints."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from registry.cli._common import AllOpt, LimitOpt, PageTokenOpt, client, collect
+from registry.cli._output import OutputOpt, emit, emit_page, exit_with_error, get_state
+
+app = typer.Typer(
+    help="Audit log: who did what, when, on which evidence; tamper-evident (hash chain).",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+
+
+def _text(flag: str, help_: str, metavar: str) -> Any:
+    return typer.Option(flag, help=help_, metavar=metavar, show_default=False)
+
+
+@app.command("log")
+def log(
+    ctx: typer.Context,
+    actor: Annotated[str | None, _text("--actor", "Only events by this principal.", "NAME")] = None,
+    action: Annotated[
+        str | None, _text("--action", "Action prefix, e.g. promotion. or token.revoke.", "PREFIX")
+    ] = None,
+    resource: Annotated[
+        str | None, _text("--resource", "Resource prefix, e.g. deployment:chat-prod.", "PREFIX")
+    ] = None,
+    since: Annotated[
+        str | None, _text("--since", "From this time, with a zone (2026-11-25T10:00:00Z).", "ISO")
+    ] = None,
+    until: Annotated[str | None, _text("--until", "Up to this time, with a zone.", "ISO")] = None,
+    limit: LimitOpt = None,
+    page_token: PageTokenOpt = None,
+    all_pages: AllOpt = False,
+    output: OutputOpt = None,
+) -> None:
+    """List audit events in sequence order (auditor, admin).
+
+    JSON: {"items": [{"seq", "at", "actor", "action", "resource", "decision", "before",
+    "after", "request_id", "prev_hash", "hash"}], "next_page_token"}. Exit 3 (policy_denied),
+    6 (a time without a zone, a bad page token).
+    """
+    state = get_state(ctx)
+    with client(state) as api:
+        page = collect(
+            lambda token: api.audit_events(
+                actor=actor,
+                action=action,
+                resource=resource,
+                since=since,
+                until=until,
+                limit=limit,
+                page_token=token,
+            ),
+            page_token,
+            all_pages,
+        )
+    emit_page(state, page, ["seq", "at", "actor", "action", "resource"])
+
+
+@app.command("verify")
+def verify(ctx: typer.Context, output: OutputOpt = None) -> None:
+    """Recompute the hash chain and check every signed checkpoint.
+
+    JSON: {"ok": true, "events", "checkpoints", "first_bad_seq": null, "reason": null} (exit 0),
+    or the error {"error": "audit_chain_broken", "detail", "context": {"first_bad_seq",
+    "reason", "events", "checkpoints"}} with exit 8. Exit 3 (policy_denied).
+    """
+    state = get_state(ctx)
+    with client(state) as api:
+        result = api.audit_verify()
+    if not result.get("ok"):
+        exit_with_error(
+            state,
+            "audit_chain_broken",
+            f"audit chain broken at seq {result.get('first_bad_seq')}: {result.get('reason')}",
+            {
+                "first_bad_seq": result.get("first_bad_seq"),
+                "reason": result.get("reason"),
+                "events": result.get("events"),
+                "checkpoints": result.get("checkpoints"),
+            },
+        )
+    emit(
+        state,
+        result,
+        lambda: (
+            f"ok: {result.get('events')} events, {result.get('checkpoints')} checkpoints verified"
+        ),
+    )
+
+
+@app.command("checkpoint")
+def checkpoint(ctx: typer.Context, output: OutputOpt = None) -> None:
+    """Export a signed checkpoint of the chain's head to the artifact store now.
+
+    JSON: {"seq", "hash", "at", "key_id"}, or null when the log is empty. Exit 3 (policy_denied).
+    """
+    state = get_state(ctx)
+    with client(state) as api:
+        made = api.audit_checkpoint()
+    emit(
+        state,
+        made,
+        lambda: (
+            "no events: nothing to checkpoint"
+            if made is None
+            else f"checkpoint at seq {made['seq']} ({made['hash']}), key {made['key_id']}"
+        ),
+    )

@@ -1,0 +1,60 @@
+"""A governed namespace: a developer who pushes, an approver, an operator, a base model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.factories.catalog import create_namespace, register_base, unique
+from tests.factories.governance import Who, make_principal, push_version
+from tests.fixtures.peft import PEFT_FIXTURES
+
+
+@dataclass
+class Team:
+    client: TestClient
+    namespace: str
+    base: str
+    adapter: str
+    dev: Who
+    approver: Who
+    approver2: Who
+    operator: Who
+    tmp: Path
+    pushed: int = 0
+
+    def push(self, who: Who | None = None) -> str:
+        self.pushed += 1
+        return push_version(
+            self.client,
+            who or self.dev,
+            self.namespace,
+            self.adapter,
+            self.base,
+            self.pushed,
+            self.tmp,
+        )
+
+    @property
+    def adapter_ref(self) -> str:
+        return f"{self.namespace}/{self.adapter}"
+
+
+@pytest.fixture
+def team(client: TestClient, tmp_path: Path) -> Team:
+    ns = create_namespace(client)
+    base = register_base(client, PEFT_FIXTURES / "bases" / "tiny-gpt2", name=unique("gpt2"))
+    return Team(
+        client=client,
+        namespace=ns,
+        base=base,
+        adapter=unique("bot"),
+        dev=make_principal(client, "developer", [ns]),
+        approver=make_principal(client, "approver", [ns]),
+        approver2=make_principal(client, "approver", [ns]),
+        operator=make_principal(client, "operator", [ns]),
+        tmp=tmp_path,
+    )
