@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+import jwt
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -90,6 +91,22 @@ def add_publisher(
         raise BadRequest("a publisher needs at least one namespace")
     if session.scalar(select(TrustedPublisher.id).where(TrustedPublisher.name == data.name)):
         raise PublisherExists("publisher exists", context={"publisher": data.name})
+    same = session.scalar(
+        select(TrustedPublisher.name).where(
+            TrustedPublisher.issuer == data.issuer,
+            TrustedPublisher.audience == data.audience,
+            func.lower(TrustedPublisher.repository) == data.repository.lower(),
+            TrustedPublisher.repository_owner_id == data.repository_owner_id,
+            func.lower(TrustedPublisher.workflow_ref) == data.workflow_ref.lower(),
+        )
+    )
+    if same is not None:
+        # One CI workflow identity maps to one publisher (and so one principal and namespace
+        # set); two publishers for the same workflow would make the match order decide.
+        raise PublisherExists(
+            "a publisher for this issuer, repository and workflow exists",
+            context={"publisher": same},
+        )
     principal = ensure_service_principal(session, name=data.principal, namespaces=data.namespaces)
     row = TrustedPublisher(
         name=data.name,
@@ -166,6 +183,7 @@ def authenticate_oidc(
         raise OidcTokenInvalid(
             "no trusted publisher for this issuer", context={"reason": "no_publisher"}
         )
+    rows.sort(key=lambda r: _closeness(r, token))
     specs = [_spec(r) for r in rows]
     spec, identity = verifier.verify_for(token, specs)
     publisher = rows[specs.index(spec)]
@@ -253,6 +271,21 @@ def _consume(session: Session, identity: CiIdentity) -> None:
         raise OidcTokenReused(
             "this OIDC token was used already", context={"reason": "jti_reused"}
         ) from exc
+
+
+def _closeness(row: TrustedPublisher, token: str) -> int:
+    """Order candidates so that a refusal names the reason of the publisher this token was
+    meant for (same repository and workflow first). Unverified claims only order the list;
+    the verifier decides."""
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return 2
+    workflow = str(claims.get("job_workflow_ref") or claims.get("ci_config_ref_uri") or "")
+    repository = str(claims.get("repository") or claims.get("project_path") or "")
+    same_repo = repository.lower() == row.repository.lower()
+    same_workflow = workflow.lower().startswith(row.workflow_ref.lower() + "@")
+    return 0 if same_repo and same_workflow else 1 if same_repo or same_workflow else 2
 
 
 def _spec(row: TrustedPublisher) -> PublisherSpec:

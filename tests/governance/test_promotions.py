@@ -10,7 +10,6 @@ from sqlalchemy.exc import IntegrityError
 
 from registry.db.engine import make_engine
 from registry.settings import DatabaseSettings
-
 from tests.factories.governance import (
     create_deployment,
     decide,
