@@ -131,7 +131,7 @@ def create_token(
     scopes: list[str] | None = None,
 ) -> IssuedToken:
     """Mint a token for ``principal`` (default: the caller). Only its sha256 is stored."""
-    target = get_principal(session, name=principal) if principal else _self(session, actor)
+    target = _self(session, actor) if principal is None else get_principal(session, name=principal)
     actor.require(
         "manage_tokens",
         principal_resource(target.id),
@@ -171,7 +171,7 @@ def create_token(
 
 
 def list_tokens(session: Session, *, actor: Actor, principal: str | None) -> list[ApiToken]:
-    target = get_principal(session, name=principal) if principal else _self(session, actor)
+    target = _self(session, actor) if principal is None else get_principal(session, name=principal)
     actor.require(
         "manage_tokens",
         principal_resource(target.id),

@@ -10,6 +10,7 @@ its own, so the setting never leaks into the registry's pool.
 from __future__ import annotations
 
 import sqlite3
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Engine, create_engine, select, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from registry.audit import service
@@ -27,7 +29,7 @@ from registry.db.engine import make_engine
 from registry.db.session import Sessions, unit_of_work
 from registry.settings import DatabaseSettings, StorageSettings
 from registry.storage.local import LocalArtifactStore
-from tests.fixtures.db import drop_database, new_database_url
+from tests.fixtures.db import dialect, drop_database, new_database_url, postgres_admin_url
 
 TRIGGERS = (
     "audit_events_no_update",
@@ -37,12 +39,38 @@ TRIGGERS = (
 )
 
 
-@pytest.fixture
-def audit_db(tmp_path: Path) -> Iterator[str]:
-    """A new database of the selected dialect, migrated to head; dropped afterwards."""
-    url = new_database_url(tmp_path, "registry_audit")
+@pytest.fixture(scope="session")
+def postgres_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str | None]:
+    """PostgreSQL: one migrated database per worker that tests clone (``CREATE DATABASE ...
+    TEMPLATE`` takes ~50 ms; migrating takes ~500 ms). None on SQLite."""
+    if dialect() != "postgresql":
+        yield None
+        return
+    url = new_database_url(tmp_path_factory.mktemp("template"), "registry_audit_tmpl")
     try:
+        migrate.upgrade(url)  # disposes its engine: nobody stays connected to the template
+        yield url
+    finally:
+        drop_database(url)
+
+
+@pytest.fixture
+def audit_db(tmp_path: Path, postgres_template: str | None) -> Iterator[str]:
+    """A new database of the selected dialect, migrated to head; dropped afterwards."""
+    if postgres_template is None:
+        url = new_database_url(tmp_path, "registry_audit")
         migrate.upgrade(url)
+    else:
+        name = f"registry_audit_{uuid.uuid4().hex[:10]}"
+        admin = create_engine(postgres_admin_url(), isolation_level="AUTOCOMMIT")
+        try:
+            with admin.connect() as conn:
+                template = make_url(postgres_template).database
+                conn.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+        finally:
+            admin.dispose()
+        url = make_url(postgres_template).set(database=name).render_as_string(False)
+    try:
         yield url
     finally:
         drop_database(url)

@@ -180,7 +180,9 @@ class TestPostgresAppRole:
     def test_app_role_can_append_and_verify_through_the_service(
         self, engine: Engine, store: LocalArtifactStore
     ) -> None:
-        app_engine = make_engine(DatabaseSettings(url=engine.url.render_as_string(hide_password=False)))
+        app_engine = make_engine(
+            DatabaseSettings(url=engine.url.render_as_string(hide_password=False))
+        )
 
         @event.listens_for(app_engine, "connect")
         def _set_role(dbapi_conn: Any, _record: Any) -> None:
@@ -239,4 +241,3 @@ class TestPostgresTriggersStopTheOwner:
 
         with pytest.raises(DBAPIError, match=HEAD_FORWARD):
             run(superuser, sql, {"z": ZERO})
-

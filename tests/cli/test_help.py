@@ -47,6 +47,38 @@ COMMANDS = [
     ["evals", "record"],
     ["evals", "list"],
     ["evals", "compare"],
+    ["principals"],
+    ["principals", "create"],
+    ["principals", "list"],
+    ["principals", "grant"],
+    ["tokens"],
+    ["tokens", "create"],
+    ["tokens", "list"],
+    ["tokens", "revoke"],
+    ["publishers"],
+    ["publishers", "add"],
+    ["publishers", "list"],
+    ["publishers", "exchange"],
+    ["policies"],
+    ["policies", "show"],
+    ["policies", "apply"],
+    ["policies", "check"],
+    ["deployments"],
+    ["deployments", "create"],
+    ["deployments", "list"],
+    ["deployments", "status"],
+    ["deployments", "history"],
+    ["promotions"],
+    ["promotions", "request"],
+    ["promotions", "approve"],
+    ["promotions", "reject"],
+    ["promotions", "cancel"],
+    ["promotions", "list"],
+    ["promotions", "show"],
+    ["audit"],
+    ["audit", "log"],
+    ["audit", "verify"],
+    ["audit", "checkpoint"],
 ]
 
 HEAVY = (
@@ -87,6 +119,7 @@ def test_root_help_lists_exit_codes(runner: CliRunner) -> None:
         "6  invalid input",
         "7  server unavailable",
         "8  integrity",
+        "audit verify",
     ):
         assert line in result.stdout
 
@@ -101,7 +134,8 @@ def test_help_imports_no_heavy_modules() -> None:
     code = (
         "import json, sys\n"
         "from registry.cli import main\n"
-        "for argv in (['--help'], ['adapters', 'push', '--help'], ['db', '--help']):\n"
+        "for argv in (['--help'], ['adapters', 'push', '--help'], ['db', '--help'],\n"
+        "             ['policies', 'check', '--help'], ['promotions', 'request', '--help']):\n"
         "    try:\n"
         "        main(argv)\n"
         "    except SystemExit as exc:\n"
