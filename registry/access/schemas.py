@@ -221,5 +221,5 @@ class AuditVerifyRead(BaseModel):
 class CheckpointRead(BaseModel):
     seq: int
     hash: str
-    at: str
+    at: datetime
     key_id: str

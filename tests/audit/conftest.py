@@ -140,10 +140,10 @@ def tamper(engine: Engine, *statements: tuple[str, dict[str, Any]]) -> None:
         return
     superuser = create_engine(engine.url, poolclass=NullPool)
     try:
-        with superuser.begin() as conn:
-            conn.exec_driver_sql("SET session_replication_role = replica")
+        with superuser.begin() as su_conn:
+            su_conn.exec_driver_sql("SET session_replication_role = replica")
             for sql, params in statements:
-                conn.execute(text(sql), params)
+                su_conn.execute(text(sql), params)
     finally:
         superuser.dispose()
 

@@ -223,7 +223,7 @@ json_values = st.recursive(
     | st.booleans()
     | st.integers(min_value=-(2**53), max_value=2**53)  # beyond, JSON parsers differ
     | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00")),
+    | st.text(alphabet=st.characters(exclude_categories=["Cs"], exclude_characters="\x00")),
     lambda children: (
         st.lists(children, max_size=4)
         | st.dictionaries(st.text(alphabet="abcdeé", max_size=3), children, max_size=4)

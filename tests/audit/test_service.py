@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine
 
 from registry.audit import canonical, service
-from registry.audit.models import GENESIS_HASH
+from registry.audit.models import GENESIS_HASH, AuditEvent
 from registry.audit.repository import AuditRepository
 from registry.audit.service import AuditEntry, AuditHeadMissing, ChainHead
 from registry.db.session import Sessions, unit_of_work
@@ -19,7 +20,7 @@ from tests.audit.conftest import entry, tamper
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
-def seqs(events: list[service.AuditEvent]) -> list[int]:
+def seqs(events: list[AuditEvent]) -> list[int]:
     return [e.seq for e in events]
 
 
@@ -54,9 +55,13 @@ class TestAppend:
     def test_rolled_back_transaction_leaves_no_event_and_no_head_move(
         self, sessions: Sessions
     ) -> None:
-        with pytest.raises(RuntimeError, match="boom"), unit_of_work(sessions.write) as session:
-            service.append(session, entry(1))
-            raise RuntimeError("boom")
+        def append_then_fail() -> None:
+            with unit_of_work(sessions.write) as session:
+                service.append(session, entry(1))
+                raise RuntimeError("boom")
+
+        with pytest.raises(RuntimeError, match="boom"):
+            append_then_fail()
 
         with unit_of_work(sessions.read) as session:
             assert service.head(session) == ChainHead(0, GENESIS_HASH)
@@ -121,7 +126,7 @@ class TestAppend:
             {"action": "x", "resource": "x", "actor": "a" * 129},
         ],
     )
-    def test_invalid_entries_are_refused(self, fields: dict[str, str]) -> None:
+    def test_invalid_entries_are_refused(self, fields: dict[str, Any]) -> None:
         with pytest.raises(ValueError, match="audit entr"):
             AuditEntry(**fields)
 

@@ -468,11 +468,6 @@ class TestAudit:
         code, _body, _ = world.run("audit", "log", "--since", "2026-01-01T00:00:00")
         assert code == 6  # a time without a zone
 
-    @pytest.mark.xfail(
-        reason="server: POST /api/v1/audit/checkpoints answers 500 (CheckpointRead.at is str, "
-        "export_checkpoint gives a datetime)",
-        strict=False,
-    )
     def test_checkpoint(self, world: World) -> None:
         events = world.ok("audit", "verify")["events"]
         code, checkpoint, err = world.run("audit", "checkpoint")
