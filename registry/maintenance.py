@@ -7,6 +7,7 @@ import dataclasses
 from datetime import UTC, datetime
 from typing import Any
 
+from registry.audit.service import AuditEntry, append
 from registry.db.engine import make_engine
 from registry.db.migrate import check_schema
 from registry.db.session import Sessions, unit_of_work
@@ -48,6 +49,20 @@ def storage_gc(
                 repo.delete([u.id for u in stale])
                 expired_uploads = len(stale)
                 purged_keys = purge_expired(session, now=now)
+                append(
+                    session,
+                    AuditEntry(
+                        action="storage.gc",
+                        resource="storage",
+                        actor="system:storage-gc",
+                        after={
+                            "blobs_deleted": report.blobs_deleted,
+                            "deleted_blobs": report.deleted_blobs[:1000],
+                            "expired_upload_sessions": expired_uploads,
+                            "expired_idempotency_records": purged_keys,
+                        },
+                    ),
+                )
         out = dataclasses.asdict(report)
         out["cutoff"] = report.cutoff.isoformat()
         out["expired_upload_sessions"] = expired_uploads

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.orm import Session
 
+from registry.audit.service import AuditEntry, append
 from registry.auth.cache import TokenCache
 from registry.auth.models import ApiToken, Principal, PrincipalKind, Role
 from registry.auth.principal import AuthenticatedPrincipal
@@ -92,7 +93,17 @@ def bootstrap_admin(session: Session, *, name: str = "admin") -> str:
     if principals.any_with_role(Role.admin):
         raise AdminExists("an admin principal exists already; bootstrap refuses to run twice")
     principal = principals.add(Principal(name=name, kind=PrincipalKind.human, role=Role.admin))
-    return issue_token(session, principal_id=principal.id, name="bootstrap")
+    token = issue_token(session, principal_id=principal.id, name="bootstrap")
+    append(
+        session,
+        AuditEntry(
+            action="principal.bootstrap",
+            resource=f"principal:{name}",
+            actor="system:bootstrap",
+            after={"role": Role.admin, "kind": PrincipalKind.human},
+        ),
+    )
+    return token
 
 
 def current_attributes(

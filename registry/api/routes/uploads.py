@@ -84,19 +84,20 @@ def create_upload(ctx: WriteDep, body: UploadCreate | None = None) -> object:
     purpose = UploadPurpose(body.purpose if body is not None else "adapter")
     action = "register_base_model" if purpose == UploadPurpose.base_model else "upload"
     ctx.actor.require(action, registry_resource())
-    return ctx.idempotent(
-        body,
-        lambda: _read(
-            uploads.create_upload(
-                ctx.session,
-                principal=ctx.principal,
-                ttl_s=settings.server.upload_ttl_s,
-                purpose=purpose,
-            ),
-            [],
-        ),
-        status_code=201,
-    )
+
+    def produce() -> UploadRead:
+        upload = uploads.create_upload(
+            ctx.session,
+            principal=ctx.principal,
+            ttl_s=settings.server.upload_ttl_s,
+            purpose=purpose,
+        )
+        ctx.actor.audit(
+            ctx.session, "upload.create", f"upload:{upload.id}", after={"purpose": str(purpose)}
+        )
+        return _read(upload, [])
+
+    return ctx.idempotent(body, produce, status_code=201)
 
 
 @router.get("/{upload_id}", response_model=UploadRead, responses=responses(UploadNotFound))
