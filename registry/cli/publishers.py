@@ -44,7 +44,8 @@ def add(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(metavar="NAME", help="Publisher name, e.g. acme-train.")],
     issuer: Annotated[
-        str, _opt("--issuer", "OIDC issuer, e.g. https://token.actions.githubusercontent.com.")
+        str,
+        _opt("--issuer", "OIDC issuer, e.g. https://token.actions.githubusercontent.com.", "URL"),
     ],
     audience: Annotated[str, _opt("--audience", "Expected aud claim.", "AUD")],
     repository: Annotated[str, _opt("--repository", "Repository OWNER/REPO.", "OWNER/REPO")],
