@@ -170,6 +170,7 @@ def upgrade() -> None:
         sa.Column("override_reason", sa.Text(), nullable=True),
         sa.Column("overridden_by_id", sa.Uuid(), nullable=True),
         sa.Column("reason", sa.Text(), nullable=True),
+        sa.Column("decision_reason", sa.Text(), nullable=True),
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("decided_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("revision", sa.Integer(), nullable=True),

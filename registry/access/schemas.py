@@ -176,6 +176,7 @@ class PromotionReject(Strict):
 class ApprovalRead(BaseModel):
     approver: str
     at: datetime
+    comment: str = ""
 
 
 class PromotionRead(BaseModel):
@@ -190,6 +191,7 @@ class PromotionRead(BaseModel):
     policy_digest: str
     override_reason: str | None
     reason: str | None
+    decision_reason: str | None
     revision: int | None
     expires_at: datetime
     created_at: datetime

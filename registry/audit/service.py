@@ -6,6 +6,10 @@
 moves the head, then flushes. It never commits. Two transactions can therefore never fork the
 chain: the second waits for the first's commit and then sees its head. If the caller rolls
 back, the event and the head move vanish together.
+
+The head lock is held from ``append`` until the caller's commit, and every audited write takes
+it: call ``append`` as the last step before the commit (after slow work such as validation or
+storage calls), or all audited writers queue behind the slowest one.
 """
 
 from __future__ import annotations

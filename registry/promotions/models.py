@@ -74,6 +74,8 @@ class PromotionRequest(IdMixin, CreatedAtMixin, Base):
         ForeignKey("principals.id"), nullable=True
     )
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Why it was rejected (the requester's ``reason`` stays as written).
+    decision_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     revision: Mapped[int | None] = mapped_column(Integer, nullable=True)

@@ -50,7 +50,7 @@ class PromotionView:
     state: str
     deployment: str
     version_ref: str
-    approvals: list[tuple[str, datetime]]
+    approvals: list[tuple[str, datetime, str]]
     revision: int | None
 
 
@@ -423,7 +423,7 @@ def _close(
     row.state = state
     row.decided_at = datetime.now(UTC)
     if reason:
-        row.reason = reason[:2000]
+        row.decision_reason = reason[:2000]
     session.flush()
     actor.audit(
         session,
@@ -442,7 +442,7 @@ def _view(session: Session, row: PromotionRequest) -> PromotionView:
     view = deployments.view(session, dep)
     version = session.get_one(AdapterVersion, row.adapter_version_id)
     approvals = session.execute(
-        select(Principal.name, PromotionApproval.created_at)
+        select(Principal.name, PromotionApproval.created_at, PromotionApproval.comment)
         .join(Principal, Principal.id == PromotionApproval.approver_id)
         .where(PromotionApproval.request_id == row.id)
         .order_by(PromotionApproval.created_at)
@@ -452,6 +452,6 @@ def _view(session: Session, row: PromotionRequest) -> PromotionView:
         state=effective_state(row),
         deployment=dep.name,
         version_ref=f"{view.adapter}@v{version.version}",
-        approvals=[(a[0], a[1]) for a in approvals],
+        approvals=[(a[0], a[1], a[2]) for a in approvals],
         revision=row.revision,
     )

@@ -91,13 +91,15 @@ def test_membership_and_role_changes_apply_on_the_next_request(
     ns = create_namespace(client)
     viewer = make_principal(client, "viewer", [])
     assert client.get("/api/v1/namespaces", headers=viewer.headers).status_code == 200
-    def names():
+
+    def names() -> list[str]:
         return [
             n["name"]
             for n in client.get(
                 "/api/v1/namespaces", params={"limit": 500}, headers=viewer.headers
             ).json()["items"]
         ]
+
     assert ns not in names()
     assert (
         client.post(
