@@ -56,7 +56,29 @@ def gate_lines(promotion: dict[str, Any]) -> str:
         mark = "PASS" if gate.get("passed") else "FAIL"
         reason = gate.get("reason") or ""
         lines.append(f"  {mark}  {gate.get('name')}" + (f": {reason}" if reason else ""))
+        if not gate.get("passed"):
+            lines += [f"        {item}" for item in _failure_details(gate.get("detail") or {})]
     return "\n".join(lines) or "  (no gates)"
+
+
+def _failure_details(detail: dict[str, Any]) -> list[str]:
+    """What a failed gate found, one line per finding (regressions, thresholds, missing)."""
+    out = []
+    for r in detail.get("regressions") or []:
+        out.append(
+            f"{r.get('suite')}/{r.get('metric')}: candidate {r.get('candidate')} vs stable "
+            f"{r.get('stable')} (tolerance {r.get('tolerance')})"
+        )
+    for t in detail.get("failures") or []:
+        bound = f"min {t.get('min')}" if t.get("min") is not None else f"max {t.get('max')}"
+        out.append(
+            f"{t.get('suite')}/{t.get('metric')}: {t.get('problem')} ({t.get('value')}, {bound})"
+        )
+    if detail.get("missing"):
+        out.append(f"missing: {', '.join(map(str, detail['missing']))}")
+    if "count" in detail and "required" in detail:
+        out.append(f"{detail['count']} evaluation(s), {detail['required']} required")
+    return out
 
 
 def render_promotion(promotion: dict[str, Any]) -> str:

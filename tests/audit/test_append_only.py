@@ -136,6 +136,27 @@ class TestPostgresAppRole:
             ).one()
         assert row.rolcanlogin is False
 
+    def test_privileges_of_the_app_role(self, superuser: Engine) -> None:
+        checks = ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "TRIGGER")
+        columns = ", ".join(
+            f"has_table_privilege('registry_app', tablename, '{p}') AS {p.lower()}" for p in checks
+        )
+        with superuser.connect() as conn:
+            rows = conn.execute(
+                text(
+                    f"SELECT tablename, {columns} FROM pg_tables"
+                    " WHERE schemaname = current_schema()"
+                )
+            ).all()
+        granted = {row[0]: {p for p, ok in zip(checks, row[1:], strict=True) if ok} for row in rows}
+
+        assert granted.pop("audit_events") == {"SELECT", "INSERT"}
+        assert granted.pop("audit_head") == {"SELECT", "UPDATE"}
+        assert granted.pop("alembic_version") == {"SELECT"}
+        # Every other table, including those of later revisions (default privileges).
+        assert granted
+        assert {t for t, p in granted.items() if p != set(checks)} == set()
+
     @pytest.mark.parametrize(
         ("sql", "message"),
         [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -19,11 +20,16 @@ from tests.fixtures.server import server_env, start_server, stop_server
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def walkthrough() -> str:
+def readme_block(marker: str) -> str:
     text = (ROOT / "README.md").read_text()
-    block = re.search(r"<!-- walkthrough:start -->\s*```bash\n(.*?)```", text, re.S)
-    assert block, "README lost its walk-through markers"
+    block = re.search(rf"<!-- {marker}:start -->\s*```bash\n(.*?)```", text, re.S)
+    assert block, f"README lost its {marker} markers"
     return block.group(1)
+
+
+def walkthrough() -> str:
+    """The catalog walk-through followed by the governance walk-through (one shell)."""
+    return readme_block("walkthrough") + "\n" + readme_block("governance")
 
 
 @pytest.fixture
@@ -63,6 +69,16 @@ def test_readme_walkthrough_runs_as_written(server: tuple[str, str], tmp_path: P
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "refused with exit code 6" in done.stdout
+    # Governance: the regression blocks (exit 5), the requester is refused (exit 3), bob's
+    # approval makes v2 stable, and the chain verifies.
+    assert "blocked with exit code 5" in done.stdout
+    assert "base-tasks/mmlu: candidate 0.55 vs stable 0.62" in done.stdout
+    assert "refused with exit code 3" in done.stdout
+    assert "separation_of_duties" in done.stdout + done.stderr
+    assert done.stdout.rstrip().endswith("}")
+    verified = json.loads(done.stdout[done.stdout.rindex("{") :])
+    assert verified["ok"] is True
+    assert verified["events"] > 10
     assert '"reason": "truncated"' in done.stdout or '"reason":"truncated"' in done.stdout
     pulled = work / "repo" / "support-bot-v2"
     src = PEFT_FIXTURES / "adapters" / "llama-dora-r4"
