@@ -159,6 +159,11 @@ class VersionRead(BaseModel):
     description: str
     tags: list[str]
     registered_by: str
+    ci_identity: dict[str, str | None] | None = Field(
+        None,
+        description="The verified CI identity that registered it (trusted publishing): "
+        "issuer, repository, workflow_ref, sha, run_id, actor, ...",
+    )
     git_commit: str | None
     mlflow_run_id: str | None
     training_base_dtype: str | None

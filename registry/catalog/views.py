@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -103,6 +104,7 @@ def version_reads(
                 description=v.description,
                 tags=tags.get(v.id, []),
                 registered_by=principals.get(v.registered_by_id, "?"),
+                ci_identity=public_ci_identity(v.ci_identity),
                 git_commit=v.git_commit,
                 mlflow_run_id=v.mlflow_run_id,
                 training_base_dtype=v.training_base_dtype,
@@ -224,3 +226,27 @@ def lineage_reads(session: Session, hops: Sequence[LineageHop]) -> list[LineageE
             )
         )
     return out
+
+
+_CI_FIELDS = (
+    "issuer",
+    "publisher",
+    "repository",
+    "repository_owner_id",
+    "workflow_ref",
+    "ref",
+    "sha",
+    "run_id",
+    "run_attempt",
+    "actor",
+    "actor_id",
+    "environment",
+    "event_name",
+)
+
+
+def public_ci_identity(identity: Any) -> dict[str, str | None] | None:
+    """The provenance part of a stored CI identity (not the token's jti or expiry)."""
+    if not isinstance(identity, dict):
+        return None
+    return {k: None if identity.get(k) is None else str(identity[k]) for k in _CI_FIELDS}

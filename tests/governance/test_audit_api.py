@@ -43,6 +43,9 @@ def test_mutations_are_recorded_with_decision_and_request_id(team: Team) -> None
     assert tag_event["request_id"] == request_id
     assert tag_event["before"] == {"tags": []}
     assert tag_event["after"] == {"tags": ["prod-candidate"]}
+    # Registered with a plain API token: no CI identity on the version.
+    shown = team.client.get(f"/api/v1/adapters/{ref.replace('@', '/versions/')}").json()
+    assert shown["ci_identity"] is None
 
 
 def test_refused_mutation_is_recorded_and_changes_nothing(team: Team) -> None:

@@ -136,6 +136,13 @@ def test_exchange_push_and_identity_on_the_version(
     assert pushed.status_code == 201, pushed.text
     detail = c.get(f"/api/v1/adapters/{ns}/bot/versions/1").json()
     assert detail["registered_by"] == principal
+    ci = detail["ci_identity"]
+    assert ci["repository"] == "acme/trainer"
+    assert ci["workflow_ref"] == f"acme/trainer/.github/workflows/{wf}.yml@refs/heads/main"
+    assert ci["sha"] == "a" * 40
+    assert ci["run_id"] == "123456"
+    assert ci["actor"] == "Alice"
+    assert "jti" not in ci
 
 
 def test_oidc_token_directly_as_bearer_on_push(
