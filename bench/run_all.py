@@ -11,7 +11,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from bench import listing, registration, upload, validate
+from bench import audit_append, authz, authz_request, listing, registration, upload, validate
 from bench._common import mark, print_table
 
 BENCHMARKS: dict[str, Callable[[Sequence[str] | None], dict[str, Any]]] = {
@@ -19,6 +19,9 @@ BENCHMARKS: dict[str, Callable[[Sequence[str] | None], dict[str, Any]]] = {
     "listing": listing.main,
     "validate": validate.main,
     "upload": upload.main,
+    "authz": authz.main,
+    "authz_request": authz_request.main,
+    "audit_append": audit_append.main,
 }
 
 

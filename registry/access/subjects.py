@@ -14,16 +14,15 @@ def load_subject(session: Session, principal: AuthenticatedPrincipal) -> Subject
     """Role, kind and memberships as they are now (a token cached for a few seconds must not
     keep a role or membership that was taken away). A token minted for a CI publisher acts only
     in the namespaces the publisher is bound to."""
-    found = current_attributes(session, principal.id)
-    if found is None:
+    row = current_attributes(session, principal.id)
+    if row is None:
         raise Unauthenticated("a valid API token is required")
-    row, names = found
-    namespaces = frozenset(names)
+    namespaces = frozenset(row.namespaces)
     ci = principal.ci_identity
     if ci is not None and isinstance(ci.get("namespaces"), list):
         namespaces = namespaces & frozenset(str(n) for n in ci["namespaces"])
     return Subject(
-        id=str(row.id),
+        id=str(principal.id),
         name=row.name,
         kind=row.kind,
         role=row.role,

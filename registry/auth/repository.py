@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -49,6 +50,40 @@ class TokenRepository:
         self.session.add(token)
         self.session.flush()
         return token
+
+
+@dataclass(frozen=True, slots=True)
+class PrincipalAttributes:
+    name: str
+    kind: str
+    role: str
+    ci_identity: str | None
+    namespaces: tuple[str, ...]
+
+
+def current_attributes(session: Session, principal_id: uuid.UUID) -> PrincipalAttributes | None:
+    """Role, kind, CI login and memberships of an enabled principal in one round trip (Core:
+    this runs on every authorized request)."""
+    stmt = (
+        select(
+            Principal.name,
+            Principal.kind,
+            Principal.role,
+            Principal.ci_identity,
+            Principal.disabled_at,
+            Namespace.name,
+        )
+        .select_from(Principal)
+        .outerjoin(PrincipalNamespace, PrincipalNamespace.principal_id == Principal.id)
+        .outerjoin(Namespace, Namespace.id == PrincipalNamespace.namespace_id)
+        .where(Principal.id == principal_id)
+    )
+    rows = session.execute(stmt).all()
+    if not rows or rows[0][4] is not None:
+        return None
+    first = rows[0]
+    names = tuple(sorted(r[5] for r in rows if r[5] is not None))
+    return PrincipalAttributes(first[0], first[1], first[2], first[3], names)
 
 
 def namespace_names(session: Session, principal_id: uuid.UUID) -> list[str]:

@@ -13,7 +13,8 @@ from registry.audit.service import AuditEntry, append
 from registry.auth.cache import TokenCache
 from registry.auth.models import ApiToken, Principal, PrincipalKind, Role
 from registry.auth.principal import AuthenticatedPrincipal
-from registry.auth.repository import PrincipalRepository, TokenRepository, namespace_names
+from registry.auth.repository import PrincipalAttributes, PrincipalRepository, TokenRepository
+from registry.auth.repository import current_attributes as repository_attributes
 from registry.auth.tokens import hash_token, is_well_formed, new_token
 from registry.errors import AdminExists, Unauthenticated
 
@@ -106,12 +107,7 @@ def bootstrap_admin(session: Session, *, name: str = "admin") -> str:
     return token
 
 
-def current_attributes(
-    session: Session, principal_id: uuid.UUID
-) -> tuple[Principal, list[str]] | None:
-    """The principal row and its namespace memberships as they are now; None when it is gone
-    or disabled."""
-    row = PrincipalRepository(session).get_by_id(principal_id)
-    if row is None or row.disabled_at is not None:
-        return None
-    return row, namespace_names(session, principal_id)
+def current_attributes(session: Session, principal_id: uuid.UUID) -> PrincipalAttributes | None:
+    """Role, kind, CI login and namespace memberships as they are now; None when the principal
+    is gone or disabled."""
+    return repository_attributes(session, principal_id)

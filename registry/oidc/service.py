@@ -193,7 +193,6 @@ def authenticate_oidc(
         raise OidcTokenInvalid(
             "the publisher's principal is disabled", context={"reason": "disabled"}
         )
-    principal = found[0]
     ci = {
         **identity.to_dict(),
         "publisher": publisher.name,
@@ -204,16 +203,16 @@ def authenticate_oidc(
         AuditEntry(
             action="oidc.authenticate",
             resource=f"publisher:{publisher.name}",
-            actor=principal.name,
-            actor_id=principal.id,
+            actor=found.name,
+            actor_id=publisher.principal_id,
             after={k: ci.get(k) for k in ("repository", "workflow_ref", "sha", "run_id", "actor")},
         ),
     )
     return AuthenticatedPrincipal(
-        id=principal.id,
-        name=principal.name,
-        kind=principal.kind,
-        role=principal.role,
+        id=publisher.principal_id,
+        name=found.name,
+        kind=found.kind,
+        role=found.role,
         token_id=None,
         token_expires_at=identity.expires_at,
         scopes=CI_SCOPES,
