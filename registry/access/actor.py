@@ -117,7 +117,9 @@ class Actor:
         after: Mapping[str, Any] | None = None,
     ) -> AuditEntry:
         if decision is None and self.decisions:
-            decision = self.decisions[-1].to_audit()
+            # The decision that allowed the change, not a read made along the way.
+            mutating = [d for d in self.decisions if d.action in MUTATING_ACTIONS]
+            decision = (mutating or self.decisions)[-1].to_audit()
         return AuditEntry(
             action=action,
             resource=resource,

@@ -245,7 +245,16 @@ def list_requests(
     if deployment is not None:
         dep = deployments.get_deployment(session, actor=actor, name=deployment)
         stmt = stmt.where(PromotionRequest.deployment_id == dep.id)
-    if state is not None:
+    now = datetime.now(UTC)
+    if state == PromotionState.expired:  # expiry is computed, not stored
+        stmt = stmt.where(
+            PromotionRequest.state == PromotionState.pending, PromotionRequest.expires_at <= now
+        )
+    elif state == PromotionState.pending:
+        stmt = stmt.where(
+            PromotionRequest.state == PromotionState.pending, PromotionRequest.expires_at > now
+        )
+    elif state is not None:
         stmt = stmt.where(PromotionRequest.state == state)
     if before is not None:
         stmt = stmt.where(

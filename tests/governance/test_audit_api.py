@@ -116,3 +116,17 @@ def test_checkpoint_on_demand_then_verify_counts_it(client: TestClient) -> None:
     assert verified["ok"] is True
     assert verified["checkpoints"] >= 1
     assert verified["events"] >= cp["seq"]
+
+
+def test_promotion_request_event_carries_the_request_decision(team: Team) -> None:
+    """A read made along the way (the version) does not replace the deciding decision."""
+    from tests.factories.governance import create_deployment, request_promotion
+
+    ref = team.push()
+    dep = create_deployment(team.client, team.operator, team.base, team.adapter_ref)
+    r = request_promotion(team.client, team.dev, ref, dep)
+    assert r.status_code == 201
+    event = _events(team.client, resource=f"promotion:{r.json()['id']}")[0]
+    assert event["action"] == "promotion.request"
+    assert event["decision"]["action"] == "request_promotion"  # type: ignore[index]
+    assert event["decision"]["policies"] == ["developers-write"]  # type: ignore[index]

@@ -236,6 +236,10 @@ def test_expired_request_cannot_be_approved(team: Team, database_url: str) -> No
     finally:
         engine.dispose()
     assert team.client.get(f"/api/v1/promotions/{r['id']}").json()["state"] == "expired"
+    listed = team.client.get("/api/v1/promotions", params={"deployment": dep, "state": "expired"})
+    assert [p["id"] for p in listed.json()["items"]] == [r["id"]]
+    pending = team.client.get("/api/v1/promotions", params={"deployment": dep, "state": "pending"})
+    assert pending.json()["items"] == []
     res = decide(team.client, team.approver, r["id"], "approve")
     assert res.status_code == 409
     assert res.json()["context"]["state"] == "expired"
