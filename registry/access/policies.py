@@ -23,7 +23,7 @@ from registry.access.actor import Actor, policy_resource
 from registry.access.models import PolicySet
 from registry.errors import Conflict
 from registry.policy.engine import CedarAuthorizer
-from registry.policy.gates import GatesFile, parse_gates
+from registry.policy.gates_config import GatesFile, parse_gates
 from registry.policy.loader import PolicyBundle, from_texts, load_dir, validate
 from registry.policy.types import Authorizer
 

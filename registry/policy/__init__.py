@@ -12,13 +12,11 @@ from registry.policy.engine import CedarAuthorizer
 from registry.policy.gates import (
     GATE_NAMES,
     EvalPoint,
-    GateConfig,
     GateResult,
-    GatesFile,
     evaluate_gates,
     gates_passed,
-    parse_gates,
 )
+from registry.policy.gates_config import GateConfig, GatesFile, parse_gates
 from registry.policy.loader import (
     PolicyBundle,
     default_policy_dir,

@@ -23,7 +23,7 @@ from typing import Any
 import cedarpy
 
 from registry.errors import InvalidPolicy
-from registry.policy.gates import GatesFile, parse_gates
+from registry.policy.gates_config import GatesFile, parse_gates
 from registry.policy.types import ACTIONS, RESOURCE_TYPES
 
 SCHEMA_SUFFIX = ".cedarschema"

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
@@ -19,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from registry.access.actor import Actor, deployment_resource
 from registry.access.policies import ActivePolicies
-from registry.catalog.models import AdapterVersion, Evaluation, Namespace
+from registry.catalog.models import AdapterVersion, Evaluation
 from registry.catalog.queries import VersionContext, resolve_version
 from registry.deployments import service as deployments
 from registry.deployments.models import Deployment, RevisionReason
@@ -27,13 +26,12 @@ from registry.errors import (
     BadRequest,
     Conflict,
     InvalidTransition,
-    PromotionNotFound,
     PromotionStateConflict,
     SeparationOfDuties,
 )
 from registry.policy.gates import EvalPoint, evaluate_gates, gates_passed
-from registry.policy.types import Resource
 from registry.promotions.models import PromotionApproval, PromotionRequest, PromotionState
+from registry.promotions.reads import PromotionView, effective_state, load, resource, view
 
 log = logging.getLogger("registry.promotions")
 
@@ -42,16 +40,6 @@ FOUR_EYES_CONSTRAINTS = (
     "ck_promotion_approvals_not_requester_nor_registrant",
     "ck_promotion_approvals_not_ci_identity_owner",
 )
-
-
-@dataclass(frozen=True)
-class PromotionView:
-    request: PromotionRequest
-    state: str
-    deployment: str
-    version_ref: str
-    approvals: list[tuple[str, datetime, str]]
-    revision: int | None
 
 
 def request_promotion(
@@ -153,7 +141,7 @@ def request_promotion(
         )
     if row.state == PromotionState.pending and row.required_approvals == 0:
         _promote(session, actor, row)  # gates.yaml may waive approvals for a target
-    return _view(session, row)
+    return view(session, row)
 
 
 def approve(
@@ -164,7 +152,7 @@ def approve(
     row, namespace = _locked(session, actor, promotion_id)
     _require_state(row, PromotionState.pending)
     _four_eyes(actor, row, namespace)
-    actor.require("approve", _resource(row, namespace))
+    actor.require("approve", resource(row, namespace))
     approval = PromotionApproval(
         request_id=row.id,
         approver_id=actor.id,
@@ -196,7 +184,7 @@ def approve(
     )
     if (count or 0) >= row.required_approvals:
         _promote(session, actor, row)
-    return _view(session, row)
+    return view(session, row)
 
 
 def reject(
@@ -206,62 +194,15 @@ def reject(
         raise BadRequest("a rejection needs a reason")
     row, namespace = _locked(session, actor, promotion_id)
     _require_state(row, PromotionState.pending, PromotionState.blocked)
-    actor.require("approve", _resource(row, namespace))
+    actor.require("approve", resource(row, namespace))
     return _close(session, actor, row, PromotionState.rejected, reason)
 
 
 def cancel(session: Session, *, actor: Actor, promotion_id: uuid.UUID) -> PromotionView:
     row, namespace = _locked(session, actor, promotion_id)
     _require_state(row, PromotionState.pending, PromotionState.blocked)
-    actor.require("cancel_promotion", _resource(row, namespace))
+    actor.require("cancel_promotion", resource(row, namespace))
     return _close(session, actor, row, PromotionState.cancelled, None)
-
-
-def get(session: Session, *, actor: Actor, promotion_id: uuid.UUID) -> PromotionView:
-    row, _ = _load(session, actor, promotion_id, for_update=False)
-    return _view(session, row)
-
-
-def list_requests(
-    session: Session,
-    *,
-    actor: Actor,
-    deployment: str | None,
-    state: str | None,
-    before: tuple[datetime, uuid.UUID] | None,
-    limit: int,
-) -> list[PromotionView]:
-    """Requests newest first, in deployments the caller may read."""
-    from registry.catalog.namespaces import readable
-
-    stmt = (
-        select(PromotionRequest)
-        .join(Deployment, Deployment.id == PromotionRequest.deployment_id)
-        .join(Namespace, Namespace.id == Deployment.namespace_id)
-        .where(Namespace.name.in_(sorted(readable(session, actor))))
-        .order_by(PromotionRequest.created_at.desc(), PromotionRequest.id.desc())
-        .limit(limit)
-    )
-    if deployment is not None:
-        dep = deployments.get_deployment(session, actor=actor, name=deployment)
-        stmt = stmt.where(PromotionRequest.deployment_id == dep.id)
-    now = datetime.now(UTC)
-    if state == PromotionState.expired:  # expiry is computed, not stored
-        stmt = stmt.where(
-            PromotionRequest.state == PromotionState.pending, PromotionRequest.expires_at <= now
-        )
-    elif state == PromotionState.pending:
-        stmt = stmt.where(
-            PromotionRequest.state == PromotionState.pending, PromotionRequest.expires_at > now
-        )
-    elif state is not None:
-        stmt = stmt.where(PromotionRequest.state == state)
-    if before is not None:
-        stmt = stmt.where(
-            (PromotionRequest.created_at < before[0])
-            | ((PromotionRequest.created_at == before[0]) & (PromotionRequest.id < before[1]))
-        )
-    return [_view(session, r) for r in session.scalars(stmt)]
 
 
 # --- internals ------------------------------------------------------------------------------
@@ -300,34 +241,10 @@ def _points(session: Session, version_id: uuid.UUID, base_version_id: uuid.UUID)
     ]
 
 
-def _load(
-    session: Session, actor: Actor, promotion_id: uuid.UUID, *, for_update: bool
-) -> tuple[PromotionRequest, str]:
-    stmt = select(PromotionRequest).where(PromotionRequest.id == promotion_id)
-    if for_update:
-        stmt = stmt.with_for_update().execution_options(populate_existing=True)
-    row = session.scalars(stmt).one_or_none()
-    missing = PromotionNotFound("no such promotion request", context={"id": str(promotion_id)})
-    if row is None:
-        raise missing
-    dep = session.get_one(Deployment, row.deployment_id)
-    namespace = deployments.namespace_of(session, dep)
-    actor.require("read", _resource(row, namespace), hidden=missing)
-    return row, namespace
-
-
 def _locked(
     session: Session, actor: Actor, promotion_id: uuid.UUID
 ) -> tuple[PromotionRequest, str]:
-    return _load(session, actor, promotion_id, for_update=True)
-
-
-def effective_state(row: PromotionRequest, now: datetime | None = None) -> str:
-    """``expired`` once a pending request outlives ``expires_at`` (no sweeper needed)."""
-    now = now or datetime.now(UTC)
-    if row.state == PromotionState.pending and row.expires_at <= now:
-        return PromotionState.expired
-    return row.state
+    return load(session, actor, promotion_id, for_update=True)
 
 
 def _require_state(row: PromotionRequest, *allowed: str) -> None:
@@ -339,19 +256,6 @@ def _require_state(row: PromotionRequest, *allowed: str) -> None:
         )
 
 
-def _resource(row: PromotionRequest, namespace: str) -> Resource:
-    return Resource(
-        type="Promotion",
-        id=str(row.id),
-        namespace=namespace,
-        attrs={
-            "requested_by": str(row.requested_by_id),
-            "registered_by": str(row.registered_by_id),
-            "ci_actor": row.ci_actor or "",
-        },
-    )
-
-
 def _four_eyes(actor: Actor, row: PromotionRequest, namespace: str) -> None:
     if actor.id == row.requested_by_id:
         raise _separation(actor, row, "requester", "the approver requested this promotion")
@@ -361,7 +265,7 @@ def _four_eyes(actor: Actor, row: PromotionRequest, namespace: str) -> None:
         raise _separation(
             actor, row, "ci_identity_owner", "the approver owns the CI identity that registered it"
         )
-    decision = actor.decide("approve", _resource(row, namespace))
+    decision = actor.decide("approve", resource(row, namespace))
     if not decision.allowed and FOUR_EYES_POLICY in decision.policies:
         raise _separation(actor, row, "policy", "the four-eyes policy forbids this approval")
 
@@ -441,26 +345,4 @@ def _close(
         before={"state": before},
         after={"state": state, "reason": reason},
     )
-    return _view(session, row)
-
-
-def _view(session: Session, row: PromotionRequest) -> PromotionView:
-    from registry.auth.models import Principal
-
-    dep = session.get_one(Deployment, row.deployment_id)
-    view = deployments.view(session, dep)
-    version = session.get_one(AdapterVersion, row.adapter_version_id)
-    approvals = session.execute(
-        select(Principal.name, PromotionApproval.created_at, PromotionApproval.comment)
-        .join(Principal, Principal.id == PromotionApproval.approver_id)
-        .where(PromotionApproval.request_id == row.id)
-        .order_by(PromotionApproval.created_at)
-    ).all()
-    return PromotionView(
-        request=row,
-        state=effective_state(row),
-        deployment=dep.name,
-        version_ref=f"{view.adapter}@v{version.version}",
-        approvals=[(a[0], a[1], a[2]) for a in approvals],
-        revision=row.revision,
-    )
+    return view(session, row)

@@ -12,12 +12,14 @@ from registry.errors import InvalidPolicy
 from registry.policy.gates import (
     GATE_NAMES,
     EvalPoint,
-    GateConfig,
     GateResult,
-    NoRegression,
-    Threshold,
     evaluate_gates,
     gates_passed,
+)
+from registry.policy.gates_config import (
+    GateConfig,
+    NoRegression,
+    Threshold,
     parse_gates,
 )
 

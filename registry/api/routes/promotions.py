@@ -37,12 +37,13 @@ from registry.errors import (
     SeparationOfDuties,
     VersionNotFound,
 )
+from registry.promotions import reads
 from registry.promotions import service as promotions
 
 router = authenticated_router(prefix="/api/v1/promotions", tags=["promotions"])
 
 
-def promotion_read(view: promotions.PromotionView) -> PromotionRead:
+def promotion_read(view: reads.PromotionView) -> PromotionRead:
     row = view.request
     return PromotionRead(
         id=row.id,
@@ -117,7 +118,7 @@ def list_promotions(
             before = (datetime.fromisoformat(cursor[0]), uuid.UUID(cursor[1]))
         except ValueError as exc:
             raise InvalidPageToken("malformed page token") from exc
-    rows = promotions.list_requests(
+    rows = reads.list_requests(
         session, actor=actor, deployment=deployment, state=state, before=before, limit=limit + 1
     )
     items = [promotion_read(v) for v in rows[:limit]]
@@ -129,7 +130,7 @@ def list_promotions(
 @router.get("/{promotion_id}", response_model=PromotionRead, responses=responses(PromotionNotFound))
 def get_promotion(promotion_id: uuid.UUID, actor: ActorDep, session: SessionDep) -> PromotionRead:
     """One promotion request with its gates and approvals."""
-    return promotion_read(promotions.get(session, actor=actor, promotion_id=promotion_id))
+    return promotion_read(reads.get(session, actor=actor, promotion_id=promotion_id))
 
 
 _DECIDE = responses(PromotionNotFound, PromotionStateConflict, SeparationOfDuties, PolicyDenied)
