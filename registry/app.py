@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from registry import __version__
 from registry.access.policies import PolicyHolder
+from registry.access.resolve_guard import ResolveGuard
 from registry.api.errors import install_error_handlers
 from registry.api.request_id import RequestIdMiddleware
 from registry.api.routes import (
@@ -27,6 +28,8 @@ from registry.api.routes import (
     principals,
     promotions,
     publishers,
+    rollouts,
+    serving,
     uploads,
 )
 from registry.audit.checkpoints import Checkpointer
@@ -36,6 +39,9 @@ from registry.catalog.base_models import ManifestCache
 from registry.db import migrate
 from registry.db.engine import make_engine
 from registry.db.session import Sessions, unit_of_work
+from registry.deployments.controller import Controller
+from registry.deployments.routing import RoutingCache
+from registry.metrics import Metrics
 from registry.oidc.jwks import JwksCache
 from registry.oidc.verifier import OidcVerifier
 from registry.policy.loader import default_policy_dir
@@ -88,9 +94,32 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
             if checkpointer is not None:
                 checkpointer.start()
+            app.state.metrics = Metrics()
+            app.state.routing = RoutingCache(
+                app.state.sessions,
+                app.state.store,
+                presign_ttl_s=settings.storage.presign_ttl_s,
+                poll_s=settings.rollout.routing_poll_s,
+            )
+            app.state.routing.start()
+            app.state.resolve_guard = ResolveGuard(
+                app.state.sessions,
+                app.state.policies,
+                ttl_s=settings.rollout.resolve_decision_cache_s,
+            )
+            controller = Controller(
+                app.state.sessions,
+                interval_s=settings.rollout.controller_interval_s,
+                on_decision=app.state.metrics.decision,
+            )
+            app.state.controller = controller
+            if settings.rollout.controller:
+                controller.start()
             try:
                 yield
             finally:
+                controller.stop()
+                app.state.routing.stop()
                 if checkpointer is not None:
                     checkpointer.stop()
         finally:
@@ -122,6 +151,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         policies,
         deployments,
         promotions,
+        rollouts,
+        serving,
         audit,
     ):
         app.include_router(module.router)

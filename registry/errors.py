@@ -389,3 +389,31 @@ class AuditChainBroken(IntegrityFailure):
 
     code = "audit_chain_broken"
     status_code = 409
+
+
+class PreconditionFailed(Conflict):
+    """The caller's expected revision (If-Match / expected_revision) is stale."""
+
+    code = "precondition_failed"
+    status_code = 412
+
+
+class PreconditionRequired(Conflict):
+    """A state-changing call on a deployment must say which revision it expects."""
+
+    code = "precondition_required"
+    status_code = 428
+
+
+class NothingServed(NotFound):
+    """No deployment revision was effective at the requested time."""
+
+    code = "nothing_served"
+
+
+class InvalidReport(RegistryError):
+    """A serving report with impossible figures (negative counts, future window, unknown
+    revision or arm)."""
+
+    code = "invalid_report"
+    status_code = 422

@@ -149,6 +149,21 @@ class AuditSettings(BaseModel):
     )
 
 
+class RolloutSettings(BaseModel):
+    controller: bool = Field(True, description="Run the rollout controller in this server process.")
+    controller_interval_s: float = Field(
+        10.0, gt=0, description="How often the controller analyses running rollouts."
+    )
+    routing_poll_s: float = Field(
+        0.5, gt=0, le=5, description="How often each replica checks for deployment changes."
+    )
+    resolve_decision_cache_s: float = Field(
+        5.0,
+        ge=0,
+        description="Seconds a resolve authorization decision is cached per token and namespace.",
+    )
+
+
 class ServerSettings(BaseModel):
     host: str = Field("127.0.0.1", description="Bind address of `serve`.")
     port: int = Field(8000, ge=1, le=65535, description="Port of `serve`.")
@@ -173,6 +188,7 @@ class Settings(BaseSettings):
     policy: PolicySettings = Field(default_factory=PolicySettings)
     oidc: OidcSettings = Field(default_factory=OidcSettings)
     audit: AuditSettings = Field(default_factory=AuditSettings)
+    rollout: RolloutSettings = Field(default_factory=RolloutSettings)
 
 
 @lru_cache(maxsize=1)

@@ -22,6 +22,7 @@ class PolicySet(IdMixin, CreatedAtMixin, Base):
     schema_text: Mapped[str] = mapped_column(Text)
     policies_text: Mapped[str] = mapped_column(Text)
     gates_text: Mapped[str] = mapped_column(Text)
+    rollout_text: Mapped[str] = mapped_column(Text, default="", server_default="")
     source: Mapped[str] = mapped_column(String(1024), default="")
     applied_by_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("principals.id"), nullable=True

@@ -26,6 +26,7 @@ from registry.policy.engine import CedarAuthorizer
 from registry.policy.gates_config import GatesFile, parse_gates
 from registry.policy.loader import PolicyBundle, from_texts, load_dir, validate
 from registry.policy.types import Authorizer
+from registry.rollout.plans import DEFAULT_PLANS_TEXT, PlansFile, parse_plans
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class ActivePolicies:
     bundle: PolicyBundle
     authorizer: Authorizer
     gates: GatesFile
+    plans: PlansFile
     applied_by: str | None = None
     applied_at: datetime | None = None
     source: str = ""
@@ -46,6 +48,7 @@ def compile_bundle(bundle: PolicyBundle, version: int, **meta: object) -> Active
         bundle=bundle,
         authorizer=CedarAuthorizer(bundle),
         gates=parse_gates(bundle.gates_text),
+        plans=parse_plans(bundle.rollout_text or DEFAULT_PLANS_TEXT),
         **meta,  # type: ignore[arg-type]
     )
 
@@ -85,7 +88,7 @@ class PolicyHolder:
         if version == 0:
             return compile_bundle(load_dir(self._default_dir), 0, source=str(self._default_dir))
         row = session.scalars(select(PolicySet).where(PolicySet.version == version)).one()
-        bundle = from_texts(row.schema_text, row.policies_text, row.gates_text)
+        bundle = from_texts(row.schema_text, row.policies_text, row.gates_text, row.rollout_text)
         return compile_bundle(bundle, version, applied_at=row.created_at, source=row.source)
 
 
@@ -102,6 +105,7 @@ def apply(
         schema_text=bundle.schema_text,
         policies_text=bundle.policies_text,
         gates_text=bundle.gates_text,
+        rollout_text=bundle.rollout_text,
         source=source[:1024],
         applied_by_id=actor.id,
     )

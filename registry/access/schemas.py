@@ -105,6 +105,7 @@ class PolicyApply(Strict):
     schema_text: str = Field(max_length=256 * 1024)
     policies_text: str = Field(max_length=1024 * 1024)
     gates_text: str = Field(max_length=256 * 1024)
+    rollout_text: str = Field("", max_length=256 * 1024, description="rollout.yaml; '' = defaults")
     source: str = Field("", max_length=1024)
 
 
@@ -116,6 +117,7 @@ class PolicyRead(BaseModel):
     schema_text: str
     policies_text: str
     gates_text: str
+    rollout_text: str
 
 
 class DeploymentCreate(Strict):
@@ -156,12 +158,59 @@ class RevisionRead(BaseModel):
     effective_at: datetime
 
 
+class RolloutStep(Strict):
+    share_bp: int = Field(ge=0, le=10000, description="Candidate share in basis points.")
+    expected_revision: int | None = Field(None, ge=1, description="Or the If-Match header.")
+
+
+class RollbackRequest(Strict):
+    to_revision: int | None = Field(None, ge=1, description="Restore this revision's split.")
+    expected_revision: int | None = Field(None, ge=1, description="Or the If-Match header.")
+
+
+class ReportCreate(Strict):
+    revision: int = Field(ge=1)
+    arm: Literal["stable", "candidate"]
+    window_start: datetime
+    window_end: datetime
+    requests: int = Field(ge=0, le=10**12)
+    errors: int = Field(ge=0, le=10**12)
+    latency_p50_ms: float | None = Field(None, ge=0, allow_inf_nan=False)
+    latency_p95_ms: float | None = Field(None, ge=0, allow_inf_nan=False)
+    scores: dict[str, float] = Field(default_factory=dict, max_length=32)
+
+
+class ReportRead(BaseModel):
+    id: uuid.UUID
+    deployment: str
+    revision: int
+    arm: str
+    version: int
+    window_start: datetime
+    window_end: datetime
+    requests: int
+    errors: int
+
+
+class DecisionRead(BaseModel):
+    id: uuid.UUID
+    decided_at: datetime
+    action: str
+    reason: str
+    step_index: int
+    revision: int | None
+    evidence: dict[str, Any]
+
+
 class PromotionCreate(Strict):
     ref: str = Field(max_length=300, description="NS/NAME@vN or NS/NAME@sha256:...")
     deployment: str = Field(max_length=64)
     reason: str | None = Field(None, max_length=2000)
     override_reason: str | None = Field(
         None, max_length=2000, description="Admin only: promote despite failing gates."
+    )
+    plan: str | None = Field(
+        None, max_length=64, description="Rollout plan (rollout.yaml); default: default_plan."
     )
 
 
@@ -190,6 +239,7 @@ class PromotionRead(BaseModel):
     approvals: list[ApprovalRead]
     policy_digest: str
     override_reason: str | None
+    plan: str
     reason: str | None
     decision_reason: str | None
     revision: int | None

@@ -85,10 +85,12 @@ def get_principal(
     sessions: Sessions = request.app.state.sessions
     if token is not None and oidc.looks_like_jwt(token):
         # A CI OIDC token: verified, jti consumed (committed at once: single use).
-        with unit_of_work(sessions.write) as session:
-            principal = oidc.authenticate_oidc(
-                session, verifier=request.app.state.oidc_verifier, token=token
-            )
+        principal = oidc.authenticate_oidc(
+            lambda: unit_of_work(sessions.read),
+            lambda: unit_of_work(sessions.write),
+            verifier=request.app.state.oidc_verifier,
+            token=token,
+        )
         request.state.principal = principal
         return principal
     principal = authenticate_cached(

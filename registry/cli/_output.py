@@ -57,6 +57,7 @@ EXIT_CODES: Mapping[str, int] = {
     "publisher_not_found": EXIT_NOT_FOUND,
     "deployment_not_found": EXIT_NOT_FOUND,
     "promotion_not_found": EXIT_NOT_FOUND,
+    "nothing_served": EXIT_NOT_FOUND,
     # 5 conflict / invalid transition
     "conflict": EXIT_CONFLICT,
     "admin_exists": EXIT_CONFLICT,
@@ -96,6 +97,7 @@ EXIT_CODES: Mapping[str, int] = {
     "bad_request": EXIT_INVALID,
     "invalid_page_token": EXIT_INVALID,
     "invalid_policy": EXIT_INVALID,
+    "invalid_report": EXIT_INVALID,
     "payload_too_large": EXIT_INVALID,
     # 7 server unavailable (retry later)
     "server_unavailable": EXIT_UNAVAILABLE,

@@ -43,6 +43,7 @@ def show(ctx: typer.Context, output: OutputOpt = None) -> None:
             ("schema_text", "schema"),
             ("policies_text", "policies"),
             ("gates_text", "gates.yaml"),
+            ("rollout_text", "rollout.yaml"),
         ):
             parts.append(f"\n# ---- {title}\n{str(active.get(key) or '').rstrip()}")
         return "\n".join(parts)
@@ -90,6 +91,7 @@ def apply(ctx: typer.Context, directory: DirArg, output: OutputOpt = None) -> No
             schema_text=bundle.schema_text,
             policies_text=bundle.policies_text,
             gates_text=bundle.gates_text,
+            rollout_text=bundle.rollout_text,
             source=str(directory.resolve()),
         )
     emit(

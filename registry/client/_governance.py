@@ -133,6 +133,7 @@ class _Governance(_Transport):
         schema_text: str,
         policies_text: str,
         gates_text: str,
+        rollout_text: str = "",
         source: str = "",
         idempotency_key: str | None = None,
     ) -> JSON:
@@ -144,6 +145,7 @@ class _Governance(_Transport):
                 "schema_text": schema_text,
                 "policies_text": policies_text,
                 "gates_text": gates_text,
+                "rollout_text": rollout_text,
                 "source": source,
             },
             idempotency_key=self._key(idempotency_key),

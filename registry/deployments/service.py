@@ -11,22 +11,24 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from registry.access.actor import Actor, deployment_resource
+from registry.audit.service import AuditEntry, append
 from registry.catalog import refs
 from registry.catalog.base_models import get_base_version
 from registry.catalog.models import Adapter, AdapterVersion, BaseModel, BaseModelVersion, Namespace
 from registry.catalog.queries import get_adapter
 from registry.deployments.models import (
-    HASH_SPEC_V1,
     Deployment,
     DeploymentRevision,
     RevisionReason,
+    RoutingEpoch,
 )
 from registry.errors import DeploymentExists, DeploymentNotFound
+from registry.rollout.hashing import HASH_SPEC_V1
 
 
 @dataclass(frozen=True)
@@ -166,7 +168,58 @@ def append_revision(
     )
     session.add(revision)
     session.flush()
+    # Every replica's routing cache polls this counter (not the revisions) to notice a change.
+    session.execute(
+        update(RoutingEpoch).where(RoutingEpoch.id == 1).values(epoch=RoutingEpoch.epoch + 1)
+    )
+    _audit_revision(session, actor, deployment, revision)
     return revision
+
+
+def _audit_revision(
+    session: Session, actor: Actor | None, deployment: Deployment, revision: DeploymentRevision
+) -> None:
+    """The audit record of a traffic change carries the versions' digests, not only ids."""
+    digests = {
+        v.id: (v.version, v.digest)
+        for v in session.scalars(
+            select(AdapterVersion).where(
+                AdapterVersion.id.in_(
+                    [i for i in (revision.stable_version_id, revision.candidate_version_id) if i]
+                )
+            )
+        )
+    }
+
+    def arm(version_id: uuid.UUID | None) -> dict[str, object] | None:
+        if version_id is None:
+            return None
+        number, digest = digests[version_id]
+        return {"version": number, "digest": digest}
+
+    after = {
+        "revision": revision.revision,
+        "stable": arm(revision.stable_version_id),
+        "candidate": arm(revision.candidate_version_id),
+        "share_bp": revision.candidate_share_bp,
+        "salt": revision.salt,
+        "reason": revision.reason,
+        "detail": revision.detail,
+        "promotion": str(revision.promotion_id) if revision.promotion_id else None,
+    }
+    resource = f"deployment:{deployment.name}"
+    if actor is not None:
+        actor.audit(session, "deployment.revision", resource, after=after)
+    else:
+        append(
+            session,
+            AuditEntry(
+                action="deployment.revision",
+                resource=resource,
+                actor="system:controller",
+                after=after,
+            ),
+        )
 
 
 def status(session: Session, *, actor: Actor, name: str) -> DeploymentView:
@@ -191,9 +244,17 @@ def list_deployments(
 
 
 def history(
-    session: Session, *, actor: Actor, name: str, before: int | None, limit: int
+    session: Session,
+    *,
+    actor: Actor,
+    name: str,
+    before: int | None,
+    limit: int,
+    since: datetime | None = None,
+    until: datetime | None = None,
 ) -> list[DeploymentRevision]:
-    """Revisions newest first (keyset on the revision number)."""
+    """Revisions newest first (keyset on the revision number), optionally within a time range
+    of ``effective_at`` (``since`` inclusive, ``until`` exclusive)."""
     deployment = get_deployment(session, actor=actor, name=name)
     stmt = (
         select(DeploymentRevision)
@@ -203,6 +264,10 @@ def history(
     )
     if before is not None:
         stmt = stmt.where(DeploymentRevision.revision < before)
+    if since is not None:
+        stmt = stmt.where(DeploymentRevision.effective_at >= since)
+    if until is not None:
+        stmt = stmt.where(DeploymentRevision.effective_at < until)
     return list(session.scalars(stmt))
 
 

@@ -11,6 +11,8 @@ is stored on every version it registers.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -165,20 +167,26 @@ def publisher_summary(row: TrustedPublisher) -> dict[str, Any]:
 
 
 def authenticate_oidc(
-    session: Session, *, verifier: OidcVerifier, token: str
+    open_read: Callable[[], AbstractContextManager[Session]],
+    open_write: Callable[[], AbstractContextManager[Session]],
+    *,
+    verifier: OidcVerifier,
+    token: str,
 ) -> AuthenticatedPrincipal:
     """Verify a CI OIDC token, consume its ``jti`` and return the publisher's principal.
 
-    Runs in a write transaction of its own (the ``jti`` row must commit even if the request
-    that carried the token fails later: a token is single use, not single success)."""
+    The signature check (and a JWKS fetch, if one is due) runs outside any write transaction;
+    the ``jti`` row then commits in a short write transaction of its own, even if the request
+    that carried the token fails later: a token is single use, not single success."""
     issuer = verifier.unverified_issuer(token)
-    rows = list(
-        session.scalars(
-            select(TrustedPublisher)
-            .where(TrustedPublisher.issuer == issuer)
-            .order_by(TrustedPublisher.name)
+    with open_read() as session:
+        rows = list(
+            session.scalars(
+                select(TrustedPublisher)
+                .where(TrustedPublisher.issuer == issuer)
+                .order_by(TrustedPublisher.name)
+            )
         )
-    )
     if not rows:
         raise OidcTokenInvalid(
             "no trusted publisher for this issuer", context={"reason": "no_publisher"}
@@ -187,27 +195,30 @@ def authenticate_oidc(
     specs = [_spec(r) for r in rows]
     spec, identity = verifier.verify_for(token, specs)
     publisher = rows[specs.index(spec)]
-    _consume(session, identity)
-    found = current_attributes(session, publisher.principal_id)
-    if found is None:
-        raise OidcTokenInvalid(
-            "the publisher's principal is disabled", context={"reason": "disabled"}
-        )
     ci = {
         **identity.to_dict(),
         "publisher": publisher.name,
         "namespaces": list(publisher.namespaces),
     }
-    append(
-        session,
-        AuditEntry(
-            action="oidc.authenticate",
-            resource=f"publisher:{publisher.name}",
-            actor=found.name,
-            actor_id=publisher.principal_id,
-            after={k: ci.get(k) for k in ("repository", "workflow_ref", "sha", "run_id", "actor")},
-        ),
-    )
+    with open_write() as session:
+        _consume(session, identity)
+        found = current_attributes(session, publisher.principal_id)
+        if found is None:
+            raise OidcTokenInvalid(
+                "the publisher's principal is disabled", context={"reason": "disabled"}
+            )
+        append(
+            session,
+            AuditEntry(
+                action="oidc.authenticate",
+                resource=f"publisher:{publisher.name}",
+                actor=found.name,
+                actor_id=publisher.principal_id,
+                after={
+                    k: ci.get(k) for k in ("repository", "workflow_ref", "sha", "run_id", "actor")
+                },
+            ),
+        )
     return AuthenticatedPrincipal(
         id=publisher.principal_id,
         name=found.name,

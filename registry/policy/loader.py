@@ -29,6 +29,7 @@ from registry.policy.types import ACTIONS, RESOURCE_TYPES
 SCHEMA_SUFFIX = ".cedarschema"
 POLICY_SUFFIX = ".cedar"
 GATES_FILE = "gates.yaml"
+ROLLOUT_FILE = "rollout.yaml"  # optional: rollout plans
 _DIGEST_VERSION = "adapter-registry-policy-v1"
 
 
@@ -39,7 +40,8 @@ class PolicyBundle:
     schema_text: str
     policies_text: str
     gates_text: str
-    digest: str  # "sha256:<hex>" over a canonical encoding of the three texts
+    digest: str  # "sha256:<hex>" over a canonical encoding of the texts
+    rollout_text: str = ""  # rollout plans (rollout.yaml); "" = the built-in default plans
 
     def gates(self) -> GatesFile:
         """The parsed promotion gates (raises ``InvalidPolicy``)."""
@@ -55,23 +57,32 @@ def default_policy_dir() -> Path:
     return Path(__file__).resolve().parents[2] / "policies"
 
 
-def bundle_digest(schema_text: str, policies_text: str, gates_text: str) -> str:
-    """``sha256:<hex>`` of the three texts, unambiguous (JSON-encoded, versioned)."""
+def bundle_digest(
+    schema_text: str, policies_text: str, gates_text: str, rollout_text: str = ""
+) -> str:
+    """``sha256:<hex>`` of the texts, unambiguous (JSON-encoded, versioned); a set without
+    rollout plans keeps the digest it had before plans existed."""
+    parts = [_DIGEST_VERSION, schema_text, policies_text, gates_text]
+    if rollout_text:
+        parts.append(rollout_text)
     canonical = json.dumps(
-        [_DIGEST_VERSION, schema_text, policies_text, gates_text],
+        parts,
         ensure_ascii=False,
         separators=(",", ":"),
     )
     return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def from_texts(schema_text: str, policies_text: str, gates_text: str) -> PolicyBundle:
+def from_texts(
+    schema_text: str, policies_text: str, gates_text: str, rollout_text: str = ""
+) -> PolicyBundle:
     """A bundle from in-memory texts (e.g. a policy set stored in the database)."""
     return PolicyBundle(
         schema_text=schema_text,
         policies_text=policies_text,
         gates_text=gates_text,
-        digest=bundle_digest(schema_text, policies_text, gates_text),
+        digest=bundle_digest(schema_text, policies_text, gates_text, rollout_text),
+        rollout_text=rollout_text,
     )
 
 
@@ -112,7 +123,9 @@ def load_dir(path: Path | str) -> PolicyBundle:
         missing.append(f"no {GATES_FILE}")
     if missing:
         raise InvalidPolicy(f"incomplete policy directory {root}", context={"errors": missing})
-    return from_texts(_concat(schemas), _concat(policies), _read(gates))
+    rollout = root / ROLLOUT_FILE
+    rollout_text = _read(rollout) if rollout.is_file() else ""
+    return from_texts(_concat(schemas), _concat(policies), _read(gates), rollout_text)
 
 
 def load_default() -> PolicyBundle:
@@ -232,6 +245,14 @@ def validate(bundle: PolicyBundle) -> tuple[str, ...]:
         bundle.gates()
     except InvalidPolicy as exc:
         errors.extend(f"{GATES_FILE}: {e}" for e in exc.context.get("errors", [exc.detail]))
+
+    if bundle.rollout_text:
+        from registry.rollout.plans import parse_plans
+
+        try:
+            parse_plans(bundle.rollout_text)
+        except InvalidPolicy as exc:
+            errors.extend(f"{ROLLOUT_FILE}: {e}" for e in exc.context.get("errors", [exc.detail]))
 
     if errors:
         raise InvalidPolicy("policy set is invalid", context={"errors": errors})

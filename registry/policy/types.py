@@ -35,6 +35,7 @@ ACTIONS: tuple[str, ...] = (
     "manage_tokens",
     "read_audit",
     "resolve",
+    "report",
 )
 """Every action the registry authorizes (Cedar ``Action::"<name>"``)."""
 

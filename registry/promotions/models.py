@@ -66,6 +66,8 @@ class PromotionRequest(IdMixin, CreatedAtMixin, Base):
     gates_passed: Mapped[bool] = mapped_column(Boolean)
     policy_digest: Mapped[str] = mapped_column(String(71))
     required_approvals: Mapped[int] = mapped_column(Integer)
+    # The rollout plan an approval starts (policies' rollout.yaml).
+    plan_name: Mapped[str] = mapped_column(String(64), default="canary", server_default="canary")
     stable_version_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("adapter_versions.id"), nullable=True
     )

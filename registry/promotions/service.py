@@ -20,6 +20,7 @@ from registry.access.actor import Actor, deployment_resource
 from registry.access.policies import ActivePolicies
 from registry.catalog.models import AdapterVersion, Evaluation
 from registry.catalog.queries import VersionContext, resolve_version
+from registry.deployments import rollouts
 from registry.deployments import service as deployments
 from registry.deployments.models import Deployment, RevisionReason
 from registry.errors import (
@@ -32,6 +33,7 @@ from registry.errors import (
 from registry.policy.gates import EvalPoint, evaluate_gates, gates_passed
 from registry.promotions.models import PromotionApproval, PromotionRequest, PromotionState
 from registry.promotions.reads import PromotionView, effective_state, load, resource, view
+from registry.rollout.plans import PlansFile, UnknownPlan
 
 log = logging.getLogger("registry.promotions")
 
@@ -52,6 +54,7 @@ def request_promotion(
     ttl_s: int,
     reason: str | None = None,
     override_reason: str | None = None,
+    plan: str | None = None,
 ) -> PromotionView:
     """Compute and store the gates for making ``ref`` the deployment's stable version.
 
@@ -69,6 +72,10 @@ def request_promotion(
             "this version is already the deployment's stable version",
             context={"deployment": dep.name, "version": ctx.ref},
         )
+    try:
+        plan_name = policies.plans.plan(plan).name
+    except UnknownPlan as exc:
+        raise BadRequest(str(exc), context={"plan": (plan or "")[:64]}) from exc
     cfg = policies.gates.for_target(namespace, dep.name)
     stable_points = (
         _points(session, current.stable_version_id, dep.base_model_version_id)
@@ -100,6 +107,7 @@ def request_promotion(
         gates_passed=passed,
         policy_digest=policies.bundle.digest,
         required_approvals=cfg.approvals,
+        plan_name=plan_name,
         stable_version_id=current.stable_version_id,
         override_reason=override_reason if overridden else None,
         overridden_by_id=actor.id if overridden else None,
@@ -140,12 +148,17 @@ def request_promotion(
             },
         )
     if row.state == PromotionState.pending and row.required_approvals == 0:
-        _promote(session, actor, row)  # gates.yaml may waive approvals for a target
+        _promote(session, actor, row, policies.plans)  # gates.yaml may waive approvals for a target
     return view(session, row)
 
 
 def approve(
-    session: Session, *, actor: Actor, promotion_id: uuid.UUID, comment: str = ""
+    session: Session,
+    *,
+    actor: Actor,
+    policies: ActivePolicies,
+    promotion_id: uuid.UUID,
+    comment: str = "",
 ) -> PromotionView:
     """Approve a pending request; with enough distinct approvals the version becomes the
     deployment's stable version (one new revision). Compare-and-set on the request's state."""
@@ -183,7 +196,7 @@ def approve(
         after={"approvals": count, "required": row.required_approvals},
     )
     if (count or 0) >= row.required_approvals:
-        _promote(session, actor, row)
+        _promote(session, actor, row, policies.plans)
     return view(session, row)
 
 
@@ -289,7 +302,7 @@ def _separation(actor: Actor, row: PromotionRequest, rule: str, detail: str) -> 
     return error
 
 
-def _promote(session: Session, actor: Actor, row: PromotionRequest) -> None:
+def _promote(session: Session, actor: Actor, row: PromotionRequest, plans: PlansFile) -> None:
     """Enough approvals: the version becomes the stable version (one new revision)."""
     dep = session.scalars(
         select(Deployment)
@@ -302,31 +315,29 @@ def _promote(session: Session, actor: Actor, row: PromotionRequest) -> None:
         raise InvalidTransition(
             "the version is no longer promotable", context={"state": version.state}
         )
-    revision = deployments.append_revision(
-        session,
-        actor=actor,
-        deployment=dep,
-        stable_version_id=row.adapter_version_id,
-        reason=RevisionReason.promotion,
-        detail=f"promotion {row.id}",
-        promotion_id=row.id,
-    )
-    row.state = PromotionState.completed
+    current = deployments.current_revision(session, dep)
+    plan = plans.plan(row.plan_name)
+    if current.stable_version_id is None or plan.steps[0].share_bp >= rollouts.FULL_SHARE:
+        # The first promotion (nothing to compare a canary with) or a plan without a canary:
+        # the version becomes the stable version directly.
+        revision = deployments.append_revision(
+            session,
+            actor=actor,
+            deployment=dep,
+            stable_version_id=row.adapter_version_id,
+            reason=RevisionReason.promotion,
+            detail=f"promotion {row.id}",
+            promotion_id=row.id,
+        )
+        row.state = PromotionState.completed
+    else:
+        revision = rollouts.start_rollout(
+            session, actor=actor, deployment=dep, promotion=row, plan=plan
+        )
+        row.state = PromotionState.rolling_out
     row.decided_at = datetime.now(UTC)
     row.revision = revision.revision
     session.flush()
-    actor.audit(
-        session,
-        "deployment.revision",
-        f"deployment:{dep.name}",
-        after={
-            "revision": revision.revision,
-            "stable": str(row.adapter_version_id),
-            "digest": version.digest,
-            "promotion": str(row.id),
-            "reason": revision.reason,
-        },
-    )
 
 
 def _close(

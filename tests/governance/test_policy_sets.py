@@ -18,6 +18,7 @@ def _apply(client: TestClient, policies_text: str, base: dict[str, str]) -> dict
             "schema_text": base["schema_text"],
             "policies_text": policies_text,
             "gates_text": base["gates_text"],
+            "rollout_text": base["rollout_text"],
             "source": "test",
         },
     )

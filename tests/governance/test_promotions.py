@@ -76,9 +76,12 @@ def test_regression_against_stable_blocks_then_a_better_eval_passes(team: Team) 
     ok = request_promotion(team.client, team.dev, v2, dep)
     assert ok.json()["state"] == "pending"
     done = decide(team.client, team.approver, ok.json()["id"], "approve")
-    assert done.json()["state"] == "completed"
+    # With a stable version serving, an approval starts the default plan's canary.
+    assert done.json()["state"] == "rolling_out"
+    assert done.json()["plan"] == "canary"
     status = team.client.get(f"/api/v1/deployments/{dep}").json()
-    assert status["stable"]["ref"] == v2
+    assert status["candidate"]["ref"] == v2
+    assert status["share_bp"] > 0
 
 
 def test_scores_on_another_dataset_are_not_compared(team: Team) -> None:
@@ -175,6 +178,7 @@ def _apply_gates(team: Team, rules: str) -> None:
             "schema_text": current["schema_text"],
             "policies_text": current["policies_text"],
             "gates_text": gates,
+            "rollout_text": current["rollout_text"],
             "source": "test",
         },
     )

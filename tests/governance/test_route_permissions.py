@@ -34,6 +34,7 @@ ANY_PRINCIPAL: dict[tuple[str, str], int] = {
     ("GET", "/api/v1/tokens"): 200,  # the caller's own tokens
     ("POST", "/api/v1/tokens"): 201,  # a token for the caller itself
     ("POST", "/api/v1/oidc/token"): 400,  # only a CI OIDC bearer can exchange
+    ("GET", "/metrics"): 200,  # process counters (policy metrics-readable)
 }
 
 
@@ -171,11 +172,25 @@ def _body(method: str, path: str, w: World) -> tuple[object, dict[str, str], dic
         },
         ("POST", "/api/v1/promotions"): {"ref": f"{ns}/bot@v1", "deployment": w.deployment},
         ("POST", "/api/v1/promotions/{promotion_id}/reject"): {"reason": "no"},
+        ("POST", "/api/v1/deployments/{name}/rollout"): {"share_bp": 100, "expected_revision": 1},
+        ("POST", "/api/v1/deployments/{name}/rollback"): {"expected_revision": 1},
+        ("POST", "/api/v1/deployments/{name}/reports"): {
+            "revision": 1,
+            "arm": "stable",
+            "window_start": "2026-01-01T00:00:00Z",
+            "window_end": "2026-01-01T00:01:00Z",
+            "requests": 10,
+            "errors": 0,
+        },
     }
     params: dict[str, str] = {}
     headers: dict[str, str] = {}
     if path == "/api/v1/evaluations/compare":
         params = {"a": f"{ns}/bot@v1", "b": f"{ns}/bot@v1"}
+    if path.endswith("/resolve"):
+        params = {"key": "tenant-1"}
+    if path == "/api/v1/audit/served":
+        params = {"deployment": w.deployment, "at": "2030-01-01T00:00:00Z"}
     if method == "PUT":
         headers = {"X-Content-Digest": "sha256:" + "0" * 64}
     return bodies.get((method, path), {}), params, headers
@@ -199,7 +214,8 @@ def test_outsider_is_refused(
     expected = ANY_PRINCIPAL.get((method, path))
     if expected is not None:
         assert r.status_code == expected, r.text
-        if r.status_code == 200 and isinstance(r.json(), dict) and "items" in r.json():
+        is_json = r.headers.get("content-type", "").startswith("application/json")
+        if r.status_code == 200 and is_json and isinstance(r.json(), dict) and "items" in r.json():
             shown = str(r.json()["items"])
             assert world.namespace not in shown
             assert world.deployment not in shown

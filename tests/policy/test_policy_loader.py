@@ -33,6 +33,8 @@ EXPECTED_IDS = {
     "operators-register-base-models",
     "no-machine-approvals",
     "four-eyes-never-own",
+    "serving-reports",
+    "metrics-readable",
 }
 
 

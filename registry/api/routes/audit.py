@@ -21,7 +21,14 @@ from registry.api.routes._common import (
 from registry.audit import service as audit
 from registry.audit.checkpoints import export_checkpoint
 from registry.audit.verify import verify
-from registry.errors import BadRequest, InvalidPageToken, PolicyDenied
+from registry.deployments.served import served_at
+from registry.errors import (
+    BadRequest,
+    DeploymentNotFound,
+    InvalidPageToken,
+    NothingServed,
+    PolicyDenied,
+)
 
 router = authenticated_router(prefix="/api/v1/audit", tags=["audit"])
 
@@ -96,3 +103,21 @@ def checkpoint(
     if made is None:
         return None
     return CheckpointRead(seq=made.seq, hash=made.hash, at=made.at, key_id=made.key_id)
+
+
+@router.get(
+    "/served",
+    responses=responses(DeploymentNotFound, NothingServed, BadRequest),
+)
+def served(
+    actor: ActorDep,
+    session: SessionDep,
+    deployment: Annotated[str, Query(max_length=64)],
+    at: datetime,
+    key: Annotated[str | None, Query(min_length=1, max_length=1024)] = None,
+) -> dict[str, object]:
+    """Which versions served ``deployment`` at ``at`` (ISO 8601 with a time zone): the revision
+    effective then, stable and candidate with digests, the base and its digest, the share, the
+    promotion and its approvers, and for ``key`` the arm it was routed to (recomputed from the
+    revision's salt and hash spec)."""
+    return served_at(session, actor=actor, deployment=deployment, at=at, key=key)

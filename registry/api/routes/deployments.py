@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import status
+from datetime import datetime
+
+from fastapi import Response, status
 
 from registry.access.schemas import (
     DeploymentCreate,
@@ -23,6 +25,7 @@ from registry.deployments import service as deployments
 from registry.deployments.models import DeploymentRevision
 from registry.errors import (
     AdapterNotFound,
+    BadRequest,
     BaseModelNotFound,
     DeploymentExists,
     DeploymentNotFound,
@@ -113,9 +116,15 @@ def list_deployments(
     response_model=DeploymentRead,
     responses=responses(InvalidName, DeploymentNotFound),
 )
-def get_deployment(name: str, actor: ActorDep, session: SessionDep) -> DeploymentRead:
-    """Current state: the newest revision's stable and candidate versions and share."""
-    return deployment_read(deployments.status(session, actor=actor, name=name))
+def get_deployment(name: str, actor: ActorDep, session: SessionDep) -> Response:
+    """Current state: the newest revision's stable and candidate versions and share. The ETag
+    is the revision: send it back as ``If-Match`` to move traffic."""
+    read = deployment_read(deployments.status(session, actor=actor, name=name))
+    return Response(
+        read.model_dump_json(),
+        media_type="application/json",
+        headers={"ETag": f'"{read.revision}"'},
+    )
 
 
 @router.get(
@@ -127,13 +136,25 @@ def history(
     name: str,
     actor: ActorDep,
     session: SessionDep,
+    since: datetime | None = None,
+    until: datetime | None = None,
     limit: Limit = DEFAULT_PAGE,
     page_token: PageToken = None,
 ) -> Page[RevisionRead]:
-    """Revisions newest first."""
+    """Revisions newest first; ``since`` (inclusive) / ``until`` (exclusive) bound their
+    ``effective_at``."""
+    for value in (since, until):
+        if value is not None and value.tzinfo is None:
+            raise BadRequest("since/until need a time zone (e.g. 2026-11-25T10:00:00Z)")
     cursor = decode_token(page_token, arity=1, types=(int,))
     rows = deployments.history(
-        session, actor=actor, name=name, before=cursor[0] if cursor else None, limit=limit + 1
+        session,
+        actor=actor,
+        name=name,
+        before=cursor[0] if cursor else None,
+        limit=limit + 1,
+        since=since,
+        until=until,
     )
     versions = deployments.version_numbers(session, rows[:limit])
     items = [revision_read(r, versions) for r in rows[:limit]]

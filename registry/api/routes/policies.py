@@ -25,6 +25,7 @@ def _read(active: ActivePolicies) -> PolicyRead:
         schema_text=active.bundle.schema_text,
         policies_text=active.bundle.policies_text,
         gates_text=active.bundle.gates_text,
+        rollout_text=active.bundle.rollout_text,
     )
 
 
@@ -43,7 +44,7 @@ def show(actor: ActorDep, active: PoliciesDep) -> PolicyRead:
 )
 def apply(body: PolicyApply, ctx: WriteDep, request: Request) -> object:
     """Validate a policy set against its schema and make it the active one (admin; audited)."""
-    bundle = from_texts(body.schema_text, body.policies_text, body.gates_text)
+    bundle = from_texts(body.schema_text, body.policies_text, body.gates_text, body.rollout_text)
     return ctx.idempotent(
         body,
         lambda: _read(

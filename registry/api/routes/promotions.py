@@ -56,6 +56,7 @@ def promotion_read(view: reads.PromotionView) -> PromotionRead:
         approvals=[ApprovalRead(approver=a, at=t, comment=c) for a, t, c in view.approvals],
         policy_digest=row.policy_digest,
         override_reason=row.override_reason,
+        plan=row.plan_name,
         reason=row.reason,
         decision_reason=row.decision_reason,
         revision=view.revision,
@@ -95,6 +96,7 @@ def request_promotion(body: PromotionCreate, ctx: WriteDep, active: PoliciesDep)
                 ttl_s=ctx.settings.policy.promotion_ttl_s,
                 reason=body.reason,
                 override_reason=body.override_reason,
+                plan=body.plan,
             )
         ),
         status_code=201,
@@ -138,7 +140,10 @@ _DECIDE = responses(PromotionNotFound, PromotionStateConflict, SeparationOfDutie
 
 @router.post("/{promotion_id}/approve", response_model=PromotionRead, responses=_DECIDE)
 def approve(
-    promotion_id: uuid.UUID, ctx: WriteDep, body: PromotionDecision | None = None
+    promotion_id: uuid.UUID,
+    ctx: WriteDep,
+    active: PoliciesDep,
+    body: PromotionDecision | None = None,
 ) -> object:
     """Approve (never your own request or a version you or your CI identity registered)."""
     return ctx.idempotent(
@@ -147,6 +152,7 @@ def approve(
             promotions.approve(
                 ctx.session,
                 actor=ctx.actor,
+                policies=active,
                 promotion_id=promotion_id,
                 comment=body.comment if body else "",
             )

@@ -1,0 +1,132 @@
+"""Moving traffic by hand (compare-and-set), serving reports, controller decisions."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Header, Response, status
+
+from registry.access.schemas import (
+    DecisionRead,
+    DeploymentRead,
+    ReportCreate,
+    ReportRead,
+    RollbackRequest,
+    RolloutStep,
+)
+from registry.api.deps import ActorDep, SessionDep, WriteDep
+from registry.api.routes._common import authenticated_router, responses
+from registry.api.routes.deployments import deployment_read
+from registry.deployments import reports, rollouts
+from registry.errors import (
+    BadRequest,
+    DeploymentNotFound,
+    InvalidReport,
+    InvalidTransition,
+    PolicyDenied,
+    PreconditionFailed,
+    PreconditionRequired,
+)
+
+router = authenticated_router(prefix="/api/v1/deployments", tags=["deployments"])
+
+IfMatch = Annotated[
+    str | None,
+    Header(max_length=64, description='The revision you expect, e.g. "7" (the ETag of GET).'),
+]
+_MOVES = responses(
+    DeploymentNotFound, PolicyDenied, PreconditionFailed, PreconditionRequired, InvalidTransition
+)
+
+
+def expected_revision(if_match: str | None, body_value: int | None) -> int | None:
+    """The expected revision from ``If-Match`` (``"7"``, ``7``) or the body."""
+    if if_match is None:
+        return body_value
+    value = if_match.strip().removeprefix("W/").strip('"')
+    if not value.isdigit():
+        raise BadRequest('If-Match must be the deployment revision, e.g. "7"')
+    if body_value is not None and body_value != int(value):
+        raise BadRequest("If-Match and expected_revision disagree")
+    return int(value)
+
+
+def _with_etag(read: DeploymentRead) -> Response:
+    return Response(
+        read.model_dump_json(),
+        media_type="application/json",
+        headers={"ETag": f'"{read.revision}"'},
+    )
+
+
+@router.post("/{name}/rollout", response_model=DeploymentRead, responses=_MOVES)
+def rollout(name: str, body: RolloutStep, ctx: WriteDep, if_match: IfMatch = None) -> Response:
+    """Set the candidate's share (manual step; 10000 completes the rollout). Needs the
+    revision you expect (``If-Match`` or ``expected_revision``): stale → 412, missing → 428."""
+    expected = expected_revision(if_match, body.expected_revision)
+    view = rollouts.rollout_to_share(
+        ctx.session, actor=ctx.actor, name=name, share_bp=body.share_bp, expected=expected
+    )
+    return _with_etag(deployment_read(view))
+
+
+@router.post("/{name}/rollback", response_model=DeploymentRead, responses=_MOVES)
+def rollback(
+    name: str, ctx: WriteDep, body: RollbackRequest | None = None, if_match: IfMatch = None
+) -> Response:
+    """One command, one new revision: drop the candidate, or return to the previous stable
+    version, or restore ``to_revision``'s split (refused when a version there is archived or
+    quarantined). Compare-and-set like ``rollout``."""
+    body = body or RollbackRequest()
+    expected = expected_revision(if_match, body.expected_revision)
+    view = rollouts.rollback(
+        ctx.session, actor=ctx.actor, name=name, expected=expected, to_revision=body.to_revision
+    )
+    return _with_etag(deployment_read(view))
+
+
+@router.post(
+    "/{name}/reports",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ReportRead,
+    responses=responses(DeploymentNotFound, PolicyDenied, InvalidReport),
+)
+def report(name: str, body: ReportCreate, ctx: WriteDep) -> object:
+    """Traffic, errors and latency one serving replica saw for an arm of a revision over a
+    window (what the rollout controller analyses)."""
+
+    def produce() -> ReportRead:
+        row = reports.record_report(
+            ctx.session,
+            actor=ctx.actor,
+            deployment=name,
+            data=reports.ReportInput(**body.model_dump()),
+        )
+        ctx.request.app.state.metrics.reports.labels(arm=row.arm).inc()
+        return ReportRead(
+            id=row.id,
+            deployment=name,
+            revision=row.revision,
+            arm=row.arm,
+            version=reports.version_number(ctx.session, row.adapter_version_id),
+            window_start=row.window_start,
+            window_end=row.window_end,
+            requests=row.requests,
+            errors=row.errors,
+        )
+
+    return ctx.idempotent(body, produce, status_code=201)
+
+
+@router.get(
+    "/{name}/decisions",
+    response_model=list[DecisionRead],
+    responses=responses(DeploymentNotFound),
+)
+def decisions(name: str, actor: ActorDep, session: SessionDep) -> list[DecisionRead]:
+    """The rollout controller's decisions on this deployment, newest first (last 100), each
+    with its evidence (report ids, computed values per rule)."""
+    return [
+        DecisionRead.model_validate(d, from_attributes=True)
+        for d in rollouts.decisions(session, actor=actor, name=name, limit=100)
+    ]

@@ -1,0 +1,117 @@
+"""The serving hot path: resolve a key to an adapter version, fetch routing tables.
+
+Async routes answering from the in-process routing cache with pre-serialised bytes: in steady
+state no database, no thread-pool hop, no response-model validation. Cache misses (a new
+revision, a first token) are resolved in a worker thread.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from registry.access.resolve_guard import ResolveGuard
+from registry.api.deps import get_principal
+from registry.api.routes._common import responses
+from registry.auth.principal import AuthenticatedPrincipal
+from registry.auth.tokens import hash_token, is_well_formed
+from registry.catalog import refs
+from registry.deployments.routing import RouteTable, RoutingCache
+from registry.errors import (
+    BadRequest,
+    DeploymentNotFound,
+    InvalidName,
+    NothingServed,
+    PolicyDenied,
+)
+from registry.metrics import Metrics
+from registry.rollout.hashing import arm as arm_of
+
+
+async def get_principal_fast(
+    request: Request, authorization: Annotated[str | None, Header()] = None
+) -> AuthenticatedPrincipal:
+    """``get_principal`` without a thread-pool hop when the token is in the token cache."""
+    if authorization:
+        scheme, _, value = authorization.partition(" ")
+        token = value.strip()
+        if scheme.lower() == "bearer" and is_well_formed(token):
+            hit = request.app.state.token_cache.get(hash_token(token))
+            if hit is not None:
+                principal: AuthenticatedPrincipal = hit
+                return principal
+    return await run_in_threadpool(get_principal, request, authorization)
+
+
+router = APIRouter(
+    prefix="/api/v1/deployments",
+    tags=["serving"],
+    dependencies=[Depends(get_principal_fast)],
+)
+FastPrincipal = Annotated[AuthenticatedPrincipal, Depends(get_principal_fast)]
+Key = Annotated[
+    str, Query(min_length=1, max_length=1024, description="Routing key (tenant, user).")
+]
+
+
+async def _table(request: Request, name: str, principal: AuthenticatedPrincipal) -> RouteTable:
+    refs.deployment_name(name)
+    routing: RoutingCache = request.app.state.routing
+    table = routing.cached(name) or await run_in_threadpool(routing.load, name)
+    if table is None:
+        raise DeploymentNotFound("no such deployment", context={"deployment": name})
+    guard: ResolveGuard = request.app.state.resolve_guard
+    if not guard.cached(principal, table.namespace, name):
+        await run_in_threadpool(guard.decide, principal, table.namespace, name)
+    return table
+
+
+@router.get(
+    "/{name}/resolve",
+    response_class=Response,
+    responses=responses(InvalidName, DeploymentNotFound, NothingServed, PolicyDenied, BadRequest),
+)
+async def resolve(name: str, key: Key, request: Request, principal: FastPrincipal) -> Response:
+    """Which adapter version serves ``key`` now: arm, ref, version, digest, base and its digest,
+    peft type, rank, serving name (unique per digest) and the files with download URLs. Sticky:
+    ``bucket = uint64_be(sha256(salt ":" key)[:8]) mod 10000``, candidate when below the share
+    (docs/serving.md)."""
+    table = await _table(request, name, principal)
+    arm = "stable"
+    if table.candidate is not None and table.share_bp > 0:
+        try:
+            arm = arm_of(table.salt, key, table.share_bp)
+        except ValueError as exc:
+            raise BadRequest(str(exc), context={"parameter": "key"}) from exc
+    body = table.candidate if arm == "candidate" else table.stable
+    if body is None:
+        raise NothingServed(
+            "the deployment has no stable version yet", context={"deployment": name}
+        )
+    metrics: Metrics = request.app.state.metrics
+    metrics.resolves.labels(deployment=name, arm=arm).inc()
+    return Response(body, media_type="application/json", headers={"ETag": table.etag})
+
+
+@router.get(
+    "/{name}/routing-table",
+    response_class=Response,
+    responses=responses(InvalidName, DeploymentNotFound, PolicyDenied),
+)
+async def routing_table(
+    name: str,
+    request: Request,
+    principal: FastPrincipal,
+    if_none_match: Annotated[str | None, Header(max_length=200)] = None,
+) -> Response:
+    """The deployment's current routing table for client-side resolution (``Router``), with an
+    ``ETag``; ``If-None-Match`` with the current ETag answers ``304`` and no body."""
+    table = await _table(request, name, principal)
+    metrics: Metrics = request.app.state.metrics
+    if if_none_match is not None and table.etag in [t.strip() for t in if_none_match.split(",")]:
+        metrics.routing_tables.labels(deployment=name, status="304").inc()
+        return Response(status_code=304, headers={"ETag": table.etag})
+    metrics.routing_tables.labels(deployment=name, status="200").inc()
+    return Response(table.table, media_type="application/json", headers={"ETag": table.etag})

@@ -1,0 +1,211 @@
+"""The rollout controller: advances canary steps and rolls back failing candidates.
+
+Runs inside the server (a daemon thread, every ``interval_s``). With several replicas only one
+acts per round: on PostgreSQL the round holds a transaction-level advisory lock
+(``pg_try_advisory_xact_lock``: the others skip); on SQLite the write transaction itself
+(``BEGIN IMMEDIATE``) serialises rounds. Every decision that changes traffic appends a revision
+and records its evidence (the report ids and computed values) in ``rollout_decisions`` and in
+the audit log.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from registry.audit.service import AuditEntry, append
+from registry.db.session import Sessions, unit_of_work
+from registry.deployments import rollouts
+from registry.deployments import service as deployments
+from registry.deployments.models import (
+    Deployment,
+    RevisionReason,
+    Rollout,
+    RolloutDecision,
+    RolloutState,
+    ServingReport,
+)
+from registry.rollout.analysis import aggregate, analyze, next_action
+from registry.rollout.plans import plan_from_mapping
+
+log = logging.getLogger("registry.controller")
+
+ADVISORY_LOCK_KEY = 0x5EED_0A0A  # "the rollout controller round", any stable 64-bit value
+ACTOR = "system:controller"
+
+
+class Controller:
+    def __init__(
+        self,
+        sessions: Sessions,
+        *,
+        interval_s: float,
+        on_decision: Callable[[str, str], None] | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._sessions = sessions
+        self.interval_s = interval_s
+        self._on_decision = on_decision
+        self._clock = clock
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="rollout-controller", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout=max(5.0, self.interval_s * 2))
+
+    def _run(self) -> None:
+        while not self._stopping.wait(self.interval_s):
+            try:
+                self.tick()
+            except Exception:  # a bad round must not end the loop
+                log.exception("rollout controller round failed")
+
+    def tick(self) -> list[dict[str, Any]]:
+        """One round over every running rollout; returns the decisions taken."""
+        decided: list[dict[str, Any]] = []
+        with unit_of_work(self._sessions.write) as session:
+            if session.get_bind().dialect.name == "postgresql":
+                got = session.scalar(
+                    text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK_KEY}
+                )
+                if not got:
+                    return decided  # another replica is acting this round
+            ids = list(
+                session.scalars(
+                    select(Rollout.id)
+                    .where(Rollout.state == RolloutState.running)
+                    .order_by(Rollout.created_at)
+                )
+            )
+            for rollout_id in ids:
+                made = self._step(session, rollout_id)
+                if made is not None:
+                    decided.append(made)
+        for made in decided:
+            if self._on_decision is not None:
+                self._on_decision(made["action"], made["deployment"])
+        return decided
+
+    def _step(self, session: Session, rollout_id: object) -> dict[str, Any] | None:
+        rollout = session.get_one(Rollout, rollout_id)
+        dep = session.scalars(
+            select(Deployment)
+            .where(Deployment.id == rollout.deployment_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        ).one()
+        session.refresh(rollout)
+        if rollout.state != RolloutState.running:
+            return None
+        current = deployments.current_revision(session, dep)
+        if current.candidate_version_id != rollout.candidate_version_id:
+            return None  # moved by hand meanwhile; the manual change ended or replaced it
+        plan = plan_from_mapping(rollout.plan_name, rollout.plan)
+        reports = list(
+            session.scalars(
+                select(ServingReport)
+                .where(
+                    ServingReport.deployment_id == dep.id,
+                    ServingReport.revision == current.revision,
+                )
+                .order_by(ServingReport.created_at)
+            )
+        )
+        candidate = aggregate([r for r in reports if r.arm == "candidate"])
+        stable = aggregate([r for r in reports if r.arm == "stable"])
+        analysis = analyze(
+            plan, candidate=candidate, stable=stable, share_bp=current.candidate_share_bp
+        )
+        fresh = len(reports) > rollout.reports_seen
+        now = self._clock()
+        action = next_action(
+            plan,
+            step_index=rollout.step_index,
+            step_started_at=rollout.step_started_at,
+            now=now,
+            analysis=analysis,
+            # Without new reports a failing window was counted already: do not count it twice.
+            consecutive_failures=rollout.failures
+            if fresh or analysis.outcome != "fail"
+            else max(rollout.failures - 1, 0),
+        )
+        rollout.reports_seen = len(reports)
+        rollout.failures = action.failures
+        rollout.updated_at = now
+        revision = None
+        if action.kind == "advance":
+            assert action.next_step_index is not None
+            step = plan.steps[action.next_step_index]
+            revision = deployments.append_revision(
+                session,
+                actor=None,
+                deployment=dep,
+                stable_version_id=current.stable_version_id,
+                candidate_version_id=current.candidate_version_id,
+                share_bp=step.share_bp,
+                salt=current.salt,
+                reason=RevisionReason.step,
+                detail=f"plan {plan.name} step {action.next_step_index + 1}/{len(plan.steps)}",
+                promotion_id=current.promotion_id,
+            )
+            rollout.step_index = action.next_step_index
+            rollout.step_started_at = now
+            rollout.failures = 0
+            rollout.reports_seen = 0
+        elif action.kind == "complete":
+            revision = rollouts.complete(
+                session, deployment=dep, rollout=rollout, reason=RevisionReason.step
+            )
+        elif action.kind == "rollback":
+            failed = ", ".join(r.metric for r in analysis.rules if r.outcome == "fail")
+            revision = rollouts.automatic_rollback(
+                session,
+                deployment=dep,
+                rollout=rollout,
+                detail=f"automatic rollback: {action.reason} ({failed or analysis.outcome})",
+            )
+        elif not fresh or analysis.outcome == "pass":
+            session.flush()
+            return None  # holding with nothing new to say
+        evidence = {**analysis.evidence, "action": action.kind, "reason": action.reason}
+        session.add(
+            RolloutDecision(
+                rollout_id=rollout.id,
+                decided_at=now,
+                action=action.kind,
+                reason=action.reason,
+                step_index=rollout.step_index,
+                revision=revision.revision if revision is not None else None,
+                evidence=evidence,
+            )
+        )
+        session.flush()
+        append(
+            session,
+            AuditEntry(
+                action="rollout.decision",
+                resource=f"deployment:{dep.name}",
+                actor=ACTOR,
+                after={
+                    "rollout": str(rollout.id),
+                    "action": action.kind,
+                    "reason": action.reason,
+                    "revision": revision.revision if revision is not None else None,
+                    "report_ids": evidence.get("candidate", {}).get("report_ids", [])
+                    + evidence.get("stable", {}).get("report_ids", []),
+                },
+            ),
+        )
+        return {"deployment": dep.name, "action": action.kind, "reason": action.reason}

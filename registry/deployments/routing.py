@@ -1,0 +1,221 @@
+"""Serving-path reads from memory: routing tables and resolve answers per deployment.
+
+Each process keeps, per deployment, the current revision's routing table and both arms'
+resolve answers as ready-made JSON bytes, so a resolve in steady state touches no database: it
+hashes the key (``registry.rollout.hashing``) and returns the cached bytes of its arm. A poller
+thread reads the one-row ``routing_epoch`` counter (bumped with every revision) every
+``poll_s`` and drops the cache when it moved, so a change is visible on every replica within
+about ``poll_s`` plus one load. Presigned URLs (S3) are refreshed before they expire.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from registry.catalog.models import (
+    Adapter,
+    AdapterVersion,
+    BaseModel,
+    BaseModelVersion,
+    Namespace,
+    VersionFile,
+)
+from registry.catalog.views import serving_name
+from registry.db.session import Sessions, unit_of_work
+from registry.deployments.models import Deployment, DeploymentRevision, RoutingEpoch
+from registry.storage.base import ArtifactStore
+
+log = logging.getLogger("registry.routing")
+
+
+@dataclass(frozen=True, slots=True)
+class RouteTable:
+    deployment: str
+    deployment_id: uuid.UUID
+    namespace: str
+    revision: int
+    salt: str
+    share_bp: int
+    etag: str
+    table: bytes  # the routing-table document
+    stable: bytes | None  # the resolve answer of each arm
+    candidate: bytes | None
+    expires_at: float  # monotonic time after which presigned URLs must be refreshed
+
+
+class RoutingCache:
+    def __init__(
+        self,
+        sessions: Sessions,
+        store: ArtifactStore,
+        *,
+        presign_ttl_s: int,
+        poll_s: float = 0.5,
+    ) -> None:
+        self._sessions = sessions
+        self._store = store
+        self._presign_ttl_s = presign_ttl_s
+        self._poll_s = poll_s
+        self._tables: dict[str, RouteTable] = {}
+        self._epoch: int | None = None
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.loads = 0  # DB loads so far (tests check the steady state makes none)
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._epoch = self._read_epoch()
+        self._thread = threading.Thread(target=self._poll, name="routing-epoch", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def _poll(self) -> None:
+        while not self._stopping.wait(self._poll_s):
+            try:
+                epoch = self._read_epoch()
+            except Exception:  # the database may be briefly unreachable: keep serving
+                log.warning("routing epoch poll failed", exc_info=True)
+                continue
+            if epoch != self._epoch:
+                self.invalidate(epoch)
+
+    def _read_epoch(self) -> int:
+        with unit_of_work(self._sessions.read) as session:
+            return int(session.scalar(select(RoutingEpoch.epoch).where(RoutingEpoch.id == 1)) or 0)
+
+    def invalidate(self, epoch: int | None = None) -> None:
+        with self._lock:
+            self._tables = {}
+            if epoch is not None:
+                self._epoch = epoch
+
+    # --- reads -------------------------------------------------------------------------
+
+    def cached(self, name: str) -> RouteTable | None:
+        """The cached table, or None when it must be loaded (never touches the database)."""
+        table = self._tables.get(name)
+        if table is None or table.expires_at <= time.monotonic():
+            return None
+        return table
+
+    def load(self, name: str) -> RouteTable | None:
+        """Load (and cache) the table of ``name``; None when there is no such deployment."""
+        with unit_of_work(self._sessions.read) as session:
+            table = build_table(session, self._store, name, self._presign_ttl_s)
+        self.loads += 1
+        if table is not None:
+            with self._lock:
+                tables = dict(self._tables)
+                tables[name] = table
+                self._tables = tables
+        return table
+
+
+def build_table(
+    session: Session, store: ArtifactStore, name: str, presign_ttl_s: int
+) -> RouteTable | None:
+    dep = session.scalars(select(Deployment).where(Deployment.name == name)).one_or_none()
+    if dep is None:
+        return None
+    revision = session.scalars(
+        select(DeploymentRevision).where(
+            DeploymentRevision.deployment_id == dep.id,
+            DeploymentRevision.revision == dep.current_revision,
+        )
+    ).one()
+    ns = session.get_one(Namespace, dep.namespace_id)
+    adapter = session.get_one(Adapter, dep.adapter_id)
+    base_version = session.get_one(BaseModelVersion, dep.base_model_version_id)
+    base_model = session.get_one(BaseModel, base_version.base_model_id)
+    base = {
+        "ref": f"{base_model.name}@{base_version.revision}",
+        "manifest_digest": base_version.manifest_digest,
+    }
+    share = revision.candidate_share_bp if revision.candidate_version_id else 0
+    arms: dict[str, dict[str, Any] | None] = {}
+    answers: dict[str, bytes | None] = {}
+    for arm_name, version_id in (
+        ("stable", revision.stable_version_id),
+        ("candidate", revision.candidate_version_id),
+    ):
+        if version_id is None:
+            arms[arm_name], answers[arm_name] = None, None
+            continue
+        v = session.get_one(AdapterVersion, version_id)
+        files = session.scalars(
+            select(VersionFile)
+            .where(VersionFile.adapter_version_id == v.id)
+            .order_by(VersionFile.name)
+        ).all()
+        entry = {
+            "ref": f"{ns.name}/{adapter.name}@v{v.version}",
+            "version": v.version,
+            "digest": v.digest,
+            "serving_name": serving_name(ns.name, adapter.name, v.version, v.digest),
+            "peft_type": v.peft_type,
+            "r": v.r,
+        }
+        arms[arm_name] = entry
+        files_path = f"/api/v1/adapters/{ns.name}/{adapter.name}/versions/v{v.version}/files"
+        answer = {
+            "deployment": dep.name,
+            "revision": revision.revision,
+            "arm": arm_name,
+            **entry,
+            "base": base["ref"],
+            "base_digest": base["manifest_digest"],
+            "files": [
+                {
+                    "name": f.name,
+                    "digest": f"sha256:{f.digest}",
+                    "size": f.size,
+                    "url": store.presign_blob(f.digest, presign_ttl_s) or f"{files_path}/{f.name}",
+                }
+                for f in files
+            ],
+        }
+        answers[arm_name] = _dump(answer)
+    document = {
+        "deployment": dep.name,
+        "revision": revision.revision,
+        "hash_spec": revision.hash_spec,
+        "salt": revision.salt,
+        "share_bp": share,
+        "base": base,
+        "stable": arms["stable"],
+        "candidate": arms["candidate"],
+        "effective_at": revision.effective_at.isoformat().replace("+00:00", "Z"),
+    }
+    return RouteTable(
+        deployment=dep.name,
+        deployment_id=dep.id,
+        namespace=ns.name,
+        revision=revision.revision,
+        salt=revision.salt,
+        share_bp=share,
+        etag=f'"{dep.id.hex[:12]}-{revision.revision}"',
+        table=_dump(document),
+        stable=answers["stable"],
+        candidate=answers["candidate"],
+        # Refresh presigned URLs at half their lifetime (local store: no expiry to speak of).
+        expires_at=time.monotonic() + max(presign_ttl_s / 2, 1.0),
+    )
+
+
+def _dump(value: dict[str, Any]) -> bytes:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
