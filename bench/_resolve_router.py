@@ -1,6 +1,6 @@
 """Local resolve rate of ``registry.client.router.Router`` for the resolve benchmark.
 
-Prefers ``bench.router`` (its own benchmark) when that module exists; otherwise times the
+Runs ``bench.router`` (its own benchmark) when that module exists; otherwise times the
 ``Router`` here: a routing table (the one our server served in this run, or a synthetic one in
 the same format with a 10 % canary) behind a fetch that never goes to the network, then
 ``resolve(deployment, key)`` in a tight loop, median of three passes.
@@ -8,11 +8,15 @@ the same format with a 10 % canary) behind a fetch that never goes to the networ
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import json
 import statistics
 import time
 from collections.abc import Callable
 from typing import Any
+
+from bench._common import OUT_DIR
 
 DEPLOYMENT = "chat-prod"
 REPEATS = 3
@@ -90,6 +94,8 @@ def measure_router(table: dict[str, Any], n: int) -> list[dict[str, Any]]:
 def bench_router(
     served_table: dict[str, Any] | None, quick: bool, notes: list[str]
 ) -> dict[str, Any] | None:
+    """``{"source", "cases": [{"case", "rps", "ns_per_resolve"}], "checked_case",
+    "checked_rps"}``, or None when there is no Router to time."""
     external = _from_bench_router(quick, notes)
     if external is not None:
         return external
@@ -100,41 +106,51 @@ def bench_router(
         return None
     table = served_table if served_table and served_table.get("salt") else synthetic_table()
     source = (
-        "the routing table our server served, "
-        f"revision {table['revision']}, share {table['share_bp']} bp"
+        "bench.resolve, the routing table our server served "
+        f"(revision {table['revision']}, share {table['share_bp']} bp)"
         if table is served_table
-        else "synthetic table, 10 % canary (GET …/routing-table was not available)"
+        else "bench.resolve, synthetic table with a 10 % canary (no routing-table endpoint)"
     )
     cases = measure_router(table, 200_000 if quick else 1_000_000)
-    return {"source": source, "cases": cases, "steady_rps": cases[0]["rps"]}
+    return {
+        "source": source,
+        "cases": cases,
+        "checked_case": cases[0]["case"],
+        "checked_rps": cases[0]["rps"],
+    }
 
 
 def _from_bench_router(quick: bool, notes: list[str]) -> dict[str, Any] | None:
-    """``bench.router``'s own figure, when that benchmark exists (its first check naming
-    resolves per second)."""
+    """Run ``bench.router`` (it writes bench/out/router.json) and take its checked figure (the
+    slowest realistic case) and its table of cases."""
     try:
         module = importlib.import_module("bench.router")
-    except ImportError:
-        notes.append("bench.router does not exist yet: Router timed by bench.resolve itself")
+    except ModuleNotFoundError as exc:
+        if exc.name != "bench.router":
+            raise
+        notes.append("bench.router does not exist: Router timed by bench.resolve itself")
         return None
     try:
         summary = module.main(["--quick"] if quick else [])
+        check = next(c for c in summary["checks"] if c.get("value") is not None)
+        rps = float(check["value"])
     except Exception as exc:
         notes.append(f"bench.router failed ({type(exc).__name__}: {exc}): timed here instead")
         return None
-    for check in summary.get("checks", []):
-        if "resolve" in str(check.get("name", "")).lower() and check.get("value") is not None:
-            rps = float(check["value"])
-            return {
-                "source": f"bench.router: {check['name']}",
-                "cases": [
-                    {
-                        "case": check["name"],
-                        "rps": round(rps),
-                        "ns_per_resolve": round(1e9 / rps, 1),
-                    }
-                ],
-                "steady_rps": rps,
+    cases = [{"case": check["name"], "rps": round(rps), "ns_per_resolve": round(1e9 / rps, 1)}]
+    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+        figures = json.loads((OUT_DIR / "router.json").read_text())["figures"]
+        cases = [
+            {
+                "case": label,
+                "rps": round(f["median_per_s"]),
+                "ns_per_resolve": round(f["ns_per_call"], 1),
             }
-    notes.append("bench.router reported no resolves/s check: Router timed here instead")
-    return None
+            for label, f in figures.items()
+        ]
+    return {
+        "source": "bench.router (median of its runs; bench/out/router.json)",
+        "cases": cases,
+        "checked_case": check["name"],
+        "checked_rps": round(rps),
+    }

@@ -13,7 +13,8 @@
   connection reused) and a new TCP connection per request (``Connection: close``); a fixed
   warm-up then a fixed window. Client threads share the 2 CPUs with the server: client and
   server CPU per request are reported next to the rates.
-* **Router**: ``registry.client.router.Router`` resolving locally from a cached routing table.
+* **Router**: local resolves/s of ``registry.client.router.Router`` from a cached routing table:
+  ``bench.router`` is run for it (its checked figure), or, without it, timed here.
 * **served at T**: ``GET /api/v1/audit/served?deployment=D&at=T&key=K`` with 1,000,000
   deployment revisions (100 deployments x 10,000) loaded with COPY / executemany, ANALYZEd.
 
@@ -38,11 +39,9 @@ from bench import _resolve_setup as setup
 from bench._common import (
     analyze,
     dialects_of,
-    mark,
     migrate_and_bootstrap,
     mlflow_available,
     parse_args,
-    print_table,
     running,
     scratch_database,
     start_mlflow,
@@ -51,30 +50,32 @@ from bench._common import (
     write_json,
 )
 from bench._resolve_load import MakeOp, Op, httpx_op, process_tree, run_load, start_ceiling
+from bench._resolve_report import (
+    CEILING,
+    CLIENTS,
+    MLFLOW_CLIENT,
+    MLFLOW_REST,
+    OURS,
+    Results,
+    checks_of,
+    print_report,
+)
 from bench._resolve_router import bench_router
 
 NAME = "resolve"
-CLIENTS = (1, 8)
 N_PATHS = 10_000
-TARGET_CEILING_SHARE = 0.80
-TARGET_P99_RATIO = 5.0
-TARGET_ROUTER_RPS = 1_000_000
-TARGET_SERVED_P95_MS = 5.0
 MLFLOW_PATH = "/api/2.0/mlflow/registered-models/alias?" + urllib.parse.urlencode(
     {"name": setup.MLFLOW_MODEL, "alias": setup.MLFLOW_ALIAS}
 )
 
 
-class Run:
+class Run(Results):
     """Timing settings and everything measured so far."""
 
     def __init__(self, quick: bool) -> None:
+        super().__init__(*((0.3, 1.0) if quick else (0.5, 3.0)))
         self.quick = quick
-        self.warmup_s, self.duration_s = (0.3, 1.0) if quick else (0.5, 3.0)
         self.served_shape = (100, 1_000) if quick else (100, 10_000)
-        self.rows: list[dict[str, Any]] = []
-        self.served: list[dict[str, Any]] = []
-        self.notes: list[str] = []
         self.routing_table: dict[str, Any] | None = None
         rng = random.Random(1)
         self.keys = [f"tenant-{rng.randrange(1_000_000)}" for _ in range(N_PATHS)]
@@ -106,7 +107,7 @@ class Run:
                 }
                 self.rows.append(row)
                 print(
-                    f"  {system:28} {dialect:10} {clients} client(s) {row['connection']:15} "
+                    f"  {system:33} {dialect:10} {clients} client(s) {row['connection']:15} "
                     f"{row['rps']:8.0f} req/s  p50 {row['p50_ms']:6.2f}  p99 "
                     f"{row['p99_ms']:6.2f} ms  failures {row['failures']}",
                     flush=True,
@@ -120,11 +121,11 @@ def bench_ceiling(run: Run, tmp: Path, again: bool = False) -> None:
     paths = [f"?key={k}" for k in run.keys]
     with running(start_ceiling(tmp)) as server:
         pids = process_tree(server.pid)
-        for route, label in (("/resolve", "async def"), ("/resolve-sync", "def")):
-            if again and route != "/resolve":
-                continue
+        for route, name in (("/resolve", CEILING), ("/resolve-sync", "ceiling (def)")):
+            if again and name != CEILING:
+                continue  # the final run repeats only what the checks compare with
             full = [route + p for p in paths]
-            system = f"ceiling ({label}){', again' if again else ''}"
+            system = f"{name}, again" if again else name
 
             def make(keepalive: bool, full: list[str] = full) -> MakeOp:
                 return httpx_op(server.url, full, {"Authorization": "Bearer x"}, keepalive)
@@ -156,7 +157,7 @@ def bench_ours(run: Run, dialect: str, url: str, tmp: Path) -> str:
         def make(keepalive: bool) -> MakeOp:
             return httpx_op(server.url, paths, auth, keepalive)
 
-        run.cases("ours resolve", dialect, make, process_tree(server.pid))
+        run.cases(OURS, dialect, make, process_tree(server.pid))
     return token
 
 
@@ -202,7 +203,7 @@ def bench_mlflow(run: Run, dialect: str, url: str, tmp: Path) -> None:
 
         try:
             run.cases(
-                "mlflow get_model_version_by_alias",
+                MLFLOW_CLIENT,
                 dialect,
                 client_op,
                 pids,
@@ -211,7 +212,7 @@ def bench_mlflow(run: Run, dialect: str, url: str, tmp: Path) -> None:
         finally:
             setup.mlflow_connection_close(False)
         run.cases(
-            "mlflow REST alias (httpx)",
+            MLFLOW_REST,
             dialect,
             lambda keepalive: httpx_op(server.url, [MLFLOW_PATH], {}, keepalive),
             pids,
@@ -259,148 +260,6 @@ def bench_served(run: Run, dialect: str, url: str, tmp: Path, token: str) -> Non
                 f"({probe.text[:160]}): served-at-T not measured (loader ran)"
             )
         run.served.append(row)
-
-
-# --------------------------------------------------------------------------- report
-
-
-def _find(run: Run, system: str, dialect: str, clients: int, conn: str) -> dict[str, Any] | None:
-    for r in run.rows:
-        if (r["system"], r["dialect"], r["clients"], r["connection"]) == (
-            system,
-            dialect,
-            clients,
-            conn,
-        ):
-            return r
-    return None
-
-
-def _ceiling(run: Run, clients: int, conn: str) -> dict[str, Any] | None:
-    """The async-def ceiling; at keep-alive the better of the first and the final run."""
-    rows = [_find(run, "ceiling (async def)", "-", clients, conn)]
-    rows.append(_find(run, "ceiling (async def), again", "-", clients, conn))
-    found = [r for r in rows if r is not None]
-    return max(found, key=lambda r: r["rps"]) if found else None
-
-
-def checks_of(run: Run, dialects: Sequence[str], router: dict[str, Any] | None) -> list[Any]:
-    checks: list[dict[str, Any]] = []
-
-    def add(name: str, value: float | None, target: str, ok: bool) -> None:
-        checks.append({"name": name, "value": value, "target": target, "ok": ok})
-
-    for dialect in dialects:
-        for clients in CLIENTS:
-            ours = _find(run, "ours resolve", dialect, clients, "keep-alive")
-            top = _ceiling(run, clients, "keep-alive")
-            share = ours["rps"] / top["rps"] if ours and top else None
-            add(
-                f"resolve rate / bare FastAPI, {dialect}, {clients} client(s), keep-alive",
-                None if share is None else round(share, 3),
-                f">= {TARGET_CEILING_SHARE:.2f}",
-                share is not None and share >= TARGET_CEILING_SHARE,
-            )
-            for system, label in (
-                ("mlflow get_model_version_by_alias", "MLflow client"),
-                ("mlflow REST alias (httpx)", "MLflow REST, same httpx loop"),
-            ):
-                ml = _find(run, system, dialect, clients, "keep-alive")
-                ratio = ml["p99_ms"] / ours["p99_ms"] if ours and ml else None
-                add(
-                    f"p99 {label} / ours, {dialect}, {clients} client(s), keep-alive",
-                    None if ratio is None else round(ratio, 2),
-                    f">= {TARGET_P99_RATIO:g}x",
-                    ratio is not None and ratio >= TARGET_P99_RATIO,
-                )
-    rate = router.get("steady_rps") if router else None
-    add(
-        "Router local resolves/s (10,000 repeating tenant keys)",
-        rate,
-        f">= {TARGET_ROUTER_RPS:,}",
-        rate is not None and rate >= TARGET_ROUTER_RPS,
-    )
-    for s in run.served:
-        p95 = s.get("p95_ms")
-        add(
-            f"served-at-T p95 at {s['revisions']:,} revisions, {s['dialect']}",
-            p95,
-            f"< {TARGET_SERVED_P95_MS:g} ms",
-            p95 is not None and p95 < TARGET_SERVED_P95_MS,
-        )
-    return checks
-
-
-def print_report(run: Run, checks: list[dict[str, Any]], router: dict[str, Any] | None) -> None:
-    rows = []
-    for r in run.rows:
-        top = _ceiling(run, r["clients"], r["connection"])
-        rows.append(
-            [
-                r["system"],
-                r["dialect"],
-                r["clients"],
-                r["connection"],
-                r["rps"],
-                r["p50_ms"],
-                r["p95_ms"],
-                r["p99_ms"],
-                r["failures"],
-                r["client_cpu_us_per_req"],
-                r["server_cpu_us_per_req"],
-                f"{100 * r['rps'] / top['rps']:.0f} %" if top else "-",
-            ]
-        )
-    print_table(
-        f"Resolve / alias lookup over HTTP ({run.warmup_s:g} s warm-up + {run.duration_s:g} s "
-        "per case; client threads share the 2 CPUs with the server)",
-        [
-            "system",
-            "db",
-            "clients",
-            "connection",
-            "req/s",
-            "p50 ms",
-            "p95 ms",
-            "p99 ms",
-            "fail",
-            "client CPU µs/req",
-            "server CPU µs/req",
-            "of ceiling",
-        ],
-        rows,
-    )
-    if router:
-        print_table(
-            f"Router, local resolves ({router['source']})",
-            ["case", "resolves/s", "ns/resolve"],
-            [[c["case"], c["rps"], c["ns_per_resolve"]] for c in router["cases"]],
-        )
-    if run.served:
-        print_table(
-            "served at T: GET /api/v1/audit/served (1 client, keep-alive)",
-            ["db", "revisions", "load s", "status", "n", "p50 ms", "p95 ms", "p99 ms"],
-            [
-                [
-                    s["dialect"],
-                    s["revisions"],
-                    s["load_s"],
-                    s["probe_status"],
-                    s.get("n"),
-                    s.get("p50_ms"),
-                    s.get("p95_ms"),
-                    s.get("p99_ms"),
-                ]
-                for s in run.served
-            ],
-        )
-    print_table(
-        "Targets",
-        ["check", "value", "target", "met"],
-        [[c["name"], c["value"], c["target"], mark(c["ok"])] for c in checks],
-    )
-    for note in run.notes:
-        print(f"note: {note}")
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from registry.client._errors import JSON, ClientError
 from registry.client._governance import _Governance
+from registry.client._rollouts import _Rollouts
 from registry.client._refs import CHUNK_BYTES, sha256_file, split_ref, version_digest
 from registry.client._transfer import _Transfers
 from registry.client._transport import (
@@ -50,5 +51,5 @@ __all__ = [
 ]
 
 
-class RegistryClient(_Transfers, _Governance):
+class RegistryClient(_Transfers, _Governance, _Rollouts):
     """Typed calls of the ``/api/v1`` HTTP API."""

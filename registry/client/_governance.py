@@ -177,13 +177,20 @@ class _Governance(_Transport):
         return result
 
     def deployment_history(
-        self, name: str, *, limit: int | None = None, page_token: str | None = None
+        self,
+        name: str,
+        *,
+        since: str | None = None,
+        until: str | None = None,
+        limit: int | None = None,
+        page_token: str | None = None,
     ) -> JSON:
-        """Revisions newest first (``{items, next_page_token}``)."""
+        """Revisions newest first (``{items, next_page_token}``); ``since`` (inclusive) and
+        ``until`` (exclusive) bound ``effective_at`` (ISO 8601 with a zone)."""
         result: JSON = self._json(
             "GET",
             f"/api/v1/deployments/{seg(name)}/history",
-            params=self._page(limit, page_token),
+            params={"since": since, "until": until, **self._page(limit, page_token)},
         )
         return result
 
@@ -196,18 +203,24 @@ class _Governance(_Transport):
         deployment: str,
         reason: str | None = None,
         override_reason: str | None = None,
+        plan: str | None = None,
         idempotency_key: str | None = None,
     ) -> JSON:
-        """``POST /api/v1/promotions`` → PromotionRead (state ``blocked`` when gates fail)."""
+        """``POST /api/v1/promotions`` → PromotionRead (state ``blocked`` when gates fail).
+        ``plan``: the rollout plan (``rollout.yaml``) used when a stable version already serves;
+        the policy's ``default_plan`` when None."""
+        body: JSON = {
+            "ref": ref,
+            "deployment": deployment,
+            "reason": reason,
+            "override_reason": override_reason,
+        }
+        if plan is not None:
+            body["plan"] = plan
         result: JSON = self._json(
             "POST",
             "/api/v1/promotions",
-            json_body={
-                "ref": ref,
-                "deployment": deployment,
-                "reason": reason,
-                "override_reason": override_reason,
-            },
+            json_body=body,
             idempotency_key=self._key(idempotency_key),
         )
         return result

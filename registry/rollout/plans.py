@@ -371,8 +371,8 @@ DEFAULT_PLANS_TEXT = """\
 #     on_inconclusive: hold    hold | rollback: what to do when the dwell is over but a rule still
 #                              has too few requests (or no data)
 #
-# A value exactly at a limit passes. At the 100 % step the stable arm serves nothing: the
-# controller compares against the stable arm's figures of the previous step.
+# A value exactly at a limit passes. At the 100 % step the stable arm serves no traffic: a
+# compare: stable rule is skipped there unless the controller passes the previous step's figures.
 
 default_plan: canary
 

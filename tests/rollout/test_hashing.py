@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import random
 import re
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -173,3 +174,17 @@ def test_different_salts_are_decorrelated(share_bp: int) -> None:
     assert sum(x != y for x, y in zip(a, b, strict=True)) / N_KEYS == pytest.approx(
         2 * p * (1 - p), abs=0.01
     )
+
+
+def test_docs_list_the_same_vectors() -> None:
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "serving.md").read_text()
+    rows = [line for line in docs.splitlines() if line.startswith("| `")]
+    for salt, key, expected in TEST_VECTORS:
+        shown = '`"k"` \u00d7 1024' if len(key) == 1024 else f"`{key}`"
+        prefix = f"| `{salt}` | {shown} | {len(key.encode())} |"
+        matching = [row for row in rows if row.startswith(prefix)]
+        assert len(matching) == 1, (salt, key)
+        assert matching[0].endswith(f"| {expected} |"), matching[0]
+        uint64 = int.from_bytes(hashlib.sha256(f"{salt}:{key}".encode()).digest()[:8], "big")
+        assert f"| {uint64} |" in matching[0]
+    assert len(rows) == len(TEST_VECTORS)

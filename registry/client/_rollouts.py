@@ -1,0 +1,129 @@
+"""The JSON calls of rollouts and serving: moving traffic (compare-and-set), resolving keys,
+routing tables, serving reports, controller decisions and "what served at time T"."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from registry.client._errors import JSON
+from registry.client._refs import seg
+from registry.client._transport import _Transport
+
+
+def if_match(revision: int | None) -> dict[str, str]:
+    """The ``If-Match`` header of an expected deployment revision (none when not given)."""
+    return {} if revision is None else {"If-Match": f'"{revision}"'}
+
+
+class _Rollouts(_Transport):
+    """One typed method per rollout / serving endpoint.
+
+    ``rollout`` and ``rollback`` are compare-and-set on the deployment's revision (sent as
+    ``If-Match``) and are sent once, never retried: a retry whose first attempt did land would
+    only meet ``412 precondition_failed`` (look at ``get_deployment`` instead). Without an
+    expected revision the server answers ``428 precondition_required``. Serving reports carry an
+    ``Idempotency-Key`` (retried; a replay returns the first answer).
+    """
+
+    # --- moving traffic ---------------------------------------------------------------------
+
+    def rollout(self, name: str, *, share_bp: int, expected_revision: int | None) -> JSON:
+        """``POST /api/v1/deployments/{d}/rollout``: set the candidate's share in basis points
+        (10000 completes the rollout) → DeploymentRead."""
+        result: JSON = self._json(
+            "POST",
+            f"/api/v1/deployments/{seg(name)}/rollout",
+            json_body={"share_bp": share_bp},
+            headers=if_match(expected_revision),
+        )
+        return result
+
+    def rollback(
+        self, name: str, *, expected_revision: int | None, to_revision: int | None = None
+    ) -> JSON:
+        """``POST /api/v1/deployments/{d}/rollback``: one new revision dropping the candidate
+        (or returning to the previous stable version, or restoring ``to_revision``'s split)
+        → DeploymentRead."""
+        body: JSON = {} if to_revision is None else {"to_revision": to_revision}
+        result: JSON = self._json(
+            "POST",
+            f"/api/v1/deployments/{seg(name)}/rollback",
+            json_body=body,
+            headers=if_match(expected_revision),
+        )
+        return result
+
+    # --- serving ----------------------------------------------------------------------------
+
+    def resolve(self, name: str, key: str) -> JSON:
+        """``GET /api/v1/deployments/{d}/resolve?key=K`` → {"deployment", "revision", "arm",
+        "ref", "version", "digest", "base", "base_digest", "peft_type", "r", "serving_name",
+        "files"}."""
+        result: JSON = self._json(
+            "GET", f"/api/v1/deployments/{seg(name)}/resolve", params={"key": key}
+        )
+        return result
+
+    def routing_table(self, name: str) -> JSON:
+        """``GET /api/v1/deployments/{d}/routing-table`` (unconditional; :class:`Router` does
+        the ``If-None-Match`` refreshes)."""
+        result: JSON = self._json("GET", f"/api/v1/deployments/{seg(name)}/routing-table")
+        return result
+
+    def report(
+        self,
+        name: str,
+        *,
+        revision: int,
+        arm: str,
+        window_start: str,
+        window_end: str,
+        requests: int,
+        errors: int,
+        latency_p50_ms: float | None = None,
+        latency_p95_ms: float | None = None,
+        scores: Mapping[str, float] | None = None,
+        idempotency_key: str | None = None,
+    ) -> JSON:
+        """``POST /api/v1/deployments/{d}/reports``: what serving saw for one arm of a revision
+        over a window (times ISO 8601 with a zone) → ReportRead."""
+        body: JSON = {
+            "revision": revision,
+            "arm": arm,
+            "window_start": window_start,
+            "window_end": window_end,
+            "requests": requests,
+            "errors": errors,
+        }
+        optional: dict[str, Any] = {
+            "latency_p50_ms": latency_p50_ms,
+            "latency_p95_ms": latency_p95_ms,
+        }
+        body.update({k: v for k, v in optional.items() if v is not None})
+        if scores:
+            body["scores"] = dict(scores)
+        result: JSON = self._json(
+            "POST",
+            f"/api/v1/deployments/{seg(name)}/reports",
+            json_body=body,
+            idempotency_key=self._key(idempotency_key),
+        )
+        return result
+
+    def deployment_decisions(self, name: str) -> list[JSON]:
+        """The rollout controller's decisions, newest first (last 100), with their evidence."""
+        result: list[JSON] = self._json("GET", f"/api/v1/deployments/{seg(name)}/decisions")
+        return result
+
+    # --- history ----------------------------------------------------------------------------
+
+    def audit_served(self, deployment: str, *, at: str, key: str | None = None) -> JSON:
+        """``GET /api/v1/audit/served``: the revision effective at ``at`` (ISO 8601 with a
+        zone), its versions, base, share, promotion and approvers, and ``key``'s arm."""
+        result: JSON = self._json(
+            "GET",
+            "/api/v1/audit/served",
+            params={"deployment": deployment, "at": at, "key": key},
+        )
+        return result
