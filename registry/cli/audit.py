@@ -1,4 +1,5 @@
-"""``audit``: the hash-chained audit log: filtered listing, chain verification, checkpoints."""
+"""``audit``: the hash-chained audit log: filtered listing, chain verification, checkpoints,
+and "what served deployment D at time T"."""
 
 from __future__ import annotations
 
@@ -6,8 +7,15 @@ from typing import Annotated, Any
 
 import typer
 
-from registry.cli._common import AllOpt, LimitOpt, PageTokenOpt, client, collect
-from registry.cli._output import OutputOpt, emit, emit_page, exit_with_error, get_state
+from registry.cli._common import AllOpt, LimitOpt, PageTokenOpt, client, collect, short_digest
+from registry.cli._output import (
+    OutputOpt,
+    emit,
+    emit_page,
+    exit_with_error,
+    get_state,
+    render_record,
+)
 
 app = typer.Typer(
     help="Audit log: who did what, when, on which evidence; tamper-evident (hash chain).",
@@ -113,3 +121,75 @@ def checkpoint(ctx: typer.Context, output: OutputOpt = None) -> None:
             else f"checkpoint at seq {made['seq']} ({made['hash']}), key {made['key_id']}"
         ),
     )
+
+
+def _served_version(summary: Any) -> str:
+    if not isinstance(summary, dict):
+        return "-"
+    return f"{summary.get('ref')} {short_digest(summary.get('digest'))}"
+
+
+def render_served(served: dict[str, Any]) -> str:
+    """The answer of ``audit served`` as ``key: value`` lines."""
+    base = served.get("base") or {}
+    promotion = served.get("promotion")
+    if isinstance(promotion, dict):
+        approvers = ", ".join(str(a.get("approver")) for a in promotion.get("approvers") or [])
+        promoted = (
+            f"{promotion.get('id')} requested by {promotion.get('requested_by')}, "
+            f"approved by {approvers or '-'}"
+        )
+        if promotion.get("override_reason"):
+            promoted += f" (override: {promotion['override_reason']})"
+    else:
+        promoted = "-"
+    share = served.get("share_bp")
+    record = {
+        "deployment": served.get("deployment"),
+        "at": served.get("at"),
+        "revision": f"{served.get('revision')} (effective {served.get('effective_at')}, "
+        f"{served.get('reason')})",
+        "stable": _served_version(served.get("stable")),
+        "candidate": _served_version(served.get("candidate")),
+        "share": f"{share / 100:g} %" if isinstance(share, int) else "-",
+        "base": f"{base.get('ref')} {short_digest(base.get('manifest_digest'))}",
+        "promotion": promoted,
+    }
+    if served.get("key") is not None:
+        record["key"] = f"{served.get('key')} -> {served.get('arm') or '-'}"
+    return render_record(record)
+
+
+@app.command("served")
+def served(
+    ctx: typer.Context,
+    deployment: Annotated[
+        str, typer.Option("--deployment", metavar="D", help="Deployment name.", show_default=False)
+    ],
+    at: Annotated[
+        str,
+        _text("--at", "The time, ISO 8601 with a zone (2026-11-25T10:00:00Z).", "ISO-8601"),
+    ],
+    key: Annotated[
+        str | None,
+        _text("--key", "A routing key: which arm it was routed to then.", "K"),
+    ] = None,
+    output: OutputOpt = None,
+) -> None:
+    """Which adapter versions served deployment D at a time, and who approved them.
+
+    The revision effective at --at, its stable and candidate versions with digests, the base
+    and its digest, the candidate's share, the promotion and its approvers and, with --key, the
+    arm that key was routed to (recomputed from the revision's salt and hash spec).
+
+    JSON: {"deployment", "at", "revision", "effective_at", "reason", "stable": {"version",
+    "ref", "digest"} | null, "candidate": {...} | null, "share_bp", "salt", "hash_spec",
+    "base": {"ref", "manifest_digest"}, "promotion": {"id", "requested_by", "approvers":
+    [{"approver", "at"}], "override_reason", "policy_digest", "gates_passed"} | null, "key",
+    "arm": "stable" | "candidate" | null}. Exit 3 (policy_denied), 4 (deployment_not_found,
+    nothing_served: no revision yet at that time), 6 (a time without a zone).
+    """
+    state = get_state(ctx)
+    with client(state) as api:
+        answer = api.audit_served(deployment, at=at, key=key)
+    emit(state, answer, lambda: render_served(answer))

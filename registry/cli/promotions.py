@@ -36,6 +36,7 @@ _RECORD_KEYS = [
     "required_approvals",
     "approvals",
     "revision",
+    "plan",
     "reason",
     "override_reason",
     "policy_digest",
@@ -108,9 +109,21 @@ def request(
             show_default=False,
         ),
     ] = None,
+    plan: Annotated[
+        str | None,
+        typer.Option(
+            "--plan",
+            metavar="NAME",
+            help="Rollout plan of rollout.yaml used when the deployment already has a stable "
+            "version (default: the policy's default_plan).",
+            show_default=False,
+        ),
+    ] = None,
     output: OutputOpt = None,
 ) -> None:
     """Request that REF become the deployment's stable version. Gates are computed now.
+    Once approved: with no stable version yet, REF becomes it at once; otherwise REF becomes
+    the candidate at the plan's first step (state "rolling_out").
 
     JSON: {"id", "state", "deployment", "ref", "gates": [{"name", "passed", "reason",
     "detail"}], "gates_passed", "required_approvals", "approvals", "policy_digest", ...}.
@@ -122,7 +135,11 @@ def request(
     state = get_state(ctx)
     with client(state) as api:
         promotion = api.request_promotion(
-            ref, deployment=deployment, reason=reason, override_reason=override_reason
+            ref,
+            deployment=deployment,
+            reason=reason,
+            override_reason=override_reason,
+            plan=plan,
         )
     if promotion.get("state") != "blocked":
         emit(state, promotion, lambda: render_promotion(promotion))

@@ -24,8 +24,8 @@ from __future__ import annotations
 
 from registry.client._errors import JSON, ClientError
 from registry.client._governance import _Governance
-from registry.client._rollouts import _Rollouts
 from registry.client._refs import CHUNK_BYTES, sha256_file, split_ref, version_digest
+from registry.client._rollouts import _Rollouts
 from registry.client._transfer import _Transfers
 from registry.client._transport import (
     BACKOFF_BASE_S,

@@ -193,7 +193,9 @@ class Router:
     # --- hot path ------------------------------------------------------------------------
 
     def resolve(self, deployment: str, key: str) -> Route:
-        """The route of ``key`` (1..1024 characters, no NUL; ValueError otherwise)."""
+        """The route of ``key`` (1..1024 characters, no NUL; ValueError otherwise).
+
+        RouterError when the deployment's table was never fetched successfully."""
         table = self._tables.get(deployment)
         if table is None or self._clock() >= table.expires:
             table = self._refresh(deployment, table)

@@ -195,17 +195,18 @@ def _metric(value: object, where: str, errs: _Errors) -> str:
 
 def _step(value: object, where: str, errs: _Errors) -> Step:
     raw = _mapping(value, where, _STEP_KEYS, errs)
-    share = _required(raw, "share", where, errs)
-    dwell = _required(raw, "min_dwell_s", where, errs)
-    share_bp = 0
-    if share is not None:
-        pct = _number(share, f"{where}.share", errs)
+    share_bp, min_dwell = 0, 0.0
+    if isinstance(value, dict):
+        errs.extend(f"{where}: missing {key}" for key in sorted(_STEP_KEYS - raw.keys()))
+    if "share" in raw:
+        pct = _number(raw["share"], f"{where}.share", errs)
         share_bp = round(pct * 100)
         if not 0 < pct <= 100:
             errs.append(f"{where}.share: must be > 0 and <= 100 (percent)")
         elif not math.isclose(pct * 100, share_bp, abs_tol=1e-6):
             errs.append(f"{where}.share: resolution is 0.01 % (one basis point)")
-    min_dwell = _number(dwell, f"{where}.min_dwell_s", errs) if dwell is not None else 0.0
+    if "min_dwell_s" in raw:
+        min_dwell = _number(raw["min_dwell_s"], f"{where}.min_dwell_s", errs)
     return Step(share_bp=share_bp, min_dwell_s=min_dwell)
 
 
@@ -379,9 +380,10 @@ default_plan: canary
 plans:
   canary:
     steps:
-      - {share: 10, min_dwell_s: 600}
-      - {share: 50, min_dwell_s: 600}
-      - {share: 100, min_dwell_s: 600}
+      - {share: 5, min_dwell_s: 300}
+      - {share: 25, min_dwell_s: 300}
+      - {share: 50, min_dwell_s: 300}
+      - {share: 100, min_dwell_s: 300}
     analysis:
       - {metric: error_rate, compare: stable, max_ratio: 1.5, max_delta: 0.01, min_requests: 200}
     failure_limit: 1

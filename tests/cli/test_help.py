@@ -68,6 +68,12 @@ COMMANDS = [
     ["deployments", "list"],
     ["deployments", "status"],
     ["deployments", "history"],
+    ["deployments", "rollout"],
+    ["deployments", "rollback"],
+    ["deployments", "resolve"],
+    ["deployments", "routing-table"],
+    ["deployments", "report"],
+    ["deployments", "decisions"],
     ["promotions"],
     ["promotions", "request"],
     ["promotions", "approve"],
@@ -79,6 +85,7 @@ COMMANDS = [
     ["audit", "log"],
     ["audit", "verify"],
     ["audit", "checkpoint"],
+    ["audit", "served"],
 ]
 
 HEAVY = (
@@ -135,7 +142,8 @@ def test_help_imports_no_heavy_modules() -> None:
         "import json, sys\n"
         "from registry.cli import main\n"
         "for argv in (['--help'], ['adapters', 'push', '--help'], ['db', '--help'],\n"
-        "             ['policies', 'check', '--help'], ['promotions', 'request', '--help']):\n"
+        "             ['policies', 'check', '--help'], ['promotions', 'request', '--help'],\n"
+        "             ['deployments', 'rollout', '--help'], ['audit', 'served', '--help']):\n"
         "    try:\n"
         "        main(argv)\n"
         "    except SystemExit as exc:\n"
@@ -166,3 +174,12 @@ def test_console_script_installed() -> None:
     assert script.exists(), "console script not installed (pip install -e .)"
     out = subprocess.run([str(script), "--help"], capture_output=True, text=True, check=True)
     assert "adapters" in out.stdout
+
+
+def test_rollout_help_documents_compare_and_set(runner: CliRunner) -> None:
+    rollout = runner.invoke(app, ["deployments", "rollout", "--help"]).stdout
+    assert "--expected-revision" in rollout
+    assert "precondition_required" in rollout
+    rollback = runner.invoke(app, ["deployments", "rollback", "--help"]).stdout
+    assert "reads the current revision" in " ".join(rollback.split())
+    assert "--plan" in runner.invoke(app, ["promotions", "request", "--help"]).stdout

@@ -218,7 +218,9 @@ class TestDigest:
 
     def test_from_texts_matches_load_dir(self) -> None:
         bundle = load_default()
-        again = from_texts(bundle.schema_text, bundle.policies_text, bundle.gates_text)
+        again = from_texts(
+            bundle.schema_text, bundle.policies_text, bundle.gates_text, bundle.rollout_text
+        )
         assert again == bundle
 
     def test_texts_are_not_confusable(self) -> None:

@@ -376,7 +376,7 @@ def test_next_action_refuses_bad_input() -> None:
 
 
 def test_a_whole_canary_with_the_default_plan() -> None:
-    """The issue's defaults: 10 → 50 → 100 %, 10-minute dwells, error rate <= stable x 1.5 +
+    """The shipped defaults: 5 → 25 → 50 → 100 %, 5-minute dwells, error rate <= stable x 1.5 +
     0.01 with >= 200 candidate requests."""
     canary = parse_plans(DEFAULT_PLANS_TEXT).plan()
     healthy = analyze(canary, candidate=arm(300, 3), stable=arm(2700, 27), share_bp=1000)
@@ -384,13 +384,13 @@ def test_a_whole_canary_with_the_default_plan() -> None:
         canary,
         step_index=0,
         step_started_at=T0,
-        now=T0 + timedelta(minutes=5),
+        now=T0 + timedelta(minutes=2),
         analysis=healthy,
         consecutive_failures=0,
     )
-    assert early == Action("hold", "dwell", 0, 0, 300.0)
+    assert early == Action("hold", "dwell", 0, 0, 180.0)
     step, kinds = 0, []
-    for _ in range(3):
+    for _ in range(4):
         action = next_action(
             canary,
             step_index=step,
@@ -401,7 +401,7 @@ def test_a_whole_canary_with_the_default_plan() -> None:
         )
         kinds.append(action.kind)
         step = action.next_step_index if action.next_step_index is not None else step
-    assert kinds == ["advance", "advance", "complete"]
+    assert kinds == ["advance", "advance", "advance", "complete"]
     thin = analyze(canary, candidate=arm(150, 150), stable=arm(1350), share_bp=1000)
     assert thin.outcome == INC  # 150 < 200 candidate requests
     bad = analyze(canary, candidate=arm(200, 6), stable=arm(1800, 18), share_bp=1000)

@@ -59,7 +59,12 @@ def test_shipped_default_is_the_issue_default() -> None:
     canary = plans.plan(None)
     assert plans.default_plan == "canary"
     assert canary.name == "canary"
-    assert canary.steps == (Step(1000, 600.0), Step(5000, 600.0), Step(10_000, 600.0))
+    assert canary.steps == (
+        Step(500, 300.0),
+        Step(2500, 300.0),
+        Step(5000, 300.0),
+        Step(10_000, 300.0),
+    )
     assert canary.rules == (
         Rule(
             metric="error_rate",
@@ -156,6 +161,8 @@ CASES: list[tuple[str, str, str]] = [
     ("share bool", doc(steps=[{"share": True, "min_dwell_s": 1}]), "finite number"),
     ("share too fine", doc(steps=[{"share": 0.001, "min_dwell_s": 1}]), "resolution is 0.01 %"),
     ("share missing", doc(steps=[{"min_dwell_s": 1}]), "steps[0]: missing share"),
+    ("share null", doc(steps=[{"share": None, "min_dwell_s": 1}]), "share: must be a finite"),
+    ("dwell null", doc(steps=[{"share": 100, "min_dwell_s": None}]), "min_dwell_s: must be"),
     ("dwell missing", doc(steps=[{"share": 100}]), "steps[0]: missing min_dwell_s"),
     ("dwell negative", doc(steps=[{"share": 100, "min_dwell_s": -1}]), "min_dwell_s: must be"),
     ("dwell nan", doc(steps=[{"share": 100, "min_dwell_s": float("nan")}]), "min_dwell_s"),
