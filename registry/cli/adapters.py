@@ -216,6 +216,23 @@ def pull(
     force: Annotated[
         bool, typer.Option("--force", help="Write into a non-empty directory (overwrites).")
     ] = False,
+    for_serving: Annotated[
+        bool,
+        typer.Option(
+            "--for-serving",
+            help="After verifying, set adapter_config.json's base_model_name_or_path to the "
+            "registered base (vLLM's filesystem resolver and LoRAX compare it); the original "
+            "digests go to registry-pull.json.",
+        ),
+    ] = False,
+    base_name: Annotated[
+        str | None,
+        typer.Option(
+            "--base-name",
+            help="With --for-serving: the name the engine serves the base under.",
+            show_default=False,
+        ),
+    ] = None,
     output: OutputOpt = None,
 ) -> None:
     """Download a version's files into DIR, byte for byte, verified.
@@ -229,7 +246,7 @@ def pull(
     """
     state = get_state(ctx)
     with client(state) as api:
-        result = api.pull(ref, to, force=force)
+        result = api.pull(ref, to, force=force, for_serving=for_serving, base_name=base_name)
     emit(
         state,
         result,

@@ -8,6 +8,7 @@ digest matches.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -159,11 +160,24 @@ class _Transfers(_Endpoints):
             os.fsync(out.fileno())
             return "sha256:" + hasher.hexdigest(), response.headers.get("X-Content-Digest")
 
-    def pull(self, ref: str, dest: Path, *, force: bool = False) -> JSON:
+    def pull(
+        self,
+        ref: str,
+        dest: Path,
+        *,
+        force: bool = False,
+        for_serving: bool = False,
+        base_name: str | None = None,
+    ) -> JSON:
         """Write every file of a version into ``dest``, byte for byte, verified.
 
         Refuses an existing non-empty directory (``target_not_empty``) unless ``force``.
-        Returns ``{"ref", "digest", "dir", "files": [{name, digest, size}]}``.
+        With ``for_serving``, after verification ``adapter_config.json`` gets the canonical
+        ``base_model_name_or_path`` (the registered base name, or ``base_name`` — the name the
+        engine serves the base under) and its ``revision``, which vLLM's filesystem resolver
+        and LoRAX compare with the served model; ``registry-pull.json`` then records the
+        original digests. Returns ``{"ref", "digest", "dir", "files": [{name, digest, size}]}``
+        (+ ``"serving": {"base_model_name_or_path", "revision"}`` with ``for_serving``).
         """
         if dest.exists() and not dest.is_dir():
             raise ClientError(
@@ -191,9 +205,33 @@ class _Transfers(_Endpoints):
             self.download_file(
                 pinned, str(f["name"]), dest, digest=str(f["digest"]), size=int(f["size"])
             )
-        return {
+        result: JSON = {
             "ref": version.get("ref", pinned),
             "digest": version["digest"],
             "dir": str(dest),
             "files": files,
         }
+        if for_serving:
+            result["serving"] = _canonical_base(dest, version, result, base_name)
+        return result
+
+
+def _canonical_base(dest: Path, version: JSON, pulled: JSON, base_name: str | None) -> JSON:
+    """Point ``adapter_config.json`` at the registered base (engines compare this name)."""
+    name, _, revision = str(version.get("base", "")).partition("@")
+    config_path = dest / "adapter_config.json"
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    config["base_model_name_or_path"] = base_name or name
+    config["revision"] = revision or None
+    tmp = config_path.with_name(f".{config_path.name}.tmp")
+    tmp.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(tmp, config_path)
+    record = {
+        "ref": pulled["ref"],
+        "digest": pulled["digest"],
+        "files": pulled["files"],
+        "rewritten": ["adapter_config.json"],
+        "base": version.get("base"),
+    }
+    (dest / "registry-pull.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    return {"base_model_name_or_path": config["base_model_name_or_path"], "revision": revision}
