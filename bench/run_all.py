@@ -11,7 +11,16 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from bench import audit_append, authz, authz_request, listing, registration, upload, validate
+from bench import (
+    audit_append,
+    authz,
+    authz_request,
+    listing,
+    registration,
+    router,
+    upload,
+    validate,
+)
 from bench._common import mark, print_table
 
 BENCHMARKS: dict[str, Callable[[Sequence[str] | None], dict[str, Any]]] = {
@@ -22,6 +31,7 @@ BENCHMARKS: dict[str, Callable[[Sequence[str] | None], dict[str, Any]]] = {
     "authz": authz.main,
     "authz_request": authz_request.main,
     "audit_append": audit_append.main,
+    "router": router.main,
 }
 
 

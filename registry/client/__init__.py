@@ -34,6 +34,7 @@ from registry.client._transport import (
     MAX_ATTEMPTS,
     RETRY_AFTER_CAP_S,
 )
+from registry.client.router import Route, Router, RouterError
 
 __all__ = [
     "BACKOFF_BASE_S",
@@ -45,6 +46,9 @@ __all__ = [
     "RETRY_AFTER_CAP_S",
     "ClientError",
     "RegistryClient",
+    "Route",
+    "Router",
+    "RouterError",
     "sha256_file",
     "split_ref",
     "version_digest",

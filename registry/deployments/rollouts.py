@@ -139,7 +139,7 @@ def rollout_to_share(
             promotion_id=current.promotion_id,
         )
         if rollout is not None:
-            steps = [s["share"] * 100 for s in rollout.plan["steps"]]
+            steps = [round(s["share"] * 100) for s in rollout.plan["steps"]]
             rollout.step_index = max([i for i, s in enumerate(steps) if s <= share_bp] or [0])
             rollout.step_started_at = datetime.now(UTC)
             rollout.failures = 0
@@ -178,7 +178,7 @@ def rollback(
     for version_id in (stable, candidate):
         _require_servable(session, version_id)
     _end_rollout(session, dep.id, RolloutState.rolled_back, PromotionState.rolled_back)
-    deployments.append_revision(
+    revision = deployments.append_revision(
         session,
         actor=actor,
         deployment=dep,
@@ -188,7 +188,10 @@ def rollback(
         salt=salt,
         reason=RevisionReason.manual_rollback,
         detail=detail,
+        promotion_id=target.promotion_id if to_revision is not None and candidate else None,
     )
+    if candidate is not None:
+        _resume_rollout(session, dep, revision)
     return deployments.view(session, dep)
 
 
@@ -257,6 +260,45 @@ def _end_rollout(
         if promotion is not None and promotion.state == PromotionState.rolling_out:
             promotion.state = promotion_state
             promotion.decided_at = promotion.decided_at or now
+    session.flush()
+
+
+def _resume_rollout(session: Session, dep: Deployment, revision: DeploymentRevision) -> None:
+    """A restored canary is watched again: the rollout that last ran this candidate resumes
+    (same plan and promotion) at the step matching the restored share."""
+    previous = session.scalars(
+        select(Rollout)
+        .where(
+            Rollout.deployment_id == dep.id,
+            Rollout.candidate_version_id == revision.candidate_version_id,
+        )
+        .order_by(Rollout.created_at.desc())
+        .limit(1)
+    ).first()
+    if previous is None:
+        return  # a candidate set outside any plan: manual steps only
+    shares = [round(step["share"] * 100) for step in previous.plan["steps"]]
+    session.add(
+        Rollout(
+            deployment_id=dep.id,
+            promotion_id=previous.promotion_id,
+            candidate_version_id=previous.candidate_version_id,
+            plan_name=previous.plan_name,
+            plan=previous.plan,
+            salt=revision.salt,
+            step_index=max(
+                [i for i, v in enumerate(shares) if v <= revision.candidate_share_bp] or [0]
+            ),
+            step_started_at=revision.effective_at,
+            failures=0,
+            state=RolloutState.running,
+            updated_at=revision.effective_at,
+        )
+    )
+    if previous.promotion_id is not None:
+        promotion = session.get(PromotionRequest, previous.promotion_id)
+        if promotion is not None and promotion.state == PromotionState.rolled_back:
+            promotion.state = PromotionState.rolling_out
     session.flush()
 
 

@@ -29,7 +29,7 @@ def readme_block(marker: str) -> str:
 
 def walkthrough() -> str:
     """The catalog walk-through followed by the governance walk-through (one shell)."""
-    return readme_block("walkthrough") + "\n" + readme_block("governance")
+    return "\n".join(readme_block(m) for m in ("walkthrough", "governance", "rollout"))
 
 
 @pytest.fixture
@@ -79,6 +79,16 @@ def test_readme_walkthrough_runs_as_written(server: tuple[str, str], tmp_path: P
     verified = json.loads(done.stdout[done.stdout.rindex("{") :])
     assert verified["ok"] is True
     assert verified["events"] > 10
+    # Rolling out: a stale step refused, then the controller's automatic rollback.
+    assert "stale revision: exit code 5" in done.stdout
+    assert "automatic_rollback" in done.stdout
+    served = [json.loads(m) for m in re.findall(r"^\{\n.*?^\}$", done.stdout, re.S | re.M)]
+    during, after = [s for s in served if "share_bp" in s][-2:]
+    assert during["candidate"] is not None
+    assert during["share_bp"] == 500
+    assert during["arm"] in ("stable", "candidate")
+    assert after["candidate"] is None
+    assert after["arm"] == "stable"
     assert '"reason": "truncated"' in done.stdout or '"reason":"truncated"' in done.stdout
     pulled = work / "repo" / "support-bot-v2"
     src = PEFT_FIXTURES / "adapters" / "llama-dora-r4"

@@ -61,6 +61,18 @@ def keys_by_arm(salt: str, share_bp: int) -> dict[str, str]:
     raise AssertionError("no key for one of the arms")
 
 
+def first_share(world: World) -> int:
+    """The candidate's share at revision 3: the canary plan's first step, in basis points."""
+    revisions = world.ok("deployments", "history", world.deployment, "--all")["items"]
+    share: int = next(r["share_bp"] for r in revisions if r["revision"] == 3)
+    assert 0 < share < 5000  # a canary, below the 50 % the tests step to
+    return share
+
+
+def percent(share_bp: int) -> str:
+    return f"{share_bp / 100:g} %"
+
+
 def window(seconds: int = 60) -> tuple[str, str]:
     end = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=1)
     return (end - timedelta(seconds=seconds)).isoformat(), end.isoformat()
@@ -68,8 +80,8 @@ def window(seconds: int = 60) -> tuple[str, str]:
 
 @pytest.fixture
 def canary(world: World) -> World:
-    """v1 stable (revision 2), then v2 the candidate at the default plan's first step (10 %,
-    revision 3)."""
+    """v1 stable (revision 2), then v2 the candidate at the canary plan's first step (revision
+    3; its share comes from the server's active rollout policy, see ``first_share``)."""
     bob = world.approver()
     v1 = f"{world.adapter}@v1"
     world.score(v1, 0.8)
@@ -86,6 +98,7 @@ def canary(world: World) -> World:
 
 def test_status_resolve_and_routing_table_during_a_canary(canary: World) -> None:
     world = canary
+    share = first_share(world)
     status = world.ok("deployments", "status", world.deployment)
     assert status["revision"] == 3
     assert status["stable"]["version"] == 1
@@ -93,19 +106,19 @@ def test_status_resolve_and_routing_table_during_a_canary(canary: World) -> None
     assert status["candidate"]["version"] == 2
     assert status["candidate"]["digest"].startswith("sha256:")
     assert status["candidate"]["digest"] != status["stable"]["digest"]
-    assert status["share_bp"] == 1000
+    assert status["share_bp"] == share
 
     table = world.ok("deployments", "routing-table", world.deployment)
     assert (table["deployment"], table["revision"], table["share_bp"]) == (
         world.deployment,
         3,
-        1000,
+        share,
     )
     assert table["stable"]["digest"] == status["stable"]["digest"]
     assert table["candidate"]["digest"] == status["candidate"]["digest"]
     assert table["hash_spec"] == "sha256-salt-key-v1"
 
-    for arm, key in keys_by_arm(table["salt"], 1000).items():
+    for arm, key in keys_by_arm(table["salt"], share).items():
         answers = [world.ok("deployments", "resolve", world.deployment, "--key", key)]
         answers.append(world.ok("deployments", "resolve", world.deployment, "--key", key))
         for answer in answers:
@@ -121,8 +134,8 @@ def test_status_resolve_and_routing_table_during_a_canary(canary: World) -> None
     shown = raw_cli(world.server, "deployments", "status", world.deployment)
     assert shown.returncode == 0, shown.stderr
     assert f"{world.adapter}@v2 {status['candidate']['digest'][:19]}" in shown.stdout
-    assert "10 %" in shown.stdout
-    key = keys_by_arm(table["salt"], 1000)["candidate"]
+    assert percent(share) in shown.stdout
+    key = keys_by_arm(table["salt"], share)["candidate"]
     shown = raw_cli(world.server, "deployments", "resolve", world.deployment, "--key", key)
     assert shown.returncode == 0, shown.stderr
     assert f"candidate -> {table['candidate']['serving_name']}" in shown.stdout
@@ -245,7 +258,8 @@ def test_one_command_rollback_and_what_served_when(canary: World) -> None:
     history = world.ok("deployments", "history", world.deployment, "--all")
     revisions = {r["revision"]: r for r in history["items"]}
     assert sorted(revisions) == [1, 2, 3, 4, 5]
-    assert (revisions[3]["candidate_version"], revisions[3]["share_bp"]) == (2, 1000)
+    share = first_share(world)
+    assert revisions[3]["candidate_version"] == 2
     assert revisions[4]["share_bp"] == 5000
     assert revisions[5]["candidate_version"] is None
 
@@ -262,7 +276,7 @@ def test_one_command_rollback_and_what_served_when(canary: World) -> None:
     )
     assert code == 6  # a time without a zone
 
-    keys = keys_by_arm(revisions[3]["salt"], 1000)
+    keys = keys_by_arm(revisions[3]["salt"], share)
     during = world.ok(
         "audit",
         "served",
@@ -273,7 +287,7 @@ def test_one_command_rollback_and_what_served_when(canary: World) -> None:
         "--key",
         keys["candidate"],
     )
-    assert (during["revision"], during["share_bp"], during["arm"]) == (3, 1000, "candidate")
+    assert (during["revision"], during["share_bp"], during["arm"]) == (3, share, "candidate")
     assert (during["stable"]["version"], during["candidate"]["version"]) == (1, 2)
     assert during["stable"]["digest"].startswith("sha256:")
     assert during["base"]["manifest_digest"]
@@ -327,7 +341,7 @@ def test_one_command_rollback_and_what_served_when(canary: World) -> None:
     )
     assert shown.returncode == 0, shown.stderr
     assert f"{keys['candidate']} -> candidate" in shown.stdout
-    assert "10 %" in shown.stdout
+    assert percent(share) in shown.stdout
 
 
 def test_rollback_to_a_revision_and_unknown_plan(canary: World) -> None:

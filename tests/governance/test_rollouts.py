@@ -340,3 +340,27 @@ def test_served_at_time_and_key(team: Team, fast_plans: None) -> None:
         f"/api/v1/deployments/{c.deployment}/history", params={"since": during.isoformat()}
     ).json()["items"]
     assert [h["reason"] for h in since] == ["manual_rollback"]
+
+
+def test_restored_canary_is_watched_again(team: Team, fast_plans: None) -> None:
+    """rollback --to-revision back to a canary resumes its rollout: bad figures still roll
+    it back automatically."""
+    c = canary(team, plan="fast")
+    rev = status(team.client, c.deployment).json()["revision"]
+    team.client.post(
+        f"/api/v1/deployments/{c.deployment}/rollback",
+        json={"expected_revision": rev},
+        headers=team.operator.headers,
+    )
+    restored = team.client.post(
+        f"/api/v1/deployments/{c.deployment}/rollback",
+        json={"to_revision": rev, "expected_revision": rev + 1},
+        headers=team.operator.headers,
+    ).json()
+    assert restored["candidate"]["ref"] == c.v2
+    assert team.client.get(f"/api/v1/promotions/{c.promotion}").json()["state"] == "rolling_out"
+    report(team.client, team.operator, c.deployment, restored["revision"], "stable", 1000, 10)
+    report(team.client, team.operator, c.deployment, restored["revision"], "candidate", 300, 90)
+    controller = team.client.app.state.controller  # type: ignore[attr-defined]
+    assert [d["action"] for d in controller.tick()] == ["rollback"]
+    assert status(team.client, c.deployment).json()["candidate"] is None
