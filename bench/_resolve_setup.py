@@ -66,14 +66,15 @@ class OursState:
     notes: list[str] = field(default_factory=list)
 
 
-def _promote(admin: httpx.Client, approver: httpx.Client, ref: str) -> str:
+def _promote(admin: httpx.Client, approver: httpx.Client, ref: str) -> tuple[str, str]:
+    """Request as the admin, approve as the second principal; (promotion id, final state)."""
     p = _ok(admin.post("/api/v1/promotions", json={"ref": ref, "deployment": DEPLOYMENT}), 201)
     if p["state"] != "pending":
         raise RuntimeError(f"promotion of {ref} is {p['state']}: {p['gates']}")
     done = _ok(approver.post(f"/api/v1/promotions/{p['id']}/approve"), 200)
     if done["state"] not in ("completed", "approved", "rolling_out"):
         raise RuntimeError(f"promotion of {ref} ended {done['state']}")
-    return str(p["id"])
+    return str(p["id"]), str(done["state"])
 
 
 def setup_ours(server: Server, admin_token: str) -> OursState:
@@ -108,9 +109,10 @@ def setup_ours(server: Server, admin_token: str) -> OursState:
             201,
         )
         with api_client(server, str(approver_token["token"])) as approver:
-            state.promotion_id = _promote(admin, approver, f"{NAMESPACE}/{ADAPTER}@v1")
+            state.promotion_id, _ = _promote(admin, approver, f"{NAMESPACE}/{ADAPTER}@v1")
             try:
-                _promote(admin, approver, f"{NAMESPACE}/{ADAPTER}@v2")
+                _, v2_state = _promote(admin, approver, f"{NAMESPACE}/{ADAPTER}@v2")
+                state.notes.append(f"promotion of v2 approved: state {v2_state}")
             except RuntimeError as exc:
                 state.notes.append(f"second promotion (v2) failed: {exc}")
         _canary(admin, state)
@@ -145,6 +147,8 @@ def _canary(admin: httpx.Client, state: OursState) -> None:
             state.notes.append(
                 f"rollout to {CANARY_SHARE_BP} bp refused: {r.status_code} {r.text[:200]}"
             )
+        else:
+            state.notes.append(f"canary set with POST …/rollout to {CANARY_SHARE_BP} bp")
         status = _ok(admin.get(f"/api/v1/deployments/{DEPLOYMENT}"), 200)
     state.revision = int(status["revision"])
     state.share_bp = int(status["share_bp"])

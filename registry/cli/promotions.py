@@ -170,9 +170,11 @@ def approve(
     output: OutputOpt = None,
 ) -> None:
     """Approve a pending request (never your own request or a version you registered). With
-    enough approvals the version becomes the deployment's stable version.
+    enough approvals: no stable version yet → the version becomes stable at once ("completed");
+    otherwise its canary starts at the plan's first step ("rolling_out").
 
-    JSON: the promotion ("state": "pending" or "approved"; "revision" once applied).
+    JSON: the promotion ("state": "pending", "completed" or "rolling_out"; "revision" once
+    applied).
     Exit 3 (separation_of_duties, policy_denied), 4 (promotion_not_found),
     5 (promotion_state_conflict).
     """

@@ -16,7 +16,9 @@ rename it into place only when the digest matches.
 
 Layout: ``_errors`` (:class:`ClientError`), ``_refs`` (references, digests), ``_transport``
 (session, retries, JSON calls), ``_endpoints`` (typed JSON endpoints), ``_transfer`` (uploads,
-downloads). :class:`RegistryClient` is defined here so that ``registry.client.RegistryClient``
+downloads), ``_governance`` (principals, policies, deployments, promotions, audit),
+``_rollouts`` (traffic moves, resolve, routing tables, serving reports, audit served).
+:class:`RegistryClient` is defined here so that ``registry.client.RegistryClient``
 stays the one name to look up (and to swap in tests).
 """
 
