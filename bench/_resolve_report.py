@@ -147,7 +147,17 @@ def print_report(res: Results, checks: list[dict[str, Any]], router: dict[str, A
     if res.served:
         print_table(
             "served at T: GET /api/v1/audit/served (1 client, keep-alive)",
-            ["db", "revisions", "load s", "status", "n", "p50 ms", "p95 ms", "p99 ms"],
+            [
+                "db",
+                "revisions",
+                "load s",
+                "status",
+                "n",
+                "p50 ms",
+                "p95 ms",
+                "p99 ms",
+                "server CPU µs/req",
+            ],
             [
                 [
                     s["dialect"],
@@ -158,6 +168,7 @@ def print_report(res: Results, checks: list[dict[str, Any]], router: dict[str, A
                     s.get("p50_ms"),
                     s.get("p95_ms"),
                     s.get("p99_ms"),
+                    s.get("server_cpu_us_per_req"),
                 ]
                 for s in res.served
             ],

@@ -98,6 +98,12 @@ class RoutingCache:
         with unit_of_work(self._sessions.read) as session:
             return int(session.scalar(select(RoutingEpoch.epoch).where(RoutingEpoch.id == 1)) or 0)
 
+    def sync(self) -> None:
+        """Read the epoch now and drop the cache if it moved (what the poller does)."""
+        epoch = self._read_epoch()
+        if epoch != self._epoch:
+            self.invalidate(epoch)
+
     def invalidate(self, epoch: int | None = None) -> None:
         with self._lock:
             self._tables = {}

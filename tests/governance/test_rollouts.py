@@ -285,19 +285,20 @@ def test_resolve_needs_membership(team: Team, fast_plans: None) -> None:
 def test_routing_cache_makes_no_query_per_resolve(team: Team, fast_plans: None) -> None:
     c = canary(team)
     routing = team.client.app.state.routing  # type: ignore[attr-defined]
+    routing.sync()  # the set-up's revisions are seen (else the poller may drop the cache mid-loop)
     team.client.get(f"/api/v1/deployments/{c.deployment}/resolve", params={"key": "warm"})
     loads = routing.loads
     for i in range(50):
         team.client.get(f"/api/v1/deployments/{c.deployment}/resolve", params={"key": f"k{i}"})
     assert routing.loads == loads
-    # A new revision is picked up (the epoch poller, or at once on this replica's next load).
+    # A new revision bumps the epoch; the poller's next read drops the cache.
     rev = status(team.client, c.deployment).json()["revision"]
     team.client.post(
         f"/api/v1/deployments/{c.deployment}/rollout",
         json={"share_bp": 10000, "expected_revision": rev},
         headers=team.operator.headers,
     )
-    routing.invalidate()
+    routing.sync()
     r = team.client.get(f"/api/v1/deployments/{c.deployment}/resolve", params={"key": "k1"})
     assert r.json()["ref"] == c.v2
     assert r.json()["arm"] == "stable"
