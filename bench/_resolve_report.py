@@ -33,13 +33,9 @@ class Results:
 def _find(
     res: Results, system: str, dialect: str, clients: int, conn: str
 ) -> dict[str, Any] | None:
+    wanted = (system, dialect, clients, conn)
     for r in res.rows:
-        if (r["system"], r["dialect"], r["clients"], r["connection"]) == (
-            system,
-            dialect,
-            clients,
-            conn,
-        ):
+        if (r["system"], r["dialect"], r["clients"], r["connection"]) == wanted:
             return r
     return None
 

@@ -35,6 +35,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from bench import _resolve_setup as setup
 from bench._common import (
     analyze,
@@ -162,15 +164,11 @@ def bench_ours(run: Run, dialect: str, url: str, tmp: Path) -> str:
 
 
 def _routing_table(base_url: str, auth: dict[str, str]) -> dict[str, Any] | None:
-    import httpx
-
     r = httpx.get(f"{base_url}/api/v1/deployments/{setup.DEPLOYMENT}/routing-table", headers=auth)
     return r.json() if r.status_code == 200 else None
 
 
 def _observed_share(base_url: str, paths: Sequence[str], auth: dict[str, str]) -> str:
-    import httpx
-
     arms: dict[str, int] = {}
     with httpx.Client(base_url=base_url, headers=auth) as client:
         for path in paths:
@@ -220,6 +218,8 @@ def bench_mlflow(run: Run, dialect: str, url: str, tmp: Path) -> None:
 
 
 def bench_served(run: Run, dialect: str, url: str, tmp: Path, token: str) -> None:
+    """Load the revisions into our database, ANALYZE, restart, time served-at-T queries at
+    random deployments and random times within the loaded history (1 client, keep-alive)."""
     n_dep, per_dep = run.served_shape
     t0 = time.perf_counter()
     load = setup.load_revisions(url, n_dep, per_dep)
@@ -235,8 +235,6 @@ def bench_served(run: Run, dialect: str, url: str, tmp: Path, token: str) -> Non
         paths.append("/api/v1/audit/served?" + urllib.parse.urlencode(query))
     auth = {"Authorization": f"Bearer {token}"}
     with running(start_registry(url, tmp, f"served-{dialect}")) as server:
-        import httpx
-
         probe = httpx.get(server.url + paths[0], headers=auth)
         row: dict[str, Any] = {
             "dialect": dialect,
@@ -246,6 +244,7 @@ def bench_served(run: Run, dialect: str, url: str, tmp: Path, token: str) -> Non
             "probe_status": probe.status_code,
         }
         if probe.status_code == 200:
+            row["cpu_busy_before_pct"] = run.quiet()
             res = run_load(
                 httpx_op(server.url, paths, auth, True),
                 1,

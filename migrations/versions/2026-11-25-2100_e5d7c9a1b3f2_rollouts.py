@@ -160,6 +160,13 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("plan_name", sa.String(length=64), nullable=False, server_default="canary")
         )
+        batch_op.add_column(
+            sa.Column(
+                "plan_spec",
+                sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+                nullable=True,
+            )
+        )
 
     with op.batch_alter_table("policy_sets", schema=None) as batch_op:
         batch_op.add_column(sa.Column("rollout_text", sa.Text(), nullable=False, server_default=""))
@@ -170,6 +177,7 @@ def downgrade() -> None:
         batch_op.drop_column("rollout_text")
 
     with op.batch_alter_table("promotion_requests", schema=None) as batch_op:
+        batch_op.drop_column("plan_spec")
         batch_op.drop_column("plan_name")
 
     with op.batch_alter_table("rollout_decisions", schema=None) as batch_op:

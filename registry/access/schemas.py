@@ -212,6 +212,11 @@ class PromotionCreate(Strict):
     plan: str | None = Field(
         None, max_length=64, description="Rollout plan (rollout.yaml); default: default_plan."
     )
+    plan_spec: dict[str, Any] | None = Field(
+        None,
+        description="A rollout plan for this request only, in rollout.yaml's shape "
+        "({steps, analysis, failure_limit, on_inconclusive}); named by `plan`.",
+    )
 
 
 class PromotionDecision(Strict):

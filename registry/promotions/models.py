@@ -68,6 +68,8 @@ class PromotionRequest(IdMixin, CreatedAtMixin, Base):
     required_approvals: Mapped[int] = mapped_column(Integer)
     # The rollout plan an approval starts (policies' rollout.yaml).
     plan_name: Mapped[str] = mapped_column(String(64), default="canary", server_default="canary")
+    # A plan given with the request itself (rollout.yaml's shape), instead of a named one.
+    plan_spec: Mapped[Any] = mapped_column(JSONType, nullable=True)
     stable_version_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("adapter_versions.id"), nullable=True
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -33,7 +34,7 @@ from registry.errors import (
 from registry.policy.gates import EvalPoint, evaluate_gates, gates_passed
 from registry.promotions.models import PromotionApproval, PromotionRequest, PromotionState
 from registry.promotions.reads import PromotionView, effective_state, load, resource, view
-from registry.rollout.plans import PlansFile, UnknownPlan
+from registry.rollout.plans import PlansFile, UnknownPlan, plan_from_mapping
 
 log = logging.getLogger("registry.promotions")
 
@@ -55,6 +56,7 @@ def request_promotion(
     reason: str | None = None,
     override_reason: str | None = None,
     plan: str | None = None,
+    plan_spec: dict[str, Any] | None = None,
 ) -> PromotionView:
     """Compute and store the gates for making ``ref`` the deployment's stable version.
 
@@ -72,10 +74,15 @@ def request_promotion(
             "this version is already the deployment's stable version",
             context={"deployment": dep.name, "version": ctx.ref},
         )
-    try:
-        plan_name = policies.plans.plan(plan).name
-    except UnknownPlan as exc:
-        raise BadRequest(str(exc), context={"plan": (plan or "")[:64]}) from exc
+    if plan_spec is not None:
+        # A plan given with the request (validated like rollout.yaml; InvalidPolicy → 422).
+        custom = plan_from_mapping(plan or "custom", plan_spec)
+        plan_name, stored_spec = custom.name, custom.to_dict()
+    else:
+        try:
+            plan_name, stored_spec = policies.plans.plan(plan).name, None
+        except UnknownPlan as exc:
+            raise BadRequest(str(exc), context={"plan": (plan or "")[:64]}) from exc
     cfg = policies.gates.for_target(namespace, dep.name)
     stable_points = (
         _points(session, current.stable_version_id, dep.base_model_version_id)
@@ -108,6 +115,7 @@ def request_promotion(
         policy_digest=policies.bundle.digest,
         required_approvals=cfg.approvals,
         plan_name=plan_name,
+        plan_spec=stored_spec,
         stable_version_id=current.stable_version_id,
         override_reason=override_reason if overridden else None,
         overridden_by_id=actor.id if overridden else None,
@@ -316,7 +324,11 @@ def _promote(session: Session, actor: Actor, row: PromotionRequest, plans: Plans
             "the version is no longer promotable", context={"state": version.state}
         )
     current = deployments.current_revision(session, dep)
-    plan = plans.plan(row.plan_name)
+    plan = (
+        plan_from_mapping(row.plan_name, row.plan_spec)
+        if row.plan_spec is not None
+        else plans.plan(row.plan_name)
+    )
     if current.stable_version_id is None or plan.steps[0].share_bp >= rollouts.FULL_SHARE:
         # The first promotion (nothing to compare a canary with) or a plan without a canary:
         # the version becomes the stable version directly.

@@ -365,3 +365,33 @@ def test_restored_canary_is_watched_again(team: Team, fast_plans: None) -> None:
     controller = team.client.app.state.controller  # type: ignore[attr-defined]
     assert [d["action"] for d in controller.tick()] == ["rollback"]
     assert status(team.client, c.deployment).json()["candidate"] is None
+
+
+def test_a_plan_given_with_the_request(team: Team, fast_plans: None) -> None:
+    """Plans come from policies/rollout.yaml by name, or with the request itself."""
+    from tests.factories.governance import create_deployment, decide, record_eval, request_promotion
+
+    v1 = team.push()
+    record_eval(team.client, team.dev, v1, 0.8)
+    dep = create_deployment(team.client, team.operator, team.base, team.adapter_ref)
+    first = request_promotion(team.client, team.dev, v1, dep).json()
+    decide(team.client, team.approver, first["id"], "approve")
+    v2 = team.push()
+    record_eval(team.client, team.dev, v2, 0.9)
+    spec = {
+        "steps": [{"share": 1, "min_dwell_s": 60}, {"share": 100, "min_dwell_s": 60}],
+        "analysis": [
+            {"metric": "error_rate", "compare": "stable", "max_ratio": 2, "min_requests": 50}
+        ],
+    }
+    broken = request_promotion(
+        team.client, team.dev, v2, dep, plan="tiny", plan_spec={**spec, "steps": []}
+    )
+    assert broken.status_code == 422
+    assert broken.json()["error"] == "invalid_policy"
+    unknown = request_promotion(team.client, team.dev, v2, dep, plan="no-such-plan")
+    assert unknown.status_code == 400
+    req = request_promotion(team.client, team.dev, v2, dep, plan="tiny", plan_spec=spec).json()
+    assert req["plan"] == "tiny"
+    decide(team.client, team.approver, req["id"], "approve")
+    assert status(team.client, dep).json()["share_bp"] == 100

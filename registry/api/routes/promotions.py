@@ -97,6 +97,7 @@ def request_promotion(body: PromotionCreate, ctx: WriteDep, active: PoliciesDep)
                 reason=body.reason,
                 override_reason=body.override_reason,
                 plan=body.plan,
+                plan_spec=body.plan_spec,
             )
         ),
         status_code=201,
