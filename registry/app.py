@@ -137,7 +137,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     app.add_middleware(RequestIdMiddleware)
+    # The serving hot path first: routes are matched in order, and resolve / routing-table
+    # are the most frequent requests by far.
     for module in (
+        serving,
         health,
         meta,
         namespaces,
@@ -152,7 +155,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         deployments,
         promotions,
         rollouts,
-        serving,
         audit,
     ):
         app.include_router(module.router)

@@ -5,6 +5,7 @@ revision's salt and hash spec)."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -13,9 +14,9 @@ from sqlalchemy.orm import Session
 
 from registry.access.actor import Actor
 from registry.auth.models import Principal
-from registry.catalog.models import AdapterVersion, BaseModelVersion
+from registry.catalog.models import Adapter, AdapterVersion, BaseModel, BaseModelVersion, Namespace
 from registry.deployments import service as deployments
-from registry.deployments.models import DeploymentRevision
+from registry.deployments.models import Deployment, DeploymentRevision
 from registry.errors import BadRequest, NothingServed
 from registry.promotions.models import PromotionApproval, PromotionRequest
 from registry.rollout.hashing import HASH_SPEC_V1, arm
@@ -38,20 +39,37 @@ def served_at(
             "the deployment had no revision at that time",
             context={"deployment": deployment, "at": at.isoformat()},
         )
-    view = deployments.view(session, dep)
-    base = session.get_one(BaseModelVersion, dep.base_model_version_id)
+    ns_name, adapter_name, base_name, base_revision, manifest_digest = session.execute(
+        select(
+            Namespace.name,
+            Adapter.name,
+            BaseModel.name,
+            BaseModelVersion.revision,
+            BaseModelVersion.manifest_digest,
+        )
+        .select_from(Deployment)
+        .join(Namespace, Namespace.id == Deployment.namespace_id)
+        .join(Adapter, Adapter.id == Deployment.adapter_id)
+        .join(BaseModelVersion, BaseModelVersion.id == Deployment.base_model_version_id)
+        .join(BaseModel, BaseModel.id == BaseModelVersion.base_model_id)
+        .where(Deployment.id == dep.id)
+    ).one()
+    prefix = f"{ns_name}/{adapter_name}"
+    versions = _versions(
+        session, prefix, [revision.stable_version_id, revision.candidate_version_id]
+    )
     out: dict[str, Any] = {
         "deployment": dep.name,
         "at": at,
         "revision": revision.revision,
         "effective_at": revision.effective_at,
         "reason": revision.reason,
-        "stable": _version(session, view.adapter, revision.stable_version_id),
-        "candidate": _version(session, view.adapter, revision.candidate_version_id),
+        "stable": versions.get(revision.stable_version_id),
+        "candidate": versions.get(revision.candidate_version_id),
         "share_bp": revision.candidate_share_bp if revision.candidate_version_id else 0,
         "salt": revision.salt,
         "hash_spec": revision.hash_spec,
-        "base": {"ref": view.base, "manifest_digest": base.manifest_digest},
+        "base": {"ref": f"{base_name}@{base_revision}", "manifest_digest": manifest_digest},
         "promotion": _promotion(session, revision),
         "key": key,
         "arm": None,
@@ -74,18 +92,25 @@ def _arm(revision: DeploymentRevision, key: str) -> str | None:
         raise BadRequest(str(exc)) from exc
 
 
-def _version(session: Session, adapter: str, version_id: object) -> dict[str, Any] | None:
-    if version_id is None:
-        return None
-    v = session.get_one(AdapterVersion, version_id)
-    return {"version": v.version, "ref": f"{adapter}@v{v.version}", "digest": v.digest}
+def _versions(
+    session: Session, prefix: str, ids: list[uuid.UUID | None]
+) -> dict[uuid.UUID | None, dict[str, Any]]:
+    wanted = [i for i in ids if i is not None]
+    if not wanted:
+        return {}
+    rows = session.execute(
+        select(AdapterVersion.id, AdapterVersion.version, AdapterVersion.digest).where(
+            AdapterVersion.id.in_(wanted)
+        )
+    ).all()
+    return {r[0]: {"version": r[1], "ref": f"{prefix}@v{r[1]}", "digest": r[2]} for r in rows}
 
 
 def _promotion(session: Session, revision: DeploymentRevision) -> dict[str, Any] | None:
     if revision.promotion_id is None:
         return None
     row = session.get_one(PromotionRequest, revision.promotion_id)
-    requester = session.get_one(Principal, row.requested_by_id)
+    requester = session.scalar(select(Principal.name).where(Principal.id == row.requested_by_id))
     approvals = session.execute(
         select(Principal.name, PromotionApproval.created_at)
         .join(Principal, Principal.id == PromotionApproval.approver_id)
@@ -94,7 +119,7 @@ def _promotion(session: Session, revision: DeploymentRevision) -> dict[str, Any]
     ).all()
     return {
         "id": str(row.id),
-        "requested_by": requester.name,
+        "requested_by": requester,
         "approvers": [{"approver": a[0], "at": a[1]} for a in approvals],
         "override_reason": row.override_reason,
         "policy_digest": row.policy_digest,

@@ -112,15 +112,19 @@ def get_deployment(
     """Deployment ``name`` with ``action`` authorized (``deployment_not_found`` when the caller
     may not read it)."""
     refs.deployment_name(name)
-    stmt = select(Deployment).where(Deployment.name == name)
+    stmt = (
+        select(Deployment, Namespace.name)
+        .join(Namespace, Namespace.id == Deployment.namespace_id)
+        .where(Deployment.name == name)
+    )
     if for_update:
-        stmt = stmt.with_for_update().execution_options(populate_existing=True)
-    found = session.scalars(stmt).one_or_none()
+        stmt = stmt.with_for_update(of=Deployment).execution_options(populate_existing=True)
+    row = session.execute(stmt).one_or_none()
     missing = DeploymentNotFound("no such deployment", context={"deployment": name})
-    if found is None:
+    if row is None:
         raise missing
-    ns = session.get_one(Namespace, found.namespace_id)
-    actor.require(action, deployment_resource(name, ns.name), hidden=missing)
+    found, namespace = row
+    actor.require(action, deployment_resource(name, namespace), hidden=missing)
     return found
 
 

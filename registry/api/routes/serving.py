@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Header, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from registry.access.resolve_guard import ResolveGuard
@@ -23,6 +23,7 @@ from registry.errors import (
     BadRequest,
     DeploymentNotFound,
     InvalidName,
+    InvalidRequest,
     NothingServed,
     PolicyDenied,
 )
@@ -33,7 +34,10 @@ from registry.rollout.hashing import arm as arm_of
 async def get_principal_fast(
     request: Request, authorization: Annotated[str | None, Header()] = None
 ) -> AuthenticatedPrincipal:
-    """``get_principal`` without a thread-pool hop when the token is in the token cache."""
+    """``get_principal`` without a thread-pool hop when the token is in the token cache.
+
+    The hot routes below call it directly with the raw header (no dependency injection: on
+    this path FastAPI's parameter solving costs more than the work itself)."""
     if authorization:
         scheme, _, value = authorization.partition(" ")
         token = value.strip()
@@ -45,15 +49,19 @@ async def get_principal_fast(
     return await run_in_threadpool(get_principal, request, authorization)
 
 
-router = APIRouter(
-    prefix="/api/v1/deployments",
-    tags=["serving"],
-    dependencies=[Depends(get_principal_fast)],
-)
-FastPrincipal = Annotated[AuthenticatedPrincipal, Depends(get_principal_fast)]
-Key = Annotated[
-    str, Query(min_length=1, max_length=1024, description="Routing key (tenant, user).")
-]
+router = APIRouter(prefix="/api/v1/deployments", tags=["serving"])
+
+_KEY_PARAM = {
+    "name": "key",
+    "in": "query",
+    "required": True,
+    "description": "Routing key (tenant, user), 1..1024 characters.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 1024},
+}
+
+
+async def _caller(request: Request) -> AuthenticatedPrincipal:
+    return await get_principal_fast(request, request.headers.get("authorization"))
 
 
 async def _table(request: Request, name: str, principal: AuthenticatedPrincipal) -> RouteTable:
@@ -72,12 +80,17 @@ async def _table(request: Request, name: str, principal: AuthenticatedPrincipal)
     "/{name}/resolve",
     response_class=Response,
     responses=responses(InvalidName, DeploymentNotFound, NothingServed, PolicyDenied, BadRequest),
+    openapi_extra={"parameters": [_KEY_PARAM]},
 )
-async def resolve(name: str, key: Key, request: Request, principal: FastPrincipal) -> Response:
+async def resolve(name: str, request: Request) -> Response:
     """Which adapter version serves ``key`` now: arm, ref, version, digest, base and its digest,
     peft type, rank, serving name (unique per digest) and the files with download URLs. Sticky:
     ``bucket = uint64_be(sha256(salt ":" key)[:8]) mod 10000``, candidate when below the share
     (docs/serving.md)."""
+    principal = await _caller(request)
+    key = request.query_params.get("key")
+    if key is None or not 1 <= len(key) <= 1024:
+        raise InvalidRequest("key is required (1..1024 characters)", context={"parameter": "key"})
     table = await _table(request, name, principal)
     arm = "stable"
     if table.candidate is not None and table.share_bp > 0:
@@ -100,15 +113,12 @@ async def resolve(name: str, key: Key, request: Request, principal: FastPrincipa
     response_class=Response,
     responses=responses(InvalidName, DeploymentNotFound, PolicyDenied),
 )
-async def routing_table(
-    name: str,
-    request: Request,
-    principal: FastPrincipal,
-    if_none_match: Annotated[str | None, Header(max_length=200)] = None,
-) -> Response:
+async def routing_table(name: str, request: Request) -> Response:
     """The deployment's current routing table for client-side resolution (``Router``), with an
     ``ETag``; ``If-None-Match`` with the current ETag answers ``304`` and no body."""
+    principal = await _caller(request)
     table = await _table(request, name, principal)
+    if_none_match = request.headers.get("if-none-match")
     metrics: Metrics = request.app.state.metrics
     if if_none_match is not None and table.etag in [t.strip() for t in if_none_match.split(",")]:
         metrics.routing_tables.labels(deployment=name, status="304").inc()
