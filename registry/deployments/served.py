@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from registry.access.actor import Actor
 from registry.auth.models import Principal
@@ -109,19 +109,29 @@ def _versions(
 def _promotion(session: Session, revision: DeploymentRevision) -> dict[str, Any] | None:
     if revision.promotion_id is None:
         return None
-    row = session.get_one(PromotionRequest, revision.promotion_id)
-    requester = session.scalar(select(Principal.name).where(Principal.id == row.requested_by_id))
-    approvals = session.execute(
-        select(Principal.name, PromotionApproval.created_at)
-        .join(Principal, Principal.id == PromotionApproval.approver_id)
-        .where(PromotionApproval.request_id == row.id)
+    # One round trip: the request, its requester and its approvers (outer join: none yet).
+    approver = aliased(Principal)
+    rows = session.execute(
+        select(
+            PromotionRequest.override_reason,
+            PromotionRequest.policy_digest,
+            PromotionRequest.gates_passed,
+            Principal.name,
+            approver.name,
+            PromotionApproval.created_at,
+        )
+        .join(Principal, Principal.id == PromotionRequest.requested_by_id)
+        .outerjoin(PromotionApproval, PromotionApproval.request_id == PromotionRequest.id)
+        .outerjoin(approver, approver.id == PromotionApproval.approver_id)
+        .where(PromotionRequest.id == revision.promotion_id)
         .order_by(PromotionApproval.created_at)
     ).all()
+    override_reason, policy_digest, gates_passed, requester = rows[0][:4]
     return {
-        "id": str(row.id),
+        "id": str(revision.promotion_id),
         "requested_by": requester,
-        "approvers": [{"approver": a[0], "at": a[1]} for a in approvals],
-        "override_reason": row.override_reason,
-        "policy_digest": row.policy_digest,
-        "gates_passed": row.gates_passed,
+        "approvers": [{"approver": r[4], "at": r[5]} for r in rows if r[4] is not None],
+        "override_reason": override_reason,
+        "policy_digest": policy_digest,
+        "gates_passed": gates_passed,
     }
