@@ -5,6 +5,7 @@ revision's salt and hash spec)."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -27,50 +28,36 @@ def served_at(
     if at.tzinfo is None:
         raise BadRequest("at needs a time zone (e.g. 2026-11-25T10:00:00Z)")
     dep = deployments.get_deployment(session, actor=actor, name=deployment)
-    # One round trip for the revision effective at T (index (deployment_id, effective_at)),
-    # the names around it and both versions' numbers and digests.
-    stable_v, candidate_v = aliased(AdapterVersion), aliased(AdapterVersion)
-    row = session.execute(
+    revision = session.scalars(
+        select(DeploymentRevision)
+        .where(DeploymentRevision.deployment_id == dep.id, DeploymentRevision.effective_at <= at)
+        .order_by(DeploymentRevision.effective_at.desc(), DeploymentRevision.revision.desc())
+        .limit(1)
+    ).first()
+    if revision is None:
+        raise NothingServed(
+            "the deployment had no revision at that time",
+            context={"deployment": deployment, "at": at.isoformat()},
+        )
+    ns_name, adapter_name, base_name, base_revision, manifest_digest = session.execute(
         select(
-            DeploymentRevision,
             Namespace.name,
             Adapter.name,
             BaseModel.name,
             BaseModelVersion.revision,
             BaseModelVersion.manifest_digest,
-            stable_v.version,
-            stable_v.digest,
-            candidate_v.version,
-            candidate_v.digest,
         )
-        .join(Deployment, Deployment.id == DeploymentRevision.deployment_id)
+        .select_from(Deployment)
         .join(Namespace, Namespace.id == Deployment.namespace_id)
         .join(Adapter, Adapter.id == Deployment.adapter_id)
         .join(BaseModelVersion, BaseModelVersion.id == Deployment.base_model_version_id)
         .join(BaseModel, BaseModel.id == BaseModelVersion.base_model_id)
-        .outerjoin(stable_v, stable_v.id == DeploymentRevision.stable_version_id)
-        .outerjoin(candidate_v, candidate_v.id == DeploymentRevision.candidate_version_id)
-        .where(DeploymentRevision.deployment_id == dep.id, DeploymentRevision.effective_at <= at)
-        .order_by(DeploymentRevision.effective_at.desc(), DeploymentRevision.revision.desc())
-        .limit(1)
-    ).first()
-    if row is None:
-        raise NothingServed(
-            "the deployment had no revision at that time",
-            context={"deployment": deployment, "at": at.isoformat()},
-        )
-    revision, ns_name, adapter_name, base_name, base_revision, manifest_digest = row[:6]
+        .where(Deployment.id == dep.id)
+    ).one()
     prefix = f"{ns_name}/{adapter_name}"
-
-    def version(number: int | None, digest: str | None) -> dict[str, Any] | None:
-        if number is None:
-            return None
-        return {"version": number, "ref": f"{prefix}@v{number}", "digest": digest}
-
-    versions = {
-        revision.stable_version_id: version(row[6], row[7]),
-        revision.candidate_version_id: version(row[8], row[9]),
-    }
+    versions = _versions(
+        session, prefix, [revision.stable_version_id, revision.candidate_version_id]
+    )
     out: dict[str, Any] = {
         "deployment": dep.name,
         "at": at,
@@ -103,6 +90,20 @@ def _arm(revision: DeploymentRevision, key: str) -> str | None:
         return arm(revision.salt, key, revision.candidate_share_bp)
     except ValueError as exc:
         raise BadRequest(str(exc)) from exc
+
+
+def _versions(
+    session: Session, prefix: str, ids: list[uuid.UUID | None]
+) -> dict[uuid.UUID | None, dict[str, Any]]:
+    wanted = [i for i in ids if i is not None]
+    if not wanted:
+        return {}
+    rows = session.execute(
+        select(AdapterVersion.id, AdapterVersion.version, AdapterVersion.digest).where(
+            AdapterVersion.id.in_(wanted)
+        )
+    ).all()
+    return {r[0]: {"version": r[1], "ref": f"{prefix}@v{r[1]}", "digest": r[2]} for r in rows}
 
 
 def _promotion(session: Session, revision: DeploymentRevision) -> dict[str, Any] | None:
