@@ -15,6 +15,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from registry.access.actor import Actor
 from registry.access.policies import ActivePolicies, PolicyHolder
@@ -22,6 +23,7 @@ from registry.access.subjects import load_subject
 from registry.audit import service as audit
 from registry.auth.principal import AuthenticatedPrincipal
 from registry.auth.service import authenticate_cached
+from registry.auth.tokens import hash_token, is_well_formed
 from registry.catalog.base_models import ManifestCache
 from registry.db.session import Sessions, unit_of_work
 from registry.errors import RegistryError, Unauthenticated
@@ -33,22 +35,22 @@ from registry.storage.base import ArtifactStore
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def get_settings_dep(request: Request) -> Settings:
+async def get_settings_dep(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_sessions(request: Request) -> Sessions:
+async def get_sessions(request: Request) -> Sessions:
     sessions: Sessions = request.app.state.sessions
     return sessions
 
 
-def get_store(request: Request) -> ArtifactStore:
+async def get_store(request: Request) -> ArtifactStore:
     store: ArtifactStore = request.app.state.store
     return store
 
 
-def get_manifests(request: Request) -> ManifestCache:
+async def get_manifests(request: Request) -> ManifestCache:
     cache: ManifestCache = request.app.state.manifests
     return cache
 
@@ -71,7 +73,7 @@ def get_session(request: Request) -> Iterator[Session]:
         raise
 
 
-def get_principal(
+def _authenticate_sync(
     request: Request, authorization: Annotated[str | None, Header()] = None
 ) -> AuthenticatedPrincipal:
     """Authenticate ``Authorization: Bearer <token>`` in a short read transaction of its own
@@ -98,6 +100,24 @@ def get_principal(
     )
     request.state.principal = principal
     return principal
+
+
+async def get_principal(
+    request: Request, authorization: Annotated[str | None, Header()] = None
+) -> AuthenticatedPrincipal:
+    """Authenticate ``Authorization: Bearer <token>``: from the token cache without leaving the
+    event loop, else in a worker thread with a short read transaction of its own (streaming
+    uploads must not hold a transaction open while bytes flow)."""
+    if authorization:
+        scheme, _, value = authorization.partition(" ")
+        token = value.strip()
+        if scheme.lower() == "bearer" and is_well_formed(token):
+            hit = request.app.state.token_cache.get(hash_token(token))
+            if hit is not None:
+                request.state.principal = hit
+                principal: AuthenticatedPrincipal = hit
+                return principal
+    return await run_in_threadpool(_authenticate_sync, request, authorization)
 
 
 def get_policies(

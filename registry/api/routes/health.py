@@ -5,7 +5,6 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from registry.api.deps import get_sessions, get_store
 from registry.db.session import unit_of_work
 from registry.errors import RegistryError
 from registry.health import check_database
@@ -24,13 +23,13 @@ def readyz(request: Request) -> JSONResponse:
     """Database reachable at the right schema and artifact store reachable."""
     checks: dict[str, str] = {}
     try:
-        with unit_of_work(get_sessions(request).read) as session:
+        with unit_of_work(request.app.state.sessions.read) as session:
             check_database(session, expected_heads=request.app.state.schema_heads)
         checks["database"] = "ok"
     except Exception as exc:  # readiness reports, it does not raise
         checks["database"] = exc.code if isinstance(exc, RegistryError) else "unreachable"
     try:
-        get_store(request).check()
+        request.app.state.store.check()
         checks["storage"] = "ok"
     except Exception as exc:
         checks["storage"] = exc.code if isinstance(exc, RegistryError) else "unreachable"

@@ -7,16 +7,13 @@ revision, a first token) are resolved in a worker thread.
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Header, Request, Response
+from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from registry.access.resolve_guard import ResolveGuard
 from registry.api.deps import get_principal
 from registry.api.routes._common import responses
 from registry.auth.principal import AuthenticatedPrincipal
-from registry.auth.tokens import hash_token, is_well_formed
 from registry.catalog import refs
 from registry.deployments.routing import RouteTable, RoutingCache
 from registry.errors import (
@@ -31,22 +28,10 @@ from registry.metrics import Metrics
 from registry.rollout.hashing import arm as arm_of
 
 
-async def get_principal_fast(
-    request: Request, authorization: Annotated[str | None, Header()] = None
-) -> AuthenticatedPrincipal:
-    """``get_principal`` without a thread-pool hop when the token is in the token cache.
-
-    The hot routes below call it directly with the raw header (no dependency injection: on
-    this path FastAPI's parameter solving costs more than the work itself)."""
-    if authorization:
-        scheme, _, value = authorization.partition(" ")
-        token = value.strip()
-        if scheme.lower() == "bearer" and is_well_formed(token):
-            hit = request.app.state.token_cache.get(hash_token(token))
-            if hit is not None:
-                principal: AuthenticatedPrincipal = hit
-                return principal
-    return await run_in_threadpool(get_principal, request, authorization)
+async def get_principal_fast(request: Request) -> AuthenticatedPrincipal:
+    """The caller (``get_principal``: no thread hop when the token is cached). The hot routes
+    call it directly: on this path FastAPI's parameter solving costs more than the work."""
+    return await get_principal(request, request.headers.get("authorization"))
 
 
 router = APIRouter(prefix="/api/v1/deployments", tags=["serving"])
@@ -61,7 +46,7 @@ _KEY_PARAM = {
 
 
 async def _caller(request: Request) -> AuthenticatedPrincipal:
-    return await get_principal_fast(request, request.headers.get("authorization"))
+    return await get_principal_fast(request)
 
 
 async def _table(request: Request, name: str, principal: AuthenticatedPrincipal) -> RouteTable:
