@@ -102,6 +102,7 @@ def test_rollback_drops_the_candidate_and_refuses_unservable_targets(
     assert dropped["candidate"] is None
     assert dropped["stable"]["ref"] == c.v1
     assert team.client.get(f"/api/v1/promotions/{c.promotion}").json()["state"] == "rolled_back"
+    assert 'registry_rollbacks_total{kind="manual"}' in team.client.get("/metrics").text
     # Back to the canary revision: allowed while v2 is servable...
     restored = team.client.post(
         f"/api/v1/deployments/{c.deployment}/rollback",

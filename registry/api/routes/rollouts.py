@@ -82,6 +82,7 @@ def rollback(
     view = rollouts.rollback(
         ctx.session, actor=ctx.actor, name=name, expected=expected, to_revision=body.to_revision
     )
+    ctx.request.app.state.metrics.rollbacks.labels(kind="manual").inc()
     return _with_etag(deployment_read(view))
 
 
