@@ -46,9 +46,9 @@ def _time(fn: Callable[[], Any], n: int) -> list[float]:
 def bench_dialect(dialect: str, url: str, n: int) -> list[dict[str, Any]]:
     from sqlalchemy import text
 
-    from registry.access.actor import Actor, adapter_resource
+    from registry.access.actor import adapter_resource
     from registry.access.policies import PolicyHolder
-    from registry.access.subjects import load_subject
+    from registry.access.subjects import load_actor
     from registry.auth.models import Principal, PrincipalNamespace
     from registry.auth.principal import AuthenticatedPrincipal
     from registry.catalog.models import Namespace
@@ -78,7 +78,7 @@ def bench_dialect(dialect: str, url: str, n: int) -> list[dict[str, Any]]:
 
             def request(principal: AuthenticatedPrincipal = principal) -> None:
                 active = holder.current(session)
-                actor = Actor(principal, load_subject(session, principal), active.authorizer)
+                actor = load_actor(session, principal, active.authorizer)
                 actor.require("register_version", adapter_resource("team-1", "bot"))
 
             def round_trip() -> None:

@@ -13,9 +13,9 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from registry.access.actor import Actor, deployment_resource
+from registry.access.actor import deployment_resource
 from registry.access.policies import PolicyHolder
-from registry.access.subjects import load_subject
+from registry.access.subjects import load_actor
 from registry.auth.principal import AuthenticatedPrincipal
 from registry.db.session import Sessions, unit_of_work
 from registry.errors import DeploymentNotFound, PolicyDenied
@@ -52,7 +52,7 @@ class ResolveGuard:
         """Decide with a fresh read of the caller (blocking: call it from a worker thread)."""
         with unit_of_work(self._sessions.read) as session:
             active = self._holder.current(session)
-            actor = Actor(principal, load_subject(session, principal), active.authorizer)
+            actor = load_actor(session, principal, active.authorizer)
             resource = deployment_resource(deployment, namespace)
             decision = actor.decide("resolve", resource)
             readable = decision.allowed or actor.decide("read", resource).allowed

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from registry.access.actor import Actor
 from registry.auth.principal import AuthenticatedPrincipal
 from registry.auth.service import current_attributes
 from registry.errors import Unauthenticated
-from registry.policy.types import Subject
+from registry.policy.types import Authorizer, Subject
 
 
 def load_subject(session: Session, principal: AuthenticatedPrincipal) -> Subject:
@@ -28,4 +29,19 @@ def load_subject(session: Session, principal: AuthenticatedPrincipal) -> Subject
         role=row.role,
         namespaces=namespaces,
         ci_identities=frozenset([row.ci_identity]) if row.ci_identity else frozenset(),
+    )
+
+
+def load_actor(
+    session: Session,
+    principal: AuthenticatedPrincipal,
+    authorizer: Authorizer,
+    request_id: str | None = None,
+) -> Actor:
+    """The caller as services see it: ``principal`` with its subject read fresh."""
+    return Actor(
+        principal=principal,
+        subject=load_subject(session, principal),
+        authorizer=authorizer,
+        request_id=request_id,
     )

@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from registry.access.actor import Actor
 from registry.access.policies import ActivePolicies, PolicyHolder
-from registry.access.subjects import load_subject
+from registry.access.subjects import load_actor
 from registry.audit import service as audit
 from registry.auth.principal import AuthenticatedPrincipal
 from registry.auth.service import authenticate_cached
@@ -134,11 +134,8 @@ def get_actor(
     policies: Annotated[ActivePolicies, Depends(get_policies)],
 ) -> Actor:
     """The caller as the policy engine sees it (role and memberships read fresh)."""
-    return Actor(
-        principal=principal,
-        subject=load_subject(session, principal),
-        authorizer=policies.authorizer,
-        request_id=getattr(request.state, "request_id", None),
+    return load_actor(
+        session, principal, policies.authorizer, getattr(request.state, "request_id", None)
     )
 
 

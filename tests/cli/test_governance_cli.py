@@ -71,12 +71,12 @@ class World:
         return token
 
 
-@pytest.fixture
-def world(live_server: LiveServer, tmp_path: Path) -> World:
-    ns, base, deployment = unique("gov"), unique("llama"), unique("chat")
-    assert cli(live_server, "namespaces", "create", ns)[0] == 0
+def new_world(server: LiveServer, tmp_path: Path, prefix: str, deployment_prefix: str) -> World:
+    """A namespace, the tiny-llama base, v1 of ``NS/bot`` and a deployment of it."""
+    ns, base, deployment = unique(prefix), unique("llama"), unique(deployment_prefix)
+    assert cli(server, "namespaces", "create", ns)[0] == 0
     code, _body, err = cli(
-        live_server,
+        server,
         "base-models",
         "register",
         base,
@@ -86,10 +86,15 @@ def world(live_server: LiveServer, tmp_path: Path) -> World:
         str(PEFT_FIXTURES / "bases" / "tiny-llama"),
     )
     assert code == 0, err
-    w = World(live_server, ns, f"{base}@main", f"{ns}/bot", deployment, tmp_path)
+    w = World(server, ns, f"{base}@main", f"{ns}/bot", deployment, tmp_path)
     w.push("v1")
     w.ok("deployments", "create", deployment, "--base", w.base, "--adapter", w.adapter)
     return w
+
+
+@pytest.fixture
+def world(live_server: LiveServer, tmp_path: Path) -> World:
+    return new_world(live_server, tmp_path, "gov", "chat")
 
 
 def raw_cli(server: LiveServer, *args: str) -> subprocess.CompletedProcess[str]:

@@ -15,32 +15,14 @@ from typing import Any
 import pytest
 
 from registry.rollout.hashing import arm as arm_of
-from tests.cli.test_cli_e2e import cli
-from tests.cli.test_governance_cli import World, raw_cli
+from tests.cli.test_governance_cli import World, new_world, raw_cli
 from tests.factories.catalog import unique
-from tests.fixtures.peft import PEFT_FIXTURES
 from tests.fixtures.server import LiveServer
 
 
 @pytest.fixture
 def world(live_server: LiveServer, tmp_path: Path) -> World:
-    ns, base, deployment = unique("roll"), unique("llama"), unique("canary")
-    assert cli(live_server, "namespaces", "create", ns)[0] == 0
-    code, _body, err = cli(
-        live_server,
-        "base-models",
-        "register",
-        base,
-        "--revision",
-        "main",
-        "--from",
-        str(PEFT_FIXTURES / "bases" / "tiny-llama"),
-    )
-    assert code == 0, err
-    w = World(live_server, ns, f"{base}@main", f"{ns}/bot", deployment, tmp_path)
-    w.push("v1")
-    w.ok("deployments", "create", deployment, "--base", w.base, "--adapter", w.adapter)
-    return w
+    return new_world(live_server, tmp_path, "roll", "canary")
 
 
 def promote(world: World, ref: str, approver: str, *extra: str) -> dict[str, Any]:

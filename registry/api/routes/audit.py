@@ -8,9 +8,9 @@ from typing import Annotated
 from fastapi import Depends, Query, Request, status
 from starlette.concurrency import run_in_threadpool
 
-from registry.access.actor import Actor, audit_resource
+from registry.access.actor import audit_resource
 from registry.access.schemas import AuditEventRead, AuditVerifyRead, CheckpointRead
-from registry.access.subjects import load_subject
+from registry.access.subjects import load_actor
 from registry.api.deps import ActorDep, SessionDep, StoreDep, get_principal
 from registry.api.pagination import Page, decode_token, make_page
 from registry.api.routes._common import (
@@ -130,11 +130,8 @@ async def served(
         sessions: Sessions = request.app.state.sessions
         with unit_of_work(sessions.read) as session:
             active = request.app.state.policies.current(session)
-            actor = Actor(
-                principal=principal,
-                subject=load_subject(session, principal),
-                authorizer=active.authorizer,
-                request_id=getattr(request.state, "request_id", None),
+            actor = load_actor(
+                session, principal, active.authorizer, getattr(request.state, "request_id", None)
             )
             return served_at(session, actor=actor, deployment=deployment, at=at, key=key)
 
