@@ -109,11 +109,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
             controller = Controller(
                 app.state.sessions,
-                interval_s=settings.rollout.controller_interval_s,
+                interval_s=settings.controller.interval_s,
                 on_decision=app.state.metrics.decision,
             )
             app.state.controller = controller
-            if settings.rollout.controller:
+            if settings.controller.enabled:
                 controller.start()
             try:
                 yield

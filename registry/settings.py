@@ -149,11 +149,17 @@ class AuditSettings(BaseModel):
     )
 
 
-class RolloutSettings(BaseModel):
-    controller: bool = Field(True, description="Run the rollout controller in this server process.")
-    controller_interval_s: float = Field(
-        10.0, gt=0, description="How often the controller analyses running rollouts."
+class ControllerSettings(BaseModel):
+    enabled: bool = Field(True, description="Run the rollout controller in this server process.")
+    interval_s: float = Field(
+        5.0,
+        gt=0,
+        description="How often the controller analyses running rollouts (one round per interval; "
+        "with several replicas one of them acts per round).",
     )
+
+
+class RolloutSettings(BaseModel):
     routing_poll_s: float = Field(
         0.5, gt=0, le=5, description="How often each replica checks for deployment changes."
     )
@@ -189,6 +195,7 @@ class Settings(BaseSettings):
     oidc: OidcSettings = Field(default_factory=OidcSettings)
     audit: AuditSettings = Field(default_factory=AuditSettings)
     rollout: RolloutSettings = Field(default_factory=RolloutSettings)
+    controller: ControllerSettings = Field(default_factory=ControllerSettings)
 
 
 @lru_cache(maxsize=1)

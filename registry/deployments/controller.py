@@ -16,7 +16,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from registry.audit.service import AuditEntry, append
@@ -25,14 +25,15 @@ from registry.deployments import rollouts
 from registry.deployments import service as deployments
 from registry.deployments.models import (
     Deployment,
+    DeploymentRevision,
     RevisionReason,
     Rollout,
     RolloutDecision,
     RolloutState,
     ServingReport,
 )
-from registry.rollout.analysis import aggregate, analyze, next_action
-from registry.rollout.plans import plan_from_mapping
+from registry.rollout.analysis import ArmStats, aggregate, analyze, next_action
+from registry.rollout.plans import Plan, plan_from_mapping
 
 log = logging.getLogger("registry.controller")
 
@@ -124,7 +125,9 @@ class Controller:
             )
         )
         candidate = aggregate([r for r in reports if r.arm == "candidate"])
-        stable = aggregate([r for r in reports if r.arm == "stable"])
+        stable, stable_revision = _stable_figures(
+            session, dep, current, plan, [r for r in reports if r.arm == "stable"]
+        )
         analysis = analyze(
             plan, candidate=candidate, stable=stable, share_bp=current.candidate_share_bp
         )
@@ -179,7 +182,12 @@ class Controller:
         elif not fresh or analysis.outcome == "pass":
             session.flush()
             return None  # holding with nothing new to say
-        evidence = {**analysis.evidence, "action": action.kind, "reason": action.reason}
+        evidence = {
+            **analysis.evidence,
+            "stable_revision": stable_revision,
+            "action": action.kind,
+            "reason": action.reason,
+        }
         session.add(
             RolloutDecision(
                 rollout_id=rollout.id,
@@ -209,3 +217,51 @@ class Controller:
             ),
         )
         return {"deployment": dep.name, "action": action.kind, "reason": action.reason}
+
+
+def _stable_figures(
+    session: Session,
+    dep: Deployment,
+    current: DeploymentRevision,
+    plan: Plan,
+    window: list[ServingReport],
+) -> tuple[ArmStats, int]:
+    """The stable arm's figures to compare with, and the revision they come from.
+
+    The current window's when it has the requests the plan's ``compare: stable`` rules need;
+    otherwise (a quiet stable arm, or the 100 % step where it serves nothing) the same stable
+    version's reports on the newest earlier revision that has enough, so the candidate is still
+    judged against a baseline. With none anywhere the window's (too few) figures stand and the
+    rules say inconclusive.
+    """
+    stats = aggregate(window)
+    need = max((r.min_stable_requests for r in plan.rules if r.compare == "stable"), default=0)
+    if stats.requests >= need or current.stable_version_id is None:
+        return stats, current.revision
+    per_revision = (
+        select(ServingReport.revision)
+        .where(
+            ServingReport.deployment_id == dep.id,
+            ServingReport.arm == "stable",
+            ServingReport.adapter_version_id == current.stable_version_id,
+            ServingReport.revision < current.revision,
+        )
+        .group_by(ServingReport.revision)
+        .having(func.sum(ServingReport.requests) >= need)
+        .order_by(ServingReport.revision.desc())
+        .limit(1)
+    )
+    earlier = session.scalar(per_revision)
+    if earlier is None:
+        return stats, current.revision
+    baseline = session.scalars(
+        select(ServingReport)
+        .where(
+            ServingReport.deployment_id == dep.id,
+            ServingReport.revision == earlier,
+            ServingReport.arm == "stable",
+            ServingReport.adapter_version_id == current.stable_version_id,
+        )
+        .order_by(ServingReport.created_at)
+    ).all()
+    return aggregate(list(baseline)), earlier

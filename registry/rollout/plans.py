@@ -356,16 +356,18 @@ DEFAULT_PLANS_TEXT = """\
 #       - metric: error_rate   error_rate (errors / requests), latency_p50_ms, latency_p95_ms
 #                              (request-weighted means of the reports), or score:<name>
 #                              (request-weighted mean of the reports' online score <name>)
-#         compare: stable      stable: candidate against the stable arm of the same window
+#         compare: stable      stable: candidate against the stable arm of the same window (when
+#                              that has too few requests: the stable version's reports on the
+#                              newest earlier revision that has enough, e.g. at the 100 % step)
 #                                lower is better:  candidate <= stable * max_ratio + max_delta
 #                                higher is better: candidate >= stable * min_ratio - max_delta
 #                                (max_ratio / min_ratio default 1, max_delta 0; give at least one)
 #                              absolute: candidate <= max and/or candidate >= min
 #         max_ratio: 1.5
 #         max_delta: 0.01
-#         min_requests: 200    candidate requests needed in the window (and stable requests, for
-#                              compare: stable, unless min_stable_requests says otherwise);
-#                              fewer → the rule is inconclusive
+#         min_requests: 200    candidate requests needed in the window; fewer → inconclusive
+#         min_stable_requests: stable requests the comparison needs (compare: stable only;
+#                              default: min_requests); none anywhere → inconclusive
 #         higher_is_better:    optional; false for error_rate/latency, true for score:<name>
 #     failure_limit: 1         consecutive failing analyses before an automatic rollback (>= 1); a
 #                              failing candidate is rolled back without waiting for the dwell
@@ -373,19 +375,26 @@ DEFAULT_PLANS_TEXT = """\
 #                              has too few requests (or no data)
 #
 # A value exactly at a limit passes. At the 100 % step the stable arm serves no traffic: a
-# compare: stable rule is skipped there unless the controller passes the previous step's figures.
+# compare: stable rule uses the stable version's figures of an earlier step (skipped if none).
+#
+# The default canary: 10 % -> 50 % -> 100 %, at least 10 minutes per step; a candidate whose
+# error rate exceeds the stable's * 1.5 + 0.01 over >= 200 candidate requests is rolled back.
 
 default_plan: canary
 
 plans:
   canary:
     steps:
-      - {share: 5, min_dwell_s: 300}
-      - {share: 25, min_dwell_s: 300}
-      - {share: 50, min_dwell_s: 300}
-      - {share: 100, min_dwell_s: 300}
+      - {share: 10, min_dwell_s: 600}
+      - {share: 50, min_dwell_s: 600}
+      - {share: 100, min_dwell_s: 600}
     analysis:
-      - {metric: error_rate, compare: stable, max_ratio: 1.5, max_delta: 0.01, min_requests: 200}
+      - metric: error_rate
+        compare: stable
+        max_ratio: 1.5
+        max_delta: 0.01
+        min_requests: 200
+        min_stable_requests: 1
     failure_limit: 1
     on_inconclusive: hold
 

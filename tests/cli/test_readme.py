@@ -85,7 +85,7 @@ def test_readme_walkthrough_runs_as_written(server: tuple[str, str], tmp_path: P
     served = [json.loads(m) for m in re.findall(r"^\{\n.*?^\}$", done.stdout, re.S | re.M)]
     during, after = [s for s in served if "share_bp" in s][-2:]
     assert during["candidate"] is not None
-    assert during["share_bp"] == 500
+    assert during["share_bp"] == 1000  # the default plan's first step: 10 %
     assert during["arm"] in ("stable", "candidate")
     assert after["candidate"] is None
     assert after["arm"] == "stable"

@@ -50,7 +50,7 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
             env = server_env(
                 url,
                 tmp_path / "artifacts",  # shared, like a shared bucket
-                REGISTRY_ROLLOUT__CONTROLLER_INTERVAL_S=str(INTERVAL_S),
+                REGISTRY_CONTROLLER__INTERVAL_S=str(INTERVAL_S),
                 REGISTRY_ROLLOUT__ROUTING_POLL_S="0.2",
                 REGISTRY_AUTH__TOKEN_CACHE_S="0",
             )

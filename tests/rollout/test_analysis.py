@@ -376,8 +376,8 @@ def test_next_action_refuses_bad_input() -> None:
 
 
 def test_a_whole_canary_with_the_default_plan() -> None:
-    """The shipped defaults: 5 → 25 → 50 → 100 %, 5-minute dwells, error rate <= stable x 1.5 +
-    0.01 with >= 200 candidate requests."""
+    """The shipped defaults: 10 → 50 → 100 %, 10-minute dwells, error rate <= stable x 1.5 +
+    0.01 with >= 200 candidate requests (and any stable traffic to compare with)."""
     canary = parse_plans(DEFAULT_PLANS_TEXT).plan()
     healthy = analyze(canary, candidate=arm(300, 3), stable=arm(2700, 27), share_bp=1000)
     early = next_action(
@@ -388,9 +388,9 @@ def test_a_whole_canary_with_the_default_plan() -> None:
         analysis=healthy,
         consecutive_failures=0,
     )
-    assert early == Action("hold", "dwell", 0, 0, 180.0)
+    assert early == Action("hold", "dwell", 0, 0, 480.0)
     step, kinds = 0, []
-    for _ in range(4):
+    for _ in range(3):
         action = next_action(
             canary,
             step_index=step,
@@ -401,9 +401,14 @@ def test_a_whole_canary_with_the_default_plan() -> None:
         )
         kinds.append(action.kind)
         step = action.next_step_index if action.next_step_index is not None else step
-    assert kinds == ["advance", "advance", "advance", "complete"]
+    assert kinds == ["advance", "advance", "complete"]
     thin = analyze(canary, candidate=arm(150, 150), stable=arm(1350), share_bp=1000)
     assert thin.outcome == INC  # 150 < 200 candidate requests
+    # Only candidate requests have a floor: a thin stable arm still gives the comparison.
+    few_stable = analyze(canary, candidate=arm(200, 100), stable=arm(20), share_bp=1000)
+    assert few_stable.outcome == F
+    no_stable = analyze(canary, candidate=arm(200, 100), stable=arm(0), share_bp=1000)
+    assert (no_stable.outcome, no_stable.rules[0].reason) == (INC, "too_few_stable_requests")
     bad = analyze(canary, candidate=arm(200, 6), stable=arm(1800, 18), share_bp=1000)
     assert bad.rules[0].limit == pytest.approx(0.01 * 1.5 + 0.01)
     assert bad.outcome == F

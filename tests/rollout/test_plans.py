@@ -59,19 +59,15 @@ def test_shipped_default_is_the_issue_default() -> None:
     canary = plans.plan(None)
     assert plans.default_plan == "canary"
     assert canary.name == "canary"
-    assert canary.steps == (
-        Step(500, 300.0),
-        Step(2500, 300.0),
-        Step(5000, 300.0),
-        Step(10_000, 300.0),
-    )
+    # 10 % -> 50 % -> 100 %, ten minutes per step (the issue's "defaults on a fresh install").
+    assert canary.steps == (Step(1000, 600.0), Step(5000, 600.0), Step(10_000, 600.0))
     assert canary.rules == (
         Rule(
             metric="error_rate",
             compare="stable",
             higher_is_better=False,
             min_requests=200,
-            min_stable_requests=200,
+            min_stable_requests=1,
             max_ratio=1.5,
             max_delta=0.01,
         ),

@@ -1,0 +1,100 @@
+"""What the controller compares a candidate with when the stable arm has no figures in the
+current window: the same stable version's reports on an earlier revision (the 100 % step, a
+quiet stable arm), and nothing at all → inconclusive, hold."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.governance.conftest import Team
+from tests.governance.rollout_helpers import FAST_PLANS, apply_plans, canary, report, status
+
+
+@pytest.fixture
+def fast_plans(client: TestClient) -> Iterator[None]:
+    before = client.get("/api/v1/policies").json()["rollout_text"]
+    apply_plans(client, FAST_PLANS)
+    yield
+    apply_plans(client, before)
+
+
+def _tick(team: Team) -> list[dict[str, Any]]:
+    decided: list[dict[str, Any]] = team.client.app.state.controller.tick()  # type: ignore[attr-defined]
+    return decided
+
+
+def _latest_decision(team: Team, dep: str) -> dict[str, Any]:
+    decisions: list[dict[str, Any]] = team.client.get(f"/api/v1/deployments/{dep}/decisions").json()
+    return decisions[0]
+
+
+def _send(team: Team, dep: str, revision: int, arm: str, requests: int, errors: int) -> str:
+    r = report(team.client, team.operator, dep, revision, arm, requests, errors)
+    assert r.status_code == 201, r.text
+    report_id: str = r.json()["id"]
+    return report_id
+
+
+def test_full_share_is_judged_against_the_stable_figures_of_the_step_before(
+    team: Team, fast_plans: None
+) -> None:
+    c = canary(team, plan="fast")
+    stable_ids = []
+    for share in (5000, 10_000):  # 5 % → 50 % → 100 %, healthy each time
+        rev = status(team.client, c.deployment).json()["revision"]
+        stable_ids.append(_send(team, c.deployment, rev, "stable", 1000, 10))
+        _send(team, c.deployment, rev, "candidate", 200, 2)
+        assert [d["action"] for d in _tick(team)] == ["advance"]
+        assert status(team.client, c.deployment).json()["share_bp"] == share
+    at_full = status(team.client, c.deployment).json()["revision"]
+    # At 100 % the stable arm serves nothing; a candidate at 30 % errors must not complete.
+    _send(team, c.deployment, at_full, "candidate", 300, 90)
+    assert [d["action"] for d in _tick(team)] == ["rollback"]
+    body = status(team.client, c.deployment).json()
+    assert (body["stable"]["ref"], body["candidate"]) == (c.v1, None)
+    evidence = _latest_decision(team, c.deployment)["evidence"]
+    assert evidence["stable_revision"] == at_full - 1
+    assert evidence["stable"]["report_ids"] == [stable_ids[-1]]
+    assert evidence["rules"][0]["outcome"] == "fail"
+    assert evidence["rules"][0]["stable_value"] == pytest.approx(0.01)
+
+
+def test_healthy_full_share_still_completes(team: Team, fast_plans: None) -> None:
+    c = canary(team, plan="fast")
+    for _ in range(2):
+        rev = status(team.client, c.deployment).json()["revision"]
+        _send(team, c.deployment, rev, "stable", 1000, 10)
+        _send(team, c.deployment, rev, "candidate", 200, 2)
+        _tick(team)
+    rev = status(team.client, c.deployment).json()["revision"]
+    _send(team, c.deployment, rev, "candidate", 500, 5)
+    assert [d["action"] for d in _tick(team)] == ["complete"]
+    assert status(team.client, c.deployment).json()["stable"]["ref"] == c.v2
+
+
+def test_a_quiet_stable_arm_is_compared_with_its_reports_before_the_canary(
+    team: Team, fast_plans: None
+) -> None:
+    c = canary(team, plan="fast")
+    rev = status(team.client, c.deployment).json()["revision"]
+    # v1 alone served revision rev - 1 (before the approval): its figures are the baseline.
+    before = _send(team, c.deployment, rev - 1, "stable", 2000, 20)
+    _send(team, c.deployment, rev, "candidate", 200, 100)
+    assert [d["action"] for d in _tick(team)] == ["rollback"]
+    evidence = _latest_decision(team, c.deployment)["evidence"]
+    assert (evidence["stable_revision"], evidence["stable"]["report_ids"]) == (rev - 1, [before])
+
+
+def test_no_stable_figures_anywhere_holds(team: Team, fast_plans: None) -> None:
+    c = canary(team, plan="fast")
+    rev = status(team.client, c.deployment).json()["revision"]
+    _send(team, c.deployment, rev, "candidate", 200, 100)
+    assert _tick(team) == [{"deployment": c.deployment, "action": "hold", "reason": "inconclusive"}]
+    evidence = _latest_decision(team, c.deployment)["evidence"]
+    assert evidence["rules"][0]["reason"] == "too_few_stable_requests"
+    assert evidence["stable_revision"] == rev
+    assert status(team.client, c.deployment).json()["candidate"]["ref"] == c.v2
