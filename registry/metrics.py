@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, generate_latest
+
+_MAX_CACHED_CHILDREN = 10_000
 
 
 class Metrics:
@@ -38,6 +42,19 @@ class Metrics:
             ["arm"],
             registry=self.registry,
         )
+
+        self._resolve_children: dict[tuple[str, str], Any] = {}
+
+    def resolved(self, deployment: str, arm: str) -> None:
+        """Count one resolve answer (the labelled child is looked up once per deployment and
+        arm: ``labels()`` takes a lock and builds its key on every call)."""
+        child = self._resolve_children.get((deployment, arm))
+        if child is None:
+            if len(self._resolve_children) >= _MAX_CACHED_CHILDREN:
+                self._resolve_children.clear()
+            child = self.resolves.labels(deployment=deployment, arm=arm)
+            self._resolve_children[(deployment, arm)] = child
+        child.inc()
 
     def decision(self, action: str, deployment: str) -> None:
         self.controller_decisions.labels(action=action).inc()

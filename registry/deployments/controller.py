@@ -91,7 +91,15 @@ class Controller:
                 )
             )
             for rollout_id in ids:
-                made = self._step(session, rollout_id)
+                # One savepoint per rollout: a rollout that cannot be analysed (a plan edited
+                # by hand into nonsense, a report that breaks a constraint) is logged and left
+                # as it is; the others still advance or roll back this round.
+                try:
+                    with session.begin_nested():
+                        made = self._step(session, rollout_id)
+                except Exception:
+                    log.exception("rollout %s: controller step failed; skipped", rollout_id)
+                    continue
                 if made is not None:
                     decided.append(made)
         for made in decided:

@@ -1,14 +1,19 @@
 """The serving hot path: resolve a key to an adapter version, fetch routing tables.
 
 Async routes answering from the in-process routing cache with pre-serialised bytes: in steady
-state no database, no thread-pool hop, no response-model validation. Cache misses (a new
-revision, a first token) are resolved in a worker thread.
+state no database, no thread-pool hop, no response-model validation. They are served by plain
+Starlette routes (``fast_routes``, matched before everything else): FastAPI's per-request
+dependency solving and exit stacks cost more than the work itself here. The same endpoints are
+also registered on ``router`` so the OpenAPI schema documents them (parameters declared by
+hand); the Starlette routes answer first, and errors go through the same exception handlers.
+Cache misses (a new revision, a first token) are resolved in a worker thread.
 """
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
+from starlette.routing import BaseRoute, Route
 
 from registry.access.resolve_guard import ResolveGuard
 from registry.api.deps import get_principal
@@ -29,6 +34,13 @@ from registry.rollout.hashing import arm as arm_of
 
 router = APIRouter(prefix="/api/v1/deployments", tags=["serving"])
 
+_NAME_PARAM = {
+    "name": "name",
+    "in": "path",
+    "required": True,
+    "description": "Deployment name.",
+    "schema": {"type": "string"},
+}
 _KEY_PARAM = {
     "name": "key",
     "in": "query",
@@ -36,6 +48,16 @@ _KEY_PARAM = {
     "description": "Routing key (tenant, user), 1..1024 characters.",
     "schema": {"type": "string", "minLength": 1, "maxLength": 1024},
 }
+
+
+def _key(request: Request) -> str | None:
+    """The ``key`` query parameter. A plain ``key=VALUE`` query (nothing to unquote, nothing
+    else) is read directly; anything else goes through Starlette's parser (same answer)."""
+    query: bytes = request.scope["query_string"]
+    if query.startswith(b"key=") and not any(c in query for c in b"%+&;"):
+        return query[4:].decode("latin-1")  # as Starlette decodes a raw query string
+    value: str | None = request.query_params.get("key")
+    return value
 
 
 async def _caller(request: Request) -> AuthenticatedPrincipal:
@@ -61,15 +83,16 @@ async def _table(request: Request, name: str, principal: AuthenticatedPrincipal)
     "/{name}/resolve",
     response_class=Response,
     responses=responses(InvalidName, DeploymentNotFound, NothingServed, PolicyDenied, BadRequest),
-    openapi_extra={"parameters": [_KEY_PARAM]},
+    openapi_extra={"parameters": [_NAME_PARAM, _KEY_PARAM]},
 )
-async def resolve(name: str, request: Request) -> Response:
+async def resolve(request: Request) -> Response:
     """Which adapter version serves ``key`` now: arm, ref, version, digest, base and its digest,
     peft type, rank, serving name (unique per digest) and the files with download URLs. Sticky:
     ``bucket = uint64_be(sha256(salt ":" key)[:8]) mod 10000``, candidate when below the share
     (docs/serving.md)."""
+    name: str = request.path_params["name"]
     principal = await _caller(request)
-    key = request.query_params.get("key")
+    key = _key(request)
     if key is None or not 1 <= len(key) <= 1024:
         raise InvalidRequest("key is required (1..1024 characters)", context={"parameter": "key"})
     table = await _table(request, name, principal)
@@ -85,7 +108,7 @@ async def resolve(name: str, request: Request) -> Response:
             "the deployment has no stable version yet", context={"deployment": name}
         )
     metrics: Metrics = request.app.state.metrics
-    metrics.resolves.labels(deployment=name, arm=arm).inc()
+    metrics.resolved(name, arm)
     return Response(body, media_type="application/json", headers={"ETag": table.etag})
 
 
@@ -93,10 +116,12 @@ async def resolve(name: str, request: Request) -> Response:
     "/{name}/routing-table",
     response_class=Response,
     responses=responses(InvalidName, DeploymentNotFound, PolicyDenied),
+    openapi_extra={"parameters": [_NAME_PARAM]},
 )
-async def routing_table(name: str, request: Request) -> Response:
+async def routing_table(request: Request) -> Response:
     """The deployment's current routing table for client-side resolution (``Router``), with an
     ``ETag``; ``If-None-Match`` with the current ETag answers ``304`` and no body."""
+    name: str = request.path_params["name"]
     principal = await _caller(request)
     table = await _table(request, name, principal)
     if_none_match = request.headers.get("if-none-match")
@@ -106,3 +131,11 @@ async def routing_table(name: str, request: Request) -> Response:
         return Response(status_code=304, headers={"ETag": table.etag})
     metrics.routing_tables.labels(deployment=name, status="200").inc()
     return Response(table.table, media_type="application/json", headers={"ETag": table.etag})
+
+
+def fast_routes() -> list[BaseRoute]:
+    """The two endpoints as plain Starlette routes, to put ahead of the FastAPI routes."""
+    return [
+        Route(f"{router.prefix}/{{name}}/resolve", resolve, methods=["GET"]),
+        Route(f"{router.prefix}/{{name}}/routing-table", routing_table, methods=["GET"]),
+    ]

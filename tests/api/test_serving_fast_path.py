@@ -1,0 +1,65 @@
+"""The serving routes' shortcuts give the same answers as the general machinery: the direct
+``key=`` query read equals Starlette's parser on any query string, the Prometheus child cache
+counts what ``labels()`` would, and the routes stay in the OpenAPI schema with their
+parameters."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from starlette.requests import Request
+
+from registry.api.routes.serving import _key
+from registry.metrics import Metrics
+
+_QUERY_BYTES = st.binary(max_size=40) | st.builds(
+    lambda a, b: b"key=" + a + b,
+    st.binary(max_size=20),
+    st.sampled_from([b"", b"&key=z", b"%41", b"+", b";x=1", b"&other=1", b"\xc3\xa9"]),
+)
+
+
+def _request(query: bytes) -> Request:
+    return Request({"type": "http", "query_string": query, "headers": []})
+
+
+@given(_QUERY_BYTES)
+@settings(max_examples=500, deadline=None)
+def test_direct_key_read_equals_starlettes_parser(query: bytes) -> None:
+    assert _key(_request(query)) == _request(query).query_params.get("key")
+
+
+def test_examples() -> None:
+    assert _key(_request(b"key=tenant-42")) == "tenant-42"
+    assert _key(_request(b"key=a%20b")) == "a b"
+    assert _key(_request(b"key=a&key=b")) == "b"
+    assert _key(_request(b"other=1")) is None
+
+
+def test_cached_children_count_like_labels() -> None:
+    metrics = Metrics()
+    for _ in range(3):
+        metrics.resolved("chat", "stable")
+    metrics.resolved("chat", "candidate")
+    assert metrics.resolves.labels(deployment="chat", arm="stable")._value.get() == 3
+    assert metrics.resolves.labels(deployment="chat", arm="candidate")._value.get() == 1
+    assert b'registry_resolves_total{arm="stable",deployment="chat"} 3.0' in metrics.render()
+
+
+def test_the_routes_are_documented(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    resolve = paths["/api/v1/deployments/{name}/resolve"]["get"]
+    assert {(p["name"], p["in"]) for p in resolve["parameters"]} == {
+        ("name", "path"),
+        ("key", "query"),
+    }
+    assert "404" in resolve["responses"]
+    table = paths["/api/v1/deployments/{name}/routing-table"]["get"]
+    assert [(p["name"], p["in"]) for p in table["parameters"]] == [("name", "path")]
+
+
+def test_other_methods_are_refused_with_the_usual_error(client: TestClient) -> None:
+    r = client.post("/api/v1/deployments/chat/resolve?key=k")
+    assert r.status_code == 405
+    assert r.json()["error"] == "method_not_allowed"
