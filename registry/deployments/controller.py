@@ -32,7 +32,15 @@ from registry.deployments.models import (
     RolloutState,
     ServingReport,
 )
-from registry.rollout.analysis import ArmStats, aggregate, analyze, next_action
+from registry.rollout.analysis import (
+    Analysis,
+    ArmStats,
+    aggregate,
+    analyze,
+    combine,
+    next_action,
+    recent_slice,
+)
 from registry.rollout.plans import Plan, plan_from_mapping
 
 log = logging.getLogger("registry.controller")
@@ -132,13 +140,12 @@ class Controller:
                 .order_by(ServingReport.created_at)
             )
         )
-        candidate = aggregate([r for r in reports if r.arm == "candidate"])
-        stable, stable_revision = _stable_figures(
-            session, dep, current, plan, [r for r in reports if r.arm == "stable"]
-        )
-        analysis = analyze(
-            plan, candidate=candidate, stable=stable, share_bp=current.candidate_share_bp
-        )
+        candidate_reports = [r for r in reports if r.arm == "candidate"]
+        stable_reports = [r for r in reports if r.arm == "stable"]
+        stable, stable_revision = _stable_figures(session, dep, current, plan, stable_reports)
+        share = current.candidate_share_bp
+        whole = analyze(plan, candidate=aggregate(candidate_reports), stable=stable, share_bp=share)
+        analysis = combine(whole, _recent(plan, candidate_reports, stable_reports, stable, share))
         fresh = len(reports) > rollout.reports_seen
         now = self._clock()
         action = next_action(
@@ -225,6 +232,31 @@ class Controller:
             ),
         )
         return {"deployment": dep.name, "action": action.kind, "reason": action.reason}
+
+
+def _recent(
+    plan: Plan,
+    candidate_reports: list[ServingReport],
+    stable_reports: list[ServingReport],
+    stable: ArmStats,
+    share_bp: int,
+) -> Analysis | None:
+    """The rules judged on the step's most recent reports alone: the newest candidate reports
+    holding the rules' minimum request count, against the stable reports of the same period
+    (or, when those are too few, the stable figures the whole step is judged with). ``None``
+    when the recent slice is the whole step."""
+    need = max((r.min_requests for r in plan.rules), default=0)
+    newest = sorted(candidate_reports, key=lambda r: (r.window_end, r.created_at), reverse=True)
+    recent = recent_slice(newest, need)
+    if not need or len(recent) == len(candidate_reports):
+        return None
+    since = min(r.window_start for r in recent)
+    same_period = aggregate([r for r in stable_reports if r.window_end > since])
+    stable_need = max(
+        (r.min_stable_requests for r in plan.rules if r.compare == "stable"), default=0
+    )
+    baseline = same_period if same_period.requests >= max(stable_need, 1) else stable
+    return analyze(plan, candidate=aggregate(recent), stable=baseline, share_bp=share_bp)
 
 
 def _stable_figures(

@@ -1,8 +1,10 @@
 """Canary analysis: serving reports → per-arm figures → rule results → the controller's action.
 
 Pure code (no database): the controller loads the reports of the current step's window per arm,
-and calls ``aggregate`` (per arm), ``analyze`` and ``next_action``; it stores the ``Analysis``
-evidence (report ids and computed values) with the decision it takes.
+and calls ``aggregate`` (per arm) and ``analyze`` on the whole step and on its most recent
+reports (``recent_slice``: the newest reports holding the rules' minimum request count),
+``combine`` for the verdict, then ``next_action``; it stores the ``Analysis`` evidence (report
+ids and computed values) with the decision it takes.
 
 Stable reason codes (snake_case, part of the recorded evidence):
 
@@ -23,7 +25,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 
 from registry.rollout.hashing import MAX_SHARE_BP
 from registry.rollout.plans import SCORE_PREFIX, Plan, Rule
@@ -48,6 +50,9 @@ class ReportLike(Protocol):
     def latency_p95_ms(self) -> float | None: ...
     @property
     def scores(self) -> Mapping[str, float] | None: ...
+
+
+R = TypeVar("R", bound=ReportLike)
 
 
 def _finite(value: float | None, what: str, *, non_negative: bool = True) -> None:
@@ -255,6 +260,36 @@ def analyze(
         "rules": [r.to_dict() for r in results],
     }
     return Analysis(outcome, results, evidence)
+
+
+def recent_slice(newest_first: Sequence[R], need: int) -> list[R]:
+    """The newest reports that together hold at least ``need`` requests (all of them when they
+    hold fewer). ``newest_first``: one arm's reports, newest window first."""
+    taken: list[R] = []
+    total = 0
+    for report in newest_first:
+        if total >= need:
+            break
+        taken.append(report)
+        total += report.requests
+    return taken
+
+
+def combine(step: Analysis, recent: Analysis | None) -> Analysis:
+    """The verdict from the step's whole window and from its most recent reports.
+
+    A failing recent slice fails the step even when the whole window passes: a candidate that
+    turned bad late is not hidden behind its earlier healthy traffic. Otherwise the whole window
+    decides (advancing needs it to pass). The evidence describes the deciding window
+    (``"window": "step" | "recent"``) and carries the other one too.
+    """
+    if recent is None:
+        return Analysis(step.outcome, step.rules, {**step.evidence, "window": "step"})
+    if recent.outcome == "fail" and step.outcome != "fail":
+        evidence = {**recent.evidence, "window": "recent", "step": step.evidence}
+        return Analysis("fail", recent.rules, evidence)
+    evidence = {**step.evidence, "window": "step", "recent": recent.evidence}
+    return Analysis(step.outcome, step.rules, evidence)
 
 
 # --------------------------------------------------------------------------- decision

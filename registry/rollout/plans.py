@@ -351,8 +351,10 @@ DEFAULT_PLANS_TEXT = """\
 #       - {share: 10, min_dwell_s: 600}   (0.01 % resolution), strictly increasing, the last 100;
 #                              min_dwell_s: seconds a step lasts at least before it may advance
 #                              (at the last step: before the candidate becomes the stable version)
-#     analysis:                rules over the serving reports of the current step's window; every
-#                              rule must pass for the step to advance (an empty list always passes)
+#     analysis:                rules over the serving reports of the current step (its revision);
+#                              every rule must pass for the step to advance (an empty list always
+#                              passes). Judged on the whole step and on its newest reports that
+#                              hold min_requests candidate requests: either failing is a failure
 #       - metric: error_rate   error_rate (errors / requests), latency_p50_ms, latency_p95_ms
 #                              (request-weighted means of the reports), or score:<name>
 #                              (request-weighted mean of the reports' online score <name>)

@@ -1,10 +1,12 @@
-"""What the controller compares a candidate with when the stable arm has no figures in the
-current window: the same stable version's reports on an earlier revision (the 100 % step, a
-quiet stable arm), and nothing at all → inconclusive, hold."""
+"""What the controller judges a candidate on: the stable figures it compares with when the
+stable arm has none in the current window (the same stable version's reports on an earlier
+revision; nothing at all → inconclusive, hold), and the step's most recent reports next to the
+whole step (a candidate that turns bad late is rolled back)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -98,3 +100,36 @@ def test_no_stable_figures_anywhere_holds(team: Team, fast_plans: None) -> None:
     assert evidence["rules"][0]["reason"] == "too_few_stable_requests"
     assert evidence["stable_revision"] == rev
     assert status(team.client, c.deployment).json()["candidate"]["ref"] == c.v2
+
+
+def test_a_candidate_that_turns_bad_late_in_a_step_is_rolled_back(
+    team: Team, fast_plans: None
+) -> None:
+    c = canary(team, plan="fast")
+    rev = status(team.client, c.deployment).json()["revision"]
+    now = datetime.now(UTC)
+
+    def send(arm: str, requests: int, errors: int, minutes_ago: int) -> str:
+        end = now - timedelta(minutes=minutes_ago)
+        window = {
+            "window_start": (end - timedelta(minutes=1)).isoformat(),
+            "window_end": end.isoformat(),
+        }
+        r = report(team.client, team.operator, c.deployment, rev, arm, requests, errors, **window)
+        assert r.status_code == 201, r.text
+        report_id: str = r.json()["id"]
+        return report_id
+
+    # A healthy stretch (stable 1 %, candidate 0 %), then a minute at 60 % on the candidate.
+    # Over the whole step: 60 / 5,100 = 1.2 %, under the limit 1.5 x 1 % = 1.5 %: it passes.
+    # The newest 100 candidate requests (the plan's minimum) fail on their own.
+    send("stable", 20_000, 200, 2)
+    send("candidate", 5000, 0, 2)
+    send("stable", 2000, 20, 0)
+    late = send("candidate", 100, 60, 0)
+    assert [d["action"] for d in _tick(team)] == ["rollback"]
+    evidence = _latest_decision(team, c.deployment)["evidence"]
+    assert evidence["window"] == "recent"
+    assert evidence["candidate"]["report_ids"] == [late]
+    assert evidence["step"]["outcome"] == "pass"
+    assert evidence["rules"][0]["outcome"] == "fail"
