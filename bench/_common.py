@@ -458,6 +458,20 @@ def _fmt(value: Any) -> str:
     return "-" if value is None else str(value)
 
 
+def cpu_reference_ms() -> float:
+    """A fixed pure-Python workload (a 2,000,000-step loop), best of three, in ms: how fast this
+    machine runs Python right now. Shared VMs vary from day to day (2-3x seen on the same
+    'AMD EPYC' 2-vCPU machine), so absolute figures are only comparable at a similar value."""
+    best = math.inf
+    for _ in range(3):
+        t0 = time.perf_counter()
+        total = 0
+        for i in range(2_000_000):
+            total += i
+        best = min(best, time.perf_counter() - t0)
+    return round(best * 1000, 1)
+
+
 def machine_info() -> dict[str, Any]:
     cpu = platform.processor() or ""
     with contextlib.suppress(OSError):
@@ -477,6 +491,7 @@ def machine_info() -> dict[str, Any]:
         "sqlite": sqlite3.sqlite_version,
         "postgresql": postgres_version(),
         "loadavg_at_end": [round(x, 2) for x in os.getloadavg()],
+        "cpu_reference_ms": cpu_reference_ms(),
     }
 
 
@@ -491,7 +506,9 @@ def write_json(name: str, payload: dict[str, Any]) -> Path:
         **payload,
     }
     path.write_text(json.dumps(doc, indent=2, default=str) + "\n")
-    print(f"\nwrote {path.relative_to(ROOT)}")
+    ref = doc["machine"]["cpu_reference_ms"]
+    print(f"\nmachine: {ref} ms for the reference loop (bench._common.cpu_reference_ms)")
+    print(f"wrote {path.relative_to(ROOT)}")
     return path
 
 
