@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -12,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from registry.access.actor import Actor
 from registry.auth.models import Principal
-from registry.catalog.models import AdapterVersion, Namespace
+from registry.catalog.models import Adapter, AdapterVersion, Namespace
 from registry.catalog.namespaces import readable
 from registry.deployments import service as deployments
 from registry.deployments.models import Deployment
@@ -73,7 +74,7 @@ def list_requests(
             (PromotionRequest.created_at < before[0])
             | ((PromotionRequest.created_at == before[0]) & (PromotionRequest.id < before[1]))
         )
-    return [view(session, r) for r in session.scalars(stmt)]
+    return views(session, list(session.scalars(stmt)))
 
 
 def load(
@@ -114,20 +115,56 @@ def resource(row: PromotionRequest, namespace: str) -> Resource:
 
 
 def view(session: Session, row: PromotionRequest) -> PromotionView:
-    dep = session.get_one(Deployment, row.deployment_id)
-    view = deployments.view(session, dep)
-    version = session.get_one(AdapterVersion, row.adapter_version_id)
-    approvals = session.execute(
-        select(Principal.name, PromotionApproval.created_at, PromotionApproval.comment)
+    return views(session, [row])[0]
+
+
+def views(session: Session, rows: list[PromotionRequest]) -> list[PromotionView]:
+    """The API views of ``rows`` in three queries however many there are (deployment names
+    with their adapter refs, version numbers, approvals)."""
+    if not rows:
+        return []
+    deps = {
+        dep_id: (name, f"{ns}/{adapter}")
+        for dep_id, name, ns, adapter in session.execute(
+            select(Deployment.id, Deployment.name, Namespace.name, Adapter.name)
+            .join(Namespace, Namespace.id == Deployment.namespace_id)
+            .join(Adapter, Adapter.id == Deployment.adapter_id)
+            .where(Deployment.id.in_({r.deployment_id for r in rows}))
+        )
+    }
+    numbers: dict[uuid.UUID, int] = {
+        vid: number
+        for vid, number in session.execute(
+            select(AdapterVersion.id, AdapterVersion.version).where(
+                AdapterVersion.id.in_({r.adapter_version_id for r in rows})
+            )
+        )
+    }
+    approvals: dict[uuid.UUID, list[tuple[str, datetime, str]]] = defaultdict(list)
+    for request_id, name, at, comment in session.execute(
+        select(
+            PromotionApproval.request_id,
+            Principal.name,
+            PromotionApproval.created_at,
+            PromotionApproval.comment,
+        )
         .join(Principal, Principal.id == PromotionApproval.approver_id)
-        .where(PromotionApproval.request_id == row.id)
+        .where(PromotionApproval.request_id.in_({r.id for r in rows}))
         .order_by(PromotionApproval.created_at)
-    ).all()
-    return PromotionView(
-        request=row,
-        state=effective_state(row),
-        deployment=dep.name,
-        version_ref=f"{view.adapter}@v{version.version}",
-        approvals=[(a[0], a[1], a[2]) for a in approvals],
-        revision=row.revision,
-    )
+    ):
+        approvals[request_id].append((name, at, comment))
+    now = datetime.now(UTC)
+    out = []
+    for row in rows:
+        dep_name, adapter_ref = deps[row.deployment_id]
+        out.append(
+            PromotionView(
+                request=row,
+                state=effective_state(row, now),
+                deployment=dep_name,
+                version_ref=f"{adapter_ref}@v{numbers[row.adapter_version_id]}",
+                approvals=approvals.get(row.id, []),
+                revision=row.revision,
+            )
+        )
+    return out

@@ -114,3 +114,10 @@ def report(
         headers=who.headers,
     )
     return r
+
+
+def tick(team: Team, *deployments: str) -> list[dict[str, Any]]:
+    """One controller round; the decisions about ``deployments`` only (the test database is
+    shared: rollouts other tests left running may be decided in the same round)."""
+    decided: list[dict[str, Any]] = team.client.app.state.controller.tick()  # type: ignore[attr-defined]
+    return [d for d in decided if d["deployment"] in deployments]

@@ -14,7 +14,14 @@ from sqlalchemy import update
 from registry.db.session import unit_of_work
 from registry.deployments.models import Rollout
 from tests.governance.conftest import Team
-from tests.governance.rollout_helpers import FAST_PLANS, apply_plans, canary, report, status
+from tests.governance.rollout_helpers import (
+    FAST_PLANS,
+    apply_plans,
+    canary,
+    report,
+    status,
+    tick,
+)
 
 
 @pytest.fixture
@@ -45,7 +52,7 @@ def test_a_broken_rollout_is_skipped_and_the_others_advance(
         assert report(team.client, team.operator, c.deployment, rev, "candidate", 200, 2).is_success
     before = status(team.client, broken.deployment).json()
     with caplog.at_level(logging.ERROR, logger="registry.controller"):
-        decided = app.state.controller.tick()  # type: ignore[attr-defined]
+        decided = tick(team, broken.deployment, healthy.deployment)
     assert decided == [{"deployment": healthy.deployment, "action": "advance", "reason": "passed"}]
     assert status(team.client, healthy.deployment).json()["share_bp"] == 5000
     assert status(team.client, broken.deployment).json() == before

@@ -13,7 +13,14 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.governance.conftest import Team
-from tests.governance.rollout_helpers import FAST_PLANS, apply_plans, canary, report, status
+from tests.governance.rollout_helpers import (
+    FAST_PLANS,
+    apply_plans,
+    canary,
+    report,
+    status,
+    tick,
+)
 
 
 @pytest.fixture
@@ -22,11 +29,6 @@ def fast_plans(client: TestClient) -> Iterator[None]:
     apply_plans(client, FAST_PLANS)
     yield
     apply_plans(client, before)
-
-
-def _tick(team: Team) -> list[dict[str, Any]]:
-    decided: list[dict[str, Any]] = team.client.app.state.controller.tick()  # type: ignore[attr-defined]
-    return decided
 
 
 def _latest_decision(team: Team, dep: str) -> dict[str, Any]:
@@ -50,12 +52,12 @@ def test_full_share_is_judged_against_the_stable_figures_of_the_step_before(
         rev = status(team.client, c.deployment).json()["revision"]
         stable_ids.append(_send(team, c.deployment, rev, "stable", 1000, 10))
         _send(team, c.deployment, rev, "candidate", 200, 2)
-        assert [d["action"] for d in _tick(team)] == ["advance"]
+        assert [d["action"] for d in tick(team, c.deployment)] == ["advance"]
         assert status(team.client, c.deployment).json()["share_bp"] == share
     at_full = status(team.client, c.deployment).json()["revision"]
     # At 100 % the stable arm serves nothing; a candidate at 30 % errors must not complete.
     _send(team, c.deployment, at_full, "candidate", 300, 90)
-    assert [d["action"] for d in _tick(team)] == ["rollback"]
+    assert [d["action"] for d in tick(team, c.deployment)] == ["rollback"]
     body = status(team.client, c.deployment).json()
     assert (body["stable"]["ref"], body["candidate"]) == (c.v1, None)
     evidence = _latest_decision(team, c.deployment)["evidence"]
@@ -71,10 +73,10 @@ def test_healthy_full_share_still_completes(team: Team, fast_plans: None) -> Non
         rev = status(team.client, c.deployment).json()["revision"]
         _send(team, c.deployment, rev, "stable", 1000, 10)
         _send(team, c.deployment, rev, "candidate", 200, 2)
-        _tick(team)
+        tick(team, c.deployment)
     rev = status(team.client, c.deployment).json()["revision"]
     _send(team, c.deployment, rev, "candidate", 500, 5)
-    assert [d["action"] for d in _tick(team)] == ["complete"]
+    assert [d["action"] for d in tick(team, c.deployment)] == ["complete"]
     assert status(team.client, c.deployment).json()["stable"]["ref"] == c.v2
 
 
@@ -86,7 +88,7 @@ def test_a_quiet_stable_arm_is_compared_with_its_reports_before_the_canary(
     # v1 alone served revision rev - 1 (before the approval): its figures are the baseline.
     before = _send(team, c.deployment, rev - 1, "stable", 2000, 20)
     _send(team, c.deployment, rev, "candidate", 200, 100)
-    assert [d["action"] for d in _tick(team)] == ["rollback"]
+    assert [d["action"] for d in tick(team, c.deployment)] == ["rollback"]
     evidence = _latest_decision(team, c.deployment)["evidence"]
     assert (evidence["stable_revision"], evidence["stable"]["report_ids"]) == (rev - 1, [before])
 
@@ -95,7 +97,9 @@ def test_no_stable_figures_anywhere_holds(team: Team, fast_plans: None) -> None:
     c = canary(team, plan="fast")
     rev = status(team.client, c.deployment).json()["revision"]
     _send(team, c.deployment, rev, "candidate", 200, 100)
-    assert _tick(team) == [{"deployment": c.deployment, "action": "hold", "reason": "inconclusive"}]
+    assert tick(team, c.deployment) == [
+        {"deployment": c.deployment, "action": "hold", "reason": "inconclusive"}
+    ]
     evidence = _latest_decision(team, c.deployment)["evidence"]
     assert evidence["rules"][0]["reason"] == "too_few_stable_requests"
     assert evidence["stable_revision"] == rev
@@ -127,7 +131,7 @@ def test_a_candidate_that_turns_bad_late_in_a_step_is_rolled_back(
     send("candidate", 5000, 0, 2)
     send("stable", 2000, 20, 0)
     late = send("candidate", 100, 60, 0)
-    assert [d["action"] for d in _tick(team)] == ["rollback"]
+    assert [d["action"] for d in tick(team, c.deployment)] == ["rollback"]
     evidence = _latest_decision(team, c.deployment)["evidence"]
     assert evidence["window"] == "recent"
     assert evidence["candidate"]["report_ids"] == [late]

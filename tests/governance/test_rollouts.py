@@ -11,7 +11,14 @@ from fastapi.testclient import TestClient
 
 from registry.rollout.hashing import arm as arm_of
 from tests.governance.conftest import Team
-from tests.governance.rollout_helpers import FAST_PLANS, apply_plans, canary, report, status
+from tests.governance.rollout_helpers import (
+    FAST_PLANS,
+    apply_plans,
+    canary,
+    report,
+    status,
+    tick,
+)
 
 
 @pytest.fixture
@@ -177,7 +184,6 @@ def test_negative_counts_and_unknown_arms_are_refused(team: Team, fast_plans: No
 
 def test_controller_steps_to_full_and_completes(team: Team, fast_plans: None) -> None:
     c = canary(team, plan="fast")
-    controller = team.client.app.state.controller  # type: ignore[attr-defined]
     for expected_share in (5000, None):
         rev = status(team.client, c.deployment).json()["revision"]
         assert (
@@ -188,14 +194,14 @@ def test_controller_steps_to_full_and_completes(team: Team, fast_plans: None) ->
             report(team.client, team.operator, c.deployment, rev, "candidate", 200, 2).status_code
             == 201
         )
-        decided = controller.tick()
+        decided = tick(team, c.deployment)
         assert [d["action"] for d in decided] in (["advance"], ["complete"]), decided
         body = status(team.client, c.deployment).json()
         if expected_share is not None:
             assert body["share_bp"] == expected_share
     rev = status(team.client, c.deployment).json()["revision"]
     report(team.client, team.operator, c.deployment, rev, "candidate", 500, 1)
-    assert [d["action"] for d in controller.tick()] == ["complete"]
+    assert [d["action"] for d in tick(team, c.deployment)] == ["complete"]
     body = status(team.client, c.deployment).json()
     assert body["stable"]["ref"] == c.v2
     assert body["candidate"] is None
@@ -204,17 +210,16 @@ def test_controller_steps_to_full_and_completes(team: Team, fast_plans: None) ->
 
 def test_bad_candidate_is_rolled_back_with_evidence(team: Team, fast_plans: None) -> None:
     c = canary(team, plan="fast")
-    controller = team.client.app.state.controller  # type: ignore[attr-defined]
     rev = status(team.client, c.deployment).json()["revision"]
     # Too few candidate requests: inconclusive, hold.
     report(team.client, team.operator, c.deployment, rev, "stable", 1000, 10)
     report(team.client, team.operator, c.deployment, rev, "candidate", 20, 5)
-    assert controller.tick() == [
+    assert tick(team, c.deployment) == [
         {"deployment": c.deployment, "action": "hold", "reason": "inconclusive"}
     ]
     # Enough evidence of a candidate error rate far above stable's: rollback.
     bad = report(team.client, team.operator, c.deployment, rev, "candidate", 300, 60).json()
-    decided = controller.tick()
+    decided = tick(team, c.deployment)
     assert [d["action"] for d in decided] == ["rollback"]
     body = status(team.client, c.deployment).json()
     assert body["candidate"] is None
@@ -363,8 +368,7 @@ def test_restored_canary_is_watched_again(team: Team, fast_plans: None) -> None:
     assert team.client.get(f"/api/v1/promotions/{c.promotion}").json()["state"] == "rolling_out"
     report(team.client, team.operator, c.deployment, restored["revision"], "stable", 1000, 10)
     report(team.client, team.operator, c.deployment, restored["revision"], "candidate", 300, 90)
-    controller = team.client.app.state.controller  # type: ignore[attr-defined]
-    assert [d["action"] for d in controller.tick()] == ["rollback"]
+    assert [d["action"] for d in tick(team, c.deployment)] == ["rollback"]
     assert status(team.client, c.deployment).json()["candidate"] is None
 
 
