@@ -153,6 +153,10 @@ class ServingReport(IdMixin, CreatedAtMixin, Base):
     reported_by_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("principals.id"))
 
 
+# The PostgreSQL NOTIFY channel every new revision signals (payload: the deployment's name).
+ROUTING_CHANNEL = "registry_routing"
+
+
 class RoutingEpoch(Base):
     """One row: bumped with every deployment revision, so each replica's routing cache can tell
     with one cheap read (every half second, not per request) that something changed."""

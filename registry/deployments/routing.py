@@ -5,7 +5,10 @@ resolve answers as ready-made JSON bytes, so a resolve in steady state touches n
 hashes the key (``registry.rollout.hashing``) and returns the cached bytes of its arm. A poller
 thread reads the one-row ``routing_epoch`` counter (bumped with every revision) every
 ``poll_s`` and drops the cache when it moved, so a change is visible on every replica within
-about ``poll_s`` plus one load. Presigned URLs (S3) are refreshed before they expire.
+about ``poll_s`` plus one load. On PostgreSQL the thread also LISTENs on ``registry_routing``
+(every revision NOTIFYs it on commit) and reads the counter as soon as a notification arrives:
+changes show within milliseconds, and polling stays as the fallback when the listening
+connection is down. Presigned URLs (S3) are refreshed before they expire.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session
 
 from registry.catalog.models import (
@@ -31,7 +35,12 @@ from registry.catalog.models import (
 )
 from registry.catalog.views import serving_name
 from registry.db.session import Sessions, unit_of_work
-from registry.deployments.models import Deployment, DeploymentRevision, RoutingEpoch
+from registry.deployments.models import (
+    ROUTING_CHANNEL,
+    Deployment,
+    DeploymentRevision,
+    RoutingEpoch,
+)
 from registry.storage.base import ArtifactStore
 
 log = logging.getLogger("registry.routing")
@@ -60,8 +69,13 @@ class RoutingCache:
         *,
         presign_ttl_s: int,
         poll_s: float = 0.5,
+        listen: bool = True,
     ) -> None:
         self._sessions = sessions
+        url = sessions.engine.url
+        self._listen_url = (
+            _conninfo(url) if listen and url.get_backend_name() == "postgresql" else None
+        )
         self._store = store
         self._presign_ttl_s = presign_ttl_s
         self._poll_s = poll_s
@@ -71,6 +85,7 @@ class RoutingCache:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self.loads = 0  # DB loads so far (tests check the steady state makes none)
+        self.notifications = 0  # NOTIFYs received (PostgreSQL)
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -85,7 +100,21 @@ class RoutingCache:
             self._thread.join(timeout=5)
 
     def _poll(self) -> None:
-        while not self._stopping.wait(self._poll_s):
+        listener: Any = None
+        while not self._stopping.is_set():
+            if listener is None and self._listen_url is not None:
+                listener = self._listen()
+            if listener is None:
+                if self._stopping.wait(self._poll_s):
+                    break
+            else:
+                try:  # wakes on a NOTIFY, else after poll_s
+                    for _ in listener.notifies(timeout=self._poll_s, stop_after=1):
+                        self.notifications += 1
+                except Exception:
+                    log.warning("routing LISTEN connection lost; polling", exc_info=True)
+                    _close(listener)
+                    listener = None
             try:
                 epoch = self._read_epoch()
             except Exception:  # the database may be briefly unreachable: keep serving
@@ -93,6 +122,22 @@ class RoutingCache:
                 continue
             if epoch != self._epoch:
                 self.invalidate(epoch)
+        _close(listener)
+
+    def _listen(self) -> Any:
+        """A dedicated autocommit connection LISTENing on ``ROUTING_CHANNEL``; None when it
+        cannot be opened (logged; polling goes on and the next round tries again)."""
+        import psycopg  # the PostgreSQL driver; only on this dialect
+
+        try:
+            conn = psycopg.connect(self._listen_url or "", autocommit=True, connect_timeout=5)
+            conn.execute(f"LISTEN {ROUTING_CHANNEL}")
+        except Exception:
+            log.warning(
+                "routing LISTEN unavailable; polling every %ss", self._poll_s, exc_info=True
+            )
+            return None
+        return conn
 
     def _read_epoch(self) -> int:
         with unit_of_work(self._sessions.read) as session:
@@ -225,3 +270,16 @@ def build_table(
 
 def _dump(value: dict[str, Any]) -> bytes:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _conninfo(url: URL) -> str:
+    """The SQLAlchemy URL as a libpq connection string for psycopg."""
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def _close(conn: Any) -> None:
+    if conn is not None:
+        try:
+            conn.close()
+        except Exception:  # closing a broken connection: nothing left to do
+            log.debug("closing the LISTEN connection failed", exc_info=True)

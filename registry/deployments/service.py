@@ -11,7 +11,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -22,6 +22,7 @@ from registry.catalog.base_models import get_base_version
 from registry.catalog.models import Adapter, AdapterVersion, BaseModel, BaseModelVersion, Namespace
 from registry.catalog.queries import get_adapter
 from registry.deployments.models import (
+    ROUTING_CHANNEL,
     Deployment,
     DeploymentRevision,
     RevisionReason,
@@ -172,10 +173,13 @@ def append_revision(
     )
     session.add(revision)
     session.flush()
-    # Every replica's routing cache polls this counter (not the revisions) to notice a change.
+    # Every replica's routing cache polls this counter (not the revisions) to notice a change;
+    # on PostgreSQL a NOTIFY (delivered at commit) wakes them at once.
     session.execute(
         update(RoutingEpoch).where(RoutingEpoch.id == 1).values(epoch=RoutingEpoch.epoch + 1)
     )
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_notify(ROUTING_CHANNEL, deployment.name)))
     _audit_revision(session, actor, deployment, revision)
     return revision
 
