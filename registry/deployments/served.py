@@ -9,7 +9,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, aliased
 
 from registry.access.actor import Actor
@@ -21,6 +21,53 @@ from registry.errors import BadRequest, NothingServed
 from registry.promotions.models import PromotionApproval, PromotionRequest
 from registry.rollout.hashing import HASH_SPEC_V1, arm
 
+# The statements are built once (auditors replay many of these; building a select() costs more
+# in Python than running it); SQLAlchemy caches their compiled forms.
+_REVISION_AT = (
+    select(DeploymentRevision)
+    .where(
+        DeploymentRevision.deployment_id == bindparam("deployment_id"),
+        DeploymentRevision.effective_at <= bindparam("at"),
+    )
+    .order_by(DeploymentRevision.effective_at.desc(), DeploymentRevision.revision.desc())
+    .limit(1)
+)
+_NAMES = (
+    select(
+        Namespace.name,
+        Adapter.name,
+        BaseModel.name,
+        BaseModelVersion.revision,
+        BaseModelVersion.manifest_digest,
+    )
+    .select_from(Deployment)
+    .join(Namespace, Namespace.id == Deployment.namespace_id)
+    .join(Adapter, Adapter.id == Deployment.adapter_id)
+    .join(BaseModelVersion, BaseModelVersion.id == Deployment.base_model_version_id)
+    .join(BaseModel, BaseModel.id == BaseModelVersion.base_model_id)
+    .where(Deployment.id == bindparam("deployment_id"))
+)
+_VERSIONS = select(AdapterVersion.id, AdapterVersion.version, AdapterVersion.digest).where(
+    AdapterVersion.id.in_(bindparam("ids", expanding=True))
+)
+# One round trip: the request, its requester and its approvers (outer join: none yet).
+_APPROVER = aliased(Principal)
+_PROMOTION = (
+    select(
+        PromotionRequest.override_reason,
+        PromotionRequest.policy_digest,
+        PromotionRequest.gates_passed,
+        Principal.name,
+        _APPROVER.name,
+        PromotionApproval.created_at,
+    )
+    .join(Principal, Principal.id == PromotionRequest.requested_by_id)
+    .outerjoin(PromotionApproval, PromotionApproval.request_id == PromotionRequest.id)
+    .outerjoin(_APPROVER, _APPROVER.id == PromotionApproval.approver_id)
+    .where(PromotionRequest.id == bindparam("promotion_id"))
+    .order_by(PromotionApproval.created_at)
+)
+
 
 def served_at(
     session: Session, *, actor: Actor, deployment: str, at: datetime, key: str | None
@@ -28,31 +75,14 @@ def served_at(
     if at.tzinfo is None:
         raise BadRequest("at needs a time zone (e.g. 2026-11-25T10:00:00Z)")
     dep = deployments.get_deployment(session, actor=actor, name=deployment)
-    revision = session.scalars(
-        select(DeploymentRevision)
-        .where(DeploymentRevision.deployment_id == dep.id, DeploymentRevision.effective_at <= at)
-        .order_by(DeploymentRevision.effective_at.desc(), DeploymentRevision.revision.desc())
-        .limit(1)
-    ).first()
+    revision = session.scalars(_REVISION_AT, {"deployment_id": dep.id, "at": at}).first()
     if revision is None:
         raise NothingServed(
             "the deployment had no revision at that time",
             context={"deployment": deployment, "at": at.isoformat()},
         )
     ns_name, adapter_name, base_name, base_revision, manifest_digest = session.execute(
-        select(
-            Namespace.name,
-            Adapter.name,
-            BaseModel.name,
-            BaseModelVersion.revision,
-            BaseModelVersion.manifest_digest,
-        )
-        .select_from(Deployment)
-        .join(Namespace, Namespace.id == Deployment.namespace_id)
-        .join(Adapter, Adapter.id == Deployment.adapter_id)
-        .join(BaseModelVersion, BaseModelVersion.id == Deployment.base_model_version_id)
-        .join(BaseModel, BaseModel.id == BaseModelVersion.base_model_id)
-        .where(Deployment.id == dep.id)
+        _NAMES, {"deployment_id": dep.id}
     ).one()
     prefix = f"{ns_name}/{adapter_name}"
     versions = _versions(
@@ -98,34 +128,14 @@ def _versions(
     wanted = [i for i in ids if i is not None]
     if not wanted:
         return {}
-    rows = session.execute(
-        select(AdapterVersion.id, AdapterVersion.version, AdapterVersion.digest).where(
-            AdapterVersion.id.in_(wanted)
-        )
-    ).all()
+    rows = session.execute(_VERSIONS, {"ids": wanted}).all()
     return {r[0]: {"version": r[1], "ref": f"{prefix}@v{r[1]}", "digest": r[2]} for r in rows}
 
 
 def _promotion(session: Session, revision: DeploymentRevision) -> dict[str, Any] | None:
     if revision.promotion_id is None:
         return None
-    # One round trip: the request, its requester and its approvers (outer join: none yet).
-    approver = aliased(Principal)
-    rows = session.execute(
-        select(
-            PromotionRequest.override_reason,
-            PromotionRequest.policy_digest,
-            PromotionRequest.gates_passed,
-            Principal.name,
-            approver.name,
-            PromotionApproval.created_at,
-        )
-        .join(Principal, Principal.id == PromotionRequest.requested_by_id)
-        .outerjoin(PromotionApproval, PromotionApproval.request_id == PromotionRequest.id)
-        .outerjoin(approver, approver.id == PromotionApproval.approver_id)
-        .where(PromotionRequest.id == revision.promotion_id)
-        .order_by(PromotionApproval.created_at)
-    ).all()
+    rows = session.execute(_PROMOTION, {"promotion_id": revision.promotion_id}).all()
     override_reason, policy_digest, gates_passed, requester = rows[0][:4]
     return {
         "id": str(revision.promotion_id),

@@ -11,7 +11,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -102,6 +102,16 @@ def create_deployment(
     return view(session, deployment)
 
 
+_BY_NAME = (
+    select(Deployment, Namespace.name)
+    .join(Namespace, Namespace.id == Deployment.namespace_id)
+    .where(Deployment.name == bindparam("name"))
+)
+_BY_NAME_FOR_UPDATE = _BY_NAME.with_for_update(of=Deployment).execution_options(
+    populate_existing=True
+)
+
+
 def get_deployment(
     session: Session,
     *,
@@ -113,14 +123,8 @@ def get_deployment(
     """Deployment ``name`` with ``action`` authorized (``deployment_not_found`` when the caller
     may not read it)."""
     refs.deployment_name(name)
-    stmt = (
-        select(Deployment, Namespace.name)
-        .join(Namespace, Namespace.id == Deployment.namespace_id)
-        .where(Deployment.name == name)
-    )
-    if for_update:
-        stmt = stmt.with_for_update(of=Deployment).execution_options(populate_existing=True)
-    row = session.execute(stmt).one_or_none()
+    stmt = _BY_NAME_FOR_UPDATE if for_update else _BY_NAME
+    row = session.execute(stmt, {"name": name}).one_or_none()
     missing = DeploymentNotFound("no such deployment", context={"deployment": name})
     if row is None:
         raise missing
