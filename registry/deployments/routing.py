@@ -45,6 +45,8 @@ from registry.storage.base import ArtifactStore
 
 log = logging.getLogger("registry.routing")
 
+LISTEN_RETRY_S = 30.0  # after a failed LISTEN connection, poll only this long before retrying
+
 
 @dataclass(frozen=True, slots=True)
 class RouteTable:
@@ -101,9 +103,13 @@ class RoutingCache:
 
     def _poll(self) -> None:
         listener: Any = None
+        retry_at = 0.0  # when to try LISTEN again after a failure (not every poll: a blackholed
+        # host would make each attempt wait for the connect timeout)
         while not self._stopping.is_set():
-            if listener is None and self._listen_url is not None:
+            if listener is None and self._listen_url is not None and time.monotonic() >= retry_at:
                 listener = self._listen()
+                if listener is None:
+                    retry_at = time.monotonic() + LISTEN_RETRY_S
             if listener is None:
                 if self._stopping.wait(self._poll_s):
                     break
