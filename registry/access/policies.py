@@ -26,7 +26,8 @@ from registry.policy.engine import CedarAuthorizer
 from registry.policy.gates_config import GatesFile, parse_gates
 from registry.policy.loader import PolicyBundle, from_texts, load_dir, validate
 from registry.policy.types import Authorizer
-from registry.rollout.plans import DEFAULT_PLANS_TEXT, PlansFile, parse_plans
+from registry.rollout.default_plans import DEFAULT_PLANS_TEXT
+from registry.rollout.plans import PlansFile, parse_plans
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,8 @@ from registry.rollout.analysis import (
     analyze,
     next_action,
 )
-from registry.rollout.plans import DEFAULT_PLANS_TEXT, Plan, Rule, Step, parse_plans
+from registry.rollout.default_plans import DEFAULT_PLANS_TEXT
+from registry.rollout.plans import Plan, Rule, Step, parse_plans
 
 T0 = datetime(2026, 11, 25, 20, 0, tzinfo=UTC)
 P, F, INC, S = "pass", "fail", "inconclusive", "skipped"

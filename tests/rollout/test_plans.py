@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 from registry.errors import InvalidPolicy
+from registry.rollout.default_plans import DEFAULT_PLANS_TEXT
 from registry.rollout.plans import (
-    DEFAULT_PLANS_TEXT,
     Plan,
     Rule,
     Step,
