@@ -14,6 +14,7 @@ from registry import __version__
 from registry.access.policies import PolicyHolder
 from registry.access.resolve_guard import ResolveGuard
 from registry.api.errors import install_error_handlers
+from registry.api.fast_path import ServingFastPath
 from registry.api.request_id import RequestIdMiddleware
 from registry.api.routes import (
     adapters,
@@ -141,9 +142,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     install_error_handlers(app)
+    # Added first, so it sits inside the request-id middleware (added later = outermost).
+    app.add_middleware(ServingFastPath)
     app.add_middleware(RequestIdMiddleware)
     # The serving hot path first: routes are matched in order, and resolve / routing-table
-    # are the most frequent requests by far (served by plain Starlette routes, see serving.py).
+    # are the most frequent requests by far (GETs answered by the ServingFastPath middleware,
+    # the rest by plain Starlette routes; see serving.py).
     for module in (
         serving,
         health,

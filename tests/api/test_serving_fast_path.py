@@ -5,11 +5,15 @@ parameters."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
 from fastapi.testclient import TestClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from starlette.requests import Request
 
+from registry.api.fast_path import _match
 from registry.api.routes.serving import _key
 from registry.metrics import Metrics
 
@@ -63,3 +67,48 @@ def test_other_methods_are_refused_with_the_usual_error(client: TestClient) -> N
     r = client.post("/api/v1/deployments/chat/resolve?key=k")
     assert r.status_code == 405
     assert r.json()["error"] == "method_not_allowed"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "root_path", "expected"),
+    [
+        ("GET", "/api/v1/deployments/chat/resolve", "", ("resolve", "chat")),
+        ("GET", "/api/v1/deployments/chat/routing-table", "", ("routing_table", "chat")),
+        ("GET", "/proxy/api/v1/deployments/chat/resolve", "/proxy", ("resolve", "chat")),
+        ("GET", "/api/v1/deployments/chat/resolve/", "", None),
+        ("GET", "/api/v1/deployments/chat/x/resolve", "", None),
+        ("GET", "/api/v1/deployments//resolve", "", None),
+        ("GET", "/api/v1/deployments/chat", "", None),
+        ("GET", "/api/v1/deployments/chat/history", "", None),
+        ("HEAD", "/api/v1/deployments/chat/resolve", "", None),
+        ("POST", "/api/v1/deployments/chat/resolve", "", None),
+    ],
+)
+def test_only_the_two_serving_paths_take_the_shortcut(
+    method: str, path: str, root_path: str, expected: tuple[str, str] | None
+) -> None:
+    scope: dict[str, Any] = {"type": "http", "method": method, "path": path}
+    if root_path:
+        scope["root_path"] = root_path
+    endpoint = _match(scope)
+    if expected is None:
+        assert endpoint is None
+        assert "path_params" not in scope
+    else:
+        assert endpoint is not None
+        assert (endpoint.__name__, scope["path_params"]["name"]) == expected
+
+
+def test_errors_on_the_shortcut_use_the_app_handlers(client: TestClient) -> None:
+    r = client.get("/api/v1/deployments/no-such-deployment/resolve?key=k")
+    assert r.status_code == 404
+    assert r.json()["error"] == "deployment_not_found"
+    assert r.headers["X-Request-ID"]  # still inside the request-id middleware
+    r = client.get("/api/v1/deployments/chat/resolve?key=k", headers={"Authorization": "Basic x"})
+    assert r.status_code == 401
+    assert r.headers["WWW-Authenticate"] == "Bearer"
+    r = client.get("/api/v1/deployments/Not A Name!/resolve?key=k")
+    assert r.status_code in (400, 404)
+    assert set(r.json()) == {"error", "detail", "context"}
+    # HEAD is not on the shortcut; the router still answers it.
+    assert client.head("/api/v1/deployments/no-such-deployment/resolve?key=k").status_code == 404

@@ -1,11 +1,13 @@
 """The serving hot path: resolve a key to an adapter version, fetch routing tables.
 
 Async routes answering from the in-process routing cache with pre-serialised bytes: in steady
-state no database, no thread-pool hop, no response-model validation. They are served by plain
-Starlette routes (``fast_routes``, matched before everything else): FastAPI's per-request
-dependency solving and exit stacks cost more than the work itself here. The same endpoints are
-also registered on ``router`` so the OpenAPI schema documents them (parameters declared by
-hand); the Starlette routes answer first, and errors go through the same exception handlers.
+state no database, no thread-pool hop, no response-model validation. GET requests reach them
+through ``registry.api.fast_path`` (a middleware ahead of FastAPI's exception middleware, exit
+stacks and router: those layers cost more than the work itself here); HEAD, and any request
+that middleware does not take, through plain Starlette routes (``fast_routes``, matched before
+everything else). The same endpoints are also registered on ``router`` so the OpenAPI schema
+documents them (parameters declared by hand). Errors go through the app's exception handlers
+on every path.
 Cache misses (a new revision, a first token) are resolved in a worker thread.
 """
 
