@@ -1,6 +1,7 @@
 """The serving routes' shortcuts give the same answers as the general machinery: the direct
 ``key=`` query read equals Starlette's parser on any query string, the Prometheus child cache
-counts what ``labels()`` would, and the routes stay in the OpenAPI schema with their
+counts what ``labels()`` would, the fast-path middleware takes exactly the two serving GETs and
+answers errors through the app's handlers, and the routes stay in the OpenAPI schema with their
 parameters."""
 
 from __future__ import annotations
