@@ -234,6 +234,11 @@ class Controller:
         return {"deployment": dep.name, "action": action.kind, "reason": action.reason}
 
 
+def _stable_need(plan: Plan) -> int:
+    """Stable requests the plan's ``compare: stable`` rules need (0 without such rules)."""
+    return max((r.min_stable_requests for r in plan.rules if r.compare == "stable"), default=0)
+
+
 def _recent(
     plan: Plan,
     candidate_reports: list[ServingReport],
@@ -252,10 +257,7 @@ def _recent(
         return None
     since = min(r.window_start for r in recent)
     same_period = aggregate([r for r in stable_reports if r.window_end > since])
-    stable_need = max(
-        (r.min_stable_requests for r in plan.rules if r.compare == "stable"), default=0
-    )
-    baseline = same_period if same_period.requests >= max(stable_need, 1) else stable
+    baseline = same_period if same_period.requests >= max(_stable_need(plan), 1) else stable
     return analyze(plan, candidate=aggregate(recent), stable=baseline, share_bp=share_bp)
 
 
@@ -275,7 +277,7 @@ def _stable_figures(
     rules say inconclusive.
     """
     stats = aggregate(window)
-    need = max((r.min_stable_requests for r in plan.rules if r.compare == "stable"), default=0)
+    need = _stable_need(plan)
     if stats.requests >= need or current.stable_version_id is None:
         return stats, current.revision
     per_revision = (

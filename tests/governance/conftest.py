@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,3 +59,15 @@ def team(client: TestClient, tmp_path: Path) -> Team:
         operator=make_principal(client, "operator", [ns]),
         tmp=tmp_path,
     )
+
+
+@pytest.fixture
+def fast_plans(client: TestClient) -> Iterator[None]:
+    """The rollout tests' plans (``rollout_helpers.FAST_PLANS``) for one test, then the policy
+    set's own again."""
+    from tests.governance.rollout_helpers import FAST_PLANS, apply_plans  # imports this module
+
+    before = client.get("/api/v1/policies").json()["rollout_text"]
+    apply_plans(client, FAST_PLANS)
+    yield
+    apply_plans(client, before)

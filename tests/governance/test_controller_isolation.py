@@ -5,31 +5,19 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterator
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import update
 
 from registry.db.session import unit_of_work
 from registry.deployments.models import Rollout
 from tests.governance.conftest import Team
 from tests.governance.rollout_helpers import (
-    FAST_PLANS,
-    apply_plans,
     canary,
     report,
     status,
     tick,
 )
-
-
-@pytest.fixture
-def fast_plans(client: TestClient) -> Iterator[None]:
-    before = client.get("/api/v1/policies").json()["rollout_text"]
-    apply_plans(client, FAST_PLANS)
-    yield
-    apply_plans(client, before)
 
 
 def test_a_broken_rollout_is_skipped_and_the_others_advance(

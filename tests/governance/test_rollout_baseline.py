@@ -5,30 +5,18 @@ whole step (a candidate that turns bad late is rolled back)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 
 from tests.governance.conftest import Team
 from tests.governance.rollout_helpers import (
-    FAST_PLANS,
-    apply_plans,
     canary,
     report,
     status,
     tick,
 )
-
-
-@pytest.fixture
-def fast_plans(client: TestClient) -> Iterator[None]:
-    before = client.get("/api/v1/policies").json()["rollout_text"]
-    apply_plans(client, FAST_PLANS)
-    yield
-    apply_plans(client, before)
 
 
 def _latest_decision(team: Team, dep: str) -> dict[str, Any]:

@@ -3,30 +3,18 @@ controller's steps and automatic rollback with evidence, resolve and routing tab
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from fastapi.testclient import TestClient
 
 from registry.rollout.hashing import arm as arm_of
 from tests.governance.conftest import Team
 from tests.governance.rollout_helpers import (
-    FAST_PLANS,
-    apply_plans,
     canary,
     report,
     status,
     tick,
 )
-
-
-@pytest.fixture
-def fast_plans(client: TestClient) -> Iterator[None]:
-    before = client.get("/api/v1/policies").json()["rollout_text"]
-    apply_plans(client, FAST_PLANS)
-    yield
-    apply_plans(client, before)
 
 
 def test_approval_with_a_stable_version_starts_the_canary(team: Team, fast_plans: None) -> None:

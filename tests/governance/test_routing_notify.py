@@ -10,24 +10,15 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import pytest
-from fastapi.testclient import TestClient
 
 from registry.deployments.routing import RoutingCache
 from tests.fixtures.db import dialect
 from tests.governance.conftest import Team
-from tests.governance.rollout_helpers import FAST_PLANS, apply_plans, canary
+from tests.governance.rollout_helpers import canary
 
 pytestmark = pytest.mark.skipif(
     dialect() != "postgresql", reason="LISTEN/NOTIFY is PostgreSQL's (the SQLite leg polls)"
 )
-
-
-@pytest.fixture
-def fast_plans(client: TestClient) -> Iterator[None]:
-    before = client.get("/api/v1/policies").json()["rollout_text"]
-    apply_plans(client, FAST_PLANS)
-    yield
-    apply_plans(client, before)
 
 
 @contextmanager
