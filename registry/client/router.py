@@ -10,7 +10,8 @@ deployment whose table was never fetched raises :class:`RouterError`.
 
 Hot path (a cached, fresh table): one dict lookup, one clock read, then either the pre-built
 route (share 0 or 10000: no hashing), a bounded per-revision cache of key → route, or one
-sha256 over the pre-encoded ``salt ":"`` prefix and the key.
+sha256 of the key fed to a copy of a hasher already fed the ``salt ":"`` prefix (no
+concatenation), its first 8 bytes read as a big-endian uint64 by a pre-compiled ``struct``.
 
 Thread-safe: refreshes are serialised by a lock; while one thread refreshes, others keep
 answering from the cached table. The table format and the spec are in ``docs/serving.md``.
@@ -19,6 +20,7 @@ answering from the cached table. The table format and the spec are in ``docs/ser
 from __future__ import annotations
 
 import logging
+import struct
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -52,8 +54,7 @@ Fetch = Callable[[str, str | None], tuple[int, dict[str, Any] | None, str | None
 DEFAULT_REFRESH_S = 5.0
 DEFAULT_CACHE_SIZE = 65_536
 _ROUTE_KEYS = ("ref", "version", "digest", "serving_name")
-_sha256 = sha256
-_from_bytes = int.from_bytes
+_uint64_be = struct.Struct(">Q").unpack_from
 
 
 class RouterError(KeyError):
@@ -104,6 +105,7 @@ class _Table:
         "prefix",
         "raw",
         "revision",
+        "salted",
         "share_bp",
         "split_candidate",
         "stable",
@@ -131,6 +133,7 @@ class _Table:
         self.raw, self.etag, self.expires = raw, etag, expires
         self.revision, self.share_bp = revision, share_bp
         self.prefix = (salt + ":").encode("utf-8")
+        self.salted = sha256(self.prefix)  # copied per key: the prefix is hashed once
         self.split_candidate = self.candidate or self.stable  # share_bp > 0 → the candidate
         self.fixed: Route | None = None
         if share_bp == 0:
@@ -206,8 +209,9 @@ class Router:
             if route is not None:
                 return route
             if key.__class__ is str and 0 < len(key) <= MAX_KEY_CHARS and "\x00" not in key:
-                digest = _sha256(table.prefix + key.encode("utf-8")).digest()
-                if _from_bytes(digest[:8], "big") % BUCKETS < table.share_bp:
+                hasher = table.salted.copy()
+                hasher.update(key.encode())  # UTF-8; UnicodeEncodeError for lone surrogates
+                if _uint64_be(hasher.digest())[0] % BUCKETS < table.share_bp:
                     route = table.split_candidate
                 else:
                     route = table.stable

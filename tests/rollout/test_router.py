@@ -10,6 +10,8 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from registry.client import ClientError, RegistryClient
 from registry.client import router as router_module
@@ -97,6 +99,22 @@ def test_same_arms_as_the_hash_spec(share_bp: int, cache_size: int) -> None:
             assert route.revision == 7
 
 
+_VALID_KEYS = st.text(
+    st.characters(exclude_characters="\x00", exclude_categories=["Cs"]),
+    min_size=1,
+    max_size=64,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(key=_VALID_KEYS, share_bp=st.integers(1, 9999))
+def test_any_valid_key_gets_the_hash_spec_arm(key: str, share_bp: int) -> None:
+    """Any text (non-ASCII included), hashed by the router's copied prefix hasher, lands where
+    the server's ``hashing.arm`` puts it."""
+    router, _, _ = make((200, table(share_bp=share_bp), None), cache_size=0)
+    assert router.resolve("support-prod", key).arm == arm(SALT, key, share_bp)
+
+
 def test_route_fields() -> None:
     router, _, _ = make((200, table(share_bp=10_000), None))
     assert router.resolve("support-prod", "k") == Route(
@@ -123,7 +141,7 @@ def test_full_shares_skip_hashing(
     def no_hashing(_: bytes) -> Any:
         raise AssertionError("hashed")
 
-    monkeypatch.setattr(router_module, "_sha256", no_hashing)
+    monkeypatch.setattr(router_module, "_uint64_be", no_hashing)
     router, _, _ = make((200, body, None))
     assert {router.resolve("support-prod", k).arm for k in KEYS} == {expected}
 
