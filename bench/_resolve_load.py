@@ -1,8 +1,8 @@
-"""Closed-loop HTTP load for the resolve benchmark: N client threads in this process, each with
-its own client, for a fixed warm-up then a fixed measured window. Also: server CPU from /proc,
+"""Closed-loop HTTP load for the resolve benchmark: N client processes, each with its own
+client, for a fixed warm-up then a fixed measured window. Also: server CPU from /proc,
 and the ceiling app under uvicorn.
 
-Every thread runs the same lean loop (``op(i)`` → ok?), so the client's own cost is the same for
+Every client runs the same lean loop (``op(i)`` → ok?), so the client's own cost is the same for
 every system and is part of every figure, the ceiling's included. The clients share the machine's
 CPUs with the server under test: client CPU per request is reported next to the server's.
 """
@@ -10,10 +10,10 @@ CPUs with the server under test: client CPU per request is reported next to the 
 from __future__ import annotations
 
 import contextlib
+import multiprocessing
 import os
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -100,6 +100,65 @@ def cpu_seconds(pids: Sequence[int]) -> float:
 # --------------------------------------------------------------------------- load loop
 
 
+@dataclass
+class _Ready:
+    error: str | None
+
+
+@dataclass
+class _Done:
+    latencies_s: list[float]
+    failures: int
+    last_finish: float
+    cpu_s: float
+
+
+def _client(
+    make_op: MakeOp, index: int, go: Any, start: Any, out: Any, timing: tuple[float, float]
+) -> None:
+    """One client process: set up, report ready, wait for the common start, warm up, then time
+    every call started within the window. Sends its latencies and its own CPU in the window."""
+    warmup_s, duration_s = timing
+    try:
+        op, close = make_op()
+    except BaseException as exc:  # reported to the parent, which raises it
+        out.put(_Ready(f"{type(exc).__name__}: {exc}"))
+        return
+    out.put(_Ready(None))
+    mine: list[float] = []
+    failed = 0
+    finished = 0.0
+    i = index * 7919  # each client walks its own part of the key list
+    clock = time.perf_counter  # CLOCK_MONOTONIC: one clock for every process
+    cpu0 = cpu1 = 0.0
+    try:
+        if not go.wait(timeout=120):
+            return
+        window = start.value + warmup_s
+        end = window + duration_s
+        while clock() < window:
+            with contextlib.suppress(Exception):
+                op(i)
+            i += 1
+        cpu0 = time.process_time()
+        while True:
+            t0 = clock()
+            if t0 >= end:
+                break
+            try:
+                ok = op(i)
+            except Exception:
+                ok = False
+            finished = clock()
+            mine.append(finished - t0)
+            failed += not ok
+            i += 1
+        cpu1 = time.process_time()
+    finally:
+        close()
+        out.put(_Done(mine, failed, finished, cpu1 - cpu0))
+
+
 def run_load(
     make_op: MakeOp,
     clients: int,
@@ -107,81 +166,45 @@ def run_load(
     duration_s: float,
     server_pids: Sequence[int] = (),
 ) -> LoadResult:
-    """``clients`` threads call ``op(i)`` back to back: ``warmup_s`` untimed, then every call
-    started within ``duration_s`` is timed. Throughput = timed calls / (last finish - window
-    start). Exceptions and ``False`` count as failures; nothing aborts the loop."""
-    start = [0.0]
-    barrier = threading.Barrier(clients, action=lambda: start.__setitem__(0, time.perf_counter()))
-    lock = threading.Lock()
-    latencies: list[float] = []
-    failures = [0]
-    last_finish = [0.0]
-    setup_errors: list[BaseException] = []
-
-    def body(index: int) -> None:
-        try:
-            op, close = make_op()
-        except BaseException as exc:
-            setup_errors.append(exc)
-            barrier.abort()
-            return
-        mine: list[float] = []
-        failed = 0
-        finished = 0.0
-        i = index * 7919  # each thread walks its own part of the key list
-        clock = time.perf_counter
-        try:
-            barrier.wait(timeout=120)
-            window = start[0] + warmup_s
-            end = window + duration_s
-            while clock() < window:
-                with contextlib.suppress(Exception):
-                    op(i)
-                i += 1
-            while True:
-                t0 = clock()
-                if t0 >= end:
-                    break
-                try:
-                    ok = op(i)
-                except Exception:
-                    ok = False
-                finished = clock()
-                mine.append(finished - t0)
-                failed += not ok
-                i += 1
-        except threading.BrokenBarrierError:
-            pass
-        finally:
-            close()
-            with lock:
-                latencies.extend(mine)
-                failures[0] += failed
-                last_finish[0] = max(last_finish[0], finished)
-
-    threads = [threading.Thread(target=body, args=(k,), daemon=True) for k in range(clients)]
-    for t in threads:
-        t.start()
-    # Sample CPU at the window's edges (the threads are synchronised on ``start``).
-    while start[0] == 0.0 and not setup_errors:
-        time.sleep(0.005)
-    if setup_errors:
-        for t in threads:
-            t.join(timeout=30)
-        raise setup_errors[0]
-    window = start[0] + warmup_s
-    time.sleep(max(0.0, window - time.perf_counter()))
-    client0, server0 = time.process_time(), cpu_seconds(server_pids)
-    time.sleep(max(0.0, window + duration_s - time.perf_counter()))
-    client1, server1 = time.process_time(), cpu_seconds(server_pids)
-    for t in threads:
-        t.join(timeout=duration_s + 120)
+    """``clients`` processes (forked; ``make_op()`` runs in each) call ``op(i)`` back to back:
+    ``warmup_s`` untimed, then every call started within ``duration_s`` is timed. Throughput =
+    timed calls / (last finish - window start). Exceptions and ``False`` count as failures;
+    nothing aborts the loop. Processes rather than threads: client threads queue on one GIL, and
+    that queue (not the server) set the p99 with 8 clients."""
+    ctx = multiprocessing.get_context("fork")
+    go, start, out = ctx.Event(), ctx.Value("d", 0.0), ctx.Queue()
+    procs = [
+        ctx.Process(
+            target=_client, args=(make_op, k, go, start, out, (warmup_s, duration_s)), daemon=True
+        )
+        for k in range(clients)
+    ]
+    for p in procs:
+        p.start()
+    try:
+        errors = [r.error for r in (out.get(timeout=120) for _ in procs) if r.error]
+        if errors:
+            raise RuntimeError(f"client set-up failed: {errors[0]}")
+        start.value = time.perf_counter()
+        go.set()
+        window = start.value + warmup_s
+        time.sleep(max(0.0, window - time.perf_counter()))
+        server0 = cpu_seconds(server_pids)
+        time.sleep(max(0.0, window + duration_s - time.perf_counter()))
+        server1 = cpu_seconds(server_pids)
+        done: list[_Done] = [out.get(timeout=duration_s + 120) for _ in procs]
+    finally:
+        for p in procs:
+            p.join(timeout=30)
+            if p.is_alive():
+                p.kill()
+    latencies = [lat for d in done for lat in d.latencies_s]
     return LoadResult(
         requests=len(latencies),
-        failures=failures[0],
-        seconds=max(last_finish[0] - window, 1e-9),
+        failures=sum(d.failures for d in done),
+        seconds=max(max(d.last_finish for d in done) - window, 1e-9),
         latencies_s=latencies,
-        client_cpu_s=client1 - client0,
+        client_cpu_s=sum(d.cpu_s for d in done),
         server_cpu_s=(server1 - server0) if server_pids else None,
     )
 
@@ -189,7 +212,7 @@ def run_load(
 def httpx_op(
     base_url: str, paths: Sequence[str], headers: dict[str, str], keepalive: bool
 ) -> MakeOp:
-    """One ``httpx.Client`` per thread; keep-alive reuses its one connection, otherwise every
+    """One ``httpx.Client`` per client; keep-alive reuses its one connection, otherwise every
     request opens a new TCP connection (``Connection: close``, no idle connections kept)."""
 
     def make() -> tuple[Op, Callable[[], None]]:

@@ -117,7 +117,7 @@ def print_report(res: Results, checks: list[dict[str, Any]], router: dict[str, A
         )
     print_table(
         f"Resolve / alias lookup over HTTP ({res.warmup_s:g} s warm-up + {res.duration_s:g} s "
-        "per case; client threads share the 2 CPUs with the server)",
+        "per case; client processes share the 2 CPUs with the server)",
         [
             "system",
             "db",

@@ -9,9 +9,9 @@
   (``GET /api/2.0/mlflow/registered-models/alias``) with the same httpx loop as ours.
 * **ceiling**: a bare FastAPI route returning a constant resolve-shaped JSON, same uvicorn
   settings (``bench._resolve_ceiling``); measured first and again (keep-alive) at the end.
-* every system with 1 and 8 client threads (one ``httpx.Client`` each), keep-alive (one
+* every system with 1 and 8 client processes (one ``httpx.Client`` each), keep-alive (one
   connection reused) and a new TCP connection per request (``Connection: close``); a fixed
-  warm-up then a fixed window. Client threads share the 2 CPUs with the server: client and
+  warm-up then a fixed window. Client processes share the 2 CPUs with the server: client and
   server CPU per request are reported next to the rates.
 * **Router**: local resolves/s of ``registry.client.router.Router`` from a cached routing table:
   ``bench.router`` is run for it (its checked figure), or, without it, timed here.
