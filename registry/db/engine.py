@@ -75,6 +75,15 @@ def _setup_sqlite(engine: Engine, settings: DatabaseSettings) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if mode == "IMMEDIATE" else "BEGIN")
 
 
+def statement_reader_engine(engine: Engine) -> Engine:
+    """The same pool; on PostgreSQL every statement commits on its own (``AUTOCOMMIT``: no
+    ``BEGIN`` / ``COMMIT`` round trips, but no snapshot shared between statements either). On
+    SQLite (in-process: a ``BEGIN`` costs no round trip) the engine itself."""
+    if engine.dialect.name != "postgresql":
+        return engine
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
+
+
 def writer_engine(engine: Engine) -> Engine:
     """The same pool, but SQLite transactions begin IMMEDIATE (a no-op option on PostgreSQL)."""
     return engine.execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"})

@@ -11,15 +11,21 @@ from contextlib import contextmanager
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from registry.db.engine import writer_engine
+from registry.db.engine import statement_reader_engine, writer_engine
 
 
 class Sessions:
-    """A reader and a writer sessionmaker over one engine."""
+    """Readers and a writer sessionmaker over one engine. ``read_statements`` is for hot reads
+    whose statements need no common snapshot (each one reads committed rows that later commits
+    do not change, e.g. append-only history): it saves two round trips per request on
+    PostgreSQL."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.read = sessionmaker(bind=engine, expire_on_commit=False)
+        self.read_statements = sessionmaker(
+            bind=statement_reader_engine(engine), expire_on_commit=False
+        )
         self.write = sessionmaker(bind=writer_engine(engine), expire_on_commit=False)
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import event
 
 from tests.factories.catalog import create_namespace, register_base, unique
 from tests.factories.governance import Who, make_principal, push_version
@@ -71,3 +74,29 @@ def fast_plans(client: TestClient) -> Iterator[None]:
     apply_plans(client, FAST_PLANS)
     yield
     apply_plans(client, before)
+
+
+BACKGROUND = {"routing-epoch", "rollout-controller", "audit-checkpointer"}
+
+
+@contextmanager
+def counted(team: Team) -> Iterator[list[str]]:
+    """The SQL statements the requests made inside the block run."""
+    engine = team.client.app.state.sessions.engine  # type: ignore[attr-defined]
+    seen: list[str] = []
+
+    def on_execute(*args: object) -> None:
+        statement = str(args[2])
+        # Not part of what a request costs: the server's background threads (the routing-epoch
+        # poller), and the caller's token and the policy-set version, re-read on their own
+        # clocks (cache lifetimes of seconds).
+        if threading.current_thread().name in BACKGROUND:
+            return
+        if not any(t in statement for t in ("api_tokens", "policy_sets")):
+            seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", on_execute)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", on_execute)

@@ -3,38 +3,8 @@ page costs the same number of queries however many items it holds (no query per 
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-
-from sqlalchemy import event
-
 from tests.factories.governance import create_deployment, decide, record_eval, request_promotion
-from tests.governance.conftest import Team
-
-BACKGROUND = {"routing-epoch", "rollout-controller", "audit-checkpointer"}
-
-
-@contextmanager
-def counted(team: Team) -> Iterator[list[str]]:
-    engine = team.client.app.state.sessions.engine  # type: ignore[attr-defined]
-    seen: list[str] = []
-
-    def on_execute(*args: object) -> None:
-        statement = str(args[2])
-        # Not part of what a page costs: the server's background threads (the routing-epoch
-        # poller), and the caller's token and the policy-set version, re-read on their own
-        # clocks (cache lifetimes of seconds).
-        if threading.current_thread().name in BACKGROUND:
-            return
-        if not any(t in statement for t in ("api_tokens", "policy_sets")):
-            seen.append(statement)
-
-    event.listen(engine, "before_cursor_execute", on_execute)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", on_execute)
+from tests.governance.conftest import Team, counted
 
 
 def test_a_page_costs_the_same_queries_whatever_its_size(team: Team) -> None:

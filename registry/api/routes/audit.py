@@ -123,12 +123,13 @@ async def served(
     """Which versions served ``deployment`` at ``at`` (ISO 8601 with a time zone): the revision
     effective then, stable and candidate with digests, the base and its digest, the share, the
     promotion and its approvers, and for ``key`` the arm it was routed to (recomputed from the
-    revision's salt and hash spec). (One worker-thread hop for all the database work: auditors
-    replay many of these.)"""
+    revision's salt and hash spec). (One worker-thread hop for all the database work, and no
+    transaction around it: auditors replay many of these, and every row read is history that
+    later commits do not change.)"""
 
     def work() -> dict[str, object]:
         sessions: Sessions = request.app.state.sessions
-        with unit_of_work(sessions.read) as session:
+        with unit_of_work(sessions.read_statements) as session:
             active = request.app.state.policies.current(session)
             actor = load_actor(
                 session, principal, active.authorizer, getattr(request.state, "request_id", None)
