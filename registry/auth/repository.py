@@ -80,9 +80,11 @@ _CURRENT_ATTRIBUTES = (
 
 
 def current_attributes(session: Session, principal_id: uuid.UUID) -> PrincipalAttributes | None:
-    """Role, kind, CI login and memberships of an enabled principal in one round trip (Core:
-    this runs on every authorized request)."""
-    rows = session.execute(_CURRENT_ATTRIBUTES, {"principal_id": principal_id}).all()
+    """Role, kind, CI login and memberships of an enabled principal in one round trip. This runs
+    on every authorized request, so on the session's connection: no ORM execution layer (and so
+    no autoflush: it reads what is committed or flushed)."""
+    params = {"principal_id": principal_id}
+    rows = session.connection().execute(_CURRENT_ATTRIBUTES, params).all()
     if not rows or rows[0][4] is not None:
         return None
     first = rows[0]

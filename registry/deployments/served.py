@@ -9,7 +9,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.orm import Session, aliased
 
 from registry.access.actor import Actor, deployment_resource
@@ -95,12 +95,13 @@ def served_at(
     if at.tzinfo is None:
         raise BadRequest("at needs a time zone (e.g. 2026-11-25T10:00:00Z)")
     refs.deployment_name(deployment)
-    dep = session.execute(_DEPLOYMENT, {"name": deployment}).one_or_none()
+    conn = session.connection()  # Core rows only: no ORM execution layer per statement
+    dep = conn.execute(_DEPLOYMENT, {"name": deployment}).one_or_none()
     missing = DeploymentNotFound("no such deployment", context={"deployment": deployment})
     if dep is None:
         raise missing
     actor.require("read", deployment_resource(deployment, dep.namespace), hidden=missing)
-    row = session.execute(_REVISION_AT, {"deployment_id": dep.id, "at": at}).first()
+    row = conn.execute(_REVISION_AT, {"deployment_id": dep.id, "at": at}).first()
     if row is None:
         raise NothingServed(
             "the deployment had no revision at that time",
@@ -124,7 +125,7 @@ def served_at(
             "ref": f"{dep.base_name}@{dep.base_revision}",
             "manifest_digest": dep.manifest_digest,
         },
-        "promotion": _promotion(session, row.promotion_id),
+        "promotion": _promotion(conn, row.promotion_id),
         "key": key,
         "arm": None,
     }
@@ -150,10 +151,10 @@ def _split(hash_spec: str, salt: str, share_bp: int, key: str) -> str:
         raise BadRequest(str(exc)) from exc
 
 
-def _promotion(session: Session, promotion_id: uuid.UUID | None) -> dict[str, Any] | None:
+def _promotion(conn: Connection, promotion_id: uuid.UUID | None) -> dict[str, Any] | None:
     if promotion_id is None:
         return None
-    rows = session.execute(_PROMOTION, {"promotion_id": promotion_id}).all()
+    rows = conn.execute(_PROMOTION, {"promotion_id": promotion_id}).all()
     override_reason, policy_digest, gates_passed, requester = rows[0][:4]
     return {
         "id": str(promotion_id),
