@@ -12,12 +12,13 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.orm import Session, aliased
 
-from registry.access.actor import Actor, deployment_resource
+from registry.access.actor import Actor
 from registry.auth.models import Principal
 from registry.catalog import refs
 from registry.catalog.models import Adapter, AdapterVersion, BaseModel, BaseModelVersion, Namespace
+from registry.deployments import service as deployments
 from registry.deployments.models import Deployment, DeploymentRevision
-from registry.errors import BadRequest, DeploymentNotFound, NothingServed
+from registry.errors import BadRequest, NothingServed
 from registry.promotions.models import PromotionApproval, PromotionRequest
 from registry.rollout.hashing import HASH_SPEC_V1, arm
 
@@ -97,10 +98,8 @@ def served_at(
     refs.deployment_name(deployment)
     conn = session.connection()  # Core rows only: no ORM execution layer per statement
     dep = conn.execute(_DEPLOYMENT, {"name": deployment}).one_or_none()
-    missing = DeploymentNotFound("no such deployment", context={"deployment": deployment})
-    if dep is None:
-        raise missing
-    actor.require("read", deployment_resource(deployment, dep.namespace), hidden=missing)
+    deployments.authorize(actor, deployment, None if dep is None else dep.namespace)
+    assert dep is not None
     row = conn.execute(_REVISION_AT, {"deployment_id": dep.id, "at": at}).first()
     if row is None:
         raise NothingServed(

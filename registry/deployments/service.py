@@ -125,12 +125,19 @@ def get_deployment(
     refs.deployment_name(name)
     stmt = _BY_NAME_FOR_UPDATE if for_update else _BY_NAME
     row = session.execute(stmt, {"name": name}).one_or_none()
-    missing = DeploymentNotFound("no such deployment", context={"deployment": name})
-    if row is None:
-        raise missing
-    found, namespace = row
-    actor.require(action, deployment_resource(name, namespace), hidden=missing)
+    authorize(actor, name, None if row is None else row[1], action)
+    assert row is not None
+    found: Deployment = row[0]
     return found
+
+
+def authorize(actor: Actor, name: str, namespace: str | None, action: str = "read") -> None:
+    """``action`` on deployment ``name`` of ``namespace`` (None: there is no such deployment):
+    ``deployment_not_found`` when it does not exist or the caller may not read it."""
+    missing = DeploymentNotFound("no such deployment", context={"deployment": name})
+    if namespace is None:
+        raise missing
+    actor.require(action, deployment_resource(name, namespace), hidden=missing)
 
 
 def namespace_of(session: Session, deployment: Deployment) -> str:

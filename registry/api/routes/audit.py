@@ -124,8 +124,8 @@ async def served(
     effective then, stable and candidate with digests, the base and its digest, the share, the
     promotion and its approvers, and for ``key`` the arm it was routed to (recomputed from the
     revision's salt and hash spec). (One worker-thread hop for all the database work, and no
-    transaction around it: auditors replay many of these, and every row read is history that
-    later commits do not change.)"""
+    transaction around it: auditors replay many of these; the revision and its versions come in
+    one statement, and history rows do not change once written.)"""
 
     def work() -> dict[str, object]:
         sessions: Sessions = request.app.state.sessions
