@@ -5,7 +5,9 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import uuid
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
@@ -54,3 +56,23 @@ def decode_token(token: str | None, *, arity: int, types: tuple[type, ...]) -> l
     ):
         raise InvalidPageToken("page token does not belong to this listing")
     return key
+
+
+def decode_time_token(token: str | None) -> tuple[datetime, uuid.UUID] | None:
+    """The ``[created_at, id]`` cursor of a newest-first listing (``time_key``): a time zone-aware
+    ISO 8601 time and a UUID; anything else is ``invalid_page_token``."""
+    cursor = decode_token(token, arity=2, types=(str, str))
+    if cursor is None:
+        return None
+    try:
+        at, ident = datetime.fromisoformat(cursor[0]), uuid.UUID(cursor[1])
+    except ValueError as exc:
+        raise InvalidPageToken("malformed page token") from exc
+    if at.tzinfo is None:
+        raise InvalidPageToken("malformed page token")
+    return at, ident
+
+
+def time_key(created_at: datetime, ident: uuid.UUID) -> list[Any]:
+    """The cursor ``decode_time_token`` reads back."""
+    return [created_at.isoformat(), str(ident)]

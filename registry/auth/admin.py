@@ -15,6 +15,7 @@ from registry.auth.repository import PrincipalRepository, namespace_names
 from registry.auth.tokens import hash_token, new_token
 from registry.catalog import refs
 from registry.catalog.namespaces import get_namespace
+from registry.db.keyset import newest_first_after
 from registry.errors import (
     BadRequest,
     PrincipalExists,
@@ -170,7 +171,16 @@ def create_token(
     return IssuedToken(token, row, target.name)
 
 
-def list_tokens(session: Session, *, actor: Actor, principal: str | None) -> list[ApiToken]:
+def list_tokens(
+    session: Session,
+    *,
+    actor: Actor,
+    principal: str | None,
+    after: tuple[datetime, uuid.UUID] | None,
+    limit: int,
+) -> tuple[str, list[ApiToken]]:
+    """The principal's name and a page of its tokens, newest first (keyset: ``after`` is the
+    ``(created_at, id)`` of the previous page's last token)."""
     target = _self(session, actor) if principal is None else get_principal(session, name=principal)
     actor.require(
         "manage_tokens",
@@ -180,10 +190,12 @@ def list_tokens(session: Session, *, actor: Actor, principal: str | None) -> lis
     stmt = (
         select(ApiToken)
         .where(ApiToken.principal_id == target.id)
-        .order_by(ApiToken.created_at.desc())
-        .limit(1000)
+        .order_by(ApiToken.created_at.desc(), ApiToken.id.desc())
+        .limit(limit)
     )
-    return list(session.scalars(stmt))
+    if after is not None:
+        stmt = stmt.where(newest_first_after(ApiToken.created_at, ApiToken.id, after))
+    return target.name, list(session.scalars(stmt))
 
 
 def revoke_token(session: Session, *, actor: Actor, token_id: uuid.UUID) -> tuple[ApiToken, str]:

@@ -57,7 +57,8 @@ class ApiToken(IdMixin, CreatedAtMixin, Base):
     """An API token; only its sha256 is stored (tokens are 256-bit random, no salt needed)."""
 
     __tablename__ = "api_tokens"
-    __table_args__ = (Index("ix_api_tokens_principal_id", "principal_id"),)
+    # Keyset pages of a principal's tokens, newest first (CI principals mint one per job).
+    __table_args__ = (Index("ix_api_tokens_principal_created", "principal_id", "created_at", "id"),)
 
     principal_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("principals.id", ondelete="CASCADE"))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)

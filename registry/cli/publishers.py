@@ -8,8 +8,8 @@ from typing import Annotated, Any
 
 import typer
 
-from registry.cli._common import client
-from registry.cli._output import OutputOpt, emit, get_state, note, render_table
+from registry.cli._common import AllOpt, LimitOpt, PageTokenOpt, client, collect
+from registry.cli._output import OutputOpt, emit, emit_page, get_state, note
 
 app = typer.Typer(
     help="Trusted CI publishers: which CI OIDC identities may act as which service principal.",
@@ -112,15 +112,23 @@ def add(
 
 
 @app.command("list")
-def list_(ctx: typer.Context, output: OutputOpt = None) -> None:
+def list_(
+    ctx: typer.Context,
+    limit: LimitOpt = None,
+    page_token: PageTokenOpt = None,
+    all_pages: AllOpt = False,
+    output: OutputOpt = None,
+) -> None:
     """List trusted publishers by name (admin).
 
-    JSON: [publisher, ...].
+    JSON: {"items": [publisher, ...], "next_page_token"}.
     """
     state = get_state(ctx)
     with client(state) as api:
-        rows = api.list_publishers()
-    emit(state, rows, lambda: render_table(rows, _COLUMNS))
+        page = collect(
+            lambda token: api.list_publishers(limit=limit, page_token=token), page_token, all_pages
+        )
+    emit_page(state, page, _COLUMNS)
 
 
 @app.command("exchange")

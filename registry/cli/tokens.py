@@ -6,8 +6,8 @@ from typing import Annotated
 
 import typer
 
-from registry.cli._common import client
-from registry.cli._output import OutputOpt, emit, get_state, note, render_table
+from registry.cli._common import AllOpt, LimitOpt, PageTokenOpt, client, collect
+from registry.cli._output import OutputOpt, emit, emit_page, get_state, note
 
 app = typer.Typer(
     help="API tokens: mint (shown once), list, revoke.",
@@ -87,17 +87,24 @@ def create(
 def list_(
     ctx: typer.Context,
     principal: PrincipalOpt = None,
+    limit: LimitOpt = None,
+    page_token: PageTokenOpt = None,
+    all_pages: AllOpt = False,
     output: OutputOpt = None,
 ) -> None:
     """List a principal's tokens, newest first (never the secrets).
 
-    JSON: [{"id", "principal", "name", "scopes", "expires_at", "revoked_at", "created_at"}].
-    Exit 3 (policy_denied), 4 (principal_not_found).
+    JSON: {"items": [{"id", "principal", "name", "scopes", "expires_at", "revoked_at",
+    "created_at"}, ...], "next_page_token"}. Exit 3 (policy_denied), 4 (principal_not_found).
     """
     state = get_state(ctx)
     with client(state) as api:
-        tokens = api.list_tokens(principal=principal)
-    emit(state, tokens, lambda: render_table(tokens, _COLUMNS))
+        page = collect(
+            lambda token: api.list_tokens(principal=principal, limit=limit, page_token=token),
+            page_token,
+            all_pages,
+        )
+    emit_page(state, page, _COLUMNS)
 
 
 @app.command("revoke")

@@ -85,9 +85,17 @@ class _Governance(_Transport):
         )
         return result
 
-    def list_tokens(self, *, principal: str | None = None) -> list[JSON]:
-        """Tokens of ``principal`` (default: the caller), newest first, without secrets."""
-        result: list[JSON] = self._json("GET", "/api/v1/tokens", params={"principal": principal})
+    def list_tokens(
+        self,
+        *,
+        principal: str | None = None,
+        limit: int | None = None,
+        page_token: str | None = None,
+    ) -> JSON:
+        """A page of ``principal``'s tokens (default: the caller's), newest first, without
+        secrets: ``{items, next_page_token}``."""
+        params = {"principal": principal, **self._page(limit, page_token)}
+        result: JSON = self._json("GET", "/api/v1/tokens", params=params)
         return result
 
     def revoke_token(self, token_id: str, *, idempotency_key: str | None = None) -> JSON:
@@ -110,8 +118,9 @@ class _Governance(_Transport):
         )
         return result
 
-    def list_publishers(self) -> list[JSON]:
-        result: list[JSON] = self._json("GET", "/api/v1/publishers")
+    def list_publishers(self, *, limit: int | None = None, page_token: str | None = None) -> JSON:
+        """A page of trusted publishers by name (admin): ``{items, next_page_token}``."""
+        result: JSON = self._json("GET", "/api/v1/publishers", params=self._page(limit, page_token))
         return result
 
     def exchange_oidc_token(self) -> JSON:

@@ -140,14 +140,21 @@ def add_publisher(
     return row
 
 
-def list_publishers(session: Session, *, actor: Actor) -> list[tuple[TrustedPublisher, str]]:
+def list_publishers(
+    session: Session, *, actor: Actor, after: str | None, limit: int
+) -> list[tuple[TrustedPublisher, str]]:
+    """A page of trusted publishers by name (keyset: ``after`` is the previous page's last
+    name), each with its principal's name."""
     actor.require("manage_principals", registry_resource())
-    rows = session.execute(
+    stmt = (
         select(TrustedPublisher, Principal.name)
         .join(Principal, Principal.id == TrustedPublisher.principal_id)
         .order_by(TrustedPublisher.name)
-    ).all()
-    return [(r[0], r[1]) for r in rows]
+        .limit(limit)
+    )
+    if after is not None:
+        stmt = stmt.where(TrustedPublisher.name > after)
+    return [(r[0], r[1]) for r in session.execute(stmt).all()]
 
 
 def publisher_summary(row: TrustedPublisher) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from registry.access.actor import Actor
 from registry.auth.models import Principal
 from registry.catalog.models import Adapter, AdapterVersion, Namespace
 from registry.catalog.namespaces import readable
+from registry.db.keyset import newest_first_after
 from registry.deployments import service as deployments
 from registry.deployments.models import Deployment
 from registry.errors import PromotionNotFound
@@ -71,8 +72,7 @@ def list_requests(
         stmt = stmt.where(PromotionRequest.state == state)
     if before is not None:
         stmt = stmt.where(
-            (PromotionRequest.created_at < before[0])
-            | ((PromotionRequest.created_at == before[0]) & (PromotionRequest.id < before[1]))
+            newest_first_after(PromotionRequest.created_at, PromotionRequest.id, before)
         )
     return views(session, list(session.scalars(stmt)))
 

@@ -100,3 +100,26 @@ def error_of(response: httpx.Response) -> tuple[str, str | None]:
 
 def dumps(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True)
+
+
+def all_pages(
+    client: TestClient,
+    url: str,
+    *,
+    limit: int,
+    headers: dict[str, str] | None = None,
+    **params: Any,
+) -> list[list[dict[str, Any]]]:
+    """Every page of a keyset listing, following ``next_page_token`` (at most 1,000 pages)."""
+    pages: list[list[dict[str, Any]]] = []
+    token: str | None = None
+    for _ in range(1000):
+        query = {**params, "limit": limit, **({"page_token": token} if token else {})}
+        r = client.get(url, params=query, headers=headers)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        pages.append(body["items"])
+        token = body["next_page_token"]
+        if token is None:
+            return pages
+    raise AssertionError("listing did not end")

@@ -38,7 +38,7 @@ def test_self_service_tokens_but_not_for_others(client: TestClient) -> None:
     assert mine.json()["principal"] == a.name
     theirs = client.post("/api/v1/tokens", json={"principal": b.name}, headers=a.headers)
     assert theirs.status_code == 404  # may not even see b
-    listed = client.get("/api/v1/tokens", headers=a.headers).json()
+    listed = client.get("/api/v1/tokens", headers=a.headers).json()["items"]
     assert {t["name"] for t in listed} >= {"laptop"}
     assert all("token" not in t for t in listed)
 

@@ -71,7 +71,7 @@ def world(anon_client: TestClient, admin_token: str) -> Iterator[World]:
         assert r.status_code == 201, r.text
         promotion = r.json()["id"]
         upload = c.post("/api/v1/uploads", json={}).json()["id"]
-        token_id = c.get("/api/v1/tokens").json()[0]["id"]
+        token_id = c.get("/api/v1/tokens").json()["items"][0]["id"]
         outsider = make_principal(c, "viewer", [])
         member = make_principal(c, "viewer", [ns])
         yield World(

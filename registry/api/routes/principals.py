@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
-from fastapi import Request, status
+from fastapi import Query, Request, status
 
 from registry.access.schemas import (
     MembershipAdd,
@@ -15,7 +16,7 @@ from registry.access.schemas import (
     TokenRead,
 )
 from registry.api.deps import ActorDep, SessionDep, WriteDep
-from registry.api.pagination import Page, decode_token, make_page
+from registry.api.pagination import Page, decode_time_token, decode_token, make_page, time_key
 from registry.api.routes._common import (
     DEFAULT_PAGE,
     Limit,
@@ -152,17 +153,26 @@ def create_token(body: TokenCreate, ctx: WriteDep) -> object:
 
 @router.get(
     "/tokens",
-    response_model=list[TokenRead],
-    responses=responses(PrincipalNotFound, PolicyDenied),
+    response_model=Page[TokenRead],
+    responses=responses(PrincipalNotFound, PolicyDenied, InvalidPageToken),
 )
 def list_tokens(
-    actor: ActorDep, session: SessionDep, principal: str | None = None
-) -> list[TokenRead]:
+    actor: ActorDep,
+    session: SessionDep,
+    principal: Annotated[str | None, Query(max_length=128)] = None,
+    limit: Limit = DEFAULT_PAGE,
+    page_token: PageToken = None,
+) -> Page[TokenRead]:
     """Tokens of a principal (default: the caller), newest first; never the secrets."""
-    name = principal or actor.name
-    return [
-        _token_read(t, name) for t in admin.list_tokens(session, actor=actor, principal=principal)
-    ]
+    name, rows = admin.list_tokens(
+        session,
+        actor=actor,
+        principal=principal,
+        after=decode_time_token(page_token),
+        limit=limit + 1,
+    )
+    items = [_token_read(t, name) for t in rows[:limit]]
+    return make_page(items, more=len(rows) > limit, key=lambda t: time_key(t.created_at, t.id))
 
 
 @router.post(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import Query, status
@@ -16,7 +15,7 @@ from registry.access.schemas import (
     PromotionReject,
 )
 from registry.api.deps import ActorDep, PoliciesDep, SessionDep, WriteDep
-from registry.api.pagination import Page, decode_token, make_page
+from registry.api.pagination import Page, decode_time_token, make_page, time_key
 from registry.api.routes._common import (
     DEFAULT_PAGE,
     Limit,
@@ -114,20 +113,12 @@ def list_promotions(
     page_token: PageToken = None,
 ) -> Page[PromotionRead]:
     """Promotion requests newest first."""
-    cursor = decode_token(page_token, arity=2, types=(str, str))
-    before = None
-    if cursor:
-        try:
-            before = (datetime.fromisoformat(cursor[0]), uuid.UUID(cursor[1]))
-        except ValueError as exc:
-            raise InvalidPageToken("malformed page token") from exc
+    before = decode_time_token(page_token)
     rows = reads.list_requests(
         session, actor=actor, deployment=deployment, state=state, before=before, limit=limit + 1
     )
     items = [promotion_read(v) for v in rows[:limit]]
-    return make_page(
-        items, more=len(rows) > limit, key=lambda p: [p.created_at.isoformat(), str(p.id)]
-    )
+    return make_page(items, more=len(rows) > limit, key=lambda p: time_key(p.created_at, p.id))
 
 
 @router.get("/{promotion_id}", response_model=PromotionRead, responses=responses(PromotionNotFound))

@@ -6,10 +6,18 @@ from fastapi import status
 
 from registry.access.schemas import OidcTokenRead, PublisherCreate, PublisherRead
 from registry.api.deps import ActorDep, PrincipalDep, SessionDep, SettingsDep, WriteDep
-from registry.api.routes._common import authenticated_router, responses
+from registry.api.pagination import Page, decode_token, make_page
+from registry.api.routes._common import (
+    DEFAULT_PAGE,
+    Limit,
+    PageToken,
+    authenticated_router,
+    responses,
+)
 from registry.errors import (
     BadRequest,
     InvalidName,
+    InvalidPageToken,
     NamespaceNotFound,
     OidcTokenInvalid,
     OidcTokenReused,
@@ -52,10 +60,21 @@ def add_publisher(body: PublisherCreate, ctx: WriteDep) -> object:
     )
 
 
-@router.get("/publishers", response_model=list[PublisherRead], responses=responses(PolicyDenied))
-def list_publishers(actor: ActorDep, session: SessionDep) -> list[PublisherRead]:
+@router.get(
+    "/publishers",
+    response_model=Page[PublisherRead],
+    responses=responses(PolicyDenied, InvalidPageToken),
+)
+def list_publishers(
+    actor: ActorDep, session: SessionDep, limit: Limit = DEFAULT_PAGE, page_token: PageToken = None
+) -> Page[PublisherRead]:
     """Trusted publishers by name (admin)."""
-    return [_read(row, name) for row, name in oidc.list_publishers(session, actor=actor)]
+    cursor = decode_token(page_token, arity=1, types=(str,))
+    rows = oidc.list_publishers(
+        session, actor=actor, after=cursor[0] if cursor else None, limit=limit + 1
+    )
+    items = [_read(row, name) for row, name in rows[:limit]]
+    return make_page(items, more=len(rows) > limit, key=lambda p: [p.name])
 
 
 @router.post(
