@@ -188,7 +188,7 @@ class WriteContext:
         return JSONResponse(payload, status_code=status_code)
 
 
-def get_write_context(
+async def get_write_context(  # no I/O: async saves a worker-thread hop per write request
     request: Request,
     session: SessionDep,
     principal: PrincipalDep,

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from registry.access.actor import Actor, principal_resource, registry_resource
 from registry.auth.models import ApiToken, Principal, PrincipalKind, PrincipalNamespace, Role
-from registry.auth.repository import PrincipalRepository, namespace_names
+from registry.auth.repository import PrincipalRepository, memberships, namespace_names
 from registry.auth.tokens import hash_token, new_token
 from registry.catalog import refs
 from registry.catalog.namespaces import get_namespace
@@ -111,7 +111,9 @@ def list_principals(
     stmt = select(Principal).order_by(Principal.name).limit(limit)
     if after is not None:
         stmt = stmt.where(Principal.name > after)
-    return [PrincipalView(p, namespace_names(session, p.id)) for p in session.scalars(stmt)]
+    rows = list(session.scalars(stmt))
+    names = memberships(session, [p.id for p in rows])
+    return [PrincipalView(p, names[p.id]) for p in rows]
 
 
 def get_principal(session: Session, *, name: str) -> Principal:

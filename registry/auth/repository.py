@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import bindparam, select
@@ -94,10 +95,20 @@ def current_attributes(session: Session, principal_id: uuid.UUID) -> PrincipalAt
 
 def namespace_names(session: Session, principal_id: uuid.UUID) -> list[str]:
     """Names of the namespaces a principal is a member of."""
+    return memberships(session, [principal_id])[principal_id]
+
+
+def memberships(session: Session, principal_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[str]]:
+    """Each principal's namespace names, sorted, in one query (a listing page's worth)."""
+    out: dict[uuid.UUID, list[str]] = {i: [] for i in principal_ids}
+    if not out:
+        return out
     stmt = (
-        select(Namespace.name)
-        .join(PrincipalNamespace, PrincipalNamespace.namespace_id == Namespace.id)
-        .where(PrincipalNamespace.principal_id == principal_id)
+        select(PrincipalNamespace.principal_id, Namespace.name)
+        .join(Namespace, Namespace.id == PrincipalNamespace.namespace_id)
+        .where(PrincipalNamespace.principal_id.in_(list(out)))
         .order_by(Namespace.name)
     )
-    return list(session.scalars(stmt))
+    for principal_id, name in session.execute(stmt):
+        out[principal_id].append(name)
+    return out

@@ -25,7 +25,6 @@ from registry.cli._output import (
     get_state,
     note,
     render_record,
-    render_table,
 )
 
 app = typer.Typer(
@@ -466,13 +465,24 @@ def report(
 
 
 @app.command("decisions")
-def decisions(ctx: typer.Context, name: NameArg, output: OutputOpt = None) -> None:
-    """The rollout controller's decisions, newest first (last 100), with their evidence.
+def decisions(
+    ctx: typer.Context,
+    name: NameArg,
+    limit: LimitOpt = None,
+    page_token: PageTokenOpt = None,
+    all_pages: AllOpt = False,
+    output: OutputOpt = None,
+) -> None:
+    """The rollout controller's decisions, newest first, with their evidence.
 
-    JSON: [{"id", "decided_at", "action", "reason", "step_index", "revision", "evidence"}].
-    Exit 4 (deployment_not_found).
+    JSON: {"items": [{"id", "decided_at", "action", "reason", "step_index", "revision",
+    "evidence"}, ...], "next_page_token"}. Exit 4 (deployment_not_found).
     """
     state = get_state(ctx)
     with client(state) as api:
-        rows = api.deployment_decisions(name)
-    emit(state, rows, lambda: render_table(rows, _DECISION_COLUMNS))
+        page = collect(
+            lambda token: api.deployment_decisions(name, limit=limit, page_token=token),
+            page_token,
+            all_pages,
+        )
+    emit_page(state, page, _DECISION_COLUMNS)

@@ -111,9 +111,16 @@ class _Rollouts(_Transport):
         )
         return result
 
-    def deployment_decisions(self, name: str) -> list[JSON]:
-        """The rollout controller's decisions, newest first (last 100), with their evidence."""
-        result: list[JSON] = self._json("GET", f"/api/v1/deployments/{seg(name)}/decisions")
+    def deployment_decisions(
+        self, name: str, *, limit: int | None = None, page_token: str | None = None
+    ) -> JSON:
+        """A page of the rollout controller's decisions, newest first, with their evidence:
+        ``{items, next_page_token}``."""
+        result: JSON = self._json(
+            "GET",
+            f"/api/v1/deployments/{seg(name)}/decisions",
+            params=self._page(limit, page_token),
+        )
         return result
 
     # --- history ----------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from registry.access.actor import Actor
 from registry.catalog.models import AdapterVersion, VersionState
+from registry.db.keyset import newest_first_after
 from registry.deployments import service as deployments
 from registry.deployments.models import (
     Deployment,
@@ -353,15 +354,24 @@ def _require_servable(session: Session, version_id: uuid.UUID | None) -> None:
         )
 
 
-def decisions(session: Session, *, actor: Actor, name: str, limit: int) -> list[RolloutDecision]:
-    """The controller's decisions on ``name``, newest first."""
+def decisions(
+    session: Session,
+    *,
+    actor: Actor,
+    name: str,
+    after: tuple[datetime, uuid.UUID] | None,
+    limit: int,
+) -> list[RolloutDecision]:
+    """A page of the controller's decisions on ``name``, newest first (keyset: ``after`` is the
+    ``(decided_at, id)`` of the previous page's last decision)."""
     dep = deployments.get_deployment(session, actor=actor, name=name)
-    return list(
-        session.scalars(
-            select(RolloutDecision)
-            .join(Rollout, Rollout.id == RolloutDecision.rollout_id)
-            .where(Rollout.deployment_id == dep.id)
-            .order_by(RolloutDecision.decided_at.desc())
-            .limit(limit)
-        )
+    stmt = (
+        select(RolloutDecision)
+        .join(Rollout, Rollout.id == RolloutDecision.rollout_id)
+        .where(Rollout.deployment_id == dep.id)
+        .order_by(RolloutDecision.decided_at.desc(), RolloutDecision.id.desc())
+        .limit(limit)
     )
+    if after is not None:
+        stmt = stmt.where(newest_first_after(RolloutDecision.decided_at, RolloutDecision.id, after))
+    return list(session.scalars(stmt))

@@ -218,7 +218,9 @@ def test_reports(canary: World) -> None:
         *base, "--arm", "stable", "--requests", "1", "--errors", "0", *times, "--score", "x"
     )
     assert (code, body["error"]) == (2, "usage")
-    assert isinstance(world.ok("deployments", "decisions", world.deployment), list)
+    decisions = world.ok("deployments", "decisions", world.deployment, "--all")
+    assert isinstance(decisions["items"], list)
+    assert decisions["next_page_token"] is None
 
 
 def test_one_command_rollback_and_what_served_when(canary: World) -> None:

@@ -80,9 +80,9 @@ BACKGROUND = {"routing-epoch", "rollout-controller", "audit-checkpointer"}
 
 
 @contextmanager
-def counted(team: Team) -> Iterator[list[str]]:
+def counted(client: TestClient) -> Iterator[list[str]]:
     """The SQL statements the requests made inside the block run."""
-    engine = team.client.app.state.sessions.engine  # type: ignore[attr-defined]
+    engine = client.app.state.sessions.engine  # type: ignore[attr-defined]
     seen: list[str] = []
 
     def on_execute(*args: object) -> None:

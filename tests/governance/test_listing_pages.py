@@ -11,12 +11,15 @@ from datetime import UTC, datetime
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from registry.auth.models import ApiToken
 from registry.db.session import unit_of_work
+from registry.deployments.models import Deployment, Rollout, RolloutDecision
 from tests.factories.catalog import all_pages, create_namespace, unique
 from tests.factories.governance import make_principal
+from tests.governance.conftest import Team, counted
+from tests.governance.rollout_helpers import canary
 
 
 def _forged(cursor: object) -> str:
@@ -100,3 +103,55 @@ def test_foreign_page_tokens_are_refused(client: TestClient, url: str, token: st
     r = client.get(url, params={"page_token": token})
     assert r.status_code == 400, r.text
     assert r.json()["error"] == "invalid_page_token"
+
+
+def test_a_principals_page_costs_the_same_queries_whatever_its_size(client: TestClient) -> None:
+    """Each principal's memberships come with the page (one query for all of them)."""
+    namespaces = sorted(create_namespace(client) for _ in range(2))
+    made = {make_principal(client, "viewer", namespaces[: i % 3]).name: i % 3 for i in range(4)}
+    client.get("/api/v1/principals", params={"limit": 1})  # warm the token and policy caches
+    sizes = {}
+    for limit in (1, 4):
+        with counted(client) as seen:
+            page = client.get("/api/v1/principals", params={"limit": limit}).json()
+        assert len(page["items"]) == limit
+        sizes[limit] = len(seen)
+    assert sizes[1] == sizes[4], sizes
+    listed = {
+        p["name"]: p["namespaces"]
+        for page in all_pages(client, "/api/v1/principals", limit=3)
+        for p in page
+    }
+    assert {name: listed[name] for name in made} == {
+        name: namespaces[:n] for name, n in made.items()
+    }
+
+
+def test_decision_pages_newest_first(team: Team, fast_plans: None) -> None:
+    """A deployment's controller decisions outlive any one page: every one is reachable."""
+    c = canary(team)
+    sessions = team.client.app.state.sessions  # type: ignore[attr-defined]
+    tie = datetime(2026, 1, 1, tzinfo=UTC)
+    with unit_of_work(sessions.write) as session:
+        rollout_id = session.scalars(
+            select(Rollout.id)
+            .join(Deployment, Deployment.id == Rollout.deployment_id)
+            .where(Deployment.name == c.deployment)
+        ).one()
+        for i in range(5):
+            session.add(
+                RolloutDecision(
+                    rollout_id=rollout_id,
+                    decided_at=tie if i < 3 else tie.replace(day=2 + i),
+                    action="hold",
+                    reason=f"test {i}",
+                    step_index=0,
+                    evidence={},
+                )
+            )
+    url = f"/api/v1/deployments/{c.deployment}/decisions"
+    walked = [d for page in all_pages(team.client, url, limit=2) for d in page]
+    keys = [(d["decided_at"], uuid.UUID(d["id"])) for d in walked]
+    assert len({d["id"] for d in walked}) == len(walked) >= 5
+    assert keys == sorted(keys, reverse=True)
+    assert {d["reason"] for d in walked} >= {f"test {i}" for i in range(5)}

@@ -21,7 +21,7 @@ def test_a_page_costs_the_same_queries_whatever_its_size(team: Team) -> None:
     team.client.get("/api/v1/promotions?limit=1", headers=team.approver.headers)
     sizes = {}
     for limit in (1, 4):
-        with counted(team) as seen:
+        with counted(team.client) as seen:
             page = team.client.get(
                 f"/api/v1/promotions?limit={limit}", headers=team.approver.headers
             ).json()

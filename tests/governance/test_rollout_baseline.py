@@ -20,8 +20,9 @@ from tests.governance.rollout_helpers import (
 
 
 def _latest_decision(team: Team, dep: str) -> dict[str, Any]:
-    decisions: list[dict[str, Any]] = team.client.get(f"/api/v1/deployments/{dep}/decisions").json()
-    return decisions[0]
+    page = team.client.get(f"/api/v1/deployments/{dep}/decisions", params={"limit": 1}).json()
+    latest: dict[str, Any] = page["items"][0]
+    return latest
 
 
 def _send(team: Team, dep: str, revision: int, arm: str, requests: int, errors: int) -> str:

@@ -312,7 +312,7 @@ def test_canary_steps_then_automatic_rollback_and_served_history(cluster: Cluste
         assert gone["reason"] == "automatic_rollback"
         verified = _ok(c.get("/api/v1/audit/verify"))
         assert verified["ok"], verified
-        decisions = c.get(f"/api/v1/deployments/{dep}/decisions").json()
+        decisions = c.get(f"/api/v1/deployments/{dep}/decisions").json()["items"]
         assert decisions[0]["action"] == "rollback"
         assert decisions[0]["evidence"]["candidate"]["report_ids"]
 

@@ -214,7 +214,7 @@ def test_bad_candidate_is_rolled_back_with_evidence(team: Team, fast_plans: None
     assert body["stable"]["ref"] == c.v1
     history = team.client.get(f"/api/v1/deployments/{c.deployment}/history").json()["items"]
     assert history[0]["reason"] == "automatic_rollback"
-    decisions = team.client.get(f"/api/v1/deployments/{c.deployment}/decisions").json()
+    decisions = team.client.get(f"/api/v1/deployments/{c.deployment}/decisions").json()["items"]
     rollback = decisions[0]
     assert rollback["action"] == "rollback"
     assert rollback["revision"] == history[0]["revision"]

@@ -15,7 +15,7 @@ def test_served_at_costs_four_statements(team: Team, fast_plans: None) -> None:
     c = canary(team)
     params = {"deployment": c.deployment, "at": datetime.now(UTC).isoformat(), "key": "t1"}
     team.client.get("/api/v1/audit/served", params=params)  # warm the token and policy caches
-    with counted(team) as seen:
+    with counted(team.client) as seen:
         served = team.client.get("/api/v1/audit/served", params=params)
     assert served.status_code == 200, served.text
     body = served.json()

@@ -15,12 +15,20 @@ from registry.access.schemas import (
     RolloutStep,
 )
 from registry.api.deps import ActorDep, SessionDep, WriteDep
-from registry.api.routes._common import authenticated_router, responses
+from registry.api.pagination import Page, decode_time_token, make_page, time_key
+from registry.api.routes._common import (
+    DEFAULT_PAGE,
+    Limit,
+    PageToken,
+    authenticated_router,
+    responses,
+)
 from registry.api.routes.deployments import deployment_read
 from registry.deployments import reports, rollouts
 from registry.errors import (
     BadRequest,
     DeploymentNotFound,
+    InvalidPageToken,
     InvalidReport,
     InvalidTransition,
     PolicyDenied,
@@ -121,13 +129,20 @@ def report(name: str, body: ReportCreate, ctx: WriteDep) -> object:
 
 @router.get(
     "/{name}/decisions",
-    response_model=list[DecisionRead],
-    responses=responses(DeploymentNotFound),
+    response_model=Page[DecisionRead],
+    responses=responses(DeploymentNotFound, InvalidPageToken),
 )
-def decisions(name: str, actor: ActorDep, session: SessionDep) -> list[DecisionRead]:
-    """The rollout controller's decisions on this deployment, newest first (last 100), each
-    with its evidence (report ids, computed values per rule)."""
-    return [
-        DecisionRead.model_validate(d, from_attributes=True)
-        for d in rollouts.decisions(session, actor=actor, name=name, limit=100)
-    ]
+def decisions(
+    name: str,
+    actor: ActorDep,
+    session: SessionDep,
+    limit: Limit = DEFAULT_PAGE,
+    page_token: PageToken = None,
+) -> Page[DecisionRead]:
+    """The rollout controller's decisions on this deployment, newest first, each with its
+    evidence (report ids, computed values per rule)."""
+    rows = rollouts.decisions(
+        session, actor=actor, name=name, after=decode_time_token(page_token), limit=limit + 1
+    )
+    items = [DecisionRead.model_validate(d, from_attributes=True) for d in rows[:limit]]
+    return make_page(items, more=len(rows) > limit, key=lambda d: time_key(d.decided_at, d.id))
