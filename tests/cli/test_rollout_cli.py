@@ -1,10 +1,9 @@
 """Rollouts from the command line as scripts use them: a canary started by a promotion, manual
 compare-and-set moves, resolve, serving reports, one-command rollback and "what served at T".
 
-Each step is a subprocess against a real server. The server's rollout controller runs too, but
-the default plan's 10-minute dwell and reports below its 200-request minimum keep it from moving
-anything here: every revision below is a manual one.
-"""
+Each step is a subprocess against a real server (the shared live server, which runs no rollout
+controller: ``tests/fixtures/server.py``): every revision below is a manual one. The README
+walk-through (``tests/cli/test_readme.py``) runs a server with its controller."""
 
 from __future__ import annotations
 
