@@ -58,6 +58,12 @@ def decode_token(token: str | None, *, arity: int, types: tuple[type, ...]) -> l
     return key
 
 
+def decode_name_token(token: str | None) -> str | None:
+    """The ``[name]`` cursor of a listing by name: the previous page's last name."""
+    cursor = decode_token(token, arity=1, types=(str,))
+    return None if cursor is None else str(cursor[0])
+
+
 def decode_time_token(token: str | None) -> tuple[datetime, uuid.UUID] | None:
     """The ``[created_at, id]`` cursor of a newest-first listing (``time_key``): a time zone-aware
     ISO 8601 time and a UUID; anything else is ``invalid_page_token``."""

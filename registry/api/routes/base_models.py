@@ -7,7 +7,7 @@ import json
 from fastapi import Response, status
 
 from registry.api.deps import ActorDep, ManifestsDep, SessionDep, StoreDep, WriteDep
-from registry.api.pagination import Page, decode_token, make_page
+from registry.api.pagination import Page, decode_name_token, make_page
 from registry.api.routes._common import (
     DEFAULT_PAGE,
     Limit,
@@ -68,9 +68,8 @@ def list_base_models(
     actor: ActorDep, session: SessionDep, limit: Limit = DEFAULT_PAGE, page_token: PageToken = None
 ) -> Page[BaseModelRead]:
     """Base models by name, each with its revisions."""
-    cursor = decode_token(page_token, arity=1, types=(str,))
     rows = base_models.list_base_models(
-        session, actor=actor, after=cursor[0] if cursor else None, limit=limit + 1
+        session, actor=actor, after=decode_name_token(page_token), limit=limit + 1
     )
     items = [
         BaseModelRead(name=m.name, created_at=m.created_at, revisions=revs)

@@ -13,7 +13,7 @@ from registry.access.schemas import (
     VersionSummaryRead,
 )
 from registry.api.deps import ActorDep, SessionDep, WriteDep
-from registry.api.pagination import Page, decode_token, make_page
+from registry.api.pagination import Page, decode_name_token, decode_token, make_page
 from registry.api.routes._common import (
     DEFAULT_PAGE,
     Limit,
@@ -103,9 +103,8 @@ def list_deployments(
     actor: ActorDep, session: SessionDep, limit: Limit = DEFAULT_PAGE, page_token: PageToken = None
 ) -> Page[DeploymentRead]:
     """Deployments the caller may read, by name."""
-    cursor = decode_token(page_token, arity=1, types=(str,))
     rows = deployments.list_deployments(
-        session, actor=actor, after=cursor[0] if cursor else None, limit=limit + 1
+        session, actor=actor, after=decode_name_token(page_token), limit=limit + 1
     )
     items = [deployment_read(v) for v in rows[:limit]]
     return make_page(items, more=len(rows) > limit, key=lambda d: [d.name])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import status
 
 from registry.api.deps import ActorDep, SessionDep, WriteDep
-from registry.api.pagination import Page, decode_token, make_page
+from registry.api.pagination import Page, decode_name_token, make_page
 from registry.api.routes._common import (
     DEFAULT_PAGE,
     Limit,
@@ -44,9 +44,8 @@ def list_namespaces(
     actor: ActorDep, session: SessionDep, limit: Limit = DEFAULT_PAGE, page_token: PageToken = None
 ) -> Page[NamespaceRead]:
     """Namespaces by name."""
-    cursor = decode_token(page_token, arity=1, types=(str,))
     rows = namespaces.list_namespaces(
-        session, actor=actor, after=cursor[0] if cursor else None, limit=limit + 1
+        session, actor=actor, after=decode_name_token(page_token), limit=limit + 1
     )
     items = [NamespaceRead.model_validate(r) for r in rows[:limit]]
     return make_page(items, more=len(rows) > limit, key=lambda n: [n.name])

@@ -16,7 +16,7 @@ from registry.access.schemas import (
     TokenRead,
 )
 from registry.api.deps import ActorDep, SessionDep, WriteDep
-from registry.api.pagination import Page, decode_time_token, decode_token, make_page, time_key
+from registry.api.pagination import Page, decode_name_token, decode_time_token, make_page, time_key
 from registry.api.routes._common import (
     DEFAULT_PAGE,
     Limit,
@@ -100,9 +100,8 @@ def list_principals(
     actor: ActorDep, session: SessionDep, limit: Limit = DEFAULT_PAGE, page_token: PageToken = None
 ) -> Page[PrincipalRead]:
     """Principals by name (admin)."""
-    cursor = decode_token(page_token, arity=1, types=(str,))
     rows = admin.list_principals(
-        session, actor=actor, after=cursor[0] if cursor else None, limit=limit + 1
+        session, actor=actor, after=decode_name_token(page_token), limit=limit + 1
     )
     items = [_principal_read(v) for v in rows[:limit]]
     return make_page(items, more=len(rows) > limit, key=lambda p: [p.name])

@@ -6,7 +6,7 @@ from fastapi import status
 
 from registry.access.schemas import OidcTokenRead, PublisherCreate, PublisherRead
 from registry.api.deps import ActorDep, PrincipalDep, SessionDep, SettingsDep, WriteDep
-from registry.api.pagination import Page, decode_token, make_page
+from registry.api.pagination import Page, decode_name_token, make_page
 from registry.api.routes._common import (
     DEFAULT_PAGE,
     Limit,
@@ -69,9 +69,8 @@ def list_publishers(
     actor: ActorDep, session: SessionDep, limit: Limit = DEFAULT_PAGE, page_token: PageToken = None
 ) -> Page[PublisherRead]:
     """Trusted publishers by name (admin)."""
-    cursor = decode_token(page_token, arity=1, types=(str,))
     rows = oidc.list_publishers(
-        session, actor=actor, after=cursor[0] if cursor else None, limit=limit + 1
+        session, actor=actor, after=decode_name_token(page_token), limit=limit + 1
     )
     items = [_read(row, name) for row, name in rows[:limit]]
     return make_page(items, more=len(rows) > limit, key=lambda p: [p.name])
