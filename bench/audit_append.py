@@ -30,7 +30,7 @@ from bench._common import (
     wait_for_quiet,
     write_json,
 )
-from bench.registration import run_threads
+from bench._oploop import run_threads
 
 NAME = "audit_append"
 THREADS = (1, 8)

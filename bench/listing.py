@@ -28,9 +28,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, create_engine, func, select, update
+from sqlalchemy import Engine, Table, create_engine, func, select, update
 
 from bench._common import (
     analyze,
@@ -117,7 +117,7 @@ def load_ours(engine: Engine, start: int, stop: int) -> None:
     """Copy the template version (v1) into versions ``start..stop-1``."""
     from registry.catalog.models import Adapter, AdapterVersion, VersionFile, VersionTag
 
-    av, vf, vt = AdapterVersion.__table__, VersionFile.__table__, VersionTag.__table__
+    av, vf, vt = (cast(Table, m.__table__) for m in (AdapterVersion, VersionFile, VersionTag))
     with engine.begin() as conn:
         adapter_id = conn.execute(select(Adapter.id).where(Adapter.name == ADAPTER)).scalar_one()
         template = dict(

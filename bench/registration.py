@@ -9,8 +9,10 @@ Ours, through the real HTTP API of a ``uvicorn`` subprocess (one worker):
 
 MLflow: ``MlflowClient().create_model_version(name, source="s3://...", await_creation_for=0)``
 (one REST call per version, no artifact upload) against ``mlflow server`` (one worker,
-``--no-serve-artifacts``) on the same database engine. 1 and 4 client threads, each with its own
-HTTP client; every thread registers versions of the same adapter / registered model.
+``--no-serve-artifacts``) on the same database engine. 1 and 4 clients, each a forked process
+with its own HTTP client (threads would queue on the benchmark's GIL; MLflow's Python client
+alone costs ~2 ms of CPU per call); every client registers versions of the same adapter /
+registered model.
 
     python -m bench.registration [--quick] [--dialects sqlite,postgresql]
 """
@@ -20,8 +22,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import tempfile
-import threading
-import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -48,10 +48,11 @@ from bench._common import (
     wait_for_quiet,
     write_json,
 )
+from bench._oploop import run_processes
 
 NAME = "registration"
 TARGET_RATIO = 5.0
-THREADS = (1, 4)
+CLIENTS = (1, 4)
 WARMUP_OPS = 10
 
 
@@ -60,7 +61,7 @@ class RateResult:
     system: str
     dialect: str
     mode: str
-    threads: int
+    clients: int
     ops: int
     seconds: float
     latencies_s: list[float]
@@ -74,62 +75,12 @@ class RateResult:
             "system": self.system,
             "dialect": self.dialect,
             "mode": self.mode,
-            "threads": self.threads,
+            "clients": self.clients,
             "ops": self.ops,
             "seconds": round(self.seconds, 3),
             "ops_per_s": round(self.ops_per_s, 1),
             "latency": latency_summary_ms(self.latencies_s),
         }
-
-
-def run_threads(
-    n_ops: int,
-    threads: int,
-    make_worker: Callable[[], tuple[Callable[[int], None], Callable[[], None]]],
-) -> tuple[float, list[float]]:
-    """Run ``n_ops`` operations spread over ``threads`` threads; returns (wall s, latencies).
-
-    ``make_worker()`` is called once per thread (in the thread) and returns ``(op, close)``;
-    ``op(i)`` performs operation ``i``. Operations are handed out from a shared counter.
-    """
-    lock = threading.Lock()
-    next_op = [0]
-    latencies: list[float] = []
-    errors: list[BaseException] = []
-    ready = threading.Barrier(threads + 1)
-
-    def body() -> None:
-        op, close = make_worker()
-        mine: list[float] = []
-        try:
-            ready.wait(timeout=120)
-            for _ in range(n_ops):  # bounded: at most n_ops per thread
-                with lock:
-                    i = next_op[0]
-                    next_op[0] += 1
-                if i >= n_ops:
-                    break
-                t0 = time.perf_counter()
-                op(i)
-                mine.append(time.perf_counter() - t0)
-        except BaseException as exc:  # surfaced after join
-            errors.append(exc)
-        finally:
-            close()
-            with lock:
-                latencies.extend(mine)
-
-    workers = [threading.Thread(target=body, daemon=True) for _ in range(threads)]
-    for w in workers:
-        w.start()
-    ready.wait(timeout=120)
-    t0 = time.perf_counter()
-    for w in workers:
-        w.join(timeout=1800)
-    wall = time.perf_counter() - t0
-    if errors:
-        raise errors[0]
-    return wall, latencies
 
 
 # --------------------------------------------------------------------------- ours
@@ -197,9 +148,9 @@ def bench_ours(dialect: str, url: str, tmp: Path, n_ops: int) -> list[RateResult
     with running(start_registry(url, tmp, f"reg-{dialect}")) as server:
         with api_client(server, token) as client:
             base = setup_catalog(client)
-        for threads in THREADS:
+        for clients in CLIENTS:
             # full push: upload session + 3 PUTs + register
-            adapter = f"push-t{threads}"
+            adapter = f"push-t{clients}"
             with api_client(server, token) as client:
                 for w in range(WARMUP_OPS):
                     register(client, adapter, base, stage_upload(client, files, f"{adapter}-w{w}"))
@@ -214,12 +165,12 @@ def bench_ours(dialect: str, url: str, tmp: Path, n_ops: int) -> list[RateResult
 
                 return op, client.close
 
-            wall, lat = run_threads(n_ops, threads, push_worker)
-            results.append(RateResult("ours", dialect, "full push", threads, n_ops, wall, lat))
+            wall, lat = run_processes(n_ops, clients, push_worker)
+            results.append(RateResult("ours", dialect, "full push", clients, n_ops, wall, lat))
             _progress(results[-1])
 
             # register only: uploads staged before the clock starts
-            adapter = f"reg-t{threads}"
+            adapter = f"reg-t{clients}"
             with api_client(server, token) as client:
                 for w in range(WARMUP_OPS):
                     register(client, adapter, base, stage_upload(client, files, f"{adapter}-w{w}"))
@@ -235,8 +186,8 @@ def bench_ours(dialect: str, url: str, tmp: Path, n_ops: int) -> list[RateResult
 
                 return op, client.close
 
-            wall, lat = run_threads(n_ops, threads, register_worker)
-            results.append(RateResult("ours", dialect, "register POST", threads, n_ops, wall, lat))
+            wall, lat = run_processes(n_ops, clients, register_worker)
+            results.append(RateResult("ours", dialect, "register POST", clients, n_ops, wall, lat))
             _progress(results[-1])
     return results
 
@@ -250,8 +201,8 @@ def bench_mlflow(dialect: str, url: str, tmp: Path, n_ops: int) -> list[RateResu
     logging.getLogger("mlflow").setLevel(logging.WARNING)
     results: list[RateResult] = []
     with running(start_mlflow(url, tmp, f"mlflow-{dialect}")) as server:
-        for threads in THREADS:
-            model = f"bench-t{threads}"
+        for clients in CLIENTS:
+            model = f"bench-t{clients}"
             setup = MlflowClient(tracking_uri=server.url, registry_uri=server.url)
             setup.create_registered_model(model)
             for w in range(WARMUP_OPS):
@@ -267,9 +218,9 @@ def bench_mlflow(dialect: str, url: str, tmp: Path, n_ops: int) -> list[RateResu
 
                 return op, lambda: None
 
-            wall, lat = run_threads(n_ops, threads, worker)
+            wall, lat = run_processes(n_ops, clients, worker)
             results.append(
-                RateResult("mlflow", dialect, "create_model_version", threads, n_ops, wall, lat)
+                RateResult("mlflow", dialect, "create_model_version", clients, n_ops, wall, lat)
             )
             _progress(results[-1])
     return results
@@ -277,7 +228,7 @@ def bench_mlflow(dialect: str, url: str, tmp: Path, n_ops: int) -> list[RateResu
 
 def _progress(r: RateResult) -> None:
     print(
-        f"  {r.system:6} {r.dialect:10} {r.mode:20} threads={r.threads}: "
+        f"  {r.system:6} {r.dialect:10} {r.mode:20} clients={r.clients}: "
         f"{r.ops_per_s:8.1f} ops/s ({r.ops} ops in {r.seconds:.2f} s)",
         flush=True,
     )
@@ -287,14 +238,14 @@ def _progress(r: RateResult) -> None:
 
 
 def summarize(results: Sequence[RateResult]) -> tuple[list[list[Any]], list[dict[str, Any]]]:
-    by_key = {(r.system, r.dialect, r.mode, r.threads): r for r in results}
+    by_key = {(r.system, r.dialect, r.mode, r.clients): r for r in results}
     rows: list[list[Any]] = []
     checks: list[dict[str, Any]] = []
     for dialect in dict.fromkeys(r.dialect for r in results):
-        for threads in THREADS:
-            push = by_key.get(("ours", dialect, "full push", threads))
-            reg = by_key.get(("ours", dialect, "register POST", threads))
-            ml = by_key.get(("mlflow", dialect, "create_model_version", threads))
+        for clients in CLIENTS:
+            push = by_key.get(("ours", dialect, "full push", clients))
+            reg = by_key.get(("ours", dialect, "register POST", clients))
+            ml = by_key.get(("mlflow", dialect, "create_model_version", clients))
             ml_rate = ml.ops_per_s if ml else float("nan")
             reg_ratio = reg.ops_per_s / ml_rate if reg and ml else float("nan")
             push_ratio = push.ops_per_s / ml_rate if push and ml else float("nan")
@@ -302,7 +253,7 @@ def summarize(results: Sequence[RateResult]) -> tuple[list[list[Any]], list[dict
             rows.append(
                 [
                     dialect,
-                    threads,
+                    clients,
                     push.ops_per_s if push else None,
                     reg.ops_per_s if reg else None,
                     ml_rate,
@@ -313,7 +264,7 @@ def summarize(results: Sequence[RateResult]) -> tuple[list[list[Any]], list[dict
             )
             checks.append(
                 {
-                    "name": f"register rate vs MLflow, {dialect}, {threads} thread(s)",
+                    "name": f"register rate vs MLflow, {dialect}, {clients} client(s)",
                     "value": round(reg_ratio, 2),
                     "target": f">= {TARGET_RATIO}x",
                     "ok": ok,
@@ -343,7 +294,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         f"Registration rate, ops/s ({n_ops} versions per case, after {WARMUP_OPS} warm-up)",
         [
             "db",
-            "threads",
+            "clients",
             "ours full push",
             "ours register",
             "MLflow create_mv",
@@ -354,12 +305,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         rows,
     )
     lat_rows = [
-        [r.system, r.dialect, r.mode, r.threads, *latency_summary_ms(r.latencies_s).values()]
+        [r.system, r.dialect, r.mode, r.clients, *latency_summary_ms(r.latencies_s).values()]
         for r in results
     ]
     print_table(
         "Per-operation latency (ms)",
-        ["system", "db", "operation", "threads", "n", "p50", "p95", "p99", "max"],
+        ["system", "db", "operation", "clients", "n", "p50", "p95", "p99", "max"],
         lat_rows,
     )
     for note in notes:
