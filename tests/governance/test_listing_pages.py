@@ -1,6 +1,7 @@
-"""API tokens and trusted publishers are listed in keyset pages like every other list
-(``{items, next_page_token}``): a walk returns each row once, in order, ties on the creation time
-included, and a page token that is not one of ours is ``invalid_page_token`` (400)."""
+"""API tokens, trusted publishers and controller decisions are listed in keyset pages like every
+other list (``{items, next_page_token}``): a walk returns each row once, in order, ties on the
+creation time included; a page token that is not one of ours is ``invalid_page_token`` (400);
+a page of principals costs the same queries whatever its size."""
 
 from __future__ import annotations
 
