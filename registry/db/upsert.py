@@ -19,5 +19,7 @@ def insert_ignore(
         return
     dialect = session.get_bind().dialect.name
     module: Any = postgresql if dialect == "postgresql" else sqlite
-    stmt = module.insert(model).values(rows).on_conflict_do_nothing(index_elements=index_elements)
-    session.execute(stmt)
+    # One statement whatever the rows (executemany; insertmanyvalues batches it into one round
+    # trip), so SQLAlchemy compiles it once per model instead of once per row count.
+    stmt = module.insert(model).on_conflict_do_nothing(index_elements=index_elements)
+    session.execute(stmt, rows)
