@@ -3,25 +3,11 @@ its verdict combines with the whole step's (a late failure is not hidden by earl
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from hypothesis import given
 from hypothesis import strategies as st
 
 from registry.rollout.analysis import analyze, combine, recent_slice
-from tests.rollout.test_analysis import arm, plan, rule
-
-P, F, INC = "pass", "fail", "inconclusive"
-
-
-@dataclass
-class Report:
-    id: str
-    requests: int
-    errors: int = 0
-    latency_p50_ms: float | None = None
-    latency_p95_ms: float | None = None
-    scores: dict[str, float] | None = None
+from tests.rollout.test_analysis import INC, F, P, Report, arm, plan, rule
 
 
 def test_slice_takes_the_newest_until_the_minimum() -> None:
