@@ -146,7 +146,8 @@ class RoutingCache:
         return conn
 
     def _read_epoch(self) -> int:
-        with unit_of_work(self._sessions.read) as session:
+        # One statement, every poll_s on every replica: no transaction around it.
+        with unit_of_work(self._sessions.read_statements) as session:
             return int(session.scalar(select(RoutingEpoch.epoch).where(RoutingEpoch.id == 1)) or 0)
 
     def sync(self) -> None:
