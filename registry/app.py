@@ -15,6 +15,7 @@ from registry.access.policies import PolicyHolder
 from registry.access.resolve_guard import ResolveGuard
 from registry.api.errors import install_error_handlers
 from registry.api.fast_path import ServingFastPath
+from registry.api.guard import RequestGuard
 from registry.api.request_id import RequestIdMiddleware
 from registry.api.routes import (
     adapters,
@@ -43,6 +44,7 @@ from registry.db.engine import make_engine
 from registry.db.session import Sessions, unit_of_work
 from registry.deployments.controller import Controller
 from registry.deployments.routing import RoutingCache
+from registry.health import DependencyHealth, build_probe
 from registry.metrics import Metrics
 from registry.oidc.jwks import JwksCache
 from registry.oidc.verifier import OidcVerifier
@@ -96,6 +98,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
             if checkpointer is not None:
                 checkpointer.start()
+            app.state.health = DependencyHealth()
+            app.state.readiness = build_probe(
+                sessions=app.state.sessions,
+                store=app.state.store,
+                settings=settings,
+                expected_heads=app.state.schema_heads,
+                health=app.state.health,
+            )
             app.state.metrics = Metrics()
             app.state.routing = RoutingCache(
                 app.state.sessions,
@@ -126,6 +136,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             finally:
                 controller.stop()
                 app.state.routing.stop()
+                app.state.readiness.close()
                 if checkpointer is not None:
                     checkpointer.stop()
         finally:
@@ -142,8 +153,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     install_error_handlers(app)
-    # Added first, so it sits inside the request-id middleware (added later = outermost).
+    # Added first = innermost: the fast path sits inside the request guard (body limits and
+    # authentication before any body is read), which sits inside the request-id middleware.
     app.add_middleware(ServingFastPath)
+    app.add_middleware(RequestGuard, limits=settings.server)
     app.add_middleware(RequestIdMiddleware)
     # The serving hot path first: routes are matched in order, and resolve / routing-table
     # are the most frequent requests by far (GETs answered by the ServingFastPath middleware,

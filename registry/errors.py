@@ -103,6 +103,19 @@ class Unavailable(RegistryError):
     status_code = 503
 
 
+class RequestTimeout(RegistryError):
+    """The client sent its request body too slowly (slow-loris guard); the connection closes."""
+
+    code = "request_timeout"
+    status_code = 408
+
+
+class DatabaseUnavailable(Unavailable):
+    """The database did not answer in time, refused work (disk full) or is unreachable."""
+
+    code = "database_unavailable"
+
+
 # --- auth ----------------------------------------------------------------------------------
 
 

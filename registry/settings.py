@@ -25,6 +25,33 @@ class DatabaseSettings(BaseModel):
     statement_timeout_ms: int = Field(
         30_000, ge=0, description="PostgreSQL statement_timeout per connection (0 = none)."
     )
+    lock_timeout_ms: int = Field(
+        5_000,
+        ge=0,
+        description="PostgreSQL lock_timeout: how long a statement waits for a row or table "
+        "lock before giving up with 503 (0 = none).",
+    )
+    idle_in_transaction_timeout_ms: int = Field(
+        60_000,
+        ge=0,
+        description="PostgreSQL idle_in_transaction_session_timeout: a transaction left open "
+        "without work this long is ended by the server (0 = none).",
+    )
+    connect_timeout_s: int = Field(
+        3, ge=1, le=60, description="PostgreSQL connect timeout (libpq connect_timeout)."
+    )
+    client_grace_s: float = Field(
+        5.0,
+        gt=0,
+        description="PostgreSQL: a statement (or commit) without an answer for "
+        "statement_timeout plus this long is abandoned by the client and its connection "
+        "closed (a frozen server or network path cannot enforce statement_timeout itself).",
+    )
+    pool_timeout_s: float = Field(
+        5.0,
+        gt=0,
+        description="How long a request waits for a pooled connection before a 503.",
+    )
     sqlite_busy_timeout_ms: int = Field(
         15_000, ge=0, description="SQLite busy_timeout: how long a writer waits for the lock."
     )
@@ -58,9 +85,20 @@ class StorageSettings(BaseModel):
     access_key_id: str | None = Field(None, description="S3 access key (else boto3's chain).")
     secret_access_key: str | None = Field(None, description="S3 secret key.")
     presign_ttl_s: int = Field(900, ge=1, description="Lifetime of presigned download URLs.")
-    connect_timeout_s: float = Field(5.0, gt=0, description="S3 connect timeout.")
-    read_timeout_s: float = Field(60.0, gt=0, description="S3 read timeout.")
-    max_attempts: int = Field(5, ge=1, description="S3 attempts per call (standard retry mode).")
+    connect_timeout_s: float = Field(3.0, gt=0, description="S3 connect timeout.")
+    read_timeout_s: float = Field(
+        20.0, gt=0, description="S3 read timeout (seconds without a byte from the store)."
+    )
+    max_attempts: int = Field(3, ge=1, description="S3 attempts per call (standard retry mode).")
+    breaker_threshold: int = Field(
+        3,
+        ge=1,
+        description="Consecutive S3 calls without any answer (timeouts, refused connections) "
+        "that open the circuit breaker: calls then fail at once with 503 for breaker_cooldown_s.",
+    )
+    breaker_cooldown_s: float = Field(
+        10.0, gt=0, description="How long an open S3 circuit breaker fails calls before a probe."
+    )
     multipart_chunk_bytes: int = Field(
         8 * 1024 * 1024, ge=5 * 1024 * 1024, description="Part size of S3 multipart uploads."
     )
@@ -178,6 +216,64 @@ class ServerSettings(BaseModel):
     )
     upload_ttl_s: int = Field(
         6 * 3600, ge=60, description="How long an unfinished upload session stays open."
+    )
+    max_json_body_bytes: int = Field(
+        1024 * 1024,
+        ge=1024,
+        description="Largest JSON request body (413 payload_too_large above it, refused before "
+        "the body is read).",
+    )
+    max_manifest_body_bytes: int = Field(
+        64 * 1024 * 1024,
+        ge=1024,
+        description="Largest body of POST /api/v1/base-models (a weights manifest: ~100 bytes "
+        "per tensor).",
+    )
+    max_json_depth: int = Field(
+        32, ge=4, le=200, description="Deepest nesting of arrays/objects in a JSON body."
+    )
+    max_header_bytes: int = Field(
+        32 * 1024,
+        ge=4096,
+        description="Largest request line plus headers (431, connection closed, above it).",
+    )
+    header_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        description="Seconds a connection may take to send a complete request line and headers "
+        "(408 and close after it: slow-loris guard).",
+    )
+    body_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        description="Seconds a JSON request body may take to arrive in full (408 after it).",
+    )
+    idle_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        description="Seconds a streamed upload may go without receiving a byte (408 after it).",
+    )
+    keep_alive_s: int = Field(
+        5, ge=1, description="Seconds an idle keep-alive connection stays open."
+    )
+    readiness_timeout_s: float = Field(
+        1.5,
+        gt=0,
+        le=30,
+        description="/readyz answers within this long; a dependency check still running is "
+        "reported as timeout.",
+    )
+    min_free_disk_bytes: int = Field(
+        64 * 1024 * 1024,
+        ge=0,
+        description="/readyz reports disk_full when the SQLite database's or the local artifact "
+        "store's filesystem has less free space than this.",
+    )
+    max_concurrency: int | None = Field(
+        1000,
+        ge=1,
+        description="Connections and requests one worker handles at once; beyond it new "
+        "requests get 503 (None: unbounded).",
     )
 
 

@@ -7,6 +7,7 @@ commit becomes an error response instead of a lost write after a 2xx.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -27,6 +28,7 @@ from registry.auth.tokens import hash_token, is_well_formed
 from registry.catalog.base_models import ManifestCache
 from registry.db.session import Sessions, unit_of_work
 from registry.errors import RegistryError, Unauthenticated
+from registry.health import DependencyHealth
 from registry.idempotency import service as idempotency
 from registry.oidc import service as oidc
 from registry.settings import Settings
@@ -62,15 +64,44 @@ def get_session(request: Request) -> Iterator[Session]:
     a transaction of its own, so failed attempts are on the record too.
     """
     sessions: Sessions = request.app.state.sessions
-    factory = sessions.read if request.method in _READ_METHODS else sessions.write
+    writes = request.method not in _READ_METHODS
+    with _audit_refusals(sessions), unit_of_work(sessions.write if writes else sessions.read) as s:
+        yield s
+    if writes:
+        health: DependencyHealth = request.app.state.health
+        health.database_ok()
+
+
+@contextmanager
+def _audit_refusals(sessions: Sessions) -> Iterator[None]:
+    """Append the audit event of a refused call in a transaction of its own, after the
+    refused request's transaction rolled back."""
     try:
-        with unit_of_work(factory) as session:
-            yield session
+        yield
     except RegistryError as exc:
         if exc.audit_entry is not None:
             with unit_of_work(sessions.write) as audit_session:
                 audit.append(audit_session, exc.audit_entry)
         raise
+
+
+@contextmanager
+def short_read(
+    request: Request, principal: AuthenticatedPrincipal
+) -> Iterator[tuple[Session, Actor]]:
+    """A short read unit of work and the caller's ``Actor``, for routes that then talk to the
+    artifact store: the connection goes back to the pool before any blob transfer, so a slow
+    store cannot hold database connections (refusals are audited as through ``get_session``)."""
+    sessions: Sessions = request.app.state.sessions
+    holder: PolicyHolder = request.app.state.policies
+    with _audit_refusals(sessions), unit_of_work(sessions.read) as session:
+        actor = load_actor(
+            session,
+            principal,
+            holder.current(session).authorizer,
+            getattr(request.state, "request_id", None),
+        )
+        yield session, actor
 
 
 def _authenticate_sync(
@@ -107,7 +138,14 @@ async def get_principal(
 ) -> AuthenticatedPrincipal:
     """Authenticate ``Authorization: Bearer <token>``: from the token cache without leaving the
     event loop, else in a worker thread with a short read transaction of its own (streaming
-    uploads must not hold a transaction open while bytes flow)."""
+    uploads must not hold a transaction open while bytes flow).
+
+    A request with a body was already authenticated by the request guard before its body was
+    read (``registry.api.guard``); that principal is taken from the request state."""
+    state = request.scope.get("state")
+    if state is not None and (known := state.get("principal")) is not None:
+        already: AuthenticatedPrincipal = known
+        return already
     if authorization:
         scheme, _, value = authorization.partition(" ")
         token = value.strip()

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as SATimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from registry.db.failures import outage_reason
 from registry.errors import RegistryError
 
 log = logging.getLogger("registry.api")
@@ -33,25 +36,21 @@ def _body(code: str, detail: str, context: dict[str, Any] | None = None) -> dict
     return {"error": code, "detail": detail, "context": context or {}}
 
 
-def _is_retryable(exc: DBAPIError) -> bool:
-    text = str(exc.orig).lower() if exc.orig is not None else str(exc).lower()
-    return exc.connection_invalidated or any(
-        s in text
-        for s in (
-            "database is locked",
-            "database table is locked",
-            "busy",
-            "could not serialize",
-            "deadlock detected",
-            "connection",
-        )
+def _unavailable(detail: str, reason: str) -> JSONResponse:
+    return JSONResponse(
+        _body("database_unavailable", detail, {"reason": reason}),
+        status_code=503,
+        headers={"Retry-After": "5" if reason == "disk_full" else "1"},
     )
 
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RegistryError)
     async def _registry_error(_request: Request, exc: RegistryError) -> JSONResponse:
-        headers = {"Retry-After": "1"} if exc.status_code == 503 else None
+        headers = None
+        if exc.status_code == 503:
+            retry_after = exc.context.get("retry_after_s", 1)
+            headers = {"Retry-After": str(retry_after if isinstance(retry_after, int) else 1)}
         if exc.status_code == 401:
             headers = {"WWW-Authenticate": "Bearer"}
         return JSONResponse(
@@ -87,17 +86,38 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(OperationalError)
-    async def _operational(_request: Request, exc: OperationalError) -> JSONResponse:
-        if _is_retryable(exc):
-            return JSONResponse(
-                _body("unavailable", "the database is busy; retry"),
-                status_code=503,
-                headers={"Retry-After": "1"},
-            )
-        log.exception("database error", exc_info=exc)
-        return JSONResponse(_body("internal", "internal error"), status_code=500)
+    async def _operational(request: Request, exc: OperationalError) -> JSONResponse:
+        reason = outage_reason(exc)
+        if reason is None:
+            log.exception("database error", exc_info=exc)
+            return JSONResponse(_body("internal", "internal error"), status_code=500)
+        health = getattr(request.app.state, "health", None)
+        if health is not None:
+            health.database_failed(reason)
+        log.warning("database unavailable (%s): %s", reason, exc.orig)
+        return _unavailable("the database is unavailable; retry", reason)
+
+    @app.exception_handler(SATimeoutError)
+    async def _pool_timeout(_request: Request, exc: SATimeoutError) -> JSONResponse:
+        # Every pooled connection is busy (a slow database holds them): shed load, don't queue.
+        log.warning("database pool exhausted: %s", exc)
+        return _unavailable("no database connection is free; retry", "pool_exhausted")
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", exc_info=exc)
         return JSONResponse(_body("internal", "internal error"), status_code=500)
+
+
+Handler = Callable[[Request, Exception], Awaitable[Response]]
+
+
+def handler_for(request: Request, exc: Exception) -> Handler | None:
+    """The application's exception handler for ``exc`` (looked up along the MRO, as Starlette
+    does), for middleware that runs outside FastAPI's exception middleware."""
+    handlers = request.app.exception_handlers
+    for cls in type(exc).__mro__:
+        if cls in handlers:
+            handler: Handler = handlers[cls]
+            return handler
+    return None

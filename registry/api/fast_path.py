@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from registry.api.errors import handler_for
 from registry.api.routes import serving
 
 PREFIX = serving.router.prefix + "/"
@@ -40,7 +41,7 @@ class ServingFastPath:
         try:
             response = await endpoint(request)
         except Exception as exc:
-            handler = _handler_for(request, exc)
+            handler = handler_for(request, exc)
             if handler is None:
                 raise  # → ServerErrorMiddleware, as through the router
             response = await handler(request, exc)
@@ -63,14 +64,3 @@ def _match(scope: Scope) -> Endpoint | None:
     if endpoint is not None:
         scope["path_params"] = {"name": name}
     return endpoint
-
-
-def _handler_for(
-    request: Request, exc: Exception
-) -> Callable[[Request, Exception], Awaitable[Response]] | None:
-    handlers = request.app.exception_handlers
-    for cls in type(exc).__mro__:
-        if cls in handlers:
-            handler: Callable[[Request, Exception], Awaitable[Response]] = handlers[cls]
-            return handler
-    return None

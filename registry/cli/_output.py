@@ -99,10 +99,13 @@ EXIT_CODES: Mapping[str, int] = {
     "invalid_policy": EXIT_INVALID,
     "invalid_report": EXIT_INVALID,
     "payload_too_large": EXIT_INVALID,
+    "headers_too_large": EXIT_INVALID,
     # 7 server unavailable (retry later)
     "server_unavailable": EXIT_UNAVAILABLE,
     "unavailable": EXIT_UNAVAILABLE,
     "storage_unavailable": EXIT_UNAVAILABLE,
+    "database_unavailable": EXIT_UNAVAILABLE,
+    "request_timeout": EXIT_UNAVAILABLE,
     "schema_out_of_date": EXIT_UNAVAILABLE,
     "oidc_provider_unavailable": EXIT_UNAVAILABLE,
     # 8 integrity
@@ -117,7 +120,9 @@ _STATUS_EXITS: Mapping[int, int] = {
     404: EXIT_NOT_FOUND,
     409: EXIT_CONFLICT,
     412: EXIT_CONFLICT,
+    408: EXIT_UNAVAILABLE,
     413: EXIT_INVALID,
+    431: EXIT_INVALID,
     422: EXIT_INVALID,
     502: EXIT_UNAVAILABLE,
     503: EXIT_UNAVAILABLE,

@@ -82,6 +82,11 @@ def serve(
         port=port or settings.server.port,
         log_level=log_level,
         workers=workers,
+        # Header size and header time bounds (registry/api/protocol.py); body bounds are the
+        # request guard's.
+        http="registry.api.protocol:GuardedHttpToolsProtocol",
+        timeout_keep_alive=settings.server.keep_alive_s,
+        limit_concurrency=settings.server.max_concurrency,
     )
 
 

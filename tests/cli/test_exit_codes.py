@@ -88,7 +88,8 @@ def _expected_for(cls: type[errors.RegistryError]) -> int:
         return EXIT_NOT_FOUND
     if issubclass(cls, errors.Conflict | errors.IdempotencyKeyReused | errors.AdminExists):
         return EXIT_CONFLICT
-    if issubclass(cls, errors.Unavailable) or cls.status_code == 503:
+    # 408: the client sent its request too slowly (a congested link): retrying is the answer.
+    if issubclass(cls, errors.Unavailable) or cls.status_code in (408, 503):
         return EXIT_UNAVAILABLE
     if issubclass(cls, errors.Unauthenticated | errors.PermissionDenied | errors.UriNotAllowed):
         return EXIT_DENIED

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 
 from registry.api.deps import get_principal
+from registry.api.json_body import StrictJsonRoute
 from registry.api.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from registry.errors import RegistryError, Unauthenticated
 
@@ -18,8 +19,9 @@ DEFAULT_PAGE = DEFAULT_LIMIT
 
 
 def authenticated_router(**kwargs: Any) -> APIRouter:
-    """Every non-health router goes through the one authentication dependency."""
-    return APIRouter(dependencies=[Depends(get_principal)], **kwargs)
+    """Every non-health router goes through the one authentication dependency and parses JSON
+    bodies strictly (:mod:`registry.api.json_body`)."""
+    return APIRouter(dependencies=[Depends(get_principal)], route_class=StrictJsonRoute, **kwargs)
 
 
 def responses(*errors: type[RegistryError]) -> dict[int | str, dict[str, Any]]:

@@ -1,0 +1,98 @@
+"""Strict JSON request bodies: no duplicate keys, no NaN/Infinity, bounded nesting.
+
+FastAPI parses JSON bodies with ``json.loads`` on the event loop, which keeps the *last* of two
+equal keys (``{"share": 10, "share": 10000}`` means different things to different parsers in a
+chain of proxies), accepts ``NaN``/``Infinity`` and nests as deep as the C recursion limit.
+Routes of :func:`registry.api.routes._common.authenticated_router` use :class:`StrictJsonRoute`,
+whose request parses with :func:`parse_strict` instead; a refusal is FastAPI's own
+``json_invalid`` validation error (``422 invalid_request``), naming what is wrong. Bodies above
+``THREAD_THRESHOLD`` bytes (base-model manifests) are parsed in the thread pool so the event loop
+keeps serving. The body's size was bounded before it was read (:mod:`registry.api.guard`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from fastapi import Request, Response
+from fastapi.routing import APIRoute
+from starlette.concurrency import run_in_threadpool
+
+THREAD_THRESHOLD = 256 * 1024
+DEFAULT_MAX_DEPTH = 32
+
+
+class _DuplicateKey(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(key)
+        out[key] = value
+    return out
+
+
+def _constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _too_deep(value: Any, max_depth: int) -> bool:
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        children = node.values() if isinstance(node, dict) else node
+        if depth > max_depth:
+            return True
+        stack.extend((c, depth + 1) for c in children if isinstance(c, dict | list))
+    return False
+
+
+def parse_strict(body: bytes, *, max_depth: int = DEFAULT_MAX_DEPTH) -> Any:
+    """Parse a JSON document; ``json.JSONDecodeError`` for duplicate keys, non-finite numbers,
+    nesting deeper than ``max_depth`` and anything ``json.loads`` refuses."""
+    text = body.decode("utf-8", errors="replace") if isinstance(body, bytes) else body
+    try:
+        value = json.loads(text, object_pairs_hook=_object, parse_constant=_constant)
+    except _DuplicateKey as exc:
+        raise json.JSONDecodeError(f"duplicate key {exc.key[:100]!r}", text, 0) from None
+    except RecursionError:
+        raise json.JSONDecodeError("nesting too deep", text, 0) from None
+    except json.JSONDecodeError:
+        raise
+    except ValueError as exc:
+        raise json.JSONDecodeError(str(exc), text, 0) from None
+    if isinstance(value, dict | list) and _too_deep(value, max_depth):
+        raise json.JSONDecodeError(f"nesting deeper than {max_depth} levels", text, 0)
+    return value
+
+
+class StrictJsonRequest(Request):
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            body = await self.body()
+            settings = getattr(self.app.state, "settings", None)
+            depth = settings.server.max_json_depth if settings is not None else DEFAULT_MAX_DEPTH
+            if len(body) > THREAD_THRESHOLD:
+                self._json = await run_in_threadpool(parse_strict, body, max_depth=depth)
+            else:
+                self._json = parse_strict(body, max_depth=depth)
+        return self._json
+
+
+class StrictJsonRoute(APIRoute):
+    """An ``APIRoute`` whose endpoint sees a :class:`StrictJsonRequest`."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        original = super().get_route_handler()
+
+        async def handler(request: Request) -> Response:
+            return await original(StrictJsonRequest(request.scope, request.receive))
+
+        return handler

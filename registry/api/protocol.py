@@ -1,0 +1,157 @@
+"""uvicorn's httptools protocol with the two bounds it lacks: header size and header time.
+
+uvicorn (0.54) accepts request lines and headers of any size and waits for them forever: a
+client that connects and sends nothing, or one header byte every few seconds (slow-loris),
+holds a connection and its memory indefinitely, and the keep-alive timer is cancelled by the
+first byte of the next request. This subclass, selected by ``serve`` (``--http``), adds:
+
+- a header deadline (``server.header_timeout_s``): armed when a connection is made and when a
+  request begins, disarmed when its headers are complete; on expiry the connection gets a
+  ``408 request_timeout`` and is closed;
+- a header budget (``server.max_header_bytes``): request line plus header names and values; past
+  it the connection gets ``431 headers_too_large`` and is closed, before the headers are kept.
+
+Body time and size are bounded per request by :mod:`registry.api.guard` (an ASGI middleware),
+where the route is known.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import httptools
+from uvicorn.config import Config
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.server import ServerState
+
+from registry.settings import ServerSettings, get_settings
+
+_REASONS = {408: b"Request Timeout", 431: b"Request Header Fields Too Large"}
+
+
+class _HeadersTooLarge(Exception):
+    """Raised from a parser callback; httptools re-raises it as the ``__context__`` of an
+    ``HttpParserCallbackError``."""
+
+
+def error_response(status: int, code: str, detail: str) -> bytes:
+    """A complete ``Connection: close`` HTTP/1.1 response with the registry's error body."""
+    body = json.dumps({"error": code, "detail": detail, "context": {}}).encode()
+    return b"".join(
+        [
+            b"HTTP/1.1 %d %s\r\n" % (status, _REASONS.get(status, b"Error")),
+            b"content-type: application/json\r\n",
+            b"content-length: %d\r\n" % len(body),
+            b"connection: close\r\n\r\n",
+            body,
+        ]
+    )
+
+
+class GuardedHttpToolsProtocol(HttpToolsProtocol):
+    """:class:`HttpToolsProtocol` with a header deadline and a header size budget."""
+
+    #: Limits for every connection of this process; read once from the environment's settings
+    #: (``serve`` runs in the same environment) unless set explicitly (tests).
+    limits: ServerSettings | None = None
+
+    def __init__(
+        self,
+        config: Config,
+        server_state: ServerState,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        super().__init__(config, server_state, app_state, _loop)
+        limits = type(self).limits
+        if limits is None:
+            limits = type(self).limits = get_settings().server
+        self._max_header_bytes = limits.max_header_bytes
+        self._header_timeout_s = limits.header_timeout_s
+        self._header_bytes = 0
+        # Raw bytes received while a request's headers are incomplete: httptools keeps a partial
+        # header value in memory until it is complete, so the callbacks alone cannot bound it.
+        self._in_headers = True
+        self._pending_bytes = 0
+        self._header_timer: asyncio.TimerHandle | None = None
+
+    # --- the header deadline ---------------------------------------------------------------
+
+    def _arm_header_timer(self) -> None:
+        self._disarm_header_timer()
+        self._header_timer = self.loop.call_later(self._header_timeout_s, self._header_timeout)
+
+    def _disarm_header_timer(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _header_timeout(self) -> None:
+        self._header_timer = None
+        self._refuse(408, "request_timeout", "request headers were not received in time")
+
+    def _refuse(self, status: int, code: str, detail: str) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(error_response(status, code, detail))
+            self.transport.close()
+
+    # --- uvicorn / httptools hooks ---------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm_header_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm_header_timer()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        self._unset_keepalive_if_required()
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            if self._should_upgrade():
+                self.handle_websocket_upgrade()
+            else:
+                self._unsupported_upgrade_warning()
+        except httptools.HttpParserError as exc:
+            self._disarm_header_timer()
+            if isinstance(exc.__context__, _HeadersTooLarge):
+                self._refuse(431, "headers_too_large", "request line and headers are too large")
+                return
+            self.logger.warning("Invalid HTTP request received.")
+            self.send_400_response("Invalid HTTP request received.")
+            return
+        if self._in_headers:
+            self._pending_bytes += len(data)
+            if self._pending_bytes > self._max_header_bytes:
+                self._disarm_header_timer()
+                self._refuse(431, "headers_too_large", "request line and headers are too large")
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._header_bytes = 0
+        self._in_headers = True
+        if self._header_timer is None:
+            self._arm_header_timer()
+
+    def _count(self, size: int) -> None:
+        self._header_bytes += size
+        if self._header_bytes > self._max_header_bytes:
+            raise _HeadersTooLarge
+
+    def on_url(self, url: bytes) -> None:
+        self._count(len(url))
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count(len(name) + len(value) + 4)
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        self._disarm_header_timer()
+        self._in_headers = False
+        self._pending_bytes = 0
+        super().on_headers_complete()
