@@ -85,7 +85,7 @@ def run_migrations_online() -> None:
         return
     url = config.attributes.get("url")
     db_settings = DatabaseSettings(url=url) if url else get_settings().database
-    engine = make_engine(db_settings, application_name="adapter-registry-migrate")
+    engine = make_engine(db_settings, application_name="adapter-registry-migrate", timeouts=False)
     engine = engine.execution_options() if engine.dialect.name != "sqlite" else engine
     try:
         with engine.connect() as conn:

@@ -21,9 +21,17 @@ def _ensure_sqlite_parent(url: str) -> None:
 
 
 def make_engine(
-    settings: DatabaseSettings, *, application_name: str = "adapter-registry"
+    settings: DatabaseSettings,
+    *,
+    application_name: str = "adapter-registry",
+    timeouts: bool = True,
 ) -> Engine:
-    """Build the engine for ``settings.url`` (nothing connects until first use)."""
+    """Build the engine for ``settings.url`` (nothing connects until first use).
+
+    PostgreSQL gets every bound from ``settings`` (connect, statement, lock, idle-in-transaction,
+    pool wait and a client-side deadline per server wait); ``timeouts=False`` (migrations, whose
+    index builds may legitimately run long) keeps only connect and pool bounds.
+    """
     url = settings.url
     if settings.dialect == "sqlite":
         _ensure_sqlite_parent(url)
@@ -36,17 +44,38 @@ def make_engine(
         engine = create_engine(url, **kwargs)
         _setup_sqlite(engine, settings)
         return engine
-    return create_engine(
+    statement_ms = settings.statement_timeout_ms if timeouts else 0
+    options = {
+        "statement_timeout": statement_ms,
+        "lock_timeout": settings.lock_timeout_ms if timeouts else 0,
+        "idle_in_transaction_session_timeout": (
+            settings.idle_in_transaction_timeout_ms if timeouts else 0
+        ),
+    }
+    engine = create_engine(
         url,
         echo=settings.echo,
         pool_pre_ping=True,
         pool_size=settings.pool_size,
         max_overflow=settings.max_overflow,
+        pool_timeout=settings.pool_timeout_s,
         connect_args={
             "application_name": application_name,
-            "options": f"-c statement_timeout={settings.statement_timeout_ms}",
+            "connect_timeout": settings.connect_timeout_s,
+            "options": " ".join(f"-c {k}={v}" for k, v in options.items()),
         },
     )
+    deadline = statement_ms / 1000 + settings.client_grace_s if statement_ms else None
+    _setup_postgres(engine, deadline)
+    return engine
+
+
+def _setup_postgres(engine: Engine, deadline_s: float | None) -> None:
+    from registry.db import pg_deadline
+
+    @event.listens_for(engine, "do_connect")
+    def _connect(_dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+        return pg_deadline.connect(deadline_s, *cargs, **cparams)
 
 
 def _setup_sqlite(engine: Engine, settings: DatabaseSettings) -> None:

@@ -18,7 +18,7 @@ import logging
 import threading
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import select
@@ -174,7 +174,9 @@ class RoutingCache:
     def load(self, name: str) -> RouteTable | None:
         """Load (and cache) the table of ``name``; None when there is no such deployment."""
         with unit_of_work(self._sessions.read) as session:
-            table = build_table(session, self._store, name, self._presign_ttl_s)
+            draft = read_table(session, name)
+        # Presigning talks to the store (a HEAD per file): never while holding a connection.
+        table = draft.finish(self._store, self._presign_ttl_s) if draft is not None else None
         self.loads += 1
         if table is not None:
             with self._lock:
@@ -184,9 +186,33 @@ class RoutingCache:
         return table
 
 
-def build_table(
-    session: Session, store: ArtifactStore, name: str, presign_ttl_s: int
-) -> RouteTable | None:
+@dataclass
+class TableDraft:
+    """A routing table read from the database whose file URLs are not filled in yet."""
+
+    table: RouteTable
+    document: dict[str, Any]
+    answers: dict[str, dict[str, Any] | None]
+    #: (file entry to complete, blob hex digest, API download path)
+    files: list[tuple[dict[str, Any], str, str]]
+
+    def finish(self, store: ArtifactStore, presign_ttl_s: int) -> RouteTable:
+        """Fill in download URLs (presigned where the store can) and serialise the answers."""
+        for entry, digest, path in self.files:
+            entry["url"] = store.presign_blob(digest, presign_ttl_s) or path
+        answers = {arm: _dump(a) if a is not None else None for arm, a in self.answers.items()}
+        return replace(
+            self.table,
+            table=_dump(self.document),
+            stable=answers["stable"],
+            candidate=answers["candidate"],
+            # Refresh presigned URLs at half their lifetime (local store: no expiry to speak of).
+            expires_at=time.monotonic() + max(presign_ttl_s / 2, 1.0),
+        )
+
+
+def read_table(session: Session, name: str) -> TableDraft | None:
+    """The table of deployment ``name`` as stored (database reads only); None when missing."""
     dep = session.scalars(select(Deployment).where(Deployment.name == name)).one_or_none()
     if dep is None:
         return None
@@ -206,7 +232,8 @@ def build_table(
     }
     share = revision.candidate_share_bp if revision.candidate_version_id else 0
     arms: dict[str, dict[str, Any] | None] = {}
-    answers: dict[str, bytes | None] = {}
+    answers: dict[str, dict[str, Any] | None] = {}
+    file_entries: list[tuple[dict[str, Any], str, str]] = []
     for arm_name, version_id in (
         ("stable", revision.stable_version_id),
         ("candidate", revision.candidate_version_id),
@@ -230,6 +257,7 @@ def build_table(
         }
         arms[arm_name] = entry
         files_path = f"/api/v1/adapters/{ns.name}/{adapter.name}/versions/v{v.version}/files"
+        arm_files: list[dict[str, Any]] = []
         answer = {
             "deployment": dep.name,
             "revision": revision.revision,
@@ -237,17 +265,17 @@ def build_table(
             **entry,
             "base": base["ref"],
             "base_digest": base["manifest_digest"],
-            "files": [
-                {
-                    "name": f.name,
-                    "digest": f"sha256:{f.digest}",
-                    "size": f.size,
-                    "url": store.presign_blob(f.digest, presign_ttl_s) or f"{files_path}/{f.name}",
-                }
-                for f in files
-            ],
+            "files": arm_files,
         }
-        answers[arm_name] = _dump(answer)
+        for f in files:
+            file_entry: dict[str, Any] = {
+                "name": f.name,
+                "digest": f"sha256:{f.digest}",
+                "size": f.size,
+            }
+            arm_files.append(file_entry)
+            file_entries.append((file_entry, f.digest, f"{files_path}/{f.name}"))
+        answers[arm_name] = answer
     document = {
         "deployment": dep.name,
         "revision": revision.revision,
@@ -259,7 +287,7 @@ def build_table(
         "candidate": arms["candidate"],
         "effective_at": revision.effective_at.isoformat().replace("+00:00", "Z"),
     }
-    return RouteTable(
+    table = RouteTable(
         deployment=dep.name,
         deployment_id=dep.id,
         namespace=ns.name,
@@ -267,12 +295,12 @@ def build_table(
         salt=revision.salt,
         share_bp=share,
         etag=f'"{dep.id.hex[:12]}-{revision.revision}"',
-        table=_dump(document),
-        stable=answers["stable"],
-        candidate=answers["candidate"],
-        # Refresh presigned URLs at half their lifetime (local store: no expiry to speak of).
-        expires_at=time.monotonic() + max(presign_ttl_s / 2, 1.0),
+        table=b"",
+        stable=None,
+        candidate=None,
+        expires_at=0.0,
     )
+    return TableDraft(table, document, answers, file_entries)
 
 
 def _dump(value: dict[str, Any]) -> bytes:

@@ -26,6 +26,7 @@ from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 from registry.errors import BlobNotFound, IntegrityFailure, PayloadTooLarge, StorageUnavailable
 from registry.settings import StorageSettings
 from registry.storage.base import StagedObject
+from registry.storage.breaker import CircuitBreaker
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -75,7 +76,7 @@ def build_client(settings: StorageSettings) -> S3Client:
     # A private Session: boto3's default session is not safe to create clients from
     # concurrently, and must not pick up state from other code in the process.
     session = boto3.session.Session()
-    return session.client(
+    client = session.client(
         "s3",
         endpoint_url=settings.endpoint_url,
         region_name=settings.region,
@@ -83,6 +84,10 @@ def build_client(settings: StorageSettings) -> S3Client:
         aws_secret_access_key=settings.secret_access_key,
         config=config,
     )
+    CircuitBreaker(
+        threshold=settings.breaker_threshold, cooldown_s=settings.breaker_cooldown_s
+    ).attach(client)
+    return client
 
 
 def error_code(exc: ClientError) -> str:

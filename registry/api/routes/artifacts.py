@@ -6,9 +6,10 @@ client's job too (OCI distribution's rule).
 
 from __future__ import annotations
 
+from fastapi import Request
 from fastapi.responses import StreamingResponse
 
-from registry.api.deps import ActorDep, SessionDep, StoreDep
+from registry.api.deps import PrincipalDep, StoreDep, short_read
 from registry.api.routes._common import authenticated_router, responses
 from registry.api.routes.adapters import _NOT_FOUND, _ref
 from registry.catalog import files
@@ -27,14 +28,15 @@ def download_file(
     name: str,
     selector: str,
     file_name: str,
-    actor: ActorDep,
-    session: SessionDep,
+    request: Request,
+    principal: PrincipalDep,
     store: StoreDep,
 ) -> StreamingResponse:
     """Stream one file of a version (constant memory, straight from the artifact store)."""
-    found = files.get_version_file(
-        session, actor=actor, ref=_ref(namespace, name, selector), name=file_name
-    )
+    with short_read(request, principal) as (session, actor):
+        found = files.get_version_file(
+            session, actor=actor, ref=_ref(namespace, name, selector), name=file_name
+        )
     stat = store.stat_blob(found.digest)
     return StreamingResponse(
         store.iter_blob(found.digest),

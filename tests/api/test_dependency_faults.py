@@ -1,0 +1,197 @@
+"""A frozen PostgreSQL or S3 never freezes the API (issue 11, point 6).
+
+``adapter-registry serve`` runs with its database or its object store behind a TCP proxy that
+can freeze (tests/fixtures/faults.py: stopping the shared PostgreSQL or moto is not possible on
+this machine, a frozen network path is the same fault seen from the client). Short timeouts keep
+the test quick; nothing here asserts a duration — every client call has a generous hang guard,
+so a server that waits for a frozen dependency fails the test instead of passing slowly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy.engine import make_url
+
+from tests.factories.catalog import unique
+from tests.fixtures.app import bootstrap
+from tests.fixtures.db import dialect
+from tests.fixtures.faults import FreezableProxy
+from tests.fixtures.s3 import moto_endpoint, s3_bucket, s3_client
+from tests.fixtures.server import LiveServer, server_env, start_server, stop_server
+
+__all__ = ["moto_endpoint", "s3_bucket", "s3_client"]
+
+GUARD_S = 30
+
+
+def _until(predicate: object, attempts: int = 100, pause_s: float = 0.2) -> bool:
+    """Poll ``predicate`` a bounded number of times (recovery happens asynchronously)."""
+    for _ in range(attempts):
+        if predicate():  # type: ignore[operator]
+            return True
+        time.sleep(pause_s)
+    return False
+
+
+@pytest.fixture
+def frozen_db_server(
+    database_url: str, tmp_path: Path
+) -> Iterator[tuple[LiveServer, FreezableProxy]]:
+    if dialect() != "postgresql":
+        pytest.skip("a frozen database server is PostgreSQL's failure (SQLite is in-process)")
+    url = make_url(database_url)
+    proxy = FreezableProxy((url.host or "127.0.0.1", url.port or 5432))
+    via_proxy = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    env = server_env(
+        via_proxy,
+        tmp_path / "artifacts",
+        REGISTRY_CONTROLLER__ENABLED="false",
+        REGISTRY_AUTH__TOKEN_CACHE_S="60",
+        REGISTRY_DATABASE__STATEMENT_TIMEOUT_MS="1000",
+        REGISTRY_DATABASE__CLIENT_GRACE_S="1",
+        REGISTRY_DATABASE__POOL_TIMEOUT_S="1",
+        REGISTRY_DATABASE__CONNECT_TIMEOUT_S="1",
+        REGISTRY_SERVER__READINESS_TIMEOUT_S="1",
+    )
+    proc, base = start_server(env, tmp_path / "server.log")
+    try:
+        token = bootstrap(database_url, f"frozen-db-{os.getpid()}-{uuid.uuid4().hex[:6]}")
+        yield LiveServer(url=base, token=token, env=env), proxy
+    finally:
+        proxy.close()
+        stop_server(proc)
+
+
+def test_frozen_database_health_ready_and_requests(
+    frozen_db_server: tuple[LiveServer, FreezableProxy],
+) -> None:
+    server, proxy = frozen_db_server
+    auth = {"Authorization": f"Bearer {server.token}"}
+    with httpx.Client(base_url=server.url, timeout=GUARD_S) as client:
+        assert client.get("/readyz").status_code == 200
+        assert client.get("/api/v1/namespaces", headers=auth).status_code == 200  # token cached
+        proxy.freeze()
+        assert client.get("/healthz").json() == {"status": "ok"}
+        ready = client.get("/readyz")
+        assert ready.status_code == 503
+        assert ready.json()["checks"]["database"] in ("timeout", "connection", "no_answer")
+        assert "Retry-After" in ready.headers
+        # Requests needing the database answer 503 with Retry-After instead of hanging.
+        r = client.get("/api/v1/namespaces", headers=auth)
+        assert r.status_code == 503
+        assert r.json()["error"] == "database_unavailable"
+        assert "Retry-After" in r.headers
+        assert client.get("/healthz").status_code == 200  # still answering
+        proxy.thaw()
+        assert _until(lambda: client.get("/readyz").status_code == 200)
+        assert _until(lambda: client.get("/api/v1/namespaces", headers=auth).status_code == 200)
+
+
+@pytest.fixture
+def frozen_s3_server(
+    database_url: str, moto_endpoint: str, s3_bucket: str, tmp_path: Path
+) -> Iterator[tuple[LiveServer, FreezableProxy]]:
+    endpoint = make_url(moto_endpoint.replace("http://", "postgresql://"))
+    proxy = FreezableProxy((endpoint.host or "127.0.0.1", endpoint.port or 80))
+    env = server_env(
+        database_url,
+        tmp_path / "artifacts",
+        REGISTRY_CONTROLLER__ENABLED="false",
+        REGISTRY_STORAGE__BACKEND="s3",
+        REGISTRY_STORAGE__BUCKET=s3_bucket,
+        REGISTRY_STORAGE__ENDPOINT_URL=f"http://{proxy.address}",
+        REGISTRY_STORAGE__ACCESS_KEY_ID="testing",
+        REGISTRY_STORAGE__SECRET_ACCESS_KEY="testing",
+        REGISTRY_STORAGE__CONNECT_TIMEOUT_S="1",
+        REGISTRY_STORAGE__READ_TIMEOUT_S="1",
+        REGISTRY_STORAGE__MAX_ATTEMPTS="1",
+        REGISTRY_STORAGE__BREAKER_THRESHOLD="2",
+        REGISTRY_STORAGE__BREAKER_COOLDOWN_S="1",
+        REGISTRY_DATABASE__POOL_SIZE="2",
+        REGISTRY_DATABASE__MAX_OVERFLOW="0",
+        REGISTRY_SERVER__READINESS_TIMEOUT_S="1",
+    )
+    proc, base = start_server(env, tmp_path / "server.log")
+    try:
+        token = bootstrap(database_url, f"frozen-s3-{os.getpid()}-{uuid.uuid4().hex[:6]}")
+        yield LiveServer(url=base, token=token, env=env), proxy
+    finally:
+        proxy.close()
+        stop_server(proc)
+
+
+@pytest.mark.s3
+def test_frozen_object_store_fails_fast_and_frees_the_database(
+    frozen_s3_server: tuple[LiveServer, FreezableProxy],
+) -> None:
+    server, proxy = frozen_s3_server
+    auth = {"Authorization": f"Bearer {server.token}"}
+    with httpx.Client(base_url=server.url, headers=auth, timeout=GUARD_S) as client:
+        assert client.get("/readyz").status_code == 200
+        uploads = [client.post("/api/v1/uploads").json()["id"] for _ in range(6)]
+        proxy.freeze()
+
+        # Six uploads stuck on the store at once, with two database connections in the pool:
+        # none of them may hold a connection while it waits, so other requests keep working.
+        results: list[int] = []
+
+        def put(upload_id: str) -> None:
+            r = httpx.put(
+                f"{server.url}/api/v1/uploads/{upload_id}/files/README.md",
+                content=b"# hello\n" * 1000,
+                headers={**auth, "X-Content-Digest": "sha256:" + "0" * 64},
+                timeout=GUARD_S,
+            )
+            results.append(r.status_code)
+
+        threads = [threading.Thread(target=put, args=(u,)) for u in uploads]
+        for t in threads:
+            t.start()
+        assert _until(lambda: proxy.held_requests >= 2 or len(results) == len(threads))
+        ns = client.post("/api/v1/namespaces", json={"name": unique("ns")})
+        assert ns.status_code == 201
+        assert client.get("/healthz").status_code == 200
+        ready = client.get("/readyz")
+        assert ready.status_code == 503
+        assert ready.json()["checks"]["storage"].startswith(("timeout", "storage_unavailable"))
+        assert ready.json()["checks"]["database"] == "ok"
+        for t in threads:
+            t.join(GUARD_S)
+        assert len(results) == len(threads)
+        assert all(code == 503 for code in results), results
+
+        # The breaker is open now: a store call fails at once, with a reason and Retry-After.
+        r = client.put(
+            f"/api/v1/uploads/{uploads[0]}/files/README.md",
+            content=b"x",
+            headers={"X-Content-Digest": "sha256:" + "0" * 64},
+        )
+        assert r.status_code == 503
+        assert r.json()["error"] == "storage_unavailable"
+        assert "Retry-After" in r.headers
+
+        proxy.thaw()
+        assert _until(lambda: client.get("/readyz").status_code == 200)
+        fresh = client.post("/api/v1/uploads").json()["id"]
+        body = b"# recovered\n"
+
+        digest = "sha256:" + hashlib.sha256(body).hexdigest()
+        assert _until(
+            lambda: (
+                client.put(
+                    f"/api/v1/uploads/{fresh}/files/README.md",
+                    content=body,
+                    headers={"X-Content-Digest": digest},
+                ).status_code
+                == 201
+            )
+        )
