@@ -19,13 +19,22 @@ from registry.storage.repository import BlobRepository, UploadRepository
 
 
 def storage_gc(
-    settings: Settings, *, dry_run: bool = False, grace_s: int | None = None
+    settings: Settings,
+    *,
+    dry_run: bool = False,
+    grace_s: int | None = None,
+    force: bool = False,
 ) -> dict[str, Any]:
     """Collect unreferenced blobs and stale staging (older than the grace window), expired
     upload sessions and idempotency records. Safe to run while the server takes pushes: a blob
-    is only deleted when no row references it and it is older than the grace window, which is
-    longer than any upload session lives."""
+    is only deleted when no row references it and it is older than the grace window, which
+    must be at least ``server.upload_ttl_s`` (the longest upload session).
+
+    Errors: ``gc.GraceTooShort`` (before touching anything) when the grace window is shorter
+    than ``server.upload_ttl_s`` and ``force`` is not set.
+    """
     grace = settings.storage.gc_grace_s if grace_s is None else grace_s
+    gc.check_grace(grace, min_grace_s=settings.server.upload_ttl_s, force=force)
     engine = make_engine(settings.database, application_name="adapter-registry-gc")
     try:
         check_schema(engine)

@@ -112,7 +112,10 @@ class StorageSettings(BaseModel):
         description="s3://bucket/prefix/ locations `adapters register --from` may read.",
     )
     gc_grace_s: int = Field(
-        24 * 3600, ge=0, description="Unreferenced blobs / staging younger than this survive gc."
+        24 * 3600,
+        ge=0,
+        description="Unreferenced blobs / staging younger than this survive gc; `storage gc` "
+        "refuses a value below server.upload_ttl_s unless --force.",
     )
     max_upload_bytes: int = Field(
         64 * 1024**3, ge=1, description="Largest single file accepted by an upload."
@@ -215,7 +218,10 @@ class ServerSettings(BaseModel):
         24 * 3600, ge=60, description="How long Idempotency-Key records are kept."
     )
     upload_ttl_s: int = Field(
-        6 * 3600, ge=60, description="How long an unfinished upload session stays open."
+        6 * 3600,
+        ge=60,
+        description="How long an unfinished upload session stays open; the smallest grace "
+        "`storage gc` accepts without --force.",
     )
     max_json_body_bytes: int = Field(
         1024 * 1024,

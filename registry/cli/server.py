@@ -177,21 +177,41 @@ def storage_gc(
             min=0,
             show_default=False,
             help="Keep unreferenced objects younger than this "
-            "[settings: REGISTRY_STORAGE__GC_GRACE_S, 24 h].",
+            "[settings: REGISTRY_STORAGE__GC_GRACE_S, 24 h]. Must be at least the longest "
+            "upload session (REGISTRY_SERVER__UPLOAD_TTL_S, 6 h) unless --force.",
         ),
     ] = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Accept a grace shorter than the longest upload session (only when no "
+            "server is taking pushes: in-flight uploads lose their bytes).",
+        ),
+    ] = False,
     output: OutputOpt = None,
 ) -> None:
     """Delete unreferenced blobs and stale staging objects older than the grace window.
 
-    Prints the gc report (JSON object). Safe to run repeatedly and next to a live server.
+    Prints the gc report (JSON object). Safe to run repeatedly and next to a live server. A
+    grace window shorter than the longest upload session (REGISTRY_SERVER__UPLOAD_TTL_S) would
+    delete the bytes of pushes in flight: it is refused with exit 2 (usage) unless --force.
     """
     from registry.maintenance import storage_gc as run_gc
+    from registry.storage.gc import GraceTooShort
 
     state = get_state(ctx)
     settings = _settings()
     grace = settings.storage.gc_grace_s if grace_seconds is None else grace_seconds
-    report = run_gc(settings, dry_run=dry_run, grace_s=grace)
+    try:
+        report = run_gc(settings, dry_run=dry_run, grace_s=grace, force=force)
+    except GraceTooShort as exc:
+        exit_with_error(
+            state,
+            "usage",
+            str(exc),
+            {"grace_s": exc.grace_s, "min_grace_s": exc.min_grace_s},
+        )
     emit(state, report)
 
 

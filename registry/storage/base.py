@@ -3,13 +3,17 @@
 Invariants every implementation keeps:
 - Blob keys come only from validated sha256 hex digests (``keys.py``); nothing a client
   sends becomes a key.
-- The digest of a blob is the sha256 computed *in flight* by :class:`StagingWriter` while
-  the bytes streamed through it. S3 ETags and checksums are transport protection only.
-- A blob becomes visible under its content address only through :meth:`commit_staged`,
-  which is atomic (local ``os.replace``; S3 server-side copy to a key nobody reads before the
-  copy completes). Readers never see a partial blob.
-- Blobs are immutable. Deletion is idempotent and only ever done by gc after the database
-  no longer references the digest (STYLE.md §3.4).
+- The digest of a blob is a sha256 computed by us: in flight by :class:`StagingWriter`
+  while the bytes streamed through it, and **again** by :meth:`commit_staged` over the staged
+  bytes it publishes. S3 ETags and checksums are transport protection only.
+- A blob key only ever receives bytes that were just re-hashed to that key's digest; the
+  existence or size of an object already at the key is never trusted (a damaged blob of the
+  right size would otherwise be kept forever and served to every later push of the genuine
+  content, across namespaces). Publishing is atomic (local ``os.replace``; S3 copy of the
+  verified object version, which readers see whole or not at all).
+- Staging keys are unique per writer (:func:`keys.new_staging_key`) and never rewritten.
+- Blobs are immutable in content: a re-publish writes the same bytes. Deletion is idempotent
+  and only ever done by gc after the database no longer references the digest (STYLE.md §3.4).
 - Memory is constant in the size of the data: writers buffer at most one S3 part, readers
   stream in fixed chunks.
 - Small named metadata objects (audit checkpoints) live under ``<prefix>/meta/<name>``, outside
@@ -148,17 +152,24 @@ class ArtifactStore(Protocol):
 
     # --- staging ---------------------------------------------------------------------------
 
-    def open_staging(self, session_id: uuid.UUID, part: int) -> StagingWriter: ...
+    def open_staging(self, session_id: uuid.UUID) -> StagingWriter:
+        """A writer on a fresh staging key of ``session_id`` that no other writer shares."""
+        ...
 
     def open_staged(self, key: str) -> ByteSource:
         """Random-access reader over a finished staging object (for validation)."""
         ...
 
     def commit_staged(self, staged: StagedObject) -> None:
-        """Move a staged object to its blob key; dedupe (drop staging) if the blob exists.
+        """Re-hash a staged object and publish exactly those bytes under its blob key.
 
-        A deduplicated blob has its modification time refreshed, so gc's grace window
-        protects it until the caller's database transaction references it.
+        The staged bytes are read back and hashed; unless they have ``staged.size`` and hash
+        to ``staged.sha256_hex``, nothing is published and IntegrityFailure is raised. The
+        blob key is then written with the verified bytes whether or not an object is already
+        there: an existing blob is never trusted by its presence or size, so a damaged one is
+        replaced by the next honest push. The published blob's modification time is "now",
+        so gc's grace window protects it until the caller's database transaction references
+        it. The staging object is gone afterwards. BlobNotFound: the staged object is gone.
         """
         ...
 
@@ -172,7 +183,10 @@ class ArtifactStore(Protocol):
 
     # --- blobs -----------------------------------------------------------------------------
 
-    def blob_exists(self, hex_digest: str) -> bool: ...
+    def blob_exists(self, hex_digest: str) -> bool:
+        """Whether an object is stored at the digest's key (presence only, not integrity:
+        publishing never relies on it; :meth:`verify_blob` checks the bytes)."""
+        ...
 
     def stat_blob(self, hex_digest: str) -> BlobStat:
         """Raises BlobNotFound."""
@@ -249,21 +263,28 @@ class ArtifactStore(Protocol):
         ...
 
 
-def verify_chunks(hex_digest: str, chunks: Iterator[bytes]) -> None:
-    """Hash a chunk stream and raise IntegrityFailure unless it matches ``hex_digest``."""
+def verify_chunks(
+    hex_digest: str,
+    chunks: Iterator[bytes],
+    *,
+    size: int | None = None,
+    what: str = "stored blob",
+) -> None:
+    """Hash a chunk stream and raise IntegrityFailure unless it matches ``hex_digest`` (and,
+    when given, ``size``). Memory is one chunk."""
     hasher = hashlib.sha256()
-    size = 0
+    seen = 0
     for chunk in chunks:
         hasher.update(chunk)
-        size += len(chunk)
+        seen += len(chunk)
     actual = hasher.hexdigest()
-    if actual != hex_digest:
+    if actual != hex_digest or (size is not None and seen != size):
         raise IntegrityFailure(
-            "stored blob does not match its digest",
+            f"{what} does not match its digest",
             context={
                 "digest": format_digest(hex_digest),
                 "actual": format_digest(actual),
-                "size": size,
+                "size": seen,
             },
         )
 
@@ -276,7 +297,7 @@ def put_via_staging(store: ArtifactStore, data: bytes) -> str:
     """
     session_id = uuid.uuid4()
     try:
-        with store.open_staging(session_id, 0) as writer:
+        with store.open_staging(session_id) as writer:
             writer.write(data)
             staged = writer.finish()
         store.commit_staged(staged)

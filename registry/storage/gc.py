@@ -2,10 +2,12 @@
 
 Invariants (security.md §5.1, STYLE.md §3.4):
 - A blob is deleted only if the database says it is unreferenced **and** it is older than
-  the grace window. The window (≥ the longest upload session) covers the gap between
-  ``commit_staged`` and the caller's DB commit; dedupe refreshes a blob's modification time
-  for the same reason. Just before deleting, the blob is stat'ed again so one refreshed after
-  it was listed survives.
+  the grace window. The window covers the gap between ``commit_staged`` and the caller's DB
+  commit (every commit gives the blob a fresh modification time for that reason), and for
+  staging objects the whole life of an upload session: so it must be at least the longest
+  upload-session lifetime (``server.upload_ttl_s``). :func:`check_grace` refuses a shorter
+  one unless forced; a shorter window next to a live server deletes in-flight bytes. Just
+  before deleting, the blob is stat'ed again so one refreshed after it was listed survives.
 - ``referenced`` is asked about at most ``batch_size`` (≤ 1000) digests at a time, so the
   caller's ``IN (...)`` query stays bounded and memory does not grow with the bucket.
 - Everything is idempotent: objects already gone count as ``missing``, never as errors (the
@@ -29,6 +31,27 @@ from registry.storage.base import ArtifactStore, BlobStat
 logger = logging.getLogger(__name__)
 
 MAX_BATCH = 1000
+
+
+class GraceTooShort(ValueError):
+    """A gc grace window shorter than the longest upload session: gc would delete the staged
+    files and freshly published blobs of pushes still in flight."""
+
+    def __init__(self, grace_s: int, min_grace_s: int) -> None:
+        super().__init__(
+            f"a grace of {grace_s} s is shorter than the longest upload session "
+            f"({min_grace_s} s, REGISTRY_SERVER__UPLOAD_TTL_S): gc would delete the bytes of "
+            "pushes still in flight; use a grace of at least that, or --force when no server "
+            "is taking pushes"
+        )
+        self.grace_s = grace_s
+        self.min_grace_s = min_grace_s
+
+
+def check_grace(grace_s: int, *, min_grace_s: int, force: bool = False) -> None:
+    """Refuse (GraceTooShort) a grace window below ``min_grace_s`` unless ``force``."""
+    if grace_s < min_grace_s and not force:
+        raise GraceTooShort(grace_s, min_grace_s)
 
 
 @dataclass(slots=True)

@@ -1,33 +1,41 @@
 """Object key layout of the artifact store.
 
 Invariants:
-- Every key is derived from a validated sha256 hex digest or from a validated UUID plus an
-  integer part index. No client-supplied string (file name, URI, digest text) ever becomes a
-  key or a path component without passing through :func:`parse_digest` / :func:`check_hex`
-  / :func:`check_part` first.
+- Every key is derived from a validated sha256 hex digest or from a validated UUID plus a
+  random staging token we generate. No client-supplied string (file name, URI, digest text)
+  ever becomes a key or a path component without passing through :func:`parse_digest` /
+  :func:`check_hex` / :func:`check_token` first.
 - Layout (``<prefix>/`` omitted when the prefix is empty)::
 
-      <prefix>/blobs/sha256/<hh>/<hex>          content-addressed blobs (hh = hex[:2])
-      <prefix>/staging/<session-uuid>/<part>    per-upload-session staging objects
+      <prefix>/blobs/sha256/<hh>/<hex>           content-addressed blobs (hh = hex[:2])
+      <prefix>/staging/<session-uuid>/<token>    one staging object per PUT
 
   The two-character fan-out keeps local directories and S3 listings small.
+- A staging key is never reused: every PUT draws a fresh 128-bit token
+  (:func:`new_staging_key`), so two concurrent PUTs into one session can never write to the
+  same object (they once shared ``max(part)+1``, and one file's bytes overwrote the other's).
+  Keys of the old ``<session>/<part>`` form are still recognised so that gc and registration
+  handle staging objects written before the change.
 """
 
 from __future__ import annotations
 
 import re
+import secrets
 import uuid
 
 from registry.errors import InvalidDigest
 
 DIGEST_ALGORITHM = "sha256"
 DIGEST_PREFIX = "sha256:"
-MAX_PART = 99_999
+TOKEN_BYTES = 16
 
 _HEX_RE = re.compile(r"[0-9a-f]{64}")
-# Part objects are plain decimal indexes; local temp files are ".<part>.<random>.tmp".
-_PART_NAME_RE = re.compile(r"0|[1-9][0-9]{0,4}")
-_TEMP_NAME_RE = re.compile(r"\.(?:0|[1-9][0-9]{0,4})\.[0-9a-f]{16}\.tmp")
+_TOKEN_RE = re.compile(r"[0-9a-f]{32}")
+# Staging objects are named by a 32-hex token (older ones by a decimal part index); local temp
+# files are ".<name>.<random>.tmp".
+_STAGED_NAME_RE = re.compile(r"[0-9a-f]{32}|0|[1-9][0-9]{0,4}")
+_TEMP_NAME_RE = re.compile(r"\.(?:[0-9a-f]{32}|0|[1-9][0-9]{0,4})\.[0-9a-f]{16}\.tmp")
 _PREFIX_SEGMENT_RE = re.compile(r"[A-Za-z0-9._\-]+")
 
 
@@ -66,12 +74,11 @@ def format_digest(hex_digest: str) -> str:
     return DIGEST_PREFIX + check_hex(hex_digest)
 
 
-def check_part(part: int) -> int:
-    """Validate a staging part index (an int we assign, never a client file name)."""
-    # bool is an int subclass; True as a part index is a bug, not a value.
-    if not isinstance(part, int) or isinstance(part, bool) or not 0 <= part <= MAX_PART:
-        raise ValueError(f"staging part must be an int in [0, {MAX_PART}]")
-    return part
+def check_token(token: str) -> str:
+    """Validate a staging token (32 lowercase hex characters we generated) and return it."""
+    if not isinstance(token, str) or _TOKEN_RE.fullmatch(token) is None:
+        raise ValueError("staging token must be 32 lowercase hex characters")
+    return token
 
 
 def check_session_id(session_id: uuid.UUID) -> uuid.UUID:
@@ -121,9 +128,18 @@ def staging_session_prefix(prefix: str, session_id: uuid.UUID) -> str:
     return _join(prefix, "staging", str(check_session_id(session_id))) + "/"
 
 
-def staging_key(prefix: str, session_id: uuid.UUID, part: int) -> str:
-    """Staging key of one part: ``<prefix>/staging/<session-uuid>/<part>``."""
-    return staging_session_prefix(prefix, session_id) + str(check_part(part))
+def staging_key(prefix: str, session_id: uuid.UUID, token: str) -> str:
+    """Staging key of one PUT: ``<prefix>/staging/<session-uuid>/<token>``."""
+    return staging_session_prefix(prefix, session_id) + check_token(token)
+
+
+def new_staging_key(prefix: str, session_id: uuid.UUID) -> str:
+    """A staging key no other writer has ever been given (a fresh 128-bit random token).
+
+    This is what makes staging race-free without a lock: concurrent PUTs into one session get
+    distinct objects, and a finished staging object is never written again.
+    """
+    return staging_key(prefix, session_id, secrets.token_hex(TOKEN_BYTES))
 
 
 def parse_blob_key(prefix: str, key: str) -> str | None:
@@ -141,15 +157,16 @@ def parse_blob_key(prefix: str, key: str) -> str | None:
 def parse_staging_key(prefix: str, key: str, *, include_temp: bool = False) -> uuid.UUID | None:
     """Return the session id if ``key`` is a well-formed staging key under ``prefix``.
 
-    Accepts finished part objects (and, with ``include_temp``, the local backend's in-progress
-    temp files, which gc must be able to list and delete); anything else is None. Used to
-    refuse any key that did not come out of :func:`staging_key` before touching it.
+    Accepts finished staging objects (token names, and the decimal part names of older
+    releases) and, with ``include_temp``, the local backend's in-progress temp files, which gc
+    must be able to list and delete; anything else is None. Used to refuse any key that did
+    not come out of :func:`staging_key` before touching it.
     """
     root = staging_root(prefix)
     if not key.startswith(root):
         return None
     session_text, sep, name = key[len(root) :].partition("/")
-    valid_name = _PART_NAME_RE.fullmatch(name) is not None or (
+    valid_name = _STAGED_NAME_RE.fullmatch(name) is not None or (
         include_temp and _TEMP_NAME_RE.fullmatch(name) is not None
     )
     if not sep or not valid_name:

@@ -3,9 +3,9 @@
 Layout under ``settings.root`` (prefix is not used locally)::
 
     blobs/sha256/<hh>/<hex>
-    staging/<session-uuid>/<part>                 finished staging objects
-    staging/<session-uuid>/.<part>.<rand>.tmp     in-progress writes
-    meta/<name>                                   named metadata objects (audit checkpoints)
+    staging/<session-uuid>/<token>                 finished staging objects (one per PUT)
+    staging/<session-uuid>/.<token>.<rand>.tmp     in-progress writes
+    meta/<name>                                    named metadata objects (audit checkpoints)
 
 Invariants:
 - Files are created ``0o600`` with ``O_EXCL`` and directories ``0o700`` (security.md §6 item 6:
@@ -13,13 +13,16 @@ Invariants:
 - Every publish step is ``fsync(file)`` → ``os.replace`` → ``fsync(dir)``: after a crash a key
   either holds the complete bytes or does not exist. Staging and blobs live on the same
   filesystem so ``os.replace`` is an atomic rename, never a copy.
+- Publishing re-hashes: :meth:`LocalArtifactStore.commit_staged` hashes the staged file through
+  one open descriptor, checks that the staging path still names that very inode, unchanged,
+  and only then renames it onto the blob path, replacing whatever was there (an existing
+  blob is never kept on the strength of its size). A reader that opened the old file keeps
+  its inode; new readers get the verified one.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
-import hashlib
 import io
 import os
 import secrets
@@ -29,15 +32,11 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
 from registry.errors import (
     BadRequest,
     BlobNotFound,
     IntegrityFailure,
-    PayloadTooLarge,
-    StorageUnavailable,
 )
 from registry.settings import StorageSettings
 from registry.storage import keys
@@ -53,111 +52,20 @@ from registry.storage.base import (
     put_via_staging,
     verify_chunks,
 )
+from registry.storage.local_io import (
+    DIR_MODE,
+    FILE_MODE,
+    LocalStagingWriter,
+    fsync_dir,
+    identity,
+    iter_fd,
+    unavailable,
+)
 from registry.validation.source import ByteSource, FileSource
-
-_DIR_MODE = 0o700
-_FILE_MODE = 0o600
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _mtime(st: os.stat_result) -> datetime:
     return datetime.fromtimestamp(st.st_mtime, tz=UTC)
-
-
-def _unavailable(exc: OSError) -> StorageUnavailable:
-    return StorageUnavailable(
-        "local artifact store failed", context={"errno": errno.errorcode.get(exc.errno or 0)}
-    )
-
-
-class LocalStagingWriter:
-    """Writes one staging file; hashes in flight; publishes atomically on :meth:`finish`."""
-
-    def __init__(self, session_dir: Path, part: int, key: str, max_bytes: int) -> None:
-        self._final = session_dir / str(part)
-        self._tmp = session_dir / f".{part}.{secrets.token_hex(8)}.tmp"
-        self._key = key
-        self._max_bytes = max_bytes
-        self._hasher = hashlib.sha256()
-        self._size = 0
-        self._done = False
-        try:
-            session_dir.mkdir(mode=_DIR_MODE, parents=True, exist_ok=True)
-            self._fd: int | None = os.open(
-                self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, _FILE_MODE
-            )
-        except OSError as exc:
-            raise _unavailable(exc) from exc
-
-    @property
-    def bytes_written(self) -> int:
-        return self._size
-
-    def _require_open(self) -> int:
-        if self._done or self._fd is None:
-            raise RuntimeError("staging writer is already finished or aborted")
-        return self._fd
-
-    def write(self, chunk: bytes) -> None:
-        fd = self._require_open()
-        if self._size + len(chunk) > self._max_bytes:
-            self.abort()
-            raise PayloadTooLarge(
-                "file exceeds the maximum upload size", context={"limit": self._max_bytes}
-            )
-        self._hasher.update(chunk)
-        view = memoryview(chunk)
-        try:
-            while view:  # os.write may write less than asked (signals, pipes, quotas)
-                written = os.write(fd, view)
-                view = view[written:]
-        except OSError as exc:
-            self.abort()
-            raise _unavailable(exc) from exc
-        self._size += len(chunk)
-
-    def finish(self) -> StagedObject:
-        fd = self._require_open()
-        try:
-            os.fsync(fd)
-            os.close(fd)
-            self._fd = None
-            os.replace(self._tmp, self._final)
-            _fsync_dir(self._final.parent)
-        except OSError as exc:
-            self.abort()
-            raise _unavailable(exc) from exc
-        self._done = True
-        return StagedObject(key=self._key, size=self._size, sha256_hex=self._hasher.hexdigest())
-
-    def abort(self) -> None:
-        if self._done:
-            return
-        self._done = True
-        if self._fd is not None:
-            with contextlib.suppress(OSError):
-                os.close(self._fd)
-            self._fd = None
-        with contextlib.suppress(OSError):
-            self._tmp.unlink(missing_ok=True)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.abort()  # no-op after finish()
 
 
 class LocalArtifactStore:
@@ -169,7 +77,7 @@ class LocalArtifactStore:
         self._root = Path(settings.root).absolute()
         self._max_upload_bytes = settings.max_upload_bytes
         for sub in ("", "blobs", "staging"):
-            (self._root / sub).mkdir(mode=_DIR_MODE, parents=True, exist_ok=True)
+            (self._root / sub).mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
 
     @property
     def root(self) -> Path:
@@ -189,9 +97,9 @@ class LocalArtifactStore:
 
     # --- staging ---------------------------------------------------------------------------
 
-    def open_staging(self, session_id: uuid.UUID, part: int) -> LocalStagingWriter:
-        key = keys.staging_key("", session_id, part)
-        return LocalStagingWriter(self._path(key).parent, part, key, self._max_upload_bytes)
+    def open_staging(self, session_id: uuid.UUID) -> LocalStagingWriter:
+        key = keys.new_staging_key("", session_id)
+        return LocalStagingWriter(self._path(key), key, self._max_upload_bytes)
 
     def open_staged(self, key: str) -> ByteSource:
         try:
@@ -203,32 +111,36 @@ class LocalArtifactStore:
         src = self._staging_path(staged.key)
         dst = self._blob_path(staged.sha256_hex)
         try:
-            src_size = src.stat().st_size
+            fd = os.open(src, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
         except FileNotFoundError as exc:
             raise BlobNotFound("staged object not found") from exc
-        if src_size != staged.size:
-            raise IntegrityFailure(
-                "staged object changed size", context={"expected": staged.size, "actual": src_size}
-            )
-        try:
-            with contextlib.suppress(FileNotFoundError):
-                # Same digest and size: keep the existing blob and refresh its mtime so gc's
-                # grace window covers the caller's pending DB commit. A size mismatch means a
-                # damaged blob; fall through and replace it with the fresh bytes.
-                if dst.stat().st_size == staged.size:
-                    os.utime(dst)
-                    src.unlink(missing_ok=True)
-                    return
-            dst.parent.mkdir(mode=_DIR_MODE, parents=True, exist_ok=True)
-            os.replace(src, dst)
-            fd = os.open(dst, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            _fsync_dir(dst.parent)
         except OSError as exc:
-            raise _unavailable(exc) from exc
+            raise unavailable(exc) from exc
+        try:
+            hashed = os.fstat(fd)
+            if hashed.st_size != staged.size:
+                raise IntegrityFailure(
+                    "staged object changed size",
+                    context={"expected": staged.size, "actual": hashed.st_size},
+                )
+            # Re-hash the inode that is about to become the blob: the digest recorded at upload
+            # time is not trusted to describe the bytes still on disk.
+            verify_chunks(staged.sha256_hex, iter_fd(fd), size=staged.size, what="staged object")
+            now = os.stat(src, follow_symlinks=False)
+            if identity(now) != identity(hashed) or identity(os.fstat(fd)) != identity(hashed):
+                raise IntegrityFailure("staged object changed while it was being verified")
+            # mtime = now (on our inode, not a path): gc's grace window then covers the
+            # caller's pending DB commit even when the file was staged hours ago.
+            os.utime(fd)
+            dst.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+            # Always replace: an object already at ``dst`` may be damaged (same size, other
+            # bytes); the verified staged file is what the digest names.
+            os.replace(src, dst)
+            fsync_dir(dst.parent)
+        except OSError as exc:
+            raise unavailable(exc) from exc
+        finally:
+            os.close(fd)
 
     def discard_staging(self, session_id: uuid.UUID) -> None:
         path = self._path(keys.staging_session_prefix("", session_id).rstrip("/"))
@@ -354,8 +266,8 @@ class LocalArtifactStore:
         try:
             for parent in reversed([path.parent, *path.parent.parents]):
                 if parent.is_relative_to(self._root) and not parent.is_dir():
-                    parent.mkdir(mode=_DIR_MODE, exist_ok=True)
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, _FILE_MODE)
+                    parent.mkdir(mode=DIR_MODE, exist_ok=True)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE)
             try:
                 view = memoryview(data)
                 while view:
@@ -364,11 +276,11 @@ class LocalArtifactStore:
             finally:
                 os.close(fd)
             os.replace(tmp, path)
-            _fsync_dir(path.parent)
+            fsync_dir(path.parent)
         except OSError as exc:
             with contextlib.suppress(OSError):
                 tmp.unlink(missing_ok=True)
-            raise _unavailable(exc) from exc
+            raise unavailable(exc) from exc
 
     def get_object(self, name: str) -> bytes:
         try:
@@ -398,7 +310,7 @@ class LocalArtifactStore:
             os.close(fd)
             os.unlink(name)
         except OSError as exc:
-            raise _unavailable(exc) from exc
+            raise unavailable(exc) from exc
 
 
 def _scandir(path: Path) -> Iterator[os.DirEntry[str]]:

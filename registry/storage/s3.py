@@ -2,10 +2,14 @@
 
 Invariants (beyond those of :mod:`registry.storage.base`):
 - One bucket, keys under ``settings.prefix`` laid out by :mod:`registry.storage.keys`.
-- Commit is a server-side copy staging → blob key with boto3's managed ``copy`` (multipart
-  copy above one part, so blobs > 5 GB work), then the staging object is deleted. Nobody reads
-  a blob key before its row is committed, so the copy's non-atomicity is invisible; the size is
-  re-checked after the copy.
+- Commit re-hashes, then copies: the staged object is read back (``GET`` pinned with
+  ``If-Match`` on the ETag seen at ``HEAD``) and hashed; only if it hashes to the recorded
+  digest is it server-side copied onto the blob key with boto3's managed ``copy`` (multipart
+  copy above one part, so blobs > 5 GB work) under ``CopySourceIfMatch`` on that same ETag, so
+  the bytes copied are the object version just hashed. The blob key is written on every commit,
+  never skipped because an object of the right size is already there (a damaged blob would
+  otherwise be kept and served forever); S3 replaces an object atomically for readers. The
+  size is re-checked after the copy and the staging object deleted.
 - ETags and S3 checksums are never used as identity (a multipart ETag is not an MD5 of the
   object; security.md §5.2).
 - Only keys that parse as our own blob/staging keys are listed, deleted or aborted, so a
@@ -21,11 +25,10 @@ import contextlib
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from boto3.s3.transfer import TransferConfig
-from botocore.exceptions import BotoCoreError, ClientError
-from botocore.response import StreamingBody
+from botocore.exceptions import ClientError
 
 from registry.errors import BadRequest, BlobNotFound, IntegrityFailure, StorageUnavailable
 from registry.settings import StorageSettings
@@ -53,8 +56,9 @@ from registry.storage.s3_io import (
     S3StagingWriter,
     build_client,
     error_code,
+    iter_body,
     s3_errors,
-    translate,
+    unchanged,
 )
 from registry.validation.source import ByteSource
 
@@ -114,21 +118,23 @@ class S3ArtifactStore:
         except BlobNotFound:
             return None
 
-    def _copy(self, src: str, dst: str, *, refresh: bool = False) -> None:
-        extra = None
+    def _copy(
+        self, src: str, dst: str, *, refresh: bool = False, if_match: str | None = None
+    ) -> None:
+        extra: dict[str, Any] = {}
+        if if_match is not None:
+            extra["CopySourceIfMatch"] = if_match
         if refresh:
             # S3 refuses a copy onto itself unless something changes; replacing the metadata
             # is that change, and it gives the object a new LastModified.
-            extra = {
-                "MetadataDirective": "REPLACE",
-                "Metadata": {"registry-touched": datetime.now(UTC).isoformat()},
-            }
+            extra["MetadataDirective"] = "REPLACE"
+            extra["Metadata"] = {"registry-touched": datetime.now(UTC).isoformat()}
         with s3_errors():
             self._client.copy(
                 CopySource={"Bucket": self._bucket, "Key": src},
                 Bucket=self._bucket,
                 Key=dst,
-                ExtraArgs=extra,
+                ExtraArgs=extra or None,
                 Config=self._transfer,
             )
 
@@ -144,11 +150,11 @@ class S3ArtifactStore:
 
     # --- staging ---------------------------------------------------------------------------
 
-    def open_staging(self, session_id: uuid.UUID, part: int) -> S3StagingWriter:
+    def open_staging(self, session_id: uuid.UUID) -> S3StagingWriter:
         return S3StagingWriter(
             self._client,
             self._bucket,
-            keys.staging_key(self._prefix, session_id, part),
+            keys.new_staging_key(self._prefix, session_id),
             part_size=self._part_size,
             max_bytes=self._max_upload_bytes,
             with_checksums=self._with_checksums,
@@ -162,26 +168,34 @@ class S3ArtifactStore:
     def commit_staged(self, staged: StagedObject) -> None:
         src = self._check_staging_key(staged.key)
         dst = self.blob_key(staged.sha256_hex)
-        src_size = self._head_size(src, "staged object")
-        if src_size is None:
-            raise BlobNotFound("staged object not found")
+        with s3_errors("staged object"):
+            head = self._client.head_object(Bucket=self._bucket, Key=src)
+        src_size, etag = int(head["ContentLength"]), str(head["ETag"])
         if src_size != staged.size:
             raise IntegrityFailure(
                 "staged object changed size", context={"expected": staged.size, "actual": src_size}
             )
-        if self._head_size(dst, "blob") == staged.size:
-            # Dedupe: same digest, same size. Refresh LastModified so gc's grace window
-            # protects the blob until the caller's DB transaction references it.
-            self._copy(dst, dst, refresh=True)
-        else:
-            # Missing, or present with the wrong size (damaged): (re)write from staging.
-            self._copy(src, dst)
-            copied = self._head_size(dst, "blob")
-            if copied != staged.size:
-                raise IntegrityFailure(
-                    "blob has the wrong size after copy",
-                    context={"expected": staged.size, "actual": copied},
-                )
+        with unchanged("staged object changed while it was being verified"):
+            # Re-hash what is in the bucket: the digest recorded at upload time is not trusted
+            # to describe the object that is about to be published.
+            with s3_errors("staged object"):
+                body = self._client.get_object(Bucket=self._bucket, Key=src, IfMatch=etag)["Body"]
+            verify_chunks(
+                staged.sha256_hex,
+                iter_body(body, DEFAULT_CHUNK_SIZE),
+                size=staged.size,
+                what="staged object",
+            )
+            # Always (re)write the blob key from the verified version, even when an object is
+            # there already: it may be damaged. The copy also gives the blob a fresh
+            # LastModified, so gc's grace window covers the caller's pending DB commit.
+            self._copy(src, dst, if_match=etag)
+        copied = self._head_size(dst, "blob")
+        if copied != staged.size:
+            raise IntegrityFailure(
+                "blob has the wrong size after copy",
+                context={"expected": staged.size, "actual": copied},
+            )
         with s3_errors():
             self._client.delete_object(Bucket=self._bucket, Key=src)
 
@@ -233,7 +247,7 @@ class S3ArtifactStore:
         # GET eagerly so BlobNotFound surfaces at the call, not at the first next().
         with s3_errors(what):
             body = self._client.get_object(Bucket=bucket, Key=key)["Body"]
-        return _iter_body(body, chunk_size)
+        return iter_body(body, chunk_size)
 
     def verify_blob(self, hex_digest: str) -> None:
         verify_chunks(hex_digest, self.iter_blob(hex_digest))
@@ -376,14 +390,3 @@ class S3ArtifactStore:
         except BlobNotFound as exc:
             # HEAD has no body, so a missing bucket is a bare 404 here, not NoSuchBucket.
             raise StorageUnavailable("bucket not found", context={"s3_error": "404"}) from exc
-
-
-def _iter_body(body: StreamingBody, chunk_size: int) -> Iterator[bytes]:
-    with contextlib.closing(body):
-        try:
-            yield from body.iter_chunks(chunk_size)
-        except (ClientError, BotoCoreError) as exc:
-            mapped = translate(exc)
-            if mapped is exc:
-                raise
-            raise mapped from exc

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal, Self
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
+from botocore.response import StreamingBody
 
 from registry.errors import BlobNotFound, IntegrityFailure, PayloadTooLarge, StorageUnavailable
 from registry.settings import StorageSettings
@@ -299,3 +300,27 @@ class S3StagingWriter:
         tb: TracebackType | None,
     ) -> None:
         self.abort()  # no-op after finish()
+
+
+@contextlib.contextmanager
+def unchanged(detail: str) -> Iterator[None]:
+    """A failed ``If-Match`` / ``CopySourceIfMatch`` (the object was replaced since its HEAD)
+    becomes IntegrityFailure instead of an unmapped 412."""
+    try:
+        yield
+    except ClientError as exc:
+        if error_code(exc) != "PreconditionFailed":
+            raise
+        raise IntegrityFailure(detail) from exc
+
+
+def iter_body(body: StreamingBody, chunk_size: int) -> Iterator[bytes]:
+    """Stream a GET body in chunks, mapping botocore errors met mid-stream (closes the body)."""
+    with contextlib.closing(body):
+        try:
+            yield from body.iter_chunks(chunk_size)
+        except (ClientError, BotoCoreError) as exc:
+            mapped = translate(exc)
+            if mapped is exc:
+                raise
+            raise mapped from exc

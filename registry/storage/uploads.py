@@ -7,10 +7,22 @@ Protocol (blob first, row second):
    bytes are sniffed (pickles, archives) before anything is kept.
 3. Registration validates the staged files, moves them to content-addressed keys and only then
    inserts rows (``commit_upload``). A rejected push discards the staged bytes.
+
+Concurrency (many PUTs into one session at once): no lock and no transaction is held while
+bytes flow (SQLite's write lock would otherwise be held for the whole upload). Every PUT
+streams into its own staging key, drawn at random and never reused
+(:func:`registry.storage.keys.new_staging_key`), so no PUT can overwrite another's bytes.
+Bookkeeping happens afterwards in ``record_file`` under the session row lock: the file limit,
+the replacement of an earlier file of the same name and the file's ``part`` (its arrival
+order, nothing more) are all decided there. Publishing re-hashes every staged file
+(``ArtifactStore.commit_staged``) instead of trusting the digest recorded here, and
+``record_upload`` re-checks under the same lock that the session still holds exactly the
+files that were validated.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 import uuid
 from dataclasses import dataclass
@@ -112,7 +124,6 @@ class FileTarget:
     upload_id: uuid.UUID
     purpose: str
     name: str
-    part: int
     claimed_hex: str | None
 
 
@@ -124,7 +135,10 @@ def prepare_file(
     name: str,
     claimed_digest: str | None,
 ) -> FileTarget:
-    """Check that ``name`` may be added to the open session; read-only.
+    """Check that ``name`` may be added to the open session; read-only, takes no lock.
+
+    A fast refusal before any byte is received; ``record_file`` re-checks everything under the
+    session row lock, since concurrent PUTs may change the session meanwhile.
 
     Errors: ``upload_not_found``, ``upload_state_conflict``, ``invalid_digest``,
     ``forbidden_file`` (name not in the allowed set).
@@ -133,14 +147,17 @@ def prepare_file(
     upload, files = get_upload(session, principal=principal, upload_id=upload_id)
     require_open(upload)
     _check_name_and_head(upload.purpose, name, b"")
+    _check_file_limit(files, name)
+    return FileTarget(
+        upload_id=upload_id, purpose=upload.purpose, name=name, claimed_hex=claimed_hex
+    )
+
+
+def _check_file_limit(files: list[UploadFile], name: str) -> None:
     if len(files) >= MAX_FILES_PER_UPLOAD and all(f.name != name for f in files):
         raise UploadStateConflict(
             "too many files in one upload", context={"limit": MAX_FILES_PER_UPLOAD}
         )
-    part = max((f.part for f in files), default=-1) + 1
-    return FileTarget(
-        upload_id=upload_id, purpose=upload.purpose, name=name, part=part, claimed_hex=claimed_hex
-    )
 
 
 def _check_name_and_head(purpose: str, name: str, head: bytes) -> None:
@@ -151,12 +168,16 @@ def _check_name_and_head(purpose: str, name: str, head: bytes) -> None:
 
 
 class StagedFileWriter:
-    """Streams one file into staging: sniffs its head, hashes in flight, checks the claim."""
+    """Streams one file into staging: sniffs its head, hashes in flight, checks the claim.
+
+    Each writer gets a staging key of its own (see the module docstring), so any number of
+    writers may stream into one session at once.
+    """
 
     def __init__(self, store: ArtifactStore, target: FileTarget) -> None:
         self.target = target
         self._store = store
-        self._writer: StagingWriter = store.open_staging(target.upload_id, target.part)
+        self._writer: StagingWriter = store.open_staging(target.upload_id)
         self._head = bytearray()
         self._sniffed = False
 
@@ -203,35 +224,63 @@ class StagedFileWriter:
         self._writer.abort()
 
 
+@dataclass(frozen=True, slots=True)
+class RecordedFile:
+    """The row of a recorded file, and the staging keys of the earlier file(s) of the same
+    name it replaced (to delete once the transaction has committed)."""
+
+    row: UploadFile
+    superseded: list[str]
+
+
 def record_file(
     session: Session,
     *,
     principal: AuthenticatedPrincipal,
     target: FileTarget,
     staged: StagedObject,
-) -> UploadFile:
-    """Record a staged file in its session (replacing an earlier upload of the same name).
+) -> RecordedFile:
+    """Record a staged file in its session, replacing an earlier upload of the same name.
 
-    Runs in the caller's transaction; locks the session row so concurrent PUTs serialise.
+    Runs in the caller's (short) transaction; takes the session row lock first, so concurrent
+    PUTs of one session serialise here and only here. Under the lock: the session must still
+    be open, the file limit holds, a file of the same name is replaced (last recorded wins)
+    and ``part`` (arrival order) is allocated. The caller deletes ``superseded`` staging
+    objects after the commit, and ``staged`` itself if this raises.
+
+    Errors: ``upload_not_found``, ``upload_state_conflict`` (closed, expired, too many files).
     """
     repo = UploadRepository(session)
     upload = repo.get(target.upload_id, for_update=True)
     if upload is None or upload.principal_id != principal.id:
         raise UploadNotFound("no such upload session", context={"upload_id": str(target.upload_id)})
     require_open(upload)
-    for existing in repo.files(target.upload_id):
-        if existing.name == target.name or existing.part == target.part:
+    files = repo.files(target.upload_id)
+    _check_file_limit(files, target.name)
+    superseded: list[str] = []
+    for existing in files:
+        if existing.name == target.name:
             repo.remove_file(existing)
-    return repo.add_file(
+            if existing.staging_key != staged.key:
+                superseded.append(existing.staging_key)
+    row = repo.add_file(
         UploadFile(
             session_id=target.upload_id,
             name=target.name,
-            part=target.part,
+            part=max((f.part for f in files), default=-1) + 1,
             staging_key=staged.key,
             digest=staged.sha256_hex,
             size=staged.size,
         )
     )
+    return RecordedFile(row=row, superseded=superseded)
+
+
+def drop_staged(store: ArtifactStore, keys: list[str]) -> None:
+    """Best-effort delete of staging objects no row refers to (gc collects what fails)."""
+    for key in keys:
+        with contextlib.suppress(Exception):
+            store.delete_staging_key(key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,20 +313,51 @@ def open_staged_files(store: ArtifactStore, files: list[UploadFile]) -> list[Sta
 
 
 def publish_staged(store: ArtifactStore, files: list[StagedFile]) -> None:
-    """Move staged files to their content-addressed keys (no database work).
+    """Re-hash each staged file and publish it under its content address (no database work).
 
-    Blob first, row second: if the caller's transaction later rolls back, the blobs are
-    unreferenced and ``storage gc`` collects them after the grace window. Kept apart from
-    ``record_upload`` so that file moves and fsyncs happen before any row lock is taken.
+    The digest recorded by ``record_file`` is not trusted to describe the staged bytes:
+    ``commit_staged`` hashes them again and publishes only bytes that hash to the digest, over
+    any object already at that key. Blob first, row second: if the caller's transaction later
+    rolls back, the blobs are unreferenced and ``storage gc`` collects them after the grace
+    window. Kept apart from ``record_upload`` so that reads, copies and fsyncs happen before
+    any row lock is taken.
+
+    Errors: ``upload_state_conflict`` (a staged file is gone, e.g. replaced by a concurrent
+    PUT of the same name), ``integrity_failure`` (staged bytes do not hash to their digest;
+    nothing of that file is published).
     """
     for f in files:
-        store.commit_staged(f.staged)
+        try:
+            store.commit_staged(f.staged)
+        except BlobNotFound as exc:
+            raise UploadStateConflict(
+                "a staged file of this upload is gone (replaced or discarded); "
+                "check the upload and register again",
+                context={"file": f.name},
+            ) from exc
 
 
 def record_upload(session: Session, *, upload: UploadSession, files: list[StagedFile]) -> None:
-    """Record blob rows for published files and close the session. Flushes."""
+    """Record blob rows for published files and close the session. Flushes.
+
+    Takes the session row lock (the one ``record_file`` takes) and re-checks under it that the
+    session is still open and still holds exactly ``files``: a PUT that landed after
+    validation read the session, or a concurrent registration of the same upload, is then
+    ``upload_state_conflict`` rather than a version that silently lacks a file that got a 201.
+    """
+    repo = UploadRepository(session)
+    locked = repo.get(upload.id, for_update=True)
+    if locked is None:
+        raise UploadNotFound("no such upload session", context={"upload_id": str(upload.id)})
+    require_open(locked)
+    current = {(f.name, f.staging_key, f.digest, f.size) for f in repo.files(upload.id)}
+    if current != {(f.name, f.staged.key, f.digest, f.size) for f in files}:
+        raise UploadStateConflict(
+            "the upload session changed while it was being registered; register again",
+            context={"upload_id": str(upload.id)},
+        )
     BlobRepository(session).add_many((f.digest, f.size) for f in files)
-    upload.state = UploadState.committed
+    locked.state = UploadState.committed
     session.flush()
 
 

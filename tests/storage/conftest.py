@@ -101,9 +101,26 @@ def overwrite_blob(store: ArtifactStore) -> Callable[[str, bytes], None]:
 
     def overwrite(hex_digest: str, data: bytes) -> None:
         if isinstance(store, LocalArtifactStore):
-            (store.root / keys.blob_key("", hex_digest)).write_bytes(data)
+            path = store.root / keys.blob_key("", hex_digest)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
         elif isinstance(store, S3ArtifactStore):
             store.client.put_object(Bucket=store.bucket, Key=store.blob_key(hex_digest), Body=data)
+        else:  # pragma: no cover - only two backends exist
+            raise TypeError(type(store))
+
+    return overwrite
+
+
+@pytest.fixture
+def overwrite_staged(store: ArtifactStore) -> Callable[[str, bytes], None]:
+    """Replace a finished staging object's bytes out of band (disk / direct S3 PUT)."""
+
+    def overwrite(key: str, data: bytes) -> None:
+        if isinstance(store, LocalArtifactStore):
+            (store.root / key).write_bytes(data)
+        elif isinstance(store, S3ArtifactStore):
+            store.client.put_object(Bucket=store.bucket, Key=key, Body=data)
         else:  # pragma: no cover - only two backends exist
             raise TypeError(type(store))
 

@@ -31,7 +31,7 @@ def future() -> datetime:
 
 def leave_staging(store: ArtifactStore, data: bytes = b"abandoned") -> uuid.UUID:
     session = uuid.uuid4()
-    with store.open_staging(session, 0) as writer:
+    with store.open_staging(session) as writer:
         writer.write(data)
         writer.finish()
     return session
@@ -189,7 +189,7 @@ class TestCollectGarbageLocal:
 @pytest.mark.s3
 class TestCollectGarbageS3:
     def test_gc_aborts_old_incomplete_multipart_uploads(self, s3_store: S3ArtifactStore) -> None:
-        writer = s3_store.open_staging(uuid.uuid4(), 0)
+        writer = s3_store.open_staging(uuid.uuid4())
         writer.write(b"\0" * (PART + 1))  # crash simulation: never finished nor aborted
         assert len(list(s3_store.list_incomplete_uploads())) == 1
 

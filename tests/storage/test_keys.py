@@ -12,6 +12,7 @@ from registry.storage import keys
 
 HEX = hashlib.sha256(b"adapter").hexdigest()
 SESSION = uuid.UUID("a2345678-1234-5678-9abc-def812345678")
+TOKEN = "0123456789abcdef0123456789abcdef"
 
 
 class TestParseDigest:
@@ -66,19 +67,26 @@ class TestKeyLayout:
         with pytest.raises(InvalidDigest):
             keys.blob_key("", "../../etc/passwd")
 
-    def test_staging_key_uses_uuid_and_part_index(self) -> None:
-        assert keys.staging_key("reg", SESSION, 3) == f"reg/staging/{SESSION}/3"
-        assert keys.staging_key("", SESSION, 0) == f"staging/{SESSION}/0"
+    def test_staging_key_uses_uuid_and_token(self) -> None:
+        assert keys.staging_key("reg", SESSION, TOKEN) == f"reg/staging/{SESSION}/{TOKEN}"
+        assert keys.staging_key("", SESSION, TOKEN) == f"staging/{SESSION}/{TOKEN}"
+
+    def test_new_staging_key_is_never_the_same_twice(self) -> None:
+        drawn = {keys.new_staging_key("reg", SESSION) for _ in range(1000)}
+        assert len(drawn) == 1000
+        assert all(keys.parse_staging_key("reg", k) == SESSION for k in drawn)
 
     @pytest.mark.parametrize("session_id", [str(SESSION), "../x", None])
     def test_staging_key_non_uuid_session_raises(self, session_id: object) -> None:
         with pytest.raises(ValueError, match="uuid"):
-            keys.staging_key("", session_id, 0)  # type: ignore[arg-type]
+            keys.staging_key("", session_id, TOKEN)  # type: ignore[arg-type]
 
-    @pytest.mark.parametrize("part", [-1, keys.MAX_PART + 1, True, "0", "../x", 1.0])
-    def test_staging_key_bad_part_raises(self, part: object) -> None:
-        with pytest.raises(ValueError, match="part"):
-            keys.staging_key("", SESSION, part)  # type: ignore[arg-type]
+    @pytest.mark.parametrize(
+        "token", [0, "0", TOKEN[:31], TOKEN + "0", TOKEN.upper(), "../x", None, "g" * 32]
+    )
+    def test_staging_key_bad_token_raises(self, token: object) -> None:
+        with pytest.raises(ValueError, match="token"):
+            keys.staging_key("", SESSION, token)  # type: ignore[arg-type]
 
     def test_parse_blob_key_round_trips(self) -> None:
         assert keys.parse_blob_key("reg", keys.blob_key("reg", HEX)) == HEX
@@ -97,10 +105,15 @@ class TestKeyLayout:
         assert keys.parse_blob_key("reg", key) is None
 
     def test_parse_staging_key_round_trips(self) -> None:
-        assert keys.parse_staging_key("reg", keys.staging_key("reg", SESSION, 7)) == SESSION
+        assert keys.parse_staging_key("reg", keys.staging_key("reg", SESSION, TOKEN)) == SESSION
 
-    def test_parse_staging_key_temp_file_only_when_included(self) -> None:
-        temp = f"staging/{SESSION}/.3.0123456789abcdef.tmp"
+    def test_parse_staging_key_accepts_part_keys_of_older_releases(self) -> None:
+        # Staging objects written before tokens (``<session>/<part>``) must stay collectable.
+        assert keys.parse_staging_key("reg", f"reg/staging/{SESSION}/7") == SESSION
+
+    @pytest.mark.parametrize("name", [TOKEN, "3"])
+    def test_parse_staging_key_temp_file_only_when_included(self, name: str) -> None:
+        temp = f"staging/{SESSION}/.{name}.0123456789abcdef.tmp"
         assert keys.parse_staging_key("", temp) is None
         assert keys.parse_staging_key("", temp, include_temp=True) == SESSION
 
@@ -113,6 +126,8 @@ class TestKeyLayout:
             f"reg/staging/{SESSION}/a/0",
             f"reg/staging/{SESSION}/adapter.safetensors",
             f"reg/staging/{SESSION}/01",
+            f"reg/staging/{SESSION}/{TOKEN.upper()}",
+            f"reg/staging/{SESSION}/{TOKEN}0",
             f"reg/staging/{SESSION}",
             "reg/staging/not-a-uuid/0",
             f"staging/{SESSION}/0",

@@ -30,7 +30,7 @@ class TestLocalArtifactStore:
             assert mode(store.root / sub) & 0o077 == 0
 
     def test_staged_and_blob_files_are_owner_only(self, local_store: LocalArtifactStore) -> None:
-        with local_store.open_staging(uuid.uuid4(), 0) as writer:
+        with local_store.open_staging(uuid.uuid4()) as writer:
             writer.write(b"secret weights")
             staged = writer.finish()
         assert mode(local_store.root / staged.key) == 0o600
@@ -52,7 +52,7 @@ class TestLocalArtifactStore:
     def test_crashed_writer_temp_file_is_listed_and_collected(
         self, local_store: LocalArtifactStore
     ) -> None:
-        writer = local_store.open_staging(uuid.uuid4(), 2)
+        writer = local_store.open_staging(uuid.uuid4())
         writer.write(b"half an upload")  # process "dies": neither finish() nor abort()
         [entry] = list(local_store.list_staging())
         assert entry.key.endswith(".tmp")

@@ -18,7 +18,7 @@ def test_local_writer_200_mib_stays_under_16_mib(local_store: LocalArtifactStore
     chunk = os.urandom(MIB)  # allocated before tracing: only the store's own memory counts
     tracemalloc.start()
     try:
-        with local_store.open_staging(uuid.uuid4(), 0) as writer:
+        with local_store.open_staging(uuid.uuid4()) as writer:
             for _ in range(TOTAL // MIB):
                 writer.write(chunk)
             staged = writer.finish()
@@ -33,7 +33,7 @@ def test_local_writer_200_mib_stays_under_16_mib(local_store: LocalArtifactStore
 
 def test_local_iter_blob_200_mib_stays_under_16_mib(local_store: LocalArtifactStore) -> None:
     chunk = os.urandom(MIB)
-    with local_store.open_staging(uuid.uuid4(), 0) as writer:
+    with local_store.open_staging(uuid.uuid4()) as writer:
         for _ in range(TOTAL // MIB):
             writer.write(chunk)
         staged = writer.finish()

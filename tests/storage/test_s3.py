@@ -48,7 +48,7 @@ class TestMultipart:
         self, s3_store: S3ArtifactStore, s3_client: S3Client
     ) -> None:
         data = bytes(range(256)) * (12 * MIB // 256)
-        with s3_store.open_staging(uuid.uuid4(), 0) as writer:
+        with s3_store.open_staging(uuid.uuid4()) as writer:
             for start in range(0, len(data), MIB):
                 writer.write(data[start : start + MIB])
             staged = writer.finish()
@@ -62,7 +62,7 @@ class TestMultipart:
     def test_small_file_uses_single_put(
         self, s3_store: S3ArtifactStore, s3_client: S3Client
     ) -> None:
-        with s3_store.open_staging(uuid.uuid4(), 0) as writer:
+        with s3_store.open_staging(uuid.uuid4()) as writer:
             writer.write(b"x" * (PART - 1))
             staged = writer.finish()
         head = s3_client.head_object(Bucket=s3_store.bucket, Key=staged.key)
@@ -71,7 +71,7 @@ class TestMultipart:
     def test_checksum_mode_when_supported_round_trips(self, s3_settings: StorageSettings) -> None:
         store = S3ArtifactStore(s3_settings.model_copy(update={"checksum_mode": "when_supported"}))
         data = bytes(7) * (PART + 3 * MIB)
-        with store.open_staging(uuid.uuid4(), 0) as writer:
+        with store.open_staging(uuid.uuid4()) as writer:
             writer.write(data)
             staged = writer.finish()
         store.commit_staged(staged)
@@ -187,7 +187,7 @@ class TestAvailability:
             store.check()
         with pytest.raises(StorageUnavailable):
             store.stat_blob("0" * 64)
-        writer = store.open_staging(uuid.uuid4(), 0)
+        writer = store.open_staging(uuid.uuid4())
         writer.write(b"x")  # buffered: a small file reaches S3 only at finish()
         with pytest.raises(StorageUnavailable):
             writer.finish()

@@ -18,8 +18,8 @@ def payload(size: int, seed: int = 0) -> bytes:
     return random.Random(seed).randbytes(size)
 
 
-def stage(store: ArtifactStore, data: bytes, *, chunk: int = MIB, part: int = 0) -> StagedObject:
-    with store.open_staging(uuid.uuid4(), part) as writer:
+def stage(store: ArtifactStore, data: bytes, *, chunk: int = MIB) -> StagedObject:
+    with store.open_staging(uuid.uuid4()) as writer:
         for start in range(0, len(data), chunk):
             writer.write(data[start : start + chunk])
         return writer.finish()
@@ -69,7 +69,7 @@ class TestRoundTrip:
         assert list(store.list_staging()) == []
 
     def test_writer_write_after_finish_raises(self, store: ArtifactStore) -> None:
-        with store.open_staging(uuid.uuid4(), 0) as writer:
+        with store.open_staging(uuid.uuid4()) as writer:
             writer.write(b"x")
             writer.finish()
             with pytest.raises(RuntimeError):
@@ -105,11 +105,29 @@ class TestDedupe:
         store.commit_staged(stage(store, data))
         store.verify_blob(staged.sha256_hex)
 
+    @pytest.mark.parametrize("size", [2048, PART + MIB])
+    def test_commit_over_same_size_damaged_blob_replaces_it(
+        self, store: ArtifactStore, overwrite_blob: Callable[[str, bytes], None], size: int
+    ) -> None:
+        """An object of the right size at the digest's key is not the blob: its bytes decide.
+        (It used to be kept, and served to every later push of the genuine content.)"""
+        data = payload(size, seed=5)
+        hex_digest = hashlib.sha256(data).hexdigest()
+        overwrite_blob(hex_digest, payload(size, seed=6))  # same size, other bytes
+        with pytest.raises(IntegrityFailure):
+            store.verify_blob(hex_digest)
+
+        store.commit_staged(stage(store, data))
+
+        store.verify_blob(hex_digest)
+        assert read_blob(store, hex_digest) == data
+        assert list(store.list_staging()) == []
+
 
 class TestAbortAndDiscard:
     @pytest.mark.parametrize("size", [10, PART + 1])
     def test_abort_leaves_nothing(self, store: ArtifactStore, size: int) -> None:
-        writer = store.open_staging(uuid.uuid4(), 0)
+        writer = store.open_staging(uuid.uuid4())
         writer.write(payload(size))
         writer.abort()
         writer.abort()  # idempotent
@@ -120,7 +138,7 @@ class TestAbortAndDiscard:
 
     def test_context_exit_on_error_aborts(self, store: ArtifactStore) -> None:
         def upload_then_fail() -> None:
-            with store.open_staging(uuid.uuid4(), 0) as writer:
+            with store.open_staging(uuid.uuid4()) as writer:
                 writer.write(payload(PART + 10))
                 raise KeyError("client disconnected")
 
@@ -131,11 +149,11 @@ class TestAbortAndDiscard:
 
     def test_discard_staging_removes_only_that_session(self, store: ArtifactStore) -> None:
         doomed, kept = uuid.uuid4(), uuid.uuid4()
-        for part in (0, 1):
-            with store.open_staging(doomed, part) as writer:
+        for _ in range(2):
+            with store.open_staging(doomed) as writer:
                 writer.write(b"doomed")
                 writer.finish()
-        with store.open_staging(kept, 0) as writer:
+        with store.open_staging(kept) as writer:
             writer.write(b"kept")
             writer.finish()
 
@@ -147,7 +165,7 @@ class TestAbortAndDiscard:
 
     def test_discard_staging_aborts_in_flight_multipart(self, store: ArtifactStore) -> None:
         session = uuid.uuid4()
-        writer = store.open_staging(session, 0)
+        writer = store.open_staging(session)
         writer.write(payload(PART + 1))  # S3: one part uploaded, upload still open
         store.discard_staging(session)
         assert list(store.list_incomplete_uploads()) == []
@@ -159,7 +177,7 @@ class TestLimits:
         self, make_test_store: StoreFactory
     ) -> None:
         store = make_test_store(max_upload_bytes=10)
-        writer = store.open_staging(uuid.uuid4(), 0)
+        writer = store.open_staging(uuid.uuid4())
         writer.write(b"0123456789")
         with pytest.raises(PayloadTooLarge) as exc_info:
             writer.write(b"x")
@@ -172,7 +190,7 @@ class TestLimits:
         self, make_test_store: StoreFactory
     ) -> None:
         store = make_test_store(max_upload_bytes=PART + MIB)
-        writer = store.open_staging(uuid.uuid4(), 0)
+        writer = store.open_staging(uuid.uuid4())
         writer.write(payload(PART))
         with pytest.raises(PayloadTooLarge):
             writer.write(payload(2 * MIB))
@@ -199,6 +217,22 @@ class TestIntegrity:
         with pytest.raises(IntegrityFailure):
             store.commit_staged(forged)
         assert not store.blob_exists(staged.sha256_hex)
+
+    @pytest.mark.parametrize("size", [4096, PART + MIB])
+    def test_commit_staged_rehashes_and_refuses_changed_bytes(
+        self, store: ArtifactStore, overwrite_staged: Callable[[str, bytes], None], size: int
+    ) -> None:
+        """Staged bytes that no longer hash to the recorded digest (same size) are never
+        published under it: commit re-hashes instead of trusting the in-flight digest."""
+        staged = stage(store, payload(size, seed=7))
+        overwrite_staged(staged.key, payload(size, seed=8))
+
+        with pytest.raises(IntegrityFailure) as exc_info:
+            store.commit_staged(staged)
+
+        assert exc_info.value.code == "integrity_failure"
+        assert not store.blob_exists(staged.sha256_hex)
+        assert list(store.list_blobs()) == []
 
     def test_open_staged_non_staging_key_raises(self, store: ArtifactStore) -> None:
         hex_digest = store.put_small(b"x")

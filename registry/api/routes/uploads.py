@@ -5,7 +5,8 @@ sha256:<hex>``. The body is read asynchronously in bounded batches and each batc
 written in the thread pool, so memory stays constant and the event loop never blocks on disk
 or S3. No database transaction is open while bytes flow (SQLite's write lock would otherwise be
 held for the whole upload): the session is checked before and recorded after, each in its own
-short unit of work.
+short unit of work. Parallel PUTs into one session are safe: each streams into a staging key of
+its own, and recording serialises on the session row (see ``registry.storage.uploads``).
 """
 
 from __future__ import annotations
@@ -152,8 +153,20 @@ async def put_file(
         raise
 
     def record() -> FileRead:
-        with unit_of_work(sessions.write) as session:
-            row = uploads.record_file(session, principal=principal, target=target, staged=staged)
-            return FileRead(name=row.name, digest=f"sha256:{row.digest}", size=row.size)
+        try:
+            with unit_of_work(sessions.write) as session:
+                recorded = uploads.record_file(
+                    session, principal=principal, target=target, staged=staged
+                )
+                row = recorded.row
+                result = FileRead(name=row.name, digest=f"sha256:{row.digest}", size=row.size)
+        except BaseException:
+            # Refused (session closed meanwhile, file limit) or not committed: no row refers
+            # to these bytes.
+            uploads.drop_staged(store, [staged.key])
+            raise
+        # After the commit: the replaced file's bytes are unreferenced now.
+        uploads.drop_staged(store, recorded.superseded)
+        return result
 
     return await run_in_threadpool(record)
