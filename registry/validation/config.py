@@ -33,9 +33,8 @@ from registry.errors import InvalidAdapterConfig, UnknownPeftType
 from registry.validation.patterns import (
     PatternSet,
     RegexLimits,
+    compile_config_patterns,
     layers_regex,
-    rank_key_pattern,
-    too_complex,
 )
 
 MAX_CONFIG_BYTES = 256 * 1024
@@ -320,37 +319,6 @@ class _DuplicateKey(ValueError):
         self.key = key
 
 
-def _config_patterns(cfg: AdapterConfig) -> list[tuple[str, str]]:
-    """Every regex ``cfg`` makes peft run, as (field, pattern as peft composes it)."""
-    found: list[tuple[str, str]] = []
-    for name in ("target_modules", "exclude_modules", "feedforward_modules"):
-        spec = getattr(cfg, name)
-        if isinstance(spec, str):
-            found.append((name, spec))
-    for name in ("rank_pattern", "alpha_pattern"):
-        found += [(name, rank_key_pattern(key)) for key in getattr(cfg, name)]
-    found += [("layers_pattern", layers_regex(p)) for p in cfg.layers_pattern or ()]
-    return found
-
-
-def _compile_patterns(cfg: AdapterConfig) -> None:
-    found = _config_patterns(cfg)
-    limits = cfg.patterns.limits
-    if len(found) > limits.max_patterns:
-        too_complex(f"more than {limits.max_patterns} patterns", found[0][1], count=len(found))
-    for name, pattern in found:
-        if len(pattern) > limits.max_pattern_chars:
-            too_complex(
-                f"{name} pattern longer than {limits.max_pattern_chars} characters",
-                pattern,
-                field=name,
-            )
-        try:
-            cfg.patterns.compile(pattern)
-        except re.error as exc:  # a key valid alone may not be inside peft's wrapper
-            _fail("schema", f"{name} invalid regular expression: {exc}", field=name)
-
-
 def load_config_json(data: bytes, *, max_bytes: int = MAX_CONFIG_BYTES) -> dict[str, Any]:
     """Decode config bytes into a dict: size cap, strict UTF-8 JSON object, no duplicate keys.
 
@@ -422,5 +390,5 @@ def config_from_dict(
         patterns=PatternSet(regex_limits or RegexLimits()),
         **values,
     )
-    _compile_patterns(cfg)
+    compile_config_patterns(cfg)
     return cfg

@@ -26,11 +26,15 @@ than :attr:`RegexLimits.step_budget` bounded-matcher steps in one validation.
 from __future__ import annotations
 
 import importlib
+import re
 from dataclasses import dataclass, field
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from registry.errors import InvalidAdapterConfig
 from registry.validation import regex_vm
+
+if TYPE_CHECKING:
+    from registry.validation.config import AdapterConfig
 
 # google-re2 ships no type information.
 _re2: Any = importlib.import_module("re2")
@@ -252,3 +256,44 @@ def layers_regex(pattern: str) -> str:
 
 
 DEFAULT_LAYERS_REGEX = r".*\.[^.]*\.(\d+)\."
+
+
+def _config_patterns(cfg: AdapterConfig) -> list[tuple[str, str]]:
+    """Every regex ``cfg`` makes peft run, as (field, pattern as peft composes it)."""
+    found: list[tuple[str, str]] = []
+    for name in ("target_modules", "exclude_modules", "feedforward_modules"):
+        spec = getattr(cfg, name)
+        if isinstance(spec, str):
+            found.append((name, spec))
+    for name in ("rank_pattern", "alpha_pattern"):
+        found += [(name, rank_key_pattern(key)) for key in getattr(cfg, name)]
+    found += [("layers_pattern", layers_regex(p)) for p in cfg.layers_pattern or ()]
+    return found
+
+
+def compile_config_patterns(cfg: AdapterConfig) -> None:
+    """Count, bound and compile every regex of ``cfg`` (refusals happen at parse time).
+
+    Raises:
+        InvalidAdapterConfig: ``pattern_too_complex``; ``schema`` when a pattern is not valid
+            inside peft's wrapper.
+    """
+    found = _config_patterns(cfg)
+    limits = cfg.patterns.limits
+    if len(found) > limits.max_patterns:
+        too_complex(f"more than {limits.max_patterns} patterns", found[0][1], count=len(found))
+    for name, pattern in found:
+        if len(pattern) > limits.max_pattern_chars:
+            too_complex(
+                f"{name} pattern longer than {limits.max_pattern_chars} characters",
+                pattern,
+                field=name,
+            )
+        try:
+            cfg.patterns.compile(pattern)
+        except re.error as exc:  # a key valid alone may not be inside peft's wrapper
+            raise InvalidAdapterConfig(
+                f"{name} invalid regular expression: {exc}",
+                reason="schema",
+                context={"file": "adapter_config.json", "field": name},
+            ) from exc
