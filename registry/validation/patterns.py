@@ -177,7 +177,8 @@ class SafeRegex:
         Raises:
             InvalidAdapterConfig: ``pattern_too_complex`` when the step budget runs out.
         """
-        if self._re2 is not None and not force_vm and _is_plain(text):
+        # sre's \B never matches in an empty string, RE2's does: the empty text goes to the VM.
+        if self._re2 is not None and not force_vm and text and _is_plain(text):
             m = self._re2.fullmatch(text) if full else self._re2.match(text)
             if m is None:
                 return None
