@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from registry.validation.patterns import RegexLimits
 
 
 class DatabaseSettings(BaseModel):
@@ -137,6 +140,62 @@ class ValidationSettings(BaseModel):
     max_config_bytes: int = Field(
         256 * 1024, ge=1024, description="Largest accepted adapter_config.json / config.json."
     )
+    max_header_bytes: int = Field(
+        100_000_000,
+        ge=1024,
+        description="Largest safetensors JSON header (adapters and base checkpoints), refused "
+        "from the 8-byte length before it is read; 100 MB is the reference reader's own cap.",
+    )
+    max_tensors_per_file: int = Field(
+        250_000,
+        ge=1,
+        description="Most tensors in one safetensors file; refused while the header is scanned "
+        "(a LoRA on every expert of a 235B MoE has ~75k).",
+    )
+    max_text_bytes: int = Field(
+        8 * 1024 * 1024,
+        ge=1024,
+        description="Largest text extra other than the vocabulary files (README.md, "
+        "tokenizer_config.json, special_tokens_map.json, chat templates ...); refused from its "
+        "size before it is read.",
+    )
+    max_tokenizer_bytes: int = Field(
+        40 * 1024 * 1024,
+        ge=1024,
+        description="Largest tokenizer.json / vocab.json / merges.txt (Gemma 3's tokenizer.json "
+        "is 33 MB). Checking JSON syntax costs about 10-30x the size in memory.",
+    )
+    max_config_patterns: int = Field(
+        4096,
+        ge=1,
+        description="Most regexes in one adapter_config.json (string target_modules, "
+        "rank_pattern/alpha_pattern keys, layers_pattern entries ...).",
+    )
+    max_pattern_chars: int = Field(
+        4096, ge=64, description="Longest regex in adapter_config.json, as peft composes it."
+    )
+    regex_match_budget: int = Field(
+        200_000,
+        ge=1000,
+        description="Most regex evaluations (pattern x module name) in one validation.",
+    )
+    regex_step_budget: int = Field(
+        1_000_000,
+        ge=1000,
+        description="Steps of the bounded backtracking matcher (patterns RE2 cannot run: "
+        "lookarounds, backreferences, (?i)) in one validation; ~1 s of CPU.",
+    )
+
+    def regex_limits(self) -> RegexLimits:
+        """The bounds on adapter_config.json regexes, for the validator."""
+        from registry.validation.patterns import RegexLimits
+
+        return RegexLimits(
+            max_pattern_chars=self.max_pattern_chars,
+            max_patterns=self.max_config_patterns,
+            match_budget=self.regex_match_budget,
+            step_budget=self.regex_step_budget,
+        )
 
 
 class AuthSettings(BaseModel):

@@ -24,7 +24,13 @@ from registry.storage import uploads
 from registry.storage.base import ArtifactStore
 from registry.storage.models import UploadPurpose
 from registry.validation.manifest import BaseManifest, read_base_sources
-from registry.validation.safetensors import DTYPE_BITS, MAX_TENSOR_NAME_CHARS
+from registry.validation.safetensors import (
+    DTYPE_BITS,
+    MAX_HEADER_BYTES,
+    MAX_TENSOR_DIMS,
+    MAX_TENSOR_NAME_CHARS,
+    MAX_TENSORS,
+)
 
 MAX_MANIFEST_TENSORS = 200_000
 
@@ -49,6 +55,8 @@ def register_base_version(
     license: str | None = None,
     weights_uri: str | None = None,
     tokenizer_digest: str | None = None,
+    max_header_bytes: int = MAX_HEADER_BYTES,
+    max_tensors: int = MAX_TENSORS,
 ) -> BaseVersionView:
     """Register ``name@revision`` from a client-read manifest, or from uploaded weights.
 
@@ -74,7 +82,9 @@ def register_base_version(
         upload, files = uploads.get_upload(session, principal=principal, upload_id=upload_id)
         uploads.require_open(upload, purpose=UploadPurpose.base_model)
         staged = uploads.open_staged_files(store, files)
-        manifest = _manifest_from_uploaded(config, staged, tensors)
+        manifest = _manifest_from_uploaded(
+            config, staged, tensors, max_header_bytes=max_header_bytes, max_tensors=max_tensors
+        )
     else:
         manifest = _manifest_from_client(config, tensors)
     manifest_bytes = json.dumps(manifest.to_json(), sort_keys=True, separators=(",", ":")).encode()
@@ -139,6 +149,8 @@ def _manifest_from_client(
             or len(name) > MAX_TENSOR_NAME_CHARS
             or any(ord(c) < 32 for c in name)
             or dtype not in DTYPE_BITS
+            # Bounded before _parameter_count multiplies the dimensions out.
+            or len(shape) > MAX_TENSOR_DIMS
             or any(d < 0 for d in shape)
         ):
             raise InvalidBaseModel(
@@ -155,13 +167,20 @@ def _manifest_from_uploaded(
     config: dict[str, Any],
     staged: list[uploads.StagedFile],
     claimed: dict[str, tuple[str, list[int]]],
+    *,
+    max_header_bytes: int,
+    max_tensors: int,
 ) -> BaseManifest:
     """The manifest the server reads itself from uploaded checkpoint files (headers only).
 
     The uploaded ``config.json`` is authoritative; a client's config or manifest that disagrees
     with it is ``manifest_mismatch``.
     """
-    manifest = read_base_sources({f.name: f.source for f in staged})
+    manifest = read_base_sources(
+        {f.name: f.source for f in staged},
+        max_header_bytes=max_header_bytes,
+        max_tensors=max_tensors,
+    )
     if config and config != manifest.config:
         raise InvalidBaseModel(
             "the request's config does not match the uploaded config.json",

@@ -14,7 +14,7 @@ import hashlib
 import json
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -47,6 +47,9 @@ from registry.storage.base import ArtifactStore
 from registry.storage.imports import parse_import_uri
 from registry.storage.models import UploadPurpose, UploadSession
 from registry.validation import ValidationReport, validate_adapter
+from registry.validation.files import MAX_TEXT_BYTES, MAX_TOKENIZER_BYTES
+from registry.validation.patterns import RegexLimits
+from registry.validation.safetensors import MAX_HEADER_BYTES, MAX_TENSORS
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +84,11 @@ class RegistrationLimits:
     import_allowlist: tuple[str, ...]
     scan_limit_bytes: int
     max_config_bytes: int
+    max_header_bytes: int = MAX_HEADER_BYTES
+    max_tensors: int = MAX_TENSORS
+    max_text_bytes: int = MAX_TEXT_BYTES
+    max_tokenizer_bytes: int = MAX_TOKENIZER_BYTES
+    regex_limits: RegexLimits = field(default_factory=RegexLimits)
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +157,11 @@ def register_version(
             base=base_manifest,
             scan_limit_bytes=limits.scan_limit_bytes,
             max_config_bytes=limits.max_config_bytes,
+            max_header_bytes=limits.max_header_bytes,
+            max_tensors=limits.max_tensors,
+            max_text_bytes=limits.max_text_bytes,
+            max_tokenizer_bytes=limits.max_tokenizer_bytes,
+            regex_limits=limits.regex_limits,
         )
     except AdapterInvalid:
         uploads.discard_upload(store, upload.id)

@@ -256,6 +256,11 @@ def validate(
         base=manifest,
         scan_limit_bytes=limits.scan_limit_bytes,
         max_config_bytes=limits.max_config_bytes,
+        max_header_bytes=limits.max_header_bytes,
+        max_tensors=limits.max_tensors_per_file,
+        max_text_bytes=limits.max_text_bytes,
+        max_tokenizer_bytes=limits.max_tokenizer_bytes,
+        regex_limits=limits.regex_limits(),
     )
     result: dict[str, Any] = {"valid": True, **report.to_json()}
     if manifest is not None:

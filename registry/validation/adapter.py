@@ -35,15 +35,23 @@ from registry.validation.files import (
     CONFIG_NAME,
     HEAD_BYTES,
     MAX_TEXT_BYTES,
+    MAX_TOKENIZER_BYTES,
     TEXT_EXTRAS,
     WEIGHTS_NAME,
     check_file_allowed,
     check_text_extra,
+    text_limit,
 )
 from registry.validation.health import scan_tensors_health
 from registry.validation.layout import classify
 from registry.validation.manifest import BaseManifest
-from registry.validation.safetensors import MAX_HEADER_BYTES, SafetensorsHeader, parse_header
+from registry.validation.patterns import RegexLimits
+from registry.validation.safetensors import (
+    MAX_HEADER_BYTES,
+    MAX_TENSORS,
+    SafetensorsHeader,
+    parse_header,
+)
 from registry.validation.source import ByteSource
 
 DEFAULT_SCAN_LIMIT_BYTES = 64 * 1024 * 1024
@@ -77,14 +85,18 @@ class ValidationReport:
         return dataclasses.asdict(self)
 
 
-def _read_config(src: ByteSource, max_config_bytes: int) -> AdapterConfig:
+def _read_config(
+    src: ByteSource, max_config_bytes: int, regex_limits: RegexLimits
+) -> AdapterConfig:
     if src.size > max_config_bytes:  # refuse before reading the bytes
         raise InvalidAdapterConfig(
             f"adapter_config.json larger than {max_config_bytes} bytes",
             reason="too_large",
             context={"file": CONFIG_NAME, "size": src.size},
         )
-    return parse_config(src.read_at(0, src.size), max_bytes=max_config_bytes)
+    return parse_config(
+        src.read_at(0, src.size), max_bytes=max_config_bytes, regex_limits=regex_limits
+    )
 
 
 def _number_or_none(value: Any) -> float | None:
@@ -107,11 +119,16 @@ def validate_adapter(
     max_config_bytes: int = MAX_CONFIG_BYTES,
     max_header_bytes: int = MAX_HEADER_BYTES,
     max_text_bytes: int = MAX_TEXT_BYTES,
+    max_tokenizer_bytes: int = MAX_TOKENIZER_BYTES,
+    max_tensors: int = MAX_TENSORS,
+    regex_limits: RegexLimits | None = None,
 ) -> ValidationReport:
     """Validate an adapter's files (name -> source); see the module docstring for the order.
 
     Reads file heads, the config, text extras, the safetensors header, and tensor data only when
-    the whole data buffer is at most ``scan_limit_bytes``.
+    the whole data buffer is at most ``scan_limit_bytes``. Every file read whole is refused from
+    its size before it is read (config, text extras by :func:`text_limit`, header length); the
+    config's regexes are matched within ``regex_limits``.
 
     Raises:
         AdapterInvalid: a subclass with a stable ``code`` and ``context["reason"]``.
@@ -130,17 +147,25 @@ def validate_adapter(
         )
     for name in sorted(TEXT_EXTRAS & files.keys()):
         src = files[name]
-        if src.size > max_text_bytes:  # refuse before reading the bytes
+        limit = text_limit(
+            name, max_text_bytes=max_text_bytes, max_tokenizer_bytes=max_tokenizer_bytes
+        )
+        if src.size > limit:  # refuse before reading the bytes
             raise ForbiddenFile(
-                f"{name} larger than {max_text_bytes} bytes",
+                f"{name} larger than {limit} bytes",
                 reason="too_large",
-                context={"file": name, "size": src.size},
+                context={"file": name, "size": src.size, "limit": limit},
             )
-        check_text_extra(name, src.read_at(0, src.size), max_bytes=max_text_bytes)
+        check_text_extra(name, src.read_at(0, src.size), max_bytes=limit)
 
-    cfg = _read_config(files[CONFIG_NAME], max_config_bytes)
+    cfg = _read_config(files[CONFIG_NAME], max_config_bytes, regex_limits or RegexLimits())
     weights = files[WEIGHTS_NAME]
-    header = parse_header(weights, file_name=WEIGHTS_NAME, max_header_bytes=max_header_bytes)
+    header = parse_header(
+        weights,
+        file_name=WEIGHTS_NAME,
+        max_header_bytes=max_header_bytes,
+        max_tensors=max_tensors,
+    )
     if not header.tensors:
         raise MissingWeights(
             "adapter_model.safetensors holds no tensors",

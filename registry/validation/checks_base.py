@@ -128,7 +128,7 @@ class _Checker:
                 if info is not None and info.numel != fout:
                     self.fail(group.module, info.name, fout, info.numel, f"{role} length")
         elif kind == "IA3":
-            feedforward = spec_matches(group.module, self.cfg.feedforward_modules)
+            feedforward = spec_matches(self.cfg, group.module, self.cfg.feedforward_modules)
             expected = (1, fin) if feedforward else (fout, 1)
             info = parts["ia3_l"]
             if info.shape != expected:

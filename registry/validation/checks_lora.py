@@ -55,7 +55,7 @@ def _expect_rank(group: ModuleTensors, role: str, actual: int, expected: int, wh
 
 def configured_rank(cfg: AdapterConfig, module: str) -> int:
     """The rank peft gives ``module``: its ``rank_pattern`` entry, else ``r``."""
-    value = pattern_lookup(cfg.rank_pattern, module)
+    value = pattern_lookup(cfg, cfg.rank_pattern, module)
     return value if isinstance(value, int) else cfg.r
 
 
@@ -172,7 +172,7 @@ def _check_ia3(cfg: AdapterConfig, group: ModuleTensors) -> None:
     info = group.parts["ia3_l"]
     if len(info.shape) != 2 or 1 not in info.shape:
         _fail("config_mismatch", "ia3_l must be [out, 1] or [1, in]", group.module, info.name)
-    feedforward = spec_matches(group.module, cfg.feedforward_modules)
+    feedforward = spec_matches(cfg, group.module, cfg.feedforward_modules)
     # Both [1, 1] readings are fine; otherwise the orientation must follow feedforward_modules.
     if info.shape != (1, 1) and (info.shape[0] == 1) != feedforward:
         _fail(

@@ -9,6 +9,10 @@ Errors:
 * :class:`~registry.errors.InvalidAdapterConfig` reasons ``too_large`` (over the size cap),
   ``malformed_json`` (not UTF-8 JSON, or not an object), ``duplicate_key``, ``missing_peft_type``,
   ``schema`` (a used field has the wrong type; ``context["field"]`` names it).
+* ``pattern_too_complex`` - a regex (``target_modules``/``exclude_modules``/
+  ``feedforward_modules`` string, ``rank_pattern``/``alpha_pattern`` key, ``layers_pattern``) that
+  cannot be matched within the bounds of :mod:`registry.validation.patterns` (too long, too
+  many, too big a program; raised later, while matching, when a budget runs out).
 * :class:`~registry.errors.UnknownPeftType` with ``reason`` = the ``peft_type`` value itself
   (as peft fails with ``KeyError: '<value>'``).
 
@@ -26,6 +30,12 @@ from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from registry.errors import InvalidAdapterConfig, UnknownPeftType
+from registry.validation.patterns import (
+    PatternSet,
+    RegexLimits,
+    compile_config_patterns,
+    layers_regex,
+)
 
 MAX_CONFIG_BYTES = 256 * 1024
 
@@ -102,6 +112,8 @@ class AdapterConfig:
     prefix_projection: bool = False
     encoder_hidden_size: int | None = None
     raw: dict[str, Any] = field(default_factory=dict)
+    #: The config's regexes, compiled, with the matching budget of this validation.
+    patterns: PatternSet = field(default_factory=PatternSet, compare=False, repr=False)
 
     @property
     def is_prompt_learning(self) -> bool:
@@ -171,8 +183,13 @@ def _target(v: Any) -> tuple[str, ...] | str:
     return _str_list(v)
 
 
-def _str_or_list(v: Any) -> tuple[str, ...]:
-    return (v,) if isinstance(v, str) else _str_list(v)
+def _layers_pattern(v: Any) -> tuple[str, ...]:
+    patterns = (v,) if isinstance(v, str) else _str_list(v)
+    for pattern in patterns:
+        # peft splices the entry into its own regex and reads group 1 as the layer index.
+        if re.compile(_regex(layers_regex(pattern))).groups != 1:
+            raise _SchemaError("must not contain capturing groups (peft reads group 1)")
+    return patterns
 
 
 def _layers(v: Any) -> tuple[int, ...]:
@@ -226,7 +243,7 @@ _TARGETING: dict[str, Validator] = {
     "exclude_modules": _target,
     "modules_to_save": _str_list,
     "layers_to_transform": _layers,
-    "layers_pattern": _str_or_list,
+    "layers_pattern": _layers_pattern,
 }
 _LORA: dict[str, Validator] = {
     **_TARGETING,
@@ -325,17 +342,24 @@ def load_config_json(data: bytes, *, max_bytes: int = MAX_CONFIG_BYTES) -> dict[
     return decoded
 
 
-def parse_config(data: bytes, *, max_bytes: int = MAX_CONFIG_BYTES) -> AdapterConfig:
+def parse_config(
+    data: bytes,
+    *,
+    max_bytes: int = MAX_CONFIG_BYTES,
+    regex_limits: RegexLimits | None = None,
+) -> AdapterConfig:
     """Parse and type-check ``adapter_config.json`` bytes.
 
     Raises:
         InvalidAdapterConfig: see the module docstring.
         UnknownPeftType: ``peft_type`` is not a peft method.
     """
-    return config_from_dict(load_config_json(data, max_bytes=max_bytes))
+    return config_from_dict(load_config_json(data, max_bytes=max_bytes), regex_limits=regex_limits)
 
 
-def config_from_dict(raw: Mapping[str, Any]) -> AdapterConfig:
+def config_from_dict(
+    raw: Mapping[str, Any], *, regex_limits: RegexLimits | None = None
+) -> AdapterConfig:
     """Type-check an already decoded config object (see :func:`parse_config`)."""
     peft_type = raw.get("peft_type")
     if peft_type is None:
@@ -359,9 +383,12 @@ def config_from_dict(raw: Mapping[str, Any]) -> AdapterConfig:
             values[name] = check(value)
         except _SchemaError as exc:
             _fail("schema", f"{name} {exc}", field=name)
-    return AdapterConfig(
+    cfg = AdapterConfig(
         peft_type=peft_type,
         opaque=peft_type in OPAQUE_PEFT_TYPES,
         raw=dict(raw),
+        patterns=PatternSet(regex_limits or RegexLimits()),
         **values,
     )
+    compile_config_patterns(cfg)
+    return cfg

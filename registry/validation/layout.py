@@ -98,7 +98,7 @@ def _in_modules_to_save(path: str, cfg: AdapterConfig) -> str | None:
     parts = path.split(".")
     for end in range(len(parts) - 1, 0, -1):
         module = ".".join(parts[:end])
-        if spec_matches(module, cfg.modules_to_save):
+        if spec_matches(cfg, module, cfg.modules_to_save):
             return module
     return None
 

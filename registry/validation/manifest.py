@@ -4,6 +4,10 @@ Built from safetensors headers only (never the weights), so a multi-GB base is d
 reading a few hundred kB. The manifest is what adapters are checked against; its ``digest`` is
 the sha256 of its canonical JSON (``sort_keys``, separators ``(",", ":")``).
 
+Every JSON file is refused from its size before it is read (``config.json`` over
+:data:`MAX_BASE_CONFIG_BYTES`, the index over :data:`MAX_INDEX_BYTES`):
+:class:`~registry.errors.ForbiddenFile` reason ``too_large``.
+
 Errors: :class:`~registry.errors.InvalidBaseModel` reasons ``missing_config``, ``bad_config``
 (config.json not a JSON object), ``missing_weights`` (no ``model.safetensors`` nor index, or a
 shard named by the index is absent), ``bad_index`` (index malformed, a tensor in the wrong shard,
@@ -22,12 +26,19 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, NoReturn
 
-from registry.errors import InvalidBaseModel
-from registry.validation.safetensors import MAX_HEADER_BYTES, SafetensorsHeader, parse_header
+from registry.errors import ForbiddenFile, InvalidBaseModel
+from registry.validation.safetensors import (
+    MAX_HEADER_BYTES,
+    MAX_TENSORS,
+    SafetensorsHeader,
+    parse_header,
+)
 from registry.validation.source import ByteSource, FileSource
 
 MANIFEST_SCHEMA_VERSION = 1
 MAX_BASE_CONFIG_BYTES = 4 * 1024 * 1024
+#: A 200 k-tensor checkpoint's index is ~20 MB; decoding costs ~10x that in memory.
+MAX_INDEX_BYTES = 32 * 1024 * 1024
 SINGLE_WEIGHTS = "model.safetensors"
 INDEX_NAME = "model.safetensors.index.json"
 
@@ -189,14 +200,21 @@ def _load_json(data: bytes, name: str, reason: str) -> dict[str, Any]:
     return decoded
 
 
-def _read_all(src: ByteSource, name: str, limit: int, reason: str) -> bytes:
-    if src.size > limit:
-        _fail(reason, f"{name} larger than {limit} bytes", file=name)
+def _read_all(src: ByteSource, name: str, limit: int) -> bytes:
+    if src.size > limit:  # refuse before reading the bytes
+        raise ForbiddenFile(
+            f"{name} larger than {limit} bytes",
+            reason="too_large",
+            context={"file": name, "size": src.size, "limit": limit},
+        )
     return src.read_at(0, src.size)
 
 
 def read_base_sources(
-    files: Mapping[str, ByteSource], *, max_header_bytes: int = MAX_HEADER_BYTES
+    files: Mapping[str, ByteSource],
+    *,
+    max_header_bytes: int = MAX_HEADER_BYTES,
+    max_tensors: int = MAX_TENSORS,
 ) -> BaseManifest:
     """Build a manifest from a base checkpoint's files (name -> source), reading headers only.
 
@@ -206,24 +224,29 @@ def read_base_sources(
 
     Raises:
         InvalidBaseModel: see the module docstring.
-        CorruptSafetensors: a weights file fails the safetensors checks.
+        ForbiddenFile: ``too_large`` for an oversized JSON file.
+        CorruptSafetensors: a weights file fails the safetensors checks (``max_tensors`` applies
+            to each file).
     """
     if "config.json" not in files:
         _fail("missing_config", "base checkpoint has no config.json", file="config.json")
     config = _load_json(
-        _read_all(files["config.json"], "config.json", MAX_BASE_CONFIG_BYTES, "bad_config"),
+        _read_all(files["config.json"], "config.json", MAX_BASE_CONFIG_BYTES),
         "config.json",
         "bad_config",
     )
     if SINGLE_WEIGHTS in files:
         header = parse_header(
-            files[SINGLE_WEIGHTS], file_name=SINGLE_WEIGHTS, max_header_bytes=max_header_bytes
+            files[SINGLE_WEIGHTS],
+            file_name=SINGLE_WEIGHTS,
+            max_header_bytes=max_header_bytes,
+            max_tensors=max_tensors,
         )
         return manifest_from_parts(config, [header])
     if INDEX_NAME not in files:
         _fail("missing_weights", "no model.safetensors nor model.safetensors.index.json")
     index = _load_json(
-        _read_all(files[INDEX_NAME], INDEX_NAME, MAX_BASE_CONFIG_BYTES * 16, "bad_index"),
+        _read_all(files[INDEX_NAME], INDEX_NAME, MAX_INDEX_BYTES),
         INDEX_NAME,
         "bad_index",
     )
@@ -237,7 +260,12 @@ def read_base_sources(
     for shard in sorted(set(weight_map.values())):
         if shard not in files:
             _fail("missing_weights", "shard named by the index is missing", file=shard)
-        header = parse_header(files[shard], file_name=shard, max_header_bytes=max_header_bytes)
+        header = parse_header(
+            files[shard],
+            file_name=shard,
+            max_header_bytes=max_header_bytes,
+            max_tensors=max_tensors,
+        )
         for tensor in header.tensors:
             if weight_map.get(tensor) != shard:
                 _fail("bad_index", "tensor not mapped to this shard", file=shard, tensor=tensor)
@@ -255,7 +283,10 @@ def read_base_sources(
 
 
 def read_base_dir(
-    path: str | os.PathLike[str], *, max_header_bytes: int = MAX_HEADER_BYTES
+    path: str | os.PathLike[str],
+    *,
+    max_header_bytes: int = MAX_HEADER_BYTES,
+    max_tensors: int = MAX_TENSORS,
 ) -> BaseManifest:
     """Build a manifest from a local base checkpoint directory (see :func:`read_base_sources`).
 
@@ -269,4 +300,4 @@ def read_base_dir(
     files: dict[str, ByteSource] = {
         entry.name: FileSource(entry) for entry in root.iterdir() if entry.is_file()
     }
-    return read_base_sources(files, max_header_bytes=max_header_bytes)
+    return read_base_sources(files, max_header_bytes=max_header_bytes, max_tensors=max_tensors)

@@ -1,18 +1,22 @@
 """peft's module matching: ``target_modules``/``exclude_modules``/``layers_to_transform`` and the
-``rank_pattern``/``alpha_pattern`` key lookup, reimplemented without torch."""
+``rank_pattern``/``alpha_pattern`` key lookup, reimplemented without torch.
+
+Every regex runs through the config's :class:`~registry.validation.patterns.PatternSet`: the same
+answers as peft's ``re`` calls, in bounded time (``pattern_too_complex`` when a budget runs out).
+"""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
 from registry.validation.config import AdapterConfig, TargetSpec
+from registry.validation.patterns import DEFAULT_LAYERS_REGEX, layers_regex, rank_key_pattern
 
 
-def _spec_matches(module: str, spec: tuple[str, ...] | str) -> bool:
+def _spec_matches(cfg: AdapterConfig, module: str, spec: tuple[str, ...] | str) -> bool:
     if isinstance(spec, str):
-        return re.fullmatch(spec, module) is not None
+        return cfg.patterns.fullmatch(spec, module)
     return any(module == t or module.endswith("." + t) for t in spec)
 
 
@@ -21,42 +25,42 @@ def module_is_targeted(module: str, cfg: AdapterConfig) -> bool:
 
     Returns True when ``target_modules`` is unset (peft then used a per-architecture default).
     """
-    if cfg.exclude_modules is not None and _spec_matches(module, cfg.exclude_modules):
+    if cfg.exclude_modules is not None and _spec_matches(cfg, module, cfg.exclude_modules):
         return False
     spec = cfg.target_modules
     if spec is None:
         return True
     if isinstance(spec, str):
-        return _spec_matches(module, spec)
+        return _spec_matches(cfg, module, spec)
     if module in spec:
         return True  # an exact name bypasses the layer filter, as in peft
-    if not _spec_matches(module, spec):
+    if not _spec_matches(cfg, module, spec):
         return False
     if not cfg.layers_to_transform:
         return True
-    index: re.Match[str] | None = None
+    index: str | None = None
     if not cfg.layers_pattern:
-        index = re.match(r".*\.[^.]*\.(\d+)\.", module)
+        index = cfg.patterns.match_group(DEFAULT_LAYERS_REGEX, module, 1)
     else:
         for pattern in cfg.layers_pattern:
-            index = re.match(rf".*\.{pattern}\.(\d+)\.", module)
+            index = cfg.patterns.match_group(layers_regex(pattern), module, 1)
             if index is not None:
                 break
-    return index is not None and int(index.group(1)) in cfg.layers_to_transform
+    return index is not None and int(index) in cfg.layers_to_transform
 
 
-def spec_matches(module: str, spec: TargetSpec) -> bool:
+def spec_matches(cfg: AdapterConfig, module: str, spec: TargetSpec) -> bool:
     """Return True when ``module`` matches a target-style spec (regex string or name list)."""
-    return spec is not None and _spec_matches(module, spec)
+    return spec is not None and _spec_matches(cfg, module, spec)
 
 
-def pattern_lookup(pattern: Mapping[str, Any], module: str) -> Any | None:
+def pattern_lookup(cfg: AdapterConfig, pattern: Mapping[str, Any], module: str) -> Any | None:
     """Return the ``rank_pattern``/``alpha_pattern`` value for ``module`` (peft's
     ``get_pattern_key``: the first key that equals the module path or matches its dotted
     suffix as a regex), or None when no key applies."""
     if module in pattern:
         return pattern[module]
     for key, value in pattern.items():
-        if re.match(rf"(.*\.)?({key})$", module):
+        if cfg.patterns.matches(rank_key_pattern(key), module):
             return value
     return None

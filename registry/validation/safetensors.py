@@ -13,6 +13,12 @@ is at fault, ``context["tensor"]``. Reasons:
 * ``truncated`` - file shorter than 8 bytes, or the byte buffer is shorter than the offsets claim.
 * ``header_too_large`` - the declared header length exceeds the limit (checked before reading).
 * ``header_length_exceeds_file`` - ``8 + N`` is beyond the end of the file.
+* ``too_many_tensors`` - more than ``max_tensors`` entries (refused while scanning, before the
+  rest of the header is decoded).
+* ``too_many_metadata_entries`` - more than :data:`MAX_METADATA_ENTRIES` ``__metadata__`` entries
+  (refused while scanning: a 55 MB header of 3.5 M entries costs milliseconds).
+* ``too_many_dims`` - a shape with more than :data:`MAX_TENSOR_DIMS` dimensions (checked before
+  the element count is multiplied out: 500 k dimensions took 203 s of bignum products).
 * ``malformed_header_json`` - not UTF-8, not JSON, not an object, or wrong schema.
 * ``duplicate_tensor_name`` - a tensor name appears twice in the header.
 * ``unknown_dtype`` - a dtype outside the safetensors set.
@@ -21,6 +27,9 @@ is at fault, ``context["tensor"]``. Reasons:
   misaligned size).
 * ``trailing_bytes`` - bytes after the last tensor's data (no polyglot files).
 
+The JSON is walked by :mod:`registry.validation.safetensors_json`, which counts tensors and
+metadata entries while it scans, so the counts above stop the work early.
+
 Truncation and trailing bytes are told apart only after the header is fully validated: the
 header fits in the file (else ``header_length_exceeds_file``), then ``8 + N + last END`` is
 compared with the file size - larger means ``truncated``, smaller means ``trailing_bytes``.
@@ -28,18 +37,29 @@ compared with the file size - larger means ``truncated``, smaller means ``traili
 
 from __future__ import annotations
 
-import json
 import math
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import Any
 
-from registry.errors import CorruptSafetensors
+from registry.validation.safetensors_json import (
+    MAX_METADATA_ENTRIES as MAX_METADATA_ENTRIES,
+)
+from registry.validation.safetensors_json import (
+    MAX_TENSORS as MAX_TENSORS,
+)
+from registry.validation.safetensors_json import (
+    Obj,
+    fail,
+    scan_header,
+)
 from registry.validation.source import ByteSource
 
 MAX_HEADER_BYTES = 100_000_000
 MAX_TENSOR_NAME_CHARS = 1024
+#: Dimensions per shape: real tensors have at most 5-6 (conv3d, grouped experts).
+MAX_TENSOR_DIMS = 32
 _U64_MAX = (1 << 64) - 1
 
 #: Bit size of each safetensors dtype (``safetensors/src/tensor.rs``).
@@ -105,29 +125,14 @@ class SafetensorsHeader:
         return max((t.end for t in self.tensors.values()), default=0)
 
 
-class _Obj(list[tuple[str, Any]]):
-    """A JSON object kept as its ordered key/value pairs so duplicates stay visible."""
-
-
-def _fail(reason: str, detail: str, file_name: str, tensor: str | None = None) -> NoReturn:
-    context: dict[str, Any] = {"file": file_name}
-    if tensor is not None:
-        context["tensor"] = tensor
-    raise CorruptSafetensors(detail, reason=reason, context=context)
-
-
-def _reject_constant(value: str) -> NoReturn:
-    raise ValueError(f"non-standard JSON constant {value}")
-
-
 def _strict_dict(obj: Any, what: str, file_name: str, tensor: str | None) -> dict[str, Any]:
-    """Turn a nested ``_Obj`` into a dict, rejecting duplicate keys as malformed."""
-    if not isinstance(obj, _Obj):
-        _fail("malformed_header_json", f"{what} is not a JSON object", file_name, tensor)
+    """Turn a nested ``Obj`` into a dict, rejecting duplicate keys as malformed."""
+    if not isinstance(obj, Obj):
+        fail("malformed_header_json", f"{what} is not a JSON object", file_name, tensor)
     out: dict[str, Any] = {}
     for key, value in obj:
         if key in out:
-            _fail("malformed_header_json", f"duplicate key {key!r} in {what}", file_name, tensor)
+            fail("malformed_header_json", f"duplicate key {key!r} in {what}", file_name, tensor)
         out[key] = value
     return out
 
@@ -140,17 +145,22 @@ def _is_uint(value: Any) -> bool:
 def _check_name(name: str, file_name: str) -> None:
     shown = name[:80]
     if not name or len(name) > MAX_TENSOR_NAME_CHARS:
-        _fail("malformed_header_json", "tensor name empty or too long", file_name, shown)
+        fail("malformed_header_json", "tensor name empty or too long", file_name, shown)
     if any(ord(c) < 0x20 or ord(c) == 0x7F for c in name):
-        _fail("malformed_header_json", "control character in tensor name", file_name, shown)
+        fail("malformed_header_json", "control character in tensor name", file_name, shown)
+    if not name.isascii():
+        try:
+            name.encode("utf-8")  # a lone surrogate from a \ud800 escape (the reference rejects it)
+        except UnicodeEncodeError:
+            fail("malformed_header_json", "tensor name is not valid Unicode", file_name, None)
     if name != "__metadata__" and "" in name.split("."):
-        _fail("malformed_header_json", "empty component in tensor name", file_name, shown)
+        fail("malformed_header_json", "empty component in tensor name", file_name, shown)
 
 
 def _parse_entry(name: str, raw: Any, file_name: str) -> tuple[str, tuple[int, ...], int, int]:
     entry = _strict_dict(raw, f"tensor entry {name!r}", file_name, name)
     if set(entry) != _ENTRY_KEYS:
-        _fail(
+        fail(
             "malformed_header_json",
             f"tensor entry keys must be exactly {sorted(_ENTRY_KEYS)}",
             file_name,
@@ -158,33 +168,19 @@ def _parse_entry(name: str, raw: Any, file_name: str) -> tuple[str, tuple[int, .
         )
     dtype = entry["dtype"]
     if not isinstance(dtype, str):
-        _fail("malformed_header_json", "dtype is not a string", file_name, name)
+        fail("malformed_header_json", "dtype is not a string", file_name, name)
     if dtype not in DTYPE_BITS:
-        _fail("unknown_dtype", f"unknown dtype {dtype[:32]!r}", file_name, name)
+        fail("unknown_dtype", f"unknown dtype {dtype[:32]!r}", file_name, name)
     shape = entry["shape"]
+    if isinstance(shape, list) and len(shape) > MAX_TENSOR_DIMS:
+        # Before anything multiplies the dimensions out (bignum products grow quadratically).
+        fail("too_many_dims", f"more than {MAX_TENSOR_DIMS} dimensions", file_name, name)
     if not isinstance(shape, list) or not all(_is_uint(d) for d in shape):
-        _fail("malformed_header_json", "shape is not a list of non-negative ints", file_name, name)
+        fail("malformed_header_json", "shape is not a list of non-negative ints", file_name, name)
     offsets = entry["data_offsets"]
     if not isinstance(offsets, list) or len(offsets) != 2 or not all(_is_uint(o) for o in offsets):
-        _fail("malformed_header_json", "data_offsets is not [begin, end]", file_name, name)
+        fail("malformed_header_json", "data_offsets is not [begin, end]", file_name, name)
     return dtype, tuple(shape), offsets[0], offsets[1]
-
-
-def _decode_header(raw: bytes, file_name: str) -> _Obj:
-    # The spec says the header MUST start with '{' (the reference reader tolerates whitespace).
-    if not raw.startswith(b"{"):
-        _fail("malformed_header_json", "header does not start with '{'", file_name)
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        _fail("malformed_header_json", "header is not valid UTF-8", file_name)
-    try:
-        decoded = json.loads(text, object_pairs_hook=_Obj, parse_constant=_reject_constant)
-    except (ValueError, RecursionError) as exc:
-        _fail("malformed_header_json", f"header is not valid JSON: {str(exc)[:120]}", file_name)
-    if not isinstance(decoded, _Obj):
-        _fail("malformed_header_json", "header is not a JSON object", file_name)
-    return decoded
 
 
 def parse_header(
@@ -192,6 +188,7 @@ def parse_header(
     *,
     file_name: str = "adapter_model.safetensors",
     max_header_bytes: int = MAX_HEADER_BYTES,
+    max_tensors: int = MAX_TENSORS,
 ) -> SafetensorsHeader:
     """Parse and fully validate a safetensors header, reading only the prefix and the header.
 
@@ -203,25 +200,25 @@ def parse_header(
     """
     size = src.size
     if size < 8:
-        _fail("truncated", "file shorter than the 8-byte header length", file_name)
+        fail("truncated", "file shorter than the 8-byte header length", file_name)
     prefix = src.read_at(0, 8)
     if len(prefix) != 8:
-        _fail("truncated", "could not read the 8-byte header length", file_name)
+        fail("truncated", "could not read the 8-byte header length", file_name)
     (header_len,) = struct.unpack("<Q", prefix)
     if header_len > max_header_bytes:
-        _fail("header_too_large", f"header length {header_len} > {max_header_bytes}", file_name)
+        fail("header_too_large", f"header length {header_len} > {max_header_bytes}", file_name)
     if 8 + header_len > size:
-        _fail("header_length_exceeds_file", "header length beyond end of file", file_name)
+        fail("header_length_exceeds_file", "header length beyond end of file", file_name)
     raw = src.read_at(8, header_len)
     if len(raw) != header_len:
-        _fail("truncated", "header shorter than declared", file_name)
+        fail("truncated", "header shorter than declared", file_name)
 
     metadata: dict[str, str] = {}
     entries: list[tuple[str, str, tuple[int, ...], int, int]] = []
     seen: set[str] = set()
-    for name, value in _decode_header(raw, file_name):
+    for name, value in scan_header(raw, file_name, max_tensors):
         if name in seen:
-            _fail("duplicate_tensor_name", "duplicate key in header", file_name, name[:80])
+            fail("duplicate_tensor_name", "duplicate key in header", file_name, name[:80])
         seen.add(name)
         if name == "__metadata__":
             metadata = _parse_metadata(value, file_name)
@@ -234,10 +231,10 @@ def parse_header(
     data_len = max((e[4] for e in entries), default=0)
     if data_start + data_len > size:
         culprit = next((e[0] for e in entries if data_start + e[4] > size), None)
-        _fail("truncated", "data shorter than the offsets claim", file_name, culprit)
+        fail("truncated", "data shorter than the offsets claim", file_name, culprit)
     if data_start + data_len < size:
         last = max(entries, key=lambda e: e[4])[0] if entries else None
-        _fail(
+        fail(
             "trailing_bytes",
             f"{size - data_start - data_len} bytes after the data",
             file_name,
@@ -259,7 +256,7 @@ def _parse_metadata(value: Any, file_name: str) -> dict[str, str]:
     meta = _strict_dict(value, "__metadata__", file_name, None)
     for key, item in meta.items():
         if not isinstance(item, str):
-            _fail("malformed_header_json", f"__metadata__[{key[:40]!r}] is not a string", file_name)
+            fail("malformed_header_json", f"__metadata__[{key[:40]!r}] is not a string", file_name)
     return meta
 
 
@@ -270,12 +267,12 @@ def _validate_layout(
     expected_start = 0
     for name, dtype, shape, begin, end in sorted(entries, key=lambda e: (e[3], e[4])):
         if begin != expected_start or end < begin:
-            _fail("invalid_offsets", f"invalid offsets [{begin}, {end}]", file_name, name)
+            fail("invalid_offsets", f"invalid offsets [{begin}, {end}]", file_name, name)
         bits = math.prod(shape) * DTYPE_BITS[dtype]
         if bits > _U64_MAX or bits % 8 != 0:
-            _fail("tensor_info_mismatch", "tensor size overflows or is misaligned", file_name, name)
+            fail("tensor_info_mismatch", "tensor size overflows or is misaligned", file_name, name)
         if end - begin != bits // 8:
-            _fail(
+            fail(
                 "tensor_info_mismatch",
                 f"span {end - begin} != {bits // 8} bytes for {dtype}{list(shape)}",
                 file_name,
@@ -303,6 +300,6 @@ def iter_tensor_chunks(
         want = min(chunk_bytes, end - pos)
         chunk = src.read_at(pos, want)
         if len(chunk) != want:
-            _fail("truncated", "short read inside tensor data", file_name, tensor.name)
+            fail("truncated", "short read inside tensor data", file_name, tensor.name)
         yield chunk
         pos += want

@@ -162,7 +162,8 @@ def test_module_is_targeted_exclude_and_layers() -> None:
 
 def test_pattern_lookup_matches_like_peft() -> None:
     pattern = {"v_proj": 8, r"model\.layers\.1\..*o_proj": 2}
-    assert pattern_lookup(pattern, "model.layers.0.self_attn.v_proj") == 8
-    assert pattern_lookup(pattern, "model.layers.1.self_attn.o_proj") == 2
-    assert pattern_lookup(pattern, "model.layers.0.self_attn.o_proj") is None
-    assert pattern_lookup(pattern, "model.layers.0.self_attn.xv_proj") is None
+    cfg = _cfg(rank_pattern=pattern)
+    assert pattern_lookup(cfg, pattern, "model.layers.0.self_attn.v_proj") == 8
+    assert pattern_lookup(cfg, pattern, "model.layers.1.self_attn.o_proj") == 2
+    assert pattern_lookup(cfg, pattern, "model.layers.0.self_attn.o_proj") is None
+    assert pattern_lookup(cfg, pattern, "model.layers.0.self_attn.xv_proj") is None

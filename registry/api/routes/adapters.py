@@ -143,6 +143,11 @@ def register_version(
         import_allowlist=tuple(settings.storage.import_allowlist),
         scan_limit_bytes=settings.validation.scan_limit_bytes,
         max_config_bytes=settings.validation.max_config_bytes,
+        max_header_bytes=settings.validation.max_header_bytes,
+        max_tensors=settings.validation.max_tensors_per_file,
+        max_text_bytes=settings.validation.max_text_bytes,
+        max_tokenizer_bytes=settings.validation.max_tokenizer_bytes,
+        regex_limits=settings.validation.regex_limits(),
     )
     metadata = registration.VersionMetadata(
         description=body.description,

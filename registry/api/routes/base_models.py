@@ -6,7 +6,7 @@ import json
 
 from fastapi import Response, status
 
-from registry.api.deps import ActorDep, ManifestsDep, SessionDep, StoreDep, WriteDep
+from registry.api.deps import ActorDep, ManifestsDep, SessionDep, SettingsDep, StoreDep, WriteDep
 from registry.api.pagination import Page, decode_name_token, make_page
 from registry.api.routes._common import (
     DEFAULT_PAGE,
@@ -22,6 +22,7 @@ from registry.errors import (
     BaseModelNotFound,
     BaseModelVersionExists,
     CorruptSafetensors,
+    ForbiddenFile,
     InvalidBaseModel,
     InvalidName,
     InvalidPageToken,
@@ -36,10 +37,17 @@ router = authenticated_router(prefix="/api/v1/base-models", tags=["base-models"]
     status_code=status.HTTP_201_CREATED,
     response_model=BaseModelVersionRead,
     responses=responses(
-        InvalidName, BaseModelVersionExists, InvalidBaseModel, CorruptSafetensors, UploadNotFound
+        InvalidName,
+        BaseModelVersionExists,
+        InvalidBaseModel,
+        CorruptSafetensors,
+        ForbiddenFile,
+        UploadNotFound,
     ),
 )
-def register_base_model(body: BaseModelVersionCreate, ctx: WriteDep, store: StoreDep) -> object:
+def register_base_model(
+    body: BaseModelVersionCreate, ctx: WriteDep, store: StoreDep, settings: SettingsDep
+) -> object:
     """Register ``name@revision`` from a weights manifest read locally from safetensors headers
     (or from weights uploaded into ``upload_id``, whose headers the server reads itself)."""
     return ctx.idempotent(
@@ -57,6 +65,8 @@ def register_base_model(body: BaseModelVersionCreate, ctx: WriteDep, store: Stor
                 license=body.license,
                 weights_uri=body.weights_uri,
                 tokenizer_digest=body.tokenizer_digest,
+                max_header_bytes=settings.validation.max_header_bytes,
+                max_tensors=settings.validation.max_tensors_per_file,
             )
         ),
         status_code=201,

@@ -1,0 +1,136 @@
+"""The JSON layer of the safetensors header parser: a walk that counts while it scans.
+
+The header is walked one top-level entry at a time (keys and metadata strings with json's C
+``scanstring``, each tensor entry with json's C scanner), so the tensor and ``__metadata__``
+counts stop the work early and the header is never decoded as one object tree: a 55 MB header
+of 3.5 M metadata entries is refused after 4096 of them. Deep nesting inside an entry trips the
+C scanner's recursion guard at once. Errors are those of :mod:`registry.validation.safetensors`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from typing import Any, NoReturn
+
+from registry.errors import CorruptSafetensors
+
+#: Tensors per file: a LoRA on every expert of a 235B MoE has ~75 k; base shards far fewer.
+MAX_TENSORS = 250_000
+#: ``__metadata__`` entries: writers store a handful ("format", training notes).
+MAX_METADATA_ENTRIES = 4096
+
+
+class Obj(list[tuple[str, Any]]):
+    """A JSON object kept as its ordered key/value pairs so duplicates stay visible."""
+
+
+def fail(reason: str, detail: str, file_name: str, tensor: str | None = None) -> NoReturn:
+    context: dict[str, Any] = {"file": file_name}
+    if tensor is not None:
+        context["tensor"] = tensor
+    raise CorruptSafetensors(detail, reason=reason, context=context)
+
+
+def _reject_constant(value: str) -> NoReturn:
+    raise ValueError(f"non-standard JSON constant {value}")
+
+
+_WS = re.compile(r"[ \t\n\r]*")
+# The C string scanner json itself uses (typeshed does not declare it).
+_scanstring: Callable[[str, int, bool], tuple[str, int]] = json.decoder.scanstring  # type: ignore[attr-defined]
+_ENTRY_DECODER = json.JSONDecoder(object_pairs_hook=Obj, parse_constant=_reject_constant)
+
+
+class _Malformed(ValueError):
+    pass
+
+
+def _skip_ws(text: str, pos: int) -> int:
+    match = _WS.match(text, pos)
+    assert match is not None  # [...]* always matches
+    return match.end()
+
+
+def _expect(text: str, pos: int, char: str) -> int:
+    """Skip JSON whitespace, require ``char``, return the position after it and whitespace."""
+    pos = _skip_ws(text, pos)
+    if text[pos : pos + 1] != char:
+        raise _Malformed(f"expected {char!r} at {pos}")
+    return _skip_ws(text, pos + 1)
+
+
+def _walk_object(text: str, pos: int, on_item: Callable[[str, int], int]) -> int:
+    """Walk the JSON object at ``text[pos]``: ``on_item(key, value_pos)`` parses one value and
+    returns the position after it. Returns the position after the closing brace."""
+    pos = _expect(text, pos, "{")
+    if text[pos : pos + 1] == "}":
+        return pos + 1
+    while True:
+        if text[pos : pos + 1] != '"':
+            raise _Malformed(f"expected a key at {pos}")
+        key, pos = _scanstring(text, pos + 1, True)
+        pos = _skip_ws(text, on_item(key, _expect(text, pos, ":")))
+        if text[pos : pos + 1] == "}":
+            return pos + 1
+        pos = _expect(text, pos, ",")
+
+
+def _metadata(text: str, pos: int, file_name: str) -> tuple[Obj | None, int]:
+    """Decode ``__metadata__`` (null or an object of strings), counting entries as it goes."""
+    if text.startswith("null", pos):
+        return None, pos + 4
+    meta = Obj()
+
+    def entry(key: str, at: int) -> int:
+        if len(meta) >= MAX_METADATA_ENTRIES:
+            fail(
+                "too_many_metadata_entries",
+                f"more than {MAX_METADATA_ENTRIES} __metadata__ entries",
+                file_name,
+            )
+        if text[at : at + 1] != '"':
+            fail("malformed_header_json", f"__metadata__[{key[:40]!r}] is not a string", file_name)
+        value, end = _scanstring(text, at + 1, True)
+        meta.append((key, value))
+        return int(end)
+
+    if text[pos : pos + 1] != "{":
+        fail("malformed_header_json", "__metadata__ is not a JSON object", file_name)
+    return meta, _walk_object(text, pos, entry)
+
+
+def scan_header(raw: bytes, file_name: str, max_tensors: int) -> list[tuple[str, Any]]:
+    """The top-level (key, value) pairs of a header, in order (``__metadata__`` as an ``Obj`` of
+    strings or None); tensors and metadata entries are counted while scanning."""
+    # The spec says the header MUST start with '{' (the reference reader tolerates whitespace).
+    if not raw.startswith(b"{"):
+        fail("malformed_header_json", "header does not start with '{'", file_name)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        fail("malformed_header_json", "header is not valid UTF-8", file_name)
+    pairs: list[tuple[str, Any]] = []
+    tensors = 0
+
+    def item(key: str, at: int) -> int:
+        nonlocal tensors
+        value: Any
+        if key == "__metadata__":
+            value, end = _metadata(text, at, file_name)
+        else:
+            tensors += 1
+            if tensors > max_tensors:
+                fail("too_many_tensors", f"more than {max_tensors} tensors", file_name)
+            value, end = _ENTRY_DECODER.raw_decode(text, at)
+        pairs.append((key, value))
+        return int(end)
+
+    try:
+        end = _skip_ws(text, _walk_object(text, 0, item))
+        if end != len(text):
+            raise _Malformed("data after the header object")
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
+        fail("malformed_header_json", f"header is not valid JSON: {str(exc)[:120]}", file_name)
+    return pairs
