@@ -52,7 +52,7 @@ def compile_bundle(
     return ActivePolicies(
         version=version,
         bundle=bundle,
-        authorizer=CedarAuthorizer(bundle),
+        authorizer=CedarAuthorizer(bundle, stored=stored),
         gates=parse_gates(bundle.gates_text),
         plans=parse_plans(bundle.rollout_text or DEFAULT_PLANS_TEXT, stored=stored),
         **meta,  # type: ignore[arg-type]

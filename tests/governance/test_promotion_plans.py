@@ -14,6 +14,7 @@ from sqlalchemy import update
 
 from registry.db.engine import make_engine
 from registry.db.session import unit_of_work
+from registry.errors import InvalidPolicy
 from registry.promotions.models import FrozenPlanChanged, PromotionRequest
 from registry.rollout.default_plans import DEFAULT_PLANS_TEXT
 from registry.rollout.plans import parse_plans, plan_digest, plan_from_mapping
@@ -196,3 +197,65 @@ def test_a_stored_plan_cannot_change(team: Team, shipped_plans: None, database_u
     assert refused.status_code == 409, refused.text
     assert refused.json()["error"] == "plan_digest_mismatch"
     assert status(team.client, dep).json()["candidate"] is None
+
+
+OLD_PLANS = """
+default_plan: canary
+plans:
+  canary:
+    steps: [{share: 10, min_dwell_s: 600}, {share: 100, min_dwell_s: 600}]
+    analysis:
+      - {metric: error_rate, compare: stable, max_ratio: 1.5, min_requests: 200,
+         min_stable_requests: 1}
+"""
+
+
+def test_a_policy_set_applied_before_the_floor_still_loads() -> None:
+    """A set stored before the floor existed (no floor, no cap, a one-request baseline) is not
+    accepted anew, but an existing one loads (the server must start); its plan below the floor
+    is refused when a promotion asks for it, and its baseline is raised to min_requests."""
+    from registry.access.policies import compile_bundle
+    from registry.errors import PlanBelowFloor
+    from registry.policy.loader import from_texts, load_default
+    from registry.promotions.plans import plan_for_request
+
+    shipped = load_default()
+    bundle = from_texts(shipped.schema_text, shipped.policies_text, shipped.gates_text, OLD_PLANS)
+    with pytest.raises(InvalidPolicy):
+        compile_bundle(bundle, 7)
+    active = compile_bundle(bundle, 7, stored=True)
+    assert active.plans.plan("canary").rules[0].min_stable_requests == 200
+    with pytest.raises(PlanBelowFloor) as info:
+        plan_for_request(active.plans, name="canary", spec=None)
+    assert [f["check"] for f in info.value.context["failures"]] == ["error_rate_cap"]
+
+
+def test_a_request_from_before_plans_were_stored(
+    team: Team, shipped_plans: None, database_url: str
+) -> None:
+    """A pending request that carries only a plan name (made before this change): it shows the
+    active policy's plan of that name, and its first approval freezes that plan into it."""
+    dep = _stable(team)
+    v2 = _v2(team)
+    made = request_promotion(team.client, team.dev, v2, dep, plan="gradual").json()
+    engine = make_engine(DatabaseSettings(url=database_url))
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                update(PromotionRequest)
+                .where(PromotionRequest.id == uuid.UUID(made["id"]))
+                .values(plan_spec=None)
+            )
+    finally:
+        engine.dispose()
+    shown = team.client.get(f"/api/v1/promotions/{made['id']}").json()
+    assert (shown["plan_spec"], shown["plan_digest"]) == (made["plan_spec"], made["plan_digest"])
+    approved = decide(
+        team.client, team.approver, made["id"], "approve", plan_digest=made["plan_digest"]
+    )
+    assert approved.status_code == 200, approved.text
+    assert status(team.client, dep).json()["share_bp"] == 500  # gradual starts at 5 %
+    sessions = team.client.app.state.sessions  # type: ignore[attr-defined]
+    with unit_of_work(sessions.read) as session:
+        row = session.get_one(PromotionRequest, uuid.UUID(made["id"]))
+        assert row.plan_spec == made["plan_spec"]
