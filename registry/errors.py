@@ -397,6 +397,27 @@ class PromotionStateConflict(Conflict):
     code = "promotion_state_conflict"
 
 
+class StableChanged(Conflict):
+    """The deployment's stable version changed since the request was made (and its gates
+    computed against the one before): the request is expired; request again."""
+
+    code = "stable_changed"
+
+
+class PlanBelowFloor(RegistryError):
+    """A rollout plan misses the floor of the active ``rollout.yaml``; ``context["failures"]``
+    lists each failed check."""
+
+    code = "plan_below_floor"
+    status_code = 422
+
+
+class PlanDigestMismatch(Conflict):
+    """The approval names another rollout plan digest than the request's plan."""
+
+    code = "plan_digest_mismatch"
+
+
 class AuditChainBroken(IntegrityFailure):
     """``audit verify`` found an event or checkpoint that does not match the chain."""
 

@@ -42,14 +42,19 @@ class ActivePolicies:
     source: str = ""
 
 
-def compile_bundle(bundle: PolicyBundle, version: int, **meta: object) -> ActivePolicies:
-    validate(bundle)
+def compile_bundle(
+    bundle: PolicyBundle, version: int, *, stored: bool = False, **meta: object
+) -> ActivePolicies:
+    """Validate and parse ``bundle``. ``stored``: a set applied earlier, loaded under the rules
+    it was applied with where newer rollout-plan rules would refuse it (its plans below the
+    floor are refused when a promotion is requested instead; see ``registry.rollout.plans``)."""
+    validate(bundle, stored=stored)
     return ActivePolicies(
         version=version,
         bundle=bundle,
-        authorizer=CedarAuthorizer(bundle),
+        authorizer=CedarAuthorizer(bundle, stored=stored),
         gates=parse_gates(bundle.gates_text),
-        plans=parse_plans(bundle.rollout_text or DEFAULT_PLANS_TEXT),
+        plans=parse_plans(bundle.rollout_text or DEFAULT_PLANS_TEXT, stored=stored),
         **meta,  # type: ignore[arg-type]
     )
 
@@ -90,7 +95,9 @@ class PolicyHolder:
             return compile_bundle(load_dir(self._default_dir), 0, source=str(self._default_dir))
         row = session.scalars(select(PolicySet).where(PolicySet.version == version)).one()
         bundle = from_texts(row.schema_text, row.policies_text, row.gates_text, row.rollout_text)
-        return compile_bundle(bundle, version, applied_at=row.created_at, source=row.source)
+        return compile_bundle(
+            bundle, version, stored=True, applied_at=row.created_at, source=row.source
+        )
 
 
 def apply(

@@ -215,12 +215,20 @@ class PromotionCreate(Strict):
     plan_spec: dict[str, Any] | None = Field(
         None,
         description="A rollout plan for this request only, in rollout.yaml's shape "
-        "({steps, analysis, failure_limit, on_inconclusive}); named by `plan`.",
+        "({steps, analysis, failure_limit, on_inconclusive}); named by `plan` (default "
+        '"custom"). It must meet the floor of the active rollout.yaml: 422 plan_below_floor '
+        "otherwise, context.failures listing each failed check.",
     )
 
 
 class PromotionDecision(Strict):
     comment: str = Field("", max_length=2000)
+    plan_digest: str | None = Field(
+        None,
+        pattern=r"^sha256:[0-9a-f]{64}$",
+        description="Approve only: the digest of the rollout plan you saw (PromotionRead."
+        "plan_digest); 409 plan_digest_mismatch when the request's plan is another.",
+    )
 
 
 class PromotionReject(Strict):
@@ -245,6 +253,14 @@ class PromotionRead(BaseModel):
     policy_digest: str
     override_reason: str | None
     plan: str
+    plan_spec: dict[str, Any] | None = Field(
+        description="The whole rollout plan an approval starts (rollout.yaml's shape), frozen "
+        "when the request was made; null when the active policy no longer defines the plan of "
+        "a request made before plans were stored with requests."
+    )
+    plan_digest: str | None = Field(
+        description="sha256 of the plan's name and content: what an approval binds."
+    )
     reason: str | None
     decision_reason: str | None
     revision: int | None

@@ -75,6 +75,8 @@ EXIT_CODES: Mapping[str, int] = {
     "deployment_exists": EXIT_CONFLICT,
     "gates_failed": EXIT_CONFLICT,
     "promotion_state_conflict": EXIT_CONFLICT,
+    "stable_changed": EXIT_CONFLICT,
+    "plan_digest_mismatch": EXIT_CONFLICT,
     "precondition_failed": EXIT_CONFLICT,
     "precondition_required": EXIT_CONFLICT,
     # 6 invalid input (bad adapters and bad requests)
@@ -97,6 +99,7 @@ EXIT_CODES: Mapping[str, int] = {
     "bad_request": EXIT_INVALID,
     "invalid_page_token": EXIT_INVALID,
     "invalid_policy": EXIT_INVALID,
+    "plan_below_floor": EXIT_INVALID,
     "invalid_report": EXIT_INVALID,
     "payload_too_large": EXIT_INVALID,
     "headers_too_large": EXIT_INVALID,

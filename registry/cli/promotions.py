@@ -1,8 +1,9 @@
 """``promotions``: request that a version become a deployment's stable version; approve (four
-eyes), reject, cancel, list and show requests."""
+eyes, bound to the rollout plan shown), reject, cancel, list and show requests."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -14,7 +15,9 @@ from registry.cli._output import (
     dumps,
     emit,
     emit_page,
+    exit_with_error,
     get_state,
+    note,
     render_record,
 )
 
@@ -37,6 +40,7 @@ _RECORD_KEYS = [
     "approvals",
     "revision",
     "plan",
+    "plan_digest",
     "reason",
     "override_reason",
     "policy_digest",
@@ -82,9 +86,67 @@ def _failure_details(detail: dict[str, Any]) -> list[str]:
     return out
 
 
+def _seconds(value: object) -> str:
+    return f"{value:g} s" if isinstance(value, int | float) else str(value)
+
+
+def _rule_line(rule: dict[str, Any]) -> str:
+    """One analysis rule in words, e.g. ``error_rate vs stable: <= stable x 1.5 + 0.01``."""
+    metric, hib = rule.get("metric"), rule.get("higher_is_better")
+    need = f"over >= {rule.get('min_requests')} candidate requests"
+    if rule.get("compare") == "stable":
+        ratio = rule.get("min_ratio" if hib else "max_ratio", 1)
+        delta = rule.get("max_delta")
+        sign, bound = (">=", "-") if hib else ("<=", "+")
+        limit = f"stable x {ratio:g}" + (f" {bound} {delta:g}" if delta else "")
+        stable = rule.get("min_stable_requests", rule.get("min_requests"))
+        return f"{metric} vs stable: {sign} {limit} ({need}, >= {stable} stable)"
+    bounds = [f"<= {rule['max']:g}"] if rule.get("max") is not None else []
+    bounds += [f">= {rule['min']:g}"] if rule.get("min") is not None else []
+    return f"{metric} absolute: {' and '.join(bounds)} ({need})"
+
+
+def plan_lines(promotion: dict[str, Any]) -> str:
+    """The whole rollout plan an approval starts, as the approver must see it."""
+    plan = promotion.get("plan_spec")
+    if not isinstance(plan, dict):
+        return "  (the plan is no longer defined by the active policy: request again)"
+    steps = " -> ".join(
+        f"{s.get('share'):g} % for >= {_seconds(s.get('min_dwell_s'))}"
+        for s in plan.get("steps") or []
+    )
+    lines = [f"  steps:     {steps}"]
+    rules = plan.get("analysis") or []
+    lines += [f"  rule:      {_rule_line(r)}" for r in rules] or ["  rule:      (none)"]
+    lines.append(
+        f"  rollback:  after {plan.get('failure_limit')} failing analysis(es) in a row; "
+        f"inconclusive after the dwell: {plan.get('on_inconclusive')}"
+    )
+    return "\n".join(lines)
+
+
 def render_promotion(promotion: dict[str, Any]) -> str:
     record = {**promotion, "approvals": _approvers(promotion)}
-    return f"{render_record(record, _RECORD_KEYS)}\ngates:\n{gate_lines(promotion)}"
+    return (
+        f"{render_record(record, _RECORD_KEYS)}\ngates:\n{gate_lines(promotion)}"
+        f"\nrollout plan {promotion.get('plan')} ({promotion.get('plan_digest')}):\n"
+        f"{plan_lines(promotion)}"
+    )
+
+
+def _plan_file(path: Path) -> dict[str, Any]:
+    """A plan of the request's own from a YAML (or JSON) file: one plan, rollout.yaml's shape."""
+    import yaml
+
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise typer.BadParameter(f"{path}: {exc}", param_hint="--plan-file") from exc
+    if not isinstance(loaded, dict):
+        raise typer.BadParameter(
+            f"{path}: expected one plan (steps, analysis, ...)", param_hint="--plan-file"
+        )
+    return loaded
 
 
 def _failed(promotion: dict[str, Any]) -> list[str]:
@@ -115,13 +177,24 @@ def request(
             "--plan",
             metavar="NAME",
             help="Rollout plan of rollout.yaml used when the deployment already has a stable "
-            "version (default: the policy's default_plan).",
+            "version (default: the policy's default_plan); with --plan-file, that plan's name.",
+            show_default=False,
+        ),
+    ] = None,
+    plan_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--plan-file",
+            metavar="FILE",
+            help="A rollout plan of this request's own (YAML: steps, analysis, failure_limit, "
+            "on_inconclusive, as in rollout.yaml); it must meet the policy's floor.",
             show_default=False,
         ),
     ] = None,
     output: OutputOpt = None,
 ) -> None:
-    """Request that REF become the deployment's stable version. Gates are computed now.
+    """Request that REF become the deployment's stable version. Gates are computed now, and the
+    rollout plan is stored in full with the request (approvers see it and its digest).
     Once approved: with no stable version yet, REF becomes it at once; otherwise REF becomes
     the candidate at the plan's first step (state "rolling_out").
 
@@ -130,9 +203,11 @@ def request(
     State "pending" (exit 0) waits for approvals. State "blocked" means gates failed: the same
     object is printed with "error": "gates_failed", "detail" and "context" added, and the
     exit code is 5. Other errors: 3 (policy_denied), 4 (deployment / version not found),
-    5 (invalid_transition), 6 (invalid input).
+    5 (invalid_transition), 6 (invalid input; plan_below_floor: the plan misses the policy's
+    floor, "context.failures" lists each check).
     """
     state = get_state(ctx)
+    spec = _plan_file(plan_file) if plan_file is not None else None
     with client(state) as api:
         promotion = api.request_promotion(
             ref,
@@ -140,6 +215,7 @@ def request(
             reason=reason,
             override_reason=override_reason,
             plan=plan,
+            plan_spec=spec,
         )
     if promotion.get("state") != "blocked":
         emit(state, promotion, lambda: render_promotion(promotion))
@@ -167,20 +243,45 @@ def approve(
     comment: Annotated[
         str, typer.Option("--comment", help="Free text kept with the approval.")
     ] = "",
+    plan_digest: Annotated[
+        str | None,
+        typer.Option(
+            "--plan-digest",
+            metavar="DIGEST",
+            help="The rollout plan digest you approve, as `promotions show ID` printed it "
+            "(default: the plan the request carries now, read just before approving).",
+            show_default=False,
+        ),
+    ] = None,
     output: OutputOpt = None,
 ) -> None:
-    """Approve a pending request (never your own request or a version you registered). With
-    enough approvals: no stable version yet → the version becomes stable at once ("completed");
-    otherwise its canary starts at the plan's first step ("rolling_out").
+    """Approve a pending request (never your own request or a version you registered). The
+    gates run again now, against the deployment's stable version now. With enough approvals:
+    no stable version yet → the version becomes stable at once ("completed"); otherwise its
+    canary starts at the first step of the request's rollout plan ("rolling_out"). The approval
+    binds that plan's digest (see `promotions show ID`).
 
     JSON: the promotion ("state": "pending", "completed" or "rolling_out"; "revision" once
     applied).
     Exit 3 (separation_of_duties, policy_denied), 4 (promotion_not_found),
-    5 (promotion_state_conflict).
+    5 (promotion_state_conflict; gates_failed: a gate fails now; stable_changed: a new stable
+    version overtook the request, which expired; plan_digest_mismatch: the request's plan is
+    not the one named), 6 (plan_below_floor: the plan misses the policy's floor now).
     """
     state = get_state(ctx)
     with client(state) as api:
-        promotion = api.approve_promotion(promotion_id, comment=comment)
+        if plan_digest is None:
+            shown = api.get_promotion(promotion_id)
+            plan_digest = shown.get("plan_digest")
+            if plan_digest is None:
+                exit_with_error(
+                    state,
+                    "invalid_transition",
+                    "the request's rollout plan is no longer defined; request again",
+                    {"id": promotion_id, "plan": shown.get("plan")},
+                )
+            note(f"approving rollout plan {shown.get('plan')} ({plan_digest})")
+        promotion = api.approve_promotion(promotion_id, comment=comment, plan_digest=plan_digest)
     emit(state, promotion, lambda: render_promotion(promotion))
 
 
@@ -258,9 +359,10 @@ def list_(
 
 @app.command("show")
 def show(ctx: typer.Context, promotion_id: IdArg, output: OutputOpt = None) -> None:
-    """One promotion request with its gates and approvals.
+    """One promotion request with its gates, approvals and the whole rollout plan an approval
+    starts, with the plan's digest (what `promotions approve` binds).
 
-    JSON: the promotion. Exit 4 (promotion_not_found).
+    JSON: the promotion ("plan_spec": the plan, "plan_digest"). Exit 4 (promotion_not_found).
     """
     state = get_state(ctx)
     with client(state) as api:

@@ -213,11 +213,14 @@ class _Governance(_Transport):
         reason: str | None = None,
         override_reason: str | None = None,
         plan: str | None = None,
+        plan_spec: Mapping[str, Any] | None = None,
         idempotency_key: str | None = None,
     ) -> JSON:
         """``POST /api/v1/promotions`` → PromotionRead (state ``blocked`` when gates fail).
         ``plan``: the rollout plan (``rollout.yaml``) used when a stable version already serves;
-        the policy's ``default_plan`` when None."""
+        the policy's ``default_plan`` when None. ``plan_spec``: a plan of this request's own
+        (``rollout.yaml``'s shape, named ``plan``); it must meet the policy's floor
+        (``plan_below_floor`` otherwise)."""
         body: JSON = {
             "ref": ref,
             "deployment": deployment,
@@ -226,6 +229,8 @@ class _Governance(_Transport):
         }
         if plan is not None:
             body["plan"] = plan
+        if plan_spec is not None:
+            body["plan_spec"] = dict(plan_spec)
         result: JSON = self._json(
             "POST",
             "/api/v1/promotions",
@@ -265,9 +270,20 @@ class _Governance(_Transport):
         return result
 
     def approve_promotion(
-        self, promotion_id: str, *, comment: str = "", idempotency_key: str | None = None
+        self,
+        promotion_id: str,
+        *,
+        comment: str = "",
+        plan_digest: str | None = None,
+        idempotency_key: str | None = None,
     ) -> JSON:
-        return self._decide(promotion_id, "approve", {"comment": comment}, idempotency_key)
+        """Approve; ``plan_digest`` (the ``plan_digest`` of the promotion you looked at) binds
+        the approval to that rollout plan (``plan_digest_mismatch`` when it is not the
+        request's)."""
+        body: JSON = {"comment": comment}
+        if plan_digest is not None:
+            body["plan_digest"] = plan_digest
+        return self._decide(promotion_id, "approve", body, idempotency_key)
 
     def reject_promotion(
         self, promotion_id: str, *, reason: str, idempotency_key: str | None = None

@@ -129,7 +129,10 @@ class Controller:
         current = deployments.current_revision(session, dep)
         if current.candidate_version_id != rollout.candidate_version_id:
             return None  # moved by hand meanwhile; the manual change ended or replaced it
-        plan = plan_from_mapping(rollout.plan_name, rollout.plan)
+        # Stored mode: a rollout started before min_stable_requests had to reach min_requests
+        # is judged with its baseline raised to it (one failed stable request must not excuse
+        # a failing candidate), not skipped for a plan the current rules would refuse.
+        plan = plan_from_mapping(rollout.plan_name, rollout.plan, stored=True)
         reports = list(
             session.scalars(
                 select(ServingReport)

@@ -29,6 +29,7 @@ from registry.deployments.models import (
     RoutingEpoch,
 )
 from registry.errors import DeploymentExists, DeploymentNotFound
+from registry.promotions.expiry import expire_overtaken
 from registry.rollout.hashing import HASH_SPEC_V1
 
 
@@ -166,7 +167,11 @@ def append_revision(
     detail: str = "",
     promotion_id: uuid.UUID | None = None,
 ) -> DeploymentRevision:
-    """Append the next revision. The caller holds the deployment row lock (or created it)."""
+    """Append the next revision. The caller holds the deployment row lock (or created it).
+
+    Pending promotion requests of the deployment that were made against another stable
+    version than this revision's expire with it (``registry.promotions.expiry``), except
+    ``promotion_id``'s own request."""
     deployment.current_revision += 1
     revision = DeploymentRevision(
         deployment_id=deployment.id,
@@ -192,6 +197,14 @@ def append_revision(
     if session.get_bind().dialect.name == "postgresql":
         session.execute(select(func.pg_notify(ROUTING_CHANNEL, deployment.name)))
     _audit_revision(session, actor, deployment, revision)
+    expire_overtaken(
+        session,
+        actor=actor,
+        deployment=deployment,
+        stable_version_id=stable_version_id,
+        revision=revision.revision,
+        keep=promotion_id,
+    )
     return revision
 
 

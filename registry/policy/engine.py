@@ -120,8 +120,10 @@ class CedarAuthorizer:
     Thread-safe: the parsed policy set is immutable and each call builds its own request.
     """
 
-    def __init__(self, bundle: PolicyBundle) -> None:
-        validate(bundle)
+    def __init__(self, bundle: PolicyBundle, *, stored: bool = False) -> None:
+        # ``stored``: a set applied earlier, validated under the rules it was applied with
+        # where newer rollout-plan rules would refuse it (``registry.rollout.plans``).
+        validate(bundle, stored=stored)
         try:
             self._policies = cedarpy.PolicySet.from_str(bundle.policies_text)
         except ValueError as exc:  # validated above; kept for the fail-closed contract

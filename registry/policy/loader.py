@@ -202,12 +202,14 @@ def policy_ids(policies_text: str) -> dict[str, str]:
     }
 
 
-def validate(bundle: PolicyBundle) -> tuple[str, ...]:
+def validate(bundle: PolicyBundle, *, stored: bool = False) -> tuple[str, ...]:
     """Validate a bundle; return its policy ``@id`` values in policy order.
 
     Checks: the schema parses and declares what the engine relies on; the policies parse, are
     static (no templates), each has a non-empty ``@id`` that no other policy uses, and they
-    validate against the schema (strict); ``gates.yaml`` parses. Raises ``InvalidPolicy`` whose
+    validate against the schema (strict); ``gates.yaml`` parses; ``rollout.yaml`` parses and
+    its plans meet its floor (``stored=True``, for a set applied before the floor existed: the
+    rollout rules of ``registry.rollout.plans``' stored mode). Raises ``InvalidPolicy`` whose
     ``context["errors"]`` lists every problem found.
     """
     try:
@@ -250,7 +252,7 @@ def validate(bundle: PolicyBundle) -> tuple[str, ...]:
         from registry.rollout.plans import parse_plans
 
         try:
-            parse_plans(bundle.rollout_text)
+            parse_plans(bundle.rollout_text, stored=stored)
         except InvalidPolicy as exc:
             errors.extend(f"{ROLLOUT_FILE}: {e}" for e in exc.context.get("errors", [exc.detail]))
 

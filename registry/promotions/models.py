@@ -23,6 +23,8 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
+    inspect,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -66,9 +68,10 @@ class PromotionRequest(IdMixin, CreatedAtMixin, Base):
     gates_passed: Mapped[bool] = mapped_column(Boolean)
     policy_digest: Mapped[str] = mapped_column(String(71))
     required_approvals: Mapped[int] = mapped_column(Integer)
-    # The rollout plan an approval starts (policies' rollout.yaml).
+    # The rollout plan an approval starts: its name, and the whole plan (rollout.yaml's shape)
+    # as it was when requested, whether named or sent with the request. Frozen (see below);
+    # NULL only for requests made before plans were stored (the first approval fills it in).
     plan_name: Mapped[str] = mapped_column(String(64), default="canary", server_default="canary")
-    # A plan given with the request itself (rollout.yaml's shape), instead of a named one.
     plan_spec: Mapped[Any] = mapped_column(JSONType, nullable=True)
     stable_version_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("adapter_versions.id"), nullable=True
@@ -117,3 +120,18 @@ class PromotionApproval(IdMixin, CreatedAtMixin, Base):
     approver_ci_identity: Mapped[str | None] = mapped_column(String(128), nullable=True)
     registrant_ci_actor: Mapped[str | None] = mapped_column(String(128), nullable=True)
     comment: Mapped[str] = mapped_column(Text, default="")
+
+
+class FrozenPlanChanged(RuntimeError):
+    """A code path tried to change a promotion request's stored rollout plan (a bug)."""
+
+
+@event.listens_for(PromotionRequest, "before_update")
+def _plan_is_frozen(_mapper: object, _connection: object, target: PromotionRequest) -> None:
+    """The plan an approver saw (and whose digest an approval binds) never changes once stored:
+    a flush that would change ``plan_name``, or a stored ``plan_spec``, fails."""
+    attrs = inspect(target).attrs
+    if attrs.plan_name.history.deleted or any(
+        old is not None for old in attrs.plan_spec.history.deleted
+    ):
+        raise FrozenPlanChanged(f"promotion request {target.id}: its rollout plan is frozen")

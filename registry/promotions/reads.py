@@ -8,7 +8,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from registry.access.actor import Actor
@@ -60,9 +60,16 @@ def list_requests(
         dep = deployments.get_deployment(session, actor=actor, name=deployment)
         stmt = stmt.where(PromotionRequest.deployment_id == dep.id)
     now = datetime.now(UTC)
-    if state == PromotionState.expired:  # expiry is computed, not stored
+    if state == PromotionState.expired:
+        # Stored when a new stable version overtook the request; computed once its TTL ran out.
         stmt = stmt.where(
-            PromotionRequest.state == PromotionState.pending, PromotionRequest.expires_at <= now
+            or_(
+                PromotionRequest.state == PromotionState.expired,
+                and_(
+                    PromotionRequest.state == PromotionState.pending,
+                    PromotionRequest.expires_at <= now,
+                ),
+            )
         )
     elif state == PromotionState.pending:
         stmt = stmt.where(
@@ -94,7 +101,8 @@ def load(
 
 
 def effective_state(row: PromotionRequest, now: datetime | None = None) -> str:
-    """``expired`` once a pending request outlives ``expires_at`` (no sweeper needed)."""
+    """``expired`` once a pending request outlives ``expires_at`` (no sweeper needed), or when
+    stored so (a new stable version overtook it: ``registry.promotions.expiry``)."""
     now = now or datetime.now(UTC)
     if row.state == PromotionState.pending and row.expires_at <= now:
         return PromotionState.expired

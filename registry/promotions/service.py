@@ -1,9 +1,15 @@
-"""Promotion requests: gates computed and stored at request time, four-eyes approvals,
-compare-and-set state moves, and the deployment revision an approved promotion produces.
+"""Promotion requests: gates computed and stored at request time and computed again at every
+approval, the rollout plan frozen with the request and bound by the approval, four-eyes
+approvals, compare-and-set state moves, and the deployment revision an approved promotion
+produces.
 
 Separation of duties is enforced three times, so a bug in one layer fails closed: here in the
 service (``separation_of_duties`` naming the rule), in the Cedar policy ``four-eyes-never-own``,
 and by CHECK constraints on ``promotion_approvals`` (see ``registry.promotions.models``).
+
+Lock order: an approval locks the deployment's row before the request's, like every change of
+the deployment's stable version (which expires the requests it overtakes, see
+``registry.promotions.expiry``), so the two never wait on each other in a cycle.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from registry.access.actor import Actor, deployment_resource
 from registry.access.policies import ActivePolicies
-from registry.catalog.models import AdapterVersion, Evaluation
+from registry.catalog.models import AdapterVersion
 from registry.catalog.queries import VersionContext, resolve_version
 from registry.deployments import rollouts
 from registry.deployments import service as deployments
@@ -31,10 +37,14 @@ from registry.errors import (
     PromotionStateConflict,
     SeparationOfDuties,
 )
-from registry.policy.gates import EvalPoint, evaluate_gates, gates_passed
+from registry.policy.gates import gates_passed
+from registry.promotions import gates as promotion_gates
+from registry.promotions.expiry import require_same_stable
 from registry.promotions.models import PromotionApproval, PromotionRequest, PromotionState
+from registry.promotions.plans import bind_plan, plan_for_request
 from registry.promotions.reads import PromotionView, effective_state, load, resource, view
-from registry.rollout.plans import PlansFile, UnknownPlan, plan_from_mapping
+from registry.rollout.plans import Plan
+from registry.rollout.plans import plan_digest as plan_digest_of
 
 log = logging.getLogger("registry.promotions")
 
@@ -61,7 +71,10 @@ def request_promotion(
     """Compute and store the gates for making ``ref`` the deployment's stable version.
 
     Failing gates give a stored request in state ``blocked`` (with every failing gate listed);
-    an admin may override them with a written reason (loudly audited)."""
+    an admin may override them with a written reason (loudly audited). The rollout plan (named,
+    or ``plan_spec`` sent with the request) must meet the policy's floor (``plan_below_floor``,
+    422) and is stored in full with the request, never to change. Runs in the caller's
+    transaction; flushes."""
     dep = deployments.get_deployment(
         session, actor=actor, name=deployment, action="request_promotion"
     )
@@ -74,26 +87,14 @@ def request_promotion(
             "this version is already the deployment's stable version",
             context={"deployment": dep.name, "version": ctx.ref},
         )
-    if plan_spec is not None:
-        # A plan given with the request (validated like rollout.yaml; InvalidPolicy → 422).
-        custom = plan_from_mapping(plan or "custom", plan_spec)
-        plan_name, stored_spec = custom.name, custom.to_dict()
-    else:
-        try:
-            plan_name, stored_spec = policies.plans.plan(plan).name, None
-        except UnknownPlan as exc:
-            raise BadRequest(str(exc), context={"plan": (plan or "")[:64]}) from exc
-    cfg = policies.gates.for_target(namespace, dep.name)
-    stable_points = (
-        _points(session, current.stable_version_id, dep.base_model_version_id)
-        if current.stable_version_id is not None
-        else None
-    )
-    results = evaluate_gates(
-        cfg,
-        version_state=ctx.version.state,
-        candidate=_points(session, ctx.version.id, dep.base_model_version_id),
-        stable=stable_points,
+    chosen = plan_for_request(policies.plans, name=plan, spec=plan_spec)
+    cfg, results = promotion_gates.evaluate(
+        session,
+        policies,
+        deployment=dep,
+        namespace=namespace,
+        version=ctx.version,
+        stable_version_id=current.stable_version_id,
     )
     passed = gates_passed(results)
     overridden = False
@@ -114,8 +115,8 @@ def request_promotion(
         gates_passed=passed,
         policy_digest=policies.bundle.digest,
         required_approvals=cfg.approvals,
-        plan_name=plan_name,
-        plan_spec=stored_spec,
+        plan_name=chosen.name,
+        plan_spec=chosen.to_dict(),
         stable_version_id=current.stable_version_id,
         override_reason=override_reason if overridden else None,
         overridden_by_id=actor.id if overridden else None,
@@ -136,6 +137,8 @@ def request_promotion(
             "state": row.state,
             "failed_gates": [g.name for g in results if not g.passed],
             "policy_digest": row.policy_digest,
+            "plan": chosen.name,
+            "plan_digest": plan_digest_of(chosen),
         },
     )
     if overridden:
@@ -156,7 +159,8 @@ def request_promotion(
             },
         )
     if row.state == PromotionState.pending and row.required_approvals == 0:
-        _promote(session, actor, row, policies.plans)  # gates.yaml may waive approvals for a target
+        # gates.yaml may waive approvals for a target
+        _promote(session, actor, row, _lock_deployment(session, row.deployment_id), chosen)
     return view(session, row)
 
 
@@ -167,13 +171,35 @@ def approve(
     policies: ActivePolicies,
     promotion_id: uuid.UUID,
     comment: str = "",
+    plan_digest: str | None = None,
 ) -> PromotionView:
     """Approve a pending request; with enough distinct approvals the version becomes the
-    deployment's stable version (one new revision). Compare-and-set on the request's state."""
+    deployment's stable version (one new revision) or starts its canary.
+
+    Compare-and-set on the request's state, under the deployment's and then the request's row
+    lock. Refused with ``stable_changed`` (409) when the deployment's stable version is no
+    longer the one the request was evaluated against (the request is expired), with
+    ``plan_digest_mismatch`` (409) when ``plan_digest`` is not the request's plan's, with
+    ``plan_below_floor`` (422) when the plan misses the floor of the active policy, and with
+    ``gates_failed`` (409, every failing gate listed) when the gates, computed again now with
+    the active policy and the evaluations recorded by now, fail."""
+    row, _ = load(session, actor, promotion_id, for_update=False)  # 404 before any lock
+    dep = _lock_deployment(session, row.deployment_id)
     row, namespace = _locked(session, actor, promotion_id)
+    current = deployments.current_revision(session, dep)
+    require_same_stable(session, row, current)
     _require_state(row, PromotionState.pending)
     _four_eyes(actor, row, namespace)
     actor.require("approve", resource(row, namespace))
+    plan = bind_plan(row, policies.plans, plan_digest)
+    promotion_gates.require_gates_at_approval(
+        session,
+        policies,
+        row=row,
+        deployment=dep,
+        namespace=namespace,
+        stable_version_id=current.stable_version_id,
+    )
     approval = PromotionApproval(
         request_id=row.id,
         approver_id=actor.id,
@@ -201,10 +227,16 @@ def approve(
         session,
         "promotion.approve",
         f"promotion:{row.id}",
-        after={"approvals": count, "required": row.required_approvals},
+        after={
+            "approvals": count,
+            "required": row.required_approvals,
+            "plan": plan.name,
+            "plan_digest": plan_digest_of(plan),
+            "gates_policy_digest": policies.bundle.digest,
+        },
     )
     if (count or 0) >= row.required_approvals:
-        _promote(session, actor, row, policies.plans)
+        _promote(session, actor, row, dep, plan)
     return view(session, row)
 
 
@@ -242,30 +274,19 @@ def _check_target(ctx: VersionContext, dep: Deployment) -> None:
         )
 
 
-def _points(session: Session, version_id: uuid.UUID, base_version_id: uuid.UUID) -> list[EvalPoint]:
-    rows = session.scalars(
-        select(Evaluation).where(
-            Evaluation.adapter_version_id == version_id,
-            Evaluation.base_model_version_id == base_version_id,
-        )
-    )
-    return [
-        EvalPoint(
-            suite=e.suite,
-            metric=e.metric,
-            value=e.value,
-            higher_is_better=e.higher_is_better,
-            dataset_digest=e.dataset_digest,
-            recorded_at=e.created_at,
-        )
-        for e in rows
-    ]
-
-
 def _locked(
     session: Session, actor: Actor, promotion_id: uuid.UUID
 ) -> tuple[PromotionRequest, str]:
     return load(session, actor, promotion_id, for_update=True)
+
+
+def _lock_deployment(session: Session, deployment_id: uuid.UUID) -> Deployment:
+    return session.scalars(
+        select(Deployment)
+        .where(Deployment.id == deployment_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one()
 
 
 def _require_state(row: PromotionRequest, *allowed: str) -> None:
@@ -310,25 +331,17 @@ def _separation(actor: Actor, row: PromotionRequest, rule: str, detail: str) -> 
     return error
 
 
-def _promote(session: Session, actor: Actor, row: PromotionRequest, plans: PlansFile) -> None:
-    """Enough approvals: the version becomes the stable version (one new revision)."""
-    dep = session.scalars(
-        select(Deployment)
-        .where(Deployment.id == row.deployment_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).one()
+def _promote(
+    session: Session, actor: Actor, row: PromotionRequest, dep: Deployment, plan: Plan
+) -> None:
+    """Enough approvals: the version becomes the stable version, or its canary starts with
+    ``plan`` (the request's bound plan). The caller holds the deployment's row lock."""
     version = session.get_one(AdapterVersion, row.adapter_version_id)
     if version.state != "validated":
         raise InvalidTransition(
             "the version is no longer promotable", context={"state": version.state}
         )
     current = deployments.current_revision(session, dep)
-    plan = (
-        plan_from_mapping(row.plan_name, row.plan_spec)
-        if row.plan_spec is not None
-        else plans.plan(row.plan_name)
-    )
     if current.stable_version_id is None or plan.steps[0].share_bp >= rollouts.FULL_SHARE:
         # The first promotion (nothing to compare a canary with) or a plan without a canary:
         # the version becomes the stable version directly.

@@ -7,6 +7,17 @@ DEFAULT_PLANS_TEXT = """\
 # (unknown keys, wrong types or bad shares refuse the whole policy set).
 #
 # default_plan: canary         the plan a promotion uses when it names none
+# floor:                       what every plan must meet: the plans below (or the file is
+#                              refused) and a plan a requester sends with a promotion request
+#                              (or the request is refused: 422 plan_below_floor, its context
+#                              listing each failed check). Optional: without it, the floor below.
+#   max_first_share: 10        the first step's share at most (percent, < 100: always a canary)
+#   min_dwell_s: 300           every step lasts at least this long (seconds)
+#   max_failure_limit: 3       a plan's failure_limit at most this
+#   error_rate_cap:            at least one rule {metric: error_rate, compare: absolute} with
+#     max: 0.1                   max at most this: a cap that needs no stable baseline, so a
+#     max_min_requests: 1000     quiet stable arm cannot excuse a failing candidate; judged on
+#                                min_requests at most this many candidate requests
 # plans:
 #   <name>:                    letters, digits, "_", "-", "." (1..64 characters)
 #     steps:                   the candidate's share in percent at each step: 0 < share <= 100
@@ -31,7 +42,7 @@ DEFAULT_PLANS_TEXT = """\
 #         max_delta: 0.01
 #         min_requests: 200    candidate requests needed in the window; fewer → inconclusive
 #         min_stable_requests: stable requests the comparison needs (compare: stable only;
-#                              default: min_requests); none anywhere → inconclusive
+#                              at least min_requests, the default); fewer anywhere → inconclusive
 #         higher_is_better:    optional; false for error_rate/latency, true for score:<name>
 #     failure_limit: 1         consecutive failing analyses before an automatic rollback (>= 1); a
 #                              failing candidate is rolled back without waiting for the dwell
@@ -42,9 +53,16 @@ DEFAULT_PLANS_TEXT = """\
 # compare: stable rule uses the stable version's figures of an earlier step (skipped if none).
 #
 # The default canary: 10 % -> 50 % -> 100 %, at least 10 minutes per step; a candidate whose
-# error rate exceeds the stable's * 1.5 + 0.01 over >= 200 candidate requests is rolled back.
+# error rate exceeds the stable's * 1.5 + 0.01 (both over >= 200 requests), or 5 % whatever the
+# stable arm reports, over >= 200 candidate requests is rolled back.
 
 default_plan: canary
+
+floor:
+  max_first_share: 10
+  min_dwell_s: 300
+  max_failure_limit: 3
+  error_rate_cap: {max: 0.1, max_min_requests: 1000}
 
 plans:
   canary:
@@ -58,7 +76,7 @@ plans:
         max_ratio: 1.5
         max_delta: 0.01
         min_requests: 200
-        min_stable_requests: 1
+      - {metric: error_rate, compare: absolute, max: 0.05, min_requests: 200}
     failure_limit: 1
     on_inconclusive: hold
 
@@ -71,6 +89,7 @@ plans:
     analysis:
       - {metric: error_rate, compare: stable, max_ratio: 1.5, max_delta: 0.01, min_requests: 200}
       - {metric: latency_p95_ms, compare: stable, max_ratio: 1.5, min_requests: 200}
+      - {metric: error_rate, compare: absolute, max: 0.05, min_requests: 200}
     failure_limit: 1
     on_inconclusive: hold
 """

@@ -9,20 +9,34 @@ shares (``InvalidPolicy`` listing every problem); ``PlansFile.plan`` picks a pla
 built in for a policy set that carries no rollout plans.
 
 ``Plan.to_dict`` / ``plan_from_mapping`` round-trip one plan (for a plan given per request, and
-for storing the plan a rollout started with, so that a later policy change does not alter it).
+for storing the plan a promotion request and its rollout carry, so that a later policy change
+does not alter it); ``plan_digest`` names that content (what an approval binds).
+
+Two strictness levels. New input (``policies check|apply``, a request's ``plan_spec``) is
+strict: a ``compare: stable`` rule's ``min_stable_requests`` may not be below its
+``min_requests`` (a baseline thinner than the candidate's evidence lets one failed stable
+request excuse any candidate), and every plan of a file meets the file's ``floor``
+(``registry.rollout.floor``). Content stored before those rules existed (``stored=True``: an
+applied policy set, a request's or a rollout's plan) still loads: a thin baseline is raised to
+``min_requests``, and a plan below the floor is refused when a promotion is requested or
+approved instead of when the set loads.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from hashlib import sha256
 from typing import Any, Literal
 
 import yaml
 
 from registry.errors import InvalidPolicy
+from registry.rollout import _checks as c
+from registry.rollout.floor import DEFAULT_FLOOR, Floor, floor_failures, parse_floor
 from registry.rollout.hashing import MAX_SHARE_BP
 
 Compare = Literal["stable", "absolute"]
@@ -99,14 +113,27 @@ class Plan:
         }
 
 
-def _percent(share_bp: int) -> int | float:
-    return share_bp // 100 if share_bp % 100 == 0 else share_bp / 100
+_DIGEST_VERSION = "adapter-registry-plan-v1"
+
+
+def plan_digest(plan: Plan) -> str:
+    """``sha256:<hex>`` of the plan's name and content (canonical JSON, versioned): what an
+    approver is shown and what an approval binds."""
+    canonical = json.dumps(
+        [_DIGEST_VERSION, plan.name, plan.to_dict()],
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+        allow_nan=False,
+    )
+    return "sha256:" + sha256(canonical.encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
 class PlansFile:
     default_plan: str
     plans: Mapping[str, Plan]
+    floor: Floor = field(default=DEFAULT_FLOOR)
 
     def plan(self, name: str | None = None) -> Plan:
         """The plan called ``name``, the default plan for ``None``; ``UnknownPlan`` otherwise."""
@@ -117,10 +144,10 @@ class PlansFile:
         return found
 
 
-# --------------------------------------------------------------------------- parsing helpers
+# --------------------------------------------------------------------------- parsing
 
-_Errors = list[str]
-_TOP_KEYS = frozenset({"default_plan", "plans"})
+_Errors = c.Errors
+_TOP_KEYS = frozenset({"default_plan", "plans", "floor"})
 _PLAN_KEYS = frozenset({"steps", "analysis", "failure_limit", "on_inconclusive"})
 _STEP_KEYS = frozenset({"share", "min_dwell_s"})
 _RULE_KEYS = frozenset(
@@ -143,45 +170,6 @@ _COMPARE_KEYS: dict[str, frozenset[str]] = {
 }
 
 
-def _mapping(value: object, where: str, allowed: frozenset[str], errs: _Errors) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        errs.append(f"{where}: must be a mapping")
-        return {}
-    unknown = [k for k in value if not isinstance(k, str) or k not in allowed]
-    errs.extend(f"{where}: unknown key {k!r}" for k in unknown)
-    return {k: v for k, v in value.items() if k not in unknown}
-
-
-def _required(raw: dict[str, Any], key: str, where: str, errs: _Errors) -> Any:
-    if key not in raw:
-        errs.append(f"{where}: missing {key}")
-    return raw.get(key)
-
-
-def _number(value: object, where: str, errs: _Errors, *, positive: bool = False) -> float:
-    number = math.nan
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        number = float(value)
-    if not math.isfinite(number) or number < 0 or (positive and number == 0):
-        errs.append(f"{where}: must be a finite number {'> 0' if positive else '>= 0'}")
-        return 0.0
-    return number
-
-
-def _int(value: object, where: str, errs: _Errors, *, minimum: int) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        errs.append(f"{where}: must be an integer >= {minimum}")
-        return minimum
-    return value
-
-
-def _choice(value: object, where: str, choices: tuple[str, ...], errs: _Errors) -> str:
-    if value not in choices:
-        errs.append(f"{where}: must be one of {', '.join(choices)}")
-        return choices[0]
-    return str(value)
-
-
 def _metric(value: object, where: str, errs: _Errors) -> str:
     if isinstance(value, str) and (
         value in LOWER_IS_BETTER_METRICS
@@ -194,43 +182,49 @@ def _metric(value: object, where: str, errs: _Errors) -> str:
 
 
 def _step(value: object, where: str, errs: _Errors) -> Step:
-    raw = _mapping(value, where, _STEP_KEYS, errs)
+    raw = c.mapping(value, where, _STEP_KEYS, errs)
     share_bp, min_dwell = 0, 0.0
     if isinstance(value, dict):
         errs.extend(f"{where}: missing {key}" for key in sorted(_STEP_KEYS - raw.keys()))
     if "share" in raw:
-        pct = _number(raw["share"], f"{where}.share", errs)
+        pct = c.number(raw["share"], f"{where}.share", errs)
         share_bp = round(pct * 100)
         if not 0 < pct <= 100:
             errs.append(f"{where}.share: must be > 0 and <= 100 (percent)")
         elif not math.isclose(pct * 100, share_bp, abs_tol=1e-6):
             errs.append(f"{where}.share: resolution is 0.01 % (one basis point)")
     if "min_dwell_s" in raw:
-        min_dwell = _number(raw["min_dwell_s"], f"{where}.min_dwell_s", errs)
+        min_dwell = c.number(raw["min_dwell_s"], f"{where}.min_dwell_s", errs)
     return Step(share_bp=share_bp, min_dwell_s=min_dwell)
 
 
-def _rule(value: object, where: str, errs: _Errors) -> Rule:
-    raw = _mapping(value, where, _RULE_KEYS, errs)
-    metric = _metric(_required(raw, "metric", where, errs), f"{where}.metric", errs)
-    compare = _choice(
-        _required(raw, "compare", where, errs), f"{where}.compare", ("stable", "absolute"), errs
+def _rule(value: object, where: str, errs: _Errors, *, stored: bool) -> Rule:
+    raw = c.mapping(value, where, _RULE_KEYS, errs)
+    metric = _metric(c.required(raw, "metric", where, errs), f"{where}.metric", errs)
+    compare = c.choice(
+        c.required(raw, "compare", where, errs), f"{where}.compare", ("stable", "absolute"), errs
     )
     hib_default = metric.startswith(SCORE_PREFIX)
     hib = raw.get("higher_is_better", hib_default)
     if not isinstance(hib, bool):
         errs.append(f"{where}.higher_is_better: must be true or false")
         hib = hib_default
-    min_req = _int(
-        _required(raw, "min_requests", where, errs), f"{where}.min_requests", errs, minimum=1
+    min_req = c.integer(
+        c.required(raw, "min_requests", where, errs), f"{where}.min_requests", errs, minimum=1
     )
     min_stable = min_req
     if "min_stable_requests" in raw:
         if compare != "stable":
             errs.append(f"{where}.min_stable_requests: only with compare: stable")
-        min_stable = _int(
+        min_stable = c.integer(
             raw["min_stable_requests"], f"{where}.min_stable_requests", errs, minimum=1
         )
+        if min_stable < min_req:
+            # A baseline thinner than the candidate's evidence: one failed stable request
+            # would excuse a candidate failing every request. Stored plans are raised to it.
+            if not stored:
+                errs.append(f"{where}.min_stable_requests: must be >= min_requests ({min_req})")
+            min_stable = min_req
     limits: dict[str, float] = {}
     for key in ("max_ratio", "min_ratio", "max_delta", "max", "min"):
         if key not in raw:
@@ -238,7 +232,7 @@ def _rule(value: object, where: str, errs: _Errors) -> Rule:
         if key not in _COMPARE_KEYS[compare]:
             errs.append(f"{where}.{key}: not allowed with compare: {compare}")
             continue
-        limits[key] = _number(raw[key], f"{where}.{key}", errs, positive=key.endswith("ratio"))
+        limits[key] = c.number(raw[key], f"{where}.{key}", errs, positive=key.endswith("ratio"))
     if compare == "stable":
         wrong, right = ("max_ratio", "min_ratio") if hib else ("min_ratio", "max_ratio")
         if wrong in limits:
@@ -262,16 +256,9 @@ def _rule(value: object, where: str, errs: _Errors) -> Rule:
     )
 
 
-def _list(value: object, where: str, errs: _Errors) -> list[Any]:
-    if not isinstance(value, list):
-        errs.append(f"{where}: must be a list")
-        return []
-    return value
-
-
-def _plan(name: str, value: object, where: str, errs: _Errors) -> Plan:
-    raw = _mapping(value, where, _PLAN_KEYS, errs)
-    steps_raw = _list(_required(raw, "steps", where, errs) or [], f"{where}.steps", errs)
+def _plan(name: str, value: object, where: str, errs: _Errors, *, stored: bool) -> Plan:
+    raw = c.mapping(value, where, _PLAN_KEYS, errs)
+    steps_raw = c.listing(c.required(raw, "steps", where, errs) or [], f"{where}.steps", errs)
     steps = tuple(_step(s, f"{where}.steps[{i}]", errs) for i, s in enumerate(steps_raw))
     if not steps and "steps" in raw:
         errs.append(f"{where}.steps: needs at least one step")
@@ -280,10 +267,12 @@ def _plan(name: str, value: object, where: str, errs: _Errors) -> Plan:
             errs.append(f"{where}.steps[{i}].share: shares must be strictly increasing")
     if steps and steps[-1].share_bp != MAX_SHARE_BP:
         errs.append(f"{where}.steps: the last step's share must be 100")
-    rules_raw = _list(raw.get("analysis", []), f"{where}.analysis", errs)
-    rules = tuple(_rule(r, f"{where}.analysis[{i}]", errs) for i, r in enumerate(rules_raw))
-    limit = _int(raw.get("failure_limit", 1), f"{where}.failure_limit", errs, minimum=1)
-    on_inc = _choice(
+    rules_raw = c.listing(raw.get("analysis", []), f"{where}.analysis", errs)
+    rules = tuple(
+        _rule(r, f"{where}.analysis[{i}]", errs, stored=stored) for i, r in enumerate(rules_raw)
+    )
+    limit = c.integer(raw.get("failure_limit", 1), f"{where}.failure_limit", errs, minimum=1)
+    on_inc = c.choice(
         raw.get("on_inconclusive", "hold"), f"{where}.on_inconclusive", ("hold", "rollback"), errs
     )
     return Plan(name, steps, rules, limit, "rollback" if on_inc == "rollback" else "hold")
@@ -293,27 +282,30 @@ def _invalid(what: str, errs: _Errors) -> InvalidPolicy:
     return InvalidPolicy(f"{what} is invalid", context={"errors": errs})
 
 
-def plan_from_mapping(name: str, raw: object) -> Plan:
-    """One plan from its mapping (``Plan.to_dict``'s shape, e.g. a plan given per request);
-    ``InvalidPolicy`` listing every problem."""
+def plan_from_mapping(name: str, raw: object, *, stored: bool = False) -> Plan:
+    """One plan from its mapping (``Plan.to_dict``'s shape: a plan given per request, or one
+    stored with a request or rollout: ``stored=True``); ``InvalidPolicy`` listing every problem.
+    The floor is not checked here (``floor_failures``): it belongs to the active policy set."""
     errs: _Errors = []
     if not isinstance(name, str) or not _PLAN_NAME.fullmatch(name):
         errs.append(f"plan name {name!r}: letters, digits, '_', '-', '.' (1..64 characters)")
-    plan = _plan(name, raw, f"plan {name}", errs)
+    plan = _plan(name, raw, f"plan {name}", errs, stored=stored)
     if errs:
         raise _invalid("rollout plan", errs)
     return plan
 
 
-def parse_plans(text: str) -> PlansFile:
+def parse_plans(text: str, *, stored: bool = False) -> PlansFile:
     """Parse ``rollout.yaml`` (``yaml.safe_load``); raise ``InvalidPolicy`` listing every
-    problem."""
+    problem. Strict unless ``stored`` (a set applied earlier, see the module docstring): every
+    plan must then also meet the file's floor (``DEFAULT_FLOOR`` when it has none)."""
     try:
         doc = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise InvalidPolicy("rollout.yaml does not parse", context={"errors": [str(exc)]}) from exc
     errs: _Errors = []
-    top = _mapping(doc, "rollout", _TOP_KEYS, errs)
+    top = c.mapping(doc, "rollout", _TOP_KEYS, errs)
+    floor = parse_floor(top["floor"], "floor", errs) if "floor" in top else DEFAULT_FLOOR
     plans_raw = top.get("plans")
     plans: dict[str, Plan] = {}
     if not isinstance(plans_raw, dict) or not plans_raw:
@@ -325,7 +317,13 @@ def parse_plans(text: str) -> PlansFile:
                     f"plans: name {name!r}: letters, digits, '_', '-', '.' (1..64 characters)"
                 )
                 continue
-            plans[name] = _plan(name, raw, f"plans.{name}", errs)
+            before = len(errs)
+            plans[name] = plan = _plan(name, raw, f"plans.{name}", errs, stored=stored)
+            if not stored and len(errs) == before:
+                errs.extend(
+                    f"plans.{name}: below the floor: {_describe(failure)}"
+                    for failure in floor_failures(plan, floor)
+                )
     default = top.get("default_plan")
     if not isinstance(default, str) or not default:
         errs.append("default_plan: must be the name of a plan")
@@ -335,4 +333,10 @@ def parse_plans(text: str) -> PlansFile:
         errs.append(f"default_plan: no plan named {default!r}")
     if errs:
         raise _invalid("rollout.yaml", errs)
-    return PlansFile(default_plan=str(default), plans=plans)
+    return PlansFile(default_plan=str(default), plans=plans, floor=floor)
+
+
+def _describe(failure: Mapping[str, Any]) -> str:
+    where = f" (step {failure['step']})" if "step" in failure else ""
+    value = f", got {failure['value']}" if "value" in failure else ""
+    return f"{failure['check']}{where}: limit {failure['limit']}{value}"

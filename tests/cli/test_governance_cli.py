@@ -444,6 +444,50 @@ class TestPromotions:
         }
         assert states == {v1: "completed", v2: "blocked", v3: "rejected"}
 
+    def test_show_prints_the_plan_and_approve_binds_its_digest(self, world: World) -> None:
+        """Issue 11, point 8: the approver sees the whole rollout plan and its digest, and the
+        approval binds the digest (by default the one `show` prints: read just before)."""
+        ref = f"{world.adapter}@v1"
+        world.score(ref, 0.8)
+        promotion = world.request(ref)[1]
+        digest = promotion["plan_digest"]
+        assert digest.startswith("sha256:")
+        shown = raw_cli(world.server, "promotions", "show", promotion["id"])
+        assert shown.returncode == 0, shown.stderr
+        assert f"rollout plan canary ({digest}):" in shown.stdout
+        assert "  steps:     10 % for >= " in shown.stdout
+        assert "error_rate vs stable: <= stable x 1.5" in shown.stdout
+        assert "error_rate absolute: <= " in shown.stdout
+        bob = world.approver()
+        code, body, _ = world.run(
+            "promotions",
+            "approve",
+            promotion["id"],
+            "--plan-digest",
+            "sha256:" + "0" * 64,
+            token=bob,
+        )
+        assert (code, body["error"]) == (5, "plan_digest_mismatch")
+        code, approved, err = world.run("promotions", "approve", promotion["id"], token=bob)
+        assert code == 0, err
+        assert approved["state"] == "completed"
+        assert f"approving rollout plan canary ({digest})" in err
+        events = world.ok("audit", "log", "--action", "promotion.approve", "--limit", "50")
+        mine = [e for e in events["items"] if e["resource"] == f"promotion:{promotion['id']}"]
+        assert [e["after"]["plan_digest"] for e in mine] == [digest]
+
+    def test_a_plan_below_the_floor_exits_6(self, world: World) -> None:
+        plan = world.tmp / "plan.yaml"
+        plan.write_text("steps: [{share: 100, min_dwell_s: 0}]\n")  # no canary, no analysis
+        code, body, _ = world.request(
+            f"{world.adapter}@v1", "--plan", "canary", "--plan-file", str(plan)
+        )
+        assert (code, body["error"]) == (6, "plan_below_floor")
+        checks = {f["check"] for f in body["context"]["failures"]}
+        assert {"first_share", "error_rate_cap"} <= checks
+        plan.write_text("- not a plan\n")
+        assert world.request(f"{world.adapter}@v1", "--plan-file", str(plan))[0] == 2
+
 
 class TestAudit:
     def test_verify_log_and_checkpoint(self, world: World) -> None:

@@ -76,6 +76,19 @@ def fast_plans(client: TestClient) -> Iterator[None]:
     apply_plans(client, before)
 
 
+@pytest.fixture
+def shipped_plans(client: TestClient) -> Iterator[None]:
+    """The shipped ``policies/rollout.yaml`` (plans and floor) for one test, then the policy
+    set's own again."""
+    from registry.rollout.default_plans import DEFAULT_PLANS_TEXT
+    from tests.governance.rollout_helpers import apply_plans  # imports this module
+
+    before = client.get("/api/v1/policies").json()["rollout_text"]
+    apply_plans(client, DEFAULT_PLANS_TEXT)
+    yield
+    apply_plans(client, before)
+
+
 BACKGROUND = {"routing-epoch", "rollout-controller", "audit-checkpointer"}
 
 

@@ -18,8 +18,15 @@ from tests.factories.governance import (
 )
 from tests.governance.conftest import Team
 
+# The floor lets "fast" step without dwelling; every plan still needs an absolute error-rate
+# cap (25 % here, loose enough that the stable comparison decides the tests written for it).
 FAST_PLANS = """
 default_plan: canary
+floor:
+  max_first_share: 10
+  min_dwell_s: 0
+  max_failure_limit: 3
+  error_rate_cap: {max: 0.25, max_min_requests: 1000}
 plans:
   canary:
     steps:
@@ -29,6 +36,7 @@ plans:
       - {share: 100, min_dwell_s: 300}
     analysis:
       - {metric: error_rate, compare: stable, max_ratio: 1.5, min_requests: 200}
+      - {metric: error_rate, compare: absolute, max: 0.25, min_requests: 200}
     failure_limit: 1
     on_inconclusive: hold
   fast:
@@ -38,6 +46,7 @@ plans:
       - {share: 100, min_dwell_s: 0}
     analysis:
       - {metric: error_rate, compare: stable, max_ratio: 1.5, min_requests: 100}
+      - {metric: error_rate, compare: absolute, max: 0.25, min_requests: 100}
     failure_limit: 1
     on_inconclusive: hold
 """

@@ -83,9 +83,12 @@ def test_a_quiet_stable_arm_is_compared_with_its_reports_before_the_canary(
 
 
 def test_no_stable_figures_anywhere_holds(team: Team, fast_plans: None) -> None:
+    """Without a baseline the comparison is inconclusive: a candidate within the plan's
+    absolute error-rate cap (25 %) holds. (Above the cap it is rolled back whatever the stable
+    arm reports: test_rollout_safety.py.)"""
     c = canary(team, plan="fast")
     rev = status(team.client, c.deployment).json()["revision"]
-    _send(team, c.deployment, rev, "candidate", 200, 100)
+    _send(team, c.deployment, rev, "candidate", 200, 20)
     assert tick(team, c.deployment) == [
         {"deployment": c.deployment, "action": "hold", "reason": "inconclusive"}
     ]

@@ -374,7 +374,9 @@ def test_a_plan_given_with_the_request(team: Team, fast_plans: None) -> None:
     spec = {
         "steps": [{"share": 1, "min_dwell_s": 60}, {"share": 100, "min_dwell_s": 60}],
         "analysis": [
-            {"metric": "error_rate", "compare": "stable", "max_ratio": 2, "min_requests": 50}
+            {"metric": "error_rate", "compare": "stable", "max_ratio": 2, "min_requests": 50},
+            # The floor wants a cap that needs no stable baseline (test_promotion_plans.py).
+            {"metric": "error_rate", "compare": "absolute", "max": 0.2, "min_requests": 50},
         ],
     }
     broken = request_promotion(

@@ -378,7 +378,8 @@ def test_next_action_refuses_bad_input() -> None:
 
 def test_a_whole_canary_with_the_default_plan() -> None:
     """The shipped defaults: 10 → 50 → 100 %, 10-minute dwells, error rate <= stable x 1.5 +
-    0.01 with >= 200 candidate requests (and any stable traffic to compare with)."""
+    0.01 with >= 200 candidate and >= 200 stable requests, and <= 5 % whatever the stable arm
+    reports."""
     canary = parse_plans(DEFAULT_PLANS_TEXT).plan()
     healthy = analyze(canary, candidate=arm(300, 3), stable=arm(2700, 27), share_bp=1000)
     early = next_action(
@@ -405,11 +406,19 @@ def test_a_whole_canary_with_the_default_plan() -> None:
     assert kinds == ["advance", "advance", "complete"]
     thin = analyze(canary, candidate=arm(150, 150), stable=arm(1350), share_bp=1000)
     assert thin.outcome == INC  # 150 < 200 candidate requests
-    # Only candidate requests have a floor: a thin stable arm still gives the comparison.
-    few_stable = analyze(canary, candidate=arm(200, 100), stable=arm(20), share_bp=1000)
-    assert few_stable.outcome == F
-    no_stable = analyze(canary, candidate=arm(200, 100), stable=arm(0), share_bp=1000)
-    assert (no_stable.outcome, no_stable.rules[0].reason) == (INC, "too_few_stable_requests")
+    # A thin stable arm is no baseline (it was: one stable request sufficed), and a candidate
+    # failing half its requests fails on the absolute cap with or without one (it held, for
+    # ever, without stable figures: issue 11, point 10).
+    for stable in (arm(20), arm(0)):
+        judged = analyze(canary, candidate=arm(200, 100), stable=stable, share_bp=1000)
+        assert judged.outcome == F
+        assert [(r.outcome, r.reason) for r in judged.rules] == [
+            (INC, "too_few_stable_requests"),
+            (F, "above_max"),
+        ]
+    # Within the cap and without a baseline: inconclusive, the comparison cannot be made.
+    quiet = analyze(canary, candidate=arm(200, 4), stable=arm(0), share_bp=1000)
+    assert (quiet.outcome, quiet.rules[0].reason) == (INC, "too_few_stable_requests")
     bad = analyze(canary, candidate=arm(200, 6), stable=arm(1800, 18), share_bp=1000)
     assert bad.rules[0].limit == pytest.approx(0.01 * 1.5 + 0.01)
     assert bad.outcome == F
@@ -422,3 +431,43 @@ def test_a_whole_canary_with_the_default_plan() -> None:
         consecutive_failures=0,
     )
     assert (rollback.kind, rollback.reason) == (RB, LIMIT)
+
+
+# --------------------------------------------------------------------------- issue 11, point 10
+
+SHIPPED = parse_plans(DEFAULT_PLANS_TEXT).plans
+
+
+@pytest.mark.parametrize("name", sorted(SHIPPED))
+@pytest.mark.parametrize(
+    ("stable", "share_bp"),
+    [(arm(0), 1000), (arm(1, 1), 1000), (arm(0), 10_000)],
+    ids=["stable unreported", "one failed stable request", "100 % step, no baseline"],
+)
+def test_shipped_plans_fail_a_candidate_failing_every_request(
+    name: str, stable: ArmStats, share_bp: int
+) -> None:
+    """Whatever the stable arm reports (nothing; one request, failed), 1000 failed requests out
+    of 1000 fail every shipped plan: they all cap the error rate on its own."""
+    judged = analyze(SHIPPED[name], candidate=arm(1000, 1000), stable=stable, share_bp=share_bp)
+    assert judged.outcome == F
+    rollback = next_action(
+        SHIPPED[name],
+        step_index=0,
+        step_started_at=T0,
+        now=T0 + timedelta(seconds=1),
+        analysis=judged,
+        consecutive_failures=0,
+    )
+    assert (rollback.kind, rollback.reason) == (RB, LIMIT)
+
+
+@pytest.mark.parametrize("name", sorted(SHIPPED))
+def test_shipped_plans_pass_a_healthy_candidate(name: str) -> None:
+    judged = analyze(
+        SHIPPED[name],
+        candidate=arm(300, 3, latency_p95_ms=100.0),
+        stable=arm(2700, 27, latency_p95_ms=100.0),
+        share_bp=1000,
+    )
+    assert judged.outcome == P

@@ -23,16 +23,25 @@ from registry.rollout.plans import (
 SHIPPED = Path(__file__).resolve().parents[2] / "policies" / "rollout.yaml"
 
 ERROR_RULE = {"metric": "error_rate", "compare": "stable", "max_ratio": 1.5, "min_requests": 200}
+CAP_RULE = {"metric": "error_rate", "compare": "absolute", "max": 0.2, "min_requests": 100}
+# A loose floor, so that these tests exercise the parser; the floor has tests of its own
+# (test_floor.py). Every plan still needs an absolute error-rate cap.
+LOOSE_FLOOR = {
+    "max_first_share": 50,
+    "min_dwell_s": 0,
+    "max_failure_limit": 5,
+    "error_rate_cap": {"max": 0.5, "max_min_requests": 1000},
+}
 
 
 def doc(**plan: Any) -> str:
     """A plans file with one plan ``p``: a valid plan, with ``plan`` keys replacing its keys."""
     body: dict[str, Any] = {
         "steps": [{"share": 10, "min_dwell_s": 60}, {"share": 100, "min_dwell_s": 60}],
-        "analysis": [ERROR_RULE],
+        "analysis": [ERROR_RULE, CAP_RULE],
     }
     body.update(plan)
-    return yaml.safe_dump({"default_plan": "p", "plans": {"p": body}})
+    return yaml.safe_dump({"default_plan": "p", "floor": LOOSE_FLOOR, "plans": {"p": body}})
 
 
 def rule_doc(**rule: Any) -> str:
@@ -61,21 +70,36 @@ def test_shipped_default_is_the_issue_default() -> None:
     assert canary.name == "canary"
     # 10 % -> 50 % -> 100 %, ten minutes per step (the issue's "defaults on a fresh install").
     assert canary.steps == (Step(1000, 600.0), Step(5000, 600.0), Step(10_000, 600.0))
+    # The error rate against the stable arm's, with a baseline of as many stable requests as
+    # candidate requests (it was 1: one failed stable request excused any candidate), and an
+    # absolute cap that needs no baseline at all (issue 11, point 10).
     assert canary.rules == (
         Rule(
             metric="error_rate",
             compare="stable",
             higher_is_better=False,
             min_requests=200,
-            min_stable_requests=1,
+            min_stable_requests=200,
             max_ratio=1.5,
             max_delta=0.01,
+        ),
+        Rule(
+            metric="error_rate",
+            compare="absolute",
+            higher_is_better=False,
+            min_requests=200,
+            min_stable_requests=200,
+            max=0.05,
         ),
     )
     assert (canary.failure_limit, canary.on_inconclusive) == (1, "hold")
     gradual = plans.plan("gradual")
     assert [s.share_bp for s in gradual.steps] == [500, 2500, 5000, 10_000]
-    assert [r.metric for r in gradual.rules] == ["error_rate", "latency_p95_ms"]
+    assert [(r.metric, r.compare) for r in gradual.rules] == [
+        ("error_rate", "stable"),
+        ("latency_p95_ms", "stable"),
+        ("error_rate", "absolute"),
+    ]
 
 
 def test_unknown_plan_name() -> None:
@@ -110,13 +134,14 @@ def test_defaults_and_fractional_shares() -> None:
             {"metric": "score:toxicity", "compare": "absolute", "max": 0.1}
             | {"min_requests": 10, "higher_is_better": False},
             {"metric": "error_rate", "compare": "stable", "max_delta": 0.02, "min_requests": 5},
+            CAP_RULE,
         ],
     )
     plan = parse_plans(text).plan("p")
     assert [s.share_bp for s in plan.steps] == [50, 1225, 10_000]
     assert plan.steps[1].min_dwell_s == 1.5
     assert (plan.failure_limit, plan.on_inconclusive) == (1, "hold")
-    score, latency, toxicity, errors = plan.rules
+    score, latency, toxicity, errors, _cap = plan.rules
     assert (score.higher_is_better, score.min_ratio, score.max_ratio) == (True, 0.95, None)
     assert (score.min_requests, score.min_stable_requests) == (50, 100)
     assert (latency.higher_is_better, latency.max, latency.min) == (False, 250.0, None)
@@ -126,15 +151,51 @@ def test_defaults_and_fractional_shares() -> None:
     assert plan_from_mapping("p", plan.to_dict()) == plan
 
 
-def test_empty_analysis_and_options() -> None:
-    text = doc(analysis=[], failure_limit=3, on_inconclusive="rollback")
+def test_options() -> None:
+    text = doc(analysis=[CAP_RULE], failure_limit=3, on_inconclusive="rollback")
     plan = parse_plans(text).plan("p")
-    assert plan == Plan("p", plan.steps, (), 3, "rollback")
+    assert plan == Plan("p", plan.steps, plan.rules, 3, "rollback")
 
 
-def test_single_full_step_is_allowed() -> None:
-    plan = parse_plans(doc(steps=[{"share": 100, "min_dwell_s": 0}])).plan()
+# A plan without analysis, or without a canary step, parses (plan_from_mapping: the floor is the
+# policy's, checked where a plan is chosen) but no plans file may hold one: it misses the floor.
+# (These were accepted before issue 11, point 8.)
+
+
+def test_empty_analysis_is_below_the_floor() -> None:
+    errs = errors_of(doc(analysis=[]))
+    assert errs == [
+        "plans.p: below the floor: error_rate_cap: limit {'max': 0.5, 'max_min_requests': 1000}"
+    ], errs
+    plan = plan_from_mapping("p", {"steps": [{"share": 100, "min_dwell_s": 0}]})
+    assert plan.rules == ()
+
+
+def test_single_full_step_is_below_the_floor() -> None:
+    errs = errors_of(doc(steps=[{"share": 100, "min_dwell_s": 0}]))
+    assert errs == ["plans.p: below the floor: first_share: limit 50, got 100"], errs
+    plan = plan_from_mapping("p", {"steps": [{"share": 100, "min_dwell_s": 0}]})
     assert plan.steps == (Step(10_000, 0.0),)
+
+
+def test_min_stable_requests_below_min_requests_is_refused() -> None:
+    """A baseline thinner than the candidate's evidence lets one failed stable request excuse
+    a candidate failing every request (issue 11, point 10)."""
+    thin = ERROR_RULE | {"min_stable_requests": 1}
+    errs = errors_of(doc(analysis=[thin, CAP_RULE]))
+    assert errs == ["plans.p.analysis[0].min_stable_requests: must be >= min_requests (200)"]
+    with pytest.raises(InvalidPolicy):
+        plan_from_mapping("p", {"steps": [{"share": 100, "min_dwell_s": 0}], "analysis": [thin]})
+    # Stored content (a policy set applied, or a rollout started, before the rule) still loads:
+    # its baseline is raised to min_requests.
+    stored = parse_plans(doc(analysis=[thin, CAP_RULE]), stored=True).plan("p")
+    assert stored.rules[0].min_stable_requests == 200
+    spec = {"steps": [{"share": 100, "min_dwell_s": 0}], "analysis": [thin]}
+    assert plan_from_mapping("p", spec, stored=True).rules[0].min_stable_requests == 200
+    equal = ERROR_RULE | {"min_stable_requests": 200}
+    assert (
+        parse_plans(doc(analysis=[equal, CAP_RULE])).plan("p").rules[0].min_stable_requests == 200
+    )
 
 
 # --------------------------------------------------------------------------- refusals
@@ -217,8 +278,8 @@ CASES: list[tuple[str, str, str]] = [
     ),
     (
         "min_stable_requests with absolute",
-        rule_doc(metric="error_rate", compare="absolute", max=1, min_requests=1).replace(
-            "min_requests: 1", "min_requests: 1\n      min_stable_requests: 5"
+        rule_doc(
+            metric="error_rate", compare="absolute", max=1, min_requests=1, min_stable_requests=5
         ),
         "only with compare: stable",
     ),

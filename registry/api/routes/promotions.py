@@ -27,23 +27,31 @@ from registry.errors import (
     AdapterNotFound,
     BadRequest,
     DeploymentNotFound,
+    GatesFailed,
     InvalidPageToken,
+    InvalidPolicy,
     InvalidReference,
     InvalidTransition,
+    PlanBelowFloor,
+    PlanDigestMismatch,
     PolicyDenied,
     PromotionNotFound,
     PromotionStateConflict,
     SeparationOfDuties,
+    StableChanged,
     VersionNotFound,
 )
+from registry.promotions import plans as promotion_plans
 from registry.promotions import reads
 from registry.promotions import service as promotions
+from registry.rollout.plans import PlansFile
 
 router = authenticated_router(prefix="/api/v1/promotions", tags=["promotions"])
 
 
-def promotion_read(view: reads.PromotionView) -> PromotionRead:
+def promotion_read(view: reads.PromotionView, plans: PlansFile) -> PromotionRead:
     row = view.request
+    shown = promotion_plans.shown_plan(row, plans)
     return PromotionRead(
         id=row.id,
         state=view.state,
@@ -56,6 +64,8 @@ def promotion_read(view: reads.PromotionView) -> PromotionRead:
         policy_digest=row.policy_digest,
         override_reason=row.override_reason,
         plan=row.plan_name,
+        plan_spec=shown.plan.to_dict() if shown else None,
+        plan_digest=shown.digest if shown else None,
         reason=row.reason,
         decision_reason=row.decision_reason,
         revision=view.revision,
@@ -77,12 +87,15 @@ def promotion_read(view: reads.PromotionView) -> PromotionRead:
         InvalidTransition,
         PolicyDenied,
         BadRequest,
+        InvalidPolicy,
+        PlanBelowFloor,
     ),
 )
 def request_promotion(body: PromotionCreate, ctx: WriteDep, active: PoliciesDep) -> object:
     """Request that a version become the deployment's stable version. Gates are computed and
     stored; failing gates give state ``blocked`` with the reasons (an admin may override with a
-    written reason)."""
+    written reason). The rollout plan (``plan`` by name, or ``plan_spec``) must meet the floor of
+    the active rollout.yaml (422 ``plan_below_floor``) and is stored in full with the request."""
     return ctx.idempotent(
         body,
         lambda: promotion_read(
@@ -97,7 +110,8 @@ def request_promotion(body: PromotionCreate, ctx: WriteDep, active: PoliciesDep)
                 override_reason=body.override_reason,
                 plan=body.plan,
                 plan_spec=body.plan_spec,
-            )
+            ),
+            active.plans,
         ),
         status_code=201,
     )
@@ -107,6 +121,7 @@ def request_promotion(body: PromotionCreate, ctx: WriteDep, active: PoliciesDep)
 def list_promotions(
     actor: ActorDep,
     session: SessionDep,
+    active: PoliciesDep,
     deployment: Annotated[str | None, Query(max_length=64)] = None,
     state: Annotated[str | None, Query(max_length=16)] = None,
     limit: Limit = DEFAULT_PAGE,
@@ -117,27 +132,46 @@ def list_promotions(
     rows = reads.list_requests(
         session, actor=actor, deployment=deployment, state=state, before=before, limit=limit + 1
     )
-    items = [promotion_read(v) for v in rows[:limit]]
+    items = [promotion_read(v, active.plans) for v in rows[:limit]]
     return make_page(items, more=len(rows) > limit, key=lambda p: time_key(p.created_at, p.id))
 
 
 @router.get("/{promotion_id}", response_model=PromotionRead, responses=responses(PromotionNotFound))
-def get_promotion(promotion_id: uuid.UUID, actor: ActorDep, session: SessionDep) -> PromotionRead:
-    """One promotion request with its gates and approvals."""
-    return promotion_read(reads.get(session, actor=actor, promotion_id=promotion_id))
+def get_promotion(
+    promotion_id: uuid.UUID, actor: ActorDep, session: SessionDep, active: PoliciesDep
+) -> PromotionRead:
+    """One promotion request with its gates, approvals and the whole rollout plan an approval
+    starts (``plan_spec``) with its digest (``plan_digest``)."""
+    return promotion_read(reads.get(session, actor=actor, promotion_id=promotion_id), active.plans)
 
 
 _DECIDE = responses(PromotionNotFound, PromotionStateConflict, SeparationOfDuties, PolicyDenied)
+_APPROVE = responses(
+    PromotionNotFound,
+    PromotionStateConflict,
+    SeparationOfDuties,
+    PolicyDenied,
+    StableChanged,
+    PlanDigestMismatch,
+    PlanBelowFloor,
+    GatesFailed,
+    InvalidTransition,
+)
 
 
-@router.post("/{promotion_id}/approve", response_model=PromotionRead, responses=_DECIDE)
+@router.post("/{promotion_id}/approve", response_model=PromotionRead, responses=_APPROVE)
 def approve(
     promotion_id: uuid.UUID,
     ctx: WriteDep,
     active: PoliciesDep,
     body: PromotionDecision | None = None,
 ) -> object:
-    """Approve (never your own request or a version you or your CI identity registered)."""
+    """Approve (never your own request or a version you or your CI identity registered).
+
+    The gates run again now, against the deployment's stable version now (409 ``gates_failed``
+    listing the failing gates); a request overtaken by a new stable version is expired (409
+    ``stable_changed``). ``plan_digest`` binds the approval to the plan you saw (409
+    ``plan_digest_mismatch``); the plan must meet the active floor (422 ``plan_below_floor``)."""
     return ctx.idempotent(
         body,
         lambda: promotion_read(
@@ -147,30 +181,36 @@ def approve(
                 policies=active,
                 promotion_id=promotion_id,
                 comment=body.comment if body else "",
-            )
+                plan_digest=body.plan_digest if body else None,
+            ),
+            active.plans,
         ),
     )
 
 
 @router.post("/{promotion_id}/reject", response_model=PromotionRead, responses=_DECIDE)
-def reject(promotion_id: uuid.UUID, body: PromotionReject, ctx: WriteDep) -> object:
+def reject(
+    promotion_id: uuid.UUID, body: PromotionReject, ctx: WriteDep, active: PoliciesDep
+) -> object:
     """Reject a pending or blocked request, with a reason."""
     return ctx.idempotent(
         body,
         lambda: promotion_read(
             promotions.reject(
                 ctx.session, actor=ctx.actor, promotion_id=promotion_id, reason=body.reason
-            )
+            ),
+            active.plans,
         ),
     )
 
 
 @router.post("/{promotion_id}/cancel", response_model=PromotionRead, responses=_DECIDE)
-def cancel(promotion_id: uuid.UUID, ctx: WriteDep) -> object:
+def cancel(promotion_id: uuid.UUID, ctx: WriteDep, active: PoliciesDep) -> object:
     """Cancel your own pending or blocked request."""
     return ctx.idempotent(
         None,
         lambda: promotion_read(
-            promotions.cancel(ctx.session, actor=ctx.actor, promotion_id=promotion_id)
+            promotions.cancel(ctx.session, actor=ctx.actor, promotion_id=promotion_id),
+            active.plans,
         ),
     )
