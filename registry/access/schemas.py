@@ -42,8 +42,21 @@ class PrincipalRead(BaseModel):
 class TokenCreate(Strict):
     principal: str | None = Field(None, max_length=128, description="Default: the caller.")
     name: str = Field("", max_length=128)
-    ttl_days: int | None = Field(90, ge=1, le=366, description="null: never expires.")
-    scopes: list[str] | None = Field(None, max_length=32, description="Actions; null: all.")
+    ttl_days: int | None = Field(
+        90,
+        ge=1,
+        le=366,
+        description="Lifetime in days; null: never expires. Omitted: 90, or less so that the "
+        "token does not outlive the calling token. An explicit value (or null) that would "
+        "outlive the calling token is refused (403 token_exceeds_parent).",
+    )
+    scopes: list[str] | None = Field(
+        None,
+        max_length=32,
+        description="Actions the token may use; null: every action. Omitted: the calling "
+        "token's scopes. Scopes the calling token does not hold are refused (403 "
+        "token_exceeds_parent).",
+    )
 
 
 class TokenRead(BaseModel):
