@@ -286,6 +286,21 @@ class AuditVerifyRead(BaseModel):
     checkpoints: int
     first_bad_seq: int | None = None
     reason: str | None = None
+    checkpoint_seq: int | None = Field(None, description="The checkpoint that failed, if one did.")
+    bad_range: list[int] | None = Field(
+        None,
+        description="checkpoint_mismatch: [first, last] seq of the events holding the first edit "
+        "(first == last when the edited event was located).",
+    )
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="no_checkpoints: nothing outside the database vouches for the log.",
+    )
+    last_checkpoint_seq: int | None = Field(
+        None,
+        description="The newest verified checkpoint's seq (events after it are anchored "
+        "by nothing but the chain).",
+    )
 
 
 class CheckpointRead(BaseModel):

@@ -309,9 +309,15 @@ class _Governance(_Transport):
         )
         return result
 
-    def audit_verify(self) -> JSON:
-        """``{ok, events, checkpoints, first_bad_seq, reason}`` (always 200)."""
-        result: JSON = self._json("GET", "/api/v1/audit/verify")
+    def audit_verify(self, *, require_checkpoint: bool = False) -> JSON:
+        """``{ok, events, checkpoints, first_bad_seq, reason, checkpoint_seq, bad_range,
+        warnings, last_checkpoint_seq}``; with ``require_checkpoint`` no checkpoint at all is
+        the error ``audit_checkpoint_missing``."""
+        result: JSON = self._json(
+            "GET",
+            "/api/v1/audit/verify",
+            params={"require_checkpoint": "true"} if require_checkpoint else None,
+        )
         return result
 
     def audit_checkpoint(self, *, idempotency_key: str | None = None) -> JSON | None:
