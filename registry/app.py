@@ -36,6 +36,7 @@ from registry.api.routes import (
     uploads,
 )
 from registry.audit.checkpoints import Checkpointer
+from registry.audit.denials import DenialLimiter
 from registry.audit.keys import load_or_create_signing_key
 from registry.auth.cache import TokenCache
 from registry.catalog.base_models import ManifestCache
@@ -107,6 +108,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 health=app.state.health,
             )
             app.state.metrics = Metrics()
+            app.state.denials = DenialLimiter(
+                limit=settings.audit.denied_events_per_window,
+                window_s=settings.audit.denied_window_s,
+                on_suppressed=app.state.metrics.denials_suppressed.inc,
+            )
             app.state.routing = RoutingCache(
                 app.state.sessions,
                 app.state.store,

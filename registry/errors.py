@@ -141,6 +141,15 @@ class PolicyDenied(PermissionDenied):
     status_code = 403
 
 
+class TokenExceedsParent(PermissionDenied):
+    """A minted token would have more than the credential minting it: a scope the calling token
+    does not hold, a lifetime past its expiry, or (from a CI credential) no CI identity.
+    ``context["reason"]`` is ``scopes``, ``lifetime`` or ``ci_identity``."""
+
+    code = "token_exceeds_parent"
+    status_code = 403
+
+
 class SeparationOfDuties(PermissionDenied):
     """Four-eyes: the approver requested the promotion, registered the version or owns its CI
     identity (enforced by the service, by policy and by a database constraint)."""
@@ -423,6 +432,22 @@ class AuditChainBroken(IntegrityFailure):
 
     code = "audit_chain_broken"
     status_code = 409
+
+
+class AuditCheckpointMissing(IntegrityFailure):
+    """``audit verify`` with ``require_checkpoint``: no signed checkpoint anchors the log, so a
+    rewritten (re-chained) history could not be told from the real one."""
+
+    code = "audit_checkpoint_missing"
+    status_code = 409
+
+
+class AuditKeyRetired(RegistryError):
+    """The signing key this process holds was retired (``audit rotate-key``): it no longer signs
+    checkpoints; restart the server so that it loads the new key."""
+
+    code = "audit_key_retired"
+    status_code = 503
 
 
 class PreconditionFailed(Conflict):

@@ -42,6 +42,12 @@ class Metrics:
             ["arm"],
             registry=self.registry,
         )
+        self.denials_suppressed = Counter(
+            "registry_audit_denials_suppressed",
+            "Refused calls whose authz.denied audit event was not written (the principal was "
+            "past REGISTRY_AUDIT__DENIED_EVENTS_PER_WINDOW).",
+            registry=self.registry,
+        )
 
         self._resolve_children: dict[tuple[str, str], Any] = {}
 

@@ -247,6 +247,17 @@ class AuditSettings(BaseModel):
     checkpoint_interval_s: float = Field(
         300.0, ge=0, description="Export a signed checkpoint this often (0 = only on demand)."
     )
+    denied_events_per_window: int = Field(
+        30,
+        ge=1,
+        description="At most this many authz.denied audit events per principal per window "
+        "(per server process). Further denials still answer 403; the first one past the limit "
+        "writes one authz.denied.suppressed event, the rest are counted in the metric "
+        "registry_audit_denials_suppressed_total.",
+    )
+    denied_window_s: float = Field(
+        60.0, gt=0, description="Length of the window of denied_events_per_window, in seconds."
+    )
 
 
 class ControllerSettings(BaseModel):

@@ -42,8 +42,21 @@ class PrincipalRead(BaseModel):
 class TokenCreate(Strict):
     principal: str | None = Field(None, max_length=128, description="Default: the caller.")
     name: str = Field("", max_length=128)
-    ttl_days: int | None = Field(90, ge=1, le=366, description="null: never expires.")
-    scopes: list[str] | None = Field(None, max_length=32, description="Actions; null: all.")
+    ttl_days: int | None = Field(
+        90,
+        ge=1,
+        le=366,
+        description="Lifetime in days; null: never expires. Omitted: 90, or less so that the "
+        "token does not outlive the calling token. An explicit value (or null) that would "
+        "outlive the calling token is refused (403 token_exceeds_parent).",
+    )
+    scopes: list[str] | None = Field(
+        None,
+        max_length=32,
+        description="Actions the token may use; null: every action. Omitted: the calling "
+        "token's scopes. Scopes the calling token does not hold are refused (403 "
+        "token_exceeds_parent).",
+    )
 
 
 class TokenRead(BaseModel):
@@ -289,6 +302,21 @@ class AuditVerifyRead(BaseModel):
     checkpoints: int
     first_bad_seq: int | None = None
     reason: str | None = None
+    checkpoint_seq: int | None = Field(None, description="The checkpoint that failed, if one did.")
+    bad_range: list[int] | None = Field(
+        None,
+        description="checkpoint_mismatch: [first, last] seq of the events holding the first edit "
+        "(first == last when the edited event was located).",
+    )
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="no_checkpoints: nothing outside the database vouches for the log.",
+    )
+    last_checkpoint_seq: int | None = Field(
+        None,
+        description="The newest verified checkpoint's seq (events after it are anchored "
+        "by nothing but the chain).",
+    )
 
 
 class CheckpointRead(BaseModel):

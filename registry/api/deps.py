@@ -21,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from registry.access.actor import Actor
 from registry.access.policies import ActivePolicies, PolicyHolder
 from registry.access.subjects import load_actor
-from registry.audit import service as audit
+from registry.audit.denials import DenialLimiter
 from registry.auth.principal import AuthenticatedPrincipal
 from registry.auth.service import authenticate_cached
 from registry.auth.tokens import hash_token, is_well_formed
@@ -61,7 +61,9 @@ def get_session(request: Request) -> Iterator[Session]:
     """One session per request: writer (BEGIN IMMEDIATE on SQLite) unless the method is safe.
 
     A refused mutating call (policy, four-eyes) rolls back; its audit event is then appended in
-    a transaction of its own, so failed attempts are on the record too.
+    a transaction of its own, so failed attempts are on the record too, at most
+    ``REGISTRY_AUDIT__DENIED_EVENTS_PER_WINDOW`` per principal and window
+    (:mod:`registry.audit.denials`).
     """
     sessions: Sessions = request.app.state.sessions
     writes = request.method not in _READ_METHODS
@@ -80,8 +82,8 @@ def _audit_refusals(sessions: Sessions) -> Iterator[None]:
         yield
     except RegistryError as exc:
         if exc.audit_entry is not None:
-            with unit_of_work(sessions.write) as audit_session:
-                audit.append(audit_session, exc.audit_entry)
+            denials: DenialLimiter = request.app.state.denials
+            denials.record(sessions, exc.audit_entry)
         raise
 
 

@@ -219,6 +219,11 @@ def check_hash(value: str) -> str:
 
 def chain_hash(prev_hash: str, document: Mapping[str, Any]) -> str:
     """``sha256(bytes.fromhex(prev_hash) || canonical_json(document))`` as lowercase hex."""
+    return chain_hash_of(prev_hash, canonical_json(document))
+
+
+def chain_hash_of(prev_hash: str, document_json: bytes) -> str:
+    """:func:`chain_hash` of a document already in canonical JSON (``document_json``)."""
     digest = hashlib.sha256(bytes.fromhex(check_hash(prev_hash)))
-    digest.update(canonical_json(document))
+    digest.update(document_json)
     return digest.hexdigest()

@@ -7,6 +7,8 @@ time as plain rows and only the last seq and hash are kept.
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
@@ -47,13 +49,16 @@ def walk(
     after_seq: int = 0,
     prev_hash: str = GENESIS_HASH,
     batch_size: int = DEFAULT_BATCH,
+    on_event: Callable[[int, bytes], None] | None = None,
 ) -> Walk:
     """Check the events ``after_seq < seq <= upto`` against ``prev_hash`` (the hash of the event
     at ``after_seq``; the genesis hash for 0).
 
     Every seq must be present (contiguous), every ``prev_hash`` must be the previous row's
     ``hash`` and every ``hash`` must recompute from the row's content. Missing rows at the end
-    (``upto`` is past the last stored row) are ``truncated``.
+    (``upto`` is past the last stored row) are ``truncated``. ``on_event(seq, digest)`` is
+    called for every good event with the sha256 of its canonical document (its content digest,
+    :mod:`registry.audit.syndrome`).
     """
     if batch_size < 1:
         raise ValueError("batch_size must be >= 1")
@@ -66,6 +71,7 @@ def walk(
         for row in rows:
             seq = int(row["seq"])
             reason = None
+            document_json: bytes | None = None
             if seq != last_seq + 1:
                 reason = MISSING_EVENT
             elif row["prev_hash"] != last_hash:
@@ -84,13 +90,16 @@ def walk(
                     request_id=row["request_id"],
                 )
                 try:
-                    recomputed = canonical.chain_hash(last_hash, document)
+                    document_json = canonical.canonical_json(document)
+                    recomputed = canonical.chain_hash_of(last_hash, document_json)
                 except (TypeError, ValueError):  # content no canonical encoder would write
                     recomputed = None
                 if recomputed != row["hash"]:
                     reason = HASH_MISMATCH
             if reason is not None:
                 return Walk(events, last_seq, last_hash, bad_seq=seq, reason=reason)
+            if on_event is not None and document_json is not None:
+                on_event(seq, hashlib.sha256(document_json).digest())
             events, last_seq, last_hash = events + 1, seq, str(row["hash"])
     if last_seq < upto:
         return Walk(events, last_seq, last_hash, bad_seq=last_seq + 1, reason=TRUNCATED)

@@ -5,16 +5,24 @@ A checkpoint anchors the chain's head outside the database: the store object
 which gc never touches) holds the canonical JSON of::
 
     {"at": "2026-01-02T03:04:05.000000Z", "hash": "<64 hex>", "key_id": "<16 hex>",
-     "public_key": "<64 hex, raw Ed25519>", "seq": 42, "signature": "<128 hex>"}
+     "public_key": "<64 hex, raw Ed25519>", "segment": {"after": 40, "syndrome": ["<64 hex>",
+     ...]}, "seq": 42, "signature": "<128 hex>"}
 
-``signature`` is Ed25519 over ``canonical_json({"seq", "hash", "at", "key_id"})``. With
+``signature`` is Ed25519 over ``canonical_json({"seq", "hash", "at", "key_id", "segment"})``.
+``segment`` covers the events after the previous checkpoint (``after``) up to ``seq``; its
+``syndrome`` lets the verifier name the edited event of a re-chained history
+(:mod:`registry.audit.syndrome`). Checkpoints written before segments existed have no
+``segment`` (their signature covers the other four fields) and still verify. With
 checkpoints, deleting the newest events (and rewinding ``audit_head``) is detected: the
 database head falls behind the last checkpoint. Without one it is not (security.md §4.3).
 
-Before signing, export checks that the head row agrees with the event it names and, when the
-previous checkpoint is known, that the chain from it to the head is intact; a broken chain is
-never signed (``audit_chain_broken``). Export is idempotent: an existing checkpoint for the
-head's seq is returned as is (and must name the same hash).
+Before signing, export checks that the head row agrees with the event it names and walks the
+chain from the previous checkpoint (the one passed in, else the newest in the store, else from
+the first event) to the head; a broken chain is never signed (``audit_chain_broken``). It
+refuses to sign with a key that was rotated out (``audit_key_retired``,
+:mod:`registry.audit.keyring`) and never dates a checkpoint before its key's window. Export is
+idempotent: an existing checkpoint for the head's seq is returned as is (and must name the same
+hash).
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -30,7 +39,9 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.orm import Session
 
-from registry.audit import canonical, chain, keys, service
+from registry.audit import canonical, chain, keyring, keys, service, syndrome
+from registry.audit.keyring import KeyWindow
+from registry.audit.models import GENESIS_HASH
 from registry.audit.repository import AuditRepository
 from registry.db.base import utcnow
 from registry.db.session import Sessions, unit_of_work
@@ -42,11 +53,37 @@ logger = logging.getLogger(__name__)
 CHECKPOINT_PREFIX = "audit/checkpoints/"
 SEQ_WIDTH = 20
 _FIELDS = {"seq", "hash", "at", "key_id", "public_key", "signature"}
+_SEGMENT_FIELDS = {"after", "syndrome"}
+
+# Reasons a checkpoint's signature is not accepted (see Checkpoint.signature_problem).
+KEY_UNKNOWN = "checkpoint_key_unknown"
+KEY_OUT_OF_WINDOW = "checkpoint_key_out_of_window"
+SIGNATURE_INVALID = "checkpoint_signature_invalid"
 
 
 def checkpoint_name(seq: int) -> str:
     """Store name of the checkpoint at ``seq``: ``audit/checkpoints/<20-digit seq>.json``."""
     return f"{CHECKPOINT_PREFIX}{seq:0{SEQ_WIDTH}d}.json"
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """The events ``after < seq <= checkpoint seq`` and their syndrome."""
+
+    after: int
+    syndrome: tuple[str, ...]
+
+    def to_json_value(self) -> dict[str, Any]:
+        return {"after": self.after, "syndrome": list(self.syndrome)}
+
+    @classmethod
+    def parse(cls, value: object, seq: int) -> Segment:
+        if not isinstance(value, dict) or set(value) != _SEGMENT_FIELDS:
+            raise ValueError(f"checkpoint segment fields must be exactly {sorted(_SEGMENT_FIELDS)}")
+        after = value["after"]
+        if not isinstance(after, int) or isinstance(after, bool) or not 0 <= after < seq:
+            raise ValueError("checkpoint segment after must be an integer in [0, seq)")
+        return cls(after, tuple(syndrome.check_values(value["syndrome"], seq - after)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,33 +94,37 @@ class Checkpoint:
     key_id: str
     public_key: str  # raw Ed25519 public key, hex
     signature: str  # hex
+    segment: Segment | None = None  # None: a checkpoint from before segments existed
 
     @property
     def name(self) -> str:
         return checkpoint_name(self.seq)
 
     def signed_bytes(self) -> bytes:
-        """What the signature covers: canonical JSON of seq, hash, at and key_id."""
-        return signed_bytes(seq=self.seq, hash=self.hash, at=self.at, key_id=self.key_id)
+        """What the signature covers: canonical JSON of seq, hash, at, key_id and segment."""
+        return signed_bytes(
+            seq=self.seq, hash=self.hash, at=self.at, key_id=self.key_id, segment=self.segment
+        )
 
     def to_json(self) -> bytes:
-        return canonical.canonical_json(
-            {
-                "seq": self.seq,
-                "hash": self.hash,
-                "at": self.at,
-                "key_id": self.key_id,
-                "public_key": self.public_key,
-                "signature": self.signature,
-            }
-        )
+        doc: dict[str, Any] = {
+            "seq": self.seq,
+            "hash": self.hash,
+            "at": self.at,
+            "key_id": self.key_id,
+            "public_key": self.public_key,
+            "signature": self.signature,
+        }
+        if self.segment is not None:
+            doc["segment"] = self.segment.to_json_value()
+        return canonical.canonical_json(doc)
 
     @classmethod
     def from_json(cls, data: bytes) -> Checkpoint:
         """Parse a stored checkpoint; ValueError if it is not exactly the format above."""
         doc: Any = json.loads(data.decode("utf-8"))
-        if not isinstance(doc, dict) or set(doc) != _FIELDS:
-            raise ValueError(f"checkpoint fields must be exactly {sorted(_FIELDS)}")
+        if not isinstance(doc, dict) or set(doc) - {"segment"} != _FIELDS:
+            raise ValueError(f"checkpoint fields must be exactly {sorted(_FIELDS)} (+ segment)")
         seq = doc["seq"]
         if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1:
             raise ValueError("checkpoint seq must be a positive integer")
@@ -99,32 +140,49 @@ class Checkpoint:
             key_id=doc["key_id"],
             public_key=doc["public_key"],
             signature=doc["signature"],
+            segment=Segment.parse(doc["segment"], seq) if "segment" in doc else None,
         )
 
-    def signature_problem(self, trusted: dict[str, bytes]) -> str | None:
-        """None if signed by a trusted key (``{key_id: raw public key}``), else the reason:
-        ``checkpoint_key_unknown`` (key id or public key not the configured one) or
+    def signature_problem(self, trusted: Mapping[str, KeyWindow]) -> str | None:
+        """None if signed by a trusted key within its window (``trusted``:
+        :func:`registry.audit.keyring.trusted_windows`), else the reason:
+        ``checkpoint_key_unknown`` (key id or public key not a trusted one),
+        ``checkpoint_key_out_of_window`` (dated outside the key's window) or
         ``checkpoint_signature_invalid``."""
-        raw = trusted.get(self.key_id)
-        if raw is None or self.public_key != raw.hex():
-            return "checkpoint_key_unknown"
+        window = trusted.get(self.key_id)
+        if window is None or self.public_key != window.public_key:
+            return KEY_UNKNOWN
         try:
             keys.public_key_from_hex(self.public_key).verify(
                 bytes.fromhex(self.signature), self.signed_bytes()
             )
         except (InvalidSignature, ValueError):
-            return "checkpoint_signature_invalid"
+            return SIGNATURE_INVALID
+        if not window.covers(self.at):
+            return KEY_OUT_OF_WINDOW
         return None
 
 
-def signed_bytes(*, seq: int, hash: str, at: datetime, key_id: str) -> bytes:
-    return canonical.canonical_json({"seq": seq, "hash": hash, "at": at, "key_id": key_id})
+def signed_bytes(
+    *, seq: int, hash: str, at: datetime, key_id: str, segment: Segment | None = None
+) -> bytes:
+    doc: dict[str, Any] = {"seq": seq, "hash": hash, "at": at, "key_id": key_id}
+    if segment is not None:
+        doc["segment"] = segment.to_json_value()
+    return canonical.canonical_json(doc)
 
 
-def sign_checkpoint(key: Ed25519PrivateKey, *, seq: int, hash: str, at: datetime) -> Checkpoint:
+def sign_checkpoint(
+    key: Ed25519PrivateKey,
+    *,
+    seq: int,
+    hash: str,
+    at: datetime,
+    segment: Segment | None = None,
+) -> Checkpoint:
     public = key.public_key()
     kid = keys.key_id(public)
-    signature = key.sign(signed_bytes(seq=seq, hash=hash, at=at, key_id=kid))
+    signature = key.sign(signed_bytes(seq=seq, hash=hash, at=at, key_id=kid, segment=segment))
     return Checkpoint(
         seq=seq,
         hash=canonical.check_hash(hash),
@@ -132,6 +190,7 @@ def sign_checkpoint(key: Ed25519PrivateKey, *, seq: int, hash: str, at: datetime
         key_id=kid,
         public_key=keys.raw_public_key(public).hex(),
         signature=signature.hex(),
+        segment=segment,
     )
 
 
@@ -145,30 +204,45 @@ def _broken(message: str, **context: object) -> AuditChainBroken:
     return AuditChainBroken(message, context=dict(context))
 
 
-def _check_before_signing(
-    session: Session, head: service.ChainHead, previous: Checkpoint | None
-) -> None:
+def _stored_previous(store: ArtifactStore) -> Checkpoint | None:
+    """The newest stored checkpoint, or None (also when it is malformed: export then walks from
+    the first event, and verify reports the malformed one)."""
+    try:
+        return latest_checkpoint(store)
+    except (ValueError, BlobNotFound):
+        return None
+
+
+def _segment(session: Session, head: service.ChainHead, previous: Checkpoint | None) -> Segment:
+    """Check the chain since ``previous`` (else since the first event) up to ``head`` and return
+    that stretch's segment; raises ``audit_chain_broken`` instead of vouching for a broken one."""
     repo = AuditRepository(session)
     if repo.hash_at(head.seq) != head.hash:
         raise _broken("audit_head does not match the event it names", seq=head.seq)
-    if previous is None:
-        return
-    if previous.seq > head.seq:
-        raise _broken(
-            "the database head is behind the last checkpoint",
-            reason=chain.TRUNCATED,
-            head_seq=head.seq,
-            checkpoint_seq=previous.seq,
-        )
-    if repo.hash_at(previous.seq) != previous.hash:
-        raise _broken("the event at the last checkpoint changed", seq=previous.seq)
-    stretch = chain.walk(session, upto=head.seq, after_seq=previous.seq, prev_hash=previous.hash)
+    after, prev_hash = 0, GENESIS_HASH
+    if previous is not None:
+        if previous.seq > head.seq:
+            raise _broken(
+                "the database head is behind the last checkpoint",
+                reason=chain.TRUNCATED,
+                head_seq=head.seq,
+                checkpoint_seq=previous.seq,
+            )
+        if repo.hash_at(previous.seq) != previous.hash:
+            raise _broken("the event at the last checkpoint changed", seq=previous.seq)
+        if previous.seq < head.seq:
+            after, prev_hash = previous.seq, previous.hash
+    acc = syndrome.Syndrome(after)
+    stretch = chain.walk(
+        session, upto=head.seq, after_seq=after, prev_hash=prev_hash, on_event=acc.add
+    )
     if not stretch.ok:
         raise _broken(
             "the audit chain is broken since the last checkpoint",
             reason=stretch.reason,
             first_bad_seq=stretch.bad_seq,
         )
+    return Segment(after, tuple(acc.values()))
 
 
 def export_checkpoint(
@@ -180,9 +254,11 @@ def export_checkpoint(
 ) -> Checkpoint | None:
     """Sign the current head and write it to ``store``; None (nothing written) with 0 events.
 
-    ``previous`` (the last checkpoint exported, if known) makes export verify the stretch of
-    chain since then before signing. Raises ``audit_chain_broken`` instead of signing a head
-    that is inconsistent.
+    ``previous`` is the last checkpoint exported, if the caller knows it; otherwise the newest
+    stored one is used. Export verifies the stretch of chain since then before signing (from the
+    first event when there is none: the first checkpoint walks the whole log once) and records
+    that stretch's segment. Raises ``audit_chain_broken`` instead of signing a head that is
+    inconsistent, ``audit_key_retired`` when ``key`` was rotated out.
     """
     head = service.head(session)
     if head.seq == 0:
@@ -202,8 +278,11 @@ def export_checkpoint(
                 "a checkpoint for this seq names another hash", seq=head.seq, checkpoint=name
             )
         return existing
-    _check_before_signing(session, head, previous)
-    checkpoint = sign_checkpoint(key, seq=head.seq, hash=head.hash, at=utcnow())
+    start = keyring.signing_start(store, key)
+    segment = _segment(session, head, previous or _stored_previous(store))
+    # Never dated before the key's window opened (a clock behind the rotating host's).
+    at = utcnow() if start is None else max(utcnow(), start)
+    checkpoint = sign_checkpoint(key, seq=head.seq, hash=head.hash, at=at, segment=segment)
     store.put_object(name, checkpoint.to_json())
     logger.info("audit checkpoint %s (seq %d, key %s)", name, head.seq, checkpoint.key_id)
     return checkpoint

@@ -7,8 +7,10 @@ end up with the same key. The key id is the first 16 hex characters of sha256 ov
 32-byte public key.
 
 Whoever can read the private key can sign checkpoints for a rewritten history: keep it off the
-database host where possible and back it up (losing it only means new checkpoints get a new
-key id; old ones stay verifiable with the old public key).
+database host where possible and back it up. Replace it only with ``audit rotate-key``
+(:mod:`registry.audit.keyring`), which has the new key vouch for the old one so that the
+checkpoints the old key signed keep verifying; a key that is simply lost or swapped leaves its
+checkpoints signed by a key nobody vouches for (``checkpoint_key_unknown``).
 """
 
 from __future__ import annotations
@@ -66,6 +68,27 @@ def load_signing_key(path: Path) -> Ed25519PrivateKey:
     return _parse(data, path)
 
 
+def write_key_file(path: Path, key: Ed25519PrivateKey) -> Path:
+    """Write ``key`` as PKCS#8 PEM to a new private (0600) temp file next to ``path`` (its
+    directory created 0700) and return the temp file's path; the caller links or renames it
+    into place."""
+    pem = key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    try:
+        view = memoryview(pem)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    finally:
+        os.close(fd)
+    return tmp
+
+
 def load_or_create_signing_key(path: Path) -> Ed25519PrivateKey:
     """Load the signing key at ``path``, creating it (0600, parent 0700) if it is missing."""
     path = Path(path)
@@ -74,18 +97,8 @@ def load_or_create_signing_key(path: Path) -> Ed25519PrivateKey:
     except FileNotFoundError:
         pass
     key = Ed25519PrivateKey.generate()
-    pem = key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    tmp = write_key_file(path, key)
     try:
-        try:
-            view = memoryview(pem)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
         os.link(tmp, path)  # atomic, and refuses to replace a key another process just made
     except FileExistsError:
         return load_signing_key(path)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from registry.access.actor import Actor, principal_resource, registry_resource
+from registry.auth.attenuation import ATTENUATION_POLICY, UNSET, Unset, attenuate
 from registry.auth.models import ApiToken, Principal, PrincipalKind, PrincipalNamespace, Role
 from registry.auth.repository import PrincipalRepository, memberships, namespace_names
 from registry.auth.tokens import hash_token, new_token
@@ -20,6 +21,7 @@ from registry.errors import (
     BadRequest,
     PrincipalExists,
     PrincipalNotFound,
+    TokenExceedsParent,
     TokenNotFound,
 )
 from registry.policy.types import ACTIONS
@@ -130,31 +132,61 @@ def create_token(
     actor: Actor,
     principal: str | None,
     name: str = "",
-    ttl_days: int | None = DEFAULT_TOKEN_DAYS,
-    scopes: list[str] | None = None,
+    ttl_days: int | Unset | None = UNSET,
+    scopes: list[str] | Unset | None = UNSET,
 ) -> IssuedToken:
-    """Mint a token for ``principal`` (default: the caller). Only its sha256 is stored."""
+    """Mint a token for ``principal`` (default: the caller). Only its sha256 is stored.
+
+    The new token never exceeds the calling credential (:mod:`registry.auth.attenuation`):
+    omitted ``scopes``/``ttl_days`` inherit the caller's scopes and the 90-day default clamped
+    to the caller's expiry; explicit ones beyond them raise ``token_exceeds_parent`` (403,
+    recorded as ``authz.denied``). Also ``principal_not_found`` (404, also when the caller may
+    not see the principal), ``policy_denied`` and ``bad_request`` (unknown scopes, ttl out of
+    range). Runs in the caller's transaction; flushes and appends ``token.create``.
+    """
     target = _self(session, actor) if principal is None else get_principal(session, name=principal)
     actor.require(
         "manage_tokens",
         principal_resource(target.id),
         hidden=PrincipalNotFound("no such principal", context={"principal": target.name}),
     )
-    if ttl_days is not None and not 1 <= ttl_days <= MAX_TOKEN_DAYS:
+    if isinstance(ttl_days, int) and not 1 <= ttl_days <= MAX_TOKEN_DAYS:
         raise BadRequest("ttl_days must be between 1 and 366", context={"ttl_days": ttl_days})
-    if scopes is not None:
+    if isinstance(scopes, list):
         unknown = sorted(set(scopes) - set(ACTIONS))
         if unknown or not scopes:
             raise BadRequest(
                 "unknown or empty token scopes", context={"unknown": unknown, "actions": ACTIONS}
             )
+    try:
+        grant = attenuate(
+            actor.principal,
+            for_self=target.id == actor.id,
+            scopes=scopes,
+            ttl_days=ttl_days,
+            now=datetime.now(UTC),
+            default_days=DEFAULT_TOKEN_DAYS,
+        )
+    except TokenExceedsParent as exc:
+        exc.audit_entry = actor.entry(
+            "authz.denied",
+            f"principal:{target.name}",
+            decision={
+                "allowed": False,
+                "action": "manage_tokens",
+                "policies": [ATTENUATION_POLICY],
+            },
+            after={"reason": exc.context["reason"]},
+        )
+        raise
     token = new_token()
     row = ApiToken(
         principal_id=target.id,
         token_hash=hash_token(token),
         name=name[:128],
-        expires_at=datetime.now(UTC) + timedelta(days=ttl_days) if ttl_days else None,
-        scopes=sorted(set(scopes)) if scopes is not None else None,
+        expires_at=grant.expires_at,
+        scopes=grant.scopes,
+        ci_identity=grant.ci_identity,
         created_by_id=actor.id,
     )
     session.add(row)

@@ -41,6 +41,7 @@ EXIT_CODES: Mapping[str, int] = {
     "uri_not_allowed": EXIT_DENIED,
     "policy_denied": EXIT_DENIED,
     "separation_of_duties": EXIT_DENIED,
+    "token_exceeds_parent": EXIT_DENIED,
     "oidc_token_invalid": EXIT_DENIED,
     "oidc_token_reused": EXIT_DENIED,
     # 4 not found
@@ -111,9 +112,11 @@ EXIT_CODES: Mapping[str, int] = {
     "request_timeout": EXIT_UNAVAILABLE,
     "schema_out_of_date": EXIT_UNAVAILABLE,
     "oidc_provider_unavailable": EXIT_UNAVAILABLE,
+    "audit_key_retired": EXIT_UNAVAILABLE,
     # 8 integrity
     "integrity_failure": EXIT_INTEGRITY,
     "audit_chain_broken": EXIT_INTEGRITY,
+    "audit_checkpoint_missing": EXIT_INTEGRITY,
 }
 
 _STATUS_EXITS: Mapping[int, int] = {

@@ -14,6 +14,7 @@ from registry.cli._output import (
     emit_page,
     exit_with_error,
     get_state,
+    note,
     render_record,
 )
 
@@ -72,16 +73,31 @@ def log(
 
 
 @app.command("verify")
-def verify(ctx: typer.Context, output: OutputOpt = None) -> None:
-    """Recompute the hash chain and check every signed checkpoint.
+def verify(
+    ctx: typer.Context,
+    require_checkpoint: Annotated[
+        bool,
+        typer.Option(
+            "--require-checkpoint",
+            help="Fail (exit 8, audit_checkpoint_missing) when no signed checkpoint exists: "
+            "without one a rewritten history is not detectable.",
+        ),
+    ] = False,
+    output: OutputOpt = None,
+) -> None:
+    """Recompute the hash chain and check every signed checkpoint against the key history.
 
-    JSON: {"ok": true, "events", "checkpoints", "first_bad_seq": null, "reason": null} (exit 0),
-    or the error {"error": "audit_chain_broken", "detail", "context": {"first_bad_seq",
-    "reason", "events", "checkpoints"}} with exit 8. Exit 3 (policy_denied).
+    JSON: {"ok": true, "events", "checkpoints", "first_bad_seq": null, "reason": null,
+    "warnings": [], "last_checkpoint_seq"} (exit 0; "warnings": ["no_checkpoints"] when nothing
+    anchors the log), or the error {"error": "audit_chain_broken", "detail", "context":
+    {"first_bad_seq", "reason", "events", "checkpoints", "checkpoint_seq", "bad_range"}} with
+    exit 8 (for a re-chained history, first_bad_seq is the edited event when it can be named,
+    bad_range the events holding the first edit). With --require-checkpoint and no checkpoint:
+    {"error": "audit_checkpoint_missing"}, exit 8. Exit 3 (policy_denied).
     """
     state = get_state(ctx)
     with client(state) as api:
-        result = api.audit_verify()
+        result = api.audit_verify(require_checkpoint=require_checkpoint)
     if not result.get("ok"):
         exit_with_error(
             state,
@@ -92,7 +108,14 @@ def verify(ctx: typer.Context, output: OutputOpt = None) -> None:
                 "reason": result.get("reason"),
                 "events": result.get("events"),
                 "checkpoints": result.get("checkpoints"),
+                "checkpoint_seq": result.get("checkpoint_seq"),
+                "bad_range": result.get("bad_range"),
             },
+        )
+    if "no_checkpoints" in (result.get("warnings") or []) and not state.json:
+        note(
+            "warning: no signed checkpoint exists, so a rewritten history would verify too "
+            "(run `audit checkpoint`; use --require-checkpoint to make this an error)"
         )
     emit(
         state,
@@ -100,6 +123,44 @@ def verify(ctx: typer.Context, output: OutputOpt = None) -> None:
         lambda: (
             f"ok: {result.get('events')} events, {result.get('checkpoints')} checkpoints verified"
         ),
+    )
+
+
+@app.command("rotate-key")
+def rotate_key(ctx: typer.Context, output: OutputOpt = None) -> None:
+    """Replace the audit signing key; the new key vouches for the old one (server-side).
+
+    Runs where the key file is (REGISTRY_AUDIT__SIGNING_KEY_PATH) with the server's artifact
+    store settings (REGISTRY_STORAGE__*), not through the API: it writes the old key's signed
+    record (public key, validity window) next to the checkpoints, then replaces the key file.
+    Checkpoints the old key signed keep verifying, each against the key in use at its time.
+    Restart every server afterwards: until then they refuse to sign (audit_key_retired).
+
+    JSON: {"retired_key_id", "not_before", "not_after", "new_key_id"}. Exit 2 (no key file),
+    7 (audit_key_retired: the configured key was retired already).
+    """
+    from registry.audit.keyring import rotate_signing_key
+    from registry.settings import get_settings
+    from registry.storage.factory import make_store
+
+    state = get_state(ctx)
+    settings = get_settings()
+    path = settings.audit.signing_key_path
+    if not path.exists():
+        exit_with_error(state, "usage", f"no audit signing key at {path}", {"path": str(path)})
+    done = rotate_signing_key(make_store(settings.storage), path)
+    record = done.retired
+    answer = {
+        "retired_key_id": record.key_id,
+        "not_before": record.not_before.isoformat() if record.not_before else None,
+        "not_after": record.not_after.isoformat(),
+        "new_key_id": done.new_key_id,
+    }
+    emit(
+        state,
+        answer,
+        f"retired key {record.key_id}, new key {done.new_key_id} at {path}; back it up and "
+        "restart every server",
     )
 
 

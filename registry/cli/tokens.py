@@ -39,29 +39,37 @@ def create(
             "--ttl-days",
             min=1,
             max=366,
-            help="Lifetime in days (server default 90).",
+            help="Lifetime in days (default: 90, or the rest of your token's lifetime if "
+            "shorter). Longer than your own token is refused (exit 3, token_exceeds_parent).",
             show_default=False,
         ),
     ] = None,
     no_expiry: Annotated[
-        bool, typer.Option("--no-expiry", help="A token that never expires.")
+        bool,
+        typer.Option(
+            "--no-expiry",
+            help="A token that never expires (refused unless your own token never expires).",
+        ),
     ] = False,
     scopes: Annotated[
         list[str] | None,
         typer.Option(
             "--scope",
             metavar="ACTION",
-            help="Restrict the token to this action (repeatable; default: every action).",
+            help="Restrict the token to this action (repeatable; default: your token's "
+            "scopes). An action your token does not hold is refused (exit 3).",
             show_default=False,
         ),
     ] = None,
     output: OutputOpt = None,
 ) -> None:
     """Mint an API token for yourself or (admin) for another principal. The secret is shown
-    once.
+    once. The new token never exceeds the token you call with: at most its scopes, expiring no
+    later than it.
 
     JSON: {"id", "principal", "name", "scopes", "expires_at", "revoked_at", "created_at",
-    "token"}. Exit 2 (--ttl-days with --no-expiry), 3 (policy_denied), 4 (principal_not_found).
+    "token"}. Exit 2 (--ttl-days with --no-expiry), 3 (policy_denied, token_exceeds_parent),
+    4 (principal_not_found).
     """
     if no_expiry and ttl_days is not None:
         raise typer.BadParameter(
@@ -72,7 +80,8 @@ def create(
         issued = api.create_token(
             principal=principal,
             name=name,
-            ttl_days=None if no_expiry else (ttl_days if ttl_days is not None else 90),
+            ttl_days=ttl_days,
+            no_expiry=no_expiry,
             scopes=scopes or None,
         )
     if not state.json:

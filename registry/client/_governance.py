@@ -69,20 +69,24 @@ class _Governance(_Transport):
         *,
         principal: str | None = None,
         name: str = "",
-        ttl_days: int | None = 90,
+        ttl_days: int | None = None,
+        no_expiry: bool = False,
         scopes: Sequence[str] | None = None,
     ) -> JSON:
-        """``POST /api/v1/tokens`` → TokenRead plus ``token`` (shown once). Not retried."""
-        result: JSON = self._json(
-            "POST",
-            "/api/v1/tokens",
-            json_body={
-                "principal": principal,
-                "name": name,
-                "ttl_days": ttl_days,
-                "scopes": list(scopes) if scopes is not None else None,
-            },
-        )
+        """``POST /api/v1/tokens`` → TokenRead plus ``token`` (shown once). Not retried.
+
+        ``ttl_days`` / ``scopes`` left at None are not sent: the server then gives the calling
+        token's scopes and 90 days clamped to the calling token's expiry. ``no_expiry`` asks
+        for a token that never expires (refused unless the calling token never expires).
+        """
+        body: dict[str, Any] = {"principal": principal, "name": name}
+        if no_expiry:
+            body["ttl_days"] = None
+        elif ttl_days is not None:
+            body["ttl_days"] = ttl_days
+        if scopes is not None:
+            body["scopes"] = list(scopes)
+        result: JSON = self._json("POST", "/api/v1/tokens", json_body=body)
         return result
 
     def list_tokens(
@@ -321,9 +325,15 @@ class _Governance(_Transport):
         )
         return result
 
-    def audit_verify(self) -> JSON:
-        """``{ok, events, checkpoints, first_bad_seq, reason}`` (always 200)."""
-        result: JSON = self._json("GET", "/api/v1/audit/verify")
+    def audit_verify(self, *, require_checkpoint: bool = False) -> JSON:
+        """``{ok, events, checkpoints, first_bad_seq, reason, checkpoint_seq, bad_range,
+        warnings, last_checkpoint_seq}``; with ``require_checkpoint`` no checkpoint at all is
+        the error ``audit_checkpoint_missing``."""
+        result: JSON = self._json(
+            "GET",
+            "/api/v1/audit/verify",
+            params={"require_checkpoint": "true"} if require_checkpoint else None,
+        )
         return result
 
     def audit_checkpoint(self, *, idempotency_key: str | None = None) -> JSON | None:

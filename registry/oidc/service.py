@@ -241,16 +241,23 @@ def authenticate_oidc(
 def mint_token(
     session: Session, *, principal: AuthenticatedPrincipal, ttl_s: int
 ) -> tuple[str, ApiToken]:
-    """A short-lived registry token for a principal authenticated by a CI OIDC token."""
+    """A short-lived registry token for a principal authenticated by a CI OIDC token.
+
+    Nothing the caller sends shapes the token (attenuation, issue 11): its lifetime is the
+    server's ``ttl_s`` and its scopes are the CI scopes intersected with the credential's (an
+    empty intersection stays empty, never "all"); it carries the verified CI identity, so it
+    acts only in the publisher's namespaces and four-eyes sees its actor.
+    """
     if principal.ci_identity is None or principal.token_id is not None:
         raise BadRequest("exchange needs a CI OIDC token as the bearer token")
+    held = CI_SCOPES if principal.scopes is None else principal.scopes & CI_SCOPES
     token = new_token()
     row = ApiToken(
         principal_id=principal.id,
         token_hash=hash_token(token),
         name=f"oidc:{principal.ci_identity.get('publisher', '')}"[:128],
         expires_at=datetime.now(UTC) + timedelta(seconds=ttl_s),
-        scopes=sorted(principal.scopes or CI_SCOPES),
+        scopes=sorted(held),
         ci_identity=dict(principal.ci_identity),
     )
     session.add(row)

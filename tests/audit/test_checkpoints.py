@@ -60,13 +60,18 @@ def test_checkpoint_document_and_signature(
     raw = store.get_object(checkpoint.name)
     doc = json.loads(raw)
     public = signing_key.public_key()
-    assert set(doc) == {"seq", "hash", "at", "key_id", "public_key", "signature"}
+    assert set(doc) == {"seq", "hash", "at", "key_id", "public_key", "segment", "signature"}
     assert (doc["seq"], doc["hash"]) == (3, head.hash)
     assert doc["key_id"] == key_id(public)
     assert doc["public_key"] == raw_public_key(public).hex()
     assert doc["at"].endswith("Z")
+    # The first checkpoint's segment is the whole log: 3 events, syndrome of 1 + 2 values.
+    assert doc["segment"]["after"] == 0
+    assert len(doc["segment"]["syndrome"]) == 3
     assert raw == canonical.canonical_json(doc)
-    signed = canonical.canonical_json({k: doc[k] for k in ("seq", "hash", "at", "key_id")})
+    signed = canonical.canonical_json(
+        {k: doc[k] for k in ("seq", "hash", "at", "key_id", "segment")}
+    )
     public.verify(bytes.fromhex(doc["signature"]), signed)  # raises if invalid
     assert Checkpoint.from_json(raw) == checkpoint
     assert latest_checkpoint(store) == checkpoint

@@ -55,14 +55,18 @@ class TestIntact:
     def test_empty_log_verifies(
         self, sessions: Sessions, store: LocalArtifactStore, signing_key: Ed25519PrivateKey
     ) -> None:
-        assert run_verify(sessions, store, signing_key) == VerifyResult(True, 0, None, None, 0)
+        assert run_verify(sessions, store, signing_key) == VerifyResult(
+            True, 0, None, None, 0, warnings=("no_checkpoints",)
+        )
 
     def test_chain_verifies(
         self, sessions: Sessions, store: LocalArtifactStore, signing_key: Ed25519PrivateKey
     ) -> None:
         append_events(sessions, 5)
 
-        assert run_verify(sessions, store, signing_key) == VerifyResult(True, 5, None, None, 0)
+        assert run_verify(sessions, store, signing_key) == VerifyResult(
+            True, 5, None, None, 0, warnings=("no_checkpoints",)
+        )
 
     def test_chain_verifies_across_batches(
         self, sessions: Sessions, store: LocalArtifactStore, signing_key: Ed25519PrivateKey
@@ -79,7 +83,9 @@ class TestIntact:
         append_events(sessions, 2, start=4)
         take_checkpoint(sessions, store, signing_key)
 
-        assert run_verify(sessions, store, signing_key) == VerifyResult(True, 5, None, None, 2)
+        assert run_verify(sessions, store, signing_key) == VerifyResult(
+            True, 5, None, None, 2, last_checkpoint_seq=5
+        )
 
     def test_several_appends_in_one_transaction_verify(
         self, sessions: Sessions, store: LocalArtifactStore, signing_key: Ed25519PrivateKey
@@ -240,7 +246,8 @@ class TestTruncationNeedsACheckpoint:
         tamper(engine, rewind_head(engine, 3), ("DELETE FROM audit_events WHERE seq > 3", {}))
 
         result = run_verify(sessions, store, signing_key)
-        assert result == VerifyResult(True, 3, None, None, 0)  # the limitation, made explicit
+        # The limitation, made explicit: only the warning says that nothing anchors the log.
+        assert result == VerifyResult(True, 3, None, None, 0, warnings=("no_checkpoints",))
 
     def test_deleted_tail_and_rewound_head_is_detected_with_a_checkpoint(
         self, engine: Engine, sessions: Sessions, store: LocalArtifactStore, signing_key: Any
@@ -264,7 +271,9 @@ class TestTruncationNeedsACheckpoint:
         tamper(engine, *statements)
 
         result = run_verify(sessions, store, signing_key)
-        assert failed(result) == (False, "checkpoint_mismatch", 5)
+        # The edited event is named, not only the checkpoint that no longer matches.
+        assert failed(result) == (False, "checkpoint_mismatch", 2)
+        assert (result.checkpoint_seq, result.bad_range) == (5, (2, 2))
 
 
 def event_document_of(row: dict[str, Any]) -> dict[str, Any]:

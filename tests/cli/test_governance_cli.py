@@ -564,3 +564,43 @@ def test_broken_audit_chain_exits_8(own_server: tuple[LiveServer, str]) -> None:
     assert body["error"] == "audit_chain_broken"
     assert body["context"]["first_bad_seq"] == 2
     assert body["context"]["reason"]
+
+
+def test_unanchored_log_warns_and_fails_with_require_checkpoint(
+    own_server: tuple[LiveServer, str], tmp_path: Path
+) -> None:
+    """Rewrite the database consistently and delete the checkpoints: plain `verify` can only
+    warn; `--require-checkpoint` exits 8 (issue 11, point 12)."""
+    from registry.db.engine import make_engine
+    from registry.settings import DatabaseSettings
+    from tests.audit.conftest import tamper
+    from tests.audit.test_verify import rechain
+
+    server, url = own_server
+    for _ in range(3):
+        assert cli(server, "namespaces", "create", unique("ns"))[0] == 0
+    code, body, _ = cli(server, "audit", "verify")
+    assert (code, body["ok"], body["warnings"]) == (0, True, ["no_checkpoints"])
+    code, body, _ = cli(server, "audit", "verify", "--require-checkpoint")
+    assert (code, body["error"]) == (8, "audit_checkpoint_missing")
+
+    assert cli(server, "audit", "checkpoint")[0] == 0
+    assert cli(server, "audit", "verify", "--require-checkpoint")[0] == 0
+    engine = make_engine(DatabaseSettings(url=url))
+    try:
+        tamper(engine, *rechain(engine, edit_seq=2, after={"rewritten": True}))
+    finally:
+        engine.dispose()
+    code, body, _ = cli(server, "audit", "verify")
+    assert (code, body["error"]) == (8, "audit_chain_broken")
+    assert body["context"]["reason"] == "checkpoint_mismatch"
+    assert body["context"]["first_bad_seq"] == 2  # the edited event, named
+    assert body["context"]["bad_range"] == [2, 2]
+
+    checkpoints = Path(server.env["REGISTRY_STORAGE__ROOT"]) / "meta" / "audit" / "checkpoints"
+    for stored in checkpoints.iterdir():
+        stored.unlink()
+    code, body, _ = cli(server, "audit", "verify")
+    assert (code, body["warnings"]) == (0, ["no_checkpoints"])  # undetectable, but said so
+    code, body, _ = cli(server, "audit", "verify", "--require-checkpoint")
+    assert (code, body["error"]) == (8, "audit_checkpoint_missing")

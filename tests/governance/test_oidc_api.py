@@ -9,6 +9,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -143,6 +144,31 @@ def test_exchange_push_and_identity_on_the_version(
     assert ci["run_id"] == "123456"
     assert ci["actor"] == "Alice"
     assert "jti" not in ci
+
+
+def test_exchanged_token_is_attenuated_and_cannot_mint(
+    oidc_client: TestClient, issuer: LocalIssuer, signing_key: SigningKey
+) -> None:
+    """Issue 11, point 11: the exchange takes nothing from the caller; its token holds the CI
+    scopes only, lives REGISTRY_OIDC__TOKEN_TTL_S, and cannot mint a wider token."""
+    wf = unique("wf")
+    c = oidc_client
+    _publisher(c, issuer, [create_namespace(c)], workflow=wf)
+    r = c.post(
+        "/api/v1/oidc/token",
+        json={"scopes": None, "ttl_days": None},  # ignored: the exchange reads no body
+        headers=auth(_token(issuer, signing_key, wf)),
+    )
+    assert r.status_code == 201, r.text
+    token = r.json()["token"]
+    listed = c.get("/api/v1/tokens", params={"principal": r.json()["principal"], "limit": 1})
+    (row,) = listed.json()["items"]
+    assert row["scopes"] == ["edit_metadata", "read", "register_version", "upload"]
+    expires = datetime.fromisoformat(row["expires_at"]) - datetime.fromisoformat(row["created_at"])
+    assert expires <= timedelta(seconds=900)
+    minted = c.post("/api/v1/tokens", json={}, headers=auth(token))
+    assert minted.status_code == 403
+    assert minted.json()["context"]["policy"] == "token-scope"
 
 
 def test_oidc_token_directly_as_bearer_on_push(

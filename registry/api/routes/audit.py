@@ -27,6 +27,9 @@ from registry.auth.principal import AuthenticatedPrincipal
 from registry.db.session import Sessions, unit_of_work
 from registry.deployments.served import served_at
 from registry.errors import (
+    AuditChainBroken,
+    AuditCheckpointMissing,
+    AuditKeyRetired,
     BadRequest,
     DeploymentNotFound,
     InvalidPageToken,
@@ -75,20 +78,42 @@ def list_events(
     return make_page(items, more=len(rows) > limit, key=lambda e: [e.seq])
 
 
-@router.get("/verify", response_model=AuditVerifyRead, responses=responses(PolicyDenied))
+@router.get(
+    "/verify",
+    response_model=AuditVerifyRead,
+    responses=responses(PolicyDenied, AuditCheckpointMissing),
+)
 def verify_chain(
-    actor: ActorDep, session: SessionDep, store: StoreDep, request: Request
+    actor: ActorDep,
+    session: SessionDep,
+    store: StoreDep,
+    request: Request,
+    require_checkpoint: Annotated[
+        bool,
+        Query(description="Answer 409 audit_checkpoint_missing when no checkpoint exists."),
+    ] = False,
 ) -> AuditVerifyRead:
-    """Recompute the hash chain and check every exported checkpoint (names the first bad
-    event). Always 200: ``ok`` says whether the history is intact."""
+    """Recompute the hash chain and check every exported checkpoint against the key history
+    (names the first bad event). 200 whatever it finds: ``ok`` says whether the history is
+    intact, ``warnings`` holds ``no_checkpoints`` when nothing outside the database vouches for
+    it (then 409 ``audit_checkpoint_missing`` with ``require_checkpoint``)."""
     actor.require("read_audit", audit_resource())
     result = verify(session, store, public_keys=[request.app.state.audit_key.public_key()])
+    if require_checkpoint and result.ok and result.checkpoints == 0:
+        raise AuditCheckpointMissing(
+            "no signed checkpoint anchors the audit log: a rewritten history would go unseen",
+            context={"events": result.events, "warnings": list(result.warnings)},
+        )
     return AuditVerifyRead(
         ok=result.ok,
         events=result.events,
         checkpoints=result.checkpoints,
         first_bad_seq=result.first_bad_seq,
         reason=result.reason,
+        checkpoint_seq=result.checkpoint_seq,
+        bad_range=list(result.bad_range) if result.bad_range is not None else None,
+        warnings=list(result.warnings),
+        last_checkpoint_seq=result.last_checkpoint_seq,
     )
 
 
@@ -96,7 +121,7 @@ def verify_chain(
     "/checkpoints",
     status_code=status.HTTP_201_CREATED,
     response_model=CheckpointRead | None,
-    responses=responses(PolicyDenied),
+    responses=responses(PolicyDenied, AuditChainBroken, AuditKeyRetired),
 )
 def checkpoint(
     actor: ActorDep, session: SessionDep, store: StoreDep, request: Request

@@ -25,6 +25,7 @@ from registry.api.routes._common import (
     responses,
 )
 from registry.auth import admin
+from registry.auth.attenuation import UNSET
 from registry.auth.models import ApiToken
 from registry.errors import (
     BadRequest,
@@ -34,6 +35,7 @@ from registry.errors import (
     PolicyDenied,
     PrincipalExists,
     PrincipalNotFound,
+    TokenExceedsParent,
     TokenNotFound,
 )
 
@@ -128,10 +130,15 @@ def add_memberships(name: str, body: MembershipAdd, ctx: WriteDep) -> object:
     "/tokens",
     status_code=status.HTTP_201_CREATED,
     response_model=TokenIssued,
-    responses=responses(PrincipalNotFound, PolicyDenied, BadRequest),
+    responses=responses(PrincipalNotFound, PolicyDenied, TokenExceedsParent, BadRequest),
 )
 def create_token(body: TokenCreate, ctx: WriteDep) -> object:
-    """Mint an API token for yourself, or (admin) for another principal. Shown once."""
+    """Mint an API token for yourself, or (admin) for another principal. Shown once.
+
+    The new token never exceeds the calling token: omitted ``scopes``/``ttl_days`` inherit its
+    scopes and the 90-day default clamped to its expiry; explicit ones beyond them are refused
+    with ``403 token_exceeds_parent``."""
+    sent = body.model_fields_set
 
     def produce() -> TokenIssued:
         issued = admin.create_token(
@@ -139,8 +146,8 @@ def create_token(body: TokenCreate, ctx: WriteDep) -> object:
             actor=ctx.actor,
             principal=body.principal,
             name=body.name,
-            ttl_days=body.ttl_days,
-            scopes=body.scopes,
+            ttl_days=body.ttl_days if "ttl_days" in sent else UNSET,
+            scopes=body.scopes if "scopes" in sent else UNSET,
         )
         read = _token_read(issued.row, issued.principal)
         return TokenIssued(**read.model_dump(), token=issued.token)
