@@ -15,6 +15,7 @@ from registry.access.policies import PolicyHolder
 from registry.access.resolve_guard import ResolveGuard
 from registry.api.errors import install_error_handlers
 from registry.api.fast_path import ServingFastPath
+from registry.api.openapi import install_openapi
 from registry.api.request_id import RequestIdMiddleware
 from registry.api.routes import (
     adapters,
@@ -142,6 +143,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     install_error_handlers(app)
+    install_openapi(app)
     # Added first, so it sits inside the request-id middleware (added later = outermost).
     app.add_middleware(ServingFastPath)
     app.add_middleware(RequestIdMiddleware)
