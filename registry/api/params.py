@@ -144,7 +144,8 @@ IdempotencyKey = Annotated[
     str | None,
     Header(
         alias="Idempotency-Key",
-        description="Retry key: the same key and body replay the first answer (24 h).",
+        description="Retry key: the same key and body replay the first answer (kept"
+        " REGISTRY_SERVER__IDEMPOTENCY_TTL_S, default 24 h).",
         json_schema_extra=documented(KEY_PATTERN, BadRequest),
     ),
 ]
