@@ -16,6 +16,7 @@ from registry.access.resolve_guard import ResolveGuard
 from registry.api.errors import install_error_handlers
 from registry.api.fast_path import ServingFastPath
 from registry.api.guard import RequestGuard
+from registry.api.openapi import install_openapi
 from registry.api.request_id import RequestIdMiddleware
 from registry.api.routes import (
     adapters,
@@ -159,6 +160,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     install_error_handlers(app)
+    install_openapi(app)
     # Added first = innermost: the fast path sits inside the request guard (body limits and
     # authentication before any body is read), which sits inside the request-id middleware.
     app.add_middleware(ServingFastPath)

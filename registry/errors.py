@@ -27,25 +27,27 @@ class RegistryError(Exception):
     def to_body(self) -> dict[str, Any]:
         return {"error": self.code, "detail": self.detail, "context": self.context}
 
-    @classmethod
-    def schema(cls) -> dict[str, Any]:
-        """OpenAPI description of this error's body (declared in routes' ``responses=``)."""
-        return {
-            "description": f"`{cls.code}`",
-            "content": {
-                "application/json": {
-                    "example": {"error": cls.code, "detail": "...", "context": {}},
-                }
-            },
-        }
-
 
 # --- generic -------------------------------------------------------------------------------
 
 
 class InvalidRequest(RegistryError):
+    """The request does not match the API document. Its body has the shape of a schema
+    validation failure (``context["errors"]``: ``loc``, ``msg``, ``type``), whoever raised it."""
+
     code = "invalid_request"
     status_code = 422
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        loc: tuple[str | int, ...] = ("body",),
+        context: dict[str, Any] | None = None,
+    ) -> None:
+        ctx = dict(context or {})
+        ctx.setdefault("errors", [{"loc": list(loc), "msg": detail, "type": "value_error"}])
+        super().__init__(detail, context=ctx)
 
 
 class BadRequest(RegistryError):

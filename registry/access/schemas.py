@@ -5,27 +5,41 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
+from registry.catalog import refs
+from registry.catalog.refs import documented, refused_with
 from registry.catalog.schemas import Strict
+from registry.errors import BadRequest, InvalidName, InvalidReference
+from registry.policy.types import ACTIONS
 
 RoleName = Literal["viewer", "developer", "approver", "operator", "admin", "auditor"]
 
+# Strings the services check by pattern (refused with invalid_name / invalid_reference, 400).
+NamespaceName = Annotated[str, Field(json_schema_extra=documented(refs.SIMPLE_NAME_PATTERN))]
+_SIMPLE = documented(refs.SIMPLE_NAME_PATTERN)
+_PRINCIPAL = documented(refs.PRINCIPAL_PATTERN)
+_ADAPTER_REF = documented(refs.ADAPTER_REF_PATTERN, InvalidName, InvalidReference)
+_BASE_REF = documented(refs.BASE_REF_PATTERN, InvalidName, InvalidReference)
+
 
 class PrincipalCreate(Strict):
-    name: str = Field(max_length=128)
+    name: str = Field(max_length=128, json_schema_extra=_PRINCIPAL)
     role: RoleName
     kind: Literal["human", "service"] = "human"
-    namespaces: list[str] = Field(default_factory=list, max_length=100)
+    namespaces: list[NamespaceName] = Field(default_factory=list, max_length=100)
     ci_identity: str | None = Field(
-        None, max_length=128, description="The CI login (e.g. GitHub actor) of this human."
+        None,
+        max_length=128,
+        description="The CI login (e.g. GitHub actor) of this human.",
+        json_schema_extra=documented(refs.CI_IDENTITY_PATTERN, BadRequest),
     )
 
 
 class MembershipAdd(Strict):
-    namespaces: list[str] = Field(min_length=1, max_length=100)
+    namespaces: list[NamespaceName] = Field(min_length=1, max_length=100)
 
 
 class PrincipalRead(BaseModel):
@@ -40,7 +54,9 @@ class PrincipalRead(BaseModel):
 
 
 class TokenCreate(Strict):
-    principal: str | None = Field(None, max_length=128, description="Default: the caller.")
+    principal: str | None = Field(
+        None, max_length=128, description="Default: the caller.", json_schema_extra=_PRINCIPAL
+    )
     name: str = Field("", max_length=128)
     ttl_days: int | None = Field(
         90,
@@ -56,6 +72,11 @@ class TokenCreate(Strict):
         description="Actions the token may use; null: every action. Omitted: the calling "
         "token's scopes. Scopes the calling token does not hold are refused (403 "
         "token_exceeds_parent).",
+        json_schema_extra={
+            "minItems": 1,
+            "items": {"enum": list(ACTIONS)},
+            **refused_with(BadRequest),
+        },
     )
 
 
@@ -74,7 +95,7 @@ class TokenIssued(TokenRead):
 
 
 class PublisherCreate(Strict):
-    name: str = Field(max_length=64)
+    name: str = Field(max_length=64, json_schema_extra=_SIMPLE)
     kind: Literal["github", "gitlab"] = "github"
     issuer: str = Field(max_length=512)
     audience: str = Field(max_length=256)
@@ -86,8 +107,8 @@ class PublisherCreate(Strict):
     ref: str | None = Field(None, max_length=256)
     environment: str | None = Field(None, max_length=128)
     require_protected_ref: bool = True
-    principal: str = Field(max_length=128)
-    namespaces: list[str] = Field(min_length=1, max_length=50)
+    principal: str = Field(max_length=128, json_schema_extra=_PRINCIPAL)
+    namespaces: list[NamespaceName] = Field(min_length=1, max_length=50)
 
 
 class PublisherRead(BaseModel):
@@ -134,9 +155,9 @@ class PolicyRead(BaseModel):
 
 
 class DeploymentCreate(Strict):
-    name: str = Field(max_length=64)
-    base: str = Field(max_length=300, description="NAME@REVISION")
-    adapter: str = Field(max_length=200, description="NS/NAME")
+    name: str = Field(max_length=64, json_schema_extra=_SIMPLE)
+    base: str = Field(max_length=300, description="NAME@REVISION", json_schema_extra=_BASE_REF)
+    adapter: str = Field(max_length=200, description="NS/NAME", json_schema_extra=_ADAPTER_REF)
 
 
 class VersionSummaryRead(BaseModel):
@@ -216,11 +237,18 @@ class DecisionRead(BaseModel):
 
 
 class PromotionCreate(Strict):
-    ref: str = Field(max_length=300, description="NS/NAME@vN or NS/NAME@sha256:...")
-    deployment: str = Field(max_length=64)
+    ref: str = Field(
+        max_length=300,
+        description="NS/NAME@vN or NS/NAME@sha256:...",
+        json_schema_extra=_ADAPTER_REF,
+    )
+    deployment: str = Field(max_length=64, json_schema_extra=_SIMPLE)
     reason: str | None = Field(None, max_length=2000)
     override_reason: str | None = Field(
-        None, max_length=2000, description="Admin only: promote despite failing gates."
+        None,
+        max_length=2000,
+        description="Admin only: promote despite failing gates.",
+        json_schema_extra=documented(refs.NOT_BLANK_PATTERN, BadRequest),
     )
     plan: str | None = Field(
         None, max_length=64, description="Rollout plan (rollout.yaml); default: default_plan."
@@ -245,7 +273,11 @@ class PromotionDecision(Strict):
 
 
 class PromotionReject(Strict):
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: str = Field(
+        min_length=1,
+        max_length=2000,
+        json_schema_extra=documented(refs.NOT_BLANK_PATTERN, BadRequest),
+    )
 
 
 class ApprovalRead(BaseModel):

@@ -11,9 +11,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Request, Security
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -21,14 +22,17 @@ from starlette.concurrency import run_in_threadpool
 from registry.access.actor import Actor
 from registry.access.policies import ActivePolicies, PolicyHolder
 from registry.access.subjects import load_actor
+from registry.api.openapi import BEARER_SCHEME
+from registry.api.params import IdempotencyKey
 from registry.audit.denials import DenialLimiter
 from registry.auth.principal import AuthenticatedPrincipal
 from registry.auth.service import authenticate_cached
 from registry.auth.tokens import hash_token, is_well_formed
 from registry.catalog.base_models import ManifestCache
 from registry.db.session import Sessions, unit_of_work
-from registry.errors import RegistryError, Unauthenticated
+from registry.errors import IdempotencyKeyReused, RegistryError, Unauthenticated
 from registry.health import DependencyHealth
+from registry.idempotency import sealing
 from registry.idempotency import service as idempotency
 from registry.oidc import service as oidc
 from registry.settings import Settings
@@ -67,7 +71,7 @@ def get_session(request: Request) -> Iterator[Session]:
     """
     sessions: Sessions = request.app.state.sessions
     writes = request.method not in _READ_METHODS
-    with _audit_refusals(sessions), unit_of_work(sessions.write if writes else sessions.read) as s:
+    with _audit_refusals(request), unit_of_work(sessions.write if writes else sessions.read) as s:
         yield s
     if writes:
         health: DependencyHealth = request.app.state.health
@@ -75,7 +79,7 @@ def get_session(request: Request) -> Iterator[Session]:
 
 
 @contextmanager
-def _audit_refusals(sessions: Sessions) -> Iterator[None]:
+def _audit_refusals(request: Request) -> Iterator[None]:
     """Append the audit event of a refused call in a transaction of its own, after the
     refused request's transaction rolled back."""
     try:
@@ -83,7 +87,7 @@ def _audit_refusals(sessions: Sessions) -> Iterator[None]:
     except RegistryError as exc:
         if exc.audit_entry is not None:
             denials: DenialLimiter = request.app.state.denials
-            denials.record(sessions, exc.audit_entry)
+            denials.record(request.app.state.sessions, exc.audit_entry)
         raise
 
 
@@ -96,7 +100,7 @@ def short_read(
     store cannot hold database connections (refusals are audited as through ``get_session``)."""
     sessions: Sessions = request.app.state.sessions
     holder: PolicyHolder = request.app.state.policies
-    with _audit_refusals(sessions), unit_of_work(sessions.read) as session:
+    with _audit_refusals(request), unit_of_work(sessions.read) as session:
         actor = load_actor(
             session,
             principal,
@@ -106,9 +110,7 @@ def short_read(
         yield session, actor
 
 
-def _authenticate_sync(
-    request: Request, authorization: Annotated[str | None, Header()] = None
-) -> AuthenticatedPrincipal:
+def _authenticate_sync(request: Request, authorization: str | None) -> AuthenticatedPrincipal:
     """Authenticate ``Authorization: Bearer <token>`` in a short read transaction of its own
     (streaming uploads must not hold a transaction open while bytes flow)."""
     token = None
@@ -135,8 +137,8 @@ def _authenticate_sync(
     return principal
 
 
-async def get_principal(
-    request: Request, authorization: Annotated[str | None, Header()] = None
+async def principal_from_header(
+    request: Request, authorization: str | None
 ) -> AuthenticatedPrincipal:
     """Authenticate ``Authorization: Bearer <token>``: from the token cache without leaving the
     event loop, else in a worker thread with a short read transaction of its own (streaming
@@ -158,6 +160,23 @@ async def get_principal(
                 principal: AuthenticatedPrincipal = hit
                 return principal
     return await run_in_threadpool(_authenticate_sync, request, authorization)
+
+
+# Declares the bearer scheme in the OpenAPI document (``security`` of every authenticated
+# operation); it refuses nothing itself (``auto_error=False``): ``principal_from_header`` does.
+bearer_scheme = HTTPBearer(
+    auto_error=False,
+    scheme_name=BEARER_SCHEME,
+    description="An API token (`ar_...`) or a CI OIDC token (a JWT, see /api/v1/oidc/token).",
+)
+
+
+async def get_principal(
+    request: Request,
+    _credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)],
+) -> AuthenticatedPrincipal:
+    """The authenticated caller (the dependency of every non-health route)."""
+    return await principal_from_header(request, request.headers.get("authorization"))
 
 
 def get_policies(
@@ -201,15 +220,27 @@ class WriteContext:
     actor: Actor
 
     def idempotent(
-        self, body: BaseModel | None, produce: Callable[[], Any], *, status_code: int = 200
+        self,
+        body: BaseModel | None,
+        produce: Callable[[], Any],
+        *,
+        status_code: int = 200,
+        secret_fields: tuple[str, ...] = (),
     ) -> JSONResponse:
-        """Run ``produce`` once per (principal, Idempotency-Key); replay the stored answer."""
+        """Run ``produce`` once per (principal, Idempotency-Key); replay the stored answer.
+
+        ``secret_fields`` (top-level keys of the answer, e.g. a minted token) are stored sealed
+        to the caller's credential (``idempotency.sealing``), never in the clear; a replay by
+        another credential cannot open them and is refused as ``idempotency_key_reused``.
+        """
         if self.idempotency_key is None:
             return JSONResponse(jsonable_encoder(produce()), status_code=status_code)
         fp = idempotency.fingerprint(
             self.request.method,
             self.request.url.path,
-            body.model_dump(mode="json") if body is not None else None,
+            # Fields the caller left out are not the same request as fields sent with their
+            # default values (POST /tokens: an omitted lifetime is clamped, a sent one refused).
+            body.model_dump(mode="json", exclude_unset=True) if body is not None else None,
         )
         stored, record = idempotency.begin(
             self.session,
@@ -219,13 +250,40 @@ class WriteContext:
             ttl_s=self.settings.server.idempotency_ttl_s,
         )
         if stored is not None:
+            replay = self._unseal(stored.body, secret_fields, salt=fp)
             return JSONResponse(
-                stored.body, status_code=stored.status_code, headers={"Idempotent-Replayed": "true"}
+                replay, status_code=stored.status_code, headers={"Idempotent-Replayed": "true"}
             )
         assert record is not None
         payload = jsonable_encoder(produce())
-        idempotency.complete(self.session, record=record, status_code=status_code, body=payload)
+        kept = payload
+        if secret_fields:
+            credential = self._credential()
+            kept = {
+                k: sealing.seal(v, credential=credential, salt=fp) if k in secret_fields else v
+                for k, v in payload.items()
+            }
+        idempotency.complete(self.session, record=record, status_code=status_code, body=kept)
         return JSONResponse(payload, status_code=status_code)
+
+    def _credential(self) -> str:
+        """The bearer credential of this request (authenticated already, so present)."""
+        return self.request.headers.get("authorization", "").partition(" ")[2].strip()
+
+    def _unseal(self, body: Any, secret_fields: tuple[str, ...], *, salt: str) -> Any:
+        if not secret_fields or not isinstance(body, dict):
+            return body
+        credential = self._credential()
+        opened = dict(body)
+        for field in secret_fields:
+            value = sealing.unseal(body.get(field), credential=credential, salt=salt)
+            if value is None:
+                raise IdempotencyKeyReused(
+                    "this Idempotency-Key was used with another credential",
+                    context={"key": self.idempotency_key},
+                )
+            opened[field] = value
+        return opened
 
 
 async def get_write_context(  # no I/O: async saves a worker-thread hop per write request
@@ -234,7 +292,7 @@ async def get_write_context(  # no I/O: async saves a worker-thread hop per writ
     principal: PrincipalDep,
     settings: SettingsDep,
     actor: ActorDep,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> WriteContext:
     return WriteContext(request, session, principal, settings, idempotency_key, actor)
 

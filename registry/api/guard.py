@@ -31,7 +31,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from registry.api.deps import get_principal
+from registry.api.deps import principal_from_header
 from registry.api.errors import handler_for
 from registry.errors import BadRequest, PayloadTooLarge, RegistryError, RequestTimeout
 from registry.settings import ServerSettings
@@ -75,7 +75,7 @@ class RequestGuard:
                     "request body exceeds the limit for this route", context={"limit": limit}
                 )
             if path not in PUBLIC_PATHS:
-                await get_principal(request, request.headers.get("authorization"))
+                await principal_from_header(request, request.headers.get("authorization"))
             if stream:
                 await self.app(scope, self._idle_receive(receive), send)
                 return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -254,17 +255,21 @@ def _self(session: Session, actor: Actor) -> Principal:
     return found
 
 
+_CI_IDENTITY = re.compile(refs.CI_IDENTITY_PATTERN)
+
+
 def _namespace_ids(session: Session, names: list[str]) -> dict[str, uuid.UUID]:
     return {n: get_namespace(session, name=n).id for n in names}
 
 
 def _ci_identity(value: str | None) -> str | None:
+    """A CI login (GitHub / GitLab user names are ASCII): printable ASCII once the blanks
+    around it are dropped, compared in lower case (``refs.CI_IDENTITY_PATTERN``, documented)."""
     if value is None:
         return None
-    cleaned = value.strip().lower()
-    if not cleaned or len(cleaned) > 128 or not cleaned.isprintable():
+    if not _CI_IDENTITY.fullmatch(value):
         raise BadRequest("invalid CI identity", context={"ci_identity": value[:128]})
-    return cleaned
+    return value.strip().lower()
 
 
 def ensure_service_principal(session: Session, *, name: str, namespaces: list[str]) -> Principal:

@@ -107,7 +107,10 @@ def _resolve_filter(session: Session, filters: VersionFilter) -> VersionFilterSp
         refs.tag_name(filters.tag)
     return VersionFilterSpec(
         peft_type=filters.peft_type,
-        base_version_ids=_base_version_ids(session, filters.base) if filters.base else None,
+        # An empty ?base= is a malformed name like an empty ?tag=, not "no filter".
+        base_version_ids=(
+            _base_version_ids(session, filters.base) if filters.base is not None else None
+        ),
         rank=filters.rank,
         state=filters.state,
         tag=filters.tag,

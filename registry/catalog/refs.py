@@ -9,20 +9,78 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
-from registry.errors import InvalidName, InvalidReference
+from registry.errors import InvalidName, InvalidReference, RegistryError
 
+# The patterns are ECMA-262 as well as Python regexes, so the OpenAPI document states them
+# verbatim (``registry.api.params``): what the document says is what the server checks. Dots
+# never repeat and never end a name (``(?!\.)`` / ``(?<!\.)``).
 # Lower-case DNS-ish labels: stable in URLs, shells and serving names.
-_SIMPLE_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9_-]|\.(?!\.)){0,62}$")
+SIMPLE_NAME_PATTERN = r"^[a-z0-9](?:[a-z0-9_-]|\.(?!\.)){0,62}(?<!\.)$"
 # Hub-style ids keep their case: "meta-llama/Llama-3.1-8B".
 _BASE_PART = r"[A-Za-z0-9](?:[A-Za-z0-9_-]|\.(?!\.)){0,99}"
-_BASE_NAME = re.compile(rf"^{_BASE_PART}(?:/{_BASE_PART})?$")
-_REVISION = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9_-]|\.(?!\.)){0,127}$")
-_TAG = re.compile(r"^[a-z0-9](?:[a-z0-9_-]|\.(?!\.)){0,63}$")
-_SUITE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9_/:-]|\.(?!\.)){0,127}$")
-_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+BASE_NAME_PATTERN = rf"^{_BASE_PART}(?:/{_BASE_PART})?(?<!\.)$"
+REVISION_PATTERN = r"^[A-Za-z0-9](?:[A-Za-z0-9_-]|\.(?!\.)){0,127}(?<!\.)$"
+TAG_PATTERN = r"^[a-z0-9](?:[a-z0-9_-]|\.(?!\.)){0,63}(?<!\.)$"
+SUITE_PATTERN = r"^[A-Za-z0-9](?:[A-Za-z0-9_/:-]|\.(?!\.)){0,127}(?<!\.)$"
 # Principals: lower-case only, so "Bob", "bob " and look-alikes cannot become a second "bob".
-_PRINCIPAL = re.compile(r"^[a-z0-9](?:[a-z0-9_@-]|\.(?!\.)){0,127}$")
+PRINCIPAL_PATTERN = r"^[a-z0-9](?:[a-z0-9_@-]|\.(?!\.)){0,127}(?<!\.)$"
+DIGEST_PATTERN = r"^sha256:[0-9a-f]{64}$"
+# A version in a path or reference: vN / N (N from 1, at most 9 digits), latest, sha256:<hex>.
+VERSION_NUMBER_PATTERN = r"v?[1-9][0-9]{0,8}"
+SELECTOR_PATTERN = rf"^(?:{VERSION_NUMBER_PATTERN}|latest|sha256:[0-9a-f]{{64}})$"
+
+# White space exactly as ``str.strip()`` sees it (``str.isspace``), for patterns of free text.
+BLANK_CLASS = r"[\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+# Not only white space: a reason that ``strip()`` empties is refused.
+NOT_BLANK_PATTERN = "[^" + BLANK_CLASS.removeprefix("[")
+# A CI login (GitHub / GitLab user names): printable ASCII, 1..128, blanks around it dropped.
+CI_IDENTITY_PATTERN = (
+    rf"^{BLANK_CLASS}*[\x21-\x7e](?:[\x20-\x7e]{{0,126}}[\x21-\x7e])?{BLANK_CLASS}*$"
+)
+
+_SIMPLE_NAME = re.compile(SIMPLE_NAME_PATTERN)
+_BASE_NAME = re.compile(BASE_NAME_PATTERN)
+_REVISION = re.compile(REVISION_PATTERN)
+_TAG = re.compile(TAG_PATTERN)
+_SUITE = re.compile(SUITE_PATTERN)
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+_PRINCIPAL = re.compile(PRINCIPAL_PATTERN)
+
+
+REFUSED_WITH = "x-refused-with"
+
+
+def documented(pattern: str, *errors: type[RegistryError]) -> dict[str, Any]:
+    """``json_schema_extra`` for a string the service checks against ``pattern`` itself,
+    refusing a mismatch with one of ``errors`` (default ``invalid_name``; not FastAPI's 422):
+    the OpenAPI document states both, and ``registry.api.openapi`` adds the errors to the
+    responses of every operation that takes such a string."""
+    return {"pattern": pattern, **refused_with(*(errors or (InvalidName,)))}
+
+
+def refused_with(*errors: type[RegistryError]) -> dict[str, Any]:
+    """``json_schema_extra`` naming the errors that refuse a value the service checks itself."""
+    return {REFUSED_WITH: [{"status": e.status_code, "error": e.code} for e in errors]}
+
+
+def _inner(pattern: str) -> str:
+    """A name pattern without its anchors, to embed in a reference pattern."""
+    return pattern.removeprefix("^").removesuffix("$")
+
+
+# ``NS/NAME`` with an optional ``@vN``, ``@latest`` or ``@sha256:<hex>``.
+ADAPTER_REF_PATTERN = (
+    rf"^{_inner(SIMPLE_NAME_PATTERN)}/{_inner(SIMPLE_NAME_PATTERN)}"
+    r"(?:@(?:v[1-9][0-9]{0,8}|latest|sha256:[0-9a-f]{64}))?$"
+)
+# ``NAME@REVISION`` of a base model.
+BASE_REF_PATTERN = rf"^{_inner(BASE_NAME_PATTERN)}@{_inner(REVISION_PATTERN)}$"
+# A lineage parent: an adapter version, or (``trained_on``) a base model revision.
+ADAPTER_OR_BASE_REF_PATTERN = f"^(?:{_inner(ADAPTER_REF_PATTERN)}|{_inner(BASE_REF_PATTERN)})$"
+# A base filter: ``NAME`` (any revision) or ``NAME@REVISION``.
+BASE_FILTER_PATTERN = rf"^{_inner(BASE_NAME_PATTERN)}(?:@{_inner(REVISION_PATTERN)})?$"
 
 
 def _check(pattern: re.Pattern[str], value: str, kind: str) -> str:

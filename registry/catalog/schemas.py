@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from registry.catalog import refs
+from registry.catalog.models import LineageRelation
+from registry.catalog.refs import documented, refused_with
+from registry.errors import BadRequest, InvalidName, InvalidReference
 
 
 class Strict(BaseModel):
@@ -17,11 +22,18 @@ class Read(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
 
+# Strings the services check by pattern (refused with invalid_name / invalid_reference, 400).
+_SIMPLE = documented(refs.SIMPLE_NAME_PATTERN)
+_DIGEST = documented(refs.DIGEST_PATTERN, InvalidReference)
+_BAD_REQUEST = refused_with(BadRequest)
+Tag = Annotated[str, Field(json_schema_extra=documented(refs.TAG_PATTERN))]
+
+
 # --- namespaces ------------------------------------------------------------------------------
 
 
 class NamespaceCreate(Strict):
-    name: str = Field(max_length=64)
+    name: str = Field(max_length=64, json_schema_extra=_SIMPLE)
     description: str = Field("", max_length=2000)
 
 
@@ -40,8 +52,8 @@ class TensorSpec(Strict):
 
 
 class BaseModelVersionCreate(Strict):
-    name: str = Field(max_length=201)
-    revision: str = Field(max_length=128)
+    name: str = Field(max_length=201, json_schema_extra=documented(refs.BASE_NAME_PATTERN))
+    revision: str = Field(max_length=128, json_schema_extra=documented(refs.REVISION_PATTERN))
     config: dict[str, Any] = Field(
         default_factory=dict, description="config.json (optional with upload_id: read from it)."
     )
@@ -53,7 +65,7 @@ class BaseModelVersionCreate(Strict):
     )
     license: str | None = Field(None, max_length=128)
     weights_uri: str | None = Field(None, max_length=1024)
-    tokenizer_digest: str | None = Field(None, max_length=71)
+    tokenizer_digest: str | None = Field(None, max_length=71, json_schema_extra=_DIGEST)
 
 
 class FileRead(Read):
@@ -104,25 +116,38 @@ class UploadRead(BaseModel):
 
 
 class DatasetIn(Strict):
-    name: str = Field(max_length=200)
-    digest: str = Field(max_length=71)
+    name: str = Field(max_length=200, json_schema_extra=documented(refs.SUITE_PATTERN))
+    digest: str = Field(max_length=71, json_schema_extra=_DIGEST)
     uri: str | None = Field(None, max_length=1024)
 
 
 class ParentIn(Strict):
-    ref: str = Field(max_length=300, description="NS/NAME@vN or NS/NAME@sha256:... or BASE@REV")
-    relation: str = Field(max_length=32)
+    ref: str = Field(
+        max_length=300,
+        description="NS/NAME@vN or NS/NAME@sha256:... or BASE@REV",
+        json_schema_extra=documented(
+            refs.ADAPTER_OR_BASE_REF_PATTERN, InvalidName, InvalidReference
+        ),
+    )
+    relation: str = Field(
+        max_length=32,
+        json_schema_extra={"enum": [r.value for r in LineageRelation], **_BAD_REQUEST},
+    )
     recipe: dict[str, Any] | None = None
 
 
 class VersionCreate(Strict):
-    base: str = Field(max_length=330, description="NAME@REVISION of a registered base model.")
+    base: str = Field(
+        max_length=330,
+        description="NAME@REVISION of a registered base model.",
+        json_schema_extra=documented(refs.BASE_REF_PATTERN, InvalidName, InvalidReference),
+    )
     upload_id: uuid.UUID | None = None
     source_uri: str | None = Field(
         None, max_length=1024, description="s3://bucket/prefix/ inside the import allow-list."
     )
     description: str = Field("", max_length=10_000)
-    tags: list[str] = Field(default_factory=list, max_length=50)
+    tags: list[Tag] = Field(default_factory=list, max_length=50)
     datasets: list[DatasetIn] = Field(default_factory=list, max_length=100)
     parents: list[ParentIn] = Field(default_factory=list, max_length=100)
     git_commit: str | None = Field(None, max_length=64, pattern=r"^[0-9a-f]{7,64}$")
@@ -186,8 +211,8 @@ class AdapterRead(BaseModel):
 
 
 class TagsUpdate(Strict):
-    add: list[str] = Field(default_factory=list, max_length=50)
-    remove: list[str] = Field(default_factory=list, max_length=50)
+    add: list[Tag] = Field(default_factory=list, max_length=50)
+    remove: list[Tag] = Field(default_factory=list, max_length=50)
 
 
 class ArchiveRequest(Strict):
@@ -207,11 +232,11 @@ class LineageEdgeRead(BaseModel):
 
 
 class EvaluationCreate(Strict):
-    suite: str = Field(max_length=128)
-    metric: str = Field(max_length=128)
+    suite: str = Field(max_length=128, json_schema_extra=documented(refs.SUITE_PATTERN))
+    metric: str = Field(max_length=128, json_schema_extra=documented(refs.SUITE_PATTERN))
     value: float = Field(allow_inf_nan=False)
     higher_is_better: bool = True
-    dataset_digest: str | None = Field(None, max_length=71)
+    dataset_digest: str | None = Field(None, max_length=71, json_schema_extra=_DIGEST)
     harness_version: str | None = Field(None, max_length=64)
     source: str | None = Field(None, max_length=256)
     evaluated_on: str | None = Field(

@@ -14,9 +14,9 @@ from registry.client._transport import _Transport
 class _Governance(_Transport):
     """One typed method per governance endpoint.
 
-    Mutating calls send an ``Idempotency-Key`` (and are retried) except two that must never be
-    replayed: minting an API token (the server refuses to store a secret for replay, so a retry
-    could mint a second, unseen token) and the OIDC exchange (a CI token is single-use).
+    Mutating calls send an ``Idempotency-Key`` (and are retried) except the OIDC exchange (a CI
+    token is single-use). Minting an API token is retried too: the server replays the same token
+    to the same credential (it keeps the secret sealed to that credential, never in the clear).
     """
 
     # --- principals ------------------------------------------------------------------------
@@ -72,8 +72,10 @@ class _Governance(_Transport):
         ttl_days: int | None = None,
         no_expiry: bool = False,
         scopes: Sequence[str] | None = None,
+        idempotency_key: str | None = None,
     ) -> JSON:
-        """``POST /api/v1/tokens`` → TokenRead plus ``token`` (shown once). Not retried.
+        """``POST /api/v1/tokens`` → TokenRead plus ``token`` (shown once; a retry with the same
+        key and credential gets the same token).
 
         ``ttl_days`` / ``scopes`` left at None are not sent: the server then gives the calling
         token's scopes and 90 days clamped to the calling token's expiry. ``no_expiry`` asks
@@ -86,7 +88,9 @@ class _Governance(_Transport):
             body["ttl_days"] = ttl_days
         if scopes is not None:
             body["scopes"] = list(scopes)
-        result: JSON = self._json("POST", "/api/v1/tokens", json_body=body)
+        result: JSON = self._json(
+            "POST", "/api/v1/tokens", json_body=body, idempotency_key=self._key(idempotency_key)
+        )
         return result
 
     def list_tokens(

@@ -24,7 +24,9 @@ from sqlalchemy.orm import Session
 from registry.errors import BadRequest, IdempotencyKeyInFlight, IdempotencyKeyReused
 from registry.idempotency.models import IdempotencyRecord
 
-_KEY_RE = re.compile(r"^[\x21-\x7e]{1,255}$")
+# Visible ASCII, 1-255 characters (also quoted in the OpenAPI document).
+KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"
+_KEY_RE = re.compile(KEY_PATTERN)
 _PENDING = 0
 
 

@@ -50,11 +50,12 @@ MAX_FILES_PER_UPLOAD = 32
 
 
 # Files a base model upload (``base-models register --upload-weights``) may hold.
-_BASE_FILE = re.compile(
+BASE_FILE_PATTERN = (
     r"^(config\.json|generation_config\.json|model\.safetensors\.index\.json"
     r"|model(-[0-9]{5}-of-[0-9]{5})?\.safetensors|tokenizer\.json|tokenizer_config\.json"
     r"|special_tokens_map\.json)$"
 )
+_BASE_FILE = re.compile(BASE_FILE_PATTERN)
 
 
 def check_base_file_allowed(name: str, head: bytes) -> None:

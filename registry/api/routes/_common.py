@@ -8,14 +8,15 @@ from fastapi import APIRouter, Depends, Query
 
 from registry.api.deps import get_principal
 from registry.api.json_body import StrictJsonRoute
+from registry.api.openapi import add_error_codes
 from registry.api.pagination import DEFAULT_LIMIT, MAX_LIMIT
-from registry.errors import RegistryError, Unauthenticated
+from registry.api.params import PageToken
+from registry.errors import RegistryError
 
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size.")]
-PageToken = Annotated[
-    str | None, Query(max_length=512, description="next_page_token of the previous page.")
-]
 DEFAULT_PAGE = DEFAULT_LIMIT
+
+__all__ = ["DEFAULT_PAGE", "Limit", "PageToken", "authenticated_router", "responses"]
 
 
 def authenticated_router(**kwargs: Any) -> APIRouter:
@@ -25,12 +26,10 @@ def authenticated_router(**kwargs: Any) -> APIRouter:
 
 
 def responses(*errors: type[RegistryError]) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI ``responses=`` listing the error codes a route can return."""
-    out: dict[int | str, dict[str, Any]] = {}
-    classes: tuple[type[RegistryError], ...] = (Unauthenticated, *errors)
-    for cls in classes:
-        entry = out.setdefault(
-            cls.status_code, {"description": "", "content": cls.schema()["content"]}
-        )
-        entry["description"] = ", ".join(filter(None, [entry["description"], f"`{cls.code}`"]))
-    return out
+    """OpenAPI ``responses=`` listing the error codes a route can return (by status, in the one
+    ``Error`` body). Codes every operation of its kind can return (401, 503, the idempotency
+    and validation codes...) are added to the document by ``registry.api.openapi``."""
+    out: dict[str, Any] = {}
+    for cls in errors:
+        add_error_codes(out, cls.status_code, [cls.code])
+    return {int(status): entry for status, entry in out.items()}

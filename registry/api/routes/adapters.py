@@ -8,6 +8,7 @@ from fastapi import Query, status
 
 from registry.api.deps import ActorDep, ManifestsDep, SessionDep, SettingsDep, StoreDep, WriteDep
 from registry.api.pagination import Page, decode_token, make_page
+from registry.api.params import AdapterPath, BaseQ, NamespacePath, NamespaceQ, SelectorPath, TagQ
 from registry.api.routes._common import (
     DEFAULT_PAGE,
     Limit,
@@ -52,10 +53,8 @@ router = authenticated_router(prefix="/api/v1/adapters", tags=["adapters"])
 
 _VERSION = "/{namespace}/{name}/versions/{selector}"
 PeftTypeQ = Annotated[str | None, Query(max_length=32, description="LORA, IA3, ...")]
-BaseQ = Annotated[str | None, Query(max_length=330, description="NAME or NAME@REV")]
 RankQ = Annotated[int | None, Query(ge=1, le=1_000_000)]
 StateQ = Annotated[str | None, Query(pattern="^(registered|validated|quarantined|archived)$")]
-TagQ = Annotated[str | None, Query(max_length=64)]
 _NOT_FOUND = (InvalidName, InvalidReference, NamespaceNotFound, AdapterNotFound, VersionNotFound)
 
 
@@ -70,11 +69,15 @@ def _one(session: SessionDep, ctx: queries.VersionContext, *, detail: bool = Tru
     return version_reads(session, ctx.namespace.name, ctx.adapter, [ctx.version], detail=detail)[0]
 
 
-@router.get("", response_model=Page[AdapterRead], responses=responses(InvalidPageToken))
+@router.get(
+    "",
+    response_model=Page[AdapterRead],
+    responses=responses(InvalidPageToken, NamespaceNotFound, BaseModelNotFound),
+)
 def list_adapters(
     actor: ActorDep,
     session: SessionDep,
-    namespace: Annotated[str | None, Query(max_length=64)] = None,
+    namespace: NamespaceQ = None,
     peft_type: PeftTypeQ = None,
     base: BaseQ = None,
     rank: RankQ = None,
@@ -100,7 +103,9 @@ def list_adapters(
 
 
 @router.get("/{namespace}/{name}", response_model=AdapterRead, responses=responses(*_NOT_FOUND))
-def get_adapter(namespace: str, name: str, actor: ActorDep, session: SessionDep) -> AdapterRead:
+def get_adapter(
+    namespace: NamespacePath, name: AdapterPath, actor: ActorDep, session: SessionDep
+) -> AdapterRead:
     """One adapter."""
     ns, adapter = queries.get_adapter(session, namespace=namespace, name=name, actor=actor)
     return adapter_read(adapter, ns.name)
@@ -128,8 +133,8 @@ def get_adapter(namespace: str, name: str, actor: ActorDep, session: SessionDep)
     ),
 )
 def register_version(
-    namespace: str,
-    name: str,
+    namespace: NamespacePath,
+    name: AdapterPath,
     body: VersionCreate,
     ctx: WriteDep,
     store: StoreDep,
@@ -193,8 +198,8 @@ def register_version(
     responses=responses(*_NOT_FOUND, InvalidPageToken, BaseModelNotFound),
 )
 def list_versions(
-    namespace: str,
-    name: str,
+    namespace: NamespacePath,
+    name: AdapterPath,
     actor: ActorDep,
     session: SessionDep,
     peft_type: PeftTypeQ = None,
@@ -224,7 +229,11 @@ def list_versions(
 
 @router.get(_VERSION, response_model=VersionRead, responses=responses(*_NOT_FOUND))
 def get_version(
-    namespace: str, name: str, selector: str, actor: ActorDep, session: SessionDep
+    namespace: NamespacePath,
+    name: AdapterPath,
+    selector: SelectorPath,
+    actor: ActorDep,
+    session: SessionDep,
 ) -> VersionRead:
     """One version (``vN``, ``latest`` or ``sha256:<digest>``) with files, datasets, warnings."""
     ref = _ref(namespace, name, selector)
@@ -235,9 +244,9 @@ def get_version(
     _VERSION + "/lineage", response_model=list[LineageEdgeRead], responses=responses(*_NOT_FOUND)
 )
 def get_lineage(
-    namespace: str,
-    name: str,
-    selector: str,
+    namespace: NamespacePath,
+    name: AdapterPath,
+    selector: SelectorPath,
     actor: ActorDep,
     session: SessionDep,
     descendants: bool = False,
@@ -251,7 +260,11 @@ def get_lineage(
 
 @router.post(_VERSION + "/tags", response_model=VersionRead, responses=responses(*_NOT_FOUND))
 def update_tags(
-    namespace: str, name: str, selector: str, body: TagsUpdate, ctx: WriteDep
+    namespace: NamespacePath,
+    name: AdapterPath,
+    selector: SelectorPath,
+    body: TagsUpdate,
+    ctx: WriteDep,
 ) -> object:
     """Add and remove tags (labels) on a version."""
     return ctx.idempotent(
@@ -275,7 +288,11 @@ def update_tags(
     responses=responses(*_NOT_FOUND, InvalidTransition),
 )
 def archive_version(
-    namespace: str, name: str, selector: str, ctx: WriteDep, body: ArchiveRequest | None = None
+    namespace: NamespacePath,
+    name: AdapterPath,
+    selector: SelectorPath,
+    ctx: WriteDep,
+    body: ArchiveRequest | None = None,
 ) -> object:
     """Archive a version: it stays pullable for audit, but can no longer be promoted."""
     return ctx.idempotent(

@@ -10,6 +10,7 @@ from fastapi import Request
 from fastapi.responses import StreamingResponse
 
 from registry.api.deps import PrincipalDep, StoreDep, short_read
+from registry.api.params import AdapterPath, NamespacePath, SelectorPath, VersionFilePath
 from registry.api.routes._common import authenticated_router, responses
 from registry.api.routes.adapters import _NOT_FOUND, _ref
 from registry.catalog import files
@@ -24,10 +25,10 @@ router = authenticated_router(prefix="/api/v1/adapters", tags=["adapters"])
     responses=responses(*_NOT_FOUND, VersionFileNotFound, BlobNotFound),
 )
 def download_file(
-    namespace: str,
-    name: str,
-    selector: str,
-    file_name: str,
+    namespace: NamespacePath,
+    name: AdapterPath,
+    selector: SelectorPath,
+    file_name: VersionFilePath,
     request: Request,
     principal: PrincipalDep,
     store: StoreDep,

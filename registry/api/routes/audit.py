@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Query, Request, status
@@ -13,6 +12,7 @@ from registry.access.schemas import AuditEventRead, AuditVerifyRead, CheckpointR
 from registry.access.subjects import load_actor
 from registry.api.deps import ActorDep, SessionDep, StoreDep, get_principal
 from registry.api.pagination import Page, decode_token, make_page
+from registry.api.params import Rfc3339
 from registry.api.routes._common import (
     DEFAULT_PAGE,
     Limit,
@@ -24,6 +24,8 @@ from registry.audit import service as audit
 from registry.audit.checkpoints import export_checkpoint
 from registry.audit.verify import verify
 from registry.auth.principal import AuthenticatedPrincipal
+from registry.catalog import refs
+from registry.catalog.refs import documented
 from registry.db.session import Sessions, unit_of_work
 from registry.deployments.served import served_at
 from registry.errors import (
@@ -45,7 +47,7 @@ _Text = Annotated[str | None, Query(max_length=300)]
 @router.get(
     "/events",
     response_model=Page[AuditEventRead],
-    responses=responses(InvalidPageToken, PolicyDenied, BadRequest),
+    responses=responses(InvalidPageToken, PolicyDenied),
 )
 def list_events(
     actor: ActorDep,
@@ -53,16 +55,13 @@ def list_events(
     principal: Annotated[str | None, Query(alias="actor", max_length=128)] = None,
     action: _Text = None,
     resource: _Text = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Rfc3339 | None = None,
+    until: Rfc3339 | None = None,
     limit: Limit = DEFAULT_PAGE,
     page_token: PageToken = None,
 ) -> Page[AuditEventRead]:
     """Events in sequence order; ``action`` and ``resource`` match as prefixes."""
     actor.require("read_audit", audit_resource())
-    for value in (since, until):
-        if value is not None and value.tzinfo is None:
-            raise BadRequest("since/until need a time zone (e.g. 2026-11-25T10:00:00Z)")
     cursor = decode_token(page_token, arity=1, types=(int,))
     rows = audit.log(
         session,
@@ -141,8 +140,10 @@ def checkpoint(
 async def served(
     request: Request,
     principal: Annotated[AuthenticatedPrincipal, Depends(get_principal)],
-    deployment: Annotated[str, Query(max_length=64)],
-    at: datetime,
+    deployment: Annotated[
+        str, Query(max_length=64, json_schema_extra=documented(refs.SIMPLE_NAME_PATTERN))
+    ],
+    at: Rfc3339,
     key: Annotated[str | None, Query(min_length=1, max_length=1024)] = None,
 ) -> dict[str, object]:
     """Which versions served ``deployment`` at ``at`` (ISO 8601 with a time zone): the revision

@@ -8,6 +8,7 @@ from fastapi import Response, status
 
 from registry.api.deps import ActorDep, ManifestsDep, SessionDep, SettingsDep, StoreDep, WriteDep
 from registry.api.pagination import Page, decode_name_token, make_page
+from registry.api.params import BaseModelPath, RevisionPath
 from registry.api.routes._common import (
     DEFAULT_PAGE,
     Limit,
@@ -93,8 +94,8 @@ def list_base_models(
     responses=responses(InvalidName, BaseModelNotFound),
 )
 def get_manifest(
-    name: str,
-    revision: str,
+    name: BaseModelPath,
+    revision: RevisionPath,
     actor: ActorDep,
     session: SessionDep,
     store: StoreDep,
@@ -116,7 +117,7 @@ def get_manifest(
     responses=responses(InvalidName, BaseModelNotFound),
 )
 def get_base_model_version(
-    name: str, revision: str, actor: ActorDep, session: SessionDep
+    name: BaseModelPath, revision: RevisionPath, actor: ActorDep, session: SessionDep
 ) -> BaseModelVersionRead:
     """One base model revision, with its config snapshot."""
     return base_version_read(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from fastapi import Response, status
 
 from registry.access.schemas import (
@@ -14,6 +12,7 @@ from registry.access.schemas import (
 )
 from registry.api.deps import ActorDep, SessionDep, WriteDep
 from registry.api.pagination import Page, decode_name_token, decode_token, make_page
+from registry.api.params import DeploymentPath, Rfc3339
 from registry.api.routes._common import (
     DEFAULT_PAGE,
     Limit,
@@ -25,7 +24,6 @@ from registry.deployments import service as deployments
 from registry.deployments.models import DeploymentRevision
 from registry.errors import (
     AdapterNotFound,
-    BadRequest,
     BaseModelNotFound,
     DeploymentExists,
     DeploymentNotFound,
@@ -115,7 +113,7 @@ def list_deployments(
     response_model=DeploymentRead,
     responses=responses(InvalidName, DeploymentNotFound),
 )
-def get_deployment(name: str, actor: ActorDep, session: SessionDep) -> Response:
+def get_deployment(name: DeploymentPath, actor: ActorDep, session: SessionDep) -> Response:
     """Current state: the newest revision's stable and candidate versions and share. The ETag
     is the revision: send it back as ``If-Match`` to move traffic."""
     read = deployment_read(deployments.status(session, actor=actor, name=name))
@@ -132,19 +130,16 @@ def get_deployment(name: str, actor: ActorDep, session: SessionDep) -> Response:
     responses=responses(InvalidName, DeploymentNotFound, InvalidPageToken),
 )
 def history(
-    name: str,
+    name: DeploymentPath,
     actor: ActorDep,
     session: SessionDep,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Rfc3339 | None = None,
+    until: Rfc3339 | None = None,
     limit: Limit = DEFAULT_PAGE,
     page_token: PageToken = None,
 ) -> Page[RevisionRead]:
     """Revisions newest first; ``since`` (inclusive) / ``until`` (exclusive) bound their
     ``effective_at``."""
-    for value in (since, until):
-        if value is not None and value.tzinfo is None:
-            raise BadRequest("since/until need a time zone (e.g. 2026-11-25T10:00:00Z)")
     cursor = decode_token(page_token, arity=1, types=(int,))
     rows = deployments.history(
         session,

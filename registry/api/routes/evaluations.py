@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated
 
-from fastapi import Query, status
+from fastapi import status
 
 from registry.api.deps import ActorDep, SessionDep, WriteDep
 from registry.api.pagination import Page, decode_token, make_page
+from registry.api.params import AdapterPath, AdapterRefQ, NamespacePath, SelectorPath, SuiteQ
 from registry.api.routes._common import (
     DEFAULT_PAGE,
     Limit,
@@ -35,7 +35,11 @@ _EVALS = "/adapters/{namespace}/{name}/versions/{selector}/evaluations"
     responses=responses(*_NOT_FOUND),
 )
 def record_evaluation(
-    namespace: str, name: str, selector: str, body: EvaluationCreate, ctx: WriteDep
+    namespace: NamespacePath,
+    name: AdapterPath,
+    selector: SelectorPath,
+    body: EvaluationCreate,
+    ctx: WriteDep,
 ) -> object:
     """Record a score for a version (bound to its base version, suite, metric, dataset)."""
     ref = _ref(namespace, name, selector)
@@ -56,12 +60,12 @@ def record_evaluation(
     _EVALS, response_model=Page[EvaluationRead], responses=responses(*_NOT_FOUND, InvalidPageToken)
 )
 def list_evaluations(
-    namespace: str,
-    name: str,
-    selector: str,
+    namespace: NamespacePath,
+    name: AdapterPath,
+    selector: SelectorPath,
     actor: ActorDep,
     session: SessionDep,
-    suite: Annotated[str | None, Query(max_length=128)] = None,
+    suite: SuiteQ = None,
     limit: Limit = DEFAULT_PAGE,
     page_token: PageToken = None,
 ) -> Page[EvaluationRead]:
@@ -91,8 +95,8 @@ def list_evaluations(
 def compare(
     actor: ActorDep,
     session: SessionDep,
-    a: Annotated[str, Query(max_length=300)],
-    b: Annotated[str, Query(max_length=300)],
+    a: AdapterRefQ,
+    b: AdapterRefQ,
 ) -> ComparisonRead:
     """Scores of two versions side by side on the same suite, metric and dataset digest."""
     va, vb, rows = evaluations.compare_versions(session, actor=actor, ref_a=a, ref_b=b)

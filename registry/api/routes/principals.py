@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
 
-from fastapi import Query, Request, status
+from fastapi import Request, status
 
 from registry.access.schemas import (
     MembershipAdd,
@@ -17,6 +16,7 @@ from registry.access.schemas import (
 )
 from registry.api.deps import ActorDep, SessionDep, WriteDep
 from registry.api.pagination import Page, decode_name_token, decode_time_token, make_page, time_key
+from registry.api.params import PrincipalPath, PrincipalQ
 from registry.api.routes._common import (
     DEFAULT_PAGE,
     Limit,
@@ -114,7 +114,7 @@ def list_principals(
     response_model=PrincipalRead,
     responses=responses(InvalidName, PrincipalNotFound, NamespaceNotFound, PolicyDenied),
 )
-def add_memberships(name: str, body: MembershipAdd, ctx: WriteDep) -> object:
+def add_memberships(name: PrincipalPath, body: MembershipAdd, ctx: WriteDep) -> object:
     """Add namespace memberships to a principal (admin)."""
     return ctx.idempotent(
         body,
@@ -152,9 +152,9 @@ def create_token(body: TokenCreate, ctx: WriteDep) -> object:
         read = _token_read(issued.row, issued.principal)
         return TokenIssued(**read.model_dump(), token=issued.token)
 
-    # Never replay a token from the idempotency store: no Idempotency-Key handling here.
-    ctx.idempotency_key = None
-    return ctx.idempotent(body, produce, status_code=201)
+    # A retry gets the same token back; the stored copy of the secret is sealed to the caller's
+    # credential (idempotency.sealing), so the database never holds it usable.
+    return ctx.idempotent(body, produce, status_code=201, secret_fields=("token",))
 
 
 @router.get(
@@ -165,7 +165,7 @@ def create_token(body: TokenCreate, ctx: WriteDep) -> object:
 def list_tokens(
     actor: ActorDep,
     session: SessionDep,
-    principal: Annotated[str | None, Query(max_length=128)] = None,
+    principal: PrincipalQ = None,
     limit: Limit = DEFAULT_PAGE,
     page_token: PageToken = None,
 ) -> Page[TokenRead]:
@@ -189,6 +189,10 @@ def list_tokens(
 def revoke_token(token_id: uuid.UUID, ctx: WriteDep, request: Request) -> object:
     """Revoke a token (yours, or any as admin); other replicas stop accepting it within the
     token cache lifetime (``REGISTRY_AUTH__TOKEN_CACHE_S``)."""
-    row, owner = admin.revoke_token(ctx.session, actor=ctx.actor, token_id=token_id)
-    request.app.state.token_cache.clear()
-    return _token_read(row, owner)
+
+    def produce() -> TokenRead:
+        row, owner = admin.revoke_token(ctx.session, actor=ctx.actor, token_id=token_id)
+        request.app.state.token_cache.clear()
+        return _token_read(row, owner)
+
+    return ctx.idempotent(None, produce)

@@ -16,6 +16,7 @@ from registry.access.schemas import (
 )
 from registry.api.deps import ActorDep, PoliciesDep, SessionDep, WriteDep
 from registry.api.pagination import Page, decode_time_token, make_page, time_key
+from registry.api.params import DeploymentQ
 from registry.api.routes._common import (
     DEFAULT_PAGE,
     Limit,
@@ -117,12 +118,16 @@ def request_promotion(body: PromotionCreate, ctx: WriteDep, active: PoliciesDep)
     )
 
 
-@router.get("", response_model=Page[PromotionRead], responses=responses(InvalidPageToken))
+@router.get(
+    "",
+    response_model=Page[PromotionRead],
+    responses=responses(InvalidPageToken, DeploymentNotFound),
+)
 def list_promotions(
     actor: ActorDep,
     session: SessionDep,
     active: PoliciesDep,
-    deployment: Annotated[str | None, Query(max_length=64)] = None,
+    deployment: DeploymentQ = None,
     state: Annotated[str | None, Query(max_length=16)] = None,
     limit: Limit = DEFAULT_PAGE,
     page_token: PageToken = None,

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import re
 
-from fastapi import Header, Response, status
+from fastapi import Response, status
 
 from registry.access.schemas import (
     DecisionRead,
@@ -16,6 +16,7 @@ from registry.access.schemas import (
 )
 from registry.api.deps import ActorDep, SessionDep, WriteDep
 from registry.api.pagination import Page, decode_time_token, make_page, time_key
+from registry.api.params import IF_MATCH_PATTERN, DeploymentPath, IfMatch
 from registry.api.routes._common import (
     DEFAULT_PAGE,
     Limit,
@@ -36,12 +37,10 @@ from registry.errors import (
     PreconditionRequired,
 )
 
+_IF_MATCH = re.compile(IF_MATCH_PATTERN)
+
 router = authenticated_router(prefix="/api/v1/deployments", tags=["deployments"])
 
-IfMatch = Annotated[
-    str | None,
-    Header(max_length=64, description='The revision you expect, e.g. "7" (the ETag of GET).'),
-]
 _MOVES = responses(
     DeploymentNotFound, PolicyDenied, PreconditionFailed, PreconditionRequired, InvalidTransition
 )
@@ -51,12 +50,14 @@ def expected_revision(if_match: str | None, body_value: int | None) -> int | Non
     """The expected revision from ``If-Match`` (``"7"``, ``7``) or the body."""
     if if_match is None:
         return body_value
-    value = if_match.strip().removeprefix("W/").strip('"')
-    if not value.isdigit():
+    # ASCII digits only: str.isdigit() also takes "²", which int() then refuses (a 500).
+    match = _IF_MATCH.fullmatch(if_match)
+    if match is None:
         raise BadRequest('If-Match must be the deployment revision, e.g. "7"')
-    if body_value is not None and body_value != int(value):
+    value = int(match.group(1))
+    if body_value is not None and body_value != value:
         raise BadRequest("If-Match and expected_revision disagree")
-    return int(value)
+    return value
 
 
 def _with_etag(read: DeploymentRead) -> Response:
@@ -68,7 +69,9 @@ def _with_etag(read: DeploymentRead) -> Response:
 
 
 @router.post("/{name}/rollout", response_model=DeploymentRead, responses=_MOVES)
-def rollout(name: str, body: RolloutStep, ctx: WriteDep, if_match: IfMatch = None) -> Response:
+def rollout(
+    name: DeploymentPath, body: RolloutStep, ctx: WriteDep, if_match: IfMatch = None
+) -> Response:
     """Set the candidate's share (manual step; 10000 completes the rollout). Needs the
     revision you expect (``If-Match`` or ``expected_revision``): stale → 412, missing → 428."""
     expected = expected_revision(if_match, body.expected_revision)
@@ -80,7 +83,10 @@ def rollout(name: str, body: RolloutStep, ctx: WriteDep, if_match: IfMatch = Non
 
 @router.post("/{name}/rollback", response_model=DeploymentRead, responses=_MOVES)
 def rollback(
-    name: str, ctx: WriteDep, body: RollbackRequest | None = None, if_match: IfMatch = None
+    name: DeploymentPath,
+    ctx: WriteDep,
+    body: RollbackRequest | None = None,
+    if_match: IfMatch = None,
 ) -> Response:
     """One command, one new revision: drop the candidate, or return to the previous stable
     version, or restore ``to_revision``'s split (refused when a version there is archived or
@@ -100,7 +106,7 @@ def rollback(
     response_model=ReportRead,
     responses=responses(DeploymentNotFound, PolicyDenied, InvalidReport),
 )
-def report(name: str, body: ReportCreate, ctx: WriteDep) -> object:
+def report(name: DeploymentPath, body: ReportCreate, ctx: WriteDep) -> object:
     """Traffic, errors and latency one serving replica saw for an arm of a revision over a
     window (what the rollout controller analyses)."""
 
@@ -133,7 +139,7 @@ def report(name: str, body: ReportCreate, ctx: WriteDep) -> object:
     responses=responses(DeploymentNotFound, InvalidPageToken),
 )
 def decisions(
-    name: str,
+    name: DeploymentPath,
     actor: ActorDep,
     session: SessionDep,
     limit: Limit = DEFAULT_PAGE,

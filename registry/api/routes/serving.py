@@ -13,12 +13,15 @@ Cache misses (a new revision, a first token) are resolved in a worker thread.
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.routing import BaseRoute, Route
 
 from registry.access.resolve_guard import ResolveGuard
-from registry.api.deps import get_principal
+from registry.api.deps import principal_from_header
+from registry.api.openapi import BEARER_SCHEME
 from registry.api.routes._common import responses
 from registry.auth.principal import AuthenticatedPrincipal
 from registry.catalog import refs
@@ -41,7 +44,7 @@ _NAME_PARAM = {
     "in": "path",
     "required": True,
     "description": "Deployment name.",
-    "schema": {"type": "string"},
+    "schema": {"type": "string", "pattern": refs.SIMPLE_NAME_PATTERN},
 }
 _KEY_PARAM = {
     "name": "key",
@@ -50,6 +53,10 @@ _KEY_PARAM = {
     "description": "Routing key (tenant, user), 1..1024 characters.",
     "schema": {"type": "string", "minLength": 1, "maxLength": 1024},
 }
+
+
+# These routes authenticate by hand (no dependency), so the document says so by hand too.
+_SECURED: dict[str, Any] = {"security": [{BEARER_SCHEME: []}]}
 
 
 def _key(request: Request) -> str | None:
@@ -63,10 +70,10 @@ def _key(request: Request) -> str | None:
 
 
 async def _caller(request: Request) -> AuthenticatedPrincipal:
-    """The caller, from the raw header (``get_principal``: no thread hop when the token is
+    """The caller, from the raw header (no thread hop when the token is
     cached). No dependency injection here: on this path FastAPI's parameter solving costs more
     than the work itself."""
-    return await get_principal(request, request.headers.get("authorization"))
+    return await principal_from_header(request, request.headers.get("authorization"))
 
 
 async def _table(request: Request, name: str, principal: AuthenticatedPrincipal) -> RouteTable:
@@ -84,8 +91,10 @@ async def _table(request: Request, name: str, principal: AuthenticatedPrincipal)
 @router.get(
     "/{name}/resolve",
     response_class=Response,
-    responses=responses(InvalidName, DeploymentNotFound, NothingServed, PolicyDenied, BadRequest),
-    openapi_extra={"parameters": [_NAME_PARAM, _KEY_PARAM]},
+    responses=responses(
+        InvalidName, DeploymentNotFound, NothingServed, PolicyDenied, BadRequest, InvalidRequest
+    ),
+    openapi_extra={"parameters": [_NAME_PARAM, _KEY_PARAM], **_SECURED},
 )
 async def resolve(request: Request) -> Response:
     """Which adapter version serves ``key`` now: arm, ref, version, digest, base and its digest,
@@ -96,7 +105,7 @@ async def resolve(request: Request) -> Response:
     principal = await _caller(request)
     key = _key(request)
     if key is None or not 1 <= len(key) <= 1024:
-        raise InvalidRequest("key is required (1..1024 characters)", context={"parameter": "key"})
+        raise InvalidRequest("key is required (1..1024 characters)", loc=("query", "key"))
     table = await _table(request, name, principal)
     arm = "stable"
     if table.candidate is not None and table.share_bp > 0:
@@ -118,7 +127,7 @@ async def resolve(request: Request) -> Response:
     "/{name}/routing-table",
     response_class=Response,
     responses=responses(InvalidName, DeploymentNotFound, PolicyDenied),
-    openapi_extra={"parameters": [_NAME_PARAM]},
+    openapi_extra={"parameters": [_NAME_PARAM], **_SECURED},
 )
 async def routing_table(request: Request) -> Response:
     """The deployment's current routing table for client-side resolution (``Router``), with an

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import Annotated
 
-from fastapi import Header, Request, status
+from fastapi import Request, status
 from starlette.concurrency import run_in_threadpool
 
 from registry.access.actor import registry_resource
 from registry.api.deps import PrincipalDep, SessionDep, SessionsDep, StoreDep, WriteDep
+from registry.api.params import ContentDigest, UploadFilePath
 from registry.api.routes._common import authenticated_router, responses
 from registry.catalog.schemas import FileRead, UploadCreate, UploadRead
 from registry.db.session import unit_of_work
@@ -123,14 +123,12 @@ def get_upload(upload_id: uuid.UUID, session: SessionDep, principal: PrincipalDe
 )
 async def put_file(
     upload_id: uuid.UUID,
-    name: str,
+    name: UploadFilePath,
     request: Request,
     principal: PrincipalDep,
     sessions: SessionsDep,
     store: StoreDep,
-    x_content_digest: Annotated[
-        str, Header(max_length=200, description="sha256:<hex> of the body (required).")
-    ],
+    x_content_digest: ContentDigest,
 ) -> FileRead:
     """Stream one file into the session; the server hashes it and checks the claimed digest."""
 
