@@ -1,4 +1,5 @@
-"""Strict JSON request bodies: no duplicate keys, no NaN/Infinity, bounded nesting.
+"""Strict JSON request bodies: no duplicate keys, no NaN/Infinity, bounded nesting, only
+storable text (no NUL, no unpaired surrogates, no keys that collide after NFC).
 
 FastAPI parses JSON bodies with ``json.loads`` on the event loop, which keeps the *last* of two
 equal keys (``{"share": 10, "share": 10000}`` means different things to different parsers in a
@@ -13,6 +14,8 @@ keeps serving. The body's size was bounded before it was read (:mod:`registry.ap
 from __future__ import annotations
 
 import json
+import re
+import unicodedata
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -43,20 +46,52 @@ def _constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
 
-def _too_deep(value: Any, max_depth: int) -> bool:
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _unstorable(text: str) -> str | None:
+    found = _UNSTORABLE.search(text)
+    if found is None:
+        return None
+    return "NUL character" if found.group() == "\x00" else "unpaired UTF-16 surrogate"
+
+
+def _problem(value: Any, max_depth: int) -> str | None:
+    """Why a parsed document cannot be taken, or None: nesting deeper than ``max_depth``, a
+    NUL or an unpaired surrogate in a string or key (no database column and no canonical
+    audit record can hold them), keys of one object equal after NFC normalisation (the
+    audit log's canonical form would merge them)."""
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         node, depth = stack.pop()
-        children = node.values() if isinstance(node, dict) else node
+        if isinstance(node, str):
+            if (why := _unstorable(node)) is not None:
+                return why
+            continue
+        if not isinstance(node, dict | list):
+            continue
         if depth > max_depth:
-            return True
-        stack.extend((c, depth + 1) for c in children if isinstance(c, dict | list))
-    return False
+            return f"nesting deeper than {max_depth} levels"
+        if isinstance(node, dict):
+            keys = list(node)
+            for key in keys:
+                if (why := _unstorable(key)) is not None:
+                    return f"{why} in a key"
+            if not all(k.isascii() for k in keys) and len(
+                {unicodedata.normalize("NFC", k) for k in keys}
+            ) != len(keys):
+                return "keys equal after Unicode normalisation"
+            children: Any = node.values()
+        else:
+            children = node
+        stack.extend((c, depth + 1) for c in children if isinstance(c, dict | list | str))
+    return None
 
 
 def parse_strict(body: bytes, *, max_depth: int = DEFAULT_MAX_DEPTH) -> Any:
     """Parse a JSON document; ``json.JSONDecodeError`` for duplicate keys, non-finite numbers,
-    nesting deeper than ``max_depth`` and anything ``json.loads`` refuses."""
+    nesting deeper than ``max_depth``, unstorable text (:func:`_problem`) and anything
+    ``json.loads`` refuses."""
     text = body.decode("utf-8", errors="replace") if isinstance(body, bytes) else body
     try:
         value = json.loads(text, object_pairs_hook=_object, parse_constant=_constant)
@@ -68,8 +103,8 @@ def parse_strict(body: bytes, *, max_depth: int = DEFAULT_MAX_DEPTH) -> Any:
         raise
     except ValueError as exc:
         raise json.JSONDecodeError(str(exc), text, 0) from None
-    if isinstance(value, dict | list) and _too_deep(value, max_depth):
-        raise json.JSONDecodeError(f"nesting deeper than {max_depth} levels", text, 0)
+    if (why := _problem(value, max_depth)) is not None:
+        raise json.JSONDecodeError(why, text, 0)
     return value
 
 

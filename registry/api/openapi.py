@@ -193,12 +193,38 @@ def _complete_operation(
         add_error_codes(responses, refused["status"], [refused["error"]])
 
 
+# The strict JSON body parser (api/json_body.py) refuses NUL anywhere in a body: no database
+# text column and no canonical audit record can hold it. Free-text strings say so.
+_NO_NUL = "^[^\\u0000]*$"
+_CONSTRAINED = frozenset({"pattern", "enum", "const", "format"})
+
+
+def _storable_text(node: Any) -> None:
+    """Give every free-text string (and free-form object keys) of a schema the no-NUL rule."""
+    if isinstance(node, list):
+        for item in node:
+            _storable_text(item)
+        return
+    if not isinstance(node, dict):
+        return
+    types = node.get("type")  # not a schema keyword when a property is *named* "type"
+    kinds = set(types) if isinstance(types, list) else {types} if isinstance(types, str) else set()
+    if "string" in kinds and not _CONSTRAINED & node.keys():
+        node["pattern"] = _NO_NUL
+    if "object" in kinds and node.get("additionalProperties", True) is not False:
+        node.setdefault("propertyNames", {"pattern": _NO_NUL})
+    for key, value in node.items():
+        if key not in ("examples", "example", "default", "const", "enum"):
+            _storable_text(value)
+
+
 def complete(document: dict[str, Any]) -> dict[str, Any]:
     """The generated document with the error model, the real 422 and the generic codes."""
     doc = copy.deepcopy(document)
     schemas: dict[str, Any] = doc.setdefault("components", {}).setdefault("schemas", {})
     for name in ("HTTPValidationError", "ValidationError"):
         schemas.pop(name, None)
+    _storable_text(schemas)
     schemas[_ERROR] = _ERROR_SCHEMA
     schemas[_VALIDATION] = _VALIDATION_SCHEMA
     for path, item in doc.get("paths", {}).items():

@@ -242,8 +242,20 @@ class TestStrictJson:
             b'{"name": Infinity}',
             b'{"name": "a", "description": ' + b"[" * 40 + b"]" * 40 + b"}",
             b"[" * 100_000 + b"]" * 100_000,
+            b'{"name": "a", "description": "nul \\u0000 here"}',
+            b'{"name": "a", "description": "lone \\ud800"}',
+            b'{"name": "a", "description": "x", "\\u00e9": 1, "e\\u0301": 2}',
         ],
-        ids=["duplicate-key", "nan", "infinity", "too-deep", "recursion"],
+        ids=[
+            "duplicate-key",
+            "nan",
+            "infinity",
+            "too-deep",
+            "recursion",
+            "nul",
+            "surrogate",
+            "nfc",
+        ],
     )
     def test_refused_json(self, guarded: LiveServer, raw: bytes) -> None:
         r = httpx.post(
