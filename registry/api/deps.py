@@ -7,7 +7,7 @@ commit becomes an error response instead of a lost write after a 2xx.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -235,13 +235,7 @@ class WriteContext:
         """
         if self.idempotency_key is None:
             return JSONResponse(jsonable_encoder(produce()), status_code=status_code)
-        fp = idempotency.fingerprint(
-            self.request.method,
-            self.request.url.path,
-            # Fields the caller left out are not the same request as fields sent with their
-            # default values (POST /tokens: an omitted lifetime is clamped, a sent one refused).
-            body.model_dump(mode="json", exclude_unset=True) if body is not None else None,
-        )
+        fp = _fingerprint(self.request, body)
         stored, record = idempotency.begin(
             self.session,
             principal_id=self.principal.id,
@@ -284,6 +278,90 @@ class WriteContext:
                 )
             opened[field] = value
         return opened
+
+
+def _fingerprint(request: Request, body: BaseModel | None) -> str:
+    return idempotency.fingerprint(
+        request.method,
+        request.url.path,
+        # Fields the caller left out are not the same request as fields sent with their
+        # default values (POST /tokens: an omitted lifetime is clamped, a sent one refused).
+        body.model_dump(mode="json", exclude_unset=True) if body is not None else None,
+    )
+
+
+@dataclass
+class SlowWriteContext:
+    """For a write that does slow work (validation, blob transfers) before its inserts.
+
+    ``WriteDep`` opens the write transaction while dependencies are solved — on SQLite that is
+    the database-wide write lock, held until the response. A route with slow work instead
+    answers a replay first (:meth:`replay`), reads and authorizes in a short read transaction
+    (:meth:`reading`), does the slow work holding no transaction, and only then runs its
+    inserts in a short write transaction (:meth:`commit`, idempotent like ``WriteDep``).
+    """
+
+    request: Request
+    principal: AuthenticatedPrincipal
+    settings: Settings
+    idempotency_key: str | None
+
+    @property
+    def sessions(self) -> Sessions:
+        sessions: Sessions = self.request.app.state.sessions
+        return sessions
+
+    def replay(self, body: BaseModel | None) -> JSONResponse | None:
+        """The stored answer of an earlier request with this key, before any work is done."""
+        if self.idempotency_key is None:
+            return None
+        with unit_of_work(self.sessions.read) as session:
+            stored = idempotency.peek(
+                session,
+                principal_id=self.principal.id,
+                key=self.idempotency_key,
+                fingerprint=_fingerprint(self.request, body),
+            )
+        if stored is None:
+            return None
+        return JSONResponse(
+            stored.body, status_code=stored.status_code, headers={"Idempotent-Replayed": "true"}
+        )
+
+    def reading(self) -> AbstractContextManager[tuple[Session, Actor]]:
+        return short_read(self.request, self.principal)
+
+    def commit(
+        self,
+        body: BaseModel | None,
+        actor: Actor,
+        produce: Callable[[Session], Any],
+        *,
+        status_code: int = 200,
+    ) -> JSONResponse:
+        """Run ``produce`` in a write transaction of its own, idempotently."""
+        with _audit_refusals(self.request), unit_of_work(self.sessions.write) as session:
+            ctx = WriteContext(
+                self.request, session, self.principal, self.settings, self.idempotency_key, actor
+            )
+            response = ctx.idempotent(body, lambda: produce(session), status_code=status_code)
+        health: DependencyHealth = self.request.app.state.health
+        health.database_ok()
+        return response
+
+
+async def get_slow_write_context(
+    request: Request,
+    principal: PrincipalDep,
+    settings: SettingsDep,
+    idempotency_key: IdempotencyKey = None,
+) -> SlowWriteContext:
+    return SlowWriteContext(request, principal, settings, idempotency_key)
+
+
+SlowWriteDep = Annotated[SlowWriteContext, Depends(get_slow_write_context)]
+#: The session a ``SlowWriteContext.commit`` callback receives (routes import no sqlalchemy).
+DbSession = Session
 
 
 async def get_write_context(  # no I/O: async saves a worker-thread hop per write request

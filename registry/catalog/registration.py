@@ -1,11 +1,19 @@
-"""Registering adapter versions: validate staged files, then blob first, rows second.
+"""Registering adapter versions: the slow work first, then a short transaction of inserts.
 
-One call = one transaction (the caller's). Order of work:
-1. resolve namespace and base version (404s), the upload session or the S3 import;
-2. validate every staged file against the base manifest (no row exists yet; on failure the
-   staged bytes are discarded so a rejected push leaves nothing behind);
-3. move the staged files to content-addressed keys and record blob rows;
-4. lock the adapter row, bump its counter, insert the version, files, datasets, lineage, tags.
+Validating an adapter reads its headers (and, for small ones, every tensor), an S3 import copies
+objects, publishing re-hashes every file: seconds of work that must not run inside the write
+transaction (on SQLite it would hold the database-wide write lock, blocking every other write
+for its duration). A registration therefore runs in three phases:
+
+1. :func:`plan_version` — a read transaction: names, metadata, namespace (authorized), base
+   version, parents, the upload session (404s and 400s before any slow work);
+2. :func:`prepare_version` — no transaction held: the S3 import (its own short units of work),
+   validation against the base manifest (on failure the staged bytes are discarded, so a
+   rejected push leaves nothing behind), the version digest, then publishing the staged files
+   to their content addresses (blob first, row second);
+3. :func:`commit_version` — the write transaction, only INSERTs: lock the adapter row, refuse a
+   duplicate, re-check under the upload's lock that it still holds exactly the validated files,
+   bump the counter, insert the version, files, datasets, lineage, tags and the audit event.
 """
 
 from __future__ import annotations
@@ -13,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,20 +31,27 @@ from registry.auth.principal import AuthenticatedPrincipal
 from registry.catalog import refs
 from registry.catalog.base_models import ManifestCache
 from registry.catalog.models import (
-    AdapterVersion,
     LineageEdge,
     LineageRelation,
     VersionFile,
-    VersionState,
 )
 from registry.catalog.namespaces import get_namespace
-from registry.catalog.queries import VersionContext, resolve_version
+from registry.catalog.queries import VersionContext
+from registry.catalog.registration_inputs import (
+    DatasetSpec,
+    ParentSpec,
+    VersionMetadata,
+    check_metadata,
+    import_from_s3,
+    resolve_parents,
+    version_row,
+)
 from registry.catalog.repository import AdapterRepository, BaseModelRepository, VersionRepository
 from registry.catalog.repository_provenance import DatasetRepository, LineageRepository
 from registry.catalog.views import KnownParts
+from registry.db.session import Sessions, unit_of_work
 from registry.errors import (
     AdapterInvalid,
-    BadRequest,
     BaseModelNotFound,
     InvalidRequest,
     VersionAlreadyExists,
@@ -45,37 +59,25 @@ from registry.errors import (
 from registry.storage import uploads
 from registry.storage.base import ArtifactStore
 from registry.storage.imports import parse_import_uri
-from registry.storage.models import UploadPurpose, UploadSession
+from registry.storage.models import UploadPurpose
 from registry.validation import ValidationReport, validate_adapter
 from registry.validation.files import MAX_TEXT_BYTES, MAX_TOKENIZER_BYTES
 from registry.validation.patterns import RegexLimits
 from registry.validation.safetensors import MAX_HEADER_BYTES, MAX_TENSORS
 
-
-@dataclass(frozen=True, slots=True)
-class DatasetSpec:
-    name: str
-    digest: str
-    uri: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ParentSpec:
-    ref: str
-    relation: str
-    recipe: dict[str, Any] | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class VersionMetadata:
-    description: str = ""
-    tags: tuple[str, ...] = ()
-    datasets: tuple[DatasetSpec, ...] = ()
-    parents: tuple[ParentSpec, ...] = ()
-    git_commit: str | None = None
-    mlflow_run_id: str | None = None
-    training_base_dtype: str | None = None
-    quantization: str | None = None
+__all__ = [
+    "DatasetSpec",
+    "ParentSpec",
+    "PreparedVersion",
+    "RegisteredVersion",
+    "RegistrationLimits",
+    "RegistrationPlan",
+    "VersionMetadata",
+    "commit_version",
+    "plan_version",
+    "prepare_version",
+    "version_digest",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,21 +101,36 @@ class RegisteredVersion:
     known: KnownParts
 
 
-def version_digest(files: list[tuple[str, str, int]]) -> str:
-    """sha256 of the canonical file manifest ``[{name, digest, size}]`` sorted by name."""
-    manifest = [
-        {"digest": f"sha256:{hex_}", "name": name, "size": size}
-        for name, hex_, size in sorted(files)
-    ]
-    raw = json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode()
-    return "sha256:" + hashlib.sha256(raw).hexdigest()
+@dataclass(frozen=True, slots=True)
+class RegistrationPlan:
+    """What phase 1 resolved: plain values, usable after its transaction ended."""
+
+    namespace: str
+    adapter: str
+    base: str  # NAME@REV
+    base_version_id: uuid.UUID
+    manifest_blob: str
+    parents: list[tuple[uuid.UUID | None, uuid.UUID | None]]
+    upload_id: uuid.UUID | None
+    source_uri: str | None
+    metadata: VersionMetadata
 
 
-def register_version(
+@dataclass(frozen=True, slots=True)
+class PreparedVersion:
+    """What phase 2 produced: validated files, already published under their digests."""
+
+    plan: RegistrationPlan
+    upload_id: uuid.UUID
+    staged: list[uploads.StagedFile]
+    report: ValidationReport
+    digest: str
+    config: dict[str, Any]
+
+
+def plan_version(
     session: Session,
     *,
-    store: ArtifactStore,
-    manifests: ManifestCache,
     actor: Actor,
     limits: RegistrationLimits,
     namespace: str,
@@ -122,35 +139,77 @@ def register_version(
     upload_id: uuid.UUID | None,
     source_uri: str | None,
     metadata: VersionMetadata,
-) -> RegisteredVersion:
-    """Validate and register a new version of ``namespace/adapter`` (created on first push).
+) -> RegistrationPlan:
+    """Check and resolve everything a registration names (phase 1; reads only).
 
-    Errors: ``invalid_name``/``invalid_reference``, ``namespace_not_found``,
-    ``base_model_not_found``, ``upload_not_found``, ``upload_state_conflict``, every bad-adapter
-    code, ``version_exists`` (same content already registered), ``invalid_uri`` /
-    ``uri_not_allowed`` for imports. Runs in the caller's transaction; flushes.
+    Errors: ``invalid_name``/``invalid_reference``, ``namespace_not_found`` (or a policy
+    refusal of ``register_version``), ``base_model_not_found``, ``invalid_request`` (not
+    exactly one of upload and import), ``invalid_uri``/``uri_not_allowed``,
+    ``upload_not_found``, ``upload_state_conflict``.
     """
     refs.adapter_name(adapter)
     base_ref = refs.parse_base_ref(base)
-    _check_metadata(metadata)
-    principal = actor.principal
-    ns = get_namespace(session, name=namespace, actor=actor, action="register_version")
+    check_metadata(metadata)
+    get_namespace(session, name=namespace, actor=actor, action="register_version")
     base_version = BaseModelRepository(session).get_version(base_ref.name, base_ref.revision)
     if base_version is None:
         raise BaseModelNotFound("no such base model revision", context={"base": str(base_ref)})
     if (upload_id is None) == (source_uri is None):
         raise InvalidRequest("give exactly one of upload_id and source_uri")
     # Cheap lookups first: a wrong parent must not cost an S3 import or a validation pass.
-    parents = _resolve_parents(session, actor, metadata.parents)
+    parents = resolve_parents(session, actor, metadata.parents)
     if source_uri is not None:
-        upload_id = _import_from_s3(
-            session, store=store, principal=principal, limits=limits, uri=source_uri
-        ).id
-    assert upload_id is not None
-    upload, upload_files = uploads.get_upload(session, principal=principal, upload_id=upload_id)
-    uploads.require_open(upload, purpose=UploadPurpose.adapter)
-    staged = uploads.open_staged_files(store, upload_files)
-    base_manifest = manifests.load(store, base_version.manifest_blob)
+        parse_import_uri(source_uri, list(limits.import_allowlist))
+    else:
+        assert upload_id is not None
+        upload, _files = uploads.get_upload(session, principal=actor.principal, upload_id=upload_id)
+        uploads.require_open(upload, purpose=UploadPurpose.adapter)
+    return RegistrationPlan(
+        namespace=namespace,
+        adapter=adapter,
+        base=str(base_ref),
+        base_version_id=base_version.id,
+        manifest_blob=base_version.manifest_blob,
+        parents=parents,
+        upload_id=upload_id,
+        source_uri=source_uri,
+        metadata=metadata,
+    )
+
+
+def prepare_version(
+    sessions: Sessions,
+    *,
+    store: ArtifactStore,
+    manifests: ManifestCache,
+    principal: AuthenticatedPrincipal,
+    limits: RegistrationLimits,
+    plan: RegistrationPlan,
+) -> PreparedVersion:
+    """Import (if asked), validate and publish the files (phase 2; holds no transaction while
+    it reads or writes bytes: its database reads and the import's records are short units of
+    work of their own).
+
+    Errors: every bad-adapter code (the staged bytes are then discarded),
+    ``upload_state_conflict``, ``version_exists`` (already registered: nothing published),
+    ``integrity_failure``, ``storage_unavailable``.
+    """
+    upload_id = plan.upload_id
+    if upload_id is None:
+        assert plan.source_uri is not None
+        upload_id = import_from_s3(
+            sessions,
+            store=store,
+            principal=principal,
+            allowlist=limits.import_allowlist,
+            upload_ttl_s=limits.upload_ttl_s,
+            uri=plan.source_uri,
+        )
+    with unit_of_work(sessions.read) as session:
+        upload, files = uploads.get_upload(session, principal=principal, upload_id=upload_id)
+        uploads.require_open(upload, purpose=UploadPurpose.adapter)
+    staged = uploads.open_staged_files(store, files)
+    base_manifest = manifests.load(store, plan.manifest_blob)
     try:
         report = validate_adapter(
             {f.name: f.source for f in staged},
@@ -164,38 +223,69 @@ def register_version(
             regex_limits=limits.regex_limits,
         )
     except AdapterInvalid:
-        uploads.discard_upload(store, upload.id)
+        uploads.discard_upload(store, upload_id)
         raise
     digest = version_digest([(f.name, f.digest, f.size) for f in staged])
     # Validated above (size-capped, duplicate-free JSON object): safe to keep as a snapshot.
     config_src = next(f.source for f in staged if f.name == "adapter_config.json")
     config = json.loads(config_src.read_at(0, config_src.size))
+    with unit_of_work(sessions.read) as session:
+        ns = get_namespace(session, name=plan.namespace)
+        existing = AdapterRepository(session).get(ns.id, plan.adapter)
+        if existing is not None:  # a re-push of registered content costs no publish
+            _refuse_duplicate(
+                store,
+                VersionRepository(session),
+                existing.id,
+                upload_id,
+                f"{plan.namespace}/{plan.adapter}",
+                digest,
+            )
+    uploads.publish_staged(store, staged)
+    return PreparedVersion(plan, upload_id, staged, report, digest, config)
+
+
+def commit_version(
+    session: Session, *, actor: Actor, store: ArtifactStore, prepared: PreparedVersion
+) -> RegisteredVersion:
+    """Insert the new version of a prepared registration (phase 3; the write transaction, only
+    INSERTs and the row locks that order them). Runs in the caller's transaction; flushes.
+
+    Errors: ``namespace_not_found`` (deleted meanwhile), ``version_exists`` (a concurrent push
+    of the same content won), ``upload_state_conflict`` (the upload changed after validation).
+    """
+    plan = prepared.plan
+    metadata = plan.metadata
+    principal = actor.principal
+    adapter = plan.adapter
+    digest = prepared.digest
+    staged = prepared.staged
+    ns = get_namespace(session, name=plan.namespace, actor=actor, action="register_version")
     adapters = AdapterRepository(session)
     versions = VersionRepository(session)
     adapters.ensure(ns.id, adapter)
-    unlocked = adapters.get(ns.id, adapter)
-    assert unlocked is not None
-    _refuse_duplicate(store, versions, unlocked.id, upload.id, f"{namespace}/{adapter}", digest)
-    # File moves and fsyncs happen before the lock, so the critical section is only INSERTs.
-    uploads.publish_staged(store, staged)
     # The row lock serialises version allocation per adapter (BEGIN IMMEDIATE on SQLite).
     adapter_row = adapters.get(ns.id, adapter, for_update=True)
     assert adapter_row is not None
     # Re-checked under the lock: a concurrent push of the same content may have won meanwhile.
-    _refuse_duplicate(store, versions, adapter_row.id, upload.id, f"{namespace}/{adapter}", digest)
+    _refuse_duplicate(
+        store, versions, adapter_row.id, prepared.upload_id, f"{ns.name}/{adapter}", digest
+    )
+    upload, _files = uploads.get_upload(session, principal=principal, upload_id=prepared.upload_id)
+    # Under the upload's row lock: still open, still exactly the files that were validated.
     uploads.record_upload(session, upload=upload, files=staged)
     adapter_row.latest_version += 1
     version = versions.add(
-        _version_row(
+        version_row(
             adapter_row.id,
             adapter_row.latest_version,
             digest,
-            base_version.id,
+            plan.base_version_id,
             principal,
-            report,
-            config,
+            prepared.report,
+            prepared.config,
             metadata,
-            source_uri,
+            plan.source_uri,
         )
     )
     adapter_row.updated_at = version.created_at
@@ -213,10 +303,12 @@ def register_version(
         LineageEdge(
             child_version_id=version.id,
             relation=LineageRelation.trained_on,
-            parent_base_version_id=base_version.id,
+            parent_base_version_id=plan.base_version_id,
         )
     ]
-    for spec, (parent_version_id, parent_base_id) in zip(metadata.parents, parents, strict=True):
+    for spec, (parent_version_id, parent_base_id) in zip(
+        metadata.parents, plan.parents, strict=True
+    ):
         edges.append(
             LineageEdge(
                 child_version_id=version.id,
@@ -232,7 +324,7 @@ def register_version(
         tags=tags,
         files=file_rows,
         registered_by=principal.name,
-        base=str(base_ref),
+        base=plan.base,
         datasets=sorted(dataset_rows, key=lambda d: d.name),
     )
     registered = VersionContext(ns, adapter_row, version)
@@ -242,11 +334,21 @@ def register_version(
         f"adapter:{registered.ref}",
         after={
             "digest": digest,
-            "base": str(base_ref),
+            "base": plan.base,
             "ci": dict(principal.ci_identity) if principal.ci_identity else None,
         },
     )
     return RegisteredVersion(registered, parts)
+
+
+def version_digest(files: list[tuple[str, str, int]]) -> str:
+    """sha256 of the canonical file manifest ``[{name, digest, size}]`` sorted by name."""
+    manifest = [
+        {"digest": f"sha256:{hex_}", "name": name, "size": size}
+        for name, hex_, size in sorted(files)
+    ]
+    raw = json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode()
+    return "sha256:" + hashlib.sha256(raw).hexdigest()
 
 
 def _refuse_duplicate(
@@ -264,129 +366,3 @@ def _refuse_duplicate(
             "this content is already registered",
             context={"ref": f"{adapter}@v{existing.version}", "digest": digest},
         )
-
-
-def _version_row(
-    adapter_id: uuid.UUID,
-    number: int,
-    digest: str,
-    base_version_id: uuid.UUID,
-    principal: AuthenticatedPrincipal,
-    report: ValidationReport,
-    config: dict[str, Any],
-    metadata: VersionMetadata,
-    source_uri: str | None,
-) -> AdapterVersion:
-    return AdapterVersion(
-        id=uuid.uuid4(),  # known before the flush, so dependent rows can be staged with it
-        adapter_id=adapter_id,
-        version=number,
-        digest=digest,
-        state=VersionState.validated,
-        base_model_version_id=base_version_id,
-        peft_type=report.peft_type,
-        task_type=report.task_type,
-        r=report.r,
-        lora_alpha=report.lora_alpha,
-        target_modules=list(report.target_modules),
-        rank_pattern=dict(report.rank_pattern or {}),
-        use_dora=report.use_dora,
-        use_rslora=report.use_rslora,
-        modules_to_save=list(report.modules_to_save) if report.modules_to_save else None,
-        dtype=report.dtype,
-        trainable_params=report.trainable_params,
-        config=config,
-        validation_report=report.to_json(),
-        description=metadata.description,
-        registered_by_id=principal.id,
-        ci_identity=dict(principal.ci_identity) if principal.ci_identity else None,
-        ci_actor=_ci_actor(principal.ci_identity),
-        git_commit=metadata.git_commit,
-        mlflow_run_id=metadata.mlflow_run_id,
-        training_base_dtype=metadata.training_base_dtype,
-        quantization=metadata.quantization,
-        source_uri=source_uri,
-    )
-
-
-def _ci_actor(identity: Mapping[str, Any] | None) -> str | None:
-    """The CI identity's human (``actor``), lower-cased, for four-eyes."""
-    if not identity:
-        return None
-    actor = identity.get("actor")
-    return str(actor).strip().lower()[:128] or None if actor else None
-
-
-def _check_metadata(metadata: VersionMetadata) -> None:
-    for tag in metadata.tags:
-        refs.tag_name(tag)
-    seen: set[str] = set()
-    for d in metadata.datasets:
-        refs.dataset_name(d.name)
-        refs.content_digest(d.digest)
-        if d.name in seen:
-            raise BadRequest("dataset named twice", context={"dataset": d.name})
-        seen.add(d.name)
-        if d.uri is not None and any(ord(c) < 32 for c in d.uri):
-            raise BadRequest("dataset uri has control characters", context={"dataset": d.name})
-    valid = {r.value for r in LineageRelation}
-    for p in metadata.parents:
-        if p.relation not in valid:
-            raise BadRequest(
-                "unknown lineage relation",
-                context={"relation": p.relation[:50], "allowed": sorted(valid)},
-            )
-
-
-def _resolve_parents(
-    session: Session, actor: Actor, parents: tuple[ParentSpec, ...]
-) -> list[tuple[uuid.UUID | None, uuid.UUID | None]]:
-    """``(parent adapter version id, parent base version id)`` per spec; 404 when missing."""
-    out: list[tuple[uuid.UUID | None, uuid.UUID | None]] = []
-    bases = BaseModelRepository(session)
-    for p in parents:
-        if p.relation == LineageRelation.trained_on:
-            ref = refs.parse_base_ref(p.ref)
-            found = bases.get_version(ref.name, ref.revision)
-            if found is None:
-                raise BaseModelNotFound("no such base model revision", context={"base": p.ref})
-            out.append((None, found.id))
-        else:
-            out.append((resolve_version(session, ref=p.ref, actor=actor).version.id, None))
-    return out
-
-
-def _import_from_s3(
-    session: Session,
-    *,
-    store: ArtifactStore,
-    principal: AuthenticatedPrincipal,
-    limits: RegistrationLimits,
-    uri: str,
-) -> UploadSession:
-    """Copy the objects under an allow-listed ``s3://bucket/prefix/`` into a new upload session.
-
-    The server reads and hashes the bytes itself; nothing the training job claims is trusted.
-    """
-    bucket, _prefix = parse_import_uri(uri, list(limits.import_allowlist))
-    objects = store.list_import(uri)
-    if not objects:
-        raise BadRequest("no objects under the import location", context={"uri": uri})
-    upload = uploads.create_upload(session, principal=principal, ttl_s=limits.upload_ttl_s)
-    try:
-        for obj in objects:
-            target = uploads.prepare_file(
-                session,
-                principal=principal,
-                upload_id=upload.id,
-                name=obj.name,
-                claimed_digest=None,
-            )
-            writer = uploads.StagedFileWriter(store, target)
-            for chunk in store.open_import_stream(bucket, obj.key):
-                writer.write(chunk)
-            uploads.record_file(session, principal=principal, target=target, staged=writer.finish())
-    except BaseException:
-        uploads.discard_upload(store, upload.id)
-        raise
-    return upload

@@ -63,25 +63,13 @@ def begin(
     """
     check_key(key)
     now = datetime.now(UTC)
-    stmt = select(IdempotencyRecord).where(
-        IdempotencyRecord.principal_id == principal_id, IdempotencyRecord.key == key
-    )
-    found = session.scalars(stmt).one_or_none()
+    found = _lookup(session, principal_id, key)
     if found is not None and found.expires_at <= now:
         session.delete(found)
         session.flush()
         found = None
     if found is not None:
-        if found.fingerprint != fingerprint:
-            raise IdempotencyKeyReused(
-                "this Idempotency-Key was used with a different request",
-                context={"key": key},
-            )
-        if found.status_code == _PENDING:
-            raise IdempotencyKeyInFlight(
-                "a request with this key is in progress", context={"key": key}
-            )
-        return StoredResponse(found.status_code, found.response), None
+        return _stored(found, key, fingerprint), None
     record = IdempotencyRecord(
         principal_id=principal_id,
         key=key,
@@ -99,6 +87,39 @@ def begin(
             "a request with this key is in progress", context={"key": key}
         ) from exc
     return None, record
+
+
+def peek(
+    session: Session, *, principal_id: uuid.UUID, key: str, fingerprint: str
+) -> StoredResponse | None:
+    """The stored response to replay for this key, or None when the request is new; claims
+    nothing (a read). For requests that do slow work before their write transaction: a replay
+    is answered before the work, and ``begin`` claims the key in the write transaction.
+
+    Errors as ``begin``: ``idempotency_key_reused``, ``idempotency_key_in_flight``.
+    """
+    check_key(key)
+    found = _lookup(session, principal_id, key)
+    if found is None or found.expires_at <= datetime.now(UTC):
+        return None
+    return _stored(found, key, fingerprint)
+
+
+def _lookup(session: Session, principal_id: uuid.UUID, key: str) -> IdempotencyRecord | None:
+    stmt = select(IdempotencyRecord).where(
+        IdempotencyRecord.principal_id == principal_id, IdempotencyRecord.key == key
+    )
+    return session.scalars(stmt).one_or_none()
+
+
+def _stored(found: IdempotencyRecord, key: str, fingerprint: str) -> StoredResponse:
+    if found.fingerprint != fingerprint:
+        raise IdempotencyKeyReused(
+            "this Idempotency-Key was used with a different request", context={"key": key}
+        )
+    if found.status_code == _PENDING:
+        raise IdempotencyKeyInFlight("a request with this key is in progress", context={"key": key})
+    return StoredResponse(found.status_code, found.response)
 
 
 def complete(session: Session, *, record: IdempotencyRecord, status_code: int, body: Any) -> None:

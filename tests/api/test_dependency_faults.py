@@ -9,6 +9,7 @@ so a server that waits for a frozen dependency fails the test instead of passing
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import threading
@@ -16,21 +17,29 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
+from registry.validation.manifest import read_base_dir
 from tests.factories.catalog import unique
 from tests.fixtures.app import bootstrap
 from tests.fixtures.db import dialect
 from tests.fixtures.faults import FreezableProxy
+from tests.fixtures.peft import PEFT_FIXTURES
 from tests.fixtures.s3 import moto_endpoint, s3_bucket, s3_client
 from tests.fixtures.server import LiveServer, server_env, start_server, stop_server
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 __all__ = ["moto_endpoint", "s3_bucket", "s3_client"]
 
 GUARD_S = 30
+ADAPTER = PEFT_FIXTURES / "adapters" / "gpt2-lora-r4-cattn"
+BASE = PEFT_FIXTURES / "bases" / "tiny-gpt2"
 
 
 def _until(predicate: object, attempts: int = 100, pause_s: float = 0.2) -> bool:
@@ -96,9 +105,9 @@ def test_frozen_database_health_ready_and_requests(
         assert _until(lambda: client.get("/api/v1/namespaces", headers=auth).status_code == 200)
 
 
-@pytest.fixture
-def frozen_s3_server(
-    database_url: str, moto_endpoint: str, s3_bucket: str, tmp_path: Path
+@contextlib.contextmanager
+def _s3_server(
+    database_url: str, moto_endpoint: str, bucket: str, tmp_path: Path, **extra: str
 ) -> Iterator[tuple[LiveServer, FreezableProxy]]:
     endpoint = make_url(moto_endpoint.replace("http://", "postgresql://"))
     proxy = FreezableProxy((endpoint.host or "127.0.0.1", endpoint.port or 80))
@@ -107,18 +116,14 @@ def frozen_s3_server(
         tmp_path / "artifacts",
         REGISTRY_CONTROLLER__ENABLED="false",
         REGISTRY_STORAGE__BACKEND="s3",
-        REGISTRY_STORAGE__BUCKET=s3_bucket,
+        REGISTRY_STORAGE__BUCKET=bucket,
         REGISTRY_STORAGE__ENDPOINT_URL=f"http://{proxy.address}",
         REGISTRY_STORAGE__ACCESS_KEY_ID="testing",
         REGISTRY_STORAGE__SECRET_ACCESS_KEY="testing",
         REGISTRY_STORAGE__CONNECT_TIMEOUT_S="1",
-        REGISTRY_STORAGE__READ_TIMEOUT_S="1",
         REGISTRY_STORAGE__MAX_ATTEMPTS="1",
-        REGISTRY_STORAGE__BREAKER_THRESHOLD="2",
-        REGISTRY_STORAGE__BREAKER_COOLDOWN_S="1",
-        REGISTRY_DATABASE__POOL_SIZE="2",
-        REGISTRY_DATABASE__MAX_OVERFLOW="0",
         REGISTRY_SERVER__READINESS_TIMEOUT_S="1",
+        **extra,
     )
     proc, base = start_server(env, tmp_path / "server.log")
     try:
@@ -127,6 +132,24 @@ def frozen_s3_server(
     finally:
         proxy.close()
         stop_server(proc)
+
+
+@pytest.fixture
+def frozen_s3_server(
+    database_url: str, moto_endpoint: str, s3_bucket: str, tmp_path: Path
+) -> Iterator[tuple[LiveServer, FreezableProxy]]:
+    with _s3_server(
+        database_url,
+        moto_endpoint,
+        s3_bucket,
+        tmp_path,
+        REGISTRY_STORAGE__READ_TIMEOUT_S="1",
+        REGISTRY_STORAGE__BREAKER_THRESHOLD="2",
+        REGISTRY_STORAGE__BREAKER_COOLDOWN_S="1",
+        REGISTRY_DATABASE__POOL_SIZE="2",
+        REGISTRY_DATABASE__MAX_OVERFLOW="0",
+    ) as server:
+        yield server
 
 
 @pytest.mark.s3
@@ -195,3 +218,76 @@ def test_frozen_object_store_fails_fast_and_frees_the_database(
                 == 201
             )
         )
+
+
+IMPORT_PREFIX = "training-out/slow/"
+
+
+@pytest.mark.s3
+def test_slow_import_never_blocks_other_writes(
+    database_url: str,
+    moto_endpoint: str,
+    s3_bucket: str,
+    s3_client: S3Client,
+    tmp_path: Path,
+) -> None:
+    """Issue 11 point 7: ``register --from s3://`` copies and validates before its write
+    transaction. With the store frozen mid-registration, another write commits at once — on
+    SQLite the old code held the database-wide write lock for the whole import, and the other
+    write got ``503 database is locked`` after the (short, here) busy timeout."""
+    for path in sorted(ADAPTER.iterdir()):
+        s3_client.put_object(
+            Bucket=s3_bucket, Key=IMPORT_PREFIX + path.name, Body=path.read_bytes()
+        )
+    with _s3_server(
+        database_url,
+        moto_endpoint,
+        s3_bucket,
+        tmp_path,
+        REGISTRY_STORAGE__READ_TIMEOUT_S="10",
+        REGISTRY_STORAGE__IMPORT_ALLOWLIST=f'["s3://{s3_bucket}/{IMPORT_PREFIX}"]',
+        REGISTRY_DATABASE__SQLITE_BUSY_TIMEOUT_MS="1000",
+    ) as (server, proxy):
+        auth = {"Authorization": f"Bearer {server.token}"}
+        with httpx.Client(base_url=server.url, headers=auth, timeout=GUARD_S) as client:
+            ns = client.post("/api/v1/namespaces", json={"name": unique("ns")}).json()["name"]
+            manifest = read_base_dir(BASE).to_json()
+            base_name = unique("gpt2")
+            created = client.post(
+                "/api/v1/base-models",
+                json={
+                    "name": base_name,
+                    "revision": "main",
+                    "config": manifest["config"],
+                    "tensors": manifest["tensors"],
+                },
+            )
+            assert created.status_code == 201, created.text
+            body = {"base": f"{base_name}@main", "source_uri": f"s3://{s3_bucket}/{IMPORT_PREFIX}"}
+            proxy.freeze()
+            outcome: list[int] = []
+            slow = threading.Thread(
+                target=lambda: outcome.append(
+                    client.post(f"/api/v1/adapters/{ns}/imported/versions", json=body).status_code
+                )
+            )
+            slow.start()
+            # The registration is now waiting on the store, inside its slow phase.
+            assert _until(lambda: proxy.held_requests >= 1)
+            other = client.post("/api/v1/namespaces", json={"name": unique("other")})
+            assert other.status_code == 201, other.text
+            proxy.thaw()
+            slow.join(GUARD_S)
+            assert outcome
+            assert outcome[0] in (201, 503)  # the frozen call may have failed: retry
+            if outcome[0] != 201:
+                assert _until(
+                    lambda: (
+                        client.post(
+                            f"/api/v1/adapters/{ns}/imported/versions", json=body
+                        ).status_code
+                        == 201
+                    )
+                )
+            versions = client.get(f"/api/v1/adapters/{ns}/imported/versions").json()["items"]
+            assert [v["version"] for v in versions] == [1]

@@ -6,7 +6,16 @@ from typing import Annotated
 
 from fastapi import Query, status
 
-from registry.api.deps import ActorDep, ManifestsDep, SessionDep, SettingsDep, StoreDep, WriteDep
+from registry.api.deps import (
+    ActorDep,
+    DbSession,
+    ManifestsDep,
+    SessionDep,
+    SettingsDep,
+    SlowWriteDep,
+    StoreDep,
+    WriteDep,
+)
 from registry.api.pagination import Page, decode_token, make_page
 from registry.api.params import AdapterPath, BaseQ, NamespacePath, NamespaceQ, SelectorPath, TagQ
 from registry.api.routes._common import (
@@ -136,13 +145,16 @@ def register_version(
     namespace: NamespacePath,
     name: AdapterPath,
     body: VersionCreate,
-    ctx: WriteDep,
+    slow: SlowWriteDep,
     store: StoreDep,
     manifests: ManifestsDep,
     settings: SettingsDep,
 ) -> object:
     """Validate the files of an upload session (or an allow-listed S3 prefix) and register them
-    as the next version. The adapter is created on its first version."""
+    as the next version. The adapter is created on its first version.
+
+    Validation, the import and publishing run before the write transaction, which holds only
+    the inserts (``catalog/registration.py``): a slow push never blocks other writes."""
     limits = registration.RegistrationLimits(
         upload_ttl_s=settings.server.upload_ttl_s,
         import_allowlist=tuple(settings.storage.import_allowlist),
@@ -164,13 +176,13 @@ def register_version(
         training_base_dtype=body.training_base_dtype,
         quantization=body.quantization,
     )
-
-    def produce() -> VersionRead:
-        registered = registration.register_version(
-            ctx.session,
-            store=store,
-            manifests=manifests,
-            actor=ctx.actor,
+    replayed = slow.replay(body)
+    if replayed is not None:
+        return replayed
+    with slow.reading() as (session, actor):
+        plan = registration.plan_version(
+            session,
+            actor=actor,
             limits=limits,
             namespace=namespace,
             adapter=name,
@@ -179,17 +191,25 @@ def register_version(
             source_uri=body.source_uri,
             metadata=metadata,
         )
+    prepared = registration.prepare_version(
+        slow.sessions,
+        store=store,
+        manifests=manifests,
+        principal=slow.principal,
+        limits=limits,
+        plan=plan,
+    )
+
+    def produce(session: DbSession) -> VersionRead:
+        registered = registration.commit_version(
+            session, actor=actor, store=store, prepared=prepared
+        )
         c = registered.ctx
         return version_reads(
-            ctx.session,
-            c.namespace.name,
-            c.adapter,
-            [c.version],
-            detail=True,
-            known=registered.known,
+            session, c.namespace.name, c.adapter, [c.version], detail=True, known=registered.known
         )[0]
 
-    return ctx.idempotent(body, produce, status_code=201)
+    return slow.commit(body, actor, produce, status_code=201)
 
 
 @router.get(
