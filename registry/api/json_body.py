@@ -23,27 +23,10 @@ from fastapi import Request, Response
 from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
+from registry.validation.strict_json import DuplicateKey, no_duplicates, reject_constant
+
 THREAD_THRESHOLD = 256 * 1024
 DEFAULT_MAX_DEPTH = 32
-
-
-class _DuplicateKey(ValueError):
-    def __init__(self, key: str) -> None:
-        super().__init__(key)
-        self.key = key
-
-
-def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise _DuplicateKey(key)
-        out[key] = value
-    return out
-
-
-def _constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
 
 
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
@@ -94,8 +77,8 @@ def parse_strict(body: bytes, *, max_depth: int = DEFAULT_MAX_DEPTH) -> Any:
     ``json.loads`` refuses."""
     text = body.decode("utf-8", errors="replace") if isinstance(body, bytes) else body
     try:
-        value = json.loads(text, object_pairs_hook=_object, parse_constant=_constant)
-    except _DuplicateKey as exc:
+        value = json.loads(text, object_pairs_hook=no_duplicates, parse_constant=reject_constant)
+    except DuplicateKey as exc:
         raise json.JSONDecodeError(f"duplicate key {exc.key[:100]!r}", text, 0) from None
     except RecursionError:
         raise json.JSONDecodeError("nesting too deep", text, 0) from None

@@ -36,6 +36,7 @@ from registry.validation.patterns import (
     compile_config_patterns,
     layers_regex,
 )
+from registry.validation.strict_json import DuplicateKey, no_duplicates, reject_constant
 
 MAX_CONFIG_BYTES = 256 * 1024
 
@@ -300,25 +301,6 @@ def _fail(reason: str, detail: str, **context: Any) -> NoReturn:
     raise InvalidAdapterConfig(detail, reason=reason, context=context)
 
 
-def _reject_constant(value: str) -> NoReturn:
-    raise ValueError(f"non-standard JSON constant {value}")
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise _DuplicateKey(key)
-        out[key] = value
-    return out
-
-
-class _DuplicateKey(ValueError):
-    def __init__(self, key: str) -> None:
-        super().__init__(key)
-        self.key = key
-
-
 def load_config_json(data: bytes, *, max_bytes: int = MAX_CONFIG_BYTES) -> dict[str, Any]:
     """Decode config bytes into a dict: size cap, strict UTF-8 JSON object, no duplicate keys.
 
@@ -330,10 +312,10 @@ def load_config_json(data: bytes, *, max_bytes: int = MAX_CONFIG_BYTES) -> dict[
     try:
         decoded = json.loads(
             data.decode("utf-8"),
-            object_pairs_hook=_no_duplicates,
-            parse_constant=_reject_constant,
+            object_pairs_hook=no_duplicates,
+            parse_constant=reject_constant,
         )
-    except _DuplicateKey as exc:
+    except DuplicateKey as exc:
         _fail("duplicate_key", "duplicate key in adapter_config.json", field=exc.key[:100])
     except (UnicodeDecodeError, ValueError, RecursionError):
         _fail("malformed_json", "adapter_config.json is not valid JSON")

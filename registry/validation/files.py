@@ -40,6 +40,7 @@ import struct
 from typing import Any, NoReturn
 
 from registry.errors import ForbiddenFile
+from registry.validation.strict_json import reject_constant
 
 CONFIG_NAME = "adapter_config.json"
 WEIGHTS_NAME = "adapter_model.safetensors"
@@ -175,10 +176,6 @@ def _check_text_head(name: str, head: bytes) -> None:
         _forbid(name, "binary", "text file is not UTF-8")
 
 
-def _reject_constant(value: str) -> NoReturn:
-    raise ValueError(f"non-standard JSON constant {value}")
-
-
 def _discard(_pairs: list[tuple[str, Any]]) -> None:
     # Only the syntax is checked: dropping each object once decoded keeps the peak memory lower.
     return None
@@ -206,7 +203,7 @@ def check_text_extra(name: str, data: bytes, *, max_bytes: int = MAX_TEXT_BYTES)
     if name.endswith(".json"):
         try:
             parsed: Any = json.loads(
-                text, object_pairs_hook=_discard, parse_constant=_reject_constant
+                text, object_pairs_hook=_discard, parse_constant=reject_constant
             )
         except (ValueError, RecursionError):
             _forbid(name, "malformed_json", "JSON file does not parse")

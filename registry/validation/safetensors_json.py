@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 from registry.errors import CorruptSafetensors
+from registry.validation.strict_json import reject_constant
 
 #: Tensors per file: a LoRA on every expert of a 235B MoE has ~75 k; base shards far fewer.
 MAX_TENSORS = 250_000
@@ -33,14 +34,10 @@ def fail(reason: str, detail: str, file_name: str, tensor: str | None = None) ->
     raise CorruptSafetensors(detail, reason=reason, context=context)
 
 
-def _reject_constant(value: str) -> NoReturn:
-    raise ValueError(f"non-standard JSON constant {value}")
-
-
 _WS = re.compile(r"[ \t\n\r]*")
 # The C string scanner json itself uses (typeshed does not declare it).
 _scanstring: Callable[[str, int, bool], tuple[str, int]] = json.decoder.scanstring  # type: ignore[attr-defined]
-_ENTRY_DECODER = json.JSONDecoder(object_pairs_hook=Obj, parse_constant=_reject_constant)
+_ENTRY_DECODER = json.JSONDecoder(object_pairs_hook=Obj, parse_constant=reject_constant)
 
 
 class _Malformed(ValueError):

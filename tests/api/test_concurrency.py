@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from tests.factories.catalog import sha256_hex, unique
+from tests.factories.catalog import create_namespace, register_base, sha256_hex, unique
 from tests.fixtures.peft import PEFT_FIXTURES
 from tests.fixtures.server import LiveServer
 
@@ -50,24 +50,10 @@ def _push(
 
 @pytest.fixture
 def setup(live_server: LiveServer) -> tuple[str, str]:
-    from registry.validation.manifest import read_base_dir
-
     with _client(live_server) as c:
-        ns = unique("conc")
-        assert c.post("/api/v1/namespaces", json={"name": ns}).status_code == 201
-        manifest = read_base_dir(PEFT_FIXTURES / "bases" / "tiny-gpt2").to_json()
-        name = unique("gpt2")
-        r = c.post(
-            "/api/v1/base-models",
-            json={
-                "name": name,
-                "revision": "main",
-                "config": manifest["config"],
-                "tensors": manifest["tensors"],
-            },
-        )
-        assert r.status_code == 201, r.text
-    return ns, f"{name}@main"
+        ns = create_namespace(c, unique("conc"))
+        base = register_base(c, PEFT_FIXTURES / "bases" / "tiny-gpt2")
+    return ns, base
 
 
 def _variant(i: int) -> dict[str, bytes]:

@@ -11,26 +11,23 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
-from registry.validation.manifest import read_base_dir
-from tests.factories.catalog import unique
-from tests.fixtures.app import bootstrap
+from tests.factories.catalog import create_namespace, register_base, unique
 from tests.fixtures.db import dialect
 from tests.fixtures.faults import FreezableProxy
 from tests.fixtures.peft import PEFT_FIXTURES
 from tests.fixtures.s3 import moto_endpoint, s3_bucket, s3_client
-from tests.fixtures.server import LiveServer, server_env, start_server, stop_server
+from tests.fixtures.server import LiveServer, serving
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -60,78 +57,46 @@ def frozen_db_server(
     url = make_url(database_url)
     proxy = FreezableProxy((url.host or "127.0.0.1", url.port or 5432))
     via_proxy = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
-    env = server_env(
-        via_proxy,
-        tmp_path / "artifacts",
-        REGISTRY_CONTROLLER__ENABLED="false",
-        REGISTRY_AUTH__TOKEN_CACHE_S="60",
-        REGISTRY_DATABASE__STATEMENT_TIMEOUT_MS="1000",
-        REGISTRY_DATABASE__CLIENT_GRACE_S="1",
-        REGISTRY_DATABASE__POOL_TIMEOUT_S="1",
-        REGISTRY_DATABASE__CONNECT_TIMEOUT_S="1",
-        REGISTRY_SERVER__READINESS_TIMEOUT_S="1",
-    )
-    proc, base = start_server(env, tmp_path / "server.log")
     try:
-        token = bootstrap(database_url, f"frozen-db-{os.getpid()}-{uuid.uuid4().hex[:6]}")
-        yield LiveServer(url=base, token=token, env=env), proxy
+        with serving(
+            database_url,
+            tmp_path,
+            REGISTRY_DATABASE__URL=via_proxy,
+            REGISTRY_AUTH__TOKEN_CACHE_S="60",
+            REGISTRY_DATABASE__STATEMENT_TIMEOUT_MS="1000",
+            REGISTRY_DATABASE__CLIENT_GRACE_S="1",
+            REGISTRY_DATABASE__POOL_TIMEOUT_S="1",
+            REGISTRY_DATABASE__CONNECT_TIMEOUT_S="1",
+            REGISTRY_SERVER__READINESS_TIMEOUT_S="1",
+        ) as server:
+            yield server, proxy
     finally:
         proxy.close()
-        stop_server(proc)
-
-
-def test_frozen_database_health_ready_and_requests(
-    frozen_db_server: tuple[LiveServer, FreezableProxy],
-) -> None:
-    server, proxy = frozen_db_server
-    auth = {"Authorization": f"Bearer {server.token}"}
-    with httpx.Client(base_url=server.url, timeout=GUARD_S) as client:
-        assert client.get("/readyz").status_code == 200
-        assert client.get("/api/v1/namespaces", headers=auth).status_code == 200  # token cached
-        proxy.freeze()
-        assert client.get("/healthz").json() == {"status": "ok"}
-        ready = client.get("/readyz")
-        assert ready.status_code == 503
-        assert ready.json()["checks"]["database"] in ("timeout", "connection", "no_answer")
-        assert "Retry-After" in ready.headers
-        # Requests needing the database answer 503 with Retry-After instead of hanging.
-        r = client.get("/api/v1/namespaces", headers=auth)
-        assert r.status_code == 503
-        assert r.json()["error"] == "database_unavailable"
-        assert "Retry-After" in r.headers
-        assert client.get("/healthz").status_code == 200  # still answering
-        proxy.thaw()
-        assert _until(lambda: client.get("/readyz").status_code == 200)
-        assert _until(lambda: client.get("/api/v1/namespaces", headers=auth).status_code == 200)
 
 
 @contextlib.contextmanager
 def _s3_server(
     database_url: str, moto_endpoint: str, bucket: str, tmp_path: Path, **extra: str
 ) -> Iterator[tuple[LiveServer, FreezableProxy]]:
-    endpoint = make_url(moto_endpoint.replace("http://", "postgresql://"))
-    proxy = FreezableProxy((endpoint.host or "127.0.0.1", endpoint.port or 80))
-    env = server_env(
-        database_url,
-        tmp_path / "artifacts",
-        REGISTRY_CONTROLLER__ENABLED="false",
-        REGISTRY_STORAGE__BACKEND="s3",
-        REGISTRY_STORAGE__BUCKET=bucket,
-        REGISTRY_STORAGE__ENDPOINT_URL=f"http://{proxy.address}",
-        REGISTRY_STORAGE__ACCESS_KEY_ID="testing",
-        REGISTRY_STORAGE__SECRET_ACCESS_KEY="testing",
-        REGISTRY_STORAGE__CONNECT_TIMEOUT_S="1",
-        REGISTRY_STORAGE__MAX_ATTEMPTS="1",
-        REGISTRY_SERVER__READINESS_TIMEOUT_S="1",
-        **extra,
-    )
-    proc, base = start_server(env, tmp_path / "server.log")
+    endpoint = urlsplit(moto_endpoint)
+    proxy = FreezableProxy((endpoint.hostname or "127.0.0.1", endpoint.port or 80))
     try:
-        token = bootstrap(database_url, f"frozen-s3-{os.getpid()}-{uuid.uuid4().hex[:6]}")
-        yield LiveServer(url=base, token=token, env=env), proxy
+        with serving(
+            database_url,
+            tmp_path,
+            REGISTRY_STORAGE__BACKEND="s3",
+            REGISTRY_STORAGE__BUCKET=bucket,
+            REGISTRY_STORAGE__ENDPOINT_URL=f"http://{proxy.address}",
+            REGISTRY_STORAGE__ACCESS_KEY_ID="testing",
+            REGISTRY_STORAGE__SECRET_ACCESS_KEY="testing",
+            REGISTRY_STORAGE__CONNECT_TIMEOUT_S="1",
+            REGISTRY_STORAGE__MAX_ATTEMPTS="1",
+            REGISTRY_SERVER__READINESS_TIMEOUT_S="1",
+            **extra,
+        ) as server:
+            yield server, proxy
     finally:
         proxy.close()
-        stop_server(proc)
 
 
 @pytest.fixture
@@ -250,20 +215,9 @@ def test_slow_import_never_blocks_other_writes(
     ) as (server, proxy):
         auth = {"Authorization": f"Bearer {server.token}"}
         with httpx.Client(base_url=server.url, headers=auth, timeout=GUARD_S) as client:
-            ns = client.post("/api/v1/namespaces", json={"name": unique("ns")}).json()["name"]
-            manifest = read_base_dir(BASE).to_json()
-            base_name = unique("gpt2")
-            created = client.post(
-                "/api/v1/base-models",
-                json={
-                    "name": base_name,
-                    "revision": "main",
-                    "config": manifest["config"],
-                    "tensors": manifest["tensors"],
-                },
-            )
-            assert created.status_code == 201, created.text
-            body = {"base": f"{base_name}@main", "source_uri": f"s3://{s3_bucket}/{IMPORT_PREFIX}"}
+            ns = create_namespace(client)
+            base = register_base(client, BASE)
+            body = {"base": base, "source_uri": f"s3://{s3_bucket}/{IMPORT_PREFIX}"}
             proxy.freeze()
             outcome: list[int] = []
             slow = threading.Thread(

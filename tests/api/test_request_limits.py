@@ -10,7 +10,6 @@ for the rest would hang until the 30 s socket guard fails the test).
 from __future__ import annotations
 
 import json
-import os
 import socket
 import uuid
 from collections.abc import Iterator
@@ -19,29 +18,22 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.fixtures.app import bootstrap
-from tests.fixtures.server import LiveServer, server_env, start_server, stop_server
+from tests.fixtures.server import LiveServer, serving
 
 GUARD_S = 30  # hang guard of every socket read: a regression fails instead of hanging
 
 
 @pytest.fixture(scope="module")
 def guarded(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    tmp = tmp_path_factory.mktemp("guarded")
-    env = server_env(
+    with serving(
         database_url,
-        tmp / "artifacts",
-        REGISTRY_CONTROLLER__ENABLED="false",
+        tmp_path_factory.mktemp("guarded"),
         REGISTRY_SERVER__HEADER_TIMEOUT_S="1",
         REGISTRY_SERVER__BODY_TIMEOUT_S="1",
         REGISTRY_SERVER__IDLE_TIMEOUT_S="1",
         REGISTRY_SERVER__MAX_HEADER_BYTES="8192",
-    )
-    proc, url = start_server(env, tmp / "server.log")
-    try:
-        yield LiveServer(url=url, token=bootstrap(database_url, f"guard-{os.getpid()}"), env=env)
-    finally:
-        stop_server(proc)
+    ) as server:
+        yield server
 
 
 def _connect(server: LiveServer) -> socket.socket:

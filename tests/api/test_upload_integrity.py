@@ -35,7 +35,14 @@ from registry.storage import uploads
 from registry.storage.base import ArtifactStore
 from registry.storage.factory import make_store
 from registry.storage.repository import UploadRepository
-from tests.factories.catalog import open_upload, put_file, sha256_hex, unique
+from tests.factories.catalog import (
+    create_namespace,
+    open_upload,
+    put_file,
+    register_base,
+    sha256_hex,
+    unique,
+)
 from tests.fixtures.app import bootstrap
 from tests.fixtures.peft import PEFT_FIXTURES
 from tests.fixtures.s3 import moto_endpoint, s3_bucket, s3_client
@@ -97,24 +104,10 @@ def _client(server: LiveServer) -> httpx.Client:
 
 
 def _setup(server: LiveServer) -> tuple[str, str]:
-    from registry.validation.manifest import read_base_dir
-
     with _client(server) as c:
-        ns = unique("par")
-        assert c.post("/api/v1/namespaces", json={"name": ns}).status_code == 201
-        manifest = read_base_dir(PEFT_FIXTURES / "bases" / "tiny-gpt2").to_json()
-        name = unique("gpt2")
-        r = c.post(
-            "/api/v1/base-models",
-            json={
-                "name": name,
-                "revision": "main",
-                "config": manifest["config"],
-                "tensors": manifest["tensors"],
-            },
-        )
-        assert r.status_code == 201, r.text
-    return ns, f"{name}@main"
+        ns = create_namespace(c, unique("par"))
+        base = register_base(c, PEFT_FIXTURES / "bases" / "tiny-gpt2")
+    return ns, base
 
 
 def _extra(name: str, rng: random.Random) -> bytes:

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from registry.settings import ServerSettings
-from tests.factories.catalog import sha256_hex, unique
+from tests.factories.catalog import create_namespace, register_base, sha256_hex, unique
 from tests.fixtures.peft import PEFT_FIXTURES
 from tests.fixtures.server import LiveServer
 
@@ -43,23 +43,9 @@ def _client(server: LiveServer) -> httpx.Client:
 @pytest.fixture
 def in_flight(live_server: LiveServer) -> tuple[str, str, str]:
     """A namespace, a base, and an upload session whose files are staged but not registered."""
-    from registry.validation.manifest import read_base_dir
-
     with _client(live_server) as c:
-        ns = unique("gc")
-        assert c.post("/api/v1/namespaces", json={"name": ns}).status_code == 201
-        manifest = read_base_dir(PEFT_FIXTURES / "bases" / "tiny-gpt2").to_json()
-        base = unique("gpt2")
-        r = c.post(
-            "/api/v1/base-models",
-            json={
-                "name": base,
-                "revision": "main",
-                "config": manifest["config"],
-                "tensors": manifest["tensors"],
-            },
-        )
-        assert r.status_code == 201, r.text
+        ns = create_namespace(c, unique("gc"))
+        base = register_base(c, PEFT_FIXTURES / "bases" / "tiny-gpt2")
         upload = c.post("/api/v1/uploads", json={}).json()["id"]
         for p in SRC.iterdir():
             data = p.read_bytes()
@@ -71,7 +57,7 @@ def in_flight(live_server: LiveServer) -> tuple[str, str, str]:
                 headers={"X-Content-Digest": f"sha256:{sha256_hex(data)}"},
             )
             assert r.status_code == 201, r.text
-    return ns, f"{base}@main", upload
+    return ns, base, upload
 
 
 def _register(server: LiveServer, ns: str, base: str, upload: str) -> httpx.Response:

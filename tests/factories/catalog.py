@@ -1,4 +1,5 @@
-"""Small helpers that drive the real HTTP API (no shortcuts around it)."""
+"""Small helpers that drive the real HTTP API (no shortcuts around it): a ``TestClient`` or an
+``httpx.Client`` on a live server."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def create_namespace(client: TestClient, name: str | None = None) -> str:
+def create_namespace(client: httpx.Client, name: str | None = None) -> str:
     name = name or unique("ns")
     r = client.post("/api/v1/namespaces", json={"name": name})
     assert r.status_code == 201, r.text
@@ -30,7 +31,7 @@ def create_namespace(client: TestClient, name: str | None = None) -> str:
 
 
 def register_base(
-    client: TestClient, base_dir: Path, *, name: str | None = None, revision: str = "main"
+    client: httpx.Client, base_dir: Path, *, name: str | None = None, revision: str = "main"
 ) -> str:
     """Register a base from a local checkpoint dir (headers only); returns ``NAME@REV``."""
     name = name or unique("base")
