@@ -205,20 +205,23 @@ def registry_env(database_url: str, artifacts: Path) -> dict[str, str]:
     return env
 
 
-def start_registry(database_url: str, tmp: Path, label: str) -> Server:
-    """``uvicorn registry.app:create_app --factory`` (one worker) on a free loopback port."""
+def start_registry(database_url: str, tmp: Path, label: str, **settings: str) -> Server:
+    """``adapter-registry serve`` (one worker: uvicorn with the registry's guarded protocol,
+    keep-alive and concurrency settings, as in production) on a free loopback port; extra
+    ``REGISTRY_*`` settings in ``settings``."""
     artifacts = tmp / f"{label}-artifacts"
     artifacts.mkdir(parents=True, exist_ok=True)
     log = tmp / f"{label}-registry.log"
     port = free_port()
     url = f"http://127.0.0.1:{port}"
+    env = registry_env(database_url, artifacts)
+    env.update(settings)
     proc = subprocess.Popen(
         [
             sys.executable,
             "-m",
-            "uvicorn",
-            "registry.app:create_app",
-            "--factory",
+            "registry",
+            "serve",
             "--host",
             "127.0.0.1",
             "--port",
@@ -228,7 +231,7 @@ def start_registry(database_url: str, tmp: Path, label: str) -> Server:
             "--workers",
             "1",
         ],
-        env=registry_env(database_url, artifacts),
+        env=env,
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
         cwd=ROOT,

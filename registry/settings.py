@@ -90,14 +90,15 @@ class StorageSettings(BaseModel):
     presign_ttl_s: int = Field(900, ge=1, description="Lifetime of presigned download URLs.")
     connect_timeout_s: float = Field(3.0, gt=0, description="S3 connect timeout.")
     read_timeout_s: float = Field(
-        20.0, gt=0, description="S3 read timeout (seconds without a byte from the store)."
+        10.0, gt=0, description="S3 read timeout (seconds without a byte from the store)."
     )
     max_attempts: int = Field(3, ge=1, description="S3 attempts per call (standard retry mode).")
     breaker_threshold: int = Field(
         3,
         ge=1,
-        description="Consecutive S3 calls without any answer (timeouts, refused connections) "
-        "that open the circuit breaker: calls then fail at once with 503 for breaker_cooldown_s.",
+        description="Consecutive S3 attempts without any answer (timeouts, refused connections; "
+        "each retry counts) that open the circuit breaker: calls then fail at once with 503 "
+        "for breaker_cooldown_s.",
     )
     breaker_cooldown_s: float = Field(
         10.0, gt=0, description="How long an open S3 circuit breaker fails calls before a probe."

@@ -8,8 +8,8 @@ from the store (connect/read timeouts, refused or reset connections), the breake
 ``circuit_open``, ``Retry-After``). The first call after the cool-down goes through as a probe;
 any answer from the store (an error status included: the store is alive) closes the breaker.
 
-Hooked into botocore's event system (``before-call`` / ``after-call`` / ``after-call-error``), so
-every operation of the client is covered without wrapping each call site.
+Hooked into botocore's event system (``before-call``, ``needs-retry`` per attempt, ``after-call``),
+so every operation of the client is covered without wrapping each call site.
 """
 
 from __future__ import annotations
@@ -64,8 +64,10 @@ class CircuitBreaker:
                 self._failures = 0
                 self._open_until = 0.0
 
-    def after_call_error(self, exception: BaseException | None = None, **_: Any) -> None:
-        if not isinstance(exception, _NO_ANSWER):
+    def attempt_done(self, caught_exception: BaseException | None = None, **_: Any) -> None:
+        """``needs-retry`` (after every attempt): count the attempts the store left unanswered.
+        Returns None: the retry decision stays botocore's."""
+        if not isinstance(caught_exception, _NO_ANSWER):
             return
         with self._lock:
             self._failures += 1
@@ -77,4 +79,4 @@ class CircuitBreaker:
         events = client.meta.events
         events.register("before-call.s3", self.before_call)
         events.register("after-call.s3", self.after_call)
-        events.register("after-call-error.s3", self.after_call_error)
+        events.register("needs-retry.s3", self.attempt_done)
