@@ -161,10 +161,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     install_openapi(app)
-    # Added first = innermost: the fast path sits inside the request guard (body limits and
-    # authentication before any body is read), which sits inside the request-id middleware.
-    app.add_middleware(ServingFastPath)
+    # Added first = innermost. The request guard (body limits, authentication before any body
+    # is read) sits inside the serving fast path, which only takes body-less GETs of resolve
+    # and routing-table: the hottest requests skip one layer. Outermost: request ids.
     app.add_middleware(RequestGuard, limits=settings.server)
+    app.add_middleware(ServingFastPath)
     app.add_middleware(RequestIdMiddleware)
     # The serving hot path first: routes are matched in order, and resolve / routing-table
     # are the most frequent requests by far (GETs answered by the ServingFastPath middleware,

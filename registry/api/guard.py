@@ -8,8 +8,8 @@ server receive and parse any amount of JSON. For every HTTP request:
 1. A declared body (``Content-Length``) over the route's limit is refused with ``413
    payload_too_large`` and a malformed one with ``400`` — nothing of the body is read, and the
    connection is closed.
-2. A request that carries a body (any method but GET/HEAD/OPTIONS, or any request declaring a
-   body) is authenticated **before** its body is read: ``401`` without reading it. The
+2. A request that may carry a body (any method but GET/HEAD/OPTIONS) is authenticated
+   **before** its body is read: ``401`` without reading it. The
    principal is handed to the endpoint through the request state (``get_principal`` takes it
    from there), so a single-use CI token is consumed once.
 3. A JSON body is then received in full within ``server.body_timeout_s`` and the limit (``408
@@ -17,8 +17,9 @@ server receive and parse any amount of JSON. For every HTTP request:
    (``PUT /api/v1/uploads/{id}/files/{name}``) passes through with an idle timeout between
    chunks instead (``server.idle_timeout_s``; its size is bounded by the staging writer).
 
-GET/HEAD/OPTIONS requests without a body pass straight through (resolve keeps its fast path);
-their time is bounded by the endpoints' own dependency timeouts. Header size and header time are
+GET/HEAD/OPTIONS requests pass straight through (no route reads their body; resolve and the
+routing table are answered by the serving fast path outside this middleware); their time is
+bounded by the endpoints' own dependency timeouts. Header size and header time are
 bounded by the protocol (:mod:`registry.api.protocol`).
 """
 
@@ -60,9 +61,10 @@ class RequestGuard:
             await self.app(scope, receive, send)
             return
         method: str = scope["method"]
-        declared, chunked = _declared_body(scope)
-        if method in _NO_BODY_METHODS and not chunked and not declared:
-            await self.app(scope, receive, send)  # the hot path: nothing to guard here
+        if method in _NO_BODY_METHODS:
+            # No route reads a body of these: one sent anyway is drained and dropped by the
+            # server (within its flow control), never buffered or parsed.
+            await self.app(scope, receive, send)
             return
         request = Request(scope, receive)
         try:
@@ -133,17 +135,6 @@ class RequestGuard:
                 ) from None
 
         return wrapped
-
-
-def _declared_body(scope: Scope) -> tuple[bool, bool]:
-    """(a non-zero ``Content-Length`` is present, ``Transfer-Encoding`` is present)."""
-    declared = chunked = False
-    for name, value in scope["headers"]:
-        if name == b"content-length":
-            declared = declared or value.strip() not in (b"0", b"")
-        elif name == b"transfer-encoding":
-            chunked = True
-    return declared, chunked
 
 
 def _content_length(scope: Scope) -> int | None:

@@ -5,11 +5,14 @@ client that connects and sends nothing, or one header byte every few seconds (sl
 holds a connection and its memory indefinitely, and the keep-alive timer is cancelled by the
 first byte of the next request. This subclass, selected by ``serve`` (``--http``), adds:
 
-- a header deadline (``server.header_timeout_s``): armed when a connection is made and when a
-  request begins, disarmed when its headers are complete; on expiry the connection gets a
-  ``408 request_timeout`` and is closed;
-- a header budget (``server.max_header_bytes``): request line plus header names and values; past
-  it the connection gets ``431 headers_too_large`` and is closed, before the headers are kept.
+- a header deadline (``server.header_timeout_s``): armed when a connection is made and whenever
+  a chunk of data leaves a request's headers incomplete, disarmed when they are complete (a
+  request whose headers arrive in one read — nearly all — creates no timer); on expiry the
+  connection gets a ``408 request_timeout`` and is closed;
+- a header budget (``server.max_header_bytes``): the raw bytes received while a request's
+  headers are incomplete (request line, header names and values: httptools keeps a partial
+  header value in memory until it is complete, so only the raw count bounds it); past it the
+  connection gets ``431 headers_too_large`` and is closed.
 
 Body time and size are bounded per request by :mod:`registry.api.guard` (an ASGI middleware),
 where the route is known.
@@ -29,11 +32,6 @@ from uvicorn.server import ServerState
 from registry.settings import ServerSettings, get_settings
 
 _REASONS = {408: b"Request Timeout", 431: b"Request Header Fields Too Large"}
-
-
-class _HeadersTooLarge(Exception):
-    """Raised from a parser callback; httptools re-raises it as the ``__context__`` of an
-    ``HttpParserCallbackError``."""
 
 
 def error_response(status: int, code: str, detail: str) -> bytes:
@@ -70,10 +68,14 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             limits = type(self).limits = get_settings().server
         self._max_header_bytes = limits.max_header_bytes
         self._header_timeout_s = limits.header_timeout_s
-        self._header_bytes = 0
-        # Raw bytes received while a request's headers are incomplete: httptools keeps a partial
-        # header value in memory until it is complete, so the callbacks alone cannot bound it.
+        # Not inside a body: the bytes coming next are a request line and headers. Raw bytes are
+        # counted while they are incomplete: httptools keeps a partial header value in memory
+        # until it is complete, so its callbacks alone cannot bound it.
         self._in_headers = True
+        # A request has begun and its headers are incomplete (``_begun_now``: it began in the
+        # read being parsed, whose earlier bytes may belong to the previous request).
+        self._headers_pending = False
+        self._begun_now = False
         self._pending_bytes = 0
         self._header_timer: asyncio.TimerHandle | None = None
 
@@ -109,6 +111,15 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def data_received(self, data: bytes) -> None:
         self._unset_keepalive_if_required()
+        if self._in_headers and self._pending_bytes + len(data) > self._max_header_bytes:
+            # A large read while headers are being received: refuse unless they end in it,
+            # within the budget (only large reads pay for the search).
+            end = data.find(b"\r\n\r\n")
+            if end == -1 or self._pending_bytes + end > self._max_header_bytes:
+                self._disarm_header_timer()
+                self._refuse(431, "headers_too_large", "request line and headers are too large")
+                return
+        self._begun_now = False
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -116,42 +127,32 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
                 self.handle_websocket_upgrade()
             else:
                 self._unsupported_upgrade_warning()
-        except httptools.HttpParserError as exc:
+        except httptools.HttpParserError:
             self._disarm_header_timer()
-            if isinstance(exc.__context__, _HeadersTooLarge):
-                self._refuse(431, "headers_too_large", "request line and headers are too large")
-                return
             self.logger.warning("Invalid HTTP request received.")
             self.send_400_response("Invalid HTTP request received.")
             return
-        if self._in_headers:
-            self._pending_bytes += len(data)
+        if self._headers_pending:
+            # A request begun in an earlier read: this whole read is request line and headers.
+            if not self._begun_now:
+                self._pending_bytes += len(data)
             if self._pending_bytes > self._max_header_bytes:
                 self._disarm_header_timer()
                 self._refuse(431, "headers_too_large", "request line and headers are too large")
+            elif self._header_timer is None:
+                self._arm_header_timer()
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self._header_bytes = 0
-        self._in_headers = True
-        if self._header_timer is None:
-            self._arm_header_timer()
+        self._headers_pending = True
+        self._begun_now = True
 
-    def _count(self, size: int) -> None:
-        self._header_bytes += size
-        if self._header_bytes > self._max_header_bytes:
-            raise _HeadersTooLarge
-
-    def on_url(self, url: bytes) -> None:
-        self._count(len(url))
-        super().on_url(url)
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._count(len(name) + len(value) + 4)
-        super().on_header(name, value)
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._in_headers = True  # what comes next on this connection is a new request
 
     def on_headers_complete(self) -> None:
         self._disarm_header_timer()
-        self._in_headers = False
+        self._in_headers = self._headers_pending = False
         self._pending_bytes = 0
         super().on_headers_complete()
