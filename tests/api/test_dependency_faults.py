@@ -74,6 +74,31 @@ def frozen_db_server(
         proxy.close()
 
 
+def test_frozen_database_health_ready_and_requests(
+    frozen_db_server: tuple[LiveServer, FreezableProxy],
+) -> None:
+    server, proxy = frozen_db_server
+    auth = {"Authorization": f"Bearer {server.token}"}
+    with httpx.Client(base_url=server.url, timeout=GUARD_S) as client:
+        assert client.get("/readyz").status_code == 200
+        assert client.get("/api/v1/namespaces", headers=auth).status_code == 200  # token cached
+        proxy.freeze()
+        assert client.get("/healthz").json() == {"status": "ok"}
+        ready = client.get("/readyz")
+        assert ready.status_code == 503
+        assert ready.json()["checks"]["database"] in ("timeout", "connection", "no_answer")
+        assert "Retry-After" in ready.headers
+        # Requests needing the database answer 503 with Retry-After instead of hanging.
+        r = client.get("/api/v1/namespaces", headers=auth)
+        assert r.status_code == 503
+        assert r.json()["error"] == "database_unavailable"
+        assert "Retry-After" in r.headers
+        assert client.get("/healthz").status_code == 200  # still answering
+        proxy.thaw()
+        assert _until(lambda: client.get("/readyz").status_code == 200)
+        assert _until(lambda: client.get("/api/v1/namespaces", headers=auth).status_code == 200)
+
+
 @contextlib.contextmanager
 def _s3_server(
     database_url: str, moto_endpoint: str, bucket: str, tmp_path: Path, **extra: str
