@@ -22,7 +22,7 @@ import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
-from tests.factories.catalog import create_namespace, register_base, unique
+from tests.factories.catalog import create_namespace, push, register_base, unique
 from tests.fixtures.db import dialect
 from tests.fixtures.faults import FreezableProxy
 from tests.fixtures.peft import PEFT_FIXTURES
@@ -270,3 +270,51 @@ def test_slow_import_never_blocks_other_writes(
                 )
             versions = client.get(f"/api/v1/adapters/{ns}/imported/versions").json()["items"]
             assert [v["version"] for v in versions] == [1]
+
+
+@pytest.mark.s3
+def test_downloads_from_a_frozen_store_hold_no_database_connection(
+    database_url: str, moto_endpoint: str, s3_bucket: str, tmp_path: Path
+) -> None:
+    """Downloads look the file up in a short read transaction and release the connection
+    before talking to the store: eight downloads stuck on a frozen store with two pooled
+    connections (PostgreSQL's pool; SQLite's is not bounded by these settings) leave the
+    database free for others (before: every download held one, the
+    pool ran out, and requests answered 500), and each download answers 503, not 500."""
+    with _s3_server(
+        database_url,
+        moto_endpoint,
+        s3_bucket,
+        tmp_path,
+        REGISTRY_STORAGE__READ_TIMEOUT_S="12",
+        REGISTRY_STORAGE__BREAKER_THRESHOLD="1000",
+        REGISTRY_DATABASE__POOL_SIZE="2",
+        REGISTRY_DATABASE__MAX_OVERFLOW="0",
+        REGISTRY_DATABASE__POOL_TIMEOUT_S="1",
+    ) as (server, proxy):
+        auth = {"Authorization": f"Bearer {server.token}"}
+        with httpx.Client(base_url=server.url, headers=auth, timeout=GUARD_S) as client:
+            ns = create_namespace(client)
+            pushed = push(client, ns, "bot", ADAPTER, register_base(client, BASE))
+            assert pushed.status_code == 201, pushed.text
+            file_url = f"/api/v1/adapters/{ns}/bot/versions/v1/files/adapter_config.json"
+            assert client.get(file_url).status_code == 200
+            proxy.freeze()
+            results: list[int] = []
+            threads = [
+                threading.Thread(target=lambda: results.append(client.get(file_url).status_code))
+                for _ in range(8)
+            ]
+            for t in threads:
+                t.start()
+            assert _until(lambda: proxy.held_requests >= 2 or len(results) == len(threads))
+            for _ in range(3):  # while the downloads wait on the store (12 s each)
+                # A hang guard shorter than the downloads' wait: a request queued behind
+                # connections that the downloads hold fails here instead of passing late.
+                assert client.get("/api/v1/namespaces", timeout=6).status_code == 200
+            for t in threads:
+                t.join(GUARD_S)
+            assert len(results) == len(threads)
+            assert set(results) == {503}, results
+            proxy.thaw()
+            assert _until(lambda: client.get(file_url).status_code == 200)

@@ -49,14 +49,14 @@ def register_base(
     return f"{name}@{revision}"
 
 
-def open_upload(client: TestClient, purpose: str = "adapter") -> str:
+def open_upload(client: httpx.Client, purpose: str = "adapter") -> str:
     r = client.post("/api/v1/uploads", json={"purpose": purpose})
     assert r.status_code == 201, r.text
     return str(r.json()["id"])
 
 
 def put_file(
-    client: TestClient, upload_id: str, name: str, data: bytes, digest: str | None = None
+    client: httpx.Client, upload_id: str, name: str, data: bytes, digest: str | None = None
 ) -> httpx.Response:
     claimed = digest if digest is not None else f"sha256:{sha256_hex(data)}"
     response: httpx.Response = client.put(
@@ -77,7 +77,7 @@ def upload_dir(client: TestClient, directory: Path, purpose: str = "adapter") ->
 
 
 def push(
-    client: TestClient, namespace: str, adapter: str, directory: Path, base: str, **metadata: Any
+    client: httpx.Client, namespace: str, adapter: str, directory: Path, base: str, **metadata: Any
 ) -> httpx.Response:
     """Upload every file of ``directory`` and register it; returns the registration response
     (an upload refused file by file is returned as that PUT's response)."""
