@@ -45,7 +45,7 @@ from bench._common import (
     start_registry,
     write_json,
 )
-from tests.fixtures.faults import FreezableProxy
+from tests.fixtures.faults import FreezableProxy, freezable_proxy
 
 MB = 1024 * 1024
 
@@ -253,9 +253,10 @@ def frozen_postgresql(tmp: Path) -> dict[str, Any]:
     with scratch_database("postgresql", tmp, "hostile") as url:
         token = migrate_and_bootstrap(url)
         parsed = make_url(url)
-        proxy = FreezableProxy((parsed.host or "127.0.0.1", parsed.port or 5432))
-        via = parsed.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
-        try:
+        with freezable_proxy(parsed.host or "127.0.0.1", parsed.port or 5432) as proxy:
+            via = parsed.set(host="127.0.0.1", port=proxy.port).render_as_string(
+                hide_password=False
+            )
             with running(start_registry(via, tmp, "frozen-pg")) as server:
                 return _frozen(
                     server,
@@ -263,8 +264,6 @@ def frozen_postgresql(tmp: Path) -> dict[str, Any]:
                     token,
                     lambda c: c.post("/api/v1/namespaces", json={"name": _name()}).status_code,
                 )
-        finally:
-            proxy.close()
 
 
 def frozen_s3(tmp: Path) -> dict[str, Any]:
@@ -281,9 +280,8 @@ def frozen_s3(tmp: Path) -> dict[str, Any]:
         aws_secret_access_key="testing",
         region_name="us-east-1",
     ).create_bucket(Bucket="hostile")
-    proxy = FreezableProxy((host, port))
     try:
-        with scratch_database("sqlite", tmp, "frozen-s3") as url:
+        with freezable_proxy(host, port) as proxy, scratch_database("sqlite", tmp, "s3") as url:
             token = migrate_and_bootstrap(url)
             settings = {
                 "REGISTRY_STORAGE__BACKEND": "s3",
@@ -313,7 +311,6 @@ def frozen_s3(tmp: Path) -> dict[str, Any]:
                     ),
                 )
     finally:
-        proxy.close()
         moto.stop()
 
 

@@ -112,6 +112,14 @@ class RequestTimeout(RegistryError):
     status_code = 408
 
 
+class HeadersTooLarge(RegistryError):
+    """The request line and headers exceed ``server.max_header_bytes`` (the connection closes;
+    answered by the HTTP protocol itself, before any route is known)."""
+
+    code = "headers_too_large"
+    status_code = 431
+
+
 class DatabaseUnavailable(Unavailable):
     """The database did not answer in time, refused work (disk full) or is unreachable."""
 

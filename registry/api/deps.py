@@ -69,26 +69,35 @@ def get_session(request: Request) -> Iterator[Session]:
     ``REGISTRY_AUDIT__DENIED_EVENTS_PER_WINDOW`` per principal and window
     (:mod:`registry.audit.denials`).
     """
+    with _unit(request, write=request.method not in _READ_METHODS) as session:
+        yield session
+
+
+@contextmanager
+def _unit(request: Request, *, write: bool) -> Iterator[Session]:
+    """A unit of work of a request. A refusal's audit event is appended in a transaction of its
+    own after the refused transaction rolled back; a committed write clears the database
+    failures readiness reports (``registry.health``)."""
     sessions: Sessions = request.app.state.sessions
-    writes = request.method not in _READ_METHODS
-    with _audit_refusals(request), unit_of_work(sessions.write if writes else sessions.read) as s:
-        yield s
-    if writes:
+    try:
+        with unit_of_work(sessions.write if write else sessions.read) as session:
+            yield session
+    except RegistryError as exc:
+        if exc.audit_entry is not None:
+            denials: DenialLimiter = request.app.state.denials
+            denials.record(sessions, exc.audit_entry)
+        raise
+    if write:
         health: DependencyHealth = request.app.state.health
         health.database_ok()
 
 
-@contextmanager
-def _audit_refusals(request: Request) -> Iterator[None]:
-    """Append the audit event of a refused call in a transaction of its own, after the
-    refused request's transaction rolled back."""
-    try:
-        yield
-    except RegistryError as exc:
-        if exc.audit_entry is not None:
-            denials: DenialLimiter = request.app.state.denials
-            denials.record(request.app.state.sessions, exc.audit_entry)
-        raise
+def _load_actor(
+    request: Request, session: Session, principal: AuthenticatedPrincipal, policies: ActivePolicies
+) -> Actor:
+    return load_actor(
+        session, principal, policies.authorizer, getattr(request.state, "request_id", None)
+    )
 
 
 @contextmanager
@@ -98,16 +107,9 @@ def short_read(
     """A short read unit of work and the caller's ``Actor``, for routes that then talk to the
     artifact store: the connection goes back to the pool before any blob transfer, so a slow
     store cannot hold database connections (refusals are audited as through ``get_session``)."""
-    sessions: Sessions = request.app.state.sessions
     holder: PolicyHolder = request.app.state.policies
-    with _audit_refusals(request), unit_of_work(sessions.read) as session:
-        actor = load_actor(
-            session,
-            principal,
-            holder.current(session).authorizer,
-            getattr(request.state, "request_id", None),
-        )
-        yield session, actor
+    with _unit(request, write=False) as session:
+        yield session, _load_actor(request, session, principal, holder.current(session))
 
 
 def _authenticate_sync(request: Request, authorization: str | None) -> AuthenticatedPrincipal:
@@ -193,9 +195,7 @@ def get_actor(
     policies: Annotated[ActivePolicies, Depends(get_policies)],
 ) -> Actor:
     """The caller as the policy engine sees it (role and memberships read fresh)."""
-    return load_actor(
-        session, principal, policies.authorizer, getattr(request.state, "request_id", None)
-    )
+    return _load_actor(request, session, principal, policies)
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
@@ -340,14 +340,11 @@ class SlowWriteContext:
         status_code: int = 200,
     ) -> JSONResponse:
         """Run ``produce`` in a write transaction of its own, idempotently."""
-        with _audit_refusals(self.request), unit_of_work(self.sessions.write) as session:
+        with _unit(self.request, write=True) as session:
             ctx = WriteContext(
                 self.request, session, self.principal, self.settings, self.idempotency_key, actor
             )
-            response = ctx.idempotent(body, lambda: produce(session), status_code=status_code)
-        health: DependencyHealth = self.request.app.state.health
-        health.database_ok()
-        return response
+            return ctx.idempotent(body, lambda: produce(session), status_code=status_code)
 
 
 async def get_slow_write_context(

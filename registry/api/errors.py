@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from registry.db.failures import outage_reason
-from registry.errors import RegistryError
+from registry.errors import DatabaseUnavailable, RegistryError
 
 log = logging.getLogger("registry.api")
 
@@ -39,7 +39,7 @@ def _body(code: str, detail: str, context: dict[str, Any] | None = None) -> dict
 
 def _unavailable(detail: str, reason: str) -> JSONResponse:
     return JSONResponse(
-        _body("database_unavailable", detail, {"reason": reason}),
+        _body(DatabaseUnavailable.code, detail, {"reason": reason}),
         status_code=503,
         headers={"Retry-After": "5" if reason == "disk_full" else "1"},
     )

@@ -29,17 +29,18 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
+from registry.errors import HeadersTooLarge, RegistryError, RequestTimeout
 from registry.settings import ServerSettings, get_settings
 
 _REASONS = {408: b"Request Timeout", 431: b"Request Header Fields Too Large"}
 
 
-def error_response(status: int, code: str, detail: str) -> bytes:
-    """A complete ``Connection: close`` HTTP/1.1 response with the registry's error body."""
-    body = json.dumps({"error": code, "detail": detail, "context": {}}).encode()
+def error_response(error: RegistryError) -> bytes:
+    """A complete ``Connection: close`` HTTP/1.1 response with ``error``'s body."""
+    body = json.dumps(error.to_body()).encode()
     return b"".join(
         [
-            b"HTTP/1.1 %d %s\r\n" % (status, _REASONS.get(status, b"Error")),
+            b"HTTP/1.1 %d %s\r\n" % (error.status_code, _REASONS.get(error.status_code, b"Error")),
             b"content-type: application/json\r\n",
             b"content-length: %d\r\n" % len(body),
             b"connection: close\r\n\r\n",
@@ -92,11 +93,15 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def _header_timeout(self) -> None:
         self._header_timer = None
-        self._refuse(408, "request_timeout", "request headers were not received in time")
+        self._refuse(RequestTimeout("request headers were not received in time"))
 
-    def _refuse(self, status: int, code: str, detail: str) -> None:
+    def _too_large(self) -> None:
+        self._disarm_header_timer()
+        self._refuse(HeadersTooLarge("request line and headers are too large"))
+
+    def _refuse(self, error: RegistryError) -> None:
         if self.transport is not None and not self.transport.is_closing():
-            self.transport.write(error_response(status, code, detail))
+            self.transport.write(error_response(error))
             self.transport.close()
 
     # --- uvicorn / httptools hooks ---------------------------------------------------------
@@ -116,8 +121,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             # within the budget (only large reads pay for the search).
             end = data.find(b"\r\n\r\n")
             if end == -1 or self._pending_bytes + end > self._max_header_bytes:
-                self._disarm_header_timer()
-                self._refuse(431, "headers_too_large", "request line and headers are too large")
+                self._too_large()
                 return
         self._begun_now = False
         try:
@@ -137,8 +141,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             if not self._begun_now:
                 self._pending_bytes += len(data)
             if self._pending_bytes > self._max_header_bytes:
-                self._disarm_header_timer()
-                self._refuse(431, "headers_too_large", "request line and headers are too large")
+                self._too_large()
             elif self._header_timer is None:
                 self._arm_header_timer()
 

@@ -24,7 +24,7 @@ from sqlalchemy.engine import make_url
 
 from tests.factories.catalog import create_namespace, push, register_base, unique
 from tests.fixtures.db import dialect
-from tests.fixtures.faults import FreezableProxy
+from tests.fixtures.faults import FreezableProxy, freezable_proxy
 from tests.fixtures.peft import PEFT_FIXTURES
 from tests.fixtures.s3 import moto_endpoint, s3_bucket, s3_client
 from tests.fixtures.server import LiveServer, serving
@@ -55,23 +55,23 @@ def frozen_db_server(
     if dialect() != "postgresql":
         pytest.skip("a frozen database server is PostgreSQL's failure (SQLite is in-process)")
     url = make_url(database_url)
-    proxy = FreezableProxy((url.host or "127.0.0.1", url.port or 5432))
-    via_proxy = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
-    try:
-        with serving(
+    with (
+        freezable_proxy(url.host or "127.0.0.1", url.port or 5432) as proxy,
+        serving(
             database_url,
             tmp_path,
-            REGISTRY_DATABASE__URL=via_proxy,
+            REGISTRY_DATABASE__URL=url.set(host="127.0.0.1", port=proxy.port).render_as_string(
+                hide_password=False
+            ),
             REGISTRY_AUTH__TOKEN_CACHE_S="60",
             REGISTRY_DATABASE__STATEMENT_TIMEOUT_MS="1000",
             REGISTRY_DATABASE__CLIENT_GRACE_S="1",
             REGISTRY_DATABASE__POOL_TIMEOUT_S="1",
             REGISTRY_DATABASE__CONNECT_TIMEOUT_S="1",
             REGISTRY_SERVER__READINESS_TIMEOUT_S="1",
-        ) as server:
-            yield server, proxy
-    finally:
-        proxy.close()
+        ) as server,
+    ):
+        yield server, proxy
 
 
 def test_frozen_database_health_ready_and_requests(
@@ -104,9 +104,9 @@ def _s3_server(
     database_url: str, moto_endpoint: str, bucket: str, tmp_path: Path, **extra: str
 ) -> Iterator[tuple[LiveServer, FreezableProxy]]:
     endpoint = urlsplit(moto_endpoint)
-    proxy = FreezableProxy((endpoint.hostname or "127.0.0.1", endpoint.port or 80))
-    try:
-        with serving(
+    with (
+        freezable_proxy(endpoint.hostname or "127.0.0.1", endpoint.port or 80) as proxy,
+        serving(
             database_url,
             tmp_path,
             REGISTRY_STORAGE__BACKEND="s3",
@@ -118,10 +118,9 @@ def _s3_server(
             REGISTRY_STORAGE__MAX_ATTEMPTS="1",
             REGISTRY_SERVER__READINESS_TIMEOUT_S="1",
             **extra,
-        ) as server:
-            yield server, proxy
-    finally:
-        proxy.close()
+        ) as server,
+    ):
+        yield server, proxy
 
 
 @pytest.fixture
