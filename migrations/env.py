@@ -12,8 +12,8 @@ from typing import Any
 from alembic import context
 from sqlalchemy import Connection, pool
 
+from registry.all_models import metadata
 from registry.db.engine import make_engine
-from registry.db.registry_all import metadata
 from registry.settings import DatabaseSettings, get_settings
 
 config = context.config

@@ -21,7 +21,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from registry.catalog.refs import REFUSED_WITH
+from registry.schemas import REFUSED_WITH
 
 BEARER_SCHEME = "bearer"
 ERROR_CODES_KEY = "x-error-codes"

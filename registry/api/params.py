@@ -1,6 +1,6 @@
 """Path, query and header parameters as the OpenAPI document states them.
 
-Each pattern is the one the service checks (``registry.catalog.refs``, the idempotency store,
+Each pattern is the one the service checks (``registry.refs``, the idempotency store,
 the upload allow-lists), quoted into the document with ``json_schema_extra`` rather than
 enforced by FastAPI: the service keeps answering a malformed value with its own stable code
 (``invalid_name``, ``invalid_reference``... 400) instead of a generic 422, the document says
@@ -17,8 +17,7 @@ from typing import Annotated
 from fastapi import Header, Path, Query
 from pydantic import BeforeValidator
 
-from registry.catalog import refs
-from registry.catalog.refs import documented
+from registry import refs
 from registry.errors import (
     BadRequest,
     ForbiddenFile,
@@ -28,6 +27,7 @@ from registry.errors import (
     InvalidReference,
 )
 from registry.idempotency.service import KEY_PATTERN
+from registry.schemas import documented
 from registry.storage.uploads import BASE_FILE_PATTERN
 from registry.validation import ALLOWED_NAMES
 

@@ -10,12 +10,12 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from registry import refs
 from registry.access.actor import Actor, principal_resource, registry_resource
 from registry.auth.attenuation import ATTENUATION_POLICY, UNSET, Unset, attenuate
 from registry.auth.models import ApiToken, Principal, PrincipalKind, PrincipalNamespace, Role
 from registry.auth.repository import PrincipalRepository, memberships, namespace_names
 from registry.auth.tokens import hash_token, new_token
-from registry.catalog import refs
 from registry.catalog.namespaces import get_namespace
 from registry.db.keyset import newest_first_after
 from registry.errors import (

@@ -15,8 +15,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from registry import refs
 from registry.access.actor import Actor, base_model_resource, registry_resource
-from registry.catalog import refs
 from registry.catalog.models import BaseModel, BaseModelFile, BaseModelVersion
 from registry.catalog.repository import BaseModelRepository
 from registry.errors import BaseModelNotFound, BaseModelVersionExists, InvalidBaseModel

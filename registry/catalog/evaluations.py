@@ -8,8 +8,8 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from registry import refs
 from registry.access.actor import Actor
-from registry.catalog import refs
 from registry.catalog.models import Evaluation
 from registry.catalog.queries import VersionContext, resolve_version
 from registry.catalog.repository_provenance import EvaluationRepository

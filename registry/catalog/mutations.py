@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
 
+from registry import refs
 from registry.access.actor import Actor
-from registry.catalog import refs
 from registry.catalog.models import VersionState
 from registry.catalog.queries import VersionContext, resolve_version
 from registry.catalog.repository import VersionRepository

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from registry import refs
 from registry.access.actor import Actor, namespace_resource, registry_resource
-from registry.catalog import refs
 from registry.catalog.models import Namespace
 from registry.catalog.repository import NamespaceRepository
 from registry.errors import NamespaceAlreadyExists, NamespaceNotFound

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from registry import refs
 from registry.access.actor import Actor
-from registry.catalog import refs
 from registry.catalog.models import Adapter, AdapterVersion, LineageEdge, Namespace
 from registry.catalog.namespaces import get_namespace, readable
 from registry.catalog.repository import (

@@ -26,9 +26,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from registry import refs
 from registry.access.actor import Actor
 from registry.auth.principal import AuthenticatedPrincipal
-from registry.catalog import refs
 from registry.catalog.base_models import ManifestCache
 from registry.catalog.models import (
     LineageEdge,

@@ -14,9 +14,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from registry import refs
 from registry.access.actor import Actor
 from registry.auth.principal import AuthenticatedPrincipal
-from registry.catalog import refs
 from registry.catalog.models import AdapterVersion, LineageRelation, VersionState
 from registry.catalog.queries import resolve_version
 from registry.catalog.repository import BaseModelRepository

@@ -6,21 +6,12 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
-from registry.catalog import refs
+from registry import refs
 from registry.catalog.models import LineageRelation
-from registry.catalog.refs import documented, refused_with
 from registry.errors import BadRequest, InvalidName, InvalidReference
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class Read(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
+from registry.schemas import Read, Strict, documented, refused_with
 
 # Strings the services check by pattern (refused with invalid_name / invalid_reference, 400).
 _SIMPLE = documented(refs.SIMPLE_NAME_PATTERN)

@@ -12,9 +12,9 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.orm import Session, aliased
 
+from registry import refs
 from registry.access.actor import Actor
 from registry.auth.models import Principal
-from registry.catalog import refs
 from registry.catalog.models import Adapter, AdapterVersion, BaseModel, BaseModelVersion, Namespace
 from registry.deployments import service as deployments
 from registry.deployments.models import Deployment, DeploymentRevision

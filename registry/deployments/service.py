@@ -15,9 +15,9 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from registry import refs
 from registry.access.actor import Actor, deployment_resource
 from registry.audit.service import AuditEntry, append
-from registry.catalog import refs
 from registry.catalog.base_models import get_base_version
 from registry.catalog.models import Adapter, AdapterVersion, BaseModel, BaseModelVersion, Namespace
 from registry.catalog.queries import get_adapter

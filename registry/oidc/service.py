@@ -22,6 +22,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from registry import refs
 from registry.access.actor import Actor, registry_resource
 from registry.audit.service import AuditEntry, append
 from registry.auth.admin import ensure_service_principal
@@ -29,7 +30,6 @@ from registry.auth.models import ApiToken, Principal
 from registry.auth.principal import AuthenticatedPrincipal
 from registry.auth.service import current_attributes
 from registry.auth.tokens import hash_token, new_token
-from registry.catalog import refs
 from registry.errors import (
     BadRequest,
     OidcTokenInvalid,

@@ -15,7 +15,7 @@ import jsonschema_rs
 import pytest
 from fastapi.testclient import TestClient
 
-from registry.catalog import refs
+from registry import refs
 from tests.factories.catalog import create_namespace, unique
 from tests.factories.governance import make_principal
 

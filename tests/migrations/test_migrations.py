@@ -26,10 +26,10 @@ from alembic.script import Script, ScriptDirectory
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, inspect, text
 
+from registry.all_models import metadata
 from registry.app import create_app
 from registry.db import migrate
 from registry.db.engine import make_engine
-from registry.db.registry_all import metadata
 from registry.settings import DatabaseSettings
 from tests.fixtures.app import make_settings
 from tests.fixtures.db import drop_database, new_database_url

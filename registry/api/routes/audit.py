@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import Depends, Query, Request, status
 from starlette.concurrency import run_in_threadpool
 
+from registry import refs
 from registry.access.actor import audit_resource
-from registry.access.schemas import AuditEventRead, AuditVerifyRead, CheckpointRead
 from registry.access.subjects import load_actor
 from registry.api.deps import ActorDep, SessionDep, StoreDep, get_principal
 from registry.api.pagination import Page, decode_token, make_page
@@ -22,10 +22,9 @@ from registry.api.routes._common import (
 )
 from registry.audit import service as audit
 from registry.audit.checkpoints import export_checkpoint
+from registry.audit.schemas import AuditEventRead, AuditVerifyRead, CheckpointRead
 from registry.audit.verify import verify
 from registry.auth.principal import AuthenticatedPrincipal
-from registry.catalog import refs
-from registry.catalog.refs import documented
 from registry.db.session import Sessions, unit_of_work
 from registry.deployments.served import served_at
 from registry.errors import (
@@ -38,6 +37,7 @@ from registry.errors import (
     NothingServed,
     PolicyDenied,
 )
+from registry.schemas import documented
 
 router = authenticated_router(prefix="/api/v1/audit", tags=["audit"])
 

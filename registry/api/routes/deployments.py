@@ -4,12 +4,6 @@ from __future__ import annotations
 
 from fastapi import Response, status
 
-from registry.access.schemas import (
-    DeploymentCreate,
-    DeploymentRead,
-    RevisionRead,
-    VersionSummaryRead,
-)
 from registry.api.deps import ActorDep, SessionDep, WriteDep
 from registry.api.pagination import Page, decode_name_token, decode_token, make_page
 from registry.api.params import DeploymentPath, Rfc3339
@@ -22,6 +16,12 @@ from registry.api.routes._common import (
 )
 from registry.deployments import service as deployments
 from registry.deployments.models import DeploymentRevision
+from registry.deployments.schemas import (
+    DeploymentCreate,
+    DeploymentRead,
+    RevisionRead,
+    VersionSummaryRead,
+)
 from registry.errors import (
     AdapterNotFound,
     BaseModelNotFound,

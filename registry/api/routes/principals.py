@@ -6,14 +6,6 @@ import uuid
 
 from fastapi import Request, status
 
-from registry.access.schemas import (
-    MembershipAdd,
-    PrincipalCreate,
-    PrincipalRead,
-    TokenCreate,
-    TokenIssued,
-    TokenRead,
-)
 from registry.api.deps import ActorDep, SessionDep, WriteDep
 from registry.api.pagination import Page, decode_name_token, decode_time_token, make_page, time_key
 from registry.api.params import PrincipalPath, PrincipalQ
@@ -27,6 +19,14 @@ from registry.api.routes._common import (
 from registry.auth import admin
 from registry.auth.attenuation import UNSET
 from registry.auth.models import ApiToken
+from registry.auth.schemas import (
+    MembershipAdd,
+    PrincipalCreate,
+    PrincipalRead,
+    TokenCreate,
+    TokenIssued,
+    TokenRead,
+)
 from registry.errors import (
     BadRequest,
     InvalidName,

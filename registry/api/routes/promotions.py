@@ -7,13 +7,6 @@ from typing import Annotated
 
 from fastapi import Query, status
 
-from registry.access.schemas import (
-    ApprovalRead,
-    PromotionCreate,
-    PromotionDecision,
-    PromotionRead,
-    PromotionReject,
-)
 from registry.api.deps import ActorDep, PoliciesDep, SessionDep, WriteDep
 from registry.api.pagination import Page, decode_time_token, make_page, time_key
 from registry.api.params import DeploymentQ
@@ -45,6 +38,13 @@ from registry.errors import (
 from registry.promotions import plans as promotion_plans
 from registry.promotions import reads
 from registry.promotions import service as promotions
+from registry.promotions.schemas import (
+    ApprovalRead,
+    PromotionCreate,
+    PromotionDecision,
+    PromotionRead,
+    PromotionReject,
+)
 from registry.rollout.plans import PlansFile
 
 router = authenticated_router(prefix="/api/v1/promotions", tags=["promotions"])

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from fastapi import status
 
-from registry.access.schemas import OidcTokenRead, PublisherCreate, PublisherRead
 from registry.api.deps import ActorDep, PrincipalDep, SessionDep, SettingsDep, WriteDep
 from registry.api.pagination import Page, decode_name_token, make_page
 from registry.api.routes._common import (
@@ -26,6 +25,7 @@ from registry.errors import (
 )
 from registry.oidc import service as oidc
 from registry.oidc.models import TrustedPublisher
+from registry.oidc.schemas import OidcTokenRead, PublisherCreate, PublisherRead
 
 router = authenticated_router(prefix="/api/v1", tags=["publishers"])
 

@@ -6,14 +6,6 @@ import re
 
 from fastapi import Response, status
 
-from registry.access.schemas import (
-    DecisionRead,
-    DeploymentRead,
-    ReportCreate,
-    ReportRead,
-    RollbackRequest,
-    RolloutStep,
-)
 from registry.api.deps import ActorDep, SessionDep, WriteDep
 from registry.api.pagination import Page, decode_time_token, make_page, time_key
 from registry.api.params import IF_MATCH_PATTERN, DeploymentPath, IfMatch
@@ -26,6 +18,14 @@ from registry.api.routes._common import (
 )
 from registry.api.routes.deployments import deployment_read
 from registry.deployments import reports, rollouts
+from registry.deployments.schemas import (
+    DecisionRead,
+    DeploymentRead,
+    ReportCreate,
+    ReportRead,
+    RollbackRequest,
+    RolloutStep,
+)
 from registry.errors import (
     BadRequest,
     DeploymentNotFound,

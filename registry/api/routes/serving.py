@@ -19,12 +19,12 @@ from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.routing import BaseRoute, Route
 
+from registry import refs
 from registry.access.resolve_guard import ResolveGuard
 from registry.api.deps import principal_from_header
 from registry.api.openapi import BEARER_SCHEME
 from registry.api.routes._common import responses
 from registry.auth.principal import AuthenticatedPrincipal
-from registry.catalog import refs
 from registry.deployments.routing import RouteTable, RoutingCache
 from registry.errors import (
     BadRequest,

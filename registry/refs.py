@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
 
-from registry.errors import InvalidName, InvalidReference, RegistryError
+from registry.errors import InvalidName, InvalidReference
 
 # The patterns are ECMA-262 as well as Python regexes, so the OpenAPI document states them
 # verbatim (``registry.api.params``): what the document says is what the server checks. Dots
@@ -47,22 +46,6 @@ _TAG = re.compile(TAG_PATTERN)
 _SUITE = re.compile(SUITE_PATTERN)
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _PRINCIPAL = re.compile(PRINCIPAL_PATTERN)
-
-
-REFUSED_WITH = "x-refused-with"
-
-
-def documented(pattern: str, *errors: type[RegistryError]) -> dict[str, Any]:
-    """``json_schema_extra`` for a string the service checks against ``pattern`` itself,
-    refusing a mismatch with one of ``errors`` (default ``invalid_name``; not FastAPI's 422):
-    the OpenAPI document states both, and ``registry.api.openapi`` adds the errors to the
-    responses of every operation that takes such a string."""
-    return {"pattern": pattern, **refused_with(*(errors or (InvalidName,)))}
-
-
-def refused_with(*errors: type[RegistryError]) -> dict[str, Any]:
-    """``json_schema_extra`` naming the errors that refuse a value the service checks itself."""
-    return {REFUSED_WITH: [{"status": e.status_code, "error": e.code} for e in errors]}
 
 
 def _inner(pattern: str) -> str:
