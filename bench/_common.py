@@ -132,10 +132,10 @@ def analyze(url: str) -> None:
 
 def migrate_and_bootstrap(url: str) -> str:
     """Migrate ``url`` to head and mint the first admin token (returned)."""
-    from registry.auth.service import bootstrap_admin
     from registry.db import migrate
     from registry.db.engine import make_engine
     from registry.db.session import Sessions, unit_of_work
+    from registry.principals.service import bootstrap_admin
     from registry.settings import DatabaseSettings
 
     migrate.upgrade(url)

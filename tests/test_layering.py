@@ -41,6 +41,7 @@ DOMAIN_PACKAGES = [
     "deployments",
     "oidc",
     "promotions",
+    "principals",
 ]
 SERVICE_PACKAGES = [*DOMAIN_PACKAGES, "validation", "policy"]
 
@@ -80,6 +81,45 @@ def test_db_imports_no_domain(path: Path) -> None:
     domains = tuple(f"registry.{pkg}" for pkg in DOMAIN_PACKAGES)
     bad = {m for m in imports_of(path) if m.startswith(domains)}
     assert not bad, f"{path.name} imports {sorted(bad)}"
+
+
+# Authentication is the ground floor: token -> principal, nothing about who may do what or what
+# the registry holds. Everything above it (authorization, the catalog, administration of
+# principals) imports auth, never the other way round.
+ABOVE_AUTH = ("access", "catalog", "principals", "deployments", "promotions", "oidc")
+
+
+@pytest.mark.parametrize("path", modules("auth/*.py"), ids=lambda p: p.name)
+def test_auth_imports_nothing_above_it(path: Path) -> None:
+    bad = {
+        m for m in imports_of(path) if m.startswith("registry.") and m.split(".")[1] in ABOVE_AUTH
+    }
+    assert not bad, f"auth/{path.name} imports {sorted(bad)}"
+
+
+def package_imports() -> dict[str, set[str]]:
+    """registry package -> the registry packages its modules import (all modules, any depth)."""
+    graph: dict[str, set[str]] = {}
+    for path in PKG.rglob("*.py"):
+        rel = path.relative_to(PKG).parts
+        src = rel[0].removesuffix(".py")
+        targets = {m.split(".")[1] for m in imports_of(path) if m.startswith("registry.")}
+        graph.setdefault(src, set()).update(targets - {src})
+    return graph
+
+
+@pytest.mark.parametrize("pkg", ["auth", "access"])
+def test_package_is_in_no_import_cycle(pkg: str) -> None:
+    """Nothing ``pkg`` imports, directly or not, imports ``pkg`` back."""
+    graph = package_imports()
+    seen: set[str] = set()
+    todo = list(graph.get(pkg, ()))
+    while todo:
+        current = todo.pop()
+        if current not in seen:
+            seen.add(current)
+            todo.extend(graph.get(current, ()))
+    assert pkg not in seen, f"{pkg} reaches itself through {sorted(seen)}"
 
 
 def test_no_domain_imports_another_domains_repository() -> None:

@@ -1,36 +1,22 @@
-"""Queries for principals and API tokens."""
+"""The queries authentication runs on every request: a token hash to its token and principal,
+and a principal's current attributes (role, kind, CI login, memberships) for the policy engine.
+Administration of principals and tokens has its own queries (:mod:`registry.principals`)."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import String, Uuid, bindparam, column, select, table
 from sqlalchemy.orm import Session
 
 from registry.auth.models import ApiToken, Principal, PrincipalNamespace
-from registry.catalog.models import Namespace
 
-
-class PrincipalRepository:
-    def __init__(self, session: Session) -> None:
-        self.session = session
-
-    def get_by_id(self, principal_id: uuid.UUID) -> Principal | None:
-        return self.session.get(Principal, principal_id)
-
-    def get_by_name(self, name: str) -> Principal | None:
-        return self.session.scalars(select(Principal).where(Principal.name == name)).one_or_none()
-
-    def any_with_role(self, role: str) -> bool:
-        stmt = select(Principal.id).where(Principal.role == role).limit(1)
-        return self.session.scalars(stmt).first() is not None
-
-    def add(self, principal: Principal) -> Principal:
-        self.session.add(principal)
-        self.session.flush()
-        return principal
+# The two columns of the catalog's ``namespaces`` table that a membership's name needs, named
+# here rather than imported: authentication sits below the catalog (which imports auth for the
+# caller's type), and ``principal_namespaces.namespace_id`` already names this table by its
+# name in its foreign key. tests/auth checks these columns against the catalog's model.
+NAMESPACES = table("namespaces", column("id", Uuid), column("name", String))
 
 
 class TokenRepository:
@@ -46,11 +32,6 @@ class TokenRepository:
         )
         row = self.session.execute(stmt).one_or_none()
         return None if row is None else (row[0], row[1])
-
-    def add(self, token: ApiToken) -> ApiToken:
-        self.session.add(token)
-        self.session.flush()
-        return token
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,11 +52,11 @@ _CURRENT_ATTRIBUTES = (
         Principal.role,
         Principal.ci_identity,
         Principal.disabled_at,
-        Namespace.name,
+        NAMESPACES.c.name,
     )
     .select_from(Principal)
     .outerjoin(PrincipalNamespace, PrincipalNamespace.principal_id == Principal.id)
-    .outerjoin(Namespace, Namespace.id == PrincipalNamespace.namespace_id)
+    .outerjoin(NAMESPACES, NAMESPACES.c.id == PrincipalNamespace.namespace_id)
     .where(Principal.id == bindparam("principal_id"))
 )
 
@@ -91,24 +72,3 @@ def current_attributes(session: Session, principal_id: uuid.UUID) -> PrincipalAt
     first = rows[0]
     names = tuple(sorted(r[5] for r in rows if r[5] is not None))
     return PrincipalAttributes(first[0], first[1], first[2], first[3], names)
-
-
-def namespace_names(session: Session, principal_id: uuid.UUID) -> list[str]:
-    """Names of the namespaces a principal is a member of."""
-    return memberships(session, [principal_id])[principal_id]
-
-
-def memberships(session: Session, principal_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[str]]:
-    """Each principal's namespace names, sorted, in one query (a listing page's worth)."""
-    out: dict[uuid.UUID, list[str]] = {i: [] for i in principal_ids}
-    if not out:
-        return out
-    stmt = (
-        select(PrincipalNamespace.principal_id, Namespace.name)
-        .join(Namespace, Namespace.id == PrincipalNamespace.namespace_id)
-        .where(PrincipalNamespace.principal_id.in_(list(out)))
-        .order_by(Namespace.name)
-    )
-    for principal_id, name in session.execute(stmt):
-        out[principal_id].append(name)
-    return out

@@ -1,22 +1,23 @@
-"""Authentication: API tokens → principals; bootstrap of the first admin."""
+"""Authentication: API tokens → principals, and a principal's current attributes.
+
+Minting tokens and managing principals (the first admin included) is :mod:`registry.principals`.
+"""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
 
-from registry.audit.service import AuditEntry, append
 from registry.auth.cache import TokenCache
-from registry.auth.models import ApiToken, Principal, PrincipalKind, Role
 from registry.auth.principal import AuthenticatedPrincipal
-from registry.auth.repository import PrincipalAttributes, PrincipalRepository, TokenRepository
+from registry.auth.repository import PrincipalAttributes, TokenRepository
 from registry.auth.repository import current_attributes as repository_attributes
-from registry.auth.tokens import hash_token, is_well_formed, new_token
-from registry.errors import AdminExists, Unauthenticated
+from registry.auth.tokens import hash_token, is_well_formed
+from registry.errors import Unauthenticated
 
 
 def authenticate(session: Session, *, token: str | None) -> AuthenticatedPrincipal:
@@ -65,46 +66,6 @@ def authenticate_cached(
         principal = authenticate(session, token=token)
     cache.put(key, principal, principal.token_expires_at)
     return principal
-
-
-def issue_token(
-    session: Session, *, principal_id: uuid.UUID, name: str = "", ttl_days: int | None = None
-) -> str:
-    """Create a token for a principal and return it in clear (the only time it is visible).
-
-    Runs inside the caller's transaction; flushes.
-    """
-    token = new_token()
-    expires = datetime.now(UTC) + timedelta(days=ttl_days) if ttl_days else None
-    TokenRepository(session).add(
-        ApiToken(
-            principal_id=principal_id, token_hash=hash_token(token), name=name, expires_at=expires
-        )
-    )
-    return token
-
-
-def bootstrap_admin(session: Session, *, name: str = "admin") -> str:
-    """Create the first admin principal and return its token.
-
-    Refuses (``admin_exists``) when any admin exists, so a second run can't mint a new
-    all-powerful token. Runs inside the caller's transaction.
-    """
-    principals = PrincipalRepository(session)
-    if principals.any_with_role(Role.admin):
-        raise AdminExists("an admin principal exists already; bootstrap refuses to run twice")
-    principal = principals.add(Principal(name=name, kind=PrincipalKind.human, role=Role.admin))
-    token = issue_token(session, principal_id=principal.id, name="bootstrap")
-    append(
-        session,
-        AuditEntry(
-            action="principal.bootstrap",
-            resource=f"principal:{name}",
-            actor="system:bootstrap",
-            after={"role": Role.admin, "kind": PrincipalKind.human},
-        ),
-    )
-    return token
 
 
 def current_attributes(session: Session, principal_id: uuid.UUID) -> PrincipalAttributes | None:

@@ -100,9 +100,9 @@ def bootstrap(
     JSON: {"token": "..."}. Exit 5 (admin_exists) when an admin exists already, exit 7
     (schema_out_of_date) when the database needs `db upgrade`.
     """
-    from registry.auth.service import bootstrap_admin
     from registry.db import migrate
     from registry.db.session import Sessions, unit_of_work
+    from registry.principals.service import bootstrap_admin
 
     state = get_state(ctx)
     settings = _settings()

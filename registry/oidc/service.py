@@ -25,7 +25,6 @@ from sqlalchemy.orm import Session
 from registry import refs
 from registry.access.actor import Actor, registry_resource
 from registry.audit.service import AuditEntry, append
-from registry.auth.admin import ensure_service_principal
 from registry.auth.models import ApiToken, Principal
 from registry.auth.principal import AuthenticatedPrincipal
 from registry.auth.service import current_attributes
@@ -40,6 +39,7 @@ from registry.oidc.claims import CiIdentity, PublisherSpec
 from registry.oidc.jwks import is_allowed_issuer_url
 from registry.oidc.models import TrustedPublisher, UsedOidcToken
 from registry.oidc.verifier import OidcVerifier
+from registry.principals.service import ensure_service_principal
 
 #: What a CI identity may do (never approve, never manage anything).
 CI_SCOPES = frozenset({"read", "upload", "register_version", "edit_metadata"})

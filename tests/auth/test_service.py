@@ -2,30 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
-from registry.auth.service import authenticate, bootstrap_admin
-from registry.db import migrate
-from registry.db.engine import make_engine
+from registry.auth.service import authenticate
 from registry.db.session import Sessions, unit_of_work
 from registry.errors import AdminExists, Unauthenticated
-from registry.settings import DatabaseSettings
-from tests.fixtures.db import drop_database, new_database_url
-
-
-@pytest.fixture
-def sessions(tmp_path: Path) -> Iterator[Sessions]:
-    url = new_database_url(tmp_path, "registry_auth")
-    engine = make_engine(DatabaseSettings(url=url))
-    try:
-        migrate.upgrade(url)
-        yield Sessions(engine)
-    finally:
-        engine.dispose()
-        drop_database(url)
+from registry.principals.service import bootstrap_admin
 
 
 def test_bootstrap_creates_one_admin_only(sessions: Sessions) -> None:

@@ -14,10 +14,10 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from registry.auth.attenuation import UNSET, attenuate
 from registry.auth.principal import AuthenticatedPrincipal
 from registry.errors import TokenExceedsParent
 from registry.policy.types import ACTIONS
+from registry.principals.attenuation import UNSET, attenuate
 from tests.factories.catalog import create_namespace
 from tests.factories.governance import Who, auth, make_principal
 

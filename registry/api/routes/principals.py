@@ -16,17 +16,7 @@ from registry.api.routes._common import (
     authenticated_router,
     responses,
 )
-from registry.auth import admin
-from registry.auth.attenuation import UNSET
 from registry.auth.models import ApiToken
-from registry.auth.schemas import (
-    MembershipAdd,
-    PrincipalCreate,
-    PrincipalRead,
-    TokenCreate,
-    TokenIssued,
-    TokenRead,
-)
 from registry.errors import (
     BadRequest,
     InvalidName,
@@ -37,6 +27,16 @@ from registry.errors import (
     PrincipalNotFound,
     TokenExceedsParent,
     TokenNotFound,
+)
+from registry.principals import service as admin
+from registry.principals.attenuation import UNSET
+from registry.principals.schemas import (
+    MembershipAdd,
+    PrincipalCreate,
+    PrincipalRead,
+    TokenCreate,
+    TokenIssued,
+    TokenRead,
 )
 
 router = authenticated_router(prefix="/api/v1", tags=["principals"])

@@ -1,24 +1,25 @@
-"""Managing principals, their namespace memberships and their API tokens (all audited)."""
+"""Managing principals, their namespace memberships and their API tokens (all audited), and the
+bootstrap of the first admin. Checking a token on a request is :mod:`registry.auth`."""
 
 from __future__ import annotations
 
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from registry import refs
 from registry.access.actor import Actor, principal_resource, registry_resource
-from registry.auth.attenuation import ATTENUATION_POLICY, UNSET, Unset, attenuate
+from registry.audit.service import AuditEntry, append
 from registry.auth.models import ApiToken, Principal, PrincipalKind, PrincipalNamespace, Role
-from registry.auth.repository import PrincipalRepository, memberships, namespace_names
 from registry.auth.tokens import hash_token, new_token
 from registry.catalog.namespaces import get_namespace
 from registry.db.keyset import newest_first_after
 from registry.errors import (
+    AdminExists,
     BadRequest,
     PrincipalExists,
     PrincipalNotFound,
@@ -26,6 +27,8 @@ from registry.errors import (
     TokenNotFound,
 )
 from registry.policy.types import ACTIONS
+from registry.principals.attenuation import ATTENUATION_POLICY, UNSET, Unset, attenuate
+from registry.principals.repository import PrincipalRepository, memberships, namespace_names
 
 MAX_TOKEN_DAYS = 366
 DEFAULT_TOKEN_DAYS = 90
@@ -138,7 +141,7 @@ def create_token(
 ) -> IssuedToken:
     """Mint a token for ``principal`` (default: the caller). Only its sha256 is stored.
 
-    The new token never exceeds the calling credential (:mod:`registry.auth.attenuation`):
+    The new token never exceeds the calling credential (:mod:`registry.principals.attenuation`):
     omitted ``scopes``/``ttl_days`` inherit the caller's scopes and the 90-day default clamped
     to the caller's expiry; explicit ones beyond them raise ``token_exceeds_parent`` (403,
     recorded as ``authz.denied``). Also ``principal_not_found`` (404, also when the caller may
@@ -290,3 +293,44 @@ def ensure_service_principal(session: Session, *, name: str, namespaces: list[st
     )
     session.flush()
     return principal
+
+
+def issue_token(
+    session: Session, *, principal_id: uuid.UUID, name: str = "", ttl_days: int | None = None
+) -> str:
+    """Create a token for a principal and return it in clear (the only time it is visible).
+
+    Runs inside the caller's transaction; flushes.
+    """
+    token = new_token()
+    expires = datetime.now(UTC) + timedelta(days=ttl_days) if ttl_days else None
+    session.add(
+        ApiToken(
+            principal_id=principal_id, token_hash=hash_token(token), name=name, expires_at=expires
+        )
+    )
+    session.flush()
+    return token
+
+
+def bootstrap_admin(session: Session, *, name: str = "admin") -> str:
+    """Create the first admin principal and return its token.
+
+    Refuses (``admin_exists``) when any admin exists, so a second run can't mint a new
+    all-powerful token. Runs inside the caller's transaction.
+    """
+    principals = PrincipalRepository(session)
+    if principals.any_with_role(Role.admin):
+        raise AdminExists("an admin principal exists already; bootstrap refuses to run twice")
+    principal = principals.add(Principal(name=name, kind=PrincipalKind.human, role=Role.admin))
+    token = issue_token(session, principal_id=principal.id, name="bootstrap")
+    append(
+        session,
+        AuditEntry(
+            action="principal.bootstrap",
+            resource=f"principal:{name}",
+            actor="system:bootstrap",
+            after={"role": Role.admin, "kind": PrincipalKind.human},
+        ),
+    )
+    return token
