@@ -1,7 +1,13 @@
-"""Fixtures shared by every test package (see tests/fixtures/)."""
+"""Fixtures shared by every test package (see tests/fixtures/), registered as plugins so that a
+test file can live in the directory of the package it tests whatever fixtures it needs.
 
-from tests.fixtures.app import admin_token, anon_client, client, settings
-from tests.fixtures.db import database_url
-from tests.fixtures.server import live_server
+Order matters: a fixture module is registered (and its asserts rewritten) before any module
+that imports it."""
 
-__all__ = ["admin_token", "anon_client", "client", "database_url", "live_server", "settings"]
+pytest_plugins = [
+    "tests.fixtures.db",
+    "tests.fixtures.app",
+    "tests.fixtures.server",
+    "tests.fixtures.catalog",
+    "tests.fixtures.governance",
+]

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 import registry.client
-from tests.cli.fakes import FakeRegistry
+from tests.fixtures.fake_registry import FakeRegistry
 
 ROOT = Path(__file__).resolve().parents[2]
 PEFT_FIXTURES = (ROOT / ".." / "shared" / "fixtures" / "peft").resolve()
@@ -36,16 +36,6 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> FakeRegistry:
 
     monkeypatch.setattr(registry.client, "RegistryClient", FakeClient)
     return server
-
-
-def make_client(server: FakeRegistry, **kwargs: Any) -> registry.client.RegistryClient:
-    return registry.client.RegistryClient(
-        "http://registry.test",
-        "tok",
-        transport=server.transport(),
-        sleep=lambda _s: None,
-        **kwargs,
-    )
 
 
 def respond(status: int, **body: Any) -> httpx.Response:

@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from registry.cli import app, main
-from tests.cli.fakes import FakeRegistry
+from tests.fixtures.fake_registry import FakeRegistry
 
 HEX = "cd" * 32
 

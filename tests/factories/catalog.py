@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 from fastapi.testclient import TestClient
 
+from registry.settings import Settings
 from registry.validation.manifest import read_base_dir
 
 
@@ -53,6 +54,12 @@ def open_upload(client: httpx.Client, purpose: str = "adapter") -> str:
     r = client.post("/api/v1/uploads", json={"purpose": purpose})
     assert r.status_code == 201, r.text
     return str(r.json()["id"])
+
+
+def staging_files(settings: Settings) -> list[Path]:
+    """The files in the local store's staging area (upload sessions' bytes not yet published)."""
+    root = Path(settings.storage.root) / "staging"
+    return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
 
 
 def put_file(

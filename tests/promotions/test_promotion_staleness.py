@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from tests.factories.governance import create_deployment, decide, record_eval, request_promotion
-from tests.governance.conftest import Team
-from tests.governance.rollout_helpers import status
+from tests.factories.rollouts import status
+from tests.fixtures.governance import Team
 
 
 def _stable_v1(team: Team) -> tuple[str, str]:

@@ -11,13 +11,13 @@ from sqlalchemy import update
 
 from registry.db.session import unit_of_work
 from registry.deployments.models import Rollout
-from tests.governance.conftest import Team
-from tests.governance.rollout_helpers import (
+from tests.factories.rollouts import (
     canary,
     report,
     status,
     tick,
 )
+from tests.fixtures.governance import Team
 
 
 def test_a_broken_rollout_is_skipped_and_the_others_advance(

@@ -7,8 +7,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from tests.factories.governance import create_deployment
-from tests.governance.conftest import Team, counted
-from tests.governance.rollout_helpers import canary
+from tests.factories.rollouts import canary
+from tests.fixtures.governance import Team, counted
 
 
 def test_served_at_costs_four_statements(team: Team, fast_plans: None) -> None:

@@ -16,8 +16,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from registry.deployments.controller import Controller
-from tests.governance.conftest import Team
-from tests.governance.rollout_helpers import canary, report, status, tick
+from tests.factories.rollouts import canary, report, status, tick
+from tests.fixtures.governance import Team
 
 
 def _send(team: Team, dep: str, revision: int, arm: str, requests: int, errors: int) -> None:

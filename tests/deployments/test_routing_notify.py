@@ -12,9 +12,9 @@ from contextlib import contextmanager
 import pytest
 
 from registry.deployments.routing import RoutingCache
+from tests.factories.rollouts import canary
 from tests.fixtures.db import dialect
-from tests.governance.conftest import Team
-from tests.governance.rollout_helpers import canary
+from tests.fixtures.governance import Team
 
 pytestmark = pytest.mark.skipif(
     dialect() != "postgresql", reason="LISTEN/NOTIFY is PostgreSQL's (the SQLite leg polls)"

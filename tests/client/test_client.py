@@ -11,8 +11,7 @@ import httpx
 import pytest
 
 from registry.client import CHUNK_BYTES, ClientError, RegistryClient
-from tests.cli.conftest import make_client
-from tests.cli.fakes import FakeRegistry, error
+from tests.fixtures.fake_registry import FakeRegistry, error, make_client
 
 FILES = {"adapter_config.json": b'{"peft_type": "LORA"}', "adapter_model.safetensors": b"x" * 100}
 

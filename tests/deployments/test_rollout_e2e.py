@@ -22,11 +22,11 @@ from registry.rollout.hashing import arm as arm_of
 from registry.validation.manifest import read_base_dir
 from tests.factories.catalog import sha256_hex, unique
 from tests.factories.governance import DATASET, auth
+from tests.factories.rollouts import FAST_PLANS
 from tests.fixtures.app import bootstrap
 from tests.fixtures.db import dialect, drop_database, new_database_url
 from tests.fixtures.peft import PEFT_FIXTURES
 from tests.fixtures.server import server_env, start_server, stop_server
-from tests.governance.rollout_helpers import FAST_PLANS
 
 INTERVAL_S = 0.5
 

@@ -7,7 +7,7 @@ from fastapi.testclient import TestClient
 
 from tests.factories.catalog import create_namespace, unique
 from tests.factories.governance import make_principal, record_eval
-from tests.governance.conftest import Team
+from tests.fixtures.governance import Team
 
 
 def _events(client: TestClient, **params: object) -> list[dict[str, object]]:

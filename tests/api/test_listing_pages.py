@@ -19,8 +19,8 @@ from registry.db.session import unit_of_work
 from registry.deployments.models import Deployment, Rollout, RolloutDecision
 from tests.factories.catalog import all_pages, create_namespace, unique
 from tests.factories.governance import make_principal
-from tests.governance.conftest import Team, counted
-from tests.governance.rollout_helpers import canary
+from tests.factories.rollouts import canary
+from tests.fixtures.governance import Team, counted
 
 
 def _forged(cursor: object) -> str:

@@ -4,7 +4,7 @@ page costs the same number of queries however many items it holds (no query per 
 from __future__ import annotations
 
 from tests.factories.governance import create_deployment, decide, record_eval, request_promotion
-from tests.governance.conftest import Team, counted
+from tests.fixtures.governance import Team, counted
 
 
 def test_a_page_costs_the_same_queries_whatever_its_size(team: Team) -> None:

@@ -16,7 +16,7 @@ from tests.factories.governance import (
     record_eval,
     request_promotion,
 )
-from tests.governance.conftest import Team
+from tests.fixtures.governance import Team
 
 # The floor lets "fast" step without dwelling; every plan still needs an absolute error-rate
 # cap (25 % here, loose enough that the stable comparison decides the tests written for it).

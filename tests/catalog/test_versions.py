@@ -1,10 +1,10 @@
-"""Pushing, pulling, numbering, idempotency and metadata of adapter versions (real HTTP app)."""
+"""Adapter versions over the real HTTP app: pushing, pulling, numbering, metadata, evaluations
+and search."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import struct
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,19 +16,13 @@ from tests.factories.catalog import (
     error_of,
     open_upload,
     push,
-    put_file,
-    sha256_hex,
+    staging_files,
     unique,
     upload_dir,
 )
 from tests.fixtures.peft import PEFT_FIXTURES
 
 Variant = Callable[[int], Path]
-
-
-def _staging_files(settings: Settings) -> list[Path]:
-    root = Path(settings.storage.root) / "staging"
-    return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
 
 
 class TestPushAndPull:
@@ -86,7 +80,7 @@ class TestPushAndPull:
         after = {p.name for p in (Path(settings.storage.root) / "blobs").rglob("*") if p.is_file()}
         assert after == before
         assert client.get(f"/api/v1/adapters/{namespace}/broken").status_code == 404
-        upload_dirs = {p.parent.name for p in _staging_files(settings)}
+        upload_dirs = {p.parent.name for p in staging_files(settings)}
         assert r.json()["context"].get("upload_id") not in upload_dirs
 
     def test_retry_after_refusal_needs_a_new_upload(
@@ -124,143 +118,6 @@ class TestPushAndPull:
         )
         assert r.status_code == 422
         assert r.json()["error"] == "invalid_request"
-
-
-class TestUploadRefusals:
-    def test_wrong_digest_claim_is_refused(self, client: TestClient, settings: Settings) -> None:
-        upload_id = open_upload(client)
-        r = put_file(client, upload_id, "README.md", b"hello\n", digest="sha256:" + "0" * 64)
-        assert r.status_code == 400
-        assert error_of(r) == ("digest_mismatch", "upload")
-        assert client.get(f"/api/v1/uploads/{upload_id}").json()["files"] == []
-        assert not [p for p in _staging_files(settings) if upload_id in str(p)]
-
-    @pytest.mark.parametrize(
-        "digest",
-        [
-            "sha256:" + "0" * 63,
-            "sha256:" + "A" * 64,
-            "sha512:" + "0" * 128,
-            "md5:abc",
-            "sha256:../../x",
-            "",
-            "sha256:" + "0" * 10_000,
-        ],
-    )
-    def test_malformed_digest_is_refused(self, client: TestClient, digest: str) -> None:
-        upload_id = open_upload(client)
-        r = put_file(client, upload_id, "README.md", b"x", digest=digest)
-        assert 400 <= r.status_code < 500
-        assert r.json()["error"] in ("invalid_digest", "invalid_request")
-
-    @pytest.mark.parametrize(
-        ("name", "data", "reason"),
-        [
-            ("adapter_model.bin", b"\x80\x04\x95" + b"\x00" * 600, "pickle"),
-            ("adapter_model.safetensors", b"\x80\x02cos\nsystem\n" + b"\x00" * 600, "pickle"),
-            ("adapter_model.safetensors", b"PK\x03\x04" + b"\x00" * 600, "archive"),
-            ("README.md", b"cos\nsystem\n(S'echo hi'\ntR." + b" " * 600, "pickle"),
-            ("weights.dat", b"x" * 10, "forbidden_name"),
-            ("model.gz", b"\x1f\x8b" + b"\x00" * 600, "forbidden_name"),
-        ],
-    )
-    def test_forbidden_file_is_refused(
-        self, client: TestClient, name: str, data: bytes, reason: str
-    ) -> None:
-        upload_id = open_upload(client)
-        r = put_file(client, upload_id, name, data)
-        assert r.status_code == 400, r.text
-        assert error_of(r) == ("forbidden_file", reason)
-        assert client.get(f"/api/v1/uploads/{upload_id}").json()["files"] == []
-
-    @pytest.mark.parametrize("name", ["..%2Fx", "%2e%2e%2fx", "%252e%252e%252f", "a%00b", ".."])
-    def test_path_like_file_name_is_refused(self, client: TestClient, name: str) -> None:
-        upload_id = open_upload(client)
-        r = put_file(client, upload_id, name, b"x")
-        # Refused by name, or never routed to a file (the client normalised "..").
-        assert r.status_code in (400, 404, 405), r.text
-        assert r.json()["error"] in ("forbidden_file", "not_found", "method_not_allowed")
-        assert client.get(f"/api/v1/uploads/{upload_id}").json()["files"] == []
-
-    def test_missing_digest_claim_is_refused(self, client: TestClient) -> None:
-        upload_id = open_upload(client)
-        r = client.put(f"/api/v1/uploads/{upload_id}/files/README.md", content=b"x")
-        assert r.status_code == 422
-        assert r.json()["error"] == "invalid_request"
-        assert client.get(f"/api/v1/uploads/{upload_id}").json()["files"] == []
-
-    def test_oversized_safetensors_header_is_refused(
-        self, client: TestClient, namespace: str, gpt2_base: str, tmp_path: Path
-    ) -> None:
-        src = PEFT_FIXTURES / "adapters" / "gpt2-lora-r4-cattn"
-        (tmp_path / "adapter_config.json").write_bytes((src / "adapter_config.json").read_bytes())
-        (tmp_path / "adapter_model.safetensors").write_bytes(
-            struct.pack("<Q", 100_000_001) + b"{" + b" " * 64
-        )
-        r = push(client, namespace, "big", tmp_path, gpt2_base)
-        assert r.status_code == 400
-        assert error_of(r) == ("corrupt_safetensors", "header_too_large")
-
-    def test_someone_elses_upload_is_not_found(
-        self, client: TestClient, anon_client: TestClient, database_url: str
-    ) -> None:
-        from tests.fixtures.app import bootstrap
-
-        upload_id = open_upload(client)
-        other = bootstrap(database_url, unique("other"))
-        r = anon_client.put(
-            f"/api/v1/uploads/{upload_id}/files/README.md",
-            content=b"x",
-            headers={
-                "Authorization": f"Bearer {other}",
-                "X-Content-Digest": f"sha256:{sha256_hex(b'x')}",
-            },
-        )
-        assert r.status_code == 404
-        assert r.json()["error"] == "upload_not_found"
-
-
-class TestIdempotency:
-    def test_same_key_same_body_replays(
-        self, client: TestClient, namespace: str, gpt2_base: str, adapter_variant: Variant
-    ) -> None:
-        upload_id = open_upload(client)
-        for p in adapter_variant(3).iterdir():
-            assert put_file(client, upload_id, p.name, p.read_bytes()).status_code == 201
-        body = {"base": gpt2_base, "upload_id": upload_id}
-        headers = {"Idempotency-Key": unique("key")}
-        first = client.post(
-            f"/api/v1/adapters/{namespace}/bot/versions", json=body, headers=headers
-        )
-        second = client.post(
-            f"/api/v1/adapters/{namespace}/bot/versions", json=body, headers=headers
-        )
-        assert first.status_code == second.status_code == 201
-        assert first.json() == second.json()
-        assert second.headers.get("Idempotent-Replayed") == "true"
-        assert client.get(f"/api/v1/adapters/{namespace}/bot").json()["latest_version"] == 1
-
-    def test_same_key_different_body_is_422(self, client: TestClient) -> None:
-        headers = {"Idempotency-Key": unique("key")}
-        assert (
-            client.post(
-                "/api/v1/namespaces", json={"name": unique("ns")}, headers=headers
-            ).status_code
-            == 201
-        )
-        r = client.post("/api/v1/namespaces", json={"name": unique("ns")}, headers=headers)
-        assert r.status_code == 422
-        assert r.json()["error"] == "idempotency_key_reused"
-
-    @pytest.mark.parametrize("key", ["", "a" * 256, "spa ce", "ü"])
-    def test_malformed_key_is_refused(self, client: TestClient, key: str) -> None:
-        r = client.post(
-            "/api/v1/namespaces",
-            json={"name": unique("ns")},
-            headers={"Idempotency-Key": key.encode("latin-1")},
-        )
-        assert r.status_code == 400
-        assert r.json()["error"] == "bad_request"
 
 
 class TestMetadata:

@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 
-from tests.governance.conftest import Team
-from tests.governance.rollout_helpers import (
+from tests.factories.rollouts import (
     canary,
     report,
     status,
     tick,
 )
+from tests.fixtures.governance import Team
 
 
 def _latest_decision(team: Team, dep: str) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from tests.factories.catalog import sha256_hex, unique
 from tests.factories.governance import DATASET, auth
 from tests.fixtures.peft import PEFT_FIXTURES
 from tests.fixtures.server import LiveServer
-from tests.governance.test_concurrency import _principal
+from tests.promotions.test_concurrency import _principal
 
 RACERS = 6
 

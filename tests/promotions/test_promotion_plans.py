@@ -20,8 +20,8 @@ from registry.rollout.default_plans import DEFAULT_PLANS_TEXT
 from registry.rollout.plans import parse_plans, plan_digest, plan_from_mapping
 from registry.settings import DatabaseSettings
 from tests.factories.governance import create_deployment, decide, record_eval, request_promotion
-from tests.governance.conftest import Team
-from tests.governance.rollout_helpers import apply_plans, status
+from tests.factories.rollouts import apply_plans, status
+from tests.fixtures.governance import Team
 
 STABLE = {"metric": "error_rate", "compare": "stable", "max_ratio": 1.5, "min_requests": 200}
 CAP = {"metric": "error_rate", "compare": "absolute", "max": 0.05, "min_requests": 200}

@@ -17,7 +17,7 @@ from tests.factories.governance import (
     record_eval,
     request_promotion,
 )
-from tests.governance.conftest import Team
+from tests.fixtures.governance import Team
 
 
 def _gates(body: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -8,13 +8,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from registry.rollout.hashing import arm as arm_of
-from tests.governance.conftest import Team
-from tests.governance.rollout_helpers import (
+from tests.factories.rollouts import (
     canary,
     report,
     status,
     tick,
 )
+from tests.fixtures.governance import Team
 
 
 def test_approval_with_a_stable_version_starts_the_canary(team: Team, fast_plans: None) -> None:

@@ -8,7 +8,7 @@ from urllib.parse import quote
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.api.test_namespaces import HOSTILE_NAMES
+from tests.catalog.test_namespaces import HOSTILE_NAMES
 from tests.factories.catalog import all_pages, create_namespace, unique
 
 HOSTILE_URIS = [
