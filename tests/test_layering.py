@@ -41,6 +41,7 @@ DOMAIN_PACKAGES = [
     "deployments",
     "oidc",
     "promotions",
+    "uploads",
 ]
 SERVICE_PACKAGES = [*DOMAIN_PACKAGES, "validation", "policy"]
 
@@ -75,6 +76,26 @@ def test_validation_is_pure(path: Path) -> None:
     assert not bad, f"{path.name} imports {sorted(bad)}"
 
 
+# The blob store is bytes only: no database and no domain. Upload sessions and the blob rows
+# live in registry/uploads/, above the store.
+STORE_MAY_NOT_IMPORT = {
+    "sqlalchemy",
+    "registry.db",
+    "registry.principals",
+    *(f"registry.{pkg}" for pkg in DOMAIN_PACKAGES if pkg != "storage"),
+}
+
+
+@pytest.mark.parametrize("path", modules("storage/*.py"), ids=lambda p: p.name)
+def test_storage_is_the_blob_store_only(path: Path) -> None:
+    bad = {
+        m
+        for m in imports_of(path)
+        if {m.split(".")[0], ".".join(m.split(".")[:2])} & STORE_MAY_NOT_IMPORT
+    }
+    assert not bad, f"storage/{path.name} imports {sorted(bad)}"
+
+
 @pytest.mark.parametrize("path", modules("db/*.py"), ids=lambda p: p.name)
 def test_db_imports_no_domain(path: Path) -> None:
     domains = tuple(f"registry.{pkg}" for pkg in DOMAIN_PACKAGES)
@@ -87,7 +108,8 @@ def test_no_domain_imports_another_domains_repository() -> None:
     for pkg in DOMAIN_PACKAGES:
         for path in modules(f"{pkg}/*.py"):
             for m in imports_of(path):
-                if m.startswith("registry.") and ".repository" in m:
+                # a repository module, or a repository class kept elsewhere (BlobRepository)
+                if m.startswith("registry.") and (".repository" in m or m.endswith("Repository")):
                     owner = m.split(".")[1]
                     if owner != pkg:
                         offenders.append(f"{pkg}/{path.name} -> {m}")
