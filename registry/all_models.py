@@ -9,18 +9,20 @@ from registry.deployments import models as deployment_models
 from registry.idempotency import models as idempotency_models
 from registry.oidc import models as oidc_models
 from registry.promotions import models as promotion_models
-from registry.storage import models as storage_models
+from registry.uploads import blob_index
+from registry.uploads import models as upload_models
 
 metadata = Base.metadata
 
 __all__ = [
     "access_models",
     "auth_models",
+    "blob_index",
     "catalog_models",
     "deployment_models",
     "idempotency_models",
     "metadata",
     "oidc_models",
     "promotion_models",
-    "storage_models",
+    "upload_models",
 ]

@@ -15,7 +15,8 @@ from registry.idempotency.service import purge_expired
 from registry.settings import Settings
 from registry.storage import gc
 from registry.storage.factory import make_store
-from registry.storage.repository import BlobRepository, UploadRepository
+from registry.uploads.blob_index import BlobRepository
+from registry.uploads.repository import UploadRepository
 
 
 def storage_gc(

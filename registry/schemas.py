@@ -2,8 +2,9 @@
 
 Each domain package keeps its own ``schemas.py`` (``registry/promotions/schemas.py`` holds the
 body of ``POST /api/v1/promotions``); what they share is here: the strict request base (unknown
-fields refused), the read base, and the ``json_schema_extra`` helpers that state in the OpenAPI
-document which stable error refuses a value the service checks itself.
+fields refused), the read base, the ``json_schema_extra`` helpers that state in the OpenAPI
+document which stable error refuses a value the service checks itself, and ``FileRead``, the
+body of one file in an upload session and in a published version alike.
 """
 
 from __future__ import annotations
@@ -25,6 +26,14 @@ class Read(BaseModel):
     """A response body built from an ORM row or a view."""
 
     model_config = ConfigDict(from_attributes=True)
+
+
+class FileRead(Read):
+    """One file: its name, ``sha256:<hex>`` digest and size in bytes."""
+
+    name: str
+    digest: str
+    size: int
 
 
 REFUSED_WITH = "x-refused-with"

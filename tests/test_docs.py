@@ -145,9 +145,6 @@ def test_link_check_catches_what_it_must(tmp_path: Path) -> None:
 
 ARCHITECTURE = ROOT / "docs" / "architecture.md"
 PACKAGE_ROW = re.compile(r"^\| `registry/(\w+)(/|\.py)` \|", re.MULTILINE)
-#: Packages the architecture describes that other branches of issue 12 are creating; the lead
-#: empties this set once they are merged (the last test below fails until then).
-PENDING_PACKAGES = {"uploads"}
 
 
 def documented() -> tuple[set[str], set[str]]:
@@ -164,7 +161,7 @@ def packages_on_disk() -> set[str]:
 def test_every_documented_package_exists() -> None:
     packages, modules = documented()
     assert len(packages) >= 10, "the Packages table of docs/architecture.md did not parse"
-    missing = sorted((packages - PENDING_PACKAGES) - packages_on_disk())
+    missing = sorted(packages - packages_on_disk())
     missing += sorted(f"{m}.py" for m in modules if not (ROOT / "registry" / f"{m}.py").is_file())
     assert not missing, f"docs/architecture.md names what registry/ lacks: {missing}"
 
@@ -172,9 +169,3 @@ def test_every_documented_package_exists() -> None:
 def test_every_package_is_documented() -> None:
     undocumented = sorted(packages_on_disk() - documented()[0])
     assert not undocumented, f"add a row to docs/architecture.md's Packages table: {undocumented}"
-
-
-def test_pending_packages_are_still_pending() -> None:
-    arrived = sorted(PENDING_PACKAGES & packages_on_disk())
-    assert not arrived, f"{arrived} exist now: remove them from PENDING_PACKAGES"
-    assert documented()[0] >= PENDING_PACKAGES

@@ -28,7 +28,7 @@ from registry.errors import (
 )
 from registry.idempotency.service import KEY_PATTERN
 from registry.schemas import documented
-from registry.storage.uploads import BASE_FILE_PATTERN
+from registry.uploads.service import BASE_FILE_PATTERN
 from registry.validation import ALLOWED_NAMES
 
 

@@ -20,9 +20,9 @@ from registry.access.actor import Actor, base_model_resource, registry_resource
 from registry.catalog.models import BaseModel, BaseModelFile, BaseModelVersion
 from registry.catalog.repository import BaseModelRepository
 from registry.errors import BaseModelNotFound, BaseModelVersionExists, InvalidBaseModel
-from registry.storage import uploads
 from registry.storage.base import ArtifactStore
-from registry.storage.models import UploadPurpose
+from registry.uploads import service as uploads
+from registry.uploads.models import UploadPurpose
 from registry.validation.manifest import BaseManifest, read_base_sources
 from registry.validation.safetensors import (
     DTYPE_BITS,

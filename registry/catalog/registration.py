@@ -56,10 +56,10 @@ from registry.errors import (
     InvalidRequest,
     VersionAlreadyExists,
 )
-from registry.storage import uploads
 from registry.storage.base import ArtifactStore
 from registry.storage.imports import parse_import_uri
-from registry.storage.models import UploadPurpose
+from registry.uploads import service as uploads
+from registry.uploads.models import UploadPurpose
 from registry.validation import ValidationReport, validate_adapter
 from registry.validation.files import MAX_TEXT_BYTES, MAX_TOKENIZER_BYTES
 from registry.validation.patterns import RegexLimits

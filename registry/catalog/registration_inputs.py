@@ -22,9 +22,9 @@ from registry.catalog.queries import resolve_version
 from registry.catalog.repository import BaseModelRepository
 from registry.db.session import Sessions, unit_of_work
 from registry.errors import BadRequest, BaseModelNotFound
-from registry.storage import uploads
 from registry.storage.base import ArtifactStore
 from registry.storage.imports import parse_import_uri
+from registry.uploads import service as uploads
 from registry.validation import ValidationReport
 
 

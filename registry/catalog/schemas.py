@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
 from registry import refs
 from registry.catalog.models import LineageRelation
 from registry.errors import BadRequest, InvalidName, InvalidReference
-from registry.schemas import Read, Strict, documented, refused_with
+from registry.schemas import FileRead, Read, Strict, documented, refused_with
 
 # Strings the services check by pattern (refused with invalid_name / invalid_reference, 400).
 _SIMPLE = documented(refs.SIMPLE_NAME_PATTERN)
@@ -59,12 +59,6 @@ class BaseModelVersionCreate(Strict):
     tokenizer_digest: str | None = Field(None, max_length=71, json_schema_extra=_DIGEST)
 
 
-class FileRead(Read):
-    name: str
-    digest: str
-    size: int
-
-
 class BaseModelVersionRead(BaseModel):
     name: str
     revision: str
@@ -85,22 +79,6 @@ class BaseModelRead(BaseModel):
     name: str
     created_at: datetime
     revisions: list[str]
-
-
-# --- uploads ---------------------------------------------------------------------------------
-
-
-class UploadCreate(Strict):
-    purpose: Literal["adapter", "base_model"] = Field(
-        "adapter", description="What the files are for: an adapter push or base weights."
-    )
-
-
-class UploadRead(BaseModel):
-    id: uuid.UUID
-    state: str
-    expires_at: datetime
-    files: list[FileRead] = Field(default_factory=list)
 
 
 # --- adapter versions ------------------------------------------------------------------------

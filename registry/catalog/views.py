@@ -27,11 +27,11 @@ from registry.catalog.schemas import (
     ComparisonRead,
     DatasetRead,
     EvaluationRead,
-    FileRead,
     LineageEdgeRead,
     VersionRead,
 )
 from registry.catalog.schemas import ComparisonRow as ComparisonRowRead
+from registry.schemas import FileRead
 
 
 def serving_name(namespace: str, adapter: str, version: int, digest: str) -> str:

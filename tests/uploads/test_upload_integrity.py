@@ -31,10 +31,10 @@ from registry.db.engine import make_engine
 from registry.db.session import Sessions, unit_of_work
 from registry.errors import UploadStateConflict
 from registry.settings import Settings
-from registry.storage import uploads
 from registry.storage.base import ArtifactStore
 from registry.storage.factory import make_store
-from registry.storage.repository import UploadRepository
+from registry.uploads import service as uploads
+from registry.uploads.repository import UploadRepository
 from tests.factories.catalog import (
     create_namespace,
     open_upload,

@@ -6,7 +6,7 @@ written in the thread pool, so memory stays constant and the event loop never bl
 or S3. No database transaction is open while bytes flow (SQLite's write lock would otherwise be
 held for the whole upload): the session is checked before and recorded after, each in its own
 short unit of work. Parallel PUTs into one session are safe: each streams into a staging key of
-its own, and recording serialises on the session row (see ``registry.storage.uploads``).
+its own, and recording serialises on the session row (see ``registry.uploads.service``).
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from registry.access.actor import registry_resource
 from registry.api.deps import PrincipalDep, SessionDep, SessionsDep, StoreDep, WriteDep
 from registry.api.params import ContentDigest, UploadFilePath
 from registry.api.routes._common import authenticated_router, responses
-from registry.catalog.schemas import FileRead, UploadCreate, UploadRead
 from registry.db.session import unit_of_work
 from registry.errors import (
     DigestMismatch,
@@ -31,10 +30,12 @@ from registry.errors import (
     UploadNotFound,
     UploadStateConflict,
 )
+from registry.schemas import FileRead
 from registry.settings import Settings
-from registry.storage import uploads
 from registry.storage.base import StagedObject
-from registry.storage.models import UploadFile, UploadPurpose, UploadSession
+from registry.uploads import service as uploads
+from registry.uploads.models import UploadFile, UploadPurpose, UploadSession
+from registry.uploads.schemas import UploadCreate, UploadRead
 
 router = authenticated_router(prefix="/api/v1/uploads", tags=["uploads"])
 

@@ -1,32 +1,14 @@
-"""Queries for blob rows and upload sessions."""
+"""Queries for upload sessions and their files."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from registry.db.upsert import insert_ignore
-from registry.storage.models import Blob, UploadFile, UploadSession
-
-
-class BlobRepository:
-    def __init__(self, session: Session) -> None:
-        self.session = session
-
-    def add_many(self, blobs: Iterable[tuple[str, int]]) -> None:
-        """Record blobs (hex digest, size); already-known digests are left alone."""
-        rows = [{"digest": d, "size": s} for d, s in dict(blobs).items()]
-        insert_ignore(self.session, Blob, rows, index_elements=["digest"])
-
-    def existing(self, digests: list[str]) -> set[str]:
-        if not digests:
-            return set()
-        stmt = select(Blob.digest).where(Blob.digest.in_(digests))
-        return set(self.session.scalars(stmt))
+from registry.uploads.models import UploadFile, UploadSession
 
 
 class UploadRepository:

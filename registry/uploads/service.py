@@ -40,8 +40,9 @@ from registry.errors import (
 )
 from registry.storage.base import ArtifactStore, StagedObject, StagingWriter
 from registry.storage.keys import parse_digest
-from registry.storage.models import UploadFile, UploadPurpose, UploadSession, UploadState
-from registry.storage.repository import BlobRepository, UploadRepository
+from registry.uploads.blob_index import BlobRepository
+from registry.uploads.models import UploadFile, UploadPurpose, UploadSession, UploadState
+from registry.uploads.repository import UploadRepository
 from registry.validation.files import check_file_allowed, looks_like_safetensors
 from registry.validation.source import ByteSource
 

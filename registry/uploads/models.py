@@ -1,4 +1,4 @@
-"""Blob rows (what the store holds and the database refers to) and upload sessions."""
+"""Upload sessions and their staged files (the bytes live in the store under ``staging/<id>/``)."""
 
 from __future__ import annotations
 
@@ -11,19 +11,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from registry.db.base import Base, CreatedAtMixin, IdMixin
 from registry.db.types import UTCDateTime
-
-
-class Blob(CreatedAtMixin, Base):
-    """A content-addressed object in the artifact store, keyed by its sha256 (hex).
-
-    The row is inserted in the transaction that first references the bytes, after the bytes
-    were written and verified; ``storage gc`` deletes stored objects that have no row.
-    """
-
-    __tablename__ = "blobs"
-
-    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
-    size: Mapped[int] = mapped_column(BigInteger)
 
 
 class UploadState(StrEnum):
