@@ -13,10 +13,10 @@ import pytest
 
 from registry.auth.models import Principal
 from registry.auth.principal import AuthenticatedPrincipal
-from registry.auth.repository import PrincipalRepository
 from registry.db.engine import make_engine
 from registry.db.session import Sessions, unit_of_work
 from registry.errors import UploadNotFound, UploadStateConflict
+from registry.principals.repository import PrincipalRepository
 from registry.settings import DatabaseSettings, StorageSettings
 from registry.storage.base import ArtifactStore
 from registry.storage.local import LocalArtifactStore
