@@ -1,6 +1,6 @@
 """Authorization decision rate and latency of ``CedarAuthorizer`` (in-process, single thread).
 
-Timed with the shipped default policy set (``policies/``):
+Timed with the shipped default policy set (``registry/policies/``):
 
 - single ``authorize`` calls for a typical request (a developer in 3 namespaces:
   ``register_version`` on an adapter in a member namespace), an approver's ``approve`` on a

@@ -20,6 +20,16 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from registry.audit.service import AuditEntry, append
+from registry.canary.analysis import (
+    Analysis,
+    ArmStats,
+    aggregate,
+    analyze,
+    combine,
+    next_action,
+    recent_slice,
+)
+from registry.canary.plans import Plan, plan_from_mapping
 from registry.db.session import Sessions, unit_of_work
 from registry.deployments import rollouts
 from registry.deployments import service as deployments
@@ -32,16 +42,6 @@ from registry.deployments.models import (
     RolloutState,
     ServingReport,
 )
-from registry.rollout.analysis import (
-    Analysis,
-    ArmStats,
-    aggregate,
-    analyze,
-    combine,
-    next_action,
-    recent_slice,
-)
-from registry.rollout.plans import Plan, plan_from_mapping
 
 log = logging.getLogger("registry.controller")
 

@@ -20,9 +20,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from registry.canary.hashing import HASH_SPEC_V1
 from registry.db.base import Base, CreatedAtMixin, IdMixin, utcnow
 from registry.db.types import JSONType, UTCDateTime
-from registry.rollout.hashing import HASH_SPEC_V1
 
 
 class RevisionReason(StrEnum):

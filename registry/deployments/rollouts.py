@@ -15,6 +15,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from registry.access.actor import Actor
+from registry.canary.hashing import new_salt
+from registry.canary.plans import Plan
 from registry.catalog.models import AdapterVersion, VersionState
 from registry.db.keyset import newest_first_after
 from registry.deployments import service as deployments
@@ -28,8 +30,6 @@ from registry.deployments.models import (
 )
 from registry.errors import InvalidTransition, PreconditionFailed, PreconditionRequired
 from registry.promotions.models import PromotionRequest, PromotionState
-from registry.rollout.hashing import new_salt
-from registry.rollout.plans import Plan
 
 FULL_SHARE = 10_000
 

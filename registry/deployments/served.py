@@ -15,12 +15,12 @@ from sqlalchemy.orm import Session, aliased
 from registry import refs
 from registry.access.actor import Actor
 from registry.auth.models import Principal
+from registry.canary.hashing import HASH_SPEC_V1, arm
 from registry.catalog.models import Adapter, AdapterVersion, BaseModel, BaseModelVersion, Namespace
 from registry.deployments import service as deployments
 from registry.deployments.models import Deployment, DeploymentRevision
 from registry.errors import BadRequest, NothingServed
 from registry.promotions.models import PromotionApproval, PromotionRequest
-from registry.rollout.hashing import HASH_SPEC_V1, arm
 
 # The statements are built once (auditors replay many of these; building a select() costs more
 # in Python than running it); SQLAlchemy caches their compiled forms.

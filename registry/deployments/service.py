@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from registry import refs
 from registry.access.actor import Actor, deployment_resource
 from registry.audit.service import AuditEntry, append
+from registry.canary.hashing import HASH_SPEC_V1
 from registry.catalog.base_models import get_base_version
 from registry.catalog.models import Adapter, AdapterVersion, BaseModel, BaseModelVersion, Namespace
 from registry.catalog.queries import get_adapter
@@ -30,7 +31,6 @@ from registry.deployments.models import (
 )
 from registry.errors import DeploymentExists, DeploymentNotFound
 from registry.promotions.expiry import expire_overtaken
-from registry.rollout.hashing import HASH_SPEC_V1
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,8 @@ from sqlalchemy.orm import Session
 
 from registry.access.actor import Actor, deployment_resource
 from registry.access.policies import ActivePolicies
+from registry.canary.plans import Plan
+from registry.canary.plans import plan_digest as plan_digest_of
 from registry.catalog.models import AdapterVersion
 from registry.catalog.queries import VersionContext, resolve_version
 from registry.deployments import rollouts
@@ -43,8 +45,6 @@ from registry.promotions.expiry import require_same_stable
 from registry.promotions.models import PromotionApproval, PromotionRequest, PromotionState
 from registry.promotions.plans import bind_plan, plan_for_request
 from registry.promotions.reads import PromotionView, effective_state, load, resource, view
-from registry.rollout.plans import Plan
-from registry.rollout.plans import plan_digest as plan_digest_of
 
 log = logging.getLogger("registry.promotions")
 

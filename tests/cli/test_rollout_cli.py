@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from registry.rollout.hashing import arm as arm_of
+from registry.canary.hashing import arm as arm_of
 from tests.cli.test_governance_cli import World, new_world, raw_cli
 from tests.factories.catalog import unique
 from tests.fixtures.server import LiveServer

@@ -78,13 +78,13 @@ def fast_plans(client: TestClient) -> Iterator[None]:
 
 @pytest.fixture
 def shipped_plans(client: TestClient) -> Iterator[None]:
-    """The shipped ``policies/rollout.yaml`` (plans and floor) for one test, then the policy
-    set's own again."""
-    from registry.rollout.default_plans import DEFAULT_PLANS_TEXT
+    """The shipped ``registry/policies/rollout.yaml`` (plans and floor) for one test, then the
+    policy set's own again."""
+    from registry.policy.loader import default_rollout_text
     from tests.governance.rollout_helpers import apply_plans  # imports this module
 
     before = client.get("/api/v1/policies").json()["rollout_text"]
-    apply_plans(client, DEFAULT_PLANS_TEXT)
+    apply_plans(client, default_rollout_text())
     yield
     apply_plans(client, before)
 

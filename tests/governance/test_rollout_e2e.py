@@ -17,8 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
+from registry.canary.hashing import arm as arm_of
 from registry.db import migrate
-from registry.rollout.hashing import arm as arm_of
 from registry.validation.manifest import read_base_dir
 from tests.factories.catalog import sha256_hex, unique
 from tests.factories.governance import DATASET, auth

@@ -1,5 +1,5 @@
 """Issue 11, point 10: the shipped plans roll a failing candidate back whatever its stable arm
-reports. Through the API and the controller, with the shipped ``policies/rollout.yaml``:
+reports. Through the API and the controller, with the shipped ``registry/policies/rollout.yaml``:
 
 * stable arm unreported, candidate failing every request → automatic rollback (it used to hold
   for ever: "inconclusive");

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from registry.rollout.analysis import (
+from registry.canary.analysis import (
     Action,
     Analysis,
     ArmStats,
@@ -20,8 +20,8 @@ from registry.rollout.analysis import (
     analyze,
     next_action,
 )
-from registry.rollout.default_plans import DEFAULT_PLANS_TEXT
-from registry.rollout.plans import Plan, Rule, Step, parse_plans
+from registry.canary.plans import Plan, Rule, Step, parse_plans
+from registry.policy.loader import default_rollout_text
 
 T0 = datetime(2026, 11, 25, 20, 0, tzinfo=UTC)
 P, F, INC, S = "pass", "fail", "inconclusive", "skipped"
@@ -261,7 +261,7 @@ def test_overall_outcome_fail_beats_inconclusive_beats_pass() -> None:
 def test_evidence_is_json_and_names_the_reports() -> None:
     cand = aggregate([Report("c1", 150, 1, latency_p95_ms=80.0), Report("c2", 100, 2)])
     stable = aggregate([Report("s1", 2000, 10, latency_p95_ms=70.0, scores={"q": 1.0})])
-    the_plan = parse_plans(DEFAULT_PLANS_TEXT).plan("gradual")
+    the_plan = parse_plans(default_rollout_text()).plan("gradual")
     result = analyze(the_plan, candidate=cand, stable=stable, share_bp=500)
     evidence = json.loads(json.dumps(result.evidence, allow_nan=False))
     assert evidence["plan"] == "gradual"
@@ -380,7 +380,7 @@ def test_a_whole_canary_with_the_default_plan() -> None:
     """The shipped defaults: 10 → 50 → 100 %, 10-minute dwells, error rate <= stable x 1.5 +
     0.01 with >= 200 candidate and >= 200 stable requests, and <= 5 % whatever the stable arm
     reports."""
-    canary = parse_plans(DEFAULT_PLANS_TEXT).plan()
+    canary = parse_plans(default_rollout_text()).plan()
     healthy = analyze(canary, candidate=arm(300, 3), stable=arm(2700, 27), share_bp=1000)
     early = next_action(
         canary,
@@ -435,7 +435,7 @@ def test_a_whole_canary_with_the_default_plan() -> None:
 
 # --------------------------------------------------------------------------- issue 11, point 10
 
-SHIPPED = parse_plans(DEFAULT_PLANS_TEXT).plans
+SHIPPED = parse_plans(default_rollout_text()).plans
 
 
 @pytest.mark.parametrize("name", sorted(SHIPPED))

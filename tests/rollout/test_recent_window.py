@@ -6,7 +6,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from registry.rollout.analysis import analyze, combine, recent_slice
+from registry.canary.analysis import analyze, combine, recent_slice
 from tests.rollout.test_analysis import INC, F, P, Report, arm, plan, rule
 
 

@@ -17,6 +17,7 @@ from registry.api.routes._common import (
     authenticated_router,
     responses,
 )
+from registry.canary.plans import PlansFile
 from registry.errors import (
     AdapterNotFound,
     BadRequest,
@@ -45,7 +46,6 @@ from registry.promotions.schemas import (
     PromotionRead,
     PromotionReject,
 )
-from registry.rollout.plans import PlansFile
 
 router = authenticated_router(prefix="/api/v1/promotions", tags=["promotions"])
 
