@@ -32,8 +32,8 @@ from registry.api.routes import (
     principals,
     promotions,
     publishers,
-    rollouts,
     serving,
+    traffic,
     uploads,
 )
 from registry.audit.checkpoints import Checkpointer
@@ -44,7 +44,6 @@ from registry.catalog.base_models import ManifestCache
 from registry.db import migrate
 from registry.db.engine import make_engine
 from registry.db.session import Sessions, unit_of_work
-from registry.deployments.controller import Controller
 from registry.deployments.routing import RoutingCache
 from registry.health import DependencyHealth, build_probe
 from registry.metrics import Metrics
@@ -53,6 +52,7 @@ from registry.oidc.verifier import OidcVerifier
 from registry.policy.loader import default_policy_dir
 from registry.settings import OidcSettings, Settings, get_settings
 from registry.storage.factory import make_store
+from registry.traffic.controller import Controller
 
 log = logging.getLogger("registry")
 
@@ -185,7 +185,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         policies,
         deployments,
         promotions,
-        rollouts,
+        traffic,
         audit,
     ):
         app.include_router(module.router)

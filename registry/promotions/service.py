@@ -29,7 +29,6 @@ from registry.canary.plans import Plan
 from registry.canary.plans import plan_digest as plan_digest_of
 from registry.catalog.models import AdapterVersion
 from registry.catalog.queries import VersionContext, resolve_version
-from registry.deployments import rollouts
 from registry.deployments import service as deployments
 from registry.deployments.models import Deployment, RevisionReason
 from registry.errors import (
@@ -45,6 +44,7 @@ from registry.promotions.expiry import require_same_stable
 from registry.promotions.models import PromotionApproval, PromotionRequest, PromotionState
 from registry.promotions.plans import bind_plan, plan_for_request
 from registry.promotions.reads import PromotionView, effective_state, load, resource, view
+from registry.traffic import moves
 
 log = logging.getLogger("registry.promotions")
 
@@ -342,7 +342,7 @@ def _promote(
             "the version is no longer promotable", context={"state": version.state}
         )
     current = deployments.current_revision(session, dep)
-    if current.stable_version_id is None or plan.steps[0].share_bp >= rollouts.FULL_SHARE:
+    if current.stable_version_id is None or plan.steps[0].share_bp >= moves.FULL_SHARE:
         # The first promotion (nothing to compare a canary with) or a plan without a canary:
         # the version becomes the stable version directly.
         revision = deployments.append_revision(
@@ -356,7 +356,7 @@ def _promote(
         )
         row.state = PromotionState.completed
     else:
-        revision = rollouts.start_rollout(
+        revision = moves.start_rollout(
             session, actor=actor, deployment=dep, promotion=row, plan=plan
         )
         row.state = PromotionState.rolling_out

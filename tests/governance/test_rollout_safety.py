@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from registry.deployments.controller import Controller
+from registry.traffic.controller import Controller
 from tests.governance.conftest import Team
 from tests.governance.rollout_helpers import canary, report, status, tick
 

@@ -31,7 +31,6 @@ from registry.canary.analysis import (
 )
 from registry.canary.plans import Plan, plan_from_mapping
 from registry.db.session import Sessions, unit_of_work
-from registry.deployments import rollouts
 from registry.deployments import service as deployments
 from registry.deployments.models import (
     Deployment,
@@ -42,6 +41,7 @@ from registry.deployments.models import (
     RolloutState,
     ServingReport,
 )
+from registry.traffic import moves
 
 log = logging.getLogger("registry.controller")
 
@@ -186,12 +186,12 @@ class Controller:
             rollout.failures = 0
             rollout.reports_seen = 0
         elif action.kind == "complete":
-            revision = rollouts.complete(
+            revision = moves.complete(
                 session, deployment=dep, rollout=rollout, reason=RevisionReason.step
             )
         elif action.kind == "rollback":
             failed = ", ".join(r.metric for r in analysis.rules if r.outcome == "fail")
-            revision = rollouts.automatic_rollback(
+            revision = moves.automatic_rollback(
                 session,
                 deployment=dep,
                 rollout=rollout,
