@@ -1,7 +1,10 @@
-"""Moving a deployment's traffic: starting a canary, manual steps, rollbacks.
+"""Moving a deployment's traffic: manual steps and rollbacks, and the controller's steps,
+completions and automatic rollbacks.
 
-Every move is one new immutable revision appended under the deployment's row lock, and every
-manual move is compare-and-set: the caller names the revision it expects (``If-Match`` /
+Every move is one new immutable revision appended under the deployment's row lock, followed
+by its consequences for promotions in the same transaction: the requests it overtakes expire,
+and the promotion behind an ended (or resumed) rollout follows it. Every manual move is
+compare-and-set: the caller names the revision it expects (``If-Match`` /
 ``expected_revision``); a stale one is ``412 precondition_failed``, a missing one
 ``428 precondition_required``, so two operators cannot both win.
 """
@@ -11,27 +14,21 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from registry.access.actor import Actor
-from registry.canary.hashing import new_salt
 from registry.canary.plans import Plan
 from registry.catalog.models import AdapterVersion, VersionState
-from registry.db.keyset import newest_first_after
+from registry.deployments import rollout_records
 from registry.deployments import service as deployments
-from registry.deployments.models import (
-    Deployment,
-    DeploymentRevision,
-    RevisionReason,
-    Rollout,
-    RolloutDecision,
-    RolloutState,
-)
+from registry.deployments.models import Deployment, DeploymentRevision, RolloutState
+from registry.deployments.states import RevisionReason
 from registry.errors import InvalidTransition, PreconditionFailed, PreconditionRequired
-from registry.promotions.models import PromotionRequest, PromotionState
+from registry.promotions.expiry import expire_overtaken
+from registry.promotions.models import PromotionState
+from registry.promotions.outcomes import end_rollout, resume_rollout
 
-FULL_SHARE = 10_000
+FULL_SHARE = rollout_records.FULL_SHARE
 
 
 def check_expected(deployment: Deployment, expected: int | None) -> None:
@@ -52,59 +49,6 @@ def check_expected(deployment: Deployment, expected: int | None) -> None:
         )
 
 
-def start_rollout(
-    session: Session,
-    *,
-    actor: Actor | None,
-    deployment: Deployment,
-    promotion: PromotionRequest,
-    plan: Plan,
-) -> DeploymentRevision:
-    """An approved promotion with a stable version already serving: the candidate takes the
-    plan's first step, under a new salt (arms are decorrelated from earlier rollouts)."""
-    current = deployments.current_revision(session, deployment)
-    _supersede_running(session, deployment.id)
-    salt = new_salt()
-    revision = deployments.append_revision(
-        session,
-        actor=actor,
-        deployment=deployment,
-        stable_version_id=current.stable_version_id,
-        candidate_version_id=promotion.adapter_version_id,
-        share_bp=plan.steps[0].share_bp,
-        salt=salt,
-        reason=RevisionReason.promotion,
-        detail=f"promotion {promotion.id}: plan {plan.name} step 1/{len(plan.steps)}",
-        promotion_id=promotion.id,
-    )
-    session.add(
-        Rollout(
-            deployment_id=deployment.id,
-            promotion_id=promotion.id,
-            candidate_version_id=promotion.adapter_version_id,
-            plan_name=plan.name,
-            plan=plan.to_dict(),
-            salt=salt,
-            step_index=0,
-            step_started_at=revision.effective_at,
-            failures=0,
-            state=RolloutState.running,
-            updated_at=revision.effective_at,
-        )
-    )
-    session.flush()
-    return revision
-
-
-def running_rollout(session: Session, deployment_id: uuid.UUID) -> Rollout | None:
-    return session.scalars(
-        select(Rollout)
-        .where(Rollout.deployment_id == deployment_id, Rollout.state == RolloutState.running)
-        .order_by(Rollout.created_at.desc())
-        .limit(1)
-    ).first()
-
-
 def rollout_to_share(
     session: Session, *, actor: Actor, name: str, share_bp: int, expected: int | None
 ) -> deployments.DeploymentView:
@@ -123,28 +67,21 @@ def rollout_to_share(
         raise InvalidTransition(
             "no candidate is rolling out on this deployment", context={"deployment": name}
         )
-    rollout = running_rollout(session, dep.id)
+    rollout = rollout_records.running(session, dep.id)
     if share_bp == FULL_SHARE:
-        _complete(session, actor, dep, current, rollout, reason=RevisionReason.manual_rollout)
+        _complete(session, actor, dep, current, reason=RevisionReason.manual_rollout)
     else:
-        deployments.append_revision(
+        _append(
             session,
-            actor=actor,
-            deployment=dep,
-            stable_version_id=current.stable_version_id,
-            candidate_version_id=current.candidate_version_id,
+            actor,
+            dep,
+            current,
             share_bp=share_bp,
-            salt=current.salt,
             reason=RevisionReason.manual_rollout,
             detail=f"manual step to {share_bp} bp",
-            promotion_id=current.promotion_id,
         )
         if rollout is not None:
-            steps = [round(s["share"] * 100) for s in rollout.plan["steps"]]
-            rollout.step_index = max([i for i, s in enumerate(steps) if s <= share_bp] or [0])
-            rollout.step_started_at = datetime.now(UTC)
-            rollout.failures = 0
-            rollout.updated_at = rollout.step_started_at
+            rollout_records.restart_step(rollout, share_bp, at=datetime.now(UTC))
     return deployments.view(session, dep)
 
 
@@ -158,69 +95,77 @@ def rollback(
     )
     check_expected(dep, expected)
     current = deployments.current_revision(session, dep)
-    if to_revision is not None:
-        target = _revision(session, dep, to_revision)
-        stable, candidate, share, salt = (
-            target.stable_version_id,
-            target.candidate_version_id,
-            target.candidate_share_bp,
-            target.salt,
-        )
-        detail = f"rollback to revision {to_revision}"
-    elif current.candidate_version_id is not None:
-        stable, candidate, share, salt = current.stable_version_id, None, 0, current.salt
-        detail = "rollback: candidate dropped"
-    else:
-        previous = _previous_stable(session, dep, current)
-        stable, candidate, share, salt = previous.stable_version_id, None, 0, previous.salt
-        detail = f"rollback to the stable version of revision {previous.revision}"
+    target, detail = _rollback_target(session, dep, current, to_revision)
+    stable, candidate = target.stable_version_id, target.candidate_version_id
+    if to_revision is None:
+        candidate = None
     if stable is None:
         raise InvalidTransition("nothing to roll back to", context={"deployment": name})
     for version_id in (stable, candidate):
         _require_servable(session, version_id)
-    _end_rollout(session, dep.id, RolloutState.rolled_back, PromotionState.rolled_back)
+    end_rollout(session, dep.id, RolloutState.rolled_back, PromotionState.rolled_back)
     revision = deployments.append_revision(
         session,
         actor=actor,
         deployment=dep,
+        current=current,
         stable_version_id=stable,
         candidate_version_id=candidate,
-        share_bp=share if candidate is not None else 0,
-        salt=salt,
+        share_bp=target.candidate_share_bp if candidate is not None else 0,
+        salt=target.salt,
         reason=RevisionReason.manual_rollback,
         detail=detail,
         promotion_id=target.promotion_id if to_revision is not None and candidate else None,
     )
+    expire_overtaken(session, actor=actor, deployment=dep, revision=revision)
     if candidate is not None:
-        _resume_rollout(session, dep, revision)
+        resume_rollout(session, dep, revision)
     return deployments.view(session, dep)
 
 
 def automatic_rollback(
-    session: Session, *, deployment: Deployment, rollout: Rollout, detail: str
+    session: Session, *, deployment: Deployment, detail: str
 ) -> DeploymentRevision:
     """The controller's rollback: candidate dropped, stable unchanged, rollout ended."""
     current = deployments.current_revision(session, deployment)
-    _end_rollout(session, deployment.id, RolloutState.rolled_back, PromotionState.rolled_back)
-    return deployments.append_revision(
+    end_rollout(session, deployment.id, RolloutState.rolled_back, PromotionState.rolled_back)
+    return _append(
         session,
-        actor=None,
-        deployment=deployment,
-        stable_version_id=current.stable_version_id,
-        candidate_version_id=None,
+        None,
+        deployment,
+        current,
         share_bp=0,
-        salt=current.salt,
         reason=RevisionReason.automatic_rollback,
         detail=detail,
+        candidate=False,
+        promotion=False,
     )
 
 
-def complete(
-    session: Session, *, deployment: Deployment, rollout: Rollout, reason: str
-) -> DeploymentRevision:
+def complete(session: Session, *, deployment: Deployment, reason: str) -> DeploymentRevision:
     """The candidate passed every step: it becomes the stable version."""
     current = deployments.current_revision(session, deployment)
-    return _complete(session, None, deployment, current, rollout, reason=reason)
+    return _complete(session, None, deployment, current, reason=reason)
+
+
+def advance(
+    session: Session,
+    *,
+    deployment: Deployment,
+    current: DeploymentRevision,
+    plan: Plan,
+    step_index: int,
+) -> DeploymentRevision:
+    """The controller's step: the candidate's share becomes step ``step_index``'s."""
+    return _append(
+        session,
+        None,
+        deployment,
+        current,
+        share_bp=plan.steps[step_index].share_bp,
+        reason=RevisionReason.step,
+        detail=f"plan {plan.name} step {step_index + 1}/{len(plan.steps)}",
+    )
 
 
 def _complete(
@@ -228,15 +173,15 @@ def _complete(
     actor: Actor | None,
     dep: Deployment,
     current: DeploymentRevision,
-    rollout: Rollout | None,
     *,
     reason: str,
 ) -> DeploymentRevision:
-    _end_rollout(session, dep.id, RolloutState.completed, PromotionState.completed)
-    return deployments.append_revision(
+    end_rollout(session, dep.id, RolloutState.completed, PromotionState.completed)
+    revision = deployments.append_revision(
         session,
         actor=actor,
         deployment=dep,
+        current=current,
         stable_version_id=current.candidate_version_id,
         candidate_version_id=None,
         share_bp=0,
@@ -245,100 +190,64 @@ def _complete(
         detail="rollout completed: candidate is now stable",
         promotion_id=current.promotion_id,
     )
+    expire_overtaken(session, actor=actor, deployment=dep, revision=revision)
+    return revision
 
 
-def _end_rollout(
-    session: Session, deployment_id: uuid.UUID, state: str, promotion_state: str
-) -> None:
-    rollout = running_rollout(session, deployment_id)
-    if rollout is None:
-        return
-    now = datetime.now(UTC)
-    rollout.state = state
-    rollout.updated_at = now
-    if rollout.promotion_id is not None:
-        promotion = session.get(PromotionRequest, rollout.promotion_id)
-        if promotion is not None and promotion.state == PromotionState.rolling_out:
-            promotion.state = promotion_state
-            promotion.decided_at = promotion.decided_at or now
-    session.flush()
-
-
-def _resume_rollout(session: Session, dep: Deployment, revision: DeploymentRevision) -> None:
-    """A restored canary is watched again: the rollout that last ran this candidate resumes
-    (same plan and promotion) at the step matching the restored share."""
-    previous = session.scalars(
-        select(Rollout)
-        .where(
-            Rollout.deployment_id == dep.id,
-            Rollout.candidate_version_id == revision.candidate_version_id,
-        )
-        .order_by(Rollout.created_at.desc())
-        .limit(1)
-    ).first()
-    if previous is None:
-        return  # a candidate set outside any plan: manual steps only
-    shares = [round(step["share"] * 100) for step in previous.plan["steps"]]
-    session.add(
-        Rollout(
-            deployment_id=dep.id,
-            promotion_id=previous.promotion_id,
-            candidate_version_id=previous.candidate_version_id,
-            plan_name=previous.plan_name,
-            plan=previous.plan,
-            salt=revision.salt,
-            step_index=max(
-                [i for i, v in enumerate(shares) if v <= revision.candidate_share_bp] or [0]
-            ),
-            step_started_at=revision.effective_at,
-            failures=0,
-            state=RolloutState.running,
-            updated_at=revision.effective_at,
-        )
+def _append(
+    session: Session,
+    actor: Actor | None,
+    dep: Deployment,
+    current: DeploymentRevision,
+    *,
+    share_bp: int,
+    reason: str,
+    detail: str,
+    candidate: bool = True,
+    promotion: bool = True,
+) -> DeploymentRevision:
+    """A new split of ``current``'s versions under its salt (without its candidate, or
+    without its promotion, when told), then the requests it overtakes expire."""
+    revision = deployments.append_revision(
+        session,
+        actor=actor,
+        deployment=dep,
+        current=current,
+        stable_version_id=current.stable_version_id,
+        candidate_version_id=current.candidate_version_id if candidate else None,
+        share_bp=share_bp,
+        salt=current.salt,
+        reason=reason,
+        detail=detail,
+        promotion_id=current.promotion_id if promotion else None,
     )
-    if previous.promotion_id is not None:
-        promotion = session.get(PromotionRequest, previous.promotion_id)
-        if promotion is not None and promotion.state == PromotionState.rolled_back:
-            promotion.state = PromotionState.rolling_out
-    session.flush()
+    expire_overtaken(session, actor=actor, deployment=dep, revision=revision)
+    return revision
 
 
-def _supersede_running(session: Session, deployment_id: uuid.UUID) -> None:
-    _end_rollout(session, deployment_id, RolloutState.superseded, PromotionState.rolled_back)
+def _rollback_target(
+    session: Session, dep: Deployment, current: DeploymentRevision, to_revision: int | None
+) -> tuple[DeploymentRevision, str]:
+    """The revision whose versions (and, for ``to_revision``, split) a rollback restores,
+    and the detail it is recorded with."""
+    if to_revision is not None:
+        return _revision(session, dep, to_revision), f"rollback to revision {to_revision}"
+    if current.candidate_version_id is not None:
+        return current, "rollback: candidate dropped"
+    previous = deployments.previous_stable(session, current)
+    if previous is None:
+        raise InvalidTransition(
+            "no earlier stable version to roll back to", context={"deployment": dep.name}
+        )
+    return previous, f"rollback to the stable version of revision {previous.revision}"
 
 
 def _revision(session: Session, dep: Deployment, number: int) -> DeploymentRevision:
-    found = session.scalars(
-        select(DeploymentRevision).where(
-            DeploymentRevision.deployment_id == dep.id, DeploymentRevision.revision == number
-        )
-    ).one_or_none()
+    found = deployments.revision(session, dep, number)
     if found is None or number >= dep.current_revision:
         raise InvalidTransition(
             "to_revision must be an earlier revision of this deployment",
             context={"to_revision": number, "revision": dep.current_revision},
-        )
-    return found
-
-
-def _previous_stable(
-    session: Session, dep: Deployment, current: DeploymentRevision
-) -> DeploymentRevision:
-    """The newest earlier revision whose stable version differs from the current one."""
-    found = session.scalars(
-        select(DeploymentRevision)
-        .where(
-            DeploymentRevision.deployment_id == dep.id,
-            DeploymentRevision.revision < current.revision,
-            DeploymentRevision.stable_version_id.is_not(None),
-            DeploymentRevision.stable_version_id != current.stable_version_id,
-        )
-        .order_by(DeploymentRevision.revision.desc())
-        .limit(1)
-    ).first()
-    if found is None:
-        raise InvalidTransition(
-            "no earlier stable version to roll back to", context={"deployment": dep.name}
         )
     return found
 
@@ -352,26 +261,3 @@ def _require_servable(session: Session, version_id: uuid.UUID | None) -> None:
             f"version v{version.version} is {version.state} and cannot serve",
             context={"version": version.version, "state": version.state},
         )
-
-
-def decisions(
-    session: Session,
-    *,
-    actor: Actor,
-    name: str,
-    after: tuple[datetime, uuid.UUID] | None,
-    limit: int,
-) -> list[RolloutDecision]:
-    """A page of the controller's decisions on ``name``, newest first (keyset: ``after`` is the
-    ``(decided_at, id)`` of the previous page's last decision)."""
-    dep = deployments.get_deployment(session, actor=actor, name=name)
-    stmt = (
-        select(RolloutDecision)
-        .join(Rollout, Rollout.id == RolloutDecision.rollout_id)
-        .where(Rollout.deployment_id == dep.id)
-        .order_by(RolloutDecision.decided_at.desc(), RolloutDecision.id.desc())
-        .limit(limit)
-    )
-    if after is not None:
-        stmt = stmt.where(newest_first_after(RolloutDecision.decided_at, RolloutDecision.id, after))
-    return list(session.scalars(stmt))

@@ -18,7 +18,7 @@ from registry.api.routes._common import (
     responses,
 )
 from registry.api.routes.deployments import deployment_read
-from registry.deployments import reports
+from registry.deployments import reports, rollout_records
 from registry.deployments.schemas import (
     DecisionRead,
     DeploymentRead,
@@ -149,7 +149,7 @@ def decisions(
 ) -> Page[DecisionRead]:
     """The rollout controller's decisions on this deployment, newest first, each with its
     evidence (report ids, computed values per rule)."""
-    rows = moves.decisions(
+    rows = rollout_records.decisions(
         session, actor=actor, name=name, after=decode_time_token(page_token), limit=limit + 1
     )
     items = [DecisionRead.model_validate(d, from_attributes=True) for d in rows[:limit]]
