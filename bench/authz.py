@@ -1,6 +1,6 @@
 """Authorization decision rate and latency of ``CedarAuthorizer`` (in-process, single thread).
 
-Timed with the shipped default policy set (``policies/``):
+Timed with the shipped default policy set (``registry/policies/``):
 
 - single ``authorize`` calls for a typical request (a developer in 3 namespaces:
   ``register_version`` on an adapter in a member namespace), an approver's ``approve`` on a
@@ -20,9 +20,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bench._common import mark, parse_args, percentile, print_table, wait_for_quiet, write_json
+
+if TYPE_CHECKING:
+    from registry.policy import PolicyBundle, Resource, Subject
 
 NAME = "authz"
 TARGET_P95_US = 1000.0  # our own bar: a decision must be negligible next to a DB round trip
@@ -56,11 +59,93 @@ def summary(label: str, seconds: Sequence[float], per_call: int = 1) -> dict[str
     }
 
 
-def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+def raw_cedarpy(
+    bundle: PolicyBundle, dev: Subject, adapter: Resource, n_single: int
+) -> list[dict[str, Any]]:
+    """Raw cedarpy on the same slice: the engine's overhead and the cost of request-time
+    schema."""
     import cedarpy
 
-    from registry.policy import CedarAuthorizer, Resource, Subject, load_default
     from registry.policy.engine import entities, entities_json
+
+    policies = cedarpy.PolicySet.from_str(bundle.policies_text)
+    schema = cedarpy.Schema.from_str(bundle.schema_text)
+    request = {
+        "principal": {"type": "Principal", "id": dev.id},
+        "action": {"type": "Action", "id": "register_version"},
+        "resource": {"type": "Adapter", "id": adapter.id},
+        "context": {},
+    }
+    as_json = entities_json(dev, adapter)
+    handle = entities(dev, adapter)
+    check = cedarpy.is_authorized(request, policies, as_json, schema)
+    assert check.allowed, check.diagnostics.errors
+
+    def raw(slice_: str | cedarpy.Entities, schema_arg: cedarpy.Schema | None) -> Callable[[], Any]:
+        return lambda: cedarpy.is_authorized(request, policies, slice_, schema_arg)
+
+    return [
+        summary(f"raw cedarpy: {label} (reference)", time_each(call, n_single))
+        for label, call in (
+            ("slice as JSON text, no schema", raw(as_json, None)),
+            ("slice as JSON text, Schema handle", raw(as_json, schema)),
+            ("prebuilt Entities handle, no schema", raw(handle, None)),
+            ("prebuilt Entities handle, Schema handle", raw(handle, schema)),
+        )
+    ]
+
+
+def report(
+    digest: str, policies: int, startup_ms: float, results: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Print the table and write the JSON; return the checks."""
+    typical = results[0]
+    ok = typical["p95_us"] < TARGET_P95_US
+    rows = [
+        [
+            r["case"],
+            r["calls"],
+            round(r["decisions_per_s"]),
+            round(r["p50_us"], 1),
+            round(r["p95_us"], 1),
+            round(r["p99_us"], 1),
+            round(r["p50_us_per_decision"], 2),
+        ]
+        for r in results
+    ]
+    print(
+        f"\npolicy set {digest[:19]}…: {policies} policies; "
+        f"start-up (validate + parse) {startup_ms:.1f} ms"
+    )
+    print_table(
+        "Authorization decisions (single thread, µs per call)",
+        ["case", "calls", "decisions/s", "p50", "p95", "p99", "p50 µs/decision"],
+        rows,
+    )
+    print(f"typical decision p95 < {TARGET_P95_US:g} µs: {mark(ok)}")
+    checks = [
+        {
+            "name": "authorize p95 (developer register_version)",
+            "value": round(typical["p95_us"], 1),
+            "target": f"< {TARGET_P95_US:g} µs",
+            "ok": ok,
+        }
+    ]
+    write_json(
+        NAME,
+        {
+            "policies": policies,
+            "policy_digest": digest,
+            "startup_ms": startup_ms,
+            "results": results,
+            "checks": checks,
+        },
+    )
+    return checks
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    from registry.policy import CedarAuthorizer, Resource, Subject, load_default
 
     args = parse_args(__doc__ or NAME, argv)
     wait_for_quiet()
@@ -117,73 +202,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         ),
     ]
 
-    # Raw cedarpy on the same slice: the engine's overhead and the cost of request-time schema.
-    policies = cedarpy.PolicySet.from_str(bundle.policies_text)
-    schema = cedarpy.Schema.from_str(bundle.schema_text)
-    request = {
-        "principal": {"type": "Principal", "id": dev.id},
-        "action": {"type": "Action", "id": "register_version"},
-        "resource": {"type": "Adapter", "id": adapter.id},
-        "context": {},
-    }
-    as_json = entities_json(dev, adapter)
-    handle = entities(dev, adapter)
-    check = cedarpy.is_authorized(request, policies, as_json, schema)
-    assert check.allowed, check.diagnostics.errors
-
-    def raw(slice_: str | cedarpy.Entities, schema_arg: cedarpy.Schema | None) -> Callable[[], Any]:
-        return lambda: cedarpy.is_authorized(request, policies, slice_, schema_arg)
-
-    for label, call in (
-        ("slice as JSON text, no schema", raw(as_json, None)),
-        ("slice as JSON text, Schema handle", raw(as_json, schema)),
-        ("prebuilt Entities handle, no schema", raw(handle, None)),
-        ("prebuilt Entities handle, Schema handle", raw(handle, schema)),
-    ):
-        results.append(summary(f"raw cedarpy: {label} (reference)", time_each(call, n_single)))
-
-    typical = results[0]
-    ok = typical["p95_us"] < TARGET_P95_US
-    rows = [
-        [
-            r["case"],
-            r["calls"],
-            round(r["decisions_per_s"]),
-            round(r["p50_us"], 1),
-            round(r["p95_us"], 1),
-            round(r["p99_us"], 1),
-            round(r["p50_us_per_decision"], 2),
-        ]
-        for r in results
-    ]
-    print(
-        f"\npolicy set {bundle.digest[:19]}…: {len(authz.policy_ids)} policies; "
-        f"start-up (validate + parse) {startup_ms:.1f} ms"
-    )
-    print_table(
-        "Authorization decisions (single thread, µs per call)",
-        ["case", "calls", "decisions/s", "p50", "p95", "p99", "p50 µs/decision"],
-        rows,
-    )
-    print(f"typical decision p95 < {TARGET_P95_US:g} µs: {mark(ok)}")
-    checks = [
-        {
-            "name": "authorize p95 (developer register_version)",
-            "value": round(typical["p95_us"], 1),
-            "target": f"< {TARGET_P95_US:g} µs",
-            "ok": ok,
-        }
-    ]
-    write_json(
-        NAME,
-        {
-            "policies": len(authz.policy_ids),
-            "policy_digest": bundle.digest,
-            "startup_ms": startup_ms,
-            "results": results,
-            "checks": checks,
-        },
-    )
+    results += raw_cedarpy(bundle, dev, adapter, n_single)
+    checks = report(bundle.digest, len(authz.policy_ids), startup_ms, results)
     return {"name": NAME, "checks": checks}
 
 

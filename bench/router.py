@@ -8,7 +8,7 @@ live registry). Timed: loops of ``router.resolve(deployment, key)`` over pre-bui
   the per-revision key cache off and with the default cache (65,536 keys, emptied when full);
 - split at 5 % with 10,000 distinct keys repeated (a gateway's returning users: cache hits);
 - share 0 and 100 %: a fixed route, no hashing;
-- for reference, ``registry.rollout.hashing.arm`` (the validating function the server uses).
+- for reference, ``registry.canary.hashing.arm`` (the validating function the server uses).
 
 The figure checked against DESIGN.md's ">= 10⁶ resolves/s" is the cold rate with the default
 cache (the slowest realistic case): median of the runs.
@@ -87,7 +87,7 @@ def rate(loop: Callable[[], None], n: int, runs: int) -> list[float]:
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    from registry.rollout.hashing import arm
+    from registry.canary.hashing import arm
 
     args = parse_args(__doc__ or NAME, argv)
     wait_for_quiet()

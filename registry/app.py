@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import gc
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import FastAPI
+from sqlalchemy import Engine
 
 from registry import __version__
 from registry.access.policies import PolicyHolder
@@ -32,8 +33,8 @@ from registry.api.routes import (
     principals,
     promotions,
     publishers,
-    rollouts,
     serving,
+    traffic,
     uploads,
 )
 from registry.audit.checkpoints import Checkpointer
@@ -44,7 +45,6 @@ from registry.catalog.base_models import ManifestCache
 from registry.db import migrate
 from registry.db.engine import make_engine
 from registry.db.session import Sessions, unit_of_work
-from registry.deployments.controller import Controller
 from registry.deployments.routing import RoutingCache
 from registry.health import DependencyHealth, build_probe
 from registry.metrics import Metrics
@@ -53,6 +53,7 @@ from registry.oidc.verifier import OidcVerifier
 from registry.policy.loader import default_policy_dir
 from registry.settings import OidcSettings, Settings, get_settings
 from registry.storage.factory import make_store
+from registry.traffic.controller import Controller
 
 log = logging.getLogger("registry")
 
@@ -67,27 +68,75 @@ def make_verifier(settings: OidcSettings) -> OidcVerifier:
     return OidcVerifier(jwks, leeway_s=settings.leeway_s, max_token_age_s=settings.max_token_age_s)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    settings = settings or get_settings()
+def _open(app: FastAPI, settings: Settings, engine: Engine) -> None:
+    """The process-wide state the requests share: schema check, sessions, store, caches, the
+    active policy set (a broken one fails start-up), OIDC and the audit signing key."""
+    if settings.database.auto_migrate:
+        migrate.upgrade(settings.database.url)
+    migrate.check_schema(engine)
+    app.state.schema_heads = frozenset(migrate.head_revisions())
+    app.state.settings = settings
+    app.state.sessions = Sessions(engine)
+    app.state.store = make_store(settings.storage)
+    app.state.manifests = ManifestCache()
+    app.state.token_cache = TokenCache(settings.auth.token_cache_s)
+    app.state.policies = PolicyHolder(settings.policy.directory or default_policy_dir())
+    with unit_of_work(app.state.sessions.read) as session:
+        app.state.policies.current(session)  # fail fast on a broken policy set
+    app.state.oidc_verifier = make_verifier(settings.oidc)
+    app.state.audit_key = load_or_create_signing_key(settings.audit.signing_key_path)
 
+
+def _observe(app: FastAPI, settings: Settings) -> None:
+    """Dependency health, the readiness probe, metrics and the refusal-audit limiter."""
+    app.state.health = DependencyHealth()
+    app.state.readiness = build_probe(
+        sessions=app.state.sessions,
+        store=app.state.store,
+        settings=settings,
+        expected_heads=app.state.schema_heads,
+        health=app.state.health,
+    )
+    app.state.metrics = Metrics()
+    app.state.denials = DenialLimiter(
+        limit=settings.audit.denied_events_per_window,
+        window_s=settings.audit.denied_window_s,
+        on_suppressed=app.state.metrics.denials_suppressed.inc,
+    )
+
+
+def _serve(app: FastAPI, settings: Settings) -> Controller:
+    """The routing cache (started), the resolve guard and the rollout controller (started
+    when enabled)."""
+    app.state.routing = RoutingCache(
+        app.state.sessions,
+        app.state.store,
+        presign_ttl_s=settings.storage.presign_ttl_s,
+        poll_s=settings.rollout.routing_poll_s,
+    )
+    app.state.routing.start()
+    app.state.resolve_guard = ResolveGuard(
+        app.state.sessions,
+        app.state.policies,
+        ttl_s=settings.rollout.resolve_decision_cache_s,
+    )
+    controller = Controller(
+        app.state.sessions,
+        interval_s=settings.controller.interval_s,
+        on_decision=app.state.metrics.decision,
+    )
+    app.state.controller = controller
+    if settings.controller.enabled:
+        controller.start()
+    return controller
+
+
+def _lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings.database)
         try:
-            if settings.database.auto_migrate:
-                migrate.upgrade(settings.database.url)
-            migrate.check_schema(engine)
-            app.state.schema_heads = frozenset(migrate.head_revisions())
-            app.state.settings = settings
-            app.state.sessions = Sessions(engine)
-            app.state.store = make_store(settings.storage)
-            app.state.manifests = ManifestCache()
-            app.state.token_cache = TokenCache(settings.auth.token_cache_s)
-            app.state.policies = PolicyHolder(settings.policy.directory or default_policy_dir())
-            with unit_of_work(app.state.sessions.read) as session:
-                app.state.policies.current(session)  # fail fast on a broken policy set
-            app.state.oidc_verifier = make_verifier(settings.oidc)
-            app.state.audit_key = load_or_create_signing_key(settings.audit.signing_key_path)
+            _open(app, settings, engine)
             checkpointer = (
                 Checkpointer(
                     app.state.sessions,
@@ -100,40 +149,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
             if checkpointer is not None:
                 checkpointer.start()
-            app.state.health = DependencyHealth()
-            app.state.readiness = build_probe(
-                sessions=app.state.sessions,
-                store=app.state.store,
-                settings=settings,
-                expected_heads=app.state.schema_heads,
-                health=app.state.health,
-            )
-            app.state.metrics = Metrics()
-            app.state.denials = DenialLimiter(
-                limit=settings.audit.denied_events_per_window,
-                window_s=settings.audit.denied_window_s,
-                on_suppressed=app.state.metrics.denials_suppressed.inc,
-            )
-            app.state.routing = RoutingCache(
-                app.state.sessions,
-                app.state.store,
-                presign_ttl_s=settings.storage.presign_ttl_s,
-                poll_s=settings.rollout.routing_poll_s,
-            )
-            app.state.routing.start()
-            app.state.resolve_guard = ResolveGuard(
-                app.state.sessions,
-                app.state.policies,
-                ttl_s=settings.rollout.resolve_decision_cache_s,
-            )
-            controller = Controller(
-                app.state.sessions,
-                interval_s=settings.controller.interval_s,
-                on_decision=app.state.metrics.decision,
-            )
-            app.state.controller = controller
-            if settings.controller.enabled:
-                controller.start()
+            _observe(app, settings)
+            controller = _serve(app, settings)
             # Everything built so far (modules, SQLAlchemy mappers, the policy engine) lives as
             # long as the process: move it out of the cyclic collector's reach, so the frequent
             # young-generation passes and the rare full ones stop rescanning it per request.
@@ -149,11 +166,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             engine.dispose()
 
+    return lifespan
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
     app = FastAPI(
         title="Adapter Registry",
         version=__version__,
         description="Registry and governance service for PEFT adapters.",
-        lifespan=lifespan,
+        lifespan=_lifespan(settings),
         # The schema is served by an authenticated route below (only health is public).
         openapi_url=None,
         docs_url=None,
@@ -185,7 +207,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         policies,
         deployments,
         promotions,
-        rollouts,
+        traffic,
         audit,
     ):
         app.include_router(module.router)

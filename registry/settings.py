@@ -212,7 +212,7 @@ class PolicySettings(BaseModel):
     directory: Path | None = Field(
         None,
         description="Policy directory (Cedar schema + policies, gates.yaml) loaded when the "
-        "database holds no policy set yet; default: the policies/ shipped with the registry.",
+        "database holds no policy set yet; default: registry/policies/, shipped in the package.",
     )
     promotion_ttl_s: int = Field(
         7 * 24 * 3600, ge=60, description="How long a promotion request stays open for approval."

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import re
+from collections.abc import Collection
 from pathlib import Path
 
 import pytest
@@ -43,6 +45,7 @@ DOMAIN_PACKAGES = [
     "promotions",
     "principals",
     "uploads",
+    "traffic",
 ]
 SERVICE_PACKAGES = [*DOMAIN_PACKAGES, "validation", "policy"]
 
@@ -164,6 +167,145 @@ def test_commit_only_in_unit_of_work() -> None:
         if p not in allowed and ".commit()" in p.read_text()
     ]
     assert not offenders, offenders
+
+
+# --- the rollout wing: arrows go one way ------------------------------------------------------
+# canary (pure) <- deployments <- promotions <- traffic: a package never imports one above it.
+ABOVE = {
+    "canary": ("registry.deployments", "registry.promotions", "registry.traffic"),
+    "deployments": ("registry.promotions", "registry.traffic"),
+    "promotions": ("registry.traffic",),
+}
+
+
+@pytest.mark.parametrize("pkg", sorted(ABOVE))
+def test_rollout_wing_imports_only_downwards(pkg: str) -> None:
+    offenders = [
+        f"{path.name} -> {m}"
+        for path in modules(f"{pkg}/*.py")
+        for m in sorted(imports_of(path))
+        if m.startswith(ABOVE[pkg])
+    ]
+    assert not offenders, offenders
+
+
+# --- one owner per state ----------------------------------------------------------------------
+# A promotion request, a rollout and a deployment's current revision change state only in their
+# transition function (each checks the move against its table of allowed moves).
+TRANSITIONS = {
+    PKG / "promotions" / "states.py": {"transition"},
+    PKG / "deployments" / "states.py": {"transition_rollout", "transition_revision"},
+}
+MACHINE_MODELS = {"PromotionRequest", "Rollout", "Deployment"}
+MACHINE_TABLES = re.compile(r"\bupdate\s+(promotion_requests|rollouts|deployments)\b", re.I)
+# Attributes only these machines have; ``state`` is watched in every module that can see one of
+# them (inside their packages, or importing from them): other machines have a ``state`` too.
+MACHINE_ONLY = {"current_revision", "decided_at", "decision_reason"}
+STATUS = {"state", *MACHINE_ONLY}
+WING = ("registry.promotions", "registry.deployments", "registry.traffic")
+
+
+def _targets(node: ast.AST) -> list[ast.expr]:
+    if isinstance(node, ast.Assign):
+        found = list(node.targets)
+    elif isinstance(node, ast.AugAssign | ast.AnnAssign):
+        found = [node.target]
+    else:
+        return []
+    flat: list[ast.expr] = []
+    while found:
+        target = found.pop()
+        if isinstance(target, ast.Tuple | ast.List):
+            found.extend(target.elts)
+        else:
+            flat.append(target.value if isinstance(target, ast.Starred) else target)
+    return flat
+
+
+def _updates_a_machine(call: ast.Call) -> bool:
+    """``update(<machine model>)...values(...)``."""
+    return any(
+        isinstance(sub, ast.Call)
+        and isinstance(sub.func, ast.Name)
+        and sub.func.id == "update"
+        and any(isinstance(a, ast.Name) and a.id in MACHINE_MODELS for a in sub.args)
+        for sub in ast.walk(call.func)
+    )
+
+
+def _call_writes(call: ast.Call, watched: set[str]) -> str | None:
+    """``setattr(x, "state", ...)`` or ``update(<machine model>)...values(state=...)``."""
+    func, args = call.func, call.args
+    if isinstance(func, ast.Name) and func.id == "setattr" and len(args) > 1:
+        name = args[1].value if isinstance(args[1], ast.Constant) else None
+        return f"setattr {name}" if name in watched else None
+    if isinstance(func, ast.Attribute) and func.attr == "values" and _updates_a_machine(call):
+        keys = {k.arg for k in call.keywords}
+        for arg in args:
+            if isinstance(arg, ast.Dict):
+                keys |= {str(k.value) for k in arg.keys if isinstance(k, ast.Constant)}
+        written = sorted(str(k) for k in keys & STATUS)
+        return f"update().values({', '.join(written)})" if written else None
+    return None
+
+
+def _written(node: ast.AST, watched: set[str]) -> str | None:
+    """What ``node`` writes of ``watched`` attributes (None: nothing)."""
+    for target in _targets(node):
+        if isinstance(target, ast.Attribute) and target.attr in watched:
+            return f".{target.attr} ="
+    if isinstance(node, ast.Call):
+        return _call_writes(node, watched)
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return "UPDATE statement" if MACHINE_TABLES.search(node.value) else None
+    return None
+
+
+def state_writes(source: str, *, sees_machines: bool, allowed: Collection[str] = ()) -> list[str]:
+    """Lines of ``source`` that change a machine's state outside the functions ``allowed``."""
+    tree = ast.parse(source)
+    watched = STATUS if sees_machines else MACHINE_ONLY
+    inside: set[int] = set()
+    for fn in ast.walk(tree):
+        if isinstance(fn, ast.FunctionDef) and fn.name in allowed:
+            inside.update(id(n) for n in ast.walk(fn))
+    return [
+        f"line {getattr(node, 'lineno', '?')}: {what}"
+        for node in ast.walk(tree)
+        if id(node) not in inside and (what := _written(node, watched)) is not None
+    ]
+
+
+def test_machine_state_changes_only_in_their_transition_function() -> None:
+    offenders = []
+    for path in sorted(PKG.rglob("*.py")):
+        in_wing = path.relative_to(PKG).parts[0] in {"promotions", "deployments", "traffic"}
+        sees = in_wing or any(m.startswith(WING) for m in imports_of(path))
+        found = state_writes(
+            path.read_text(), sees_machines=sees, allowed=TRANSITIONS.get(path, set())
+        )
+        offenders += [f"{path.relative_to(PKG)} {line}" for line in found]
+    assert not offenders, offenders
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "row.state = 'expired'",
+        "promotion.state, promotion.decided_at = to, now",
+        "dep.current_revision += 1",
+        "row.decision_reason: str = 'x'",
+        "setattr(rollout, 'state', 'completed')",
+        "session.execute(update(Rollout).where(Rollout.id == i).values(state='completed'))",
+        "session.execute(update(PromotionRequest).values({'state': 'expired'}))",
+        "session.execute(text('UPDATE promotion_requests SET state = :s'))",
+    ],
+)
+def test_the_state_scan_sees_every_form_of_write(code: str) -> None:
+    assert state_writes(code, sees_machines=True)
+    assert not state_writes(
+        f"def transition():\n    {code}\n", sees_machines=True, allowed={"transition"}
+    )
 
 
 TESTS = Path(__file__).resolve().parent

@@ -1,10 +1,10 @@
 """Versioned policy sets: which Cedar policies and gates are active, applying a new set.
 
 The active set is the highest ``policy_sets.version``; version 0 means "the defaults shipped in
-``policies/``" (nothing applied yet). Every process keeps the parsed set in a ``PolicyHolder``
-and compares versions (one indexed ``max()``) at most once per ``recheck_s`` (1 s), so
-``policies apply`` takes effect at once on the replica that applied it and within a second on
-every other one, without a query per request.
+``registry/policies/``" (nothing applied yet). Every process keeps the parsed set in a
+``PolicyHolder`` and compares versions (one indexed ``max()``) at most once per ``recheck_s``
+(1 s), so ``policies apply`` takes effect at once on the replica that applied it and within a
+second on every other one, without a query per request.
 """
 
 from __future__ import annotations
@@ -21,13 +21,18 @@ from sqlalchemy.orm import Session
 
 from registry.access.actor import Actor, policy_resource
 from registry.access.models import PolicySet
+from registry.canary.plans import PlansFile, parse_plans
 from registry.errors import Conflict
 from registry.policy.engine import CedarAuthorizer
 from registry.policy.gates_config import GatesFile, parse_gates
-from registry.policy.loader import PolicyBundle, from_texts, load_dir, validate
+from registry.policy.loader import (
+    PolicyBundle,
+    default_rollout_text,
+    from_texts,
+    load_dir,
+    validate,
+)
 from registry.policy.types import Authorizer
-from registry.rollout.default_plans import DEFAULT_PLANS_TEXT
-from registry.rollout.plans import PlansFile, parse_plans
 
 
 @dataclass(frozen=True)
@@ -47,14 +52,14 @@ def compile_bundle(
 ) -> ActivePolicies:
     """Validate and parse ``bundle``. ``stored``: a set applied earlier, loaded under the rules
     it was applied with where newer rollout-plan rules would refuse it (its plans below the
-    floor are refused when a promotion is requested instead; see ``registry.rollout.plans``)."""
+    floor are refused when a promotion is requested instead; see ``registry.canary.plans``)."""
     validate(bundle, stored=stored)
     return ActivePolicies(
         version=version,
         bundle=bundle,
         authorizer=CedarAuthorizer(bundle, stored=stored),
         gates=parse_gates(bundle.gates_text),
-        plans=parse_plans(bundle.rollout_text or DEFAULT_PLANS_TEXT, stored=stored),
+        plans=parse_plans(bundle.rollout_text or default_rollout_text(), stored=stored),
         **meta,  # type: ignore[arg-type]
     )
 

@@ -88,6 +88,14 @@ def list_evaluations(
     return ctx, rows
 
 
+def evaluations_on_base(
+    session: Session, *, version_id: uuid.UUID, base_version_id: uuid.UUID
+) -> list[Evaluation]:
+    """Every score of ``version_id`` recorded on ``base_version_id`` (what promotion gates
+    judge). No authorization: for services that authorized their caller already."""
+    return EvaluationRepository(session).on_base(version_id, base_version_id)
+
+
 @dataclass(frozen=True, slots=True)
 class ComparisonRow:
     suite: str

@@ -93,6 +93,13 @@ class EvaluationRepository:
             )
         return list(self.session.scalars(stmt))
 
+    def on_base(self, version_id: uuid.UUID, base_version_id: uuid.UUID) -> list[Evaluation]:
+        stmt = select(Evaluation).where(
+            Evaluation.adapter_version_id == version_id,
+            Evaluation.base_model_version_id == base_version_id,
+        )
+        return list(self.session.scalars(stmt))
+
     def all_for(self, version_id: uuid.UUID) -> list[Evaluation]:
         stmt = (
             select(Evaluation)

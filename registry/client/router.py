@@ -2,7 +2,7 @@
 
 A :class:`Router` keeps each deployment's routing table (``GET /api/v1/deployments/{d}/
 routing-table``) and answers :meth:`Router.resolve` from memory with the registry's own split
-(:mod:`registry.rollout.hashing`, spec ``sha256-salt-key-v1``), so it gives the same arm as the
+(:mod:`registry.canary.hashing`, spec ``sha256-salt-key-v1``), so it gives the same arm as the
 server's ``/resolve`` for the same revision. A table older than ``refresh_s`` is refreshed on
 the next resolve with a conditional request (``If-None-Match``; 304 keeps it); if that fails the
 cached table keeps serving (a warning is logged, the next attempt is ``refresh_s`` later). A
@@ -29,8 +29,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import httpx
 
-from registry.client._refs import seg
-from registry.rollout.hashing import (
+from registry.canary.hashing import (
     BUCKETS,
     CANDIDATE,
     HASH_SPEC_V1,
@@ -42,6 +41,7 @@ from registry.rollout.hashing import (
     check_salt,
     check_share_bp,
 )
+from registry.client._refs import seg
 
 if TYPE_CHECKING:
     from registry.client import RegistryClient

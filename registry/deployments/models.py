@@ -20,18 +20,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from registry.canary.hashing import HASH_SPEC_V1
 from registry.db.base import Base, CreatedAtMixin, IdMixin, utcnow
 from registry.db.types import JSONType, UTCDateTime
-from registry.rollout.hashing import HASH_SPEC_V1
-
-
-class RevisionReason(StrEnum):
-    created = "created"
-    promotion = "promotion"
-    step = "step"
-    manual_rollout = "manual_rollout"
-    manual_rollback = "manual_rollback"
-    automatic_rollback = "automatic_rollback"
 
 
 class Deployment(IdMixin, CreatedAtMixin, Base):
@@ -69,7 +60,7 @@ class DeploymentRevision(IdMixin, Base):
     candidate_share_bp: Mapped[int] = mapped_column(Integer, default=0)
     salt: Mapped[str] = mapped_column(String(64))
     hash_spec: Mapped[str] = mapped_column(String(32), default=HASH_SPEC_V1)
-    reason: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(String(32))  # a states.RevisionReason
     detail: Mapped[str] = mapped_column(String(1000), default="")
     actor_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("principals.id"), nullable=True)
     promotion_id: Mapped[uuid.UUID | None] = mapped_column(

@@ -11,12 +11,12 @@ import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from registry.access.actor import Actor
 from registry.deployments import service as deployments
 from registry.deployments.models import DeploymentRevision, ServingReport
+from registry.deployments.repository import ReportRepository
 from registry.errors import InvalidReport
 
 CLOCK_SKEW = timedelta(seconds=30)
@@ -42,12 +42,7 @@ def record_report(
 ) -> ServingReport:
     dep = deployments.get_deployment(session, actor=actor, name=deployment, action="report")
     _check_figures(data)
-    revision = session.scalars(
-        select(DeploymentRevision).where(
-            DeploymentRevision.deployment_id == dep.id,
-            DeploymentRevision.revision == data.revision,
-        )
-    ).one_or_none()
+    revision = deployments.revision(session, dep, data.revision)
     if revision is None:
         raise InvalidReport(
             "no such revision of this deployment",
@@ -119,6 +114,19 @@ def _check_figures(data: ReportInput) -> None:
         raise bad("future_window", "window_end is in the future")
     if data.window_end - data.window_start > MAX_WINDOW:
         raise bad("window_too_long", "a report covers at most one day")
+
+
+def for_revision(session: Session, revision: DeploymentRevision) -> list[ServingReport]:
+    """The reports of one revision (both arms), oldest first."""
+    return ReportRepository(session).for_revision(revision.deployment_id, revision.revision)
+
+
+def stable_baseline(
+    session: Session, current: DeploymentRevision, need: int
+) -> tuple[int, list[ServingReport]] | None:
+    """The newest revision before ``current`` whose stable arm, serving ``current``'s stable
+    version, holds at least ``need`` requests, and its stable reports (None: no such one)."""
+    return ReportRepository(session).stable_baseline(current, need)
 
 
 def version_number(session: Session, version_id: object) -> int:

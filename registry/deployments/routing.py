@@ -2,7 +2,7 @@
 
 Each process keeps, per deployment, the current revision's routing table and both arms'
 resolve answers as ready-made JSON bytes, so a resolve in steady state touches no database: it
-hashes the key (``registry.rollout.hashing``) and returns the cached bytes of its arm. A poller
+hashes the key (``registry.canary.hashing``) and returns the cached bytes of its arm. A poller
 thread reads the one-row ``routing_epoch`` counter (bumped with every revision) every
 ``poll_s`` and drops the cache when it moved, so a change is visible on every replica within
 about ``poll_s`` plus one load. On PostgreSQL the thread also LISTENs on ``registry_routing``

@@ -1,7 +1,9 @@
 """Deployments: create, read, history, and appending revisions (the only way state changes).
 
 A revision is never edited: promotions, rollouts and rollbacks each append one under the
-deployment's row lock, so revision numbers have no gaps and two writers cannot both win.
+deployment's row lock, so revision numbers have no gaps and two writers cannot both win. What
+a new revision means for promotion requests (it expires those it overtakes) is decided above
+this package, by whoever appends it (``registry.promotions``, ``registry.traffic``).
 """
 
 from __future__ import annotations
@@ -11,26 +13,20 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from registry import refs
 from registry.access.actor import Actor, deployment_resource
 from registry.audit.service import AuditEntry, append
+from registry.canary.hashing import HASH_SPEC_V1
 from registry.catalog.base_models import get_base_version
 from registry.catalog.models import Adapter, AdapterVersion, BaseModel, BaseModelVersion, Namespace
 from registry.catalog.queries import get_adapter
-from registry.deployments.models import (
-    ROUTING_CHANNEL,
-    Deployment,
-    DeploymentRevision,
-    RevisionReason,
-    RoutingEpoch,
-)
+from registry.deployments.models import Deployment, DeploymentRevision
+from registry.deployments.repository import DeploymentRepository, RevisionRepository
+from registry.deployments.states import RevisionReason, transition_revision
 from registry.errors import DeploymentExists, DeploymentNotFound
-from registry.promotions.expiry import expire_overtaken
-from registry.rollout.hashing import HASH_SPEC_V1
 
 
 @dataclass(frozen=True)
@@ -70,7 +66,7 @@ def create_deployment(
     base_version = get_base_version(
         session, actor=actor, name=base_ref.name, revision=base_ref.revision
     ).version
-    if session.scalar(select(Deployment.id).where(Deployment.name == name)) is not None:
+    if DeploymentRepository(session).name_taken(name):
         raise DeploymentExists("deployment exists", context={"deployment": name})
     deployment = Deployment(
         id=uuid.uuid4(),
@@ -91,6 +87,7 @@ def create_deployment(
         session,
         actor=actor,
         deployment=deployment,
+        current=None,
         stable_version_id=None,
         reason=RevisionReason.created,
     )
@@ -101,16 +98,6 @@ def create_deployment(
         after={"adapter": f"{ns.name}/{adapter_row.name}", "base": str(base_ref)},
     )
     return view(session, deployment)
-
-
-_BY_NAME = (
-    select(Deployment, Namespace.name)
-    .join(Namespace, Namespace.id == Deployment.namespace_id)
-    .where(Deployment.name == bindparam("name"))
-)
-_BY_NAME_FOR_UPDATE = _BY_NAME.with_for_update(of=Deployment).execution_options(
-    populate_existing=True
-)
 
 
 def get_deployment(
@@ -124,12 +111,16 @@ def get_deployment(
     """Deployment ``name`` with ``action`` authorized (``deployment_not_found`` when the caller
     may not read it)."""
     refs.deployment_name(name)
-    stmt = _BY_NAME_FOR_UPDATE if for_update else _BY_NAME
-    row = session.execute(stmt, {"name": name}).one_or_none()
-    authorize(actor, name, None if row is None else row[1], action)
-    assert row is not None
-    found: Deployment = row[0]
-    return found
+    found = DeploymentRepository(session).by_name(name, for_update=for_update)
+    authorize(actor, name, None if found is None else found[1], action)
+    assert found is not None
+    return found[0]
+
+
+def lock_deployment(session: Session, deployment_id: uuid.UUID) -> Deployment:
+    """The deployment, row-locked and read again: every change of its traffic holds this lock
+    (an approval takes it before the request's)."""
+    return DeploymentRepository(session).lock(deployment_id)
 
 
 def authorize(actor: Actor, name: str, namespace: str | None, action: str = "read") -> None:
@@ -146,12 +137,16 @@ def namespace_of(session: Session, deployment: Deployment) -> str:
 
 
 def current_revision(session: Session, deployment: Deployment) -> DeploymentRevision:
-    return session.scalars(
-        select(DeploymentRevision).where(
-            DeploymentRevision.deployment_id == deployment.id,
-            DeploymentRevision.revision == deployment.current_revision,
-        )
-    ).one()
+    return RevisionRepository(session).current(deployment)
+
+
+def revision(session: Session, deployment: Deployment, number: int) -> DeploymentRevision | None:
+    return RevisionRepository(session).get(deployment.id, number)
+
+
+def previous_stable(session: Session, current: DeploymentRevision) -> DeploymentRevision | None:
+    """The newest revision before ``current`` whose stable version differs from its own."""
+    return RevisionRepository(session).previous_stable(current)
 
 
 def append_revision(
@@ -159,6 +154,7 @@ def append_revision(
     *,
     actor: Actor | None,
     deployment: Deployment,
+    current: DeploymentRevision | None,
     stable_version_id: uuid.UUID | None,
     candidate_version_id: uuid.UUID | None = None,
     share_bp: int = 0,
@@ -167,15 +163,21 @@ def append_revision(
     detail: str = "",
     promotion_id: uuid.UUID | None = None,
 ) -> DeploymentRevision:
-    """Append the next revision. The caller holds the deployment row lock (or created it).
-
-    Pending promotion requests of the deployment that were made against another stable
-    version than this revision's expire with it (``registry.promotions.expiry``), except
-    ``promotion_id``'s own request."""
-    deployment.current_revision += 1
+    """Append the revision that follows ``current`` (the deployment's current revision; None
+    while it is created), audited; the move is checked by
+    ``registry.deployments.states.transition_revision``. The caller holds the deployment row
+    lock (or created it), and expires the promotion requests the revision overtakes
+    (``registry.promotions.expiry.expire_overtaken``): every caller but ``create_deployment``
+    lives above this package."""
+    number = transition_revision(
+        deployment,
+        current,
+        stable_version_id=stable_version_id,
+        candidate_version_id=candidate_version_id,
+    )
     revision = DeploymentRevision(
         deployment_id=deployment.id,
-        revision=deployment.current_revision,
+        revision=number,
         stable_version_id=stable_version_id,
         candidate_version_id=candidate_version_id,
         candidate_share_bp=share_bp,
@@ -187,24 +189,9 @@ def append_revision(
         promotion_id=promotion_id,
         effective_at=datetime.now(UTC),
     )
-    session.add(revision)
-    session.flush()
-    # Every replica's routing cache polls this counter (not the revisions) to notice a change;
-    # on PostgreSQL a NOTIFY (delivered at commit) wakes them at once.
-    session.execute(
-        update(RoutingEpoch).where(RoutingEpoch.id == 1).values(epoch=RoutingEpoch.epoch + 1)
-    )
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(select(func.pg_notify(ROUTING_CHANNEL, deployment.name)))
+    RevisionRepository(session).add(revision)
+    DeploymentRepository(session).bump_routing_epoch(deployment.name)
     _audit_revision(session, actor, deployment, revision)
-    expire_overtaken(
-        session,
-        actor=actor,
-        deployment=deployment,
-        stable_version_id=stable_version_id,
-        revision=revision.revision,
-        keep=promotion_id,
-    )
     return revision
 
 
@@ -212,16 +199,7 @@ def _audit_revision(
     session: Session, actor: Actor | None, deployment: Deployment, revision: DeploymentRevision
 ) -> None:
     """The audit record of a traffic change carries the versions' digests, not only ids."""
-    digests = {
-        v.id: (v.version, v.digest)
-        for v in session.scalars(
-            select(AdapterVersion).where(
-                AdapterVersion.id.in_(
-                    [i for i in (revision.stable_version_id, revision.candidate_version_id) if i]
-                )
-            )
-        )
-    }
+    digests = DeploymentRepository(session).version_digests(_version_ids([revision]))
 
     def arm(version_id: uuid.UUID | None) -> dict[str, object] | None:
         if version_id is None:
@@ -263,16 +241,10 @@ def list_deployments(
 ) -> list[DeploymentView]:
     from registry.catalog.namespaces import readable
 
-    stmt = (
-        select(Deployment)
-        .join(Namespace, Namespace.id == Deployment.namespace_id)
-        .where(Namespace.name.in_(sorted(readable(session, actor))))
-        .order_by(Deployment.name)
-        .limit(limit)
+    rows = DeploymentRepository(session).list_page(
+        readable(session, actor), after=after, limit=limit
     )
-    if after is not None:
-        stmt = stmt.where(Deployment.name > after)
-    return [view(session, d) for d in session.scalars(stmt)]
+    return [view(session, d) for d in rows]
 
 
 def history(
@@ -288,19 +260,9 @@ def history(
     """Revisions newest first (keyset on the revision number), optionally within a time range
     of ``effective_at`` (``since`` inclusive, ``until`` exclusive)."""
     deployment = get_deployment(session, actor=actor, name=name)
-    stmt = (
-        select(DeploymentRevision)
-        .where(DeploymentRevision.deployment_id == deployment.id)
-        .order_by(DeploymentRevision.revision.desc())
-        .limit(limit)
+    return RevisionRepository(session).history_page(
+        deployment.id, before=before, limit=limit, since=since, until=until
     )
-    if before is not None:
-        stmt = stmt.where(DeploymentRevision.revision < before)
-    if since is not None:
-        stmt = stmt.where(DeploymentRevision.effective_at >= since)
-    if until is not None:
-        stmt = stmt.where(DeploymentRevision.effective_at < until)
-    return list(session.scalars(stmt))
 
 
 def view(session: Session, deployment: Deployment) -> DeploymentView:
@@ -332,10 +294,11 @@ def summary(session: Session, prefix: str, version_id: uuid.UUID | None) -> Vers
 
 def version_numbers(session: Session, rows: list[DeploymentRevision]) -> dict[object, int]:
     """Version numbers of the stable/candidate versions that ``rows`` reference."""
-    ids = {i for r in rows for i in (r.stable_version_id, r.candidate_version_id) if i}
+    ids = _version_ids(rows)
     if not ids:
         return {}
-    found = session.execute(
-        select(AdapterVersion.id, AdapterVersion.version).where(AdapterVersion.id.in_(ids))
-    ).all()
-    return {r[0]: r[1] for r in found}
+    return {k: v for k, v in DeploymentRepository(session).version_numbers(ids).items()}
+
+
+def _version_ids(rows: list[DeploymentRevision]) -> set[uuid.UUID]:
+    return {i for r in rows for i in (r.stable_version_id, r.candidate_version_id) if i}

@@ -1,7 +1,7 @@
 """Authorization (Cedar via ``cedarpy``) and promotion gates.
 
 - ``types``: ``Subject``, ``Resource``, ``Decision``, the ``Authorizer`` protocol, ``ACTIONS``.
-- ``loader``: read and validate a policy directory (``policies/``) into a ``PolicyBundle``.
+- ``loader``: read and validate a policy directory (``registry/policies/``) into a ``PolicyBundle``.
 - ``engine``: ``CedarAuthorizer``, the default ``Authorizer``.
 - ``gates``: promotion gate configuration (``gates.yaml``) and evaluation, pure.
 

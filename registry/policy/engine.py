@@ -122,7 +122,7 @@ class CedarAuthorizer:
 
     def __init__(self, bundle: PolicyBundle, *, stored: bool = False) -> None:
         # ``stored``: a set applied earlier, validated under the rules it was applied with
-        # where newer rollout-plan rules would refuse it (``registry.rollout.plans``).
+        # where newer rollout-plan rules would refuse it (``registry.canary.plans``).
         validate(bundle, stored=stored)
         try:
             self._policies = cedarpy.PolicySet.from_str(bundle.policies_text)

@@ -3,7 +3,7 @@
 ``parse_gates`` refuses unknown keys and wrong types (``InvalidPolicy`` listing every problem);
 ``GatesFile.for_target`` picks the configuration for a (namespace, deployment): the first
 matching rule merged over the defaults. The format is documented at the top of
-``policies/gates.yaml``.
+``registry/policies/gates.yaml``.
 """
 
 from __future__ import annotations

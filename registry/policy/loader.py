@@ -14,6 +14,7 @@ becomes active.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass
@@ -41,7 +42,7 @@ class PolicyBundle:
     policies_text: str
     gates_text: str
     digest: str  # "sha256:<hex>" over a canonical encoding of the texts
-    rollout_text: str = ""  # rollout plans (rollout.yaml); "" = the built-in default plans
+    rollout_text: str = ""  # rollout plans (rollout.yaml); "" = the shipped default plans
 
     def gates(self) -> GatesFile:
         """The parsed promotion gates (raises ``InvalidPolicy``)."""
@@ -49,12 +50,15 @@ class PolicyBundle:
 
 
 def default_policy_dir() -> Path:
-    """The ``policies/`` directory at the repository root, which ships the default policy set.
+    """``registry/policies/``, the default policy set shipped inside the package (package data:
+    found by an editable install and by an installed wheel alike)."""
+    return Path(__file__).resolve().parents[1] / "policies"
 
-    Resolved relative to this file: correct for the editable install the project always uses
-    (``pip install -e .``); a non-editable wheel would not contain it.
-    """
-    return Path(__file__).resolve().parents[2] / "policies"
+
+@functools.cache
+def default_rollout_text() -> str:
+    """The shipped ``rollout.yaml``: the rollout plans of a policy set that carries none."""
+    return _read(default_policy_dir() / ROLLOUT_FILE)
 
 
 def bundle_digest(
@@ -209,7 +213,7 @@ def validate(bundle: PolicyBundle, *, stored: bool = False) -> tuple[str, ...]:
     static (no templates), each has a non-empty ``@id`` that no other policy uses, and they
     validate against the schema (strict); ``gates.yaml`` parses; ``rollout.yaml`` parses and
     its plans meet its floor (``stored=True``, for a set applied before the floor existed: the
-    rollout rules of ``registry.rollout.plans``' stored mode). Raises ``InvalidPolicy`` whose
+    rollout rules of ``registry.canary.plans``' stored mode). Raises ``InvalidPolicy`` whose
     ``context["errors"]`` lists every problem found.
     """
     try:
@@ -249,7 +253,7 @@ def validate(bundle: PolicyBundle, *, stored: bool = False) -> tuple[str, ...]:
         errors.extend(f"{GATES_FILE}: {e}" for e in exc.context.get("errors", [exc.detail]))
 
     if bundle.rollout_text:
-        from registry.rollout.plans import parse_plans
+        from registry.canary.plans import parse_plans
 
         try:
             parse_plans(bundle.rollout_text, stored=stored)

@@ -22,6 +22,7 @@ from registry.catalog.models import Adapter, AdapterVersion, Namespace
 from registry.deployments.models import Deployment, DeploymentRevision
 from registry.errors import StableChanged
 from registry.promotions.models import PromotionRequest, PromotionState
+from registry.promotions.states import transition
 
 SYSTEM_ACTOR = "system:controller"
 STABLE_CHANGED = "stable_changed"
@@ -32,16 +33,17 @@ def expire_overtaken(
     *,
     actor: Actor | None,
     deployment: Deployment,
-    stable_version_id: uuid.UUID | None,
-    revision: int,
-    keep: uuid.UUID | None = None,
+    revision: DeploymentRevision,
 ) -> int:
-    """Expire the deployment's pending requests made against another stable version than
-    ``stable_version_id`` (except ``keep``, the promotion being applied); return how many.
+    """Expire the deployment's pending requests made against another stable version than the
+    new ``revision``'s (except the promotion that revision applies); return how many. Whoever
+    appends a revision calls this right after (``registry.deployments`` itself knows nothing
+    of promotions).
 
     Runs inside the caller's transaction, which holds the deployment's row lock (so no approval
     of this deployment runs meanwhile: approvals take that lock before the request's). Flushes.
     """
+    stable_version_id, keep = revision.stable_version_id, revision.promotion_id
     stmt = (
         select(PromotionRequest)
         .where(
@@ -57,9 +59,7 @@ def expire_overtaken(
     overtaken = list(session.scalars(stmt))
     now = datetime.now(UTC)
     for row in overtaken:
-        row.state = PromotionState.expired
-        row.decided_at = now
-        row.decision_reason = STABLE_CHANGED
+        transition(row, PromotionState.expired, at=now, reason=STABLE_CHANGED)
     if not overtaken:
         return 0
     session.flush()
@@ -69,7 +69,7 @@ def expire_overtaken(
             "state": PromotionState.expired,
             "reason": STABLE_CHANGED,
             "stable_version_id": _id(stable_version_id),
-            "revision": revision,
+            "revision": revision.revision,
         }
         resource = f"promotion:{row.id}"
         if actor is not None:

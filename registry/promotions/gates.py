@@ -11,11 +11,11 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from registry.access.policies import ActivePolicies
-from registry.catalog.models import AdapterVersion, Evaluation
+from registry.catalog.evaluations import evaluations_on_base
+from registry.catalog.models import AdapterVersion
 from registry.deployments.models import Deployment
 from registry.errors import GatesFailed
 from registry.policy.gates import EvalPoint, GateResult, evaluate_gates
@@ -25,12 +25,7 @@ from registry.promotions.models import PromotionRequest
 
 def points(session: Session, version_id: uuid.UUID, base_version_id: uuid.UUID) -> list[EvalPoint]:
     """Every evaluation of ``version_id`` on the deployment's base model version."""
-    rows = session.scalars(
-        select(Evaluation).where(
-            Evaluation.adapter_version_id == version_id,
-            Evaluation.base_model_version_id == base_version_id,
-        )
-    )
+    rows = evaluations_on_base(session, version_id=version_id, base_version_id=base_version_id)
     return [
         EvalPoint(
             suite=e.suite,

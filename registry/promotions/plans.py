@@ -16,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from registry.canary.floor import Floor, floor_failures
+from registry.canary.plans import Plan, PlansFile, UnknownPlan, plan_digest, plan_from_mapping
 from registry.errors import (
     BadRequest,
     InvalidPolicy,
@@ -24,8 +26,6 @@ from registry.errors import (
     PlanDigestMismatch,
 )
 from registry.promotions.models import PromotionRequest
-from registry.rollout.floor import Floor, floor_failures
-from registry.rollout.plans import Plan, PlansFile, UnknownPlan, plan_digest, plan_from_mapping
 
 CUSTOM_PLAN_NAME = "custom"
 

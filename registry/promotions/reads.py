@@ -1,5 +1,6 @@
 """Read side of promotions: loading a request the caller may see, its computed state
-(expiry), its policy resource, listings and the view the API returns."""
+(expiry), its policy resource, listings, the view the API returns, and the record of who
+requested and approved a promotion (for "what served at T")."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import and_, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, bindparam, or_, select
+from sqlalchemy.orm import Session, aliased
 
 from registry.access.actor import Actor
 from registry.auth.models import Principal
@@ -176,3 +178,40 @@ def views(session: Session, rows: list[PromotionRequest]) -> list[PromotionView]
             )
         )
     return out
+
+
+# One round trip: the request, its requester and its approvers (outer join: none yet). Built
+# once: auditors replay many served-at-T queries (registry.traffic.served).
+_APPROVER = aliased(Principal)
+_APPROVAL_RECORD = (
+    select(
+        PromotionRequest.override_reason,
+        PromotionRequest.policy_digest,
+        PromotionRequest.gates_passed,
+        Principal.name,
+        _APPROVER.name,
+        PromotionApproval.created_at,
+    )
+    .join(Principal, Principal.id == PromotionRequest.requested_by_id)
+    .outerjoin(PromotionApproval, PromotionApproval.request_id == PromotionRequest.id)
+    .outerjoin(_APPROVER, _APPROVER.id == PromotionApproval.approver_id)
+    .where(PromotionRequest.id == bindparam("promotion_id"))
+    .order_by(PromotionApproval.created_at)
+)
+
+
+def approval_record(session: Session, promotion_id: uuid.UUID | None) -> dict[str, Any] | None:
+    """Who requested promotion ``promotion_id`` and who approved it when, its override reason,
+    policy digest and gate verdict (one Core statement; None for no promotion)."""
+    if promotion_id is None:
+        return None
+    rows = session.connection().execute(_APPROVAL_RECORD, {"promotion_id": promotion_id}).all()
+    override_reason, policy_digest, gates_passed, requester = rows[0][:4]
+    return {
+        "id": str(promotion_id),
+        "requested_by": requester,
+        "approvers": [{"approver": r[4], "at": r[5]} for r in rows if r[4] is not None],
+        "override_reason": override_reason,
+        "policy_digest": policy_digest,
+        "gates_passed": gates_passed,
+    }

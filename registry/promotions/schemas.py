@@ -1,5 +1,5 @@
 """Request and response bodies of the API for promotion requests and their decisions (pydantic
-v2, unknown fields refused)."""
+v2, unknown fields refused), and the response body built from a request's view."""
 
 from __future__ import annotations
 
@@ -10,7 +10,10 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from registry import refs
+from registry.canary.plans import PlansFile
 from registry.errors import BadRequest, InvalidName, InvalidReference
+from registry.promotions.plans import shown_plan
+from registry.promotions.reads import PromotionView
 from registry.schemas import Strict, documented
 
 _SIMPLE = documented(refs.SIMPLE_NAME_PATTERN)
@@ -93,3 +96,31 @@ class PromotionRead(BaseModel):
     expires_at: datetime
     created_at: datetime
     decided_at: datetime | None
+
+    @classmethod
+    def from_view(cls, view: PromotionView, plans: PlansFile) -> PromotionRead:
+        """The body of ``view``, with the plan an approver is shown (the stored one, or for an
+        older request the active ``plans``' plan of its name)."""
+        row = view.request
+        shown = shown_plan(row, plans)
+        return cls(
+            id=row.id,
+            state=view.state,
+            deployment=view.deployment,
+            ref=view.version_ref,
+            gates=list(row.gates),
+            gates_passed=row.gates_passed,
+            required_approvals=row.required_approvals,
+            approvals=[ApprovalRead(approver=a, at=t, comment=c) for a, t, c in view.approvals],
+            policy_digest=row.policy_digest,
+            override_reason=row.override_reason,
+            plan=row.plan_name,
+            plan_spec=shown.plan.to_dict() if shown else None,
+            plan_digest=shown.digest if shown else None,
+            reason=row.reason,
+            decision_reason=row.decision_reason,
+            revision=view.revision,
+            expires_at=row.expires_at,
+            created_at=row.created_at,
+            decided_at=row.decided_at,
+        )

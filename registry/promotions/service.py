@@ -3,9 +3,9 @@ approval, the rollout plan frozen with the request and bound by the approval, fo
 approvals, compare-and-set state moves, and the deployment revision an approved promotion
 produces.
 
-Separation of duties is enforced three times, so a bug in one layer fails closed: here in the
-service (``separation_of_duties`` naming the rule), in the Cedar policy ``four-eyes-never-own``,
-and by CHECK constraints on ``promotion_approvals`` (see ``registry.promotions.models``).
+Separation of duties is enforced three times, so a bug in one layer fails closed (see
+``registry.promotions.four_eyes``). A request changes state only through
+``registry.promotions.states.transition``.
 
 Lock order: an approval locks the deployment's row before the request's, like every change of
 the deployment's stable version (which expires the requests it overtakes, see
@@ -19,40 +19,29 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from registry.access.actor import Actor, deployment_resource
 from registry.access.policies import ActivePolicies
+from registry.canary.plans import Plan
+from registry.canary.plans import plan_digest as plan_digest_of
 from registry.catalog.models import AdapterVersion
 from registry.catalog.queries import VersionContext, resolve_version
-from registry.deployments import rollouts
+from registry.deployments import rollout_records
 from registry.deployments import service as deployments
-from registry.deployments.models import Deployment, RevisionReason
-from registry.errors import (
-    BadRequest,
-    Conflict,
-    InvalidTransition,
-    PromotionStateConflict,
-    SeparationOfDuties,
-)
-from registry.policy.gates import gates_passed
+from registry.deployments.models import Deployment, DeploymentRevision, RolloutState
+from registry.deployments.states import RevisionReason
+from registry.errors import BadRequest, InvalidTransition, PromotionStateConflict
+from registry.policy.gates import GateResult, gates_passed
+from registry.promotions import four_eyes, outcomes
 from registry.promotions import gates as promotion_gates
-from registry.promotions.expiry import require_same_stable
-from registry.promotions.models import PromotionApproval, PromotionRequest, PromotionState
+from registry.promotions.expiry import expire_overtaken, require_same_stable
+from registry.promotions.models import PromotionRequest, PromotionState
 from registry.promotions.plans import bind_plan, plan_for_request
 from registry.promotions.reads import PromotionView, effective_state, load, resource, view
-from registry.rollout.plans import Plan
-from registry.rollout.plans import plan_digest as plan_digest_of
+from registry.promotions.states import initial_state, transition
 
 log = logging.getLogger("registry.promotions")
-
-FOUR_EYES_POLICY = "four-eyes-never-own"
-FOUR_EYES_CONSTRAINTS = (
-    "ck_promotion_approvals_not_requester_nor_registrant",
-    "ck_promotion_approvals_not_ci_identity_owner",
-)
 
 
 def request_promotion(
@@ -75,18 +64,7 @@ def request_promotion(
     or ``plan_spec`` sent with the request) must meet the policy's floor (``plan_below_floor``,
     422) and is stored in full with the request, never to change. Runs in the caller's
     transaction; flushes."""
-    dep = deployments.get_deployment(
-        session, actor=actor, name=deployment, action="request_promotion"
-    )
-    namespace = deployments.namespace_of(session, dep)
-    ctx = resolve_version(session, ref=ref, actor=actor)
-    _check_target(ctx, dep)
-    current = deployments.current_revision(session, dep)
-    if current.stable_version_id == ctx.version.id:
-        raise InvalidTransition(
-            "this version is already the deployment's stable version",
-            context={"deployment": dep.name, "version": ctx.ref},
-        )
+    dep, namespace, ctx, current = _target(session, actor, deployment, ref)
     chosen = plan_for_request(policies.plans, name=plan, spec=plan_spec)
     cfg, results = promotion_gates.evaluate(
         session,
@@ -97,12 +75,7 @@ def request_promotion(
         stable_version_id=current.stable_version_id,
     )
     passed = gates_passed(results)
-    overridden = False
-    if override_reason is not None:
-        if not override_reason.strip():
-            raise BadRequest("an override needs a written reason")
-        actor.require("override_gates", deployment_resource(dep.name, namespace))
-        overridden = not passed
+    overridden = _overrides(actor, dep, namespace, override_reason, passed=passed)
     row = PromotionRequest(
         id=uuid.uuid4(),
         deployment_id=dep.id,
@@ -110,7 +83,7 @@ def request_promotion(
         requested_by_id=actor.id,
         registered_by_id=ctx.version.registered_by_id,
         ci_actor=ctx.version.ci_actor,
-        state=PromotionState.pending if passed or overridden else PromotionState.blocked,
+        state=initial_state(passed or overridden),
         gates=[g.to_dict() for g in results],
         gates_passed=passed,
         policy_digest=policies.bundle.digest,
@@ -125,43 +98,93 @@ def request_promotion(
     )
     session.add(row)
     session.flush()
+    _audit_request(session, actor, row, ctx, chosen, results, dep_name=dep.name)
+    if row.state == PromotionState.pending and row.required_approvals == 0:
+        # gates.yaml may waive approvals for a target
+        _promote(
+            session, actor, row, deployments.lock_deployment(session, row.deployment_id), chosen
+        )
+    return view(session, row)
+
+
+def _target(
+    session: Session, actor: Actor, deployment: str, ref: str
+) -> tuple[Deployment, str, VersionContext, DeploymentRevision]:
+    """The deployment a request targets (``request_promotion`` authorized), its namespace, the
+    version and the deployment's current revision; refused when the version cannot target it
+    or is its stable version already."""
+    dep = deployments.get_deployment(
+        session, actor=actor, name=deployment, action="request_promotion"
+    )
+    namespace = deployments.namespace_of(session, dep)
+    ctx = resolve_version(session, ref=ref, actor=actor)
+    _check_target(ctx, dep)
+    current = deployments.current_revision(session, dep)
+    if current.stable_version_id == ctx.version.id:
+        raise InvalidTransition(
+            "this version is already the deployment's stable version",
+            context={"deployment": dep.name, "version": ctx.ref},
+        )
+    return dep, namespace, ctx, current
+
+
+def _overrides(
+    actor: Actor, dep: Deployment, namespace: str, override_reason: str | None, *, passed: bool
+) -> bool:
+    """Whether the request overrides failing gates (an admin's written reason)."""
+    if override_reason is None:
+        return False
+    if not override_reason.strip():
+        raise BadRequest("an override needs a written reason")
+    actor.require("override_gates", deployment_resource(dep.name, namespace))
+    return not passed
+
+
+def _audit_request(
+    session: Session,
+    actor: Actor,
+    row: PromotionRequest,
+    ctx: VersionContext,
+    plan: Plan,
+    results: list[GateResult],
+    *,
+    dep_name: str,
+) -> None:
+    """``promotion.request``, and ``promotion.gates_overridden`` (logged loudly too)."""
     resource = f"promotion:{row.id}"
     actor.audit(
         session,
         "promotion.request",
         resource,
         after={
-            "deployment": dep.name,
+            "deployment": dep_name,
             "version": ctx.ref,
             "digest": ctx.version.digest,
             "state": row.state,
             "failed_gates": [g.name for g in results if not g.passed],
             "policy_digest": row.policy_digest,
-            "plan": chosen.name,
-            "plan_digest": plan_digest_of(chosen),
+            "plan": plan.name,
+            "plan_digest": plan_digest_of(plan),
         },
     )
-    if overridden:
-        log.warning(
-            "GATES OVERRIDDEN by %s for %s -> %s: %s",
-            actor.name,
-            ctx.ref,
-            dep.name,
-            override_reason,
-        )
-        actor.audit(
-            session,
-            "promotion.gates_overridden",
-            resource,
-            after={
-                "override_reason": override_reason,
-                "failed_gates": [g.to_dict() for g in results if not g.passed],
-            },
-        )
-    if row.state == PromotionState.pending and row.required_approvals == 0:
-        # gates.yaml may waive approvals for a target
-        _promote(session, actor, row, _lock_deployment(session, row.deployment_id), chosen)
-    return view(session, row)
+    if row.override_reason is None:
+        return
+    log.warning(
+        "GATES OVERRIDDEN by %s for %s -> %s: %s",
+        actor.name,
+        ctx.ref,
+        dep_name,
+        row.override_reason,
+    )
+    actor.audit(
+        session,
+        "promotion.gates_overridden",
+        resource,
+        after={
+            "override_reason": row.override_reason,
+            "failed_gates": [g.to_dict() for g in results if not g.passed],
+        },
+    )
 
 
 def approve(
@@ -184,12 +207,12 @@ def approve(
     ``gates_failed`` (409, every failing gate listed) when the gates, computed again now with
     the active policy and the evaluations recorded by now, fail."""
     row, _ = load(session, actor, promotion_id, for_update=False)  # 404 before any lock
-    dep = _lock_deployment(session, row.deployment_id)
+    dep = deployments.lock_deployment(session, row.deployment_id)
     row, namespace = _locked(session, actor, promotion_id)
     current = deployments.current_revision(session, dep)
     require_same_stable(session, row, current)
     _require_state(row, PromotionState.pending)
-    _four_eyes(actor, row, namespace)
+    four_eyes.require_four_eyes(actor, row, namespace)
     actor.require("approve", resource(row, namespace))
     plan = bind_plan(row, policies.plans, plan_digest)
     promotion_gates.require_gates_at_approval(
@@ -200,29 +223,7 @@ def approve(
         namespace=namespace,
         stable_version_id=current.stable_version_id,
     )
-    approval = PromotionApproval(
-        request_id=row.id,
-        approver_id=actor.id,
-        requester_id=row.requested_by_id,
-        registrant_id=row.registered_by_id,
-        approver_ci_identity=next(iter(actor.subject.ci_identities), None),
-        registrant_ci_actor=row.ci_actor,
-        comment=comment[:2000],
-    )
-    try:
-        with session.begin_nested():
-            session.add(approval)
-            session.flush()
-    except IntegrityError as exc:
-        text = str(exc.orig)
-        if any(c in text for c in FOUR_EYES_CONSTRAINTS):
-            raise _separation(actor, row, "constraint", text[:200]) from exc
-        raise Conflict("you approved this request already", context={"id": str(row.id)}) from exc
-    count = session.scalar(
-        select(func.count())
-        .select_from(PromotionApproval)
-        .where(PromotionApproval.request_id == row.id)
-    )
+    count = four_eyes.add_approval(session, actor, row, comment)
     actor.audit(
         session,
         "promotion.approve",
@@ -235,7 +236,7 @@ def approve(
             "gates_policy_digest": policies.bundle.digest,
         },
     )
-    if (count or 0) >= row.required_approvals:
+    if count >= row.required_approvals:
         _promote(session, actor, row, dep, plan)
     return view(session, row)
 
@@ -280,15 +281,6 @@ def _locked(
     return load(session, actor, promotion_id, for_update=True)
 
 
-def _lock_deployment(session: Session, deployment_id: uuid.UUID) -> Deployment:
-    return session.scalars(
-        select(Deployment)
-        .where(Deployment.id == deployment_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).one()
-
-
 def _require_state(row: PromotionRequest, *allowed: str) -> None:
     state = effective_state(row)
     if state not in allowed:
@@ -296,39 +288,6 @@ def _require_state(row: PromotionRequest, *allowed: str) -> None:
             f"the request is {state}, not {' or '.join(allowed)}",
             context={"id": str(row.id), "state": state, "expected": list(allowed)},
         )
-
-
-def _four_eyes(actor: Actor, row: PromotionRequest, namespace: str) -> None:
-    if actor.id == row.requested_by_id:
-        raise _separation(actor, row, "requester", "the approver requested this promotion")
-    if actor.id == row.registered_by_id:
-        raise _separation(actor, row, "registrant", "the approver registered this version")
-    if row.ci_actor and row.ci_actor in actor.subject.ci_identities:
-        raise _separation(
-            actor, row, "ci_identity_owner", "the approver owns the CI identity that registered it"
-        )
-    decision = actor.decide("approve", resource(row, namespace))
-    if not decision.allowed and FOUR_EYES_POLICY in decision.policies:
-        raise _separation(actor, row, "policy", "the four-eyes policy forbids this approval")
-
-
-def _separation(actor: Actor, row: PromotionRequest, rule: str, detail: str) -> SeparationOfDuties:
-    error = SeparationOfDuties(
-        f"separation of duties: {detail}",
-        context={
-            "id": str(row.id),
-            "rule": rule,
-            "policy": FOUR_EYES_POLICY,
-            "constraints": list(FOUR_EYES_CONSTRAINTS),
-        },
-    )
-    error.audit_entry = actor.entry(
-        "authz.denied",
-        f"promotion:{row.id}",
-        decision={"allowed": False, "action": "approve", "policies": [FOUR_EYES_POLICY]},
-        after={"rule": rule},
-    )
-    return error
 
 
 def _promote(
@@ -342,37 +301,48 @@ def _promote(
             "the version is no longer promotable", context={"state": version.state}
         )
     current = deployments.current_revision(session, dep)
-    if current.stable_version_id is None or plan.steps[0].share_bp >= rollouts.FULL_SHARE:
+    if current.stable_version_id is None or plan.steps[0].share_bp >= rollout_records.FULL_SHARE:
         # The first promotion (nothing to compare a canary with) or a plan without a canary:
         # the version becomes the stable version directly.
         revision = deployments.append_revision(
             session,
             actor=actor,
             deployment=dep,
+            current=current,
             stable_version_id=row.adapter_version_id,
             reason=RevisionReason.promotion,
             detail=f"promotion {row.id}",
             promotion_id=row.id,
         )
-        row.state = PromotionState.completed
+        state = PromotionState.completed
     else:
-        revision = rollouts.start_rollout(
-            session, actor=actor, deployment=dep, promotion=row, plan=plan
+        # A running rollout (another candidate's canary) is superseded by this one.
+        outcomes.end_rollout(session, dep.id, RolloutState.superseded, PromotionState.rolled_back)
+        revision = rollout_records.start(
+            session,
+            actor=actor,
+            deployment=dep,
+            current=current,
+            promotion_id=row.id,
+            candidate_version_id=row.adapter_version_id,
+            plan=plan,
         )
-        row.state = PromotionState.rolling_out
-    row.decided_at = datetime.now(UTC)
+        state = PromotionState.rolling_out
+    expire_overtaken(session, actor=actor, deployment=dep, revision=revision)
+    transition(row, state, at=datetime.now(UTC))
     row.revision = revision.revision
     session.flush()
 
 
 def _close(
-    session: Session, actor: Actor, row: PromotionRequest, state: str, reason: str | None
+    session: Session,
+    actor: Actor,
+    row: PromotionRequest,
+    state: PromotionState,
+    reason: str | None,
 ) -> PromotionView:
     before = row.state
-    row.state = state
-    row.decided_at = datetime.now(UTC)
-    if reason:
-        row.decision_reason = reason[:2000]
+    transition(row, state, at=datetime.now(UTC), reason=reason[:2000] if reason else None)
     session.flush()
     actor.audit(
         session,

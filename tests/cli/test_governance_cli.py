@@ -23,6 +23,7 @@ from tests.fixtures.peft import PEFT_FIXTURES
 from tests.fixtures.server import LiveServer, server_env, start_server, stop_server
 
 ROOT = Path(__file__).resolve().parents[2]
+POLICIES = ROOT / "registry" / "policies"  # the shipped default policy set
 ADAPTER_SRC = PEFT_FIXTURES / "adapters" / "llama-lora-r16-all-linear"
 
 
@@ -266,14 +267,14 @@ class TestPolicies:
         assert "gates.yaml" in done.stdout
 
     def test_check(self, tmp_path: Path) -> None:
-        code, body, _ = cli(None, "policies", "check", str(ROOT / "policies"))
+        code, body, _ = cli(None, "policies", "check", str(POLICIES))
         assert code == 0
         assert body["ok"] is True
         assert body["digest"].startswith("sha256:")
         assert "four-eyes-never-own" in body["policies"]
 
         broken = tmp_path / "broken"
-        shutil.copytree(ROOT / "policies", broken)
+        shutil.copytree(POLICIES, broken)
         with (broken / "registry.cedar").open("a") as fh:
             fh.write('\npermit (principal, action == Action::"fly", resource);\n')
         code, body, _ = cli(None, "policies", "check", str(broken))
@@ -285,17 +286,17 @@ class TestPolicies:
 
     def test_apply(self, live_server: LiveServer, tmp_path: Path) -> None:
         before = cli(live_server, "policies", "show")[1]
-        checked = cli(None, "policies", "check", str(ROOT / "policies"))[1]
-        code, applied, err = cli(live_server, "policies", "apply", str(ROOT / "policies"))
+        checked = cli(None, "policies", "check", str(POLICIES))[1]
+        code, applied, err = cli(live_server, "policies", "apply", str(POLICIES))
         assert code == 0, err
         assert applied["version"] == before["version"] + 1
         assert applied["digest"] == checked["digest"]
-        assert applied["source"] == str((ROOT / "policies").resolve())
+        assert applied["source"] == str(POLICIES.resolve())
         shown = cli(live_server, "policies", "show")[1]
         assert (shown["version"], shown["digest"]) == (applied["version"], applied["digest"])
 
         broken = tmp_path / "broken"
-        shutil.copytree(ROOT / "policies", broken)
+        shutil.copytree(POLICIES, broken)
         (broken / "gates.yaml").write_text("defaults:\n  approvals: many\n")
         code, body, _ = cli(live_server, "policies", "apply", str(broken))
         assert (code, body["error"]) == (6, "invalid_policy")

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from registry.rollout.hashing import arm as arm_of
+from registry.canary.hashing import arm as arm_of
 from tests.cli.test_governance_cli import World, new_world, raw_cli
 from tests.factories.catalog import unique
 from tests.fixtures.server import LiveServer
@@ -222,6 +222,13 @@ def test_reports(canary: World) -> None:
     assert decisions["next_page_token"] is None
 
 
+def served(world: World, at: str, key: str | None = None) -> dict[str, Any]:
+    """``audit served`` of the world's deployment at ``at`` (for ``key``)."""
+    args = ["audit", "served", "--deployment", world.deployment, "--at", at]
+    found: dict[str, Any] = world.ok(*args, *(["--key", key] if key is not None else []))
+    return found
+
+
 def test_one_command_rollback_and_what_served_when(canary: World) -> None:
     world = canary
     moved = world.ok(
@@ -237,11 +244,15 @@ def test_one_command_rollback_and_what_served_when(canary: World) -> None:
         "deployments", "rollback", world.deployment, "--expected-revision", "4"
     )
     assert (code, body["error"]) == (5, "precondition_failed")
+    revisions = check_history(world)
+    check_served(world, revisions, first_share(world))
 
+
+def check_history(world: World) -> dict[int, dict[str, Any]]:
+    """The five revisions of the rollback test, whole and by time range; returns them."""
     history = world.ok("deployments", "history", world.deployment, "--all")
     revisions = {r["revision"]: r for r in history["items"]}
     assert sorted(revisions) == [1, 2, 3, 4, 5]
-    share = first_share(world)
     assert revisions[3]["candidate_version"] == 2
     assert revisions[4]["share_bp"] == 5000
     assert revisions[5]["candidate_version"] is None
@@ -254,57 +265,29 @@ def test_one_command_rollback_and_what_served_when(canary: World) -> None:
         "deployments", "history", world.deployment, "--until", revisions[3]["effective_at"]
     )
     assert [r["revision"] for r in until["items"]] == [2, 1]
-    code, body, _ = world.run(
+    code, _, _ = world.run(
         "deployments", "history", world.deployment, "--since", "2026-01-01T00:00:00"
     )
     assert code == 6  # a time without a zone
+    return revisions
 
+
+def check_served(world: World, revisions: dict[int, dict[str, Any]], share: int) -> None:
+    """What served when, for keys of either arm, before, during and after the canary."""
     keys = keys_by_arm(revisions[3]["salt"], share)
-    during = world.ok(
-        "audit",
-        "served",
-        "--deployment",
-        world.deployment,
-        "--at",
-        revisions[3]["effective_at"],
-        "--key",
-        keys["candidate"],
-    )
+    during = served(world, revisions[3]["effective_at"], keys["candidate"])
     assert (during["revision"], during["share_bp"], during["arm"]) == (3, share, "candidate")
     assert (during["stable"]["version"], during["candidate"]["version"]) == (1, 2)
     assert during["stable"]["digest"].startswith("sha256:")
     assert during["base"]["manifest_digest"]
     assert len(during["promotion"]["approvers"]) == 1
-    assert (
-        world.ok(
-            "audit",
-            "served",
-            "--deployment",
-            world.deployment,
-            "--at",
-            revisions[3]["effective_at"],
-            "--key",
-            keys["stable"],
-        )["arm"]
-        == "stable"
-    )
+    assert served(world, revisions[3]["effective_at"], keys["stable"])["arm"] == "stable"
 
-    before = world.ok(
-        "audit", "served", "--deployment", world.deployment, "--at", revisions[2]["effective_at"]
-    )
+    before = served(world, revisions[2]["effective_at"])
     assert (before["revision"], before["candidate"], before["share_bp"]) == (2, None, 0)
     assert before["stable"]["version"] == 1
     assert before["arm"] is None
-    after = world.ok(
-        "audit",
-        "served",
-        "--deployment",
-        world.deployment,
-        "--at",
-        datetime.now(UTC).isoformat(),
-        "--key",
-        keys["candidate"],
-    )
+    after = served(world, datetime.now(UTC).isoformat(), keys["candidate"])
     assert (after["revision"], after["candidate"], after["arm"]) == (5, None, "stable")
 
     code, body, _ = world.run(

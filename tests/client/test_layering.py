@@ -3,7 +3,7 @@ rollout core with the server)."""
 
 from __future__ import annotations
 
-from tests.rollout.test_layering import FORBIDDEN
+from tests.canary.test_layering import FORBIDDEN
 from tests.test_layering import PKG, imports_of
 
 

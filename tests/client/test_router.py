@@ -13,10 +13,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from registry.canary.hashing import arm
 from registry.client import ClientError, RegistryClient
 from registry.client import router as router_module
 from registry.client.router import Route, Router, RouterError
-from registry.rollout.hashing import arm
 
 SALT = "9f2c4e1a7b3d5f60a1b2c3d4e5f60718"
 KEYS = [f"user-{i}" for i in range(2000)]

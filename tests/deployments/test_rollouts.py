@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from registry.rollout.hashing import arm as arm_of
+from registry.canary.hashing import arm as arm_of
 from tests.factories.rollouts import (
     canary,
     report,
@@ -361,7 +361,7 @@ def test_restored_canary_is_watched_again(team: Team, fast_plans: None) -> None:
 
 
 def test_a_plan_given_with_the_request(team: Team, fast_plans: None) -> None:
-    """Plans come from policies/rollout.yaml by name, or with the request itself."""
+    """Plans come from registry/policies/rollout.yaml by name, or with the request itself."""
     from tests.factories.governance import create_deployment, decide, record_eval, request_promotion
 
     v1 = team.push()

@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
+from registry.canary.plans import parse_plans, plan_digest, plan_from_mapping
 from registry.db.engine import make_engine
 from registry.db.session import unit_of_work
 from registry.errors import InvalidPolicy
+from registry.policy.loader import default_rollout_text
 from registry.promotions.models import FrozenPlanChanged, PromotionRequest
-from registry.rollout.default_plans import DEFAULT_PLANS_TEXT
-from registry.rollout.plans import parse_plans, plan_digest, plan_from_mapping
 from registry.settings import DatabaseSettings
 from tests.factories.governance import create_deployment, decide, record_eval, request_promotion
 from tests.factories.rollouts import apply_plans, status
@@ -104,7 +104,7 @@ def test_the_approver_sees_the_whole_plan_and_its_digest(team: Team, shipped_pla
     # A named plan is stored in full as well.
     v3 = _v2(team)
     named = request_promotion(team.client, team.dev, v3, dep, plan="gradual").json()
-    gradual = parse_plans(DEFAULT_PLANS_TEXT).plan("gradual")
+    gradual = parse_plans(default_rollout_text()).plan("gradual")
     assert (named["plan_spec"], named["plan_digest"]) == (gradual.to_dict(), plan_digest(gradual))
 
 
@@ -144,7 +144,7 @@ def test_the_plan_is_frozen_when_requested(team: Team, shipped_plans: None) -> N
     assert made["plan_spec"]["steps"][0]["share"] == 10
     apply_plans(
         team.client,
-        DEFAULT_PLANS_TEXT.replace(
+        default_rollout_text().replace(
             "- {share: 10, min_dwell_s: 600}", "- {share: 2, min_dwell_s: 600}"
         ),
     )

@@ -26,7 +26,6 @@ from registry.audit.schemas import AuditEventRead, AuditVerifyRead, CheckpointRe
 from registry.audit.verify import verify
 from registry.auth.principal import AuthenticatedPrincipal
 from registry.db.session import Sessions, unit_of_work
-from registry.deployments.served import served_at
 from registry.errors import (
     AuditChainBroken,
     AuditCheckpointMissing,
@@ -38,6 +37,7 @@ from registry.errors import (
     PolicyDenied,
 )
 from registry.schemas import documented
+from registry.traffic.served import served_at
 
 router = authenticated_router(prefix="/api/v1/audit", tags=["audit"])
 

@@ -31,7 +31,7 @@ def _read(active: ActivePolicies) -> PolicyRead:
 
 @router.get("", response_model=PolicyRead, responses=responses(PolicyDenied))
 def show(actor: ActorDep, active: PoliciesDep) -> PolicyRead:
-    """The active policy set (version 0 = the defaults shipped in ``policies/``)."""
+    """The active policy set (version 0 = the defaults shipped in ``registry/policies/``)."""
     actor.require("read", policy_resource())
     return _read(active)
 

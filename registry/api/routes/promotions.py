@@ -35,62 +35,32 @@ from registry.errors import (
     StableChanged,
     VersionNotFound,
 )
-from registry.promotions import plans as promotion_plans
 from registry.promotions import reads
 from registry.promotions import service as promotions
 from registry.promotions.schemas import (
-    ApprovalRead,
     PromotionCreate,
     PromotionDecision,
     PromotionRead,
     PromotionReject,
 )
-from registry.rollout.plans import PlansFile
 
 router = authenticated_router(prefix="/api/v1/promotions", tags=["promotions"])
 
-
-def promotion_read(view: reads.PromotionView, plans: PlansFile) -> PromotionRead:
-    row = view.request
-    shown = promotion_plans.shown_plan(row, plans)
-    return PromotionRead(
-        id=row.id,
-        state=view.state,
-        deployment=view.deployment,
-        ref=view.version_ref,
-        gates=list(row.gates),
-        gates_passed=row.gates_passed,
-        required_approvals=row.required_approvals,
-        approvals=[ApprovalRead(approver=a, at=t, comment=c) for a, t, c in view.approvals],
-        policy_digest=row.policy_digest,
-        override_reason=row.override_reason,
-        plan=row.plan_name,
-        plan_spec=shown.plan.to_dict() if shown else None,
-        plan_digest=shown.digest if shown else None,
-        reason=row.reason,
-        decision_reason=row.decision_reason,
-        revision=view.revision,
-        expires_at=row.expires_at,
-        created_at=row.created_at,
-        decided_at=row.decided_at,
-    )
+_REQUEST = responses(
+    InvalidReference,
+    DeploymentNotFound,
+    AdapterNotFound,
+    VersionNotFound,
+    InvalidTransition,
+    PolicyDenied,
+    BadRequest,
+    InvalidPolicy,
+    PlanBelowFloor,
+)
 
 
 @router.post(
-    "",
-    status_code=status.HTTP_201_CREATED,
-    response_model=PromotionRead,
-    responses=responses(
-        InvalidReference,
-        DeploymentNotFound,
-        AdapterNotFound,
-        VersionNotFound,
-        InvalidTransition,
-        PolicyDenied,
-        BadRequest,
-        InvalidPolicy,
-        PlanBelowFloor,
-    ),
+    "", status_code=status.HTTP_201_CREATED, response_model=PromotionRead, responses=_REQUEST
 )
 def request_promotion(body: PromotionCreate, ctx: WriteDep, active: PoliciesDep) -> object:
     """Request that a version become the deployment's stable version. Gates are computed and
@@ -99,7 +69,7 @@ def request_promotion(body: PromotionCreate, ctx: WriteDep, active: PoliciesDep)
     the active rollout.yaml (422 ``plan_below_floor``) and is stored in full with the request."""
     return ctx.idempotent(
         body,
-        lambda: promotion_read(
+        lambda: PromotionRead.from_view(
             promotions.request_promotion(
                 ctx.session,
                 actor=ctx.actor,
@@ -137,7 +107,7 @@ def list_promotions(
     rows = reads.list_requests(
         session, actor=actor, deployment=deployment, state=state, before=before, limit=limit + 1
     )
-    items = [promotion_read(v, active.plans) for v in rows[:limit]]
+    items = [PromotionRead.from_view(v, active.plans) for v in rows[:limit]]
     return make_page(items, more=len(rows) > limit, key=lambda p: time_key(p.created_at, p.id))
 
 
@@ -147,7 +117,9 @@ def get_promotion(
 ) -> PromotionRead:
     """One promotion request with its gates, approvals and the whole rollout plan an approval
     starts (``plan_spec``) with its digest (``plan_digest``)."""
-    return promotion_read(reads.get(session, actor=actor, promotion_id=promotion_id), active.plans)
+    return PromotionRead.from_view(
+        reads.get(session, actor=actor, promotion_id=promotion_id), active.plans
+    )
 
 
 _DECIDE = responses(PromotionNotFound, PromotionStateConflict, SeparationOfDuties, PolicyDenied)
@@ -179,7 +151,7 @@ def approve(
     ``plan_digest_mismatch``); the plan must meet the active floor (422 ``plan_below_floor``)."""
     return ctx.idempotent(
         body,
-        lambda: promotion_read(
+        lambda: PromotionRead.from_view(
             promotions.approve(
                 ctx.session,
                 actor=ctx.actor,
@@ -200,7 +172,7 @@ def reject(
     """Reject a pending or blocked request, with a reason."""
     return ctx.idempotent(
         body,
-        lambda: promotion_read(
+        lambda: PromotionRead.from_view(
             promotions.reject(
                 ctx.session, actor=ctx.actor, promotion_id=promotion_id, reason=body.reason
             ),
@@ -214,7 +186,7 @@ def cancel(promotion_id: uuid.UUID, ctx: WriteDep, active: PoliciesDep) -> objec
     """Cancel your own pending or blocked request."""
     return ctx.idempotent(
         None,
-        lambda: promotion_read(
+        lambda: PromotionRead.from_view(
             promotions.cancel(ctx.session, actor=ctx.actor, promotion_id=promotion_id),
             active.plans,
         ),

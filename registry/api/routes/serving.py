@@ -25,6 +25,7 @@ from registry.api.deps import principal_from_header
 from registry.api.openapi import BEARER_SCHEME
 from registry.api.routes._common import responses
 from registry.auth.principal import AuthenticatedPrincipal
+from registry.canary.hashing import arm as arm_of
 from registry.deployments.routing import RouteTable, RoutingCache
 from registry.errors import (
     BadRequest,
@@ -35,7 +36,6 @@ from registry.errors import (
     PolicyDenied,
 )
 from registry.metrics import Metrics
-from registry.rollout.hashing import arm as arm_of
 
 router = APIRouter(prefix="/api/v1/deployments", tags=["serving"])
 

@@ -1,5 +1,5 @@
 """Issue 11, point 10: the shipped plans roll a failing candidate back whatever its stable arm
-reports. Through the API and the controller, with the shipped ``policies/rollout.yaml``:
+reports. Through the API and the controller, with the shipped ``registry/policies/rollout.yaml``:
 
 * stable arm unreported, candidate failing every request → automatic rollback (it used to hold
   for ever: "inconclusive");
@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from registry.deployments.controller import Controller
+from registry.traffic.controller import Controller
 from tests.factories.rollouts import canary, report, status, tick
 from tests.fixtures.governance import Team
 

@@ -1,4 +1,5 @@
-"""Moving traffic by hand (compare-and-set), serving reports, controller decisions."""
+"""A deployment's traffic: moving it by hand (compare-and-set), serving reports, and the
+rollout controller's decisions."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from registry.api.routes._common import (
     responses,
 )
 from registry.api.routes.deployments import deployment_read
-from registry.deployments import reports, rollouts
+from registry.deployments import reports, rollout_records
 from registry.deployments.schemas import (
     DecisionRead,
     DeploymentRead,
@@ -36,6 +37,7 @@ from registry.errors import (
     PreconditionFailed,
     PreconditionRequired,
 )
+from registry.traffic import moves
 
 _IF_MATCH = re.compile(IF_MATCH_PATTERN)
 
@@ -75,7 +77,7 @@ def rollout(
     """Set the candidate's share (manual step; 10000 completes the rollout). Needs the
     revision you expect (``If-Match`` or ``expected_revision``): stale → 412, missing → 428."""
     expected = expected_revision(if_match, body.expected_revision)
-    view = rollouts.rollout_to_share(
+    view = moves.rollout_to_share(
         ctx.session, actor=ctx.actor, name=name, share_bp=body.share_bp, expected=expected
     )
     return _with_etag(deployment_read(view))
@@ -93,7 +95,7 @@ def rollback(
     quarantined). Compare-and-set like ``rollout``."""
     body = body or RollbackRequest()
     expected = expected_revision(if_match, body.expected_revision)
-    view = rollouts.rollback(
+    view = moves.rollback(
         ctx.session, actor=ctx.actor, name=name, expected=expected, to_revision=body.to_revision
     )
     ctx.request.app.state.metrics.rollbacks.labels(kind="manual").inc()
@@ -147,7 +149,7 @@ def decisions(
 ) -> Page[DecisionRead]:
     """The rollout controller's decisions on this deployment, newest first, each with its
     evidence (report ids, computed values per rule)."""
-    rows = rollouts.decisions(
+    rows = rollout_records.decisions(
         session, actor=actor, name=name, after=decode_time_token(page_token), limit=limit + 1
     )
     items = [DecisionRead.model_validate(d, from_attributes=True) for d in rows[:limit]]

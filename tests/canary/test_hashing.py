@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from registry.rollout.hashing import (
+from registry.canary.hashing import (
     HASH_SPEC_V1,
     TEST_VECTORS,
     arm,

@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol, TypeVar
 
-from registry.rollout.hashing import MAX_SHARE_BP
-from registry.rollout.plans import SCORE_PREFIX, Plan, Rule
+from registry.canary.hashing import MAX_SHARE_BP
+from registry.canary.plans import SCORE_PREFIX, Plan, Rule
 
 Outcome = Literal["pass", "fail", "inconclusive"]
 RuleOutcome = Literal["pass", "fail", "inconclusive", "skipped"]

@@ -17,8 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
+from registry.canary.hashing import arm as arm_of
 from registry.db import migrate
-from registry.rollout.hashing import arm as arm_of
 from registry.validation.manifest import read_base_dir
 from tests.factories.catalog import sha256_hex, unique
 from tests.factories.governance import DATASET, auth
@@ -194,19 +194,7 @@ def test_canary_steps_then_automatic_rollback_and_served_history(cluster: Cluste
         httpx.Client(base_url=b, headers=auth(cluster.admin), timeout=60) as other,
     ):
         w = World(c, cluster.admin)
-        current = _ok(c.get("/api/v1/policies"))
-        _ok(
-            c.post(
-                "/api/v1/policies",
-                json={
-                    "schema_text": current["schema_text"],
-                    "policies_text": current["policies_text"],
-                    "gates_text": current["gates_text"],
-                    "rollout_text": FAST_PLANS,
-                },
-            ),
-            201,
-        )
+        _apply_fast_plans(c)
         v1 = w.push(0.80)
         dep = unique("dep")
         _ok(
@@ -267,54 +255,93 @@ def test_canary_steps_then_automatic_rollback_and_served_history(cluster: Cluste
         t_rolled_back = datetime.now(UTC)
         final = status(other)
         assert final["stable"]["ref"] == v2
-        history = _ok(c.get(f"/api/v1/deployments/{dep}/history", params={"limit": 50}))["items"]
-        reasons = [h["reason"] for h in reversed(history)]
-        # One controller acted per round: no step appears twice.
-        assert reasons == [
-            "created",
-            "promotion",
-            "promotion",
-            "step",
-            "step",
-            "step",
-            "promotion",
-            "automatic_rollback",
-        ], reasons
+        _check_one_move_per_round(c, dep)
         assert took < 10 * INTERVAL_S + 5
 
-        def served(at: datetime, key: str | None = None) -> dict[str, Any]:
-            params = {"deployment": dep, "at": at.isoformat()}
-            if key:
-                params["key"] = key
-            return _ok(c.get("/api/v1/audit/served", params=params))
+        times = {
+            "v1 stable": t_v1_stable,
+            "v2 canary": t_v2_canary,
+            "v2 stable": t_v2_stable,
+            "v3 canary": t_v3_canary,
+            "rolled back": t_rolled_back,
+        }
+        _check_served_history(c, dep, table["salt"], times, (v1, v2, v3))
 
-        key = next(
-            f"t{i}" for i in range(20_000) if arm_of(table["salt"], f"t{i}", 500) == "candidate"
-        )
-        before = served(t_v1_stable, key)
-        assert before["stable"]["ref"] == v1
-        assert before["candidate"] is None
-        assert before["arm"] == "stable"
-        during = served(t_v2_canary, key)
-        assert during["stable"]["ref"] == v1
-        assert during["candidate"]["ref"] == v2
-        assert during["share_bp"] == 500
-        assert during["arm"] == "candidate"
-        assert during["promotion"]["approvers"]
-        after = served(t_v2_stable, key)
-        assert after["stable"]["ref"] == v2
-        assert after["candidate"] is None
-        bad = served(t_v3_canary)
-        assert bad["candidate"]["ref"] == v3
-        gone = served(t_rolled_back, key)
-        assert gone["stable"]["ref"] == v2
-        assert gone["candidate"] is None
-        assert gone["reason"] == "automatic_rollback"
-        verified = _ok(c.get("/api/v1/audit/verify"))
-        assert verified["ok"], verified
-        decisions = c.get(f"/api/v1/deployments/{dep}/decisions").json()["items"]
-        assert decisions[0]["action"] == "rollback"
-        assert decisions[0]["evidence"]["candidate"]["report_ids"]
+
+def _check_one_move_per_round(c: httpx.Client, dep: str) -> None:
+    history = _ok(c.get(f"/api/v1/deployments/{dep}/history", params={"limit": 50}))["items"]
+    reasons = [h["reason"] for h in reversed(history)]
+    # One controller acted per round: no step appears twice.
+    assert reasons == [
+        "created",
+        "promotion",
+        "promotion",
+        "step",
+        "step",
+        "step",
+        "promotion",
+        "automatic_rollback",
+    ], reasons
+
+
+def _apply_fast_plans(c: httpx.Client) -> None:
+    current = _ok(c.get("/api/v1/policies"))
+    _ok(
+        c.post(
+            "/api/v1/policies",
+            json={
+                "schema_text": current["schema_text"],
+                "policies_text": current["policies_text"],
+                "gates_text": current["gates_text"],
+                "rollout_text": FAST_PLANS,
+            },
+        ),
+        201,
+    )
+
+
+def _check_served_history(
+    c: httpx.Client,
+    dep: str,
+    salt: str,
+    times: dict[str, datetime],
+    refs: tuple[str, str, str],
+) -> None:
+    """What served when (v1 stable, v2's canary then stable, v3's canary rolled back), the
+    audit chain intact, and the rollback's decision with its evidence."""
+    v1, v2, v3 = refs
+
+    def served(at: datetime, key: str | None = None) -> dict[str, Any]:
+        params = {"deployment": dep, "at": at.isoformat()}
+        if key:
+            params["key"] = key
+        return _ok(c.get("/api/v1/audit/served", params=params))
+
+    key = next(f"t{i}" for i in range(20_000) if arm_of(salt, f"t{i}", 500) == "candidate")
+    before = served(times["v1 stable"], key)
+    assert before["stable"]["ref"] == v1
+    assert before["candidate"] is None
+    assert before["arm"] == "stable"
+    during = served(times["v2 canary"], key)
+    assert during["stable"]["ref"] == v1
+    assert during["candidate"]["ref"] == v2
+    assert during["share_bp"] == 500
+    assert during["arm"] == "candidate"
+    assert during["promotion"]["approvers"]
+    after = served(times["v2 stable"], key)
+    assert after["stable"]["ref"] == v2
+    assert after["candidate"] is None
+    bad = served(times["v3 canary"])
+    assert bad["candidate"]["ref"] == v3
+    gone = served(times["rolled back"], key)
+    assert gone["stable"]["ref"] == v2
+    assert gone["candidate"] is None
+    assert gone["reason"] == "automatic_rollback"
+    verified = _ok(c.get("/api/v1/audit/verify"))
+    assert verified["ok"], verified
+    decisions = c.get(f"/api/v1/deployments/{dep}/decisions").json()["items"]
+    assert decisions[0]["action"] == "rollback"
+    assert decisions[0]["evidence"]["candidate"]["report_ids"]
 
 
 def test_two_operators_at_once_exactly_one_wins(cluster: Cluster) -> None:

@@ -12,27 +12,18 @@ from __future__ import annotations
 
 import logging
 import threading
+import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from registry.audit.service import AuditEntry, append
-from registry.db.session import Sessions, unit_of_work
-from registry.deployments import rollouts
-from registry.deployments import service as deployments
-from registry.deployments.models import (
-    Deployment,
-    DeploymentRevision,
-    RevisionReason,
-    Rollout,
-    RolloutDecision,
-    RolloutState,
-    ServingReport,
-)
-from registry.rollout.analysis import (
+from registry.canary.analysis import (
+    Action,
     Analysis,
     ArmStats,
     aggregate,
@@ -41,7 +32,21 @@ from registry.rollout.analysis import (
     next_action,
     recent_slice,
 )
-from registry.rollout.plans import Plan, plan_from_mapping
+from registry.canary.plans import Plan, plan_from_mapping
+from registry.db.session import Sessions, unit_of_work
+from registry.deployments import reports as serving_reports
+from registry.deployments import rollout_records
+from registry.deployments import service as deployments
+from registry.deployments.models import (
+    Deployment,
+    DeploymentRevision,
+    Rollout,
+    RolloutDecision,
+    RolloutState,
+    ServingReport,
+)
+from registry.deployments.states import RevisionReason
+from registry.traffic import moves
 
 log = logging.getLogger("registry.controller")
 
@@ -91,14 +96,7 @@ class Controller:
                 )
                 if not got:
                     return decided  # another replica is acting this round
-            ids = list(
-                session.scalars(
-                    select(Rollout.id)
-                    .where(Rollout.state == RolloutState.running)
-                    .order_by(Rollout.created_at)
-                )
-            )
-            for rollout_id in ids:
+            for rollout_id in rollout_records.running_ids(session):
                 # One savepoint per rollout: a rollout that cannot be analysed (a plan edited
                 # by hand into nonsense, a report that breaks a constraint) is logged and left
                 # as it is; the others still advance or roll back this round.
@@ -115,42 +113,21 @@ class Controller:
                 self._on_decision(made["action"], made["deployment"])
         return decided
 
-    def _step(self, session: Session, rollout_id: object) -> dict[str, Any] | None:
-        rollout = session.get_one(Rollout, rollout_id)
-        dep = session.scalars(
-            select(Deployment)
-            .where(Deployment.id == rollout.deployment_id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        ).one()
-        session.refresh(rollout)
-        if rollout.state != RolloutState.running:
+    def _step(self, session: Session, rollout_id: uuid.UUID) -> dict[str, Any] | None:
+        """Analyse one running rollout and act: advance, complete, roll back, or hold (a hold
+        is recorded only when new reports say something other than "pass")."""
+        locked = _lock(session, rollout_id)
+        if locked is None:
             return None
-        current = deployments.current_revision(session, dep)
-        if current.candidate_version_id != rollout.candidate_version_id:
-            return None  # moved by hand meanwhile; the manual change ended or replaced it
+        rollout, dep, current = locked
         # Stored mode: a rollout started before min_stable_requests had to reach min_requests
         # is judged with its baseline raised to it (one failed stable request must not excuse
         # a failing candidate), not skipped for a plan the current rules would refuse.
         plan = plan_from_mapping(rollout.plan_name, rollout.plan, stored=True)
-        reports = list(
-            session.scalars(
-                select(ServingReport)
-                .where(
-                    ServingReport.deployment_id == dep.id,
-                    ServingReport.revision == current.revision,
-                )
-                .order_by(ServingReport.created_at)
-            )
-        )
-        candidate_reports = [r for r in reports if r.arm == "candidate"]
-        stable_reports = [r for r in reports if r.arm == "stable"]
-        stable, stable_revision = _stable_figures(session, dep, current, plan, stable_reports)
-        share = current.candidate_share_bp
-        whole = analyze(plan, candidate=aggregate(candidate_reports), stable=stable, share_bp=share)
-        analysis = combine(whole, _recent(plan, candidate_reports, stable_reports, stable, share))
-        fresh = len(reports) > rollout.reports_seen
+        evidence = _evidence(session, current, plan)
+        fresh = len(evidence.reports) > rollout.reports_seen
         now = self._clock()
+        analysis = evidence.analysis
         action = next_action(
             plan,
             step_index=rollout.step_index,
@@ -162,79 +139,133 @@ class Controller:
             if fresh or analysis.outcome != "fail"
             else max(rollout.failures - 1, 0),
         )
-        rollout.reports_seen = len(reports)
+        rollout.reports_seen = len(evidence.reports)
         rollout.failures = action.failures
         rollout.updated_at = now
-        revision = None
-        if action.kind == "advance":
-            assert action.next_step_index is not None
-            step = plan.steps[action.next_step_index]
-            revision = deployments.append_revision(
-                session,
-                actor=None,
-                deployment=dep,
-                stable_version_id=current.stable_version_id,
-                candidate_version_id=current.candidate_version_id,
-                share_bp=step.share_bp,
-                salt=current.salt,
-                reason=RevisionReason.step,
-                detail=f"plan {plan.name} step {action.next_step_index + 1}/{len(plan.steps)}",
-                promotion_id=current.promotion_id,
-            )
-            rollout.step_index = action.next_step_index
-            rollout.step_started_at = now
-            rollout.failures = 0
-            rollout.reports_seen = 0
-        elif action.kind == "complete":
-            revision = rollouts.complete(
-                session, deployment=dep, rollout=rollout, reason=RevisionReason.step
-            )
-        elif action.kind == "rollback":
-            failed = ", ".join(r.metric for r in analysis.rules if r.outcome == "fail")
-            revision = rollouts.automatic_rollback(
-                session,
-                deployment=dep,
-                rollout=rollout,
-                detail=f"automatic rollback: {action.reason} ({failed or analysis.outcome})",
-            )
-        elif not fresh or analysis.outcome == "pass":
+        if action.kind == "hold" and (not fresh or analysis.outcome == "pass"):
             session.flush()
             return None  # holding with nothing new to say
-        evidence = {
-            **analysis.evidence,
-            "stable_revision": stable_revision,
-            "action": action.kind,
-            "reason": action.reason,
-        }
-        session.add(
-            RolloutDecision(
-                rollout_id=rollout.id,
-                decided_at=now,
-                action=action.kind,
-                reason=action.reason,
-                step_index=rollout.step_index,
-                revision=revision.revision if revision is not None else None,
-                evidence=evidence,
-            )
-        )
-        session.flush()
-        append(
-            session,
-            AuditEntry(
-                action="rollout.decision",
-                resource=f"deployment:{dep.name}",
-                actor=ACTOR,
-                after={
-                    "rollout": str(rollout.id),
-                    "action": action.kind,
-                    "reason": action.reason,
-                    "revision": revision.revision if revision is not None else None,
-                    "report_ids": evidence.get("candidate", {}).get("report_ids", [])
-                    + evidence.get("stable", {}).get("report_ids", []),
-                },
-            ),
-        )
+        revision = _act(session, dep, current, rollout, plan, action, analysis, now)
+        _record(session, dep, rollout, action, evidence, revision, now)
         return {"deployment": dep.name, "action": action.kind, "reason": action.reason}
+
+
+@dataclass(frozen=True)
+class _Evidence:
+    """What a step is judged on: the current revision's reports, the analysis of them, and
+    the revision whose stable figures the candidate was compared with."""
+
+    reports: list[ServingReport]
+    analysis: Analysis
+    stable_revision: int
+
+
+def _lock(
+    session: Session, rollout_id: uuid.UUID
+) -> tuple[Rollout, Deployment, DeploymentRevision] | None:
+    """The rollout (read again under its deployment's row lock), the deployment and its
+    current revision; None when the rollout ended or its candidate was moved by hand meanwhile
+    (the manual change ended or replaced it)."""
+    rollout = session.get_one(Rollout, rollout_id)
+    dep = deployments.lock_deployment(session, rollout.deployment_id)
+    session.refresh(rollout)
+    if rollout.state != RolloutState.running:
+        return None
+    current = deployments.current_revision(session, dep)
+    if current.candidate_version_id != rollout.candidate_version_id:
+        return None
+    return rollout, dep, current
+
+
+def _evidence(session: Session, current: DeploymentRevision, plan: Plan) -> _Evidence:
+    reports = serving_reports.for_revision(session, current)
+    candidate_reports = [r for r in reports if r.arm == "candidate"]
+    stable_reports = [r for r in reports if r.arm == "stable"]
+    stable, stable_revision = _stable_figures(session, current, plan, stable_reports)
+    share = current.candidate_share_bp
+    whole = analyze(plan, candidate=aggregate(candidate_reports), stable=stable, share_bp=share)
+    analysis = combine(whole, _recent(plan, candidate_reports, stable_reports, stable, share))
+    return _Evidence(reports, analysis, stable_revision)
+
+
+def _act(
+    session: Session,
+    dep: Deployment,
+    current: DeploymentRevision,
+    rollout: Rollout,
+    plan: Plan,
+    action: Action,
+    analysis: Analysis,
+    now: datetime,
+) -> DeploymentRevision | None:
+    """The traffic move ``action`` makes (None for a hold)."""
+    if action.kind == "advance":
+        assert action.next_step_index is not None
+        revision = moves.advance(
+            session, deployment=dep, current=current, plan=plan, step_index=action.next_step_index
+        )
+        rollout.step_index = action.next_step_index
+        rollout.step_started_at = now
+        rollout.failures = 0
+        rollout.reports_seen = 0
+        return revision
+    if action.kind == "complete":
+        return moves.complete(session, deployment=dep, reason=RevisionReason.step)
+    if action.kind == "rollback":
+        failed = ", ".join(r.metric for r in analysis.rules if r.outcome == "fail")
+        return moves.automatic_rollback(
+            session,
+            deployment=dep,
+            detail=f"automatic rollback: {action.reason} ({failed or analysis.outcome})",
+        )
+    return None
+
+
+def _record(
+    session: Session,
+    dep: Deployment,
+    rollout: Rollout,
+    action: Action,
+    evidence: _Evidence,
+    revision: DeploymentRevision | None,
+    now: datetime,
+) -> None:
+    """The decision with its evidence, in ``rollout_decisions`` and in the audit log."""
+    recorded = {
+        **evidence.analysis.evidence,
+        "stable_revision": evidence.stable_revision,
+        "action": action.kind,
+        "reason": action.reason,
+    }
+    number = revision.revision if revision is not None else None
+    session.add(
+        RolloutDecision(
+            rollout_id=rollout.id,
+            decided_at=now,
+            action=action.kind,
+            reason=action.reason,
+            step_index=rollout.step_index,
+            revision=number,
+            evidence=recorded,
+        )
+    )
+    session.flush()
+    append(
+        session,
+        AuditEntry(
+            action="rollout.decision",
+            resource=f"deployment:{dep.name}",
+            actor=ACTOR,
+            after={
+                "rollout": str(rollout.id),
+                "action": action.kind,
+                "reason": action.reason,
+                "revision": number,
+                "report_ids": recorded.get("candidate", {}).get("report_ids", [])
+                + recorded.get("stable", {}).get("report_ids", []),
+            },
+        ),
+    )
 
 
 def _stable_need(plan: Plan) -> int:
@@ -266,7 +297,6 @@ def _recent(
 
 def _stable_figures(
     session: Session,
-    dep: Deployment,
     current: DeploymentRevision,
     plan: Plan,
     window: list[ServingReport],
@@ -283,30 +313,8 @@ def _stable_figures(
     need = _stable_need(plan)
     if stats.requests >= need or current.stable_version_id is None:
         return stats, current.revision
-    per_revision = (
-        select(ServingReport.revision)
-        .where(
-            ServingReport.deployment_id == dep.id,
-            ServingReport.arm == "stable",
-            ServingReport.adapter_version_id == current.stable_version_id,
-            ServingReport.revision < current.revision,
-        )
-        .group_by(ServingReport.revision)
-        .having(func.sum(ServingReport.requests) >= need)
-        .order_by(ServingReport.revision.desc())
-        .limit(1)
-    )
-    earlier = session.scalar(per_revision)
+    earlier = serving_reports.stable_baseline(session, current, need)
     if earlier is None:
         return stats, current.revision
-    baseline = session.scalars(
-        select(ServingReport)
-        .where(
-            ServingReport.deployment_id == dep.id,
-            ServingReport.revision == earlier,
-            ServingReport.arm == "stable",
-            ServingReport.adapter_version_id == current.stable_version_id,
-        )
-        .order_by(ServingReport.created_at)
-    ).all()
-    return aggregate(list(baseline)), earlier
+    revision, baseline = earlier
+    return aggregate(baseline), revision

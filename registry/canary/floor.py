@@ -18,11 +18,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from registry.rollout import _checks as c
-from registry.rollout.hashing import MAX_SHARE_BP
+from registry.canary import _checks as c
+from registry.canary.hashing import MAX_SHARE_BP
 
 if TYPE_CHECKING:
-    from registry.rollout.plans import Plan
+    from registry.canary.plans import Plan
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +46,8 @@ class Floor:
         }
 
 
-# The floor of the shipped policies/rollout.yaml; also the floor of a plans file without one.
+# The floor of the shipped registry/policies/rollout.yaml; also the floor of a plans file
+# without one.
 DEFAULT_FLOOR = Floor(
     max_first_share_bp=1000,
     min_dwell_s=300.0,

@@ -1,4 +1,4 @@
-"""registry/rollout is pure (no web framework, no database, no HTTP)."""
+"""registry/canary is pure (no web framework, no database, no HTTP)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from tests.test_layering import PKG, imports_of
 FORBIDDEN = ("fastapi", "starlette", "sqlalchemy", "registry.db", "registry.api", "httpx")
 
 
-@pytest.mark.parametrize("path", sorted((PKG / "rollout").glob("*.py")), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", sorted((PKG / "canary").glob("*.py")), ids=lambda p: p.name)
 def test_rollout_core_is_pure(path: Path) -> None:
     bad = {m for m in imports_of(path) if m.startswith(FORBIDDEN)}
     assert not bad, f"{path.name} imports {sorted(bad)}"

@@ -6,8 +6,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from registry.rollout.analysis import analyze, combine, recent_slice
-from tests.rollout.test_analysis import INC, F, P, Report, arm, plan, rule
+from registry.canary.analysis import analyze, combine, recent_slice
+from tests.canary.test_analysis import INC, F, P, Report, arm, plan, rule
 
 
 def test_slice_takes_the_newest_until_the_minimum() -> None:

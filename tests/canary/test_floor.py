@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 import yaml
 
+from registry.canary.floor import DEFAULT_FLOOR, Floor, floor_failures
+from registry.canary.plans import parse_plans, plan_digest, plan_from_mapping
 from registry.errors import InvalidPolicy
-from registry.rollout.default_plans import DEFAULT_PLANS_TEXT
-from registry.rollout.floor import DEFAULT_FLOOR, Floor, floor_failures
-from registry.rollout.plans import parse_plans, plan_digest, plan_from_mapping
+from registry.policy.loader import default_rollout_text
 
 FLOOR = {
     "max_first_share": 10,
@@ -36,9 +36,9 @@ def checks(**changes: Any) -> list[dict[str, Any]]:
 
 
 def test_shipped_plans_meet_the_shipped_floor() -> None:
-    shipped = parse_plans(DEFAULT_PLANS_TEXT)
+    shipped = parse_plans(default_rollout_text())
     assert shipped.floor == DEFAULT_FLOOR
-    assert yaml.safe_load(DEFAULT_PLANS_TEXT)["floor"] == FLOOR
+    assert yaml.safe_load(default_rollout_text())["floor"] == FLOOR
     for name, plan in shipped.plans.items():
         assert floor_failures(plan, shipped.floor) == [], name
         # Every shipped plan caps the error rate without needing a stable baseline, and no
@@ -50,7 +50,7 @@ def test_shipped_plans_meet_the_shipped_floor() -> None:
 
 
 def test_the_floor_is_what_the_file_says() -> None:
-    text = DEFAULT_PLANS_TEXT.replace(
+    text = default_rollout_text().replace(
         "min_dwell_s: 300\n  max_failure", "min_dwell_s: 900\n  max_failure"
     )
     with pytest.raises(InvalidPolicy) as info:
@@ -59,9 +59,9 @@ def test_the_floor_is_what_the_file_says() -> None:
     assert "plans.canary: below the floor: min_dwell_s (step 0): limit 900.0, got 600.0" in errors
     assert any(e.startswith("plans.gradual: below the floor: min_dwell_s") for e in errors)
     without = (
-        DEFAULT_PLANS_TEXT.split("\nfloor:")[0]
+        default_rollout_text().split("\nfloor:")[0]
         + "\nplans:"
-        + DEFAULT_PLANS_TEXT.split("\nplans:")[1]
+        + default_rollout_text().split("\nplans:")[1]
     )
     assert parse_plans(without).floor == DEFAULT_FLOOR  # no floor: the shipped one
 
@@ -134,7 +134,7 @@ def test_every_failed_check_is_listed() -> None:
 
 
 def _floor_errors(floor: object) -> list[str]:
-    doc = yaml.safe_load(DEFAULT_PLANS_TEXT)
+    doc = yaml.safe_load(default_rollout_text())
     doc["floor"] = floor
     with pytest.raises(InvalidPolicy) as info:
         parse_plans(yaml.safe_dump(doc))
@@ -169,7 +169,7 @@ def test_bad_floors_are_refused(floor: object, expected: str) -> None:
 
 
 def test_floor_round_trips() -> None:
-    assert parse_plans(DEFAULT_PLANS_TEXT).floor.to_dict() == FLOOR
+    assert parse_plans(default_rollout_text()).floor.to_dict() == FLOOR
     assert isinstance(DEFAULT_FLOOR, Floor)
 
 

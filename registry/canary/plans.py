@@ -5,8 +5,8 @@ judged on the serving reports of the current step, a failure limit and what an i
 analysis does once the dwell is over. ``parse_plans`` refuses unknown keys, wrong types and bad
 shares (``InvalidPolicy`` listing every problem); ``PlansFile.plan`` picks a plan by name
 (``UnknownPlan`` for a name the file does not define). The format is documented at the top of
-``policies/rollout.yaml``; ``registry.rollout.default_plans.DEFAULT_PLANS_TEXT`` is that file,
-built in for a policy set that carries no rollout plans.
+``registry/policies/rollout.yaml``, which is also the plans of a policy set that carries none
+(read at run time: ``registry.policy.loader.default_rollout_text``).
 
 ``Plan.to_dict`` / ``plan_from_mapping`` round-trip one plan (for a plan given per request, and
 for storing the plan a promotion request and its rollout carry, so that a later policy change
@@ -16,7 +16,7 @@ Two strictness levels. New input (``policies check|apply``, a request's ``plan_s
 strict: a ``compare: stable`` rule's ``min_stable_requests`` may not be below its
 ``min_requests`` (a baseline thinner than the candidate's evidence lets one failed stable
 request excuse any candidate), and every plan of a file meets the file's ``floor``
-(``registry.rollout.floor``). Content stored before those rules existed (``stored=True``: an
+(``registry.canary.floor``). Content stored before those rules existed (``stored=True``: an
 applied policy set, a request's or a rollout's plan) still loads: a thin baseline is raised to
 ``min_requests``, and a plan below the floor is refused when a promotion is requested or
 approved instead of when the set loads.
@@ -34,10 +34,10 @@ from typing import Any, Literal
 
 import yaml
 
+from registry.canary import _checks as c
+from registry.canary.floor import DEFAULT_FLOOR, Floor, floor_failures, parse_floor
+from registry.canary.hashing import MAX_SHARE_BP
 from registry.errors import InvalidPolicy
-from registry.rollout import _checks as c
-from registry.rollout.floor import DEFAULT_FLOOR, Floor, floor_failures, parse_floor
-from registry.rollout.hashing import MAX_SHARE_BP
 
 Compare = Literal["stable", "absolute"]
 OnInconclusive = Literal["hold", "rollback"]

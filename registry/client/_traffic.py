@@ -1,4 +1,4 @@
-"""The JSON calls of rollouts and serving: moving traffic (compare-and-set), resolving keys,
+"""The JSON calls of a deployment's traffic: moving it (compare-and-set), resolving keys,
 routing tables, serving reports, controller decisions and "what served at time T"."""
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ def if_match(revision: int | None) -> dict[str, str]:
     return {} if revision is None else {"If-Match": f'"{revision}"'}
 
 
-class _Rollouts(_Transport):
-    """One typed method per rollout / serving endpoint.
+class _Traffic(_Transport):
+    """One typed method per traffic / serving endpoint.
 
     ``rollout`` and ``rollback`` are compare-and-set on the deployment's revision (sent as
     ``If-Match``) and are sent once, never retried: a retry whose first attempt did land would

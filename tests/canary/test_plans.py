@@ -1,4 +1,4 @@
-"""Rollout plans: the shipped policies/rollout.yaml and the strict parser."""
+"""Rollout plans: the shipped registry/policies/rollout.yaml and the strict parser."""
 
 from __future__ import annotations
 
@@ -9,9 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
-from registry.errors import InvalidPolicy
-from registry.rollout.default_plans import DEFAULT_PLANS_TEXT
-from registry.rollout.plans import (
+from registry.access.policies import compile_bundle
+from registry.canary.plans import (
     Plan,
     Rule,
     Step,
@@ -19,8 +18,10 @@ from registry.rollout.plans import (
     parse_plans,
     plan_from_mapping,
 )
+from registry.errors import InvalidPolicy
+from registry.policy.loader import default_rollout_text, from_texts, load_default
 
-SHIPPED = Path(__file__).resolve().parents[2] / "policies" / "rollout.yaml"
+SHIPPED = Path(__file__).resolve().parents[2] / "registry" / "policies" / "rollout.yaml"
 
 ERROR_RULE = {"metric": "error_rate", "compare": "stable", "max_ratio": 1.5, "min_requests": 200}
 CAP_RULE = {"metric": "error_rate", "compare": "absolute", "max": 0.2, "min_requests": 100}
@@ -59,12 +60,18 @@ def errors_of(text: str) -> list[str]:
 # --------------------------------------------------------------------------- shipped file
 
 
-def test_builtin_text_is_the_shipped_file() -> None:
-    assert SHIPPED.read_text() == DEFAULT_PLANS_TEXT
+def test_a_set_without_plans_gets_the_shipped_file() -> None:
+    """The plans of a policy set that carries none are the shipped file's, read at run time
+    from the package (no copy of it in the code)."""
+    assert default_rollout_text() == SHIPPED.read_text()
+    shipped = load_default()
+    bare = from_texts(shipped.schema_text, shipped.policies_text, shipped.gates_text)
+    assert bare.rollout_text == ""
+    assert compile_bundle(bare, 1).plans == parse_plans(SHIPPED.read_text())
 
 
 def test_shipped_default_is_the_issue_default() -> None:
-    plans = parse_plans(DEFAULT_PLANS_TEXT)
+    plans = parse_plans(default_rollout_text())
     canary = plans.plan(None)
     assert plans.default_plan == "canary"
     assert canary.name == "canary"
@@ -103,7 +110,7 @@ def test_shipped_default_is_the_issue_default() -> None:
 
 
 def test_unknown_plan_name() -> None:
-    plans = parse_plans(DEFAULT_PLANS_TEXT)
+    plans = parse_plans(default_rollout_text())
     with pytest.raises(UnknownPlan) as info:
         plans.plan("nope")
     assert isinstance(info.value, ValueError)
@@ -113,7 +120,7 @@ def test_unknown_plan_name() -> None:
 
 @pytest.mark.parametrize("name", ["canary", "gradual"])
 def test_plan_round_trips_through_to_dict(name: str) -> None:
-    plan = parse_plans(DEFAULT_PLANS_TEXT).plan(name)
+    plan = parse_plans(default_rollout_text()).plan(name)
     assert plan_from_mapping(name, plan.to_dict()) == plan
 
 
