@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import gc
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import FastAPI
+from sqlalchemy import Engine
 
 from registry import __version__
 from registry.access.policies import PolicyHolder
@@ -67,73 +68,90 @@ def make_verifier(settings: OidcSettings) -> OidcVerifier:
     return OidcVerifier(jwks, leeway_s=settings.leeway_s, max_token_age_s=settings.max_token_age_s)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    settings = settings or get_settings()
+def _open_state(app: FastAPI, settings: Settings, engine: Engine) -> None:
+    """Check the schema, then build sessions, store, caches, policies and the signing key."""
+    if settings.database.auto_migrate:
+        migrate.upgrade(settings.database.url)
+    migrate.check_schema(engine)
+    app.state.schema_heads = frozenset(migrate.head_revisions())
+    app.state.settings = settings
+    app.state.sessions = Sessions(engine)
+    app.state.store = make_store(settings.storage)
+    app.state.manifests = ManifestCache()
+    app.state.token_cache = TokenCache(settings.auth.token_cache_s)
+    app.state.policies = PolicyHolder(settings.policy.directory or default_policy_dir())
+    with unit_of_work(app.state.sessions.read) as session:
+        app.state.policies.current(session)  # fail fast on a broken policy set
+    app.state.oidc_verifier = make_verifier(settings.oidc)
+    app.state.audit_key = load_or_create_signing_key(settings.audit.signing_key_path)
 
+
+def _start_checkpointer(app: FastAPI, settings: Settings) -> Checkpointer | None:
+    """The periodic audit checkpointer, started when its interval is positive."""
+    if settings.audit.checkpoint_interval_s <= 0:
+        return None
+    checkpointer = Checkpointer(
+        app.state.sessions,
+        app.state.store,
+        app.state.audit_key,
+        interval_s=settings.audit.checkpoint_interval_s,
+    )
+    checkpointer.start()
+    return checkpointer
+
+
+def _install_health_and_metrics(app: FastAPI, settings: Settings) -> None:
+    app.state.health = DependencyHealth()
+    app.state.readiness = build_probe(
+        sessions=app.state.sessions,
+        store=app.state.store,
+        settings=settings,
+        expected_heads=app.state.schema_heads,
+        health=app.state.health,
+    )
+    app.state.metrics = Metrics()
+    app.state.denials = DenialLimiter(
+        limit=settings.audit.denied_events_per_window,
+        window_s=settings.audit.denied_window_s,
+        on_suppressed=app.state.metrics.denials_suppressed.inc,
+    )
+
+
+def _start_serving(app: FastAPI, settings: Settings) -> Controller:
+    """The routing cache (started), the resolve guard, and the rollout controller (started
+    when enabled)."""
+    app.state.routing = RoutingCache(
+        app.state.sessions,
+        app.state.store,
+        presign_ttl_s=settings.storage.presign_ttl_s,
+        poll_s=settings.rollout.routing_poll_s,
+    )
+    app.state.routing.start()
+    app.state.resolve_guard = ResolveGuard(
+        app.state.sessions,
+        app.state.policies,
+        ttl_s=settings.rollout.resolve_decision_cache_s,
+    )
+    controller = Controller(
+        app.state.sessions,
+        interval_s=settings.controller.interval_s,
+        on_decision=app.state.metrics.decision,
+    )
+    app.state.controller = controller
+    if settings.controller.enabled:
+        controller.start()
+    return controller
+
+
+def _lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings.database)
         try:
-            if settings.database.auto_migrate:
-                migrate.upgrade(settings.database.url)
-            migrate.check_schema(engine)
-            app.state.schema_heads = frozenset(migrate.head_revisions())
-            app.state.settings = settings
-            app.state.sessions = Sessions(engine)
-            app.state.store = make_store(settings.storage)
-            app.state.manifests = ManifestCache()
-            app.state.token_cache = TokenCache(settings.auth.token_cache_s)
-            app.state.policies = PolicyHolder(settings.policy.directory or default_policy_dir())
-            with unit_of_work(app.state.sessions.read) as session:
-                app.state.policies.current(session)  # fail fast on a broken policy set
-            app.state.oidc_verifier = make_verifier(settings.oidc)
-            app.state.audit_key = load_or_create_signing_key(settings.audit.signing_key_path)
-            checkpointer = (
-                Checkpointer(
-                    app.state.sessions,
-                    app.state.store,
-                    app.state.audit_key,
-                    interval_s=settings.audit.checkpoint_interval_s,
-                )
-                if settings.audit.checkpoint_interval_s > 0
-                else None
-            )
-            if checkpointer is not None:
-                checkpointer.start()
-            app.state.health = DependencyHealth()
-            app.state.readiness = build_probe(
-                sessions=app.state.sessions,
-                store=app.state.store,
-                settings=settings,
-                expected_heads=app.state.schema_heads,
-                health=app.state.health,
-            )
-            app.state.metrics = Metrics()
-            app.state.denials = DenialLimiter(
-                limit=settings.audit.denied_events_per_window,
-                window_s=settings.audit.denied_window_s,
-                on_suppressed=app.state.metrics.denials_suppressed.inc,
-            )
-            app.state.routing = RoutingCache(
-                app.state.sessions,
-                app.state.store,
-                presign_ttl_s=settings.storage.presign_ttl_s,
-                poll_s=settings.rollout.routing_poll_s,
-            )
-            app.state.routing.start()
-            app.state.resolve_guard = ResolveGuard(
-                app.state.sessions,
-                app.state.policies,
-                ttl_s=settings.rollout.resolve_decision_cache_s,
-            )
-            controller = Controller(
-                app.state.sessions,
-                interval_s=settings.controller.interval_s,
-                on_decision=app.state.metrics.decision,
-            )
-            app.state.controller = controller
-            if settings.controller.enabled:
-                controller.start()
+            _open_state(app, settings, engine)
+            checkpointer = _start_checkpointer(app, settings)
+            _install_health_and_metrics(app, settings)
+            controller = _start_serving(app, settings)
             # Everything built so far (modules, SQLAlchemy mappers, the policy engine) lives as
             # long as the process: move it out of the cyclic collector's reach, so the frequent
             # young-generation passes and the rare full ones stop rescanning it per request.
@@ -149,11 +167,39 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             engine.dispose()
 
+    return lifespan
+
+
+# The serving hot path first: routes are matched in order, and resolve / routing-table are the
+# most frequent requests by far (GETs answered by the ServingFastPath middleware, the rest by
+# plain Starlette routes; see serving.py).
+_ROUTE_MODULES = (
+    serving,
+    health,
+    meta,
+    namespaces,
+    base_models,
+    uploads,
+    adapters,
+    artifacts,
+    evaluations,
+    principals,
+    publishers,
+    policies,
+    deployments,
+    promotions,
+    rollouts,
+    audit,
+)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
     app = FastAPI(
         title="Adapter Registry",
         version=__version__,
         description="Registry and governance service for PEFT adapters.",
-        lifespan=lifespan,
+        lifespan=_lifespan(settings),
         # The schema is served by an authenticated route below (only health is public).
         openapi_url=None,
         docs_url=None,
@@ -167,27 +213,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestGuard, limits=settings.server)
     app.add_middleware(ServingFastPath)
     app.add_middleware(RequestIdMiddleware)
-    # The serving hot path first: routes are matched in order, and resolve / routing-table
-    # are the most frequent requests by far (GETs answered by the ServingFastPath middleware,
-    # the rest by plain Starlette routes; see serving.py).
-    for module in (
-        serving,
-        health,
-        meta,
-        namespaces,
-        base_models,
-        uploads,
-        adapters,
-        artifacts,
-        evaluations,
-        principals,
-        publishers,
-        policies,
-        deployments,
-        promotions,
-        rollouts,
-        audit,
-    ):
+    for module in _ROUTE_MODULES:
         app.include_router(module.router)
     app.router.routes[:0] = serving.fast_routes()
     return app
