@@ -102,3 +102,59 @@ def test_commit_only_in_unit_of_work() -> None:
         if p not in allowed and ".commit()" in p.read_text()
     ]
     assert not offenders, offenders
+
+
+ROUTES = "registry.api.routes"
+
+
+def _route_modules_bound(tree: ast.Module) -> dict[str, str]:
+    """Local names bound to route modules (``from registry.api.routes import adapters [as a]``,
+    ``import registry.api.routes.adapters as a``) -> the module's name."""
+    bound: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module == ROUTES:
+            bound.update({a.asname or a.name: a.name for a in node.names})
+        elif isinstance(node, ast.Import):
+            for a in node.names:
+                if a.name.startswith(f"{ROUTES}.") and a.asname:
+                    bound[a.asname] = a.name.rsplit(".", 1)[1]
+    return bound
+
+
+@pytest.mark.parametrize("path", modules("api/routes/*.py"), ids=lambda p: p.name)
+def test_routes_import_no_private_name_of_another_route_module(path: Path) -> None:
+    """Shared route helpers live in a module of their own (``routes/_common.py``), never as
+    private names of one route module that others reach into."""
+    tree = ast.parse(path.read_text())
+    own = path.stem
+    bad = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(f"{ROUTES}."):
+            other = (node.module or "").rsplit(".", 1)[1]
+            if other != own:
+                bad += [f"{node.module}.{a.name}" for a in node.names if a.name.startswith("_")]
+    bound = _route_modules_bound(tree)
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Attribute)
+            and node.attr.startswith("_")
+            and isinstance(node.value, ast.Name)
+            and bound.get(node.value.id, own) != own
+        ):
+            bad.append(f"{bound[node.value.id]}.{node.attr}")
+    assert not bad, f"{path.name} uses private names of other route modules: {sorted(bad)}"
+
+
+def test_client_router_uses_no_private_attribute_of_another_object() -> None:
+    """The router talks to the client through its public API only (``_``-prefixed attributes
+    are reached on ``self`` / ``cls`` alone; dunders are not private)."""
+    path = PKG / "client" / "router.py"
+    bad = [
+        f"line {node.lineno}: .{node.attr}"
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Attribute)
+        and node.attr.startswith("_")
+        and not (node.attr.startswith("__") and node.attr.endswith("__"))
+        and not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"))
+    ]
+    assert not bad, f"client/router.py reaches into other objects' private attributes: {bad}"
