@@ -68,9 +68,8 @@ def make_verifier(settings: OidcSettings) -> OidcVerifier:
     return OidcVerifier(jwks, leeway_s=settings.leeway_s, max_token_age_s=settings.max_token_age_s)
 
 
-def _open(app: FastAPI, settings: Settings, engine: Engine) -> None:
-    """The process-wide state the requests share: schema check, sessions, store, caches, the
-    active policy set (a broken one fails start-up), OIDC and the audit signing key."""
+def _open_state(app: FastAPI, settings: Settings, engine: Engine) -> None:
+    """Check the schema, then build sessions, store, caches, policies and the signing key."""
     if settings.database.auto_migrate:
         migrate.upgrade(settings.database.url)
     migrate.check_schema(engine)
@@ -87,8 +86,21 @@ def _open(app: FastAPI, settings: Settings, engine: Engine) -> None:
     app.state.audit_key = load_or_create_signing_key(settings.audit.signing_key_path)
 
 
-def _observe(app: FastAPI, settings: Settings) -> None:
-    """Dependency health, the readiness probe, metrics and the refusal-audit limiter."""
+def _start_checkpointer(app: FastAPI, settings: Settings) -> Checkpointer | None:
+    """The periodic audit checkpointer, started when its interval is positive."""
+    if settings.audit.checkpoint_interval_s <= 0:
+        return None
+    checkpointer = Checkpointer(
+        app.state.sessions,
+        app.state.store,
+        app.state.audit_key,
+        interval_s=settings.audit.checkpoint_interval_s,
+    )
+    checkpointer.start()
+    return checkpointer
+
+
+def _install_health_and_metrics(app: FastAPI, settings: Settings) -> None:
     app.state.health = DependencyHealth()
     app.state.readiness = build_probe(
         sessions=app.state.sessions,
@@ -105,8 +117,8 @@ def _observe(app: FastAPI, settings: Settings) -> None:
     )
 
 
-def _serve(app: FastAPI, settings: Settings) -> Controller:
-    """The routing cache (started), the resolve guard and the rollout controller (started
+def _start_serving(app: FastAPI, settings: Settings) -> Controller:
+    """The routing cache (started), the resolve guard, and the rollout controller (started
     when enabled)."""
     app.state.routing = RoutingCache(
         app.state.sessions,
@@ -136,21 +148,10 @@ def _lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextMan
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings.database)
         try:
-            _open(app, settings, engine)
-            checkpointer = (
-                Checkpointer(
-                    app.state.sessions,
-                    app.state.store,
-                    app.state.audit_key,
-                    interval_s=settings.audit.checkpoint_interval_s,
-                )
-                if settings.audit.checkpoint_interval_s > 0
-                else None
-            )
-            if checkpointer is not None:
-                checkpointer.start()
-            _observe(app, settings)
-            controller = _serve(app, settings)
+            _open_state(app, settings, engine)
+            checkpointer = _start_checkpointer(app, settings)
+            _install_health_and_metrics(app, settings)
+            controller = _start_serving(app, settings)
             # Everything built so far (modules, SQLAlchemy mappers, the policy engine) lives as
             # long as the process: move it out of the cyclic collector's reach, so the frequent
             # young-generation passes and the rare full ones stop rescanning it per request.
@@ -167,6 +168,29 @@ def _lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextMan
             engine.dispose()
 
     return lifespan
+
+
+# The serving hot path first: routes are matched in order, and resolve / routing-table are the
+# most frequent requests by far (GETs answered by the ServingFastPath middleware, the rest by
+# plain Starlette routes; see serving.py).
+_ROUTE_MODULES = (
+    serving,
+    health,
+    meta,
+    namespaces,
+    base_models,
+    uploads,
+    adapters,
+    artifacts,
+    evaluations,
+    principals,
+    publishers,
+    policies,
+    deployments,
+    promotions,
+    traffic,
+    audit,
+)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -189,27 +213,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestGuard, limits=settings.server)
     app.add_middleware(ServingFastPath)
     app.add_middleware(RequestIdMiddleware)
-    # The serving hot path first: routes are matched in order, and resolve / routing-table
-    # are the most frequent requests by far (GETs answered by the ServingFastPath middleware,
-    # the rest by plain Starlette routes; see serving.py).
-    for module in (
-        serving,
-        health,
-        meta,
-        namespaces,
-        base_models,
-        uploads,
-        adapters,
-        artifacts,
-        evaluations,
-        principals,
-        publishers,
-        policies,
-        deployments,
-        promotions,
-        traffic,
-        audit,
-    ):
+    for module in _ROUTE_MODULES:
         app.include_router(module.router)
     app.router.routes[:0] = serving.fast_routes()
     return app

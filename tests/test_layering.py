@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from pathlib import Path
 
 import pytest
@@ -342,3 +342,95 @@ def test_tests_mirror_packages() -> None:
         ),
     }
     assert not any(problems.values()), {k: v for k, v in problems.items() if v}
+
+
+ROUTES = "registry.api.routes"
+
+
+def _route_modules_bound(tree: ast.Module) -> dict[str, str]:
+    """Local names bound to route modules (``from registry.api.routes import adapters [as a]``,
+    ``import registry.api.routes.adapters as a``) -> the module's name."""
+    bound: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module == ROUTES:
+            bound.update({a.asname or a.name: a.name for a in node.names})
+        elif isinstance(node, ast.Import):
+            for a in node.names:
+                if a.name.startswith(f"{ROUTES}.") and a.asname:
+                    bound[a.asname] = a.name.rsplit(".", 1)[1]
+    return bound
+
+
+@pytest.mark.parametrize("path", modules("api/routes/*.py"), ids=lambda p: p.name)
+def test_routes_import_no_private_name_of_another_route_module(path: Path) -> None:
+    """Shared route helpers live in a module of their own (``routes/_common.py``), never as
+    private names of one route module that others reach into."""
+    tree = ast.parse(path.read_text())
+    own = path.stem
+    bad = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(f"{ROUTES}."):
+            other = (node.module or "").rsplit(".", 1)[1]
+            if other != own:
+                bad += [f"{node.module}.{a.name}" for a in node.names if a.name.startswith("_")]
+    bound = _route_modules_bound(tree)
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Attribute)
+            and node.attr.startswith("_")
+            and isinstance(node.value, ast.Name)
+            and bound.get(node.value.id, own) != own
+        ):
+            bad.append(f"{bound[node.value.id]}.{node.attr}")
+    assert not bad, f"{path.name} uses private names of other route modules: {sorted(bad)}"
+
+
+def test_client_router_uses_no_private_attribute_of_another_object() -> None:
+    """The router talks to the client through its public API only (``_``-prefixed attributes
+    are reached on ``self`` / ``cls`` alone; dunders are not private)."""
+    path = PKG / "client" / "router.py"
+    bad = [
+        f"line {node.lineno}: .{node.attr}"
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Attribute)
+        and node.attr.startswith("_")
+        and not (node.attr.startswith("__") and node.attr.endswith("__"))
+        and not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"))
+    ]
+    assert not bad, f"client/router.py reaches into other objects' private attributes: {bad}"
+
+
+MAX_MODULE_LINES = 400
+MAX_FUNCTION_LINES = 80
+
+
+def _functions(tree: ast.Module) -> Iterator[tuple[str, ast.FunctionDef | ast.AsyncFunctionDef]]:
+    """Every function and method with its qualified name (``Class.method``, ``outer.inner``)."""
+    stack: list[tuple[str, ast.AST]] = [("", tree)]
+    while stack:
+        prefix, node = stack.pop()
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                name = f"{prefix}{child.name}"
+                if not isinstance(child, ast.ClassDef):
+                    yield name, child
+                stack.append((f"{name}.", child))
+            else:
+                stack.append((prefix, child))
+
+
+def test_function_and_module_size() -> None:
+    """No module over 400 lines, no function over 80 (``def`` to its last line, docstring
+    included) in registry/."""
+    too_big = []
+    for path in sorted(PKG.rglob("*.py")):
+        rel = path.relative_to(PKG).as_posix()
+        source = path.read_text()
+        if (lines := len(source.splitlines())) > MAX_MODULE_LINES:
+            too_big.append(f"{rel}: {lines} lines")
+        for name, fn in _functions(ast.parse(source)):
+            assert fn.end_lineno is not None
+            length = fn.end_lineno - fn.lineno + 1
+            if length > MAX_FUNCTION_LINES:
+                too_big.append(f"{rel}::{name}: {length} lines")
+    assert not too_big, too_big

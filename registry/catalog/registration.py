@@ -31,8 +31,11 @@ from registry.access.actor import Actor
 from registry.auth.principal import AuthenticatedPrincipal
 from registry.catalog.base_models import ManifestCache
 from registry.catalog.models import (
+    Adapter,
+    AdapterVersion,
     LineageEdge,
     LineageRelation,
+    Namespace,
     VersionFile,
 )
 from registry.catalog.namespaces import get_namespace
@@ -245,43 +248,74 @@ def prepare_version(
     return PreparedVersion(plan, upload_id, staged, report, digest, config)
 
 
-def commit_version(
+def _lock_adapter(
     session: Session, *, actor: Actor, store: ArtifactStore, prepared: PreparedVersion
-) -> RegisteredVersion:
-    """Insert the new version of a prepared registration (phase 3; the write transaction, only
-    INSERTs and the row locks that order them). Runs in the caller's transaction; flushes.
-
-    Errors: ``namespace_not_found`` (deleted meanwhile), ``version_exists`` (a concurrent push
-    of the same content won), ``upload_state_conflict`` (the upload changed after validation).
-    """
+) -> tuple[Namespace, Adapter]:
+    """The namespace and the adapter row, locked; the content not yet registered; the upload
+    still open and holding exactly the validated files."""
     plan = prepared.plan
-    metadata = plan.metadata
-    principal = actor.principal
-    adapter = plan.adapter
-    digest = prepared.digest
-    staged = prepared.staged
     ns = get_namespace(session, name=plan.namespace, actor=actor, action="register_version")
     adapters = AdapterRepository(session)
-    versions = VersionRepository(session)
-    adapters.ensure(ns.id, adapter)
+    adapters.ensure(ns.id, plan.adapter)
     # The row lock serialises version allocation per adapter (BEGIN IMMEDIATE on SQLite).
-    adapter_row = adapters.get(ns.id, adapter, for_update=True)
+    adapter_row = adapters.get(ns.id, plan.adapter, for_update=True)
     assert adapter_row is not None
     # Re-checked under the lock: a concurrent push of the same content may have won meanwhile.
     _refuse_duplicate(
-        store, versions, adapter_row.id, prepared.upload_id, f"{ns.name}/{adapter}", digest
+        store,
+        VersionRepository(session),
+        adapter_row.id,
+        prepared.upload_id,
+        f"{ns.name}/{plan.adapter}",
+        prepared.digest,
     )
-    upload, _files = uploads.get_upload(session, principal=principal, upload_id=prepared.upload_id)
+    upload, _files = uploads.get_upload(
+        session, principal=actor.principal, upload_id=prepared.upload_id
+    )
     # Under the upload's row lock: still open, still exactly the files that were validated.
-    uploads.record_upload(session, upload=upload, files=staged)
+    uploads.record_upload(session, upload=upload, files=prepared.staged)
+    return ns, adapter_row
+
+
+def _lineage_edges(version_id: uuid.UUID, plan: RegistrationPlan) -> list[LineageEdge]:
+    """``trained_on`` the base, then one edge per declared parent."""
+    edges = [
+        LineageEdge(
+            child_version_id=version_id,
+            relation=LineageRelation.trained_on,
+            parent_base_version_id=plan.base_version_id,
+        )
+    ]
+    for spec, (parent_version_id, parent_base_id) in zip(
+        plan.metadata.parents, plan.parents, strict=True
+    ):
+        edges.append(
+            LineageEdge(
+                child_version_id=version_id,
+                relation=spec.relation,
+                parent_version_id=parent_version_id,
+                parent_base_version_id=parent_base_id,
+                recipe=spec.recipe,
+            )
+        )
+    return edges
+
+
+def _insert_version(
+    session: Session, *, actor: Actor, adapter_row: Adapter, prepared: PreparedVersion
+) -> tuple[AdapterVersion, KnownParts]:
+    """Bump the counter and insert the version with its files, tags, datasets and lineage."""
+    plan = prepared.plan
+    metadata = plan.metadata
+    versions = VersionRepository(session)
     adapter_row.latest_version += 1
     version = versions.add(
         version_row(
             adapter_row.id,
             adapter_row.latest_version,
-            digest,
+            prepared.digest,
             plan.base_version_id,
-            principal,
+            actor.principal,
             prepared.report,
             prepared.config,
             metadata,
@@ -291,7 +325,7 @@ def commit_version(
     adapter_row.updated_at = version.created_at
     file_rows = [
         VersionFile(adapter_version_id=version.id, name=f.name, digest=f.digest, size=f.size)
-        for f in sorted(staged, key=lambda f: f.name)
+        for f in sorted(prepared.staged, key=lambda f: f.name)
     ]
     versions.add_files(file_rows)
     tags = sorted(set(metadata.tags))
@@ -299,42 +333,40 @@ def commit_version(
     datasets = DatasetRepository(session)
     dataset_rows = [datasets.get_or_create(d.name, d.digest, d.uri) for d in metadata.datasets]
     datasets.link(version.id, [d.id for d in dataset_rows])
-    edges = [
-        LineageEdge(
-            child_version_id=version.id,
-            relation=LineageRelation.trained_on,
-            parent_base_version_id=plan.base_version_id,
-        )
-    ]
-    for spec, (parent_version_id, parent_base_id) in zip(
-        metadata.parents, plan.parents, strict=True
-    ):
-        edges.append(
-            LineageEdge(
-                child_version_id=version.id,
-                relation=spec.relation,
-                parent_version_id=parent_version_id,
-                parent_base_version_id=parent_base_id,
-                recipe=spec.recipe,
-            )
-        )
-    LineageRepository(session).add(edges)
+    LineageRepository(session).add(_lineage_edges(version.id, plan))
     session.flush()  # files, dataset links and edges in one round of INSERTs
     parts = KnownParts(
         tags=tags,
         files=file_rows,
-        registered_by=principal.name,
+        registered_by=actor.principal.name,
         base=plan.base,
         datasets=sorted(dataset_rows, key=lambda d: d.name),
     )
+    return version, parts
+
+
+def commit_version(
+    session: Session, *, actor: Actor, store: ArtifactStore, prepared: PreparedVersion
+) -> RegisteredVersion:
+    """Insert the new version of a prepared registration (phase 3; the write transaction, only
+    INSERTs and the row locks that order them). Runs in the caller's transaction; flushes.
+
+    Errors: ``namespace_not_found`` (deleted meanwhile), ``version_exists`` (a concurrent push
+    of the same content won), ``upload_state_conflict`` (the upload changed after validation).
+    """
+    ns, adapter_row = _lock_adapter(session, actor=actor, store=store, prepared=prepared)
+    version, parts = _insert_version(
+        session, actor=actor, adapter_row=adapter_row, prepared=prepared
+    )
     registered = VersionContext(ns, adapter_row, version)
+    principal = actor.principal
     actor.audit(
         session,
         "adapter.version.register",
         f"adapter:{registered.ref}",
         after={
-            "digest": digest,
-            "base": plan.base,
+            "digest": prepared.digest,
+            "base": prepared.plan.base,
             "ci": dict(principal.ci_identity) if principal.ci_identity else None,
         },
     )

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import MISSING, dataclass, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, get_type_hints
 
 import typer
 
-from registry.cli._output import State, note
+from registry.cli._output import State, emit_page, get_state, note
 
 if TYPE_CHECKING:
     from registry.client import RegistryClient
@@ -28,7 +31,13 @@ PageTokenOpt = Annotated[
     str | None,
     typer.Option("--page-token", help="next_page_token of the previous page.", show_default=False),
 ]
+DeploymentArg = Annotated[str, typer.Argument(metavar="D", help="Deployment name.")]
 AllOpt = Annotated[bool, typer.Option("--all", help="Follow next_page_token and print every item.")]
+
+
+def command_group(help_: str) -> typer.Typer:
+    """A command group (``adapter-registry GROUP ...``): plain-text help, help when bare."""
+    return typer.Typer(help=help_, no_args_is_help=True, rich_markup_mode=None)
 
 
 def client(state: State) -> RegistryClient:
@@ -48,6 +57,75 @@ def collect(fetch: Callable[[str | None], JSON], page_token: str | None, all_pag
         page = fetch(page["next_page_token"])
         items.extend(page.get("items", []))
     return {"items": items, "next_page_token": None}
+
+
+def option_group(
+    group: type[Any], name: str
+) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """A decorator that gives a command the fields of the dataclass ``group`` as its options,
+    so that options several commands share are declared once. Typer sees them, in field order,
+    between the command's own parameters and ``--output`` (the order ``--help`` lists them in);
+    the command receives them as one argument ``name``, an instance of ``group``."""
+    hints = get_type_hints(group, include_extras=True)
+    shared = [
+        inspect.Parameter(
+            f.name,
+            inspect.Parameter.POSITIONAL_OR_KEYWORD,
+            annotation=hints[f.name],
+            default=inspect.Parameter.empty if f.default is MISSING else f.default,
+        )
+        for f in fields(group)
+    ]
+
+    def decorate(command: Callable[..., None]) -> Callable[..., None]:
+        signature = inspect.signature(command, eval_str=True)
+        own = [p for p in signature.parameters.values() if p.name not in (name, "output")]
+        tail = [p for p in signature.parameters.values() if p.name == "output"]
+        parameters = [*own, *shared, *tail]
+
+        @functools.wraps(command)
+        def run(**kwargs: Any) -> None:
+            values = {f.name: kwargs.pop(f.name) for f in fields(group)}
+            command(**kwargs, **{name: group(**values)})
+
+        run.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
+        run.__annotations__ = {p.name: p.annotation for p in parameters}
+        return run
+
+    return decorate
+
+
+@dataclass(frozen=True, slots=True)
+class Paging:
+    """The options of every paged ``list`` command (see :data:`paged`)."""
+
+    limit: LimitOpt = None
+    page_token: PageTokenOpt = None
+    all_pages: AllOpt = False
+
+    def print(
+        self,
+        ctx: typer.Context,
+        fetch: Callable[[RegistryClient, int | None, str | None], JSON],
+        *,
+        columns: Sequence[str],
+        row: Callable[[JSON], JSON] | None = None,
+    ) -> None:
+        """Fetch one page with ``fetch(api, limit, page_token)`` or, with ``--all``, every
+        page; print it as received (JSON) or as a table of ``columns``, each item first passed
+        through ``row`` when given."""
+        state = get_state(ctx)
+        with client(state) as api:
+            page = collect(
+                lambda token: fetch(api, self.limit, token), self.page_token, self.all_pages
+            )
+        if row is not None and not state.json:
+            page = {**page, "items": [row(item) for item in page.get("items", [])]}
+        emit_page(state, page, columns)
+
+
+#: Gives a command ``--limit``, ``--page-token`` and ``--all`` as one ``paging: Paging``.
+paged = option_group(Paging, "paging")
 
 
 def parse_parent(value: str) -> JSON:
@@ -134,3 +212,10 @@ def version_body(
 def short_digest(digest: Any) -> str:
     text = str(digest or "")
     return text[:19] if text.startswith("sha256:") else text[:12]
+
+
+def percent(share_bp: Any) -> str:
+    """Basis points as a percentage (``1250`` → ``12.5 %``)."""
+    if not isinstance(share_bp, int):
+        return "-"
+    return f"{share_bp / 100:g} %"

@@ -12,27 +12,23 @@ import typer
 
 from registry.cli import adapters_write
 from registry.cli._common import (
-    AllOpt,
-    LimitOpt,
-    PageTokenOpt,
+    Paging,
     client,
-    collect,
+    command_group,
+    paged,
     parse_adapter,
     short_digest,
 )
 from registry.cli._output import (
     OutputOpt,
     emit,
-    emit_page,
     get_state,
     render_record,
     render_table,
 )
 
-app = typer.Typer(
-    help="Adapters and their versions. REF = NS/NAME@vN | NS/NAME@sha256:<hex> | NS/NAME[@latest].",
-    no_args_is_help=True,
-    rich_markup_mode=None,
+app = command_group(
+    "Adapters and their versions. REF = NS/NAME@vN | NS/NAME@sha256:<hex> | NS/NAME[@latest]."
 )
 
 app.command("push")(adapters_write.push)
@@ -69,8 +65,8 @@ _VERSION_KEYS = [
 _VERSION_COLUMNS = ["ref", "state", "peft_type", "r", "base", "digest", "tags", "created_at"]
 
 
-def _version_rows(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{**v, "digest": short_digest(v.get("digest"))} for v in items]
+def _version_row(version: dict[str, Any]) -> dict[str, Any]:
+    return {**version, "digest": short_digest(version.get("digest"))}
 
 
 def _version_text(version: dict[str, Any]) -> str:
@@ -101,6 +97,7 @@ TagOpt = Annotated[str | None, typer.Option("--tag", help="Tag.", show_default=F
 
 
 @app.command("list")
+@paged
 def list_(
     ctx: typer.Context,
     namespace: Annotated[
@@ -111,9 +108,8 @@ def list_(
     rank: RankOpt = None,
     state_: StateOpt = None,
     tag: TagOpt = None,
-    limit: LimitOpt = None,
-    page_token: PageTokenOpt = None,
-    all_pages: AllOpt = False,
+    *,
+    paging: Paging,
     output: OutputOpt = None,
 ) -> None:
     """List adapters by namespace and name; with filters, only adapters having a version that
@@ -122,17 +118,14 @@ def list_(
     JSON: {"items": [{"namespace", "name", "description", "latest_version", "created_at"}],
     "next_page_token"}.
     """
-    state = get_state(ctx)
     filters = {"peft_type": peft_type, "base": base, "rank": rank, "state": state_, "tag": tag}
-    with client(state) as api:
-        page = collect(
-            lambda token: api.list_adapters(
-                namespace=namespace, filters=filters, limit=limit, page_token=token
-            ),
-            page_token,
-            all_pages,
-        )
-    emit_page(state, page, ["namespace", "name", "latest_version", "description", "created_at"])
+    paging.print(
+        ctx,
+        lambda api, limit, token: api.list_adapters(
+            namespace=namespace, filters=filters, limit=limit, page_token=token
+        ),
+        columns=["namespace", "name", "latest_version", "description", "created_at"],
+    )
 
 
 @app.command("show")
@@ -149,6 +142,7 @@ def show(ctx: typer.Context, ref: RefArg, output: OutputOpt = None) -> None:
 
 
 @app.command("versions")
+@paged
 def versions(
     ctx: typer.Context,
     adapter: Annotated[str, typer.Argument(metavar="NS/NAME", help="Adapter.")],
@@ -157,30 +151,24 @@ def versions(
     rank: RankOpt = None,
     state_: StateOpt = None,
     tag: TagOpt = None,
-    limit: LimitOpt = None,
-    page_token: PageTokenOpt = None,
-    all_pages: AllOpt = False,
+    *,
+    paging: Paging,
     output: OutputOpt = None,
 ) -> None:
     """List the versions of NS/NAME, newest first, with optional filters.
 
     JSON: {"items": [version, ...], "next_page_token"}. Exit 4 (adapter_not_found).
     """
-    state = get_state(ctx)
     namespace, name = parse_adapter(adapter)
     filters = {"peft_type": peft_type, "base": base, "rank": rank, "state": state_, "tag": tag}
-    with client(state) as api:
-        page = collect(
-            lambda token: api.list_versions(
-                namespace, name, filters=filters, limit=limit, page_token=token
-            ),
-            page_token,
-            all_pages,
-        )
-    if state.json:
-        emit(state, page)
-    else:
-        emit_page(state, {**page, "items": _version_rows(page.get("items", []))}, _VERSION_COLUMNS)
+    paging.print(
+        ctx,
+        lambda api, limit, token: api.list_versions(
+            namespace, name, filters=filters, limit=limit, page_token=token
+        ),
+        columns=_VERSION_COLUMNS,
+        row=_version_row,
+    )
 
 
 @app.command("lineage")

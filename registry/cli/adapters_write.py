@@ -3,12 +3,20 @@ one locally). Registered on the ``adapters`` group by :mod:`registry.cli.adapter
 
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from registry.cli._common import client, dir_files, parse_adapter, parse_base, version_body
+from registry.cli._common import (
+    client,
+    dir_files,
+    option_group,
+    parse_adapter,
+    parse_base,
+    version_body,
+)
 from registry.cli._output import OutputOpt, State, emit, exit_with_error, get_state, render_record
 
 if TYPE_CHECKING:
@@ -73,10 +81,37 @@ QuantOpt = Annotated[
 _PUSHED_KEYS = ["ref", "digest", "state", "peft_type", "r", "base", "serving_name", "warnings"]
 
 
+@dataclass(frozen=True, slots=True)
+class VersionOptions:
+    """The options ``push`` and ``register`` share: where the version goes and its metadata.
+    :data:`with_version_options` declares them once for both commands."""
+
+    adapter: AdapterOpt
+    base: BaseOpt
+    datasets: DatasetOpt = None
+    parents: ParentOpt = None
+    tags: TagOpt = None
+    description: DescriptionOpt = None
+    git_commit: GitCommitOpt = None
+    mlflow_run: MlflowOpt = None
+    training_base_dtype: DtypeOpt = None
+    quantization: QuantOpt = None
+
+    def body(self) -> dict[str, Any]:
+        """The metadata part of ``POST .../versions`` (every option but ``--adapter``)."""
+        metadata = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "adapter"}
+        return version_body(**metadata)
+
+
+#: Gives ``push`` and ``register`` the shared options as one ``options: VersionOptions``.
+with_version_options = option_group(VersionOptions, "options")
+
+
 def _pushed(version: dict[str, Any]) -> str:
     return render_record(version, _PUSHED_KEYS)
 
 
+@with_version_options
 def push(
     ctx: typer.Context,
     directory: Annotated[
@@ -90,16 +125,7 @@ def push(
             "optional README.md / tokenizer files).",
         ),
     ],
-    adapter: AdapterOpt,
-    base: BaseOpt,
-    dataset: DatasetOpt = None,
-    parent: ParentOpt = None,
-    tag: TagOpt = None,
-    description: DescriptionOpt = None,
-    git_commit: GitCommitOpt = None,
-    mlflow_run: MlflowOpt = None,
-    training_base_dtype: DtypeOpt = None,
-    quantization: QuantOpt = None,
+    options: VersionOptions,
     output: OutputOpt = None,
 ) -> None:
     """Upload every file of DIR and register it as the next version of NS/NAME.
@@ -113,18 +139,8 @@ def push(
     5 when the same content is already registered (version_exists).
     """
     state = get_state(ctx)
-    namespace, name = parse_adapter(adapter)
-    body = version_body(
-        base=base,
-        description=description,
-        tags=tag,
-        datasets=dataset,
-        parents=parent,
-        git_commit=git_commit,
-        mlflow_run=mlflow_run,
-        training_base_dtype=training_base_dtype,
-        quantization=quantization,
-    )
+    namespace, name = parse_adapter(options.adapter)
+    body = options.body()
     files = dir_files(directory)
     if not files:
         exit_with_error(state, "usage", f"{directory} holds no files", {"dir": str(directory)})
@@ -133,6 +149,7 @@ def push(
     emit(state, version, lambda: _pushed(version))
 
 
+@with_version_options
 def register(
     ctx: typer.Context,
     source: Annotated[
@@ -143,16 +160,7 @@ def register(
             help="Objects a training job already pushed (inside the server's import allow-list).",
         ),
     ],
-    adapter: AdapterOpt,
-    base: BaseOpt,
-    dataset: DatasetOpt = None,
-    parent: ParentOpt = None,
-    tag: TagOpt = None,
-    description: DescriptionOpt = None,
-    git_commit: GitCommitOpt = None,
-    mlflow_run: MlflowOpt = None,
-    training_base_dtype: DtypeOpt = None,
-    quantization: QuantOpt = None,
+    options: VersionOptions,
     output: OutputOpt = None,
 ) -> None:
     """Register the adapter files under an s3:// prefix as the next version of NS/NAME.
@@ -163,20 +171,10 @@ def register(
     JSON: the version {"ref", "version", "digest", "state", "source_uri", ...}.
     """
     state = get_state(ctx)
-    namespace, name = parse_adapter(adapter)
+    namespace, name = parse_adapter(options.adapter)
     if not source.startswith("s3://"):
         raise typer.BadParameter("expected s3://bucket/prefix/", param_hint="--from")
-    body = version_body(
-        base=base,
-        description=description,
-        tags=tag,
-        datasets=dataset,
-        parents=parent,
-        git_commit=git_commit,
-        mlflow_run=mlflow_run,
-        training_base_dtype=training_base_dtype,
-        quantization=quantization,
-    )
+    body = options.body()
     body["source_uri"] = source
     with client(state) as api:
         version = api.register_version(namespace, name, body)

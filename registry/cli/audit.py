@@ -7,21 +7,18 @@ from typing import Annotated, Any
 
 import typer
 
-from registry.cli._common import AllOpt, LimitOpt, PageTokenOpt, client, collect, short_digest
+from registry.cli._common import Paging, client, command_group, paged, short_digest
 from registry.cli._output import (
     OutputOpt,
     emit,
-    emit_page,
     exit_with_error,
     get_state,
     note,
     render_record,
 )
 
-app = typer.Typer(
-    help="Audit log: who did what, when, on which evidence; tamper-evident (hash chain).",
-    no_args_is_help=True,
-    rich_markup_mode=None,
+app = command_group(
+    "Audit log: who did what, when, on which evidence; tamper-evident (hash chain)."
 )
 
 
@@ -30,6 +27,7 @@ def _text(flag: str, help_: str, metavar: str) -> Any:
 
 
 @app.command("log")
+@paged
 def log(
     ctx: typer.Context,
     actor: Annotated[str | None, _text("--actor", "Only events by this principal.", "NAME")] = None,
@@ -43,9 +41,8 @@ def log(
         str | None, _text("--since", "From this time, with a zone (2026-11-25T10:00:00Z).", "ISO")
     ] = None,
     until: Annotated[str | None, _text("--until", "Up to this time, with a zone.", "ISO")] = None,
-    limit: LimitOpt = None,
-    page_token: PageTokenOpt = None,
-    all_pages: AllOpt = False,
+    *,
+    paging: Paging,
     output: OutputOpt = None,
 ) -> None:
     """List audit events in sequence order (auditor, admin).
@@ -54,22 +51,19 @@ def log(
     "after", "request_id", "prev_hash", "hash"}], "next_page_token"}. Exit 3 (policy_denied),
     6 (a time without a zone, a bad page token).
     """
-    state = get_state(ctx)
-    with client(state) as api:
-        page = collect(
-            lambda token: api.audit_events(
-                actor=actor,
-                action=action,
-                resource=resource,
-                since=since,
-                until=until,
-                limit=limit,
-                page_token=token,
-            ),
-            page_token,
-            all_pages,
-        )
-    emit_page(state, page, ["seq", "at", "actor", "action", "resource"])
+    paging.print(
+        ctx,
+        lambda api, limit, token: api.audit_events(
+            actor=actor,
+            action=action,
+            resource=resource,
+            since=since,
+            until=until,
+            limit=limit,
+            page_token=token,
+        ),
+        columns=["seq", "at", "actor", "action", "resource"],
+    )
 
 
 @app.command("verify")

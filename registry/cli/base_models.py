@@ -8,21 +8,16 @@ from typing import Annotated, Any
 
 import typer
 
-from registry.cli._common import AllOpt, LimitOpt, PageTokenOpt, client, collect, parse_base
+from registry.cli._common import Paging, client, command_group, paged, parse_base
 from registry.cli._output import (
     OutputOpt,
     emit,
-    emit_page,
     exit_with_error,
     get_state,
     render_record,
 )
 
-app = typer.Typer(
-    help="Base models: the checkpoints adapters are trained on and checked against.",
-    no_args_is_help=True,
-    rich_markup_mode=None,
-)
+app = command_group("Base models: the checkpoints adapters are trained on and checked against.")
 
 #: Files sent by ``--upload-weights``: the config, the index and the safetensors weights.
 _WEIGHT_FILES = re.compile(
@@ -123,25 +118,17 @@ def register(
 
 
 @app.command("list")
-def list_(
-    ctx: typer.Context,
-    limit: LimitOpt = None,
-    page_token: PageTokenOpt = None,
-    all_pages: AllOpt = False,
-    output: OutputOpt = None,
-) -> None:
+@paged
+def list_(ctx: typer.Context, *, paging: Paging, output: OutputOpt = None) -> None:
     """List base models by name, each with its revisions.
 
     JSON: {"items": [{"name", "created_at", "revisions": [...]}], "next_page_token"}.
     """
-    state = get_state(ctx)
-    with client(state) as api:
-        page = collect(
-            lambda token: api.list_base_models(limit=limit, page_token=token),
-            page_token,
-            all_pages,
-        )
-    emit_page(state, page, ["name", "revisions", "created_at"])
+    paging.print(
+        ctx,
+        lambda api, limit, token: api.list_base_models(limit=limit, page_token=token),
+        columns=["name", "revisions", "created_at"],
+    )
 
 
 @app.command("show")

@@ -1,39 +1,36 @@
-"""``deployments``: named serving targets, their current state and revision history."""
+"""``deployments``: named serving targets, their current state and revision history, and the
+manual rollout / rollback; the serving-side commands (resolve, routing-table, report, decisions)
+are in :mod:`registry.cli.deployments_serving`."""
 
 from __future__ import annotations
 
-import math
-from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
 
+from registry.cli import deployments_serving
 from registry.cli._common import (
-    AllOpt,
-    LimitOpt,
-    PageTokenOpt,
+    DeploymentArg,
+    Paging,
     client,
-    collect,
+    command_group,
+    paged,
     parse_adapter,
     parse_base,
+    percent,
     short_digest,
 )
 from registry.cli._output import (
     OutputOpt,
     emit,
-    emit_page,
     get_state,
     note,
     render_record,
 )
 
-app = typer.Typer(
-    help="Deployments: a base model revision + an adapter, rolled out revision by revision.",
-    no_args_is_help=True,
-    rich_markup_mode=None,
+app = command_group(
+    "Deployments: a base model revision + an adapter, rolled out revision by revision."
 )
-
-NameArg = Annotated[str, typer.Argument(metavar="D", help="Deployment name.")]
 
 _HISTORY_COLUMNS = [
     "revision",
@@ -45,7 +42,6 @@ _HISTORY_COLUMNS = [
     "promotion_id",
     "effective_at",
 ]
-_DECISION_COLUMNS = ["decided_at", "action", "reason", "step_index", "revision"]
 
 ExpectedRevisionOpt = Annotated[
     int | None,
@@ -58,18 +54,6 @@ ExpectedRevisionOpt = Annotated[
         show_default=False,
     ),
 ]
-
-
-class Arm(StrEnum):
-    stable = "stable"
-    candidate = "candidate"
-
-
-def percent(share_bp: Any) -> str:
-    """Basis points as a percentage (``1250`` → ``12.5 %``)."""
-    if not isinstance(share_bp, int):
-        return "-"
-    return f"{share_bp / 100:g} %"
 
 
 def _version(summary: Any) -> str:
@@ -111,22 +95,10 @@ def share_bp(percentage: float) -> int:
     return bp
 
 
-def parse_score(value: str) -> tuple[str, float]:
-    """``NAME=VALUE`` → (name, value)."""
-    name, sep, raw = value.partition("=")
-    try:
-        number = float(raw)
-    except ValueError:
-        number = math.nan
-    if not sep or not name or not math.isfinite(number):
-        raise typer.BadParameter(f"{value!r}: expected NAME=NUMBER", param_hint="--score")
-    return name, number
-
-
 @app.command("create")
 def create(
     ctx: typer.Context,
-    name: NameArg,
+    name: DeploymentArg,
     base: Annotated[str, typer.Option("--base", metavar="NAME@REV", help="Base model revision.")],
     adapter: Annotated[
         str, typer.Option("--adapter", metavar="NS/NAME", help="Adapter served by it.")
@@ -155,33 +127,22 @@ def create(
 
 
 @app.command("list")
-def list_(
-    ctx: typer.Context,
-    limit: LimitOpt = None,
-    page_token: PageTokenOpt = None,
-    all_pages: AllOpt = False,
-    output: OutputOpt = None,
-) -> None:
+@paged
+def list_(ctx: typer.Context, *, paging: Paging, output: OutputOpt = None) -> None:
     """List the deployments you may read, by name.
 
     JSON: {"items": [deployment, ...], "next_page_token"}.
     """
-    state = get_state(ctx)
-    with client(state) as api:
-        page = collect(
-            lambda token: api.list_deployments(limit=limit, page_token=token),
-            page_token,
-            all_pages,
-        )
-    if state.json:
-        emit(state, page)
-        return
-    rows = {**page, "items": [_row(d) for d in page.get("items", [])]}
-    emit_page(state, rows, ["name", "adapter", "base", "revision", "stable", "candidate", "share"])
+    paging.print(
+        ctx,
+        lambda api, limit, token: api.list_deployments(limit=limit, page_token=token),
+        columns=["name", "adapter", "base", "revision", "stable", "candidate", "share"],
+        row=_row,
+    )
 
 
 @app.command("status")
-def status(ctx: typer.Context, name: NameArg, output: OutputOpt = None) -> None:
+def status(ctx: typer.Context, name: DeploymentArg, output: OutputOpt = None) -> None:
     """Current state: the newest revision, its stable and candidate versions and the candidate's
     traffic share in basis points (the revision is what --expected-revision wants).
 
@@ -196,9 +157,10 @@ def status(ctx: typer.Context, name: NameArg, output: OutputOpt = None) -> None:
 
 
 @app.command("history")
+@paged
 def history(
     ctx: typer.Context,
-    name: NameArg,
+    name: DeploymentArg,
     since: Annotated[
         str | None,
         typer.Option(
@@ -218,9 +180,8 @@ def history(
             show_default=False,
         ),
     ] = None,
-    limit: LimitOpt = None,
-    page_token: PageTokenOpt = None,
-    all_pages: AllOpt = False,
+    *,
+    paging: Paging,
     output: OutputOpt = None,
 ) -> None:
     """Revisions of a deployment, newest first.
@@ -229,26 +190,20 @@ def history(
     "hash_spec", "reason", "detail", "promotion_id", "effective_at"}], "next_page_token"}.
     Exit 4 (deployment_not_found), 6 (a time without a zone, a bad page token).
     """
-    state = get_state(ctx)
-    with client(state) as api:
-        page = collect(
-            lambda token: api.deployment_history(
-                name, since=since, until=until, limit=limit, page_token=token
-            ),
-            page_token,
-            all_pages,
-        )
-    if state.json:
-        emit(state, page)
-        return
-    items = [{**r, "share": percent(r.get("share_bp"))} for r in page.get("items", [])]
-    emit_page(state, {**page, "items": items}, _HISTORY_COLUMNS)
+    paging.print(
+        ctx,
+        lambda api, limit, token: api.deployment_history(
+            name, since=since, until=until, limit=limit, page_token=token
+        ),
+        columns=_HISTORY_COLUMNS,
+        row=lambda revision: {**revision, "share": percent(revision.get("share_bp"))},
+    )
 
 
 @app.command("rollout")
 def rollout(
     ctx: typer.Context,
-    name: NameArg,
+    name: DeploymentArg,
     to_share: Annotated[
         float,
         typer.Option(
@@ -284,7 +239,7 @@ def rollout(
 @app.command("rollback")
 def rollback(
     ctx: typer.Context,
-    name: NameArg,
+    name: DeploymentArg,
     to_revision: Annotated[
         int | None,
         typer.Option(
@@ -321,168 +276,7 @@ def rollback(
     emit(state, dep, lambda: render_deployment(dep))
 
 
-@app.command("resolve")
-def resolve(
-    ctx: typer.Context,
-    name: NameArg,
-    key: Annotated[
-        str,
-        typer.Option(
-            "--key", metavar="K", help="Routing key (tenant, user): the same key, the same arm."
-        ),
-    ],
-    output: OutputOpt = None,
-) -> None:
-    """Which adapter version serves KEY now (sticky split; docs/serving.md).
-
-    JSON: {"deployment", "revision", "arm": "stable" | "candidate", "ref", "version", "digest",
-    "serving_name", "peft_type", "r", "base", "base_digest", "files": [{"name", "digest",
-    "size", "url"}]}. Exit 3 (policy_denied), 4 (deployment_not_found, nothing_served: no stable
-    version yet), 6 (a bad key).
-    """
-    state = get_state(ctx)
-    with client(state) as api:
-        answer = api.resolve(name, key)
-    emit(
-        state,
-        answer,
-        lambda: (
-            f"{answer.get('arm')} -> {answer.get('serving_name')}\n"
-            + render_record(
-                {**answer, "digest": short_digest(answer.get("digest"))},
-                ["ref", "digest", "revision", "base", "peft_type", "r"],
-            )
-        ),
-    )
-
-
-@app.command("routing-table")
-def routing_table(ctx: typer.Context, name: NameArg, output: OutputOpt = None) -> None:
-    """The current routing table, for resolving keys client-side (registry.client.Router).
-
-    JSON: {"deployment", "revision", "hash_spec", "salt", "share_bp", "base": {"ref",
-    "manifest_digest"}, "stable": {"ref", "version", "digest", "serving_name", "peft_type",
-    "r"} | null, "candidate": {...} | null, "effective_at"}. Exit 3 (policy_denied), 4
-    (deployment_not_found).
-    """
-    state = get_state(ctx)
-    with client(state) as api:
-        table = api.routing_table(name)
-
-    def text() -> str:
-        def arm(entry: Any) -> str:
-            if not isinstance(entry, dict):
-                return "-"
-            return f"{entry.get('serving_name')} ({entry.get('ref')})"
-
-        return render_record(
-            {
-                **table,
-                "stable": arm(table.get("stable")),
-                "candidate": arm(table.get("candidate")),
-                "share": percent(table.get("share_bp")),
-            },
-            ["deployment", "revision", "stable", "candidate", "share", "salt", "hash_spec"],
-        )
-
-    emit(state, table, text)
-
-
-@app.command("report")
-def report(
-    ctx: typer.Context,
-    name: NameArg,
-    revision: Annotated[
-        int, typer.Option("--revision", metavar="N", min=1, help="Revision the traffic ran on.")
-    ],
-    arm: Annotated[Arm, typer.Option("--arm", help="Which arm served it.")],
-    requests: Annotated[
-        int, typer.Option("--requests", metavar="R", min=0, help="Requests in the window.")
-    ],
-    errors: Annotated[
-        int, typer.Option("--errors", metavar="E", min=0, help="Failed requests among them.")
-    ],
-    window_start: Annotated[
-        str,
-        typer.Option("--window-start", metavar="T0", help="Window start, ISO 8601 with a zone."),
-    ],
-    window_end: Annotated[
-        str,
-        typer.Option(
-            "--window-end", metavar="T1", help="Window end, ISO 8601 with a zone (not future)."
-        ),
-    ],
-    p50_ms: Annotated[
-        float | None,
-        typer.Option("--p50-ms", min=0, help="Latency p50 in ms.", show_default=False),
-    ] = None,
-    p95_ms: Annotated[
-        float | None,
-        typer.Option("--p95-ms", min=0, help="Latency p95 in ms.", show_default=False),
-    ] = None,
-    scores: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--score",
-            metavar="NAME=VALUE",
-            help="Online score (repeatable), analysed as score:NAME.",
-            show_default=False,
-        ),
-    ] = None,
-    output: OutputOpt = None,
-) -> None:
-    """Report what serving saw for one arm of a revision over a window (the rollout
-    controller's evidence).
-
-    JSON: {"id", "deployment", "revision", "arm", "version", "window_start", "window_end",
-    "requests", "errors"}. Exit 3 (policy_denied), 4 (deployment_not_found), 6 (invalid_report:
-    errors > requests, a future or reversed window, an unknown revision or arm; context.reason
-    says which).
-    """
-    parsed = dict(parse_score(s) for s in scores or [])
-    state = get_state(ctx)
-    with client(state) as api:
-        made = api.report(
-            name,
-            revision=revision,
-            arm=arm.value,
-            window_start=window_start,
-            window_end=window_end,
-            requests=requests,
-            errors=errors,
-            latency_p50_ms=p50_ms,
-            latency_p95_ms=p95_ms,
-            scores=parsed,
-        )
-    emit(
-        state,
-        made,
-        lambda: (
-            f"report {made['id']} recorded: revision {made['revision']} {made['arm']} "
-            f"(v{made['version']}), {made['requests']} requests, {made['errors']} errors"
-        ),
-    )
-
-
-@app.command("decisions")
-def decisions(
-    ctx: typer.Context,
-    name: NameArg,
-    limit: LimitOpt = None,
-    page_token: PageTokenOpt = None,
-    all_pages: AllOpt = False,
-    output: OutputOpt = None,
-) -> None:
-    """The rollout controller's decisions, newest first, with their evidence.
-
-    JSON: {"items": [{"id", "decided_at", "action", "reason", "step_index", "revision",
-    "evidence"}, ...], "next_page_token"}. Exit 4 (deployment_not_found).
-    """
-    state = get_state(ctx)
-    with client(state) as api:
-        page = collect(
-            lambda token: api.deployment_decisions(name, limit=limit, page_token=token),
-            page_token,
-            all_pages,
-        )
-    emit_page(state, page, _DECISION_COLUMNS)
+app.command("resolve")(deployments_serving.resolve)
+app.command("routing-table")(deployments_serving.routing_table)
+app.command("report")(deployments_serving.report)
+app.command("decisions")(deployments_serving.decisions)

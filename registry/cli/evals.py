@@ -6,13 +6,11 @@ from typing import Annotated, Any
 
 import typer
 
-from registry.cli._common import AllOpt, LimitOpt, PageTokenOpt, client, collect
-from registry.cli._output import OutputOpt, emit, emit_page, get_state, render_table
+from registry.cli._common import Paging, client, command_group, paged
+from registry.cli._output import OutputOpt, emit, get_state, render_table
 
-app = typer.Typer(
-    help="Evaluation scores bound to a version, its base, a suite, a metric and a dataset.",
-    no_args_is_help=True,
-    rich_markup_mode=None,
+app = command_group(
+    "Evaluation scores bound to a version, its base, a suite, a metric and a dataset."
 )
 
 RefArg = Annotated[str, typer.Argument(metavar="REF", help="NS/NAME@vN, @sha256:... or @latest.")]
@@ -96,27 +94,26 @@ def record(
 
 
 @app.command("list")
+@paged
 def list_(
     ctx: typer.Context,
     ref: RefArg,
     suite: Annotated[str | None, typer.Option(help="Only this suite.", show_default=False)] = None,
-    limit: LimitOpt = None,
-    page_token: PageTokenOpt = None,
-    all_pages: AllOpt = False,
+    *,
+    paging: Paging,
     output: OutputOpt = None,
 ) -> None:
     """List the scores of a version, oldest first.
 
     JSON: {"items": [evaluation, ...], "next_page_token"}.
     """
-    state = get_state(ctx)
-    with client(state) as api:
-        page = collect(
-            lambda token: api.list_evaluations(ref, suite=suite, limit=limit, page_token=token),
-            page_token,
-            all_pages,
-        )
-    emit_page(state, page, _EVAL_COLUMNS)
+    paging.print(
+        ctx,
+        lambda api, limit, token: api.list_evaluations(
+            ref, suite=suite, limit=limit, page_token=token
+        ),
+        columns=_EVAL_COLUMNS,
+    )
 
 
 @app.command("compare")

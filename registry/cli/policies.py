@@ -7,14 +7,10 @@ from typing import Annotated
 
 import typer
 
-from registry.cli._common import client
+from registry.cli._common import client, command_group
 from registry.cli._output import OutputOpt, emit, get_state, render_record
 
-app = typer.Typer(
-    help="Access policies (Cedar) and promotion gates (gates.yaml).",
-    no_args_is_help=True,
-    rich_markup_mode=None,
-)
+app = command_group("Access policies (Cedar) and promotion gates (gates.yaml).")
 
 DirArg = Annotated[
     Path,

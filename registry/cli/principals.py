@@ -7,13 +7,11 @@ from typing import Annotated
 
 import typer
 
-from registry.cli._common import AllOpt, LimitOpt, PageTokenOpt, client, collect
-from registry.cli._output import OutputOpt, emit, emit_page, get_state
+from registry.cli._common import Paging, client, command_group, paged
+from registry.cli._output import OutputOpt, emit, get_state
 
-app = typer.Typer(
-    help="Principals: humans and services, their role and namespace memberships (admin).",
-    no_args_is_help=True,
-    rich_markup_mode=None,
+app = command_group(
+    "Principals: humans and services, their role and namespace memberships (admin)."
 )
 
 
@@ -84,25 +82,17 @@ def create(
 
 
 @app.command("list")
-def list_(
-    ctx: typer.Context,
-    limit: LimitOpt = None,
-    page_token: PageTokenOpt = None,
-    all_pages: AllOpt = False,
-    output: OutputOpt = None,
-) -> None:
+@paged
+def list_(ctx: typer.Context, *, paging: Paging, output: OutputOpt = None) -> None:
     """List principals by name (admin).
 
     JSON: {"items": [principal, ...], "next_page_token"}.
     """
-    state = get_state(ctx)
-    with client(state) as api:
-        page = collect(
-            lambda token: api.list_principals(limit=limit, page_token=token),
-            page_token,
-            all_pages,
-        )
-    emit_page(state, page, _COLUMNS)
+    paging.print(
+        ctx,
+        lambda api, limit, token: api.list_principals(limit=limit, page_token=token),
+        columns=_COLUMNS,
+    )
 
 
 @app.command("grant")

@@ -8,24 +8,19 @@ from typing import Annotated, Any
 
 import typer
 
-from registry.cli._common import AllOpt, LimitOpt, PageTokenOpt, client, collect
+from registry.cli._common import Paging, client, command_group, paged
 from registry.cli._output import (
     EXIT_CONFLICT,
     OutputOpt,
     dumps,
     emit,
-    emit_page,
     exit_with_error,
     get_state,
     note,
     render_record,
 )
 
-app = typer.Typer(
-    help="Promotion requests: gates, four-eyes approvals, reject, cancel.",
-    no_args_is_help=True,
-    rich_markup_mode=None,
-)
+app = command_group("Promotion requests: gates, four-eyes approvals, reject, cancel.")
 
 IdArg = Annotated[str, typer.Argument(metavar="ID", help="Promotion request id.")]
 
@@ -317,6 +312,7 @@ def cancel(ctx: typer.Context, promotion_id: IdArg, output: OutputOpt = None) ->
 
 
 @app.command("list")
+@paged
 def list_(
     ctx: typer.Context,
     deployment: Annotated[
@@ -332,29 +328,22 @@ def list_(
             show_default=False,
         ),
     ] = None,
-    limit: LimitOpt = None,
-    page_token: PageTokenOpt = None,
-    all_pages: AllOpt = False,
+    *,
+    paging: Paging,
     output: OutputOpt = None,
 ) -> None:
     """List promotion requests newest first, in deployments you may read.
 
     JSON: {"items": [promotion, ...], "next_page_token"}. Exit 4 (deployment_not_found).
     """
-    state = get_state(ctx)
-    with client(state) as api:
-        page = collect(
-            lambda token: api.list_promotions(
-                deployment=deployment, state=state_filter, limit=limit, page_token=token
-            ),
-            page_token,
-            all_pages,
-        )
-    if state.json:
-        emit(state, page)
-        return
-    items = [{**p, "approvals": _approvers(p)} for p in page.get("items", [])]
-    emit_page(state, {**page, "items": items}, _LIST_COLUMNS)
+    paging.print(
+        ctx,
+        lambda api, limit, token: api.list_promotions(
+            deployment=deployment, state=state_filter, limit=limit, page_token=token
+        ),
+        columns=_LIST_COLUMNS,
+        row=lambda promotion: {**promotion, "approvals": _approvers(promotion)},
+    )
 
 
 @app.command("show")

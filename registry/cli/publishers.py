@@ -8,13 +8,11 @@ from typing import Annotated, Any
 
 import typer
 
-from registry.cli._common import AllOpt, LimitOpt, PageTokenOpt, client, collect
-from registry.cli._output import OutputOpt, emit, emit_page, get_state, note
+from registry.cli._common import Paging, client, command_group, paged
+from registry.cli._output import OutputOpt, emit, get_state, note
 
-app = typer.Typer(
-    help="Trusted CI publishers: which CI OIDC identities may act as which service principal.",
-    no_args_is_help=True,
-    rich_markup_mode=None,
+app = command_group(
+    "Trusted CI publishers: which CI OIDC identities may act as which service principal."
 )
 
 
@@ -112,23 +110,17 @@ def add(
 
 
 @app.command("list")
-def list_(
-    ctx: typer.Context,
-    limit: LimitOpt = None,
-    page_token: PageTokenOpt = None,
-    all_pages: AllOpt = False,
-    output: OutputOpt = None,
-) -> None:
+@paged
+def list_(ctx: typer.Context, *, paging: Paging, output: OutputOpt = None) -> None:
     """List trusted publishers by name (admin).
 
     JSON: {"items": [publisher, ...], "next_page_token"}.
     """
-    state = get_state(ctx)
-    with client(state) as api:
-        page = collect(
-            lambda token: api.list_publishers(limit=limit, page_token=token), page_token, all_pages
-        )
-    emit_page(state, page, _COLUMNS)
+    paging.print(
+        ctx,
+        lambda api, limit, token: api.list_publishers(limit=limit, page_token=token),
+        columns=_COLUMNS,
+    )
 
 
 @app.command("exchange")

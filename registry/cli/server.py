@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from registry.cli._common import command_group
 from registry.cli._output import OutputOpt, emit, exit_with_error, get_state, render_record
 
 if TYPE_CHECKING:
@@ -17,16 +18,8 @@ if TYPE_CHECKING:
 
     from registry.settings import Settings
 
-db_app = typer.Typer(
-    help="Database schema: upgrade, check, current (REGISTRY_DATABASE__URL).",
-    no_args_is_help=True,
-    rich_markup_mode=None,
-)
-storage_app = typer.Typer(
-    help="Artifact store maintenance (REGISTRY_STORAGE__*).",
-    no_args_is_help=True,
-    rich_markup_mode=None,
-)
+db_app = command_group("Database schema: upgrade, check, current (REGISTRY_DATABASE__URL).")
+storage_app = command_group("Artifact store maintenance (REGISTRY_STORAGE__*).")
 
 
 def _settings() -> Settings:

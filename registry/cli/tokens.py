@@ -6,14 +6,10 @@ from typing import Annotated
 
 import typer
 
-from registry.cli._common import AllOpt, LimitOpt, PageTokenOpt, client, collect
-from registry.cli._output import OutputOpt, emit, emit_page, get_state, note
+from registry.cli._common import Paging, client, command_group, paged
+from registry.cli._output import OutputOpt, emit, get_state, note
 
-app = typer.Typer(
-    help="API tokens: mint (shown once), list, revoke.",
-    no_args_is_help=True,
-    rich_markup_mode=None,
-)
+app = command_group("API tokens: mint (shown once), list, revoke.")
 
 _COLUMNS = ["id", "principal", "name", "scopes", "expires_at", "revoked_at", "created_at"]
 
@@ -93,12 +89,12 @@ def create(
 
 
 @app.command("list")
+@paged
 def list_(
     ctx: typer.Context,
     principal: PrincipalOpt = None,
-    limit: LimitOpt = None,
-    page_token: PageTokenOpt = None,
-    all_pages: AllOpt = False,
+    *,
+    paging: Paging,
     output: OutputOpt = None,
 ) -> None:
     """List a principal's tokens, newest first (never the secrets).
@@ -106,14 +102,13 @@ def list_(
     JSON: {"items": [{"id", "principal", "name", "scopes", "expires_at", "revoked_at",
     "created_at"}, ...], "next_page_token"}. Exit 3 (policy_denied), 4 (principal_not_found).
     """
-    state = get_state(ctx)
-    with client(state) as api:
-        page = collect(
-            lambda token: api.list_tokens(principal=principal, limit=limit, page_token=token),
-            page_token,
-            all_pages,
-        )
-    emit_page(state, page, _COLUMNS)
+    paging.print(
+        ctx,
+        lambda api, limit, token: api.list_tokens(
+            principal=principal, limit=limit, page_token=token
+        ),
+        columns=_COLUMNS,
+    )
 
 
 @app.command("revoke")

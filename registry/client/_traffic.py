@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import httpx
+
 from registry.client._errors import JSON
 from registry.client._refs import seg
 from registry.client._transport import _Transport
@@ -70,6 +72,26 @@ class _Traffic(_Transport):
         the ``If-None-Match`` refreshes)."""
         result: JSON = self._json("GET", f"/api/v1/deployments/{seg(name)}/routing-table")
         return result
+
+    def fetch_routing_table(
+        self, name: str, etag: str | None = None, *, timeout_s: float = 2.0
+    ) -> tuple[int, JSON | None, str | None]:
+        """One conditional ``GET /api/v1/deployments/{d}/routing-table`` (``If-None-Match:
+        etag``), never retried (:class:`Router` retries at its next refresh): ``(200, table,
+        etag)`` or ``(304, None, etag)``. Any other answer raises :class:`ClientError`, a refused
+        connection or a timeout ``server_unavailable``."""
+        headers = {"If-None-Match": etag} if etag else {}
+        path = f"/api/v1/deployments/{seg(name)}/routing-table"
+        try:
+            response = self._http.get(path, headers=headers, timeout=timeout_s)
+        except httpx.TransportError as exc:
+            raise self._unavailable(exc) from exc
+        if response.status_code == 304:
+            return 304, None, response.headers.get("ETag") or etag
+        if response.status_code != 200:
+            raise self._error(response)
+        body = response.json()
+        return 200, body if isinstance(body, dict) else None, response.headers.get("ETag")
 
     def report(
         self,

@@ -27,8 +27,6 @@ from collections.abc import Callable, Mapping
 from hashlib import sha256
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-import httpx
-
 from registry.canary.hashing import (
     BUCKETS,
     CANDIDATE,
@@ -41,7 +39,6 @@ from registry.canary.hashing import (
     check_salt,
     check_share_bp,
 )
-from registry.client._refs import seg
 
 if TYPE_CHECKING:
     from registry.client import RegistryClient
@@ -303,20 +300,8 @@ class Router:
 def client_fetch(client: RegistryClient, *, timeout_s: float = 2.0) -> Fetch:
     """``fetch`` over a :class:`RegistryClient`'s HTTP session (one attempt, no retries: the
     router retries at its next refresh). Error answers raise the client's ``ClientError``."""
-    http = client._http
 
     def fetch(deployment: str, etag: str | None) -> tuple[int, dict[str, Any] | None, str | None]:
-        headers = {"If-None-Match": etag} if etag else {}
-        path = f"/api/v1/deployments/{seg(deployment)}/routing-table"
-        try:
-            response = http.get(path, headers=headers, timeout=timeout_s)
-        except httpx.TransportError as exc:
-            raise client._unavailable(exc) from exc
-        if response.status_code == 304:
-            return 304, None, response.headers.get("ETag") or etag
-        if response.status_code != 200:
-            raise client._error(response)
-        body = response.json()
-        return 200, body if isinstance(body, dict) else None, response.headers.get("ETag")
+        return client.fetch_routing_table(deployment, etag, timeout_s=timeout_s)
 
     return fetch

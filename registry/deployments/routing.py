@@ -186,6 +186,10 @@ class RoutingCache:
         return table
 
 
+FileSlot = tuple[dict[str, Any], str, str]
+"""A file entry whose ``url`` is still to fill in, its blob hex digest, its API download path."""
+
+
 @dataclass
 class TableDraft:
     """A routing table read from the database whose file URLs are not filled in yet."""
@@ -194,7 +198,7 @@ class TableDraft:
     document: dict[str, Any]
     answers: dict[str, dict[str, Any] | None]
     #: (file entry to complete, blob hex digest, API download path)
-    files: list[tuple[dict[str, Any], str, str]]
+    files: list[FileSlot]
 
     def finish(self, store: ArtifactStore, presign_ttl_s: int) -> RouteTable:
         """Fill in download URLs (presigned where the store can) and serialise the answers."""
@@ -211,6 +215,59 @@ class TableDraft:
         )
 
 
+def _read_arm(
+    session: Session,
+    *,
+    head: dict[str, Any],
+    ns: Namespace,
+    adapter: Adapter,
+    base: dict[str, Any],
+    version_id: uuid.UUID,
+) -> tuple[dict[str, Any], dict[str, Any], list[FileSlot]]:
+    """One arm's routing-table entry, its resolve answer (``head`` first: deployment,
+    revision, arm) and the file entries of that answer."""
+    v = session.get_one(AdapterVersion, version_id)
+    files = session.scalars(
+        select(VersionFile).where(VersionFile.adapter_version_id == v.id).order_by(VersionFile.name)
+    ).all()
+    entry = {
+        "ref": f"{ns.name}/{adapter.name}@v{v.version}",
+        "version": v.version,
+        "digest": v.digest,
+        "serving_name": serving_name(ns.name, adapter.name, v.version, v.digest),
+        "peft_type": v.peft_type,
+        "r": v.r,
+    }
+    files_path = f"/api/v1/adapters/{ns.name}/{adapter.name}/versions/v{v.version}/files"
+    arm_files: list[dict[str, Any]] = []
+    answer = {
+        **head,
+        **entry,
+        "base": base["ref"],
+        "base_digest": base["manifest_digest"],
+        "files": arm_files,
+    }
+    slots: list[FileSlot] = []
+    for f in files:
+        file_entry: dict[str, Any] = {
+            "name": f.name,
+            "digest": f"sha256:{f.digest}",
+            "size": f.size,
+        }
+        arm_files.append(file_entry)
+        slots.append((file_entry, f.digest, f"{files_path}/{f.name}"))
+    return entry, answer, slots
+
+
+def _read_base(session: Session, dep: Deployment) -> dict[str, Any]:
+    base_version = session.get_one(BaseModelVersion, dep.base_model_version_id)
+    base_model = session.get_one(BaseModel, base_version.base_model_id)
+    return {
+        "ref": f"{base_model.name}@{base_version.revision}",
+        "manifest_digest": base_version.manifest_digest,
+    }
+
+
 def read_table(session: Session, name: str) -> TableDraft | None:
     """The table of deployment ``name`` as stored (database reads only); None when missing."""
     dep = session.scalars(select(Deployment).where(Deployment.name == name)).one_or_none()
@@ -224,16 +281,11 @@ def read_table(session: Session, name: str) -> TableDraft | None:
     ).one()
     ns = session.get_one(Namespace, dep.namespace_id)
     adapter = session.get_one(Adapter, dep.adapter_id)
-    base_version = session.get_one(BaseModelVersion, dep.base_model_version_id)
-    base_model = session.get_one(BaseModel, base_version.base_model_id)
-    base = {
-        "ref": f"{base_model.name}@{base_version.revision}",
-        "manifest_digest": base_version.manifest_digest,
-    }
+    base = _read_base(session, dep)
     share = revision.candidate_share_bp if revision.candidate_version_id else 0
     arms: dict[str, dict[str, Any] | None] = {}
     answers: dict[str, dict[str, Any] | None] = {}
-    file_entries: list[tuple[dict[str, Any], str, str]] = []
+    file_entries: list[FileSlot] = []
     for arm_name, version_id in (
         ("stable", revision.stable_version_id),
         ("candidate", revision.candidate_version_id),
@@ -241,41 +293,11 @@ def read_table(session: Session, name: str) -> TableDraft | None:
         if version_id is None:
             arms[arm_name], answers[arm_name] = None, None
             continue
-        v = session.get_one(AdapterVersion, version_id)
-        files = session.scalars(
-            select(VersionFile)
-            .where(VersionFile.adapter_version_id == v.id)
-            .order_by(VersionFile.name)
-        ).all()
-        entry = {
-            "ref": f"{ns.name}/{adapter.name}@v{v.version}",
-            "version": v.version,
-            "digest": v.digest,
-            "serving_name": serving_name(ns.name, adapter.name, v.version, v.digest),
-            "peft_type": v.peft_type,
-            "r": v.r,
-        }
-        arms[arm_name] = entry
-        files_path = f"/api/v1/adapters/{ns.name}/{adapter.name}/versions/v{v.version}/files"
-        arm_files: list[dict[str, Any]] = []
-        answer = {
-            "deployment": dep.name,
-            "revision": revision.revision,
-            "arm": arm_name,
-            **entry,
-            "base": base["ref"],
-            "base_digest": base["manifest_digest"],
-            "files": arm_files,
-        }
-        for f in files:
-            file_entry: dict[str, Any] = {
-                "name": f.name,
-                "digest": f"sha256:{f.digest}",
-                "size": f.size,
-            }
-            arm_files.append(file_entry)
-            file_entries.append((file_entry, f.digest, f"{files_path}/{f.name}"))
-        answers[arm_name] = answer
+        head = {"deployment": dep.name, "revision": revision.revision, "arm": arm_name}
+        arms[arm_name], answers[arm_name], slots = _read_arm(
+            session, head=head, ns=ns, adapter=adapter, base=base, version_id=version_id
+        )
+        file_entries.extend(slots)
     document = {
         "deployment": dep.name,
         "revision": revision.revision,

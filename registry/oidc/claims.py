@@ -158,17 +158,10 @@ def _is_protected(value: object) -> bool:
     return value is True or value == "true"
 
 
-def match(spec: PublisherSpec, claims: Mapping[str, Any]) -> CiIdentity:
-    """Check verified ``claims`` against ``spec`` and return the CI identity they prove.
-
-    Checked in order, first failure wins: repository (and the ``sub`` prefix), owner id,
-    workflow file, pull-request event, ref (claim and workflow suffix), protected ref,
-    environment. Raises ``OidcTokenInvalid`` with reason ``repository_mismatch``,
-    ``owner_id_mismatch``, ``workflow_mismatch``, ``pull_request_event``, ``ref_mismatch``,
-    ``unprotected_ref``, ``environment_mismatch``, ``missing_claim`` or ``malformed``.
-    """
-    names = _GITLAB if spec.kind == "gitlab" else _GITHUB
-
+def _check_repository(
+    spec: PublisherSpec, names: _ClaimNames, claims: Mapping[str, Any]
+) -> tuple[str, str]:
+    """The ``sub`` and repository claims, both naming the publisher's repository."""
     subject = _required_str(claims, "sub")
     repository = _required_str(claims, names.repository)
     if repository.lower() != spec.repository.lower():
@@ -182,7 +175,10 @@ def match(spec: PublisherSpec, claims: Mapping[str, Any]) -> CiIdentity:
         raise _reject(
             "repository_mismatch", "The token's subject names another repository.", actual=subject
         )
+    return subject, repository
 
+
+def _check_owner_id(spec: PublisherSpec, names: _ClaimNames, claims: Mapping[str, Any]) -> str:
     owner_id = _required_str(claims, names.owner_id)
     if owner_id != spec.repository_owner_id:
         # Same name, different owner: the org or project was deleted and its name re-registered.
@@ -191,7 +187,13 @@ def match(spec: PublisherSpec, claims: Mapping[str, Any]) -> CiIdentity:
             "The token's repository owner id does not match the publisher.",
             claim=names.owner_id,
         )
+    return owner_id
 
+
+def _check_workflow(
+    spec: PublisherSpec, names: _ClaimNames, claims: Mapping[str, Any]
+) -> tuple[str, str]:
+    """The workflow claim and the ref it ran from (the part after the expected path's ``@``)."""
     workflow_ref = next((v for v in (_optional_str(claims, n) for n in names.workflow) if v), None)
     if workflow_ref is None:
         raise _reject(
@@ -214,7 +216,10 @@ def match(spec: PublisherSpec, claims: Mapping[str, Any]) -> CiIdentity:
             expected=spec.workflow_ref,
             actual=workflow_ref,
         )
+    return workflow_ref, workflow_suffix
 
+
+def _check_event(spec: PublisherSpec, names: _ClaimNames, claims: Mapping[str, Any]) -> str | None:
     event = _optional_str(claims, names.event)
     if spec.kind == "github" and event is None:
         raise _reject("missing_claim", "The token has no 'event_name' claim.", claim="event_name")
@@ -224,31 +229,36 @@ def match(spec: PublisherSpec, claims: Mapping[str, Any]) -> CiIdentity:
             "Tokens from pull-request pipelines are never trusted.",
             event=event,
         )
+    return event
 
+
+def _check_ref(
+    spec: PublisherSpec, names: _ClaimNames, claims: Mapping[str, Any], workflow_suffix: str
+) -> str | None:
+    """The ref claim; when the publisher pins a ref, the claim and the workflow's ref match it."""
     ref = _optional_str(claims, names.ref)
-    if spec.ref is not None:
-        if ref is None:
-            raise _reject(
-                "missing_claim", f"The token has no {names.ref!r} claim.", claim=names.ref
-            )
-        if ref != spec.ref:
-            raise _reject(
-                "ref_mismatch",
-                "The token was issued for another ref.",
-                expected=spec.ref,
-                actual=ref,
-            )
-        if workflow_suffix != spec.ref and not _COMMIT_SHA.fullmatch(workflow_suffix):
-            raise _reject(
-                "ref_mismatch",
-                "The workflow ran from another ref.",
-                expected=spec.ref,
-                actual=workflow_suffix,
-            )
+    if spec.ref is None:
+        return ref
+    if ref is None:
+        raise _reject("missing_claim", f"The token has no {names.ref!r} claim.", claim=names.ref)
+    if ref != spec.ref:
+        raise _reject(
+            "ref_mismatch",
+            "The token was issued for another ref.",
+            expected=spec.ref,
+            actual=ref,
+        )
+    if workflow_suffix != spec.ref and not _COMMIT_SHA.fullmatch(workflow_suffix):
+        raise _reject(
+            "ref_mismatch",
+            "The workflow ran from another ref.",
+            expected=spec.ref,
+            actual=workflow_suffix,
+        )
+    return ref
 
-    if spec.require_protected_ref and not _is_protected(claims.get("ref_protected")):
-        raise _reject("unprotected_ref", "The token was issued for an unprotected ref.")
 
+def _check_environment(spec: PublisherSpec, claims: Mapping[str, Any]) -> str | None:
     environment = _optional_str(claims, "environment")
     if spec.environment is not None and environment != spec.environment:
         raise _reject(
@@ -257,7 +267,10 @@ def match(spec: PublisherSpec, claims: Mapping[str, Any]) -> CiIdentity:
             expected=spec.environment,
             actual=environment,
         )
+    return environment
 
+
+def _token_id_and_expiry(claims: Mapping[str, Any]) -> tuple[str, datetime]:
     jti = _required_str(claims, "jti")
     exp = claims.get("exp")
     if isinstance(exp, bool) or not isinstance(exp, int | float):
@@ -268,6 +281,28 @@ def match(spec: PublisherSpec, claims: Mapping[str, Any]) -> CiIdentity:
         raise _reject(
             "malformed", "The token's 'exp' claim is out of range.", claim="exp"
         ) from None
+    return jti, expires_at
+
+
+def match(spec: PublisherSpec, claims: Mapping[str, Any]) -> CiIdentity:
+    """Check verified ``claims`` against ``spec`` and return the CI identity they prove.
+
+    Checked in order, first failure wins: repository (and the ``sub`` prefix), owner id,
+    workflow file, pull-request event, ref (claim and workflow suffix), protected ref,
+    environment. Raises ``OidcTokenInvalid`` with reason ``repository_mismatch``,
+    ``owner_id_mismatch``, ``workflow_mismatch``, ``pull_request_event``, ``ref_mismatch``,
+    ``unprotected_ref``, ``environment_mismatch``, ``missing_claim`` or ``malformed``.
+    """
+    names = _GITLAB if spec.kind == "gitlab" else _GITHUB
+    subject, repository = _check_repository(spec, names, claims)
+    owner_id = _check_owner_id(spec, names, claims)
+    workflow_ref, workflow_suffix = _check_workflow(spec, names, claims)
+    event = _check_event(spec, names, claims)
+    ref = _check_ref(spec, names, claims, workflow_suffix)
+    if spec.require_protected_ref and not _is_protected(claims.get("ref_protected")):
+        raise _reject("unprotected_ref", "The token was issued for an unprotected ref.")
+    environment = _check_environment(spec, claims)
+    jti, expires_at = _token_id_and_expiry(claims)
     return CiIdentity(
         issuer=_required_str(claims, "iss"),
         subject=subject,

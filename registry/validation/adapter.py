@@ -111,28 +111,10 @@ def _dtype(header: SafetensorsHeader) -> str | None:
     return dtypes.pop() if len(dtypes) == 1 else "mixed"
 
 
-def validate_adapter(
-    files: Mapping[str, ByteSource],
-    *,
-    base: BaseManifest | None,
-    scan_limit_bytes: int = DEFAULT_SCAN_LIMIT_BYTES,
-    max_config_bytes: int = MAX_CONFIG_BYTES,
-    max_header_bytes: int = MAX_HEADER_BYTES,
-    max_text_bytes: int = MAX_TEXT_BYTES,
-    max_tokenizer_bytes: int = MAX_TOKENIZER_BYTES,
-    max_tensors: int = MAX_TENSORS,
-    regex_limits: RegexLimits | None = None,
-) -> ValidationReport:
-    """Validate an adapter's files (name -> source); see the module docstring for the order.
-
-    Reads file heads, the config, text extras, the safetensors header, and tensor data only when
-    the whole data buffer is at most ``scan_limit_bytes``. Every file read whole is refused from
-    its size before it is read (config, text extras by :func:`text_limit`, header length); the
-    config's regexes are matched within ``regex_limits``.
-
-    Raises:
-        AdapterInvalid: a subclass with a stable ``code`` and ``context["reason"]``.
-    """
+def _check_files(
+    files: Mapping[str, ByteSource], *, max_text_bytes: int, max_tokenizer_bytes: int
+) -> None:
+    """Steps 1-3: every file allowed, config and weights present, text extras sound."""
     for name, src in files.items():
         check_file_allowed(name, src.read_at(0, HEAD_BYTES))
     if CONFIG_NAME not in files:
@@ -158,8 +140,11 @@ def validate_adapter(
             )
         check_text_extra(name, src.read_at(0, src.size), max_bytes=limit)
 
-    cfg = _read_config(files[CONFIG_NAME], max_config_bytes, regex_limits or RegexLimits())
-    weights = files[WEIGHTS_NAME]
+
+def _read_header(
+    weights: ByteSource, *, max_header_bytes: int, max_tensors: int
+) -> SafetensorsHeader:
+    """Step 5: the strict safetensors header, refusing one without tensors."""
     header = parse_header(
         weights,
         file_name=WEIGHTS_NAME,
@@ -172,44 +157,87 @@ def validate_adapter(
             reason="no_tensors",
             context={"file": WEIGHTS_NAME},
         )
+    return header
 
-    warnings: list[str] = []
-    ranks: list[int] = []
-    targets: list[str] = []
-    zero_check: list[str] = []
-    checked = False
+
+@dataclass
+class _TensorFindings:
+    """What steps 6-7 learnt: warnings, ranks, target modules, and the lora_B tensors whose
+    all-zero state is only worth a warning."""
+
+    warnings: list[str] = field(default_factory=list)
+    ranks: list[int] = field(default_factory=list)
+    targets: list[str] = field(default_factory=list)
+    zero_check: list[str] = field(default_factory=list)
+    checked: bool = False
+
+
+def _check_tensors(
+    cfg: AdapterConfig, header: SafetensorsHeader, base: BaseManifest | None
+) -> _TensorFindings:
+    """Steps 6-7: config against tensors, then against the base when one is given."""
+    found = _TensorFindings()
     if cfg.opaque:
-        warnings.append(
+        found.warnings.append(
             f"peft_type {cfg.peft_type} accepted as opaque: only the safetensors format was checked"
         )
     elif cfg.is_prompt_learning:
         info = check_prompt_tensors(cfg, header.tensors)
         if base is not None:
-            warnings.extend(check_prompt_against_base(cfg, info, base))
-            checked = True
+            found.warnings.extend(check_prompt_against_base(cfg, info, base))
+            found.checked = True
     else:
         layout = classify(header.tensors, cfg)
         for module, group in sorted(layout.modules.items()):
             rank = check_module(cfg, group)
             if rank is not None:
-                ranks.append(rank)
-            targets.append(module)
+                found.ranks.append(rank)
+            found.targets.append(module)
             if "B" in group.parts:
-                zero_check.append(group.parts["B"].name)
+                found.zero_check.append(group.parts["B"].name)
         if base is not None:
-            warnings.extend(check_against_base(cfg, layout, base))
-            checked = True
+            found.warnings.extend(check_against_base(cfg, layout, base))
+            found.checked = True
+    return found
 
-    warnings.extend(
+
+def validate_adapter(
+    files: Mapping[str, ByteSource],
+    *,
+    base: BaseManifest | None,
+    scan_limit_bytes: int = DEFAULT_SCAN_LIMIT_BYTES,
+    max_config_bytes: int = MAX_CONFIG_BYTES,
+    max_header_bytes: int = MAX_HEADER_BYTES,
+    max_text_bytes: int = MAX_TEXT_BYTES,
+    max_tokenizer_bytes: int = MAX_TOKENIZER_BYTES,
+    max_tensors: int = MAX_TENSORS,
+    regex_limits: RegexLimits | None = None,
+) -> ValidationReport:
+    """Validate an adapter's files (name -> source); see the module docstring for the order.
+
+    Reads file heads, the config, text extras, the safetensors header, and tensor data only when
+    the whole data buffer is at most ``scan_limit_bytes``. Every file read whole is refused from
+    its size before it is read (config, text extras by :func:`text_limit`, header length); the
+    config's regexes are matched within ``regex_limits``.
+
+    Raises:
+        AdapterInvalid: a subclass with a stable ``code`` and ``context["reason"]``.
+    """
+    _check_files(files, max_text_bytes=max_text_bytes, max_tokenizer_bytes=max_tokenizer_bytes)
+    cfg = _read_config(files[CONFIG_NAME], max_config_bytes, regex_limits or RegexLimits())
+    weights = files[WEIGHTS_NAME]
+    header = _read_header(weights, max_header_bytes=max_header_bytes, max_tensors=max_tensors)
+    found = _check_tensors(cfg, header, base)
+    found.warnings.extend(
         scan_tensors_health(
             weights,
             header,
             limit_bytes=scan_limit_bytes,
-            zero_check=zero_check,
+            zero_check=found.zero_check,
             file_name=WEIGHTS_NAME,
         )
     )
-    return _report(cfg, header, files, ranks, targets, warnings, checked)
+    return _report(cfg, header, files, found.ranks, found.targets, found.warnings, found.checked)
 
 
 def _report(

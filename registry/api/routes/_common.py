@@ -1,4 +1,5 @@
-"""Shared route helpers: authenticated routers, OpenAPI error tables, pagination params."""
+"""Shared route helpers: authenticated routers, OpenAPI error tables, pagination params, version
+references in paths."""
 
 from __future__ import annotations
 
@@ -11,12 +12,37 @@ from registry.api.json_body import StrictJsonRoute
 from registry.api.openapi import add_error_codes
 from registry.api.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from registry.api.params import PageToken
-from registry.errors import RegistryError
+from registry.errors import (
+    AdapterNotFound,
+    InvalidName,
+    InvalidReference,
+    NamespaceNotFound,
+    RegistryError,
+    VersionNotFound,
+)
 
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size.")]
 DEFAULT_PAGE = DEFAULT_LIMIT
 
-__all__ = ["DEFAULT_PAGE", "Limit", "PageToken", "authenticated_router", "responses"]
+#: What a route naming a version (``/{namespace}/{name}/versions/{selector}``) can answer
+#: when the version is not there or the path is malformed.
+VERSION_NOT_FOUND: tuple[type[RegistryError], ...] = (
+    InvalidName,
+    InvalidReference,
+    NamespaceNotFound,
+    AdapterNotFound,
+    VersionNotFound,
+)
+
+__all__ = [
+    "DEFAULT_PAGE",
+    "VERSION_NOT_FOUND",
+    "Limit",
+    "PageToken",
+    "authenticated_router",
+    "responses",
+    "version_ref",
+]
 
 
 def authenticated_router(**kwargs: Any) -> APIRouter:
@@ -33,3 +59,10 @@ def responses(*errors: type[RegistryError]) -> dict[int | str, dict[str, Any]]:
     for cls in errors:
         add_error_codes(out, cls.status_code, [cls.code])
     return {int(status): entry for status, entry in out.items()}
+
+
+def version_ref(namespace: str, name: str, selector: str) -> str:
+    """``vN``, ``N``, ``latest`` or ``sha256:<hex>`` in a path → a full reference."""
+    if selector.isdigit():
+        selector = f"v{selector}"
+    return f"{namespace}/{name}@{selector}"

@@ -20,10 +20,12 @@ from registry.api.pagination import Page, decode_token, make_page
 from registry.api.params import AdapterPath, BaseQ, NamespacePath, NamespaceQ, SelectorPath, TagQ
 from registry.api.routes._common import (
     DEFAULT_PAGE,
+    VERSION_NOT_FOUND,
     Limit,
     PageToken,
     authenticated_router,
     responses,
+    version_ref,
 )
 from registry.catalog import mutations, queries, registration
 from registry.catalog.schemas import (
@@ -36,7 +38,6 @@ from registry.catalog.schemas import (
 )
 from registry.catalog.views import adapter_read, lineage_reads, version_reads
 from registry.errors import (
-    AdapterNotFound,
     BaseModelNotFound,
     CorruptSafetensors,
     DigestMismatch,
@@ -44,9 +45,7 @@ from registry.errors import (
     IncompatibleBase,
     InconsistentAdapter,
     InvalidAdapterConfig,
-    InvalidName,
     InvalidPageToken,
-    InvalidReference,
     InvalidTransition,
     MissingWeights,
     NamespaceNotFound,
@@ -55,7 +54,6 @@ from registry.errors import (
     UploadNotFound,
     UriNotAllowed,
     VersionAlreadyExists,
-    VersionNotFound,
 )
 
 router = authenticated_router(prefix="/api/v1/adapters", tags=["adapters"])
@@ -64,14 +62,6 @@ _VERSION = "/{namespace}/{name}/versions/{selector}"
 PeftTypeQ = Annotated[str | None, Query(max_length=32, description="LORA, IA3, ...")]
 RankQ = Annotated[int | None, Query(ge=1, le=1_000_000)]
 StateQ = Annotated[str | None, Query(pattern="^(registered|validated|quarantined|archived)$")]
-_NOT_FOUND = (InvalidName, InvalidReference, NamespaceNotFound, AdapterNotFound, VersionNotFound)
-
-
-def _ref(namespace: str, name: str, selector: str) -> str:
-    """``vN``, ``N``, ``latest`` or ``sha256:<hex>`` in a path → a full reference."""
-    if selector.isdigit():
-        selector = f"v{selector}"
-    return f"{namespace}/{name}@{selector}"
 
 
 def _one(session: SessionDep, ctx: queries.VersionContext, *, detail: bool = True) -> VersionRead:
@@ -111,7 +101,9 @@ def list_adapters(
     return make_page(items, more=len(rows) > limit, key=lambda a: [a.namespace, a.name])
 
 
-@router.get("/{namespace}/{name}", response_model=AdapterRead, responses=responses(*_NOT_FOUND))
+@router.get(
+    "/{namespace}/{name}", response_model=AdapterRead, responses=responses(*VERSION_NOT_FOUND)
+)
 def get_adapter(
     namespace: NamespacePath, name: AdapterPath, actor: ActorDep, session: SessionDep
 ) -> AdapterRead:
@@ -125,7 +117,7 @@ def get_adapter(
     status_code=status.HTTP_201_CREATED,
     response_model=VersionRead,
     responses=responses(
-        *_NOT_FOUND,
+        *VERSION_NOT_FOUND,
         BaseModelNotFound,
         UploadNotFound,
         CorruptSafetensors,
@@ -215,7 +207,7 @@ def register_version(
 @router.get(
     "/{namespace}/{name}/versions",
     response_model=Page[VersionRead],
-    responses=responses(*_NOT_FOUND, InvalidPageToken, BaseModelNotFound),
+    responses=responses(*VERSION_NOT_FOUND, InvalidPageToken, BaseModelNotFound),
 )
 def list_versions(
     namespace: NamespacePath,
@@ -247,7 +239,7 @@ def list_versions(
     return make_page(items, more=len(rows) > limit, key=lambda v: [v.version])
 
 
-@router.get(_VERSION, response_model=VersionRead, responses=responses(*_NOT_FOUND))
+@router.get(_VERSION, response_model=VersionRead, responses=responses(*VERSION_NOT_FOUND))
 def get_version(
     namespace: NamespacePath,
     name: AdapterPath,
@@ -256,12 +248,14 @@ def get_version(
     session: SessionDep,
 ) -> VersionRead:
     """One version (``vN``, ``latest`` or ``sha256:<digest>``) with files, datasets, warnings."""
-    ref = _ref(namespace, name, selector)
+    ref = version_ref(namespace, name, selector)
     return _one(session, queries.resolve_version(session, ref=ref, actor=actor))
 
 
 @router.get(
-    _VERSION + "/lineage", response_model=list[LineageEdgeRead], responses=responses(*_NOT_FOUND)
+    _VERSION + "/lineage",
+    response_model=list[LineageEdgeRead],
+    responses=responses(*VERSION_NOT_FOUND),
 )
 def get_lineage(
     namespace: NamespacePath,
@@ -272,13 +266,15 @@ def get_lineage(
     descendants: bool = False,
 ) -> list[LineageEdgeRead]:
     """Ancestors (default) or descendants of a version, breadth first."""
-    ctx = queries.resolve_version(session, ref=_ref(namespace, name, selector), actor=actor)
+    ctx = queries.resolve_version(session, ref=version_ref(namespace, name, selector), actor=actor)
     return lineage_reads(
         session, queries.walk_lineage(session, version_id=ctx.version.id, descendants=descendants)
     )
 
 
-@router.post(_VERSION + "/tags", response_model=VersionRead, responses=responses(*_NOT_FOUND))
+@router.post(
+    _VERSION + "/tags", response_model=VersionRead, responses=responses(*VERSION_NOT_FOUND)
+)
 def update_tags(
     namespace: NamespacePath,
     name: AdapterPath,
@@ -294,7 +290,7 @@ def update_tags(
             mutations.update_tags(
                 ctx.session,
                 actor=ctx.actor,
-                ref=_ref(namespace, name, selector),
+                ref=version_ref(namespace, name, selector),
                 add=body.add,
                 remove=body.remove,
             ),
@@ -305,7 +301,7 @@ def update_tags(
 @router.post(
     _VERSION + "/archive",
     response_model=VersionRead,
-    responses=responses(*_NOT_FOUND, InvalidTransition),
+    responses=responses(*VERSION_NOT_FOUND, InvalidTransition),
 )
 def archive_version(
     namespace: NamespacePath,
@@ -320,7 +316,7 @@ def archive_version(
         lambda: _one(
             ctx.session,
             mutations.archive_version(
-                ctx.session, actor=ctx.actor, ref=_ref(namespace, name, selector)
+                ctx.session, actor=ctx.actor, ref=version_ref(namespace, name, selector)
             ),
         ),
     )

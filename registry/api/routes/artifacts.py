@@ -11,8 +11,12 @@ from fastapi.responses import StreamingResponse
 
 from registry.api.deps import PrincipalDep, StoreDep, short_read
 from registry.api.params import AdapterPath, NamespacePath, SelectorPath, VersionFilePath
-from registry.api.routes._common import authenticated_router, responses
-from registry.api.routes.adapters import _NOT_FOUND, _ref
+from registry.api.routes._common import (
+    VERSION_NOT_FOUND,
+    authenticated_router,
+    responses,
+    version_ref,
+)
 from registry.catalog import files
 from registry.errors import BlobNotFound, VersionFileNotFound
 
@@ -22,7 +26,7 @@ router = authenticated_router(prefix="/api/v1/adapters", tags=["adapters"])
 @router.get(
     "/{namespace}/{name}/versions/{selector}/files/{file_name}",
     response_class=StreamingResponse,
-    responses=responses(*_NOT_FOUND, VersionFileNotFound, BlobNotFound),
+    responses=responses(*VERSION_NOT_FOUND, VersionFileNotFound, BlobNotFound),
 )
 def download_file(
     namespace: NamespacePath,
@@ -36,7 +40,7 @@ def download_file(
     """Stream one file of a version (constant memory, straight from the artifact store)."""
     with short_read(request, principal) as (session, actor):
         found = files.get_version_file(
-            session, actor=actor, ref=_ref(namespace, name, selector), name=file_name
+            session, actor=actor, ref=version_ref(namespace, name, selector), name=file_name
         )
     stat = store.stat_blob(found.digest)
     return StreamingResponse(

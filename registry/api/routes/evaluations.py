@@ -12,12 +12,13 @@ from registry.api.pagination import Page, decode_token, make_page
 from registry.api.params import AdapterPath, AdapterRefQ, NamespacePath, SelectorPath, SuiteQ
 from registry.api.routes._common import (
     DEFAULT_PAGE,
+    VERSION_NOT_FOUND,
     Limit,
     PageToken,
     authenticated_router,
     responses,
+    version_ref,
 )
-from registry.api.routes.adapters import _NOT_FOUND, _ref
 from registry.catalog import evaluations
 from registry.catalog.schemas import ComparisonRead, EvaluationCreate, EvaluationRead
 from registry.catalog.views import comparison_read, evaluation_reads
@@ -32,7 +33,7 @@ _EVALS = "/adapters/{namespace}/{name}/versions/{selector}/evaluations"
     _EVALS,
     status_code=status.HTTP_201_CREATED,
     response_model=EvaluationRead,
-    responses=responses(*_NOT_FOUND),
+    responses=responses(*VERSION_NOT_FOUND),
 )
 def record_evaluation(
     namespace: NamespacePath,
@@ -42,7 +43,7 @@ def record_evaluation(
     ctx: WriteDep,
 ) -> object:
     """Record a score for a version (bound to its base version, suite, metric, dataset)."""
-    ref = _ref(namespace, name, selector)
+    ref = version_ref(namespace, name, selector)
 
     def produce() -> EvaluationRead:
         vctx, row = evaluations.record_evaluation(
@@ -57,7 +58,9 @@ def record_evaluation(
 
 
 @router.get(
-    _EVALS, response_model=Page[EvaluationRead], responses=responses(*_NOT_FOUND, InvalidPageToken)
+    _EVALS,
+    response_model=Page[EvaluationRead],
+    responses=responses(*VERSION_NOT_FOUND, InvalidPageToken),
 )
 def list_evaluations(
     namespace: NamespacePath,
@@ -80,7 +83,7 @@ def list_evaluations(
     vctx, rows = evaluations.list_evaluations(
         session,
         actor=actor,
-        ref=_ref(namespace, name, selector),
+        ref=version_ref(namespace, name, selector),
         suite=suite,
         after=after,
         limit=limit + 1,
@@ -91,7 +94,9 @@ def list_evaluations(
     )
 
 
-@router.get("/evaluations/compare", response_model=ComparisonRead, responses=responses(*_NOT_FOUND))
+@router.get(
+    "/evaluations/compare", response_model=ComparisonRead, responses=responses(*VERSION_NOT_FOUND)
+)
 def compare(
     actor: ActorDep,
     session: SessionDep,
