@@ -41,7 +41,8 @@ def test_codes_are_unique_across_families() -> None:
 
 @pytest.mark.parametrize("cls", _family_classes(), ids=lambda c: c.__name__)
 def test_code_is_snake_case_and_status_is_an_http_error(cls: type[RegistryError]) -> None:
-    assert cls.code.replace("_", "").isalnum() and cls.code == cls.code.lower()
+    assert cls.code.replace("_", "").isalnum()
+    assert cls.code == cls.code.lower()
     assert 400 <= cls.status_code <= 599
 
 
