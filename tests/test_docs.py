@@ -169,3 +169,14 @@ def test_every_documented_package_exists() -> None:
 def test_every_package_is_documented() -> None:
     undocumented = sorted(packages_on_disk() - documented()[0])
     assert not undocumented, f"add a row to docs/architecture.md's Packages table: {undocumented}"
+
+
+def test_architecture_diagram_draws_the_floors_the_layering_test_holds() -> None:
+    """The domain and ground-floor lines of the diagram are tests/test_layering.py's order."""
+    from tests.test_layering import DOMAIN_ORDER, GROUND_FLOOR
+
+    diagram = ARCHITECTURE.read_text().split("```", 2)[1]
+    domains = diagram.split("domains", 1)[1].split("(each may", 1)[0]
+    ground = diagram.split("ground floor", 1)[1]
+    assert re.findall(r"(\w+)/", domains) == DOMAIN_ORDER
+    assert re.findall(r"\b(\w+)/?", ground.strip()) == GROUND_FLOOR

@@ -434,3 +434,65 @@ def test_function_and_module_size() -> None:
             if length > MAX_FUNCTION_LINES:
                 too_big.append(f"{rel}::{name}: {length} lines")
     assert not too_big, too_big
+
+
+# --- floors: the arrows docs/architecture.md draws ----------------------------------------------
+# Domains, top first: each may import those after it (and the ground floor), never one before.
+DOMAIN_ORDER = [
+    "traffic",
+    "promotions",
+    "deployments",
+    "idempotency",
+    "oidc",
+    "principals",
+    "catalog",
+    "uploads",
+    "access",
+    "auth",
+    "audit",
+]
+GROUND_FLOOR = [
+    "errors",
+    "settings",
+    "metrics",
+    "refs",
+    "schemas",
+    "db",
+    "validation",
+    "policy",
+    "canary",
+    "storage",
+]
+
+
+def floor_violations(graph: dict[str, set[str]]) -> list[str]:
+    found = [
+        f"{pkg} -> {target}"
+        for i, pkg in enumerate(DOMAIN_ORDER)
+        for target in sorted(graph.get(pkg, ()))
+        if target in DOMAIN_ORDER[:i]
+    ]
+    found += [
+        f"{pkg} -> {target}"
+        for pkg in GROUND_FLOOR
+        for target in sorted(graph.get(pkg, ()))
+        if target not in GROUND_FLOOR and target != "__version__"
+    ]
+    return found
+
+
+def test_domains_import_only_down_the_floors() -> None:
+    """Every domain package sits on the diagram of docs/architecture.md, and no package imports
+    one above it (the ground floor imports only the ground floor)."""
+    graph = package_imports()
+    domains = {p.parent.name for p in PKG.glob("*/__init__.py")} - set(GROUND_FLOOR)
+    unplaced = sorted(domains - set(DOMAIN_ORDER) - {"api", "cli", "client"})
+    assert not unplaced, f"place these packages in DOMAIN_ORDER or GROUND_FLOOR: {unplaced}"
+    assert not floor_violations(graph), floor_violations(graph)
+
+
+def test_floor_check_sees_an_upward_import() -> None:
+    assert floor_violations({"catalog": {"principals"}, "storage": {"db"}}) == [
+        "catalog -> principals"
+    ]
+    assert floor_violations({"db": {"catalog"}}) == ["db -> catalog"]
