@@ -47,7 +47,7 @@ def bench_dialect(dialect: str, url: str, n: int) -> list[dict[str, Any]]:
     from sqlalchemy import text
 
     from registry.access.actor import adapter_resource
-    from registry.access.policies import PolicyHolder
+    from registry.access.policy_sets import PolicyHolder
     from registry.access.subjects import load_actor
     from registry.auth.models import Principal, PrincipalNamespace
     from registry.auth.principal import AuthenticatedPrincipal

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from registry import __version__
-from registry.access.policies import PolicyHolder
+from registry.access.policy_sets import PolicyHolder
 from registry.access.resolve_guard import ResolveGuard
 from registry.api.errors import install_error_handlers
 from registry.api.fast_path import ServingFastPath

@@ -14,7 +14,7 @@ import uuid
 from dataclasses import dataclass
 
 from registry.access.actor import deployment_resource
-from registry.access.policies import PolicyHolder
+from registry.access.policy_sets import PolicyHolder
 from registry.access.subjects import load_actor
 from registry.auth.principal import AuthenticatedPrincipal
 from registry.db.session import Sessions, unit_of_work

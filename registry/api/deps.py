@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from registry.access.actor import Actor
-from registry.access.policies import ActivePolicies, PolicyHolder
+from registry.access.policy_sets import ActivePolicies, PolicyHolder
 from registry.access.subjects import load_actor
 from registry.api.openapi import BEARER_SCHEME
 from registry.api.params import IdempotencyKey

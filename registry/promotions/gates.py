@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from registry.access.policies import ActivePolicies
+from registry.access.policy_sets import ActivePolicies
 from registry.catalog.evaluations import evaluations_on_base
 from registry.catalog.models import AdapterVersion
 from registry.deployments.models import Deployment

@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from registry.access.actor import Actor, deployment_resource
-from registry.access.policies import ActivePolicies
+from registry.access.policy_sets import ActivePolicies
 from registry.canary.plans import Plan
 from registry.canary.plans import plan_digest as plan_digest_of
 from registry.catalog.models import AdapterVersion

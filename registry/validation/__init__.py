@@ -22,7 +22,6 @@ from registry.validation.files import (
     check_file_allowed,
     check_text_extra,
 )
-from registry.validation.health import scan_tensors_health, tensor_is_all_zero
 from registry.validation.manifest import (
     BaseManifest,
     manifest_from_parts,
@@ -36,6 +35,7 @@ from registry.validation.safetensors import (
     parse_header,
 )
 from registry.validation.source import ByteSource, BytesSource, FileSource
+from registry.validation.tensor_health import scan_tensors_health, tensor_is_all_zero
 
 __all__ = [
     "ALLOWED_NAMES",

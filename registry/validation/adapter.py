@@ -42,7 +42,6 @@ from registry.validation.files import (
     check_text_extra,
     text_limit,
 )
-from registry.validation.health import scan_tensors_health
 from registry.validation.layout import classify
 from registry.validation.manifest import BaseManifest
 from registry.validation.patterns import RegexLimits
@@ -53,6 +52,7 @@ from registry.validation.safetensors import (
     parse_header,
 )
 from registry.validation.source import ByteSource
+from registry.validation.tensor_health import scan_tensors_health
 
 DEFAULT_SCAN_LIMIT_BYTES = 64 * 1024 * 1024
 

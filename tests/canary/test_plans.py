@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from registry.access.policies import compile_bundle
+from registry.access.policy_sets import compile_bundle
 from registry.canary.plans import (
     Plan,
     Rule,

@@ -214,7 +214,7 @@ def test_a_policy_set_applied_before_the_floor_still_loads() -> None:
     """A set stored before the floor existed (no floor, no cap, a one-request baseline) is not
     accepted anew, but an existing one loads (the server must start); its plan below the floor
     is refused when a promotion asks for it, and its baseline is raised to min_requests."""
-    from registry.access.policies import compile_bundle
+    from registry.access.policy_sets import compile_bundle
     from registry.errors import PlanBelowFloor
     from registry.policy.loader import from_texts, load_default
     from registry.promotions.plans import plan_for_request

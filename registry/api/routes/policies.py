@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import Request, status
 
-from registry.access import policies
+from registry.access import policy_sets
 from registry.access.actor import policy_resource
-from registry.access.policies import ActivePolicies
+from registry.access.policy_sets import ActivePolicies
 from registry.access.schemas import PolicyApply, PolicyRead
 from registry.api.deps import ActorDep, PoliciesDep, WriteDep
 from registry.api.routes._common import authenticated_router, responses
@@ -48,7 +48,7 @@ def apply(body: PolicyApply, ctx: WriteDep, request: Request) -> object:
     return ctx.idempotent(
         body,
         lambda: _read(
-            policies.apply(
+            policy_sets.apply(
                 ctx.session,
                 ctx.actor,
                 request.app.state.policies,
