@@ -6,7 +6,7 @@ import base64
 import binascii
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from registry.errors import InvalidPageToken
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
@@ -29,6 +30,14 @@ def make_page(items: list[T], *, more: bool, key: Callable[[T], list[Any]]) -> P
     """``items`` as a page; when ``more`` (the query found a row past the page) the token is the
     cursor ``key`` of the last item."""
     return Page(items=items, next_page_token=encode_token(key(items[-1])) if more else None)
+
+
+def page_of(
+    rows: Sequence[R], limit: int, read: Callable[[R], T], key: Callable[[T], list[Any]]
+) -> Page[T]:
+    """The page of a query that asked for ``limit + 1`` rows: the first ``limit`` rows through
+    ``read``; a row past them means there is a next page (its token: ``key`` of the last item)."""
+    return make_page([read(row) for row in rows[:limit]], more=len(rows) > limit, key=key)
 
 
 def encode_token(key: list[Any]) -> str:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any, get_type_hints
 
 import typer
 
-from registry.cli._output import State, emit_page, get_state, note
+from registry.cli._output import State, emit, emit_page, get_state, note
 
 if TYPE_CHECKING:
     from registry.client import RegistryClient
@@ -35,6 +35,11 @@ DeploymentArg = Annotated[str, typer.Argument(metavar="D", help="Deployment name
 AllOpt = Annotated[bool, typer.Option("--all", help="Follow next_page_token and print every item.")]
 
 
+def flag(flag_: str, help_: str, metavar: str | None = None) -> Any:
+    """A ``typer.Option`` whose default ``--help`` does not show (an optional value)."""
+    return typer.Option(flag_, help=help_, metavar=metavar, show_default=False)
+
+
 def command_group(help_: str) -> typer.Typer:
     """A command group (``adapter-registry GROUP ...``): plain-text help, help when bare."""
     return typer.Typer(help=help_, no_args_is_help=True, rich_markup_mode=None)
@@ -45,6 +50,19 @@ def client(state: State) -> RegistryClient:
     from registry import client as client_module  # attribute lookup: tests swap the class
 
     return client_module.RegistryClient(state.server, state.token)
+
+
+def reply(
+    ctx: typer.Context,
+    call: Callable[[RegistryClient], Any],
+    text: Callable[[Any], str] | None = None,
+) -> None:
+    """Make one request with ``call(api)`` and print the answer: JSON, or ``text(answer)``
+    (a record by default)."""
+    state = get_state(ctx)
+    with client(state) as api:
+        answer = call(api)
+    emit(state, answer, None if text is None else lambda: text(answer))
 
 
 def collect(fetch: Callable[[str | None], JSON], page_token: str | None, all_pages: bool) -> JSON:

@@ -15,6 +15,7 @@ from registry.cli._common import (
     Paging,
     client,
     command_group,
+    flag,
     paged,
     parse_adapter,
     short_digest,
@@ -215,11 +216,7 @@ def pull(
     ] = False,
     base_name: Annotated[
         str | None,
-        typer.Option(
-            "--base-name",
-            help="With --for-serving: the name the engine serves the base under.",
-            show_default=False,
-        ),
+        flag("--base-name", "With --for-serving: the name the engine serves the base under."),
     ] = None,
     output: OutputOpt = None,
 ) -> None:

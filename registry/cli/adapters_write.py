@@ -12,6 +12,7 @@ import typer
 from registry.cli._common import (
     client,
     dir_files,
+    flag,
     option_group,
     parse_adapter,
     parse_base,
@@ -223,11 +224,8 @@ def validate(
     ] = None,
     base: Annotated[
         str | None,
-        typer.Option(
-            "--base",
-            metavar="NAME@REV",
-            help="Check against a registered base's manifest (needs the server).",
-            show_default=False,
+        flag(
+            "--base", "Check against a registered base's manifest (needs the server).", "NAME@REV"
         ),
     ] = None,
     output: OutputOpt = None,

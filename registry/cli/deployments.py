@@ -14,10 +14,12 @@ from registry.cli._common import (
     Paging,
     client,
     command_group,
+    flag,
     paged,
     parse_adapter,
     parse_base,
     percent,
+    reply,
     short_digest,
 )
 from registry.cli._output import (
@@ -113,13 +115,10 @@ def create(
     """
     parse_base(base)
     parse_adapter(adapter)
-    state = get_state(ctx)
-    with client(state) as api:
-        created = api.create_deployment(name, base=base, adapter=adapter)
-    emit(
-        state,
-        created,
-        lambda: (
+    reply(
+        ctx,
+        lambda api: api.create_deployment(name, base=base, adapter=adapter),
+        lambda created: (
             f"created deployment {created['name']}: {created['adapter']} on {created['base']} "
             f"(revision {created['revision']})"
         ),
@@ -150,10 +149,7 @@ def status(ctx: typer.Context, name: DeploymentArg, output: OutputOpt = None) ->
     "ref", "state"} | null, "candidate": {...} | null, "share_bp", "created_at"}.
     Exit 4 (deployment_not_found).
     """
-    state = get_state(ctx)
-    with client(state) as api:
-        dep = api.get_deployment(name)
-    emit(state, dep, lambda: render_deployment(dep))
+    reply(ctx, lambda api: api.get_deployment(name), render_deployment)
 
 
 @app.command("history")
@@ -163,22 +159,16 @@ def history(
     name: DeploymentArg,
     since: Annotated[
         str | None,
-        typer.Option(
+        flag(
             "--since",
-            metavar="ISO",
-            help="Revisions effective from this time on (inclusive), with a zone "
+            "Revisions effective from this time on (inclusive), with a zone "
             "(2026-11-25T10:00:00Z).",
-            show_default=False,
+            "ISO",
         ),
     ] = None,
     until: Annotated[
         str | None,
-        typer.Option(
-            "--until",
-            metavar="ISO",
-            help="Revisions effective before this time (exclusive), with a zone.",
-            show_default=False,
-        ),
+        flag("--until", "Revisions effective before this time (exclusive), with a zone.", "ISO"),
     ] = None,
     *,
     paging: Paging,
@@ -230,10 +220,11 @@ def rollout(
     no candidate to move).
     """
     bp = share_bp(to_share)
-    state = get_state(ctx)
-    with client(state) as api:
-        dep = api.rollout(name, share_bp=bp, expected_revision=expected_revision)
-    emit(state, dep, lambda: render_deployment(dep))
+    reply(
+        ctx,
+        lambda api: api.rollout(name, share_bp=bp, expected_revision=expected_revision),
+        render_deployment,
+    )
 
 
 @app.command("rollback")

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from registry.cli._common import Paging, client, command_group, paged
+from registry.cli._common import Paging, client, command_group, flag, paged
 from registry.cli._output import OutputOpt, emit, get_state, render_table
 
 app = command_group(
@@ -43,22 +43,13 @@ def record(
         bool, typer.Option("--lower-is-better", help="Smaller values are better (loss, ppl).")
     ] = False,
     harness_version: Annotated[
-        str | None,
-        typer.Option("--harness-version", help="Eval harness version.", show_default=False),
+        str | None, flag("--harness-version", "Eval harness version.")
     ] = None,
     source: Annotated[
-        str | None,
-        typer.Option(
-            "--source", help="Where the score comes from (e.g. an MLflow run).", show_default=False
-        ),
+        str | None, flag("--source", "Where the score comes from (e.g. an MLflow run).")
     ] = None,
     evaluated_on: Annotated[
-        str | None,
-        typer.Option(
-            "--evaluated-on",
-            help="Base view the eval ran on, e.g. bf16 or nf4.",
-            show_default=False,
-        ),
+        str | None, flag("--evaluated-on", "Base view the eval ran on, e.g. bf16 or nf4.")
     ] = None,
     output: OutputOpt = None,
 ) -> None:

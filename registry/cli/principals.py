@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
-from registry.cli._common import Paging, client, command_group, paged
-from registry.cli._output import OutputOpt, emit, get_state
+from registry.cli._common import Paging, command_group, flag, paged, reply
+from registry.cli._output import OutputOpt
 
 app = command_group(
     "Principals: humans and services, their role and namespace memberships (admin)."
@@ -48,11 +48,10 @@ def create(
     kind: Annotated[Kind, typer.Option("--kind", help="human or service.")] = Kind.human,
     ci_identity: Annotated[
         str | None,
-        typer.Option(
+        flag(
             "--ci-identity",
-            metavar="LOGIN",
-            help="The CI login (e.g. GitHub actor) of this human (four-eyes checks).",
-            show_default=False,
+            "The CI login (e.g. GitHub actor) of this human (four-eyes checks).",
+            "LOGIN",
         ),
     ] = None,
     output: OutputOpt = None,
@@ -62,19 +61,12 @@ def create(
     JSON: {"id", "name", "kind", "role", "namespaces", "ci_identity", "created_at", "disabled"}.
     Exit 3 (policy_denied), 4 (namespace_not_found), 5 (principal_exists), 6 (invalid input).
     """
-    state = get_state(ctx)
-    with client(state) as api:
-        created = api.create_principal(
-            name,
-            role.value,
-            kind=kind.value,
-            namespaces=namespaces or [],
-            ci_identity=ci_identity,
-        )
-    emit(
-        state,
-        created,
-        lambda: (
+    reply(
+        ctx,
+        lambda api: api.create_principal(
+            name, role.value, kind=kind.value, namespaces=namespaces or [], ci_identity=ci_identity
+        ),
+        lambda created: (
             f"created {created['kind']} principal {created['name']} ({created['role']}) "
             f"in {', '.join(created['namespaces']) or 'no namespace'}"
         ),
@@ -112,11 +104,10 @@ def grant(
     JSON: the principal (with every membership). Exit 4 (principal_not_found,
     namespace_not_found), 3 (policy_denied).
     """
-    state = get_state(ctx)
-    with client(state) as api:
-        updated = api.grant_namespaces(name, namespaces)
-    emit(
-        state,
-        updated,
-        lambda: f"{updated['name']} is a member of {', '.join(updated['namespaces']) or '-'}",
+    reply(
+        ctx,
+        lambda api: api.grant_namespaces(name, namespaces),
+        lambda updated: (
+            f"{updated['name']} is a member of {', '.join(updated['namespaces']) or '-'}"
+        ),
     )

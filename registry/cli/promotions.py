@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from registry.cli._common import Paging, client, command_group, paged
+from registry.cli._common import Paging, client, command_group, flag, paged
 from registry.cli._output import (
     EXIT_CONFLICT,
     OutputOpt,
@@ -315,17 +315,13 @@ def cancel(ctx: typer.Context, promotion_id: IdArg, output: OutputOpt = None) ->
 @paged
 def list_(
     ctx: typer.Context,
-    deployment: Annotated[
-        str | None,
-        typer.Option("--deployment", metavar="D", help="Only this deployment.", show_default=False),
-    ] = None,
+    deployment: Annotated[str | None, flag("--deployment", "Only this deployment.", "D")] = None,
     state_filter: Annotated[
         str | None,
-        typer.Option(
+        flag(
             "--state",
-            metavar="S",
-            help="Only this state (pending, blocked, approved, rejected, cancelled, expired, ...).",
-            show_default=False,
+            "Only this state (pending, blocked, approved, rejected, cancelled, expired, ...).",
+            "S",
         ),
     ] = None,
     *,

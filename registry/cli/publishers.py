@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from registry.cli._common import Paging, client, command_group, paged
+from registry.cli._common import Paging, client, command_group, flag, paged, reply
 from registry.cli._output import OutputOpt, emit, get_state, note
 
 app = command_group(
@@ -33,36 +33,32 @@ _COLUMNS = [
 ]
 
 
-def _opt(flag: str, help_: str, metavar: str | None = None) -> Any:
-    return typer.Option(flag, help=help_, metavar=metavar, show_default=False)
-
-
 @app.command("add")
 def add(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(metavar="NAME", help="Publisher name, e.g. acme-train.")],
     issuer: Annotated[
         str,
-        _opt("--issuer", "OIDC issuer, e.g. https://token.actions.githubusercontent.com.", "URL"),
+        flag("--issuer", "OIDC issuer, e.g. https://token.actions.githubusercontent.com.", "URL"),
     ],
-    audience: Annotated[str, _opt("--audience", "Expected aud claim.", "AUD")],
-    repository: Annotated[str, _opt("--repository", "Repository OWNER/REPO.", "OWNER/REPO")],
+    audience: Annotated[str, flag("--audience", "Expected aud claim.", "AUD")],
+    repository: Annotated[str, flag("--repository", "Repository OWNER/REPO.", "OWNER/REPO")],
     owner_id: Annotated[
-        str, _opt("--owner-id", "Numeric repository owner id (survives renames).", "ID")
+        str, flag("--owner-id", "Numeric repository owner id (survives renames).", "ID")
     ],
     workflow: Annotated[
         str,
-        _opt(
+        flag(
             "--workflow", "Workflow path OWNER/REPO/.github/workflows/FILE.yml (no @ref).", "PATH"
         ),
     ],
-    principal: Annotated[str, _opt("--principal", "Service principal CI acts as.", "NAME")],
+    principal: Annotated[str, flag("--principal", "Service principal CI acts as.", "NAME")],
     namespaces: Annotated[
-        list[str], _opt("--namespace", "Namespace CI may write to (repeatable).", "NS")
+        list[str], flag("--namespace", "Namespace CI may write to (repeatable).", "NS")
     ],
-    ref: Annotated[str | None, _opt("--ref", "Only this git ref, e.g. refs/heads/main.")] = None,
+    ref: Annotated[str | None, flag("--ref", "Only this git ref, e.g. refs/heads/main.")] = None,
     environment: Annotated[
-        str | None, _opt("--environment", "Only jobs in this deployment environment.", "ENV")
+        str | None, flag("--environment", "Only jobs in this deployment environment.", "ENV")
     ] = None,
     allow_unprotected_ref: Annotated[
         bool,
@@ -82,7 +78,6 @@ def add(
     "created_at"}. Exit 3 (policy_denied), 4 (principal / namespace not found), 5
     (publisher_exists), 6 (invalid input).
     """
-    state = get_state(ctx)
     body = {
         "name": name,
         "kind": kind.value,
@@ -97,12 +92,10 @@ def add(
         "principal": principal,
         "namespaces": namespaces,
     }
-    with client(state) as api:
-        created = api.add_publisher(body)
-    emit(
-        state,
-        created,
-        lambda: (
+    reply(
+        ctx,
+        lambda api: api.add_publisher(body),
+        lambda created: (
             f"trusted publisher {created['name']}: {created['repository']} "
             f"({created['workflow_ref']}) acts as {created['principal']}"
         ),

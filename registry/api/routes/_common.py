@@ -3,14 +3,16 @@ references in paths."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Query
 
 from registry.api.deps import get_principal
 from registry.api.json_body import StrictJsonRoute
 from registry.api.openapi import add_error_codes
-from registry.api.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from registry.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, page_of
 from registry.api.params import PageToken
 from registry.errors import (
     AdapterNotFound,
@@ -20,6 +22,9 @@ from registry.errors import (
     RegistryError,
     VersionNotFound,
 )
+
+R = TypeVar("R")
+T = TypeVar("T")
 
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size.")]
 DEFAULT_PAGE = DEFAULT_LIMIT
@@ -38,11 +43,39 @@ __all__ = [
     "DEFAULT_PAGE",
     "VERSION_NOT_FOUND",
     "Limit",
+    "PageDep",
+    "PageQuery",
     "PageToken",
     "authenticated_router",
     "responses",
     "version_ref",
 ]
+
+
+@dataclass(frozen=True, slots=True)
+class PageQuery:
+    """A list route's ``?limit=&page_token=``: ask the query for ``fetch`` rows (one past the
+    page, which says whether there is a next one), then build the page with ``of``."""
+
+    limit: int
+    token: str | None
+
+    @property
+    def fetch(self) -> int:
+        return self.limit + 1
+
+    def of(
+        self, rows: Sequence[R], read: Callable[[R], T], key: Callable[[T], list[Any]]
+    ) -> Page[T]:
+        return page_of(rows, self.limit, read, key)
+
+
+def _page_query(limit: Limit = DEFAULT_PAGE, page_token: PageToken = None) -> PageQuery:
+    return PageQuery(limit, page_token)
+
+
+#: The ``limit`` and ``page_token`` query parameters of a list route, as one ``PageQuery``.
+PageDep = Annotated[PageQuery, Depends(_page_query)]
 
 
 def authenticated_router(**kwargs: Any) -> APIRouter:

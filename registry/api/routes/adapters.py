@@ -16,7 +16,7 @@ from registry.api.deps import (
     StoreDep,
     WriteDep,
 )
-from registry.api.pagination import Page, decode_token, make_page
+from registry.api.pagination import Page, decode_token, make_page, page_of
 from registry.api.params import AdapterPath, BaseQ, NamespacePath, NamespaceQ, SelectorPath, TagQ
 from registry.api.routes._common import (
     DEFAULT_PAGE,
@@ -97,8 +97,7 @@ def list_adapters(
         after=(cursor[0], cursor[1]) if cursor else None,
         limit=limit + 1,
     )
-    items = [adapter_read(a, ns) for a, ns in rows[:limit]]
-    return make_page(items, more=len(rows) > limit, key=lambda a: [a.namespace, a.name])
+    return page_of(rows, limit, lambda row: adapter_read(*row), key=lambda a: [a.namespace, a.name])
 
 
 @router.get(

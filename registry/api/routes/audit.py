@@ -11,7 +11,7 @@ from registry import refs
 from registry.access.actor import audit_resource
 from registry.access.subjects import load_actor
 from registry.api.deps import ActorDep, SessionDep, StoreDep, get_principal
-from registry.api.pagination import Page, decode_token, make_page
+from registry.api.pagination import Page, decode_token, page_of
 from registry.api.params import Rfc3339
 from registry.api.routes._common import (
     DEFAULT_PAGE,
@@ -73,8 +73,12 @@ def list_events(
         after_seq=cursor[0] if cursor else None,
         limit=limit + 1,
     )
-    items = [AuditEventRead.model_validate(r, from_attributes=True) for r in rows[:limit]]
-    return make_page(items, more=len(rows) > limit, key=lambda e: [e.seq])
+    return page_of(
+        rows,
+        limit,
+        lambda r: AuditEventRead.model_validate(r, from_attributes=True),
+        key=lambda e: [e.seq],
+    )
 
 
 @router.get(

@@ -7,12 +7,10 @@ import json
 from fastapi import Response, status
 
 from registry.api.deps import ActorDep, ManifestsDep, SessionDep, SettingsDep, StoreDep, WriteDep
-from registry.api.pagination import Page, decode_name_token, make_page
+from registry.api.pagination import Page, decode_name_token
 from registry.api.params import BaseModelPath, RevisionPath
 from registry.api.routes._common import (
-    DEFAULT_PAGE,
-    Limit,
-    PageToken,
+    PageDep,
     authenticated_router,
     responses,
 )
@@ -75,18 +73,16 @@ def register_base_model(
 
 
 @router.get("", response_model=Page[BaseModelRead], responses=responses(InvalidPageToken))
-def list_base_models(
-    actor: ActorDep, session: SessionDep, limit: Limit = DEFAULT_PAGE, page_token: PageToken = None
-) -> Page[BaseModelRead]:
+def list_base_models(actor: ActorDep, session: SessionDep, page: PageDep) -> Page[BaseModelRead]:
     """Base models by name, each with its revisions."""
     rows = base_models.list_base_models(
-        session, actor=actor, after=decode_name_token(page_token), limit=limit + 1
+        session, actor=actor, after=decode_name_token(page.token), limit=page.fetch
     )
-    items = [
-        BaseModelRead(name=m.name, created_at=m.created_at, revisions=revs)
-        for m, revs in rows[:limit]
-    ]
-    return make_page(items, more=len(rows) > limit, key=lambda m: [m.name])
+    return page.of(
+        rows,
+        lambda row: BaseModelRead(name=row[0].name, created_at=row[0].created_at, revisions=row[1]),
+        key=lambda m: [m.name],
+    )
 
 
 @router.get(

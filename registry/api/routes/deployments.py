@@ -5,11 +5,12 @@ from __future__ import annotations
 from fastapi import Response, status
 
 from registry.api.deps import ActorDep, SessionDep, WriteDep
-from registry.api.pagination import Page, decode_name_token, decode_token, make_page
+from registry.api.pagination import Page, decode_name_token, decode_token, page_of
 from registry.api.params import DeploymentPath, Rfc3339
 from registry.api.routes._common import (
     DEFAULT_PAGE,
     Limit,
+    PageDep,
     PageToken,
     authenticated_router,
     responses,
@@ -97,15 +98,12 @@ def create_deployment(body: DeploymentCreate, ctx: WriteDep) -> object:
 
 
 @router.get("", response_model=Page[DeploymentRead], responses=responses(InvalidPageToken))
-def list_deployments(
-    actor: ActorDep, session: SessionDep, limit: Limit = DEFAULT_PAGE, page_token: PageToken = None
-) -> Page[DeploymentRead]:
+def list_deployments(actor: ActorDep, session: SessionDep, page: PageDep) -> Page[DeploymentRead]:
     """Deployments the caller may read, by name."""
     rows = deployments.list_deployments(
-        session, actor=actor, after=decode_name_token(page_token), limit=limit + 1
+        session, actor=actor, after=decode_name_token(page.token), limit=page.fetch
     )
-    items = [deployment_read(v) for v in rows[:limit]]
-    return make_page(items, more=len(rows) > limit, key=lambda d: [d.name])
+    return page.of(rows, deployment_read, key=lambda d: [d.name])
 
 
 @router.get(
@@ -151,5 +149,4 @@ def history(
         until=until,
     )
     versions = deployments.version_numbers(session, rows[:limit])
-    items = [revision_read(r, versions) for r in rows[:limit]]
-    return make_page(items, more=len(rows) > limit, key=lambda r: [r.revision])
+    return page_of(rows, limit, lambda r: revision_read(r, versions), key=lambda r: [r.revision])

@@ -5,11 +5,9 @@ from __future__ import annotations
 from fastapi import status
 
 from registry.api.deps import ActorDep, SessionDep, WriteDep
-from registry.api.pagination import Page, decode_name_token, make_page
+from registry.api.pagination import Page, decode_name_token
 from registry.api.routes._common import (
-    DEFAULT_PAGE,
-    Limit,
-    PageToken,
+    PageDep,
     authenticated_router,
     responses,
 )
@@ -40,12 +38,9 @@ def create_namespace(body: NamespaceCreate, ctx: WriteDep) -> object:
 
 
 @router.get("", response_model=Page[NamespaceRead], responses=responses(InvalidPageToken))
-def list_namespaces(
-    actor: ActorDep, session: SessionDep, limit: Limit = DEFAULT_PAGE, page_token: PageToken = None
-) -> Page[NamespaceRead]:
+def list_namespaces(actor: ActorDep, session: SessionDep, page: PageDep) -> Page[NamespaceRead]:
     """Namespaces by name."""
     rows = namespaces.list_namespaces(
-        session, actor=actor, after=decode_name_token(page_token), limit=limit + 1
+        session, actor=actor, after=decode_name_token(page.token), limit=page.fetch
     )
-    items = [NamespaceRead.model_validate(r) for r in rows[:limit]]
-    return make_page(items, more=len(rows) > limit, key=lambda n: [n.name])
+    return page.of(rows, NamespaceRead.model_validate, key=lambda n: [n.name])

@@ -7,11 +7,12 @@ import uuid
 from fastapi import Request, status
 
 from registry.api.deps import ActorDep, SessionDep, WriteDep
-from registry.api.pagination import Page, decode_name_token, decode_time_token, make_page, time_key
+from registry.api.pagination import Page, decode_name_token, decode_time_token, page_of, time_key
 from registry.api.params import PrincipalPath, PrincipalQ
 from registry.api.routes._common import (
     DEFAULT_PAGE,
     Limit,
+    PageDep,
     PageToken,
     authenticated_router,
     responses,
@@ -98,15 +99,12 @@ def create_principal(body: PrincipalCreate, ctx: WriteDep) -> object:
     response_model=Page[PrincipalRead],
     responses=responses(InvalidPageToken, PolicyDenied),
 )
-def list_principals(
-    actor: ActorDep, session: SessionDep, limit: Limit = DEFAULT_PAGE, page_token: PageToken = None
-) -> Page[PrincipalRead]:
+def list_principals(actor: ActorDep, session: SessionDep, page: PageDep) -> Page[PrincipalRead]:
     """Principals by name (admin)."""
     rows = admin.list_principals(
-        session, actor=actor, after=decode_name_token(page_token), limit=limit + 1
+        session, actor=actor, after=decode_name_token(page.token), limit=page.fetch
     )
-    items = [_principal_read(v) for v in rows[:limit]]
-    return make_page(items, more=len(rows) > limit, key=lambda p: [p.name])
+    return page.of(rows, _principal_read, key=lambda p: [p.name])
 
 
 @router.post(
@@ -177,8 +175,9 @@ def list_tokens(
         after=decode_time_token(page_token),
         limit=limit + 1,
     )
-    items = [_token_read(t, name) for t in rows[:limit]]
-    return make_page(items, more=len(rows) > limit, key=lambda t: time_key(t.created_at, t.id))
+    return page_of(
+        rows, limit, lambda t: _token_read(t, name), key=lambda t: time_key(t.created_at, t.id)
+    )
 
 
 @router.post(

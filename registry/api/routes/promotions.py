@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Query, status
 
 from registry.api.deps import ActorDep, PoliciesDep, SessionDep, WriteDep
-from registry.api.pagination import Page, decode_time_token, make_page, time_key
+from registry.api.pagination import Page, decode_time_token, page_of, time_key
 from registry.api.params import DeploymentQ
 from registry.api.routes._common import (
     DEFAULT_PAGE,
@@ -107,8 +107,12 @@ def list_promotions(
     rows = reads.list_requests(
         session, actor=actor, deployment=deployment, state=state, before=before, limit=limit + 1
     )
-    items = [PromotionRead.from_view(v, active.plans) for v in rows[:limit]]
-    return make_page(items, more=len(rows) > limit, key=lambda p: time_key(p.created_at, p.id))
+    return page_of(
+        rows,
+        limit,
+        lambda v: PromotionRead.from_view(v, active.plans),
+        key=lambda p: time_key(p.created_at, p.id),
+    )
 
 
 @router.get("/{promotion_id}", response_model=PromotionRead, responses=responses(PromotionNotFound))

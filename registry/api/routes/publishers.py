@@ -5,11 +5,9 @@ from __future__ import annotations
 from fastapi import status
 
 from registry.api.deps import ActorDep, PrincipalDep, SessionDep, SettingsDep, WriteDep
-from registry.api.pagination import Page, decode_name_token, make_page
+from registry.api.pagination import Page, decode_name_token
 from registry.api.routes._common import (
-    DEFAULT_PAGE,
-    Limit,
-    PageToken,
+    PageDep,
     authenticated_router,
     responses,
 )
@@ -65,15 +63,12 @@ def add_publisher(body: PublisherCreate, ctx: WriteDep) -> object:
     response_model=Page[PublisherRead],
     responses=responses(PolicyDenied, InvalidPageToken),
 )
-def list_publishers(
-    actor: ActorDep, session: SessionDep, limit: Limit = DEFAULT_PAGE, page_token: PageToken = None
-) -> Page[PublisherRead]:
+def list_publishers(actor: ActorDep, session: SessionDep, page: PageDep) -> Page[PublisherRead]:
     """Trusted publishers by name (admin)."""
     rows = oidc.list_publishers(
-        session, actor=actor, after=decode_name_token(page_token), limit=limit + 1
+        session, actor=actor, after=decode_name_token(page.token), limit=page.fetch
     )
-    items = [_read(row, name) for row, name in rows[:limit]]
-    return make_page(items, more=len(rows) > limit, key=lambda p: [p.name])
+    return page.of(rows, lambda row: _read(*row), key=lambda p: [p.name])
 
 
 @router.post(

@@ -8,7 +8,7 @@ import re
 from fastapi import Response, status
 
 from registry.api.deps import ActorDep, SessionDep, WriteDep
-from registry.api.pagination import Page, decode_time_token, make_page, time_key
+from registry.api.pagination import Page, decode_time_token, page_of, time_key
 from registry.api.params import IF_MATCH_PATTERN, DeploymentPath, IfMatch
 from registry.api.routes._common import (
     DEFAULT_PAGE,
@@ -152,5 +152,9 @@ def decisions(
     rows = rollout_records.decisions(
         session, actor=actor, name=name, after=decode_time_token(page_token), limit=limit + 1
     )
-    items = [DecisionRead.model_validate(d, from_attributes=True) for d in rows[:limit]]
-    return make_page(items, more=len(rows) > limit, key=lambda d: time_key(d.decided_at, d.id))
+    return page_of(
+        rows,
+        limit,
+        lambda d: DecisionRead.model_validate(d, from_attributes=True),
+        key=lambda d: time_key(d.decided_at, d.id),
+    )
