@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any, get_type_hints
 
 import typer
 
-from registry.cli._output import State, emit, emit_page, get_state, note
+from registry.cli._output import OutputOpt, State, emit, emit_page, get_state, note
 
 if TYPE_CHECKING:
     from registry.client import RegistryClient
@@ -144,6 +144,29 @@ class Paging:
 
 #: Gives a command ``--limit``, ``--page-token`` and ``--all`` as one ``paging: Paging``.
 paged = option_group(Paging, "paging")
+
+
+def list_command(
+    app: typer.Typer,
+    help_: str,
+    fetch: Callable[..., JSON],
+    *,
+    columns: Sequence[str],
+    row: Callable[[JSON], JSON] | None = None,
+) -> None:
+    """Register a group's plain paged ``list`` command (no options but paging and ``--output``):
+    ``fetch(api, limit=..., page_token=...)`` gives one page, printed by :meth:`Paging.print`.
+    ``help_`` is the command's help, written like a docstring."""
+
+    @app.command("list", help=inspect.cleandoc(help_))
+    @paged
+    def list_(ctx: typer.Context, *, paging: Paging, output: OutputOpt = None) -> None:
+        paging.print(
+            ctx,
+            lambda api, limit, token: fetch(api, limit=limit, page_token=token),
+            columns=columns,
+            row=row,
+        )
 
 
 def parse_parent(value: str) -> JSON:

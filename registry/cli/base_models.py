@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from registry.cli._common import Paging, client, command_group, paged, parse_base
+from registry.cli._common import client, command_group, list_command, parse_base
 from registry.cli._output import (
     OutputOpt,
     emit,
@@ -117,18 +117,15 @@ def register(
     emit(state, registered, lambda: render_record(registered, _SHOW_KEYS))
 
 
-@app.command("list")
-@paged
-def list_(ctx: typer.Context, *, paging: Paging, output: OutputOpt = None) -> None:
+list_command(
+    app,
     """List base models by name, each with its revisions.
 
     JSON: {"items": [{"name", "created_at", "revisions": [...]}], "next_page_token"}.
-    """
-    paging.print(
-        ctx,
-        lambda api, limit, token: api.list_base_models(limit=limit, page_token=token),
-        columns=["name", "revisions", "created_at"],
-    )
+    """,
+    lambda api, **page: api.list_base_models(**page),
+    columns=["name", "revisions", "created_at"],
+)
 
 
 @app.command("show")

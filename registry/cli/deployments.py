@@ -15,6 +15,7 @@ from registry.cli._common import (
     client,
     command_group,
     flag,
+    list_command,
     paged,
     parse_adapter,
     parse_base,
@@ -125,19 +126,16 @@ def create(
     )
 
 
-@app.command("list")
-@paged
-def list_(ctx: typer.Context, *, paging: Paging, output: OutputOpt = None) -> None:
+list_command(
+    app,
     """List the deployments you may read, by name.
 
     JSON: {"items": [deployment, ...], "next_page_token"}.
-    """
-    paging.print(
-        ctx,
-        lambda api, limit, token: api.list_deployments(limit=limit, page_token=token),
-        columns=["name", "adapter", "base", "revision", "stable", "candidate", "share"],
-        row=_row,
-    )
+    """,
+    lambda api, **page: api.list_deployments(**page),
+    columns=["name", "adapter", "base", "revision", "stable", "candidate", "share"],
+    row=_row,
+)
 
 
 @app.command("status")

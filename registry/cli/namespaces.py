@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from registry.cli._common import Paging, client, command_group, paged
+from registry.cli._common import client, command_group, list_command
 from registry.cli._output import OutputOpt, emit, get_state
 
 app = command_group("Namespaces: the teams or tenants that own adapters.")
@@ -30,15 +30,12 @@ def create(
     emit(state, created, lambda: f"created namespace {created['name']}")
 
 
-@app.command("list")
-@paged
-def list_(ctx: typer.Context, *, paging: Paging, output: OutputOpt = None) -> None:
+list_command(
+    app,
     """List namespaces by name.
 
     JSON: {"items": [{"name", "description", "created_at"}], "next_page_token"}.
-    """
-    paging.print(
-        ctx,
-        lambda api, limit, token: api.list_namespaces(limit=limit, page_token=token),
-        columns=["name", "description", "created_at"],
-    )
+    """,
+    lambda api, **page: api.list_namespaces(**page),
+    columns=["name", "description", "created_at"],
+)

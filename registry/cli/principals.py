@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from registry.cli._common import Paging, command_group, flag, paged, reply
+from registry.cli._common import command_group, flag, list_command, reply
 from registry.cli._output import OutputOpt
 
 app = command_group(
@@ -73,18 +73,15 @@ def create(
     )
 
 
-@app.command("list")
-@paged
-def list_(ctx: typer.Context, *, paging: Paging, output: OutputOpt = None) -> None:
+list_command(
+    app,
     """List principals by name (admin).
 
     JSON: {"items": [principal, ...], "next_page_token"}.
-    """
-    paging.print(
-        ctx,
-        lambda api, limit, token: api.list_principals(limit=limit, page_token=token),
-        columns=_COLUMNS,
-    )
+    """,
+    lambda api, **page: api.list_principals(**page),
+    columns=_COLUMNS,
+)
 
 
 @app.command("grant")

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from registry.cli._common import Paging, client, command_group, flag, paged, reply
+from registry.cli._common import client, command_group, flag, list_command, reply
 from registry.cli._output import OutputOpt, emit, get_state, note
 
 app = command_group(
@@ -102,18 +102,15 @@ def add(
     )
 
 
-@app.command("list")
-@paged
-def list_(ctx: typer.Context, *, paging: Paging, output: OutputOpt = None) -> None:
+list_command(
+    app,
     """List trusted publishers by name (admin).
 
     JSON: {"items": [publisher, ...], "next_page_token"}.
-    """
-    paging.print(
-        ctx,
-        lambda api, limit, token: api.list_publishers(limit=limit, page_token=token),
-        columns=_COLUMNS,
-    )
+    """,
+    lambda api, **page: api.list_publishers(**page),
+    columns=_COLUMNS,
+)
 
 
 @app.command("exchange")
