@@ -9,7 +9,7 @@ from tests.factories.catalog import create_namespace, unique
 
 def test_publisher_rule_is_stored_shown_and_audited_as_given(client: TestClient) -> None:
     """Every field of the publisher's rule (non-default values) reaches the row, the API body
-    and the ``publisher.add`` audit event, whose keys keep their order."""
+    and the ``publisher.add`` audit event."""
     ns = create_namespace(client)
     name = unique("pub")
     rule = {
@@ -36,4 +36,3 @@ def test_publisher_rule_is_stored_shown_and_audited_as_given(client: TestClient)
     assert [e["after"] for e in events] == [
         {"name": name, "kind": "gitlab", **rule, "namespaces": [ns], "principal": body["principal"]}
     ]
-    assert list(events[0]["after"]) == ["name", "kind", *rule, "namespaces", "principal"]
