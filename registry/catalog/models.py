@@ -81,7 +81,15 @@ class BaseModelVersion(IdMixin, CreatedAtMixin, Base):
     base_model: Mapped[BaseModel] = relationship(lazy="raise")
 
 
-class BaseModelFile(IdMixin, Base):
+class StoredFileMixin:
+    """The columns every stored file has besides its parent and name: the content's blob (by
+    digest) and its size in bytes."""
+
+    digest: Mapped[str] = mapped_column(ForeignKey("blobs.digest"))
+    size: Mapped[int] = mapped_column(BigInteger)
+
+
+class BaseModelFile(StoredFileMixin, IdMixin, Base):
     """A file stored with a base model version (config always; weights with --upload-weights)."""
 
     __tablename__ = "base_model_files"
@@ -91,8 +99,6 @@ class BaseModelFile(IdMixin, Base):
         ForeignKey("base_model_versions.id", ondelete="CASCADE")
     )
     name: Mapped[str] = mapped_column(String(255))
-    digest: Mapped[str] = mapped_column(ForeignKey("blobs.digest"))
-    size: Mapped[int] = mapped_column(BigInteger)
 
 
 class Adapter(IdMixin, CreatedAtMixin, Base):
@@ -158,7 +164,9 @@ class AdapterVersion(IdMixin, CreatedAtMixin, Base):
     adapter: Mapped[Adapter] = relationship(lazy="raise")
 
 
-class VersionFile(IdMixin, Base):
+class VersionFile(StoredFileMixin, IdMixin, Base):
+    """A file published with an adapter version."""
+
     __tablename__ = "version_files"
     __table_args__ = (UniqueConstraint("adapter_version_id", "name"),)
 
@@ -166,8 +174,6 @@ class VersionFile(IdMixin, Base):
         ForeignKey("adapter_versions.id", ondelete="CASCADE")
     )
     name: Mapped[str] = mapped_column(String(128))
-    digest: Mapped[str] = mapped_column(ForeignKey("blobs.digest"))
-    size: Mapped[int] = mapped_column(BigInteger)
 
 
 class VersionTag(IdMixin, CreatedAtMixin, Base):

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
+from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from registry.catalog.base_models import BaseVersionView
@@ -13,6 +14,7 @@ from registry.catalog.evaluations import ComparisonRow
 from registry.catalog.models import (
     Adapter,
     AdapterVersion,
+    BaseModelFile,
     Dataset,
     Evaluation,
     LineageEdge,
@@ -37,6 +39,25 @@ from registry.schemas import FileRead
 def serving_name(namespace: str, adapter: str, version: int, digest: str) -> str:
     """Unique per digest, so a server never reloads different weights under an old name."""
     return f"{namespace}--{adapter}--v{version}--{digest.removeprefix('sha256:')[:12]}"
+
+
+_Body = TypeVar("_Body", bound=BaseModel)
+
+
+def _read(schema: type[_Body], row: object, **computed: Any) -> _Body:
+    """``schema`` filled from ``row``: each field is the row's attribute of the same name unless
+    ``computed`` gives it. The schema's fields are the whitelist of what reaches the API (a
+    column added to a table stays out until the schema names it); only they are read."""
+    fields = schema.model_fields
+    if unknown := computed.keys() - fields.keys():
+        raise TypeError(f"{schema.__name__} has no field {sorted(unknown)}")
+    return schema.model_validate(
+        {name: computed[name] if name in computed else getattr(row, name) for name in fields}
+    )
+
+
+def _file_read(f: VersionFile | BaseModelFile) -> FileRead:
+    return _read(FileRead, f, digest=f"sha256:{f.digest}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,40 +103,17 @@ def version_reads(
     for v in versions:
         report = v.validation_report or {}
         out.append(
-            VersionRead(
+            _read(
+                VersionRead,
+                v,
                 namespace=namespace,
                 adapter=adapter.name,
-                version=v.version,
                 ref=f"{namespace}/{adapter.name}@v{v.version}",
-                digest=v.digest,
-                state=v.state,
                 base=bases.get(v.base_model_version_id, "?"),
-                peft_type=v.peft_type,
-                task_type=v.task_type,
-                r=v.r,
-                lora_alpha=v.lora_alpha,
-                target_modules=v.target_modules,
-                rank_pattern=v.rank_pattern,
-                use_dora=v.use_dora,
-                use_rslora=v.use_rslora,
-                modules_to_save=v.modules_to_save,
-                dtype=v.dtype,
-                trainable_params=v.trainable_params,
-                description=v.description,
                 tags=tags.get(v.id, []),
                 registered_by=principals.get(v.registered_by_id, "?"),
                 ci_identity=public_ci_identity(v.ci_identity),
-                git_commit=v.git_commit,
-                mlflow_run_id=v.mlflow_run_id,
-                training_base_dtype=v.training_base_dtype,
-                quantization=v.quantization,
-                source_uri=v.source_uri,
-                created_at=v.created_at,
-                archived_at=v.archived_at,
-                files=[
-                    FileRead(name=f.name, digest=f"sha256:{f.digest}", size=f.size)
-                    for f in files.get(v.id, [])
-                ],
+                files=[_file_read(f) for f in files.get(v.id, [])],
                 datasets=[DatasetRead.model_validate(d) for d in datasets.get(v.id, [])],
                 warnings=list(report.get("warnings", [])) if detail else [],
                 serving_name=serving_name(namespace, adapter.name, v.version, v.digest),
@@ -125,30 +123,16 @@ def version_reads(
 
 
 def adapter_read(adapter: Adapter, namespace: str) -> AdapterRead:
-    return AdapterRead(
-        namespace=namespace,
-        name=adapter.name,
-        description=adapter.description,
-        latest_version=adapter.latest_version,
-        created_at=adapter.created_at,
-    )
+    return _read(AdapterRead, adapter, namespace=namespace)
 
 
 def base_version_read(view: BaseVersionView, *, with_config: bool = False) -> BaseModelVersionRead:
     v = view.version
-    return BaseModelVersionRead(
+    return _read(
+        BaseModelVersionRead,
+        v,
         name=view.name,
-        revision=v.revision,
-        architecture=v.architecture,
-        model_type=v.model_type,
-        manifest_digest=v.manifest_digest,
-        tensor_count=v.tensor_count,
-        parameter_count=v.parameter_count,
-        license=v.license,
-        weights_uri=v.weights_uri,
-        tokenizer_digest=v.tokenizer_digest,
-        created_at=v.created_at,
-        files=[FileRead(name=f.name, digest=f"sha256:{f.digest}", size=f.size) for f in view.files],
+        files=[_file_read(f) for f in view.files],
         config=v.config if with_config else None,
     )
 
@@ -159,43 +143,19 @@ def evaluation_reads(
     principals = VersionRepository(session).principal_names([e.recorded_by_id for e in rows])
     bases = BaseModelRepository(session).names_of([e.base_model_version_id for e in rows])
     return [
-        EvaluationRead(
-            id=e.id,
+        _read(
+            EvaluationRead,
+            e,
             ref=ref,
             base=bases.get(e.base_model_version_id, "?"),
-            suite=e.suite,
-            metric=e.metric,
-            value=e.value,
-            higher_is_better=e.higher_is_better,
-            dataset_digest=e.dataset_digest,
-            harness_version=e.harness_version,
-            source=e.source,
-            evaluated_on=e.evaluated_on,
             recorded_by=principals.get(e.recorded_by_id, "?"),
-            created_at=e.created_at,
         )
         for e in rows
     ]
 
 
 def comparison_read(ref_a: str, ref_b: str, rows: Sequence[ComparisonRow]) -> ComparisonRead:
-    return ComparisonRead(
-        a=ref_a,
-        b=ref_b,
-        rows=[
-            ComparisonRowRead(
-                suite=r.suite,
-                metric=r.metric,
-                dataset_digest=r.dataset_digest,
-                higher_is_better=r.higher_is_better,
-                a=r.a,
-                b=r.b,
-                delta=r.delta,
-                better=r.better,
-            )
-            for r in rows
-        ],
-    )
+    return ComparisonRead(a=ref_a, b=ref_b, rows=[_read(ComparisonRowRead, r) for r in rows])
 
 
 def lineage_reads(session: Session, hops: Sequence[LineageHop]) -> list[LineageEdgeRead]:
@@ -216,13 +176,13 @@ def lineage_reads(session: Session, hops: Sequence[LineageHop]) -> list[LineageE
             assert e.parent_base_version_id is not None
             parent, kind = bases.get(e.parent_base_version_id, "?"), "base_model_version"
         out.append(
-            LineageEdgeRead(
+            _read(
+                LineageEdgeRead,
+                e,
                 child=names.get(e.child_version_id, "?"),
-                relation=e.relation,
                 parent=parent,
                 parent_kind=kind,
                 depth=hop.depth,
-                recipe=e.recipe,
             )
         )
     return out

@@ -11,6 +11,11 @@ from registry.client._refs import seg
 from registry.client._transport import _Transport
 
 
+def _given(**fields: Any) -> JSON:
+    """The fields that are not None; the others stay out of the body (the server's default)."""
+    return {name: value for name, value in fields.items() if value is not None}
+
+
 class _Governance(_Transport):
     """One typed method per governance endpoint.
 
@@ -18,6 +23,18 @@ class _Governance(_Transport):
     token is single-use). Minting an API token is retried too: the server replays the same token
     to the same credential (it keeps the secret sealed to that credential, never in the clear).
     """
+
+    def _get(self, path: str, params: Mapping[str, Any] | None = None) -> JSON:
+        """``GET path`` (retried) → its JSON body; ``params`` left at None are not sent."""
+        result: JSON = self._json("GET", path, params=params)
+        return result
+
+    def _post(self, path: str, body: JSON | None, idempotency_key: str | None) -> JSON:
+        """``POST path`` under ``idempotency_key`` (a fresh one when None), so it is retried."""
+        result: JSON = self._json(
+            "POST", path, json_body=body, idempotency_key=self._key(idempotency_key)
+        )
+        return result
 
     # --- principals ------------------------------------------------------------------------
 
@@ -32,35 +49,30 @@ class _Governance(_Transport):
         idempotency_key: str | None = None,
     ) -> JSON:
         """``POST /api/v1/principals`` (admin) → PrincipalRead."""
-        result: JSON = self._json(
-            "POST",
+        return self._post(
             "/api/v1/principals",
-            json_body={
+            {
                 "name": name,
                 "role": role,
                 "kind": kind,
                 "namespaces": list(namespaces),
                 "ci_identity": ci_identity,
             },
-            idempotency_key=self._key(idempotency_key),
+            idempotency_key,
         )
-        return result
 
     def list_principals(self, *, limit: int | None = None, page_token: str | None = None) -> JSON:
-        result: JSON = self._json("GET", "/api/v1/principals", params=self._page(limit, page_token))
-        return result
+        return self._get("/api/v1/principals", self._page(limit, page_token))
 
     def grant_namespaces(
         self, name: str, namespaces: Sequence[str], *, idempotency_key: str | None = None
     ) -> JSON:
         """``POST /api/v1/principals/{name}/namespaces``: add memberships → PrincipalRead."""
-        result: JSON = self._json(
-            "POST",
+        return self._post(
             f"/api/v1/principals/{seg(name)}/namespaces",
-            json_body={"namespaces": list(namespaces)},
-            idempotency_key=self._key(idempotency_key),
+            {"namespaces": list(namespaces)},
+            idempotency_key,
         )
-        return result
 
     # --- API tokens ------------------------------------------------------------------------
 
@@ -81,17 +93,10 @@ class _Governance(_Transport):
         token's scopes and 90 days clamped to the calling token's expiry. ``no_expiry`` asks
         for a token that never expires (refused unless the calling token never expires).
         """
-        body: dict[str, Any] = {"principal": principal, "name": name}
-        if no_expiry:
-            body["ttl_days"] = None
-        elif ttl_days is not None:
-            body["ttl_days"] = ttl_days
-        if scopes is not None:
-            body["scopes"] = list(scopes)
-        result: JSON = self._json(
-            "POST", "/api/v1/tokens", json_body=body, idempotency_key=self._key(idempotency_key)
-        )
-        return result
+        ttl: JSON = {"ttl_days": None} if no_expiry else _given(ttl_days=ttl_days)
+        scope_list = None if scopes is None else list(scopes)
+        body = {"principal": principal, "name": name, **ttl, **_given(scopes=scope_list)}
+        return self._post("/api/v1/tokens", body, idempotency_key)
 
     def list_tokens(
         self,
@@ -103,33 +108,20 @@ class _Governance(_Transport):
         """A page of ``principal``'s tokens (default: the caller's), newest first, without
         secrets: ``{items, next_page_token}``."""
         params = {"principal": principal, **self._page(limit, page_token)}
-        result: JSON = self._json("GET", "/api/v1/tokens", params=params)
-        return result
+        return self._get("/api/v1/tokens", params)
 
     def revoke_token(self, token_id: str, *, idempotency_key: str | None = None) -> JSON:
-        result: JSON = self._json(
-            "POST",
-            f"/api/v1/tokens/{seg(token_id)}/revoke",
-            idempotency_key=self._key(idempotency_key),
-        )
-        return result
+        return self._post(f"/api/v1/tokens/{seg(token_id)}/revoke", None, idempotency_key)
 
     # --- trusted publishers (CI OIDC) ------------------------------------------------------
 
     def add_publisher(self, body: Mapping[str, Any], *, idempotency_key: str | None = None) -> JSON:
         """``POST /api/v1/publishers`` (admin) → PublisherRead."""
-        result: JSON = self._json(
-            "POST",
-            "/api/v1/publishers",
-            json_body=dict(body),
-            idempotency_key=self._key(idempotency_key),
-        )
-        return result
+        return self._post("/api/v1/publishers", dict(body), idempotency_key)
 
     def list_publishers(self, *, limit: int | None = None, page_token: str | None = None) -> JSON:
         """A page of trusted publishers by name (admin): ``{items, next_page_token}``."""
-        result: JSON = self._json("GET", "/api/v1/publishers", params=self._page(limit, page_token))
-        return result
+        return self._get("/api/v1/publishers", self._page(limit, page_token))
 
     def exchange_oidc_token(self) -> JSON:
         """``POST /api/v1/oidc/token``; this client's bearer token must be the CI OIDC JWT.
@@ -141,8 +133,7 @@ class _Governance(_Transport):
 
     def get_policies(self) -> JSON:
         """The active policy set: version, digest, source, applied_at and the three texts."""
-        result: JSON = self._json("GET", "/api/v1/policies")
-        return result
+        return self._get("/api/v1/policies")
 
     def apply_policies(
         self,
@@ -155,19 +146,17 @@ class _Governance(_Transport):
         idempotency_key: str | None = None,
     ) -> JSON:
         """``POST /api/v1/policies`` (admin): validate and activate → PolicyRead."""
-        result: JSON = self._json(
-            "POST",
+        return self._post(
             "/api/v1/policies",
-            json_body={
+            {
                 "schema_text": schema_text,
                 "policies_text": policies_text,
                 "gates_text": gates_text,
                 "rollout_text": rollout_text,
                 "source": source,
             },
-            idempotency_key=self._key(idempotency_key),
+            idempotency_key,
         )
-        return result
 
     # --- deployments -----------------------------------------------------------------------
 
@@ -175,23 +164,15 @@ class _Governance(_Transport):
         self, name: str, *, base: str, adapter: str, idempotency_key: str | None = None
     ) -> JSON:
         """``POST /api/v1/deployments`` with base ``NAME@REV`` and adapter ``NS/NAME``."""
-        result: JSON = self._json(
-            "POST",
-            "/api/v1/deployments",
-            json_body={"name": name, "base": base, "adapter": adapter},
-            idempotency_key=self._key(idempotency_key),
+        return self._post(
+            "/api/v1/deployments", {"name": name, "base": base, "adapter": adapter}, idempotency_key
         )
-        return result
 
     def list_deployments(self, *, limit: int | None = None, page_token: str | None = None) -> JSON:
-        result: JSON = self._json(
-            "GET", "/api/v1/deployments", params=self._page(limit, page_token)
-        )
-        return result
+        return self._get("/api/v1/deployments", self._page(limit, page_token))
 
     def get_deployment(self, name: str) -> JSON:
-        result: JSON = self._json("GET", f"/api/v1/deployments/{seg(name)}")
-        return result
+        return self._get(f"/api/v1/deployments/{seg(name)}")
 
     def deployment_history(
         self,
@@ -204,12 +185,10 @@ class _Governance(_Transport):
     ) -> JSON:
         """Revisions newest first (``{items, next_page_token}``); ``since`` (inclusive) and
         ``until`` (exclusive) bound ``effective_at`` (ISO 8601 with a zone)."""
-        result: JSON = self._json(
-            "GET",
+        return self._get(
             f"/api/v1/deployments/{seg(name)}/history",
-            params={"since": since, "until": until, **self._page(limit, page_token)},
+            {"since": since, "until": until, **self._page(limit, page_token)},
         )
-        return result
 
     # --- promotions ------------------------------------------------------------------------
 
@@ -229,23 +208,15 @@ class _Governance(_Transport):
         the policy's ``default_plan`` when None. ``plan_spec``: a plan of this request's own
         (``rollout.yaml``'s shape, named ``plan``); it must meet the policy's floor
         (``plan_below_floor`` otherwise)."""
+        spec = None if plan_spec is None else dict(plan_spec)
         body: JSON = {
             "ref": ref,
             "deployment": deployment,
             "reason": reason,
             "override_reason": override_reason,
+            **_given(plan=plan, plan_spec=spec),
         }
-        if plan is not None:
-            body["plan"] = plan
-        if plan_spec is not None:
-            body["plan_spec"] = dict(plan_spec)
-        result: JSON = self._json(
-            "POST",
-            "/api/v1/promotions",
-            json_body=body,
-            idempotency_key=self._key(idempotency_key),
-        )
-        return result
+        return self._post("/api/v1/promotions", body, idempotency_key)
 
     def list_promotions(
         self,
@@ -255,27 +226,18 @@ class _Governance(_Transport):
         limit: int | None = None,
         page_token: str | None = None,
     ) -> JSON:
-        result: JSON = self._json(
-            "GET",
+        return self._get(
             "/api/v1/promotions",
-            params={"deployment": deployment, "state": state, **self._page(limit, page_token)},
+            {"deployment": deployment, "state": state, **self._page(limit, page_token)},
         )
-        return result
 
     def get_promotion(self, promotion_id: str) -> JSON:
-        result: JSON = self._json("GET", f"/api/v1/promotions/{seg(promotion_id)}")
-        return result
+        return self._get(f"/api/v1/promotions/{seg(promotion_id)}")
 
     def _decide(
         self, promotion_id: str, verb: str, body: JSON | None, idempotency_key: str | None
     ) -> JSON:
-        result: JSON = self._json(
-            "POST",
-            f"/api/v1/promotions/{seg(promotion_id)}/{verb}",
-            json_body=body,
-            idempotency_key=self._key(idempotency_key),
-        )
-        return result
+        return self._post(f"/api/v1/promotions/{seg(promotion_id)}/{verb}", body, idempotency_key)
 
     def approve_promotion(
         self,
@@ -315,10 +277,9 @@ class _Governance(_Transport):
         page_token: str | None = None,
     ) -> JSON:
         """Audit events in sequence order; ``action`` / ``resource`` match as prefixes."""
-        result: JSON = self._json(
-            "GET",
+        return self._get(
             "/api/v1/audit/events",
-            params={
+            {
                 "actor": actor,
                 "action": action,
                 "resource": resource,
@@ -327,18 +288,14 @@ class _Governance(_Transport):
                 **self._page(limit, page_token),
             },
         )
-        return result
 
     def audit_verify(self, *, require_checkpoint: bool = False) -> JSON:
         """``{ok, events, checkpoints, first_bad_seq, reason, checkpoint_seq, bad_range,
         warnings, last_checkpoint_seq}``; with ``require_checkpoint`` no checkpoint at all is
         the error ``audit_checkpoint_missing``."""
-        result: JSON = self._json(
-            "GET",
-            "/api/v1/audit/verify",
-            params={"require_checkpoint": "true"} if require_checkpoint else None,
+        return self._get(
+            "/api/v1/audit/verify", {"require_checkpoint": "true"} if require_checkpoint else None
         )
-        return result
 
     def audit_checkpoint(self, *, idempotency_key: str | None = None) -> JSON | None:
         """Export a signed checkpoint now: ``{seq, hash, at, key_id}``, or None (empty log)."""

@@ -8,16 +8,23 @@ from registry.errors.base import Conflict, NotFound, RegistryError
 
 
 class Unauthenticated(RegistryError):
+    """No valid credential: a bearer token missing, unknown, revoked or expired, or its principal
+    disabled (one error for all, so that tokens cannot be probed)."""
+
     code = "unauthenticated"
     status_code = 401
 
 
 class PermissionDenied(RegistryError):
+    """The family of 403 refusals: the caller is known but may not do this (subclasses say why)."""
+
     code = "permission_denied"
     status_code = 403
 
 
 class AdminExists(RegistryError):
+    """``bootstrap`` refused: an admin principal exists already (it runs once)."""
+
     code = "admin_exists"
     status_code = 409
 
@@ -47,22 +54,32 @@ class SeparationOfDuties(PermissionDenied):
 
 
 class PrincipalNotFound(NotFound):
+    """No principal of that name (``context["principal"]``), or one the caller may not see."""
+
     code = "principal_not_found"
 
 
 class PrincipalExists(Conflict):
+    """Creating a principal whose name is taken (``context["principal"]``)."""
+
     code = "principal_exists"
 
 
 class TokenNotFound(NotFound):
+    """Revoking a token id that does not exist, or whose principal the caller may not manage."""
+
     code = "token_not_found"
 
 
 class PublisherNotFound(NotFound):
+    """Reserved for a trusted publisher that does not exist; no call raises it yet."""
+
     code = "publisher_not_found"
 
 
 class PublisherExists(Conflict):
+    """Adding a publisher whose name, or whose issuer, repository and workflow, is taken."""
+
     code = "publisher_exists"
 
 
@@ -81,6 +98,8 @@ class OidcTokenReused(Unauthenticated):
 
 
 class OidcProviderUnavailable(RegistryError):
+    """A CI issuer's JWKS could not be fetched and no keys of it are cached."""
+
     code = "oidc_provider_unavailable"
     status_code = 503
 

@@ -9,30 +9,44 @@ from registry.errors.base import Conflict, NotFound, RegistryError, Unavailable
 
 
 class NamespaceNotFound(NotFound):
+    """No namespace of that name (``context["namespace"]``), or one the caller may not see."""
+
     code = "namespace_not_found"
 
 
 class NamespaceAlreadyExists(Conflict):
+    """Creating a namespace whose name is taken (``context["namespace"]``)."""
+
     code = "namespace_exists"
 
 
 class BaseModelNotFound(NotFound):
+    """No base model, or no such revision of it, by ``NAME@REV`` (``context["base"]``)."""
+
     code = "base_model_not_found"
 
 
 class BaseModelVersionExists(Conflict):
+    """Registering a base model revision that exists (``context["base"]``)."""
+
     code = "base_model_version_exists"
 
 
 class AdapterNotFound(NotFound):
+    """No adapter of that name in the namespace (``context["adapter"]``: ``NS/NAME``)."""
+
     code = "adapter_not_found"
 
 
 class VersionNotFound(NotFound):
+    """No adapter version by that reference (``context["ref"]``)."""
+
     code = "version_not_found"
 
 
 class VersionFileNotFound(NotFound):
+    """The version has no file of that name (``context["file"]``)."""
+
     code = "file_not_found"
 
 
@@ -43,18 +57,27 @@ class VersionAlreadyExists(Conflict):
 
 
 class InvalidTransition(Conflict):
+    """A state change the current state does not allow (version, deployment or promotion)."""
+
     code = "invalid_transition"
 
 
 class UploadNotFound(NotFound):
+    """No upload session of that id (``context["upload_id"]``), or one of another principal."""
+
     code = "upload_not_found"
 
 
 class UploadStateConflict(Conflict):
+    """The upload session is not open (finished, expired, for another purpose), is
+    full, or its staged files are gone."""
+
     code = "upload_state_conflict"
 
 
 class DatasetConflict(Conflict):
+    """Reserved for a dataset that contradicts a recorded one; no call raises it yet."""
+
     code = "dataset_conflict"
 
 
@@ -69,6 +92,8 @@ class IdempotencyKeyReused(RegistryError):
 
 
 class IdempotencyKeyInFlight(Conflict):
+    """Another request with the same ``Idempotency-Key`` is still running (``context["key"]``)."""
+
     code = "idempotency_key_in_flight"
 
 
@@ -76,8 +101,12 @@ class IdempotencyKeyInFlight(Conflict):
 
 
 class StorageUnavailable(Unavailable):
+    """The artifact store failed or is not answering (``reason`` ``circuit_open``: retry later)."""
+
     code = "storage_unavailable"
 
 
 class BlobNotFound(NotFound):
+    """The artifact store holds no blob (or staged object) under that digest or key."""
+
     code = "blob_not_found"

@@ -45,6 +45,20 @@ from registry.principals.service import ensure_service_principal
 CI_SCOPES = frozenset({"read", "upload", "register_version", "edit_metadata"})
 
 
+#: The fields that say which CI workflow a publisher trusts (a :class:`PublisherSpec` but its
+#: ``kind``): taken from the input, stored, summarised and handed to the verifier alike.
+_RULE_FIELDS = (
+    "issuer",
+    "audience",
+    "repository",
+    "repository_owner_id",
+    "workflow_ref",
+    "ref",
+    "environment",
+    "require_protected_ref",
+)
+
+
 @dataclass(frozen=True)
 class PublisherInput:
     name: str
@@ -59,6 +73,10 @@ class PublisherInput:
     ref: str | None = None
     environment: str | None = None
     require_protected_ref: bool = True
+
+
+def _rule(source: PublisherInput | TrustedPublisher) -> dict[str, Any]:
+    return {name: getattr(source, name) for name in _RULE_FIELDS}
 
 
 def looks_like_jwt(token: str) -> bool:
@@ -113,14 +131,7 @@ def add_publisher(
     row = TrustedPublisher(
         name=data.name,
         kind=data.kind,
-        issuer=data.issuer,
-        audience=data.audience,
-        repository=data.repository,
-        repository_owner_id=data.repository_owner_id,
-        workflow_ref=data.workflow_ref,
-        ref=data.ref,
-        environment=data.environment,
-        require_protected_ref=data.require_protected_ref,
+        **_rule(data),
         principal_id=principal.id,
         namespaces=sorted(set(data.namespaces)),
         created_by_id=actor.id,
@@ -158,19 +169,7 @@ def list_publishers(
 
 
 def publisher_summary(row: TrustedPublisher) -> dict[str, Any]:
-    return {
-        "name": row.name,
-        "kind": row.kind,
-        "issuer": row.issuer,
-        "audience": row.audience,
-        "repository": row.repository,
-        "repository_owner_id": row.repository_owner_id,
-        "workflow_ref": row.workflow_ref,
-        "ref": row.ref,
-        "environment": row.environment,
-        "require_protected_ref": row.require_protected_ref,
-        "namespaces": list(row.namespaces),
-    }
+    return {"name": row.name, "kind": row.kind, **_rule(row), "namespaces": list(row.namespaces)}
 
 
 def authenticate_oidc(
@@ -313,14 +312,4 @@ def _closeness(row: TrustedPublisher, token: str) -> int:
 
 
 def _spec(row: TrustedPublisher) -> PublisherSpec:
-    return PublisherSpec(
-        issuer=row.issuer,
-        audience=row.audience,
-        repository=row.repository,
-        repository_owner_id=row.repository_owner_id,
-        workflow_ref=row.workflow_ref,
-        ref=row.ref,
-        environment=row.environment,
-        require_protected_ref=row.require_protected_ref,
-        kind="gitlab" if row.kind == "gitlab" else "github",
-    )
+    return PublisherSpec(**_rule(row), kind="gitlab" if row.kind == "gitlab" else "github")

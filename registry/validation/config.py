@@ -246,26 +246,26 @@ _TARGETING: dict[str, Validator] = {
     "layers_to_transform": _layers,
     "layers_pattern": _layers_pattern,
 }
-_LORA: dict[str, Validator] = {
-    **_TARGETING,
-    "r": _pos_int,
-    "lora_alpha": _number,
-    "rank_pattern": _rank_pattern,
-    "alpha_pattern": _alpha_pattern,
-    "use_dora": _bool,
-    "use_rslora": _bool,
-    "fan_in_fan_out": _bool,
-    "bias": _str,
-    "lora_bias": _bool,
-}
-_LYCORIS: dict[str, Validator] = {
-    **_TARGETING,
-    "r": _pos_int,
-    "alpha": _number,
-    "rank_pattern": _rank_pattern,
-    "alpha_pattern": _alpha_pattern,
-    "use_effective_conv2d": _bool,
-}
+
+
+def _low_rank(alpha: str, **flags: Validator) -> dict[str, Validator]:
+    """The fields of a low-rank method (LoRA, LyCORIS) in checking order: targeting, the rank,
+    its scale (the field ``alpha``: ``lora_alpha`` in LoRA), their per-module patterns, then the
+    method's own ``flags``."""
+    return {
+        **_TARGETING,
+        "r": _pos_int,
+        alpha: _number,
+        "rank_pattern": _rank_pattern,
+        "alpha_pattern": _alpha_pattern,
+        **flags,
+    }
+
+
+_LORA = _low_rank(
+    "lora_alpha", use_dora=_bool, use_rslora=_bool, fan_in_fan_out=_bool, bias=_str, lora_bias=_bool
+)
+_LYCORIS = _low_rank("alpha", use_effective_conv2d=_bool)
 _PROMPT: dict[str, Validator] = {
     "num_virtual_tokens": _pos_int,
     "token_dim": _pos_int,

@@ -4,6 +4,7 @@ streamed uploads, verified downloads."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from pathlib import Path
 
@@ -181,3 +182,55 @@ def test_compare_checks_refs_locally() -> None:
         api.compare_evaluations("nope", "acme/bot@v1")
     assert info.value.code == "invalid_reference"
     assert server.requests == []
+
+
+def _recording_client(sent: list[httpx.Request]) -> RegistryClient:
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(200, json={})
+
+    return RegistryClient("http://registry.test", transport=httpx.MockTransport(answer))
+
+
+def test_governance_bodies_leave_out_what_is_not_given() -> None:
+    """Optional fields left at None are not sent (the server's default applies); ``no_expiry``
+    sends ``ttl_days: null``; every POST but the OIDC exchange carries an Idempotency-Key."""
+    sent: list[httpx.Request] = []
+    with _recording_client(sent) as api:
+        api.create_token(name="t")
+        api.create_token(principal="bot", ttl_days=7, scopes=("read",), idempotency_key="k1")
+        api.create_token(ttl_days=7, no_expiry=True)
+        api.request_promotion("acme/bot@v1", deployment="prod")
+        api.request_promotion(
+            "acme/bot@v1", deployment="prod", reason="r", plan="slow", plan_spec={"steps": []}
+        )
+        api.revoke_token("abc")
+        api.exchange_oidc_token()
+        api.audit_events(actor="ann", limit=5)
+    bodies = [json.loads(r.content) if r.content else None for r in sent]
+    assert bodies == [
+        {"principal": None, "name": "t"},
+        {"principal": "bot", "name": "", "ttl_days": 7, "scopes": ["read"]},
+        {"principal": None, "name": "", "ttl_days": None},
+        {"ref": "acme/bot@v1", "deployment": "prod", "reason": None, "override_reason": None},
+        {
+            "ref": "acme/bot@v1",
+            "deployment": "prod",
+            "reason": "r",
+            "override_reason": None,
+            "plan": "slow",
+            "plan_spec": {"steps": []},
+        },
+        None,
+        None,
+        None,
+    ]
+    assert sent[1].headers["Idempotency-Key"] == "k1"
+    keyed = ["Idempotency-Key" in r.headers for r in sent]
+    assert keyed == [True, True, True, True, True, True, False, False]
+    assert [r.url.path for r in sent[5:]] == [
+        "/api/v1/tokens/abc/revoke",
+        "/api/v1/oidc/token",
+        "/api/v1/audit/events",
+    ]
+    assert dict(sent[7].url.params) == {"actor": "ann", "limit": "5"}

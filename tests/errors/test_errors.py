@@ -46,6 +46,22 @@ def test_code_is_snake_case_and_status_is_an_http_error(cls: type[RegistryError]
     assert 400 <= cls.status_code <= 599
 
 
+#: The families whose every class says when it is raised (CONTRIBUTING.md, "Add an error
+#: code"); the others are to follow.
+_DOCUMENTED_FAMILIES = ("registry.errors.access", "registry.errors.catalog")
+
+
+@pytest.mark.parametrize(
+    "cls",
+    [c for c in _family_classes() if c.__module__ in _DOCUMENTED_FAMILIES],
+    ids=lambda c: c.__name__,
+)
+def test_error_class_says_when_it_is_raised(cls: type[RegistryError]) -> None:
+    """A docstring of its own (not inherited from its family), a sentence long at least."""
+    doc = vars(cls).get("__doc__") or ""
+    assert len(doc.split()) >= 5, f"{cls.__name__} has no docstring saying when it is raised"
+
+
 def test_body_carries_code_detail_and_a_copy_of_the_context() -> None:
     context = {"field": "name"}
     error = errors.InvalidName("bad name", context=context)

@@ -167,3 +167,52 @@ def test_pattern_lookup_matches_like_peft() -> None:
     assert pattern_lookup(cfg, pattern, "model.layers.1.self_attn.o_proj") == 2
     assert pattern_lookup(cfg, pattern, "model.layers.0.self_attn.o_proj") is None
     assert pattern_lookup(cfg, pattern, "model.layers.0.self_attn.xv_proj") is None
+
+
+_TARGETING = [
+    "target_modules",
+    "exclude_modules",
+    "modules_to_save",
+    "layers_to_transform",
+    "layers_pattern",
+]
+_LORA = [
+    *_TARGETING,
+    "r",
+    "lora_alpha",
+    "rank_pattern",
+    "alpha_pattern",
+    "use_dora",
+    "use_rslora",
+    "fan_in_fan_out",
+    "bias",
+    "lora_bias",
+]
+_LYCORIS = [*_TARGETING, "r", "alpha", "rank_pattern", "alpha_pattern", "use_effective_conv2d"]
+
+
+@pytest.mark.parametrize(
+    ("peft_type", "checked"),
+    [
+        ("LORA", _LORA),
+        ("ADALORA", [*_LORA, "init_r", "target_r"]),
+        ("LOHA", _LYCORIS),
+        ("LOKR", [*_LYCORIS, "decompose_both", "decompose_factor"]),
+    ],
+)
+def test_schema_errors_come_in_a_fixed_field_order(peft_type: str, checked: list[str]) -> None:
+    """With every field wrong, the error names the first in checking order (the common fields,
+    then the method's); fixing fields one at a time walks the whole order."""
+    names = ["task_type", "base_model_name_or_path", "revision", *_LORA, *_LYCORIS]
+    names += ["init_r", "target_r", "decompose_both", "decompose_factor", "feedforward_modules"]
+    raw: dict[str, Any] = {"peft_type": peft_type, **{name: [{}] for name in names}}
+    seen: list[str] = []
+    while True:
+        try:
+            config_from_dict(raw)
+        except InvalidAdapterConfig as exc:
+            seen.append(exc.context["field"])
+            del raw[seen[-1]]
+        else:
+            break
+    assert seen == ["task_type", "base_model_name_or_path", "revision", *checked]
