@@ -32,19 +32,7 @@ from botocore.exceptions import ClientError
 
 from registry.errors import BadRequest, BlobNotFound, IntegrityFailure, StorageUnavailable
 from registry.settings import StorageSettings
-from registry.storage import keys
-from registry.storage.base import (
-    DEFAULT_CHUNK_SIZE,
-    META_ROOT,
-    BlobStat,
-    ImportObject,
-    IncompleteUpload,
-    StagedObject,
-    StagingEntry,
-    check_object_name,
-    put_via_staging,
-    verify_chunks,
-)
+from registry.storage import base, keys
 from registry.storage.imports import (
     check_import_object,
     is_safe_name,
@@ -165,7 +153,7 @@ class S3ArtifactStore:
             self._client, self._bucket, self._check_staging_key(key), what="staged object"
         )
 
-    def commit_staged(self, staged: StagedObject) -> None:
+    def commit_staged(self, staged: base.StagedObject) -> None:
         src = self._check_staging_key(staged.key)
         dst = self.blob_key(staged.sha256_hex)
         with s3_errors("staged object"):
@@ -180,9 +168,9 @@ class S3ArtifactStore:
             # to describe the object that is about to be published.
             with s3_errors("staged object"):
                 body = self._client.get_object(Bucket=self._bucket, Key=src, IfMatch=etag)["Body"]
-            verify_chunks(
+            base.verify_chunks(
                 staged.sha256_hex,
-                iter_body(body, DEFAULT_CHUNK_SIZE),
+                iter_body(body, base.DEFAULT_CHUNK_SIZE),
                 size=staged.size,
                 what="staged object",
             )
@@ -213,17 +201,17 @@ class S3ArtifactStore:
             self.abort_incomplete_upload(upload)
 
     def put_small(self, data: bytes) -> str:
-        return put_via_staging(self, data)
+        return base.put_via_staging(self, data)
 
     # --- blobs -----------------------------------------------------------------------------
 
     def blob_exists(self, hex_digest: str) -> bool:
         return self._head_size(self.blob_key(hex_digest), "blob") is not None
 
-    def stat_blob(self, hex_digest: str) -> BlobStat:
+    def stat_blob(self, hex_digest: str) -> base.BlobStat:
         with s3_errors("blob"):
             head = self._client.head_object(Bucket=self._bucket, Key=self.blob_key(hex_digest))
-        return BlobStat(
+        return base.BlobStat(
             hex=hex_digest,
             size=int(head["ContentLength"]),
             last_modified=_utc(head["LastModified"]),
@@ -238,7 +226,9 @@ class S3ArtifactStore:
     def open_blob(self, hex_digest: str) -> ByteSource:
         return S3ByteSource(self._client, self._bucket, self.blob_key(hex_digest), what="blob")
 
-    def iter_blob(self, hex_digest: str, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[bytes]:
+    def iter_blob(
+        self, hex_digest: str, chunk_size: int = base.DEFAULT_CHUNK_SIZE
+    ) -> Iterator[bytes]:
         return self._stream(self._bucket, self.blob_key(hex_digest), chunk_size, "blob")
 
     def _stream(self, bucket: str, key: str, chunk_size: int, what: str) -> Iterator[bytes]:
@@ -250,7 +240,7 @@ class S3ArtifactStore:
         return iter_body(body, chunk_size)
 
     def verify_blob(self, hex_digest: str) -> None:
-        verify_chunks(hex_digest, self.iter_blob(hex_digest))
+        base.verify_chunks(hex_digest, self.iter_blob(hex_digest))
 
     def presign_blob(self, hex_digest: str, ttl_s: int) -> str | None:
         key = self.blob_key(hex_digest)
@@ -269,7 +259,7 @@ class S3ArtifactStore:
 
     # --- listing / gc ----------------------------------------------------------------------
 
-    def list_blobs(self) -> Iterator[BlobStat]:
+    def list_blobs(self) -> Iterator[base.BlobStat]:
         paginator = self._client.get_paginator("list_objects_v2")
         with s3_errors():
             for page in paginator.paginate(
@@ -278,9 +268,9 @@ class S3ArtifactStore:
                 for obj in page.get("Contents", []):
                     hex_digest = keys.parse_blob_key(self._prefix, obj["Key"])
                     if hex_digest is not None:
-                        yield BlobStat(hex_digest, int(obj["Size"]), _utc(obj["LastModified"]))
+                        yield base.BlobStat(hex_digest, int(obj["Size"]), _utc(obj["LastModified"]))
 
-    def list_staging(self) -> Iterator[StagingEntry]:
+    def list_staging(self) -> Iterator[base.StagingEntry]:
         paginator = self._client.get_paginator("list_objects_v2")
         with s3_errors():
             for page in paginator.paginate(
@@ -289,13 +279,13 @@ class S3ArtifactStore:
                 for obj in page.get("Contents", []):
                     session_id = keys.parse_staging_key(self._prefix, obj["Key"])
                     if session_id is not None:
-                        yield StagingEntry(session_id, obj["Key"], _utc(obj["LastModified"]))
+                        yield base.StagingEntry(session_id, obj["Key"], _utc(obj["LastModified"]))
 
     def delete_staging_key(self, key: str) -> None:
         with s3_errors():
             self._client.delete_object(Bucket=self._bucket, Key=self._check_staging_key(key))
 
-    def _iter_uploads(self, prefix: str) -> Iterator[IncompleteUpload]:
+    def _iter_uploads(self, prefix: str) -> Iterator[base.IncompleteUpload]:
         paginator = self._client.get_paginator("list_multipart_uploads")
         with s3_errors():
             for page in paginator.paginate(Bucket=self._bucket, Prefix=prefix):
@@ -306,14 +296,14 @@ class S3ArtifactStore:
                         or keys.parse_blob_key(self._prefix, key) is not None
                     )
                     if ours and "UploadId" in up and "Initiated" in up:
-                        yield IncompleteUpload(key, up["UploadId"], _utc(up["Initiated"]))
+                        yield base.IncompleteUpload(key, up["UploadId"], _utc(up["Initiated"]))
 
-    def list_incomplete_uploads(self) -> Iterator[IncompleteUpload]:
+    def list_incomplete_uploads(self) -> Iterator[base.IncompleteUpload]:
         # Staging writers and managed copies onto blob keys both create multipart uploads.
         yield from self._iter_uploads(keys.staging_root(self._prefix))
         yield from self._iter_uploads(keys.blobs_root(self._prefix))
 
-    def abort_incomplete_upload(self, upload: IncompleteUpload) -> None:
+    def abort_incomplete_upload(self, upload: base.IncompleteUpload) -> None:
         with s3_errors():
             try:
                 self._client.abort_multipart_upload(
@@ -325,9 +315,9 @@ class S3ArtifactStore:
 
     # --- imports ---------------------------------------------------------------------------
 
-    def list_import(self, uri: str) -> list[ImportObject]:
+    def list_import(self, uri: str) -> list[base.ImportObject]:
         bucket, prefix = parse_import_uri(uri, self._allowlist)
-        found: list[ImportObject] = []
+        found: list[base.ImportObject] = []
         paginator = self._client.get_paginator("list_objects_v2")
         # Delimiter "/" returns direct children only; deeper keys come back as CommonPrefixes,
         # which are ignored.
@@ -344,25 +334,25 @@ class S3ArtifactStore:
                             "too many objects under the import prefix",
                             context={"limit": MAX_IMPORT_OBJECTS},
                         )
-                    found.append(ImportObject(name, obj["Key"], int(obj["Size"]), bucket))
+                    found.append(base.ImportObject(name, obj["Key"], int(obj["Size"]), bucket))
         return sorted(found, key=lambda o: o.name)
 
     def open_import_stream(self, bucket: str, key: str) -> Iterator[bytes]:
         check_import_object(bucket, key, self._allowlist)
-        return self._stream(bucket, key, DEFAULT_CHUNK_SIZE, "import object")
+        return self._stream(bucket, key, base.DEFAULT_CHUNK_SIZE, "import object")
 
     # --- named metadata objects ------------------------------------------------------------
 
     def _meta_root(self) -> str:
-        return f"{self._prefix}/{META_ROOT}/" if self._prefix else f"{META_ROOT}/"
+        return f"{self._prefix}/{base.META_ROOT}/" if self._prefix else f"{base.META_ROOT}/"
 
     def put_object(self, name: str, data: bytes) -> None:
-        key = self._meta_root() + check_object_name(name)
+        key = self._meta_root() + base.check_object_name(name)
         with s3_errors():
             self._client.put_object(Bucket=self._bucket, Key=key, Body=data)
 
     def get_object(self, name: str) -> bytes:
-        key = self._meta_root() + check_object_name(name)
+        key = self._meta_root() + base.check_object_name(name)
         with s3_errors("object"):
             body = self._client.get_object(Bucket=self._bucket, Key=key)["Body"]
             with contextlib.closing(body):
@@ -374,11 +364,11 @@ class S3ArtifactStore:
         paginator = self._client.get_paginator("list_objects_v2")
         with s3_errors():
             for page in paginator.paginate(
-                Bucket=self._bucket, Prefix=root + check_object_name(prefix, prefix=True)
+                Bucket=self._bucket, Prefix=root + base.check_object_name(prefix, prefix=True)
             ):
                 for obj in page.get("Contents", []):
                     with contextlib.suppress(ValueError):  # foreign keys under meta/
-                        found.append(check_object_name(obj["Key"][len(root) :]))
+                        found.append(base.check_object_name(obj["Key"][len(root) :]))
         return sorted(found)
 
     # --- health ----------------------------------------------------------------------------
