@@ -15,8 +15,7 @@ from registry.idempotency.service import purge_expired
 from registry.settings import Settings
 from registry.storage import gc
 from registry.storage.factory import make_store
-from registry.uploads.blob_index import BlobRepository
-from registry.uploads.repository import UploadRepository
+from registry.uploads.housekeeping import expire_sessions, referenced_blobs
 
 
 def storage_gc(
@@ -44,7 +43,7 @@ def storage_gc(
 
         def referenced(batch: list[str]) -> set[str]:
             with unit_of_work(sessions.read) as session:
-                return BlobRepository(session).existing(batch)
+                return referenced_blobs(session, batch)
 
         report = gc.collect_garbage(store, referenced=referenced, grace_s=grace, dry_run=dry_run)
         expired_uploads = 0
@@ -52,12 +51,7 @@ def storage_gc(
         if not dry_run:
             now = datetime.now(UTC)
             with unit_of_work(sessions.write) as session:
-                repo = UploadRepository(session)
-                stale = repo.expired(now)
-                for upload in stale:
-                    store.discard_staging(upload.id)
-                repo.delete([u.id for u in stale])
-                expired_uploads = len(stale)
+                expired_uploads = expire_sessions(session, store, now=now)
                 purged_keys = purge_expired(session, now=now)
                 append(
                     session,

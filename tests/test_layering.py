@@ -171,6 +171,14 @@ def test_no_domain_imports_another_domains_repository() -> None:
     assert not offenders, offenders
 
 
+@pytest.mark.parametrize("path", sorted(PKG.glob("*.py")), ids=lambda p: p.name)
+def test_top_level_modules_use_services_not_repositories(path: Path) -> None:
+    """``app.py``, ``maintenance.py`` and the other top-level modules wire domains together
+    through their service functions, never their repositories."""
+    bad = {m for m in imports_of(path) if ".repository" in m or m.endswith("Repository")}
+    assert not bad, f"{path.name} imports {sorted(bad)}"
+
+
 def test_commit_only_in_unit_of_work() -> None:
     allowed = {PKG / "db" / "session.py"}
     offenders = [

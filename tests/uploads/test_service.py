@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -20,6 +20,7 @@ from registry.principals.repository import PrincipalRepository
 from registry.settings import DatabaseSettings, StorageSettings
 from registry.storage.base import ArtifactStore
 from registry.storage.local import LocalArtifactStore
+from registry.uploads import housekeeping
 from registry.uploads import service as uploads
 from registry.uploads.blob_index import BlobRepository
 from registry.uploads.models import UploadState
@@ -202,3 +203,30 @@ def test_a_rolled_back_commit_leaves_published_bytes_but_no_rows(
         reopened = UploadRepository(session).get(upload_id)
         assert reopened is not None
         assert reopened.state == UploadState.open
+
+
+def test_housekeeping_expires_stale_sessions_with_their_staging(
+    sessions: Sessions, store: ArtifactStore
+) -> None:
+    """What storage gc asks of uploads: sessions past their deadline lose their row and their
+    staged bytes; a live one keeps both. The referenced-blob answer is the index's."""
+    who = _principal(sessions)
+    soon, later = _open(sessions, who, ttl_s=60), _open(sessions, who, ttl_s=3600)
+    for upload_id in (soon, later):
+        _put(sessions, store, who, upload_id, "README.md", README)
+    assert {soon, later} <= {e.session_id for e in store.list_staging()}
+
+    with unit_of_work(sessions.write) as session:  # two minutes on: only `soon` is past due
+        expired = housekeeping.expire_sessions(
+            session, store, now=datetime.now(UTC) + timedelta(minutes=2)
+        )
+
+    assert expired >= 1
+    with unit_of_work(sessions.read) as session:
+        assert UploadRepository(session).get(soon) is None
+        assert UploadRepository(session).get(later) is not None
+        unknown = uuid.uuid4().hex * 2
+        assert housekeeping.referenced_blobs(session, [unknown]) == set()
+    left = {e.session_id for e in store.list_staging()}
+    assert soon not in left
+    assert later in left
