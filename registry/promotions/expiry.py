@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -19,6 +20,7 @@ from sqlalchemy.orm import Session
 from registry.access.actor import Actor
 from registry.audit.service import AuditEntry, append
 from registry.catalog.models import Adapter, AdapterVersion, Namespace
+from registry.deployments import service as deployments
 from registry.deployments.models import Deployment, DeploymentRevision
 from registry.errors import StableChanged
 from registry.promotions.models import PromotionRequest, PromotionState
@@ -38,7 +40,7 @@ def expire_overtaken(
     """Expire the deployment's pending requests made against another stable version than the
     new ``revision``'s (except the promotion that revision applies); return how many. Whoever
     appends a revision calls this right after (``registry.deployments`` itself knows nothing
-    of promotions).
+    of promotions); :func:`append_revision` does both.
 
     Runs inside the caller's transaction, which holds the deployment's row lock (so no approval
     of this deployment runs meanwhile: approvals take that lock before the request's). Flushes.
@@ -84,6 +86,24 @@ def expire_overtaken(
             )
             append(session, entry)
     return len(overtaken)
+
+
+def append_revision(
+    session: Session,
+    *,
+    actor: Actor | None,
+    deployment: Deployment,
+    current: DeploymentRevision,
+    **fields: Any,
+) -> DeploymentRevision:
+    """``registry.deployments.service.append_revision`` (``fields`` are its keyword
+    arguments), then the requests the new revision overtakes expire (``expire_overtaken``):
+    the one call for whoever above the deployments package moves traffic."""
+    revision = deployments.append_revision(
+        session, actor=actor, deployment=deployment, current=current, **fields
+    )
+    expire_overtaken(session, actor=actor, deployment=deployment, revision=revision)
+    return revision
 
 
 def require_same_stable(

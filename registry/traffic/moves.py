@@ -24,7 +24,7 @@ from registry.deployments import service as deployments
 from registry.deployments.models import Deployment, DeploymentRevision, RolloutState
 from registry.deployments.states import RevisionReason
 from registry.errors import InvalidTransition, PreconditionFailed, PreconditionRequired
-from registry.promotions.expiry import expire_overtaken
+from registry.promotions.expiry import append_revision
 from registry.promotions.models import PromotionState
 from registry.promotions.outcomes import end_rollout, resume_rollout
 
@@ -104,7 +104,7 @@ def rollback(
     for version_id in (stable, candidate):
         _require_servable(session, version_id)
     end_rollout(session, dep.id, RolloutState.rolled_back, PromotionState.rolled_back)
-    revision = deployments.append_revision(
+    revision = append_revision(
         session,
         actor=actor,
         deployment=dep,
@@ -117,7 +117,6 @@ def rollback(
         detail=detail,
         promotion_id=target.promotion_id if to_revision is not None and candidate else None,
     )
-    expire_overtaken(session, actor=actor, deployment=dep, revision=revision)
     if candidate is not None:
         resume_rollout(session, dep, revision)
     return deployments.view(session, dep)
@@ -177,7 +176,7 @@ def _complete(
     reason: str,
 ) -> DeploymentRevision:
     end_rollout(session, dep.id, RolloutState.completed, PromotionState.completed)
-    revision = deployments.append_revision(
+    revision = append_revision(
         session,
         actor=actor,
         deployment=dep,
@@ -190,7 +189,6 @@ def _complete(
         detail="rollout completed: candidate is now stable",
         promotion_id=current.promotion_id,
     )
-    expire_overtaken(session, actor=actor, deployment=dep, revision=revision)
     return revision
 
 
@@ -207,8 +205,8 @@ def _append(
     promotion: bool = True,
 ) -> DeploymentRevision:
     """A new split of ``current``'s versions under its salt (without its candidate, or
-    without its promotion, when told), then the requests it overtakes expire."""
-    revision = deployments.append_revision(
+    without its promotion, when told); the requests it overtakes expire."""
+    revision = append_revision(
         session,
         actor=actor,
         deployment=dep,
@@ -221,7 +219,6 @@ def _append(
         detail=detail,
         promotion_id=current.promotion_id if promotion else None,
     )
-    expire_overtaken(session, actor=actor, deployment=dep, revision=revision)
     return revision
 
 
