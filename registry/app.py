@@ -34,6 +34,7 @@ from registry.api.routes import (
     promotions,
     publishers,
     serving,
+    tokens,
     traffic,
     uploads,
 )
@@ -184,6 +185,7 @@ _ROUTE_MODULES = (
     artifacts,
     evaluations,
     principals,
+    tokens,
     publishers,
     policies,
     deployments,

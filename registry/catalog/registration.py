@@ -53,12 +53,7 @@ from registry.catalog.repository import AdapterRepository, BaseModelRepository, 
 from registry.catalog.repository_provenance import DatasetRepository, LineageRepository
 from registry.catalog.views import KnownParts
 from registry.db.session import Sessions, unit_of_work
-from registry.errors import (
-    AdapterInvalid,
-    BaseModelNotFound,
-    InvalidRequest,
-    VersionAlreadyExists,
-)
+from registry.errors import AdapterInvalid, BaseModelNotFound, InvalidRequest, VersionAlreadyExists
 from registry.storage.base import ArtifactStore
 from registry.storage.imports import parse_import_uri
 from registry.uploads import service as uploads

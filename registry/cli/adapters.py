@@ -20,13 +20,7 @@ from registry.cli._common import (
     parse_adapter,
     short_digest,
 )
-from registry.cli._output import (
-    OutputOpt,
-    emit,
-    get_state,
-    render_record,
-    render_table,
-)
+from registry.cli._output import OutputOpt, emit, get_state, render_record, render_table
 
 app = command_group(
     "Adapters and their versions. REF = NS/NAME@vN | NS/NAME@sha256:<hex> | NS/NAME[@latest]."

@@ -8,14 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from registry.cli._common import Paging, client, command_group, paged, short_digest
-from registry.cli._output import (
-    OutputOpt,
-    emit,
-    exit_with_error,
-    get_state,
-    note,
-    render_record,
-)
+from registry.cli._output import OutputOpt, emit, exit_with_error, get_state, note, render_record
 
 app = command_group(
     "Audit log: who did what, when, on which evidence; tamper-evident (hash chain)."

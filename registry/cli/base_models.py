@@ -9,13 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from registry.cli._common import client, command_group, list_command, parse_base
-from registry.cli._output import (
-    OutputOpt,
-    emit,
-    exit_with_error,
-    get_state,
-    render_record,
-)
+from registry.cli._output import OutputOpt, emit, exit_with_error, get_state, render_record
 
 app = command_group("Base models: the checkpoints adapters are trained on and checked against.")
 

@@ -23,13 +23,7 @@ from registry.cli._common import (
     reply,
     short_digest,
 )
-from registry.cli._output import (
-    OutputOpt,
-    emit,
-    get_state,
-    note,
-    render_record,
-)
+from registry.cli._output import OutputOpt, emit, get_state, note, render_record
 
 app = command_group(
     "Deployments: a base model revision + an adapter, rolled out revision by revision."

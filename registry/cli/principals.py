@@ -77,7 +77,8 @@ list_command(
     app,
     """List principals by name (admin).
 
-    JSON: {"items": [principal, ...], "next_page_token"}.
+    JSON: {"items": [{"id", "name", "kind", "role", "namespaces", "ci_identity", "created_at",
+    "disabled"}], "next_page_token"}.
     """,
     lambda api, **page: api.list_principals(**page),
     columns=_COLUMNS,

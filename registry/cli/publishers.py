@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from registry.cli._common import client, command_group, flag, list_command, reply
+from registry.cli._common import JSON, client, command_group, flag, list_command, reply
 from registry.cli._output import OutputOpt, emit, get_state, note
 
 app = command_group(
@@ -31,6 +31,14 @@ _COLUMNS = [
     "principal",
     "namespaces",
 ]
+
+
+def _summary(publisher: JSON) -> str:
+    """A publisher in one line: who may act as whom."""
+    return (
+        f"trusted publisher {publisher['name']}: {publisher['repository']} "
+        f"({publisher['workflow_ref']}) acts as {publisher['principal']}"
+    )
 
 
 @app.command("add")
@@ -92,21 +100,16 @@ def add(
         "principal": principal,
         "namespaces": namespaces,
     }
-    reply(
-        ctx,
-        lambda api: api.add_publisher(body),
-        lambda created: (
-            f"trusted publisher {created['name']}: {created['repository']} "
-            f"({created['workflow_ref']}) acts as {created['principal']}"
-        ),
-    )
+    reply(ctx, lambda api: api.add_publisher(body), _summary)
 
 
 list_command(
     app,
     """List trusted publishers by name (admin).
 
-    JSON: {"items": [publisher, ...], "next_page_token"}.
+    JSON: {"items": [{"id", "name", "kind", "issuer", "audience", "repository",
+    "repository_owner_id", "workflow_ref", "ref", "environment", "require_protected_ref",
+    "principal", "namespaces", "created_at"}], "next_page_token"}.
     """,
     lambda api, **page: api.list_publishers(**page),
     columns=_COLUMNS,

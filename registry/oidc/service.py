@@ -29,12 +29,7 @@ from registry.auth.models import ApiToken, Principal
 from registry.auth.principal import AuthenticatedPrincipal
 from registry.auth.service import current_attributes
 from registry.auth.tokens import hash_token, new_token
-from registry.errors import (
-    BadRequest,
-    OidcTokenInvalid,
-    OidcTokenReused,
-    PublisherExists,
-)
+from registry.errors import BadRequest, OidcTokenInvalid, OidcTokenReused, PublisherExists
 from registry.oidc.claims import CiIdentity, PublisherSpec
 from registry.oidc.jwks import is_allowed_issuer_url
 from registry.oidc.models import TrustedPublisher, UsedOidcToken

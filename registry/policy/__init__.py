@@ -9,13 +9,7 @@ No FastAPI, no SQLAlchemy: services call into this package, never the other way 
 """
 
 from registry.policy.engine import CedarAuthorizer
-from registry.policy.gates import (
-    GATE_NAMES,
-    EvalPoint,
-    GateResult,
-    evaluate_gates,
-    gates_passed,
-)
+from registry.policy.gates import GATE_NAMES, EvalPoint, GateResult, evaluate_gates, gates_passed
 from registry.policy.gates_config import GateConfig, GatesFile, parse_gates
 from registry.policy.loader import (
     PolicyBundle,

@@ -33,11 +33,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-from registry.errors import (
-    BadRequest,
-    BlobNotFound,
-    IntegrityFailure,
-)
+from registry.errors import BadRequest, BlobNotFound, IntegrityFailure
 from registry.settings import StorageSettings
 from registry.storage import keys
 from registry.storage.base import (

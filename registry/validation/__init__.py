@@ -4,11 +4,7 @@ No database, no HTTP, no torch. Everything reads through :class:`ByteSource`, so
 validates a local directory, a staged upload or an object in S3 (range reads).
 """
 
-from registry.validation.adapter import (
-    DEFAULT_SCAN_LIMIT_BYTES,
-    ValidationReport,
-    validate_adapter,
-)
+from registry.validation.adapter import DEFAULT_SCAN_LIMIT_BYTES, ValidationReport, validate_adapter
 from registry.validation.config import (
     KNOWN_PEFT_TYPES,
     OPAQUE_PEFT_TYPES,

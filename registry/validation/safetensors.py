@@ -43,17 +43,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from registry.validation.safetensors_json import (
-    MAX_METADATA_ENTRIES as MAX_METADATA_ENTRIES,
-)
-from registry.validation.safetensors_json import (
-    MAX_TENSORS as MAX_TENSORS,
-)
-from registry.validation.safetensors_json import (
-    Obj,
-    fail,
-    scan_header,
-)
+from registry.validation.safetensors_json import MAX_METADATA_ENTRIES as MAX_METADATA_ENTRIES
+from registry.validation.safetensors_json import MAX_TENSORS as MAX_TENSORS
+from registry.validation.safetensors_json import Obj, fail, scan_header
 from registry.validation.source import ByteSource
 
 MAX_HEADER_BYTES = 100_000_000

@@ -12,12 +12,7 @@ from typing import Any
 
 import pytest
 
-from registry.canary.analysis import (
-    ArmStats,
-    RuleResult,
-    aggregate,
-    analyze,
-)
+from registry.canary.analysis import ArmStats, RuleResult, aggregate, analyze
 from registry.canary.plans import Plan, Rule, Step, parse_plans
 from registry.policy.loader import default_rollout_text
 

@@ -10,14 +10,7 @@ import pytest
 import yaml
 
 from registry.access.policy_sets import compile_bundle
-from registry.canary.plans import (
-    Plan,
-    Rule,
-    Step,
-    UnknownPlan,
-    parse_plans,
-    plan_from_mapping,
-)
+from registry.canary.plans import Plan, Rule, Step, UnknownPlan, parse_plans, plan_from_mapping
 from registry.errors import InvalidPolicy
 from registry.policy.loader import default_rollout_text, from_texts, load_default
 

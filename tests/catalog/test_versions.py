@@ -12,14 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from registry.settings import Settings
-from tests.factories.catalog import (
-    error_of,
-    open_upload,
-    push,
-    staging_files,
-    unique,
-    upload_dir,
-)
+from tests.factories.catalog import error_of, open_upload, push, staging_files, unique, upload_dir
 from tests.fixtures.peft import PEFT_FIXTURES
 
 Variant = Callable[[int], Path]

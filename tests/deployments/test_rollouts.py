@@ -8,12 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from registry.canary.hashing import arm as arm_of
-from tests.factories.rollouts import (
-    canary,
-    report,
-    status,
-    tick,
-)
+from tests.factories.rollouts import canary, report, status, tick
 from tests.fixtures.governance import Team
 
 

@@ -9,19 +9,8 @@ from typing import Any
 import pytest
 
 from registry.errors import InvalidPolicy
-from registry.policy.gates import (
-    GATE_NAMES,
-    EvalPoint,
-    GateResult,
-    evaluate_gates,
-    gates_passed,
-)
-from registry.policy.gates_config import (
-    GateConfig,
-    NoRegression,
-    Threshold,
-    parse_gates,
-)
+from registry.policy.gates import GATE_NAMES, EvalPoint, GateResult, evaluate_gates, gates_passed
+from registry.policy.gates_config import GateConfig, NoRegression, Threshold, parse_gates
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

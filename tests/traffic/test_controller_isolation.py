@@ -11,12 +11,7 @@ from sqlalchemy import update
 
 from registry.db.session import unit_of_work
 from registry.deployments.models import Rollout
-from tests.factories.rollouts import (
-    canary,
-    report,
-    status,
-    tick,
-)
+from tests.factories.rollouts import canary, report, status, tick
 from tests.fixtures.governance import Team
 
 

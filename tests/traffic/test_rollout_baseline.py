@@ -10,12 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.factories.rollouts import (
-    canary,
-    report,
-    status,
-    tick,
-)
+from tests.factories.rollouts import canary, report, status, tick
 from tests.fixtures.governance import Team
 
 

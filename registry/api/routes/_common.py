@@ -29,17 +29,20 @@ T = TypeVar("T")
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size.")]
 DEFAULT_PAGE = DEFAULT_LIMIT
 
-#: What a route naming a version (``/{namespace}/{name}/versions/{selector}``) can answer
-#: when the version is not there or the path is malformed.
-VERSION_NOT_FOUND: tuple[type[RegistryError], ...] = (
+#: What a route naming an adapter (``NAMESPACE/NAME``, in its path or body) can answer when the
+#: adapter is not there or the name is malformed.
+ADAPTER_NOT_FOUND: tuple[type[RegistryError], ...] = (
     InvalidName,
     InvalidReference,
     NamespaceNotFound,
     AdapterNotFound,
-    VersionNotFound,
 )
+#: What a route naming a version (``/{namespace}/{name}/versions/{selector}``) can answer
+#: when the version is not there or the path is malformed.
+VERSION_NOT_FOUND: tuple[type[RegistryError], ...] = (*ADAPTER_NOT_FOUND, VersionNotFound)
 
 __all__ = [
+    "ADAPTER_NOT_FOUND",
     "DEFAULT_PAGE",
     "VERSION_NOT_FOUND",
     "Limit",

@@ -16,13 +16,11 @@ from registry.api.deps import (
     StoreDep,
     WriteDep,
 )
-from registry.api.pagination import Page, decode_token, make_page, page_of
+from registry.api.pagination import Page, decode_token, make_page
 from registry.api.params import AdapterPath, BaseQ, NamespacePath, NamespaceQ, SelectorPath, TagQ
 from registry.api.routes._common import (
-    DEFAULT_PAGE,
     VERSION_NOT_FOUND,
-    Limit,
-    PageToken,
+    PageDep,
     authenticated_router,
     responses,
     version_ref,
@@ -76,17 +74,16 @@ def _one(session: SessionDep, ctx: queries.VersionContext, *, detail: bool = Tru
 def list_adapters(
     actor: ActorDep,
     session: SessionDep,
+    page: PageDep,
     namespace: NamespaceQ = None,
     peft_type: PeftTypeQ = None,
     base: BaseQ = None,
     rank: RankQ = None,
     state: StateQ = None,
     tag: TagQ = None,
-    limit: Limit = DEFAULT_PAGE,
-    page_token: PageToken = None,
 ) -> Page[AdapterRead]:
     """Adapters by namespace and name; with filters, those having a matching version."""
-    cursor = decode_token(page_token, arity=2, types=(str, str))
+    cursor = decode_token(page.token, arity=2, types=(str, str))
     rows = queries.list_adapters(
         session,
         actor=actor,
@@ -95,9 +92,9 @@ def list_adapters(
             peft_type=peft_type, base=base, rank=rank, state=state, tag=tag
         ),
         after=(cursor[0], cursor[1]) if cursor else None,
-        limit=limit + 1,
+        limit=page.fetch,
     )
-    return page_of(rows, limit, lambda row: adapter_read(*row), key=lambda a: [a.namespace, a.name])
+    return page.of(rows, lambda row: adapter_read(*row), key=lambda a: [a.namespace, a.name])
 
 
 @router.get(
@@ -213,16 +210,15 @@ def list_versions(
     name: AdapterPath,
     actor: ActorDep,
     session: SessionDep,
+    page: PageDep,
     peft_type: PeftTypeQ = None,
     base: BaseQ = None,
     rank: RankQ = None,
     state: StateQ = None,
     tag: TagQ = None,
-    limit: Limit = DEFAULT_PAGE,
-    page_token: PageToken = None,
 ) -> Page[VersionRead]:
     """Versions newest first, filtered by peft type, base (NAME or NAME@REV), rank, state, tag."""
-    cursor = decode_token(page_token, arity=1, types=(int,))
+    cursor = decode_token(page.token, arity=1, types=(int,))
     ns, adapter, rows = queries.list_versions(
         session,
         actor=actor,
@@ -232,10 +228,10 @@ def list_versions(
             peft_type=peft_type, base=base, rank=rank, state=state, tag=tag
         ),
         before=cursor[0] if cursor else None,
-        limit=limit + 1,
+        limit=page.fetch,
     )
-    items = version_reads(session, ns.name, adapter, rows[:limit])
-    return make_page(items, more=len(rows) > limit, key=lambda v: [v.version])
+    items = version_reads(session, ns.name, adapter, rows[: page.limit])
+    return make_page(items, more=len(rows) > page.limit, key=lambda v: [v.version])
 
 
 @router.get(_VERSION, response_model=VersionRead, responses=responses(*VERSION_NOT_FOUND))

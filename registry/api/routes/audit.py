@@ -13,13 +13,7 @@ from registry.access.subjects import load_actor
 from registry.api.deps import ActorDep, SessionDep, StoreDep, get_principal
 from registry.api.pagination import Page, decode_token, page_of
 from registry.api.params import Rfc3339
-from registry.api.routes._common import (
-    DEFAULT_PAGE,
-    Limit,
-    PageToken,
-    authenticated_router,
-    responses,
-)
+from registry.api.routes._common import PageDep, authenticated_router, responses
 from registry.audit import service as audit
 from registry.audit.checkpoints import export_checkpoint
 from registry.audit.schemas import AuditEventRead, AuditVerifyRead, CheckpointRead
@@ -52,17 +46,16 @@ _Text = Annotated[str | None, Query(max_length=300)]
 def list_events(
     actor: ActorDep,
     session: SessionDep,
+    page: PageDep,
     principal: Annotated[str | None, Query(alias="actor", max_length=128)] = None,
     action: _Text = None,
     resource: _Text = None,
     since: Rfc3339 | None = None,
     until: Rfc3339 | None = None,
-    limit: Limit = DEFAULT_PAGE,
-    page_token: PageToken = None,
 ) -> Page[AuditEventRead]:
     """Events in sequence order; ``action`` and ``resource`` match as prefixes."""
     actor.require("read_audit", audit_resource())
-    cursor = decode_token(page_token, arity=1, types=(int,))
+    cursor = decode_token(page.token, arity=1, types=(int,))
     rows = audit.log(
         session,
         actor=principal,
@@ -71,11 +64,11 @@ def list_events(
         since=since,
         until=until,
         after_seq=cursor[0] if cursor else None,
-        limit=limit + 1,
+        limit=page.fetch,
     )
     return page_of(
         rows,
-        limit,
+        page.limit,
         lambda r: AuditEventRead.model_validate(r, from_attributes=True),
         key=lambda e: [e.seq],
     )

@@ -9,11 +9,7 @@ from fastapi import Response, status
 from registry.api.deps import ActorDep, ManifestsDep, SessionDep, SettingsDep, StoreDep, WriteDep
 from registry.api.pagination import Page, decode_name_token
 from registry.api.params import BaseModelPath, RevisionPath
-from registry.api.routes._common import (
-    PageDep,
-    authenticated_router,
-    responses,
-)
+from registry.api.routes._common import PageDep, authenticated_router, responses
 from registry.catalog import base_models
 from registry.catalog.schemas import BaseModelRead, BaseModelVersionCreate, BaseModelVersionRead
 from registry.catalog.views import base_version_read

@@ -5,16 +5,9 @@ from __future__ import annotations
 from fastapi import Response, status
 
 from registry.api.deps import ActorDep, SessionDep, WriteDep
-from registry.api.pagination import Page, decode_name_token, decode_token, page_of
+from registry.api.pagination import Page, decode_name_token, decode_token
 from registry.api.params import DeploymentPath, Rfc3339
-from registry.api.routes._common import (
-    DEFAULT_PAGE,
-    Limit,
-    PageDep,
-    PageToken,
-    authenticated_router,
-    responses,
-)
+from registry.api.routes._common import ADAPTER_NOT_FOUND, PageDep, authenticated_router, responses
 from registry.deployments import service as deployments
 from registry.deployments.models import DeploymentRevision
 from registry.deployments.schemas import (
@@ -24,14 +17,11 @@ from registry.deployments.schemas import (
     VersionSummaryRead,
 )
 from registry.errors import (
-    AdapterNotFound,
     BaseModelNotFound,
     DeploymentExists,
     DeploymentNotFound,
     InvalidName,
     InvalidPageToken,
-    InvalidReference,
-    NamespaceNotFound,
     PolicyDenied,
 )
 
@@ -74,15 +64,7 @@ def revision_read(row: DeploymentRevision, versions: dict[object, int]) -> Revis
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=DeploymentRead,
-    responses=responses(
-        InvalidName,
-        InvalidReference,
-        NamespaceNotFound,
-        AdapterNotFound,
-        BaseModelNotFound,
-        DeploymentExists,
-        PolicyDenied,
-    ),
+    responses=responses(*ADAPTER_NOT_FOUND, BaseModelNotFound, DeploymentExists, PolicyDenied),
 )
 def create_deployment(body: DeploymentCreate, ctx: WriteDep) -> object:
     """Create a deployment bound to a base model revision and an adapter."""
@@ -131,22 +113,21 @@ def history(
     name: DeploymentPath,
     actor: ActorDep,
     session: SessionDep,
+    page: PageDep,
     since: Rfc3339 | None = None,
     until: Rfc3339 | None = None,
-    limit: Limit = DEFAULT_PAGE,
-    page_token: PageToken = None,
 ) -> Page[RevisionRead]:
     """Revisions newest first; ``since`` (inclusive) / ``until`` (exclusive) bound their
     ``effective_at``."""
-    cursor = decode_token(page_token, arity=1, types=(int,))
+    cursor = decode_token(page.token, arity=1, types=(int,))
     rows = deployments.history(
         session,
         actor=actor,
         name=name,
         before=cursor[0] if cursor else None,
-        limit=limit + 1,
+        limit=page.fetch,
         since=since,
         until=until,
     )
-    versions = deployments.version_numbers(session, rows[:limit])
-    return page_of(rows, limit, lambda r: revision_read(r, versions), key=lambda r: [r.revision])
+    versions = deployments.version_numbers(session, rows[: page.limit])
+    return page.of(rows, lambda r: revision_read(r, versions), key=lambda r: [r.revision])

@@ -11,10 +11,8 @@ from registry.api.deps import ActorDep, SessionDep, WriteDep
 from registry.api.pagination import Page, decode_token, make_page
 from registry.api.params import AdapterPath, AdapterRefQ, NamespacePath, SelectorPath, SuiteQ
 from registry.api.routes._common import (
-    DEFAULT_PAGE,
     VERSION_NOT_FOUND,
-    Limit,
-    PageToken,
+    PageDep,
     authenticated_router,
     responses,
     version_ref,
@@ -68,12 +66,11 @@ def list_evaluations(
     selector: SelectorPath,
     actor: ActorDep,
     session: SessionDep,
+    page: PageDep,
     suite: SuiteQ = None,
-    limit: Limit = DEFAULT_PAGE,
-    page_token: PageToken = None,
 ) -> Page[EvaluationRead]:
     """Scores of a version, oldest first."""
-    cursor = decode_token(page_token, arity=2, types=(str, str))
+    cursor = decode_token(page.token, arity=2, types=(str, str))
     after = None
     if cursor:
         try:
@@ -86,11 +83,11 @@ def list_evaluations(
         ref=version_ref(namespace, name, selector),
         suite=suite,
         after=after,
-        limit=limit + 1,
+        limit=page.fetch,
     )
-    items = evaluation_reads(session, vctx.ref, rows[:limit])
+    items = evaluation_reads(session, vctx.ref, rows[: page.limit])
     return make_page(
-        items, more=len(rows) > limit, key=lambda e: [e.created_at.isoformat(), str(e.id)]
+        items, more=len(rows) > page.limit, key=lambda e: [e.created_at.isoformat(), str(e.id)]
     )
 
 

@@ -6,11 +6,7 @@ from fastapi import status
 
 from registry.api.deps import ActorDep, SessionDep, WriteDep
 from registry.api.pagination import Page, decode_name_token
-from registry.api.routes._common import (
-    PageDep,
-    authenticated_router,
-    responses,
-)
+from registry.api.routes._common import PageDep, authenticated_router, responses
 from registry.catalog import namespaces
 from registry.catalog.schemas import NamespaceCreate, NamespaceRead
 from registry.errors import InvalidName, InvalidPageToken, NamespaceAlreadyExists

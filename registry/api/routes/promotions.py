@@ -10,13 +10,7 @@ from fastapi import Query, status
 from registry.api.deps import ActorDep, PoliciesDep, SessionDep, WriteDep
 from registry.api.pagination import Page, decode_time_token, page_of, time_key
 from registry.api.params import DeploymentQ
-from registry.api.routes._common import (
-    DEFAULT_PAGE,
-    Limit,
-    PageToken,
-    authenticated_router,
-    responses,
-)
+from registry.api.routes._common import PageDep, authenticated_router, responses
 from registry.errors import (
     AdapterNotFound,
     BadRequest,
@@ -96,20 +90,19 @@ def request_promotion(body: PromotionCreate, ctx: WriteDep, active: PoliciesDep)
 def list_promotions(
     actor: ActorDep,
     session: SessionDep,
+    page: PageDep,
     active: PoliciesDep,
     deployment: DeploymentQ = None,
     state: Annotated[str | None, Query(max_length=16)] = None,
-    limit: Limit = DEFAULT_PAGE,
-    page_token: PageToken = None,
 ) -> Page[PromotionRead]:
     """Promotion requests newest first."""
-    before = decode_time_token(page_token)
+    before = decode_time_token(page.token)
     rows = reads.list_requests(
-        session, actor=actor, deployment=deployment, state=state, before=before, limit=limit + 1
+        session, actor=actor, deployment=deployment, state=state, before=before, limit=page.fetch
     )
     return page_of(
         rows,
-        limit,
+        page.limit,
         lambda v: PromotionRead.from_view(v, active.plans),
         key=lambda p: time_key(p.created_at, p.id),
     )

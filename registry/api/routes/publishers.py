@@ -6,11 +6,7 @@ from fastapi import status
 
 from registry.api.deps import ActorDep, PrincipalDep, SessionDep, SettingsDep, WriteDep
 from registry.api.pagination import Page, decode_name_token
-from registry.api.routes._common import (
-    PageDep,
-    authenticated_router,
-    responses,
-)
+from registry.api.routes._common import PageDep, authenticated_router, responses
 from registry.errors import (
     BadRequest,
     InvalidName,

@@ -10,13 +10,7 @@ from fastapi import Response, status
 from registry.api.deps import ActorDep, SessionDep, WriteDep
 from registry.api.pagination import Page, decode_time_token, page_of, time_key
 from registry.api.params import IF_MATCH_PATTERN, DeploymentPath, IfMatch
-from registry.api.routes._common import (
-    DEFAULT_PAGE,
-    Limit,
-    PageToken,
-    authenticated_router,
-    responses,
-)
+from registry.api.routes._common import PageDep, authenticated_router, responses
 from registry.api.routes.deployments import deployment_read
 from registry.deployments import reports, rollout_records
 from registry.deployments.schemas import (
@@ -144,17 +138,16 @@ def decisions(
     name: DeploymentPath,
     actor: ActorDep,
     session: SessionDep,
-    limit: Limit = DEFAULT_PAGE,
-    page_token: PageToken = None,
+    page: PageDep,
 ) -> Page[DecisionRead]:
     """The rollout controller's decisions on this deployment, newest first, each with its
     evidence (report ids, computed values per rule)."""
     rows = rollout_records.decisions(
-        session, actor=actor, name=name, after=decode_time_token(page_token), limit=limit + 1
+        session, actor=actor, name=name, after=decode_time_token(page.token), limit=page.fetch
     )
     return page_of(
         rows,
-        limit,
+        page.limit,
         lambda d: DecisionRead.model_validate(d, from_attributes=True),
         key=lambda d: time_key(d.decided_at, d.id),
     )
