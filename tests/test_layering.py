@@ -413,6 +413,7 @@ def test_function_and_module_size() -> None:
 # --- floors: the arrows docs/architecture.md draws ----------------------------------------------
 # Domains, top first: each may import those after it (and the ground floor), never one before.
 DOMAIN_ORDER = [
+    "jobs",
     "traffic",
     "promotions",
     "deployments",
@@ -433,6 +434,7 @@ GROUND_FLOOR = [
     "schemas",
     "db",
     "validation",
+    "maths",
     "policy",
     "canary",
     "storage",

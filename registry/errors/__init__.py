@@ -3,7 +3,7 @@
 This package's ``__init__`` is the public home of every error class: import them as
 ``from registry.errors import X`` (not a compatibility shim: the submodules only keep the
 hierarchy in files of readable size, one per family: ``base`` (the root and the generic HTTP
-families), ``access``, ``catalog``, ``adapters``, ``governance``).
+families), ``access``, ``catalog``, ``adapters``, ``governance``, ``maths``).
 
 The ``code`` is part of the API contract (clients and the CLI switch on it); class names are not.
 No FastAPI import here: services raise these, ``api/errors.py`` renders them as
@@ -97,6 +97,13 @@ from registry.errors.governance import (
     PromotionStateConflict,
     StableChanged,
 )
+from registry.errors.maths import (
+    IncompatibleAdapters,
+    JobNotFound,
+    JobStateConflict,
+    MathsUnavailable,
+    NotMergeable,
+)
 
 __all__ = [
     "ADAPTER_ERROR_CODES",
@@ -122,6 +129,7 @@ __all__ = [
     "HeadersTooLarge",
     "IdempotencyKeyInFlight",
     "IdempotencyKeyReused",
+    "IncompatibleAdapters",
     "IncompatibleBase",
     "InconsistentAdapter",
     "IntegrityFailure",
@@ -136,10 +144,14 @@ __all__ = [
     "InvalidRequest",
     "InvalidTransition",
     "InvalidUri",
+    "JobNotFound",
+    "JobStateConflict",
+    "MathsUnavailable",
     "MissingWeights",
     "NamespaceAlreadyExists",
     "NamespaceNotFound",
     "NotFound",
+    "NotMergeable",
     "NothingServed",
     "OidcProviderUnavailable",
     "OidcTokenInvalid",
