@@ -1,0 +1,80 @@
+"""What compose and aggregate share: their inputs, their report, and the checks that several
+LoRA adapters can be combined at all."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from registry.maths import IMPLEMENTATION
+from registry.maths.lora import LoraAdapter, refuse
+
+#: ``progress(done, total)``, called as work advances; raising from it stops the operation
+#: (that is how a server job is cancelled) and nothing is left in the output directory.
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class Input:
+    """One adapter to combine: its directory, its weight (compose: a coefficient; aggregate:
+    a sample count), and where it came from, recorded in the recipe."""
+
+    path: Path
+    weight: float
+    ref: str | None = None
+    digest: str | None = None
+
+    def recipe(self) -> dict[str, Any]:
+        return {"ref": self.ref, "digest": self.digest, "weight": self.weight}
+
+
+@dataclass(frozen=True)
+class Report:
+    """What an operation wrote and how: ``recipe`` is JSON and becomes the lineage recipe."""
+
+    operation: str
+    method: str
+    out_dir: Path
+    files: list[str]
+    recipe: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "operation": self.operation,
+            "method": self.method,
+            "out_dir": str(self.out_dir),
+            "files": list(self.files),
+            "recipe": self.recipe,
+        }
+
+
+def base_recipe(
+    operation: str, method: str, inputs: Sequence[Input], **params: Any
+) -> dict[str, Any]:
+    return {
+        "operation": operation,
+        "method": method,
+        "implementation": IMPLEMENTATION,
+        "inputs": [i.recipe() for i in inputs],
+        "parameters": params,
+    }
+
+
+def check_same_base(adapters: Sequence[LoraAdapter]) -> None:
+    """Every input names the same base (``base_model_name_or_path``, when they say one)."""
+    named = {a.config.base_model_name_or_path or "" for a in adapters} - {""}
+    if len(named) > 1:
+        raise refuse(
+            "different_bases",
+            f"inputs were trained on different bases: {sorted(named)}",
+            bases=sorted(str(n) for n in named),
+        )
+
+
+def check_no_dora(adapters: Sequence[LoraAdapter]) -> None:
+    """DoRA magnitudes are per-adapter norms of a merged weight: no weighted sum of them is
+    the magnitude of the combined adapter, so DoRA inputs are refused."""
+    if any(a.use_dora for a in adapters):
+        raise refuse("dora_not_combinable", "DoRA adapters cannot be combined exactly")
