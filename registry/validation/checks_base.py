@@ -46,26 +46,46 @@ def _leaf(module: str) -> str:
     return module.rsplit(".", 1)[-1]
 
 
-def _input_embedding(manifest: BaseManifest) -> TensorSpec | None:
+def _input_embedding(manifest: BaseManifest) -> str | None:
     for suffix in _INPUT_EMBEDDING_SUFFIXES:
-        for name, spec in manifest.tensors.items():
+        for name in manifest.tensors:
             if name == suffix or name.endswith("." + suffix):
-                return spec
+                return name
+    return None
+
+
+def is_tied_lm_head(manifest: BaseManifest, key: str) -> bool:
+    """True for an ``lm_head`` weight the checkpoint leaves out because it is tied."""
+    return (
+        (key == "lm_head.weight" or key.endswith(".lm_head.weight"))
+        and key not in manifest.tensors
+        and manifest.tie_word_embeddings
+    )
+
+
+def base_key(manifest: BaseManifest, key: str) -> str | None:
+    """The base checkpoint key holding an adapter-side key (see the module docstring), or None;
+    a tied ``lm_head`` resolves to the input embedding."""
+    if key in manifest.tensors:
+        return key
+    _, _, rest = key.partition(".")
+    if rest and rest in manifest.tensors:
+        return rest
+    if is_tied_lm_head(manifest, key):
+        return _input_embedding(manifest)
     return None
 
 
 def base_tensor(manifest: BaseManifest, key: str) -> TensorSpec | None:
     """Find the base tensor for an adapter-side key (see the module docstring), or None."""
-    if key in manifest.tensors:
-        return manifest.tensors[key]
-    _, _, rest = key.partition(".")
-    if rest and rest in manifest.tensors:
-        return manifest.tensors[rest]
-    if (
-        key == "lm_head.weight" or key.endswith(".lm_head.weight")
-    ) and manifest.tie_word_embeddings:
-        return _input_embedding(manifest)
-    return None
+    name = base_key(manifest, key)
+    return None if name is None else manifest.tensors[name]
+
+
+def is_conv1d(cfg: AdapterConfig, manifest: BaseManifest, module: str) -> bool:
+    """True when ``module``'s 2-D weight is a transformers ``Conv1D`` stored ``[in, out]``
+    (peft then merges with ``fan_in_fan_out``, whatever the saved config says)."""
+    return _leaf(module) in CONV1D_LEAVES and (manifest.uses_conv1d or cfg.fan_in_fan_out)
 
 
 class _Checker:
@@ -97,9 +117,7 @@ class _Checker:
     def in_out(self, module: str, weight: tuple[int, ...]) -> tuple[int, int] | None:
         """(in_features, out_features) of a module's base weight, None if not Linear-like."""
         if len(weight) == 2:
-            conv1d = _leaf(module) in CONV1D_LEAVES and (
-                self.manifest.uses_conv1d or self.cfg.fan_in_fan_out
-            )
+            conv1d = is_conv1d(self.cfg, self.manifest, module)
             return (weight[0], weight[1]) if conv1d else (weight[1], weight[0])
         if len(weight) == 4:  # Conv2d: in is per-group input channels
             return weight[1], weight[0]
