@@ -55,6 +55,8 @@ class LoraModule:
     b: Tensor  # [out, r], float32
     scaling: float
     alpha: float
+    #: peft's ``get_delta_weight`` returns ``delta.T`` here (the weight is ``[in, out]``).
+    fan_in_fan_out: bool = False
 
     @property
     def rank(self) -> int:
@@ -113,7 +115,8 @@ def _module(cfg: AdapterConfig, name: str, kind: str, a: Tensor, b: Tensor) -> L
         raise refuse("shape_mismatch", f"{name}: lora_B has rank {b.shape[-1]}, lora_A {rank}")
     alpha = pattern_lookup(cfg, cfg.alpha_pattern, name)
     alpha = float(cfg.lora_alpha if alpha is None else alpha)
-    return LoraModule(name, kind, a, b, scaling_for(alpha, rank, rslora=cfg.use_rslora), alpha)
+    scaling = scaling_for(alpha, rank, rslora=cfg.use_rslora)
+    return LoraModule(name, kind, a, b, scaling, alpha, cfg.fan_in_fan_out and kind == "linear")
 
 
 def load_lora(path: Path) -> LoraAdapter:
