@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from registry.errors import BadRequest, InvalidAdapterConfig, MissingWeights
+from registry.errors import BadRequest, IncompatibleAdapters, InvalidAdapterConfig, MissingWeights
 from registry.maths import IMPLEMENTATION, require_torch
 from registry.maths.checkpoint import (
     OUTPUT_DTYPES,
@@ -187,9 +187,22 @@ class _FileJob:
         def load(adapter_name: str) -> Any:
             return self.adapter.load(adapter_name).to(compute)
 
+        shape = weight.shape
         for edit in edits:
-            weight = edit.apply(weight, load)
+            try:
+                weight = edit.apply(weight, load)
+            except (RuntimeError, ValueError) as exc:
+                raise _misfit(edit, name, shape, str(exc)) from exc
+            if weight.shape != shape:
+                raise _misfit(edit, name, shape, f"result {list(weight.shape)}")
         return weight.to(torch_dtype(out)).contiguous()
+
+
+def _misfit(edit: Edit, name: str, shape: Any, why: str) -> IncompatibleAdapters:
+    return IncompatibleAdapters(
+        f"{edit.module}: does not fit {name} {list(shape)}: {why}",
+        context={"reason": "shape_mismatch", "tensor": name, "module": edit.module},
+    )
 
 
 def _recipe(
