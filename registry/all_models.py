@@ -7,6 +7,7 @@ from registry.catalog import models as catalog_models
 from registry.db.base import Base
 from registry.deployments import models as deployment_models
 from registry.idempotency import models as idempotency_models
+from registry.jobs import models as job_models
 from registry.oidc import models as oidc_models
 from registry.promotions import models as promotion_models
 from registry.uploads import blob_index
@@ -21,6 +22,7 @@ __all__ = [
     "catalog_models",
     "deployment_models",
     "idempotency_models",
+    "job_models",
     "metadata",
     "oidc_models",
     "promotion_models",

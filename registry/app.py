@@ -27,6 +27,7 @@ from registry.api.routes import (
     deployments,
     evaluations,
     health,
+    jobs,
     meta,
     namespaces,
     policies,
@@ -48,6 +49,8 @@ from registry.db.engine import make_engine
 from registry.db.session import Sessions, unit_of_work
 from registry.deployments.routing import RoutingCache
 from registry.health import DependencyHealth, build_probe
+from registry.jobs.env import WorkerEnv
+from registry.jobs.worker import JobWorker
 from registry.metrics import Metrics
 from registry.oidc.jwks import JwksCache
 from registry.oidc.verifier import OidcVerifier
@@ -144,6 +147,23 @@ def _start_serving(app: FastAPI, settings: Settings) -> Controller:
     return controller
 
 
+def _start_jobs(app: FastAPI, settings: Settings) -> JobWorker:
+    """The adapter maths job worker (its threads started when enabled)."""
+    worker = JobWorker(
+        WorkerEnv(
+            sessions=app.state.sessions,
+            store=app.state.store,
+            manifests=app.state.manifests,
+            policies=app.state.policies,
+            settings=settings,
+        )
+    )
+    app.state.jobs = worker
+    if settings.jobs.enabled:
+        worker.start()
+    return worker
+
+
 def _lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -153,6 +173,7 @@ def _lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextMan
             checkpointer = _start_checkpointer(app, settings)
             _install_health_and_metrics(app, settings)
             controller = _start_serving(app, settings)
+            job_worker = _start_jobs(app, settings)
             # Everything built so far (modules, SQLAlchemy mappers, the policy engine) lives as
             # long as the process: move it out of the cyclic collector's reach, so the frequent
             # young-generation passes and the rare full ones stop rescanning it per request.
@@ -160,6 +181,7 @@ def _lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextMan
             try:
                 yield
             finally:
+                job_worker.stop()
                 controller.stop()
                 app.state.routing.stop()
                 app.state.readiness.close()
@@ -192,6 +214,7 @@ _ROUTE_MODULES = (
     promotions,
     traffic,
     audit,
+    jobs,
 )
 
 

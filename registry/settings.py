@@ -271,6 +271,19 @@ class ControllerSettings(BaseModel):
     )
 
 
+class JobsSettings(BaseModel):
+    enabled: bool = Field(True, description="Run the adapter maths job worker in this process.")
+    concurrency: int = Field(1, ge=1, le=64, description="Jobs this process runs at once.")
+    poll_s: float = Field(2.0, gt=0, description="How often an idle worker looks for jobs.")
+    stale_after_s: float = Field(
+        300.0,
+        gt=0,
+        description="A running job whose heartbeat is older than this was left by a stopped "
+        "worker: it is queued again, or failed (job_failed) after max_attempts claims.",
+    )
+    max_attempts: int = Field(3, ge=1, le=100, description="Claims of one job at most.")
+
+
 class RolloutSettings(BaseModel):
     routing_poll_s: float = Field(
         0.5, gt=0, le=5, description="How often each replica checks for deployment changes."
@@ -369,6 +382,7 @@ class Settings(BaseSettings):
     audit: AuditSettings = Field(default_factory=AuditSettings)
     rollout: RolloutSettings = Field(default_factory=RolloutSettings)
     controller: ControllerSettings = Field(default_factory=ControllerSettings)
+    jobs: JobsSettings = Field(default_factory=JobsSettings)
 
 
 @lru_cache(maxsize=1)

@@ -46,6 +46,7 @@ DOMAIN_PACKAGES = [
     "principals",
     "uploads",
     "traffic",
+    "jobs",
 ]
 SERVICE_PACKAGES = [*DOMAIN_PACKAGES, "validation", "policy"]
 
@@ -176,19 +177,20 @@ def test_commit_only_in_unit_of_work() -> None:
 
 
 # --- one owner per state ----------------------------------------------------------------------
-# A promotion request, a rollout and a deployment's current revision change state only in their
-# transition function (each checks the move against its table of allowed moves).
+# A promotion request, a rollout, a deployment's current revision and a job change state only in
+# their transition functions (each checks the move against its table of allowed moves).
 TRANSITIONS = {
     PKG / "promotions" / "states.py": {"transition"},
     PKG / "deployments" / "states.py": {"transition_rollout", "transition_revision"},
+    PKG / "jobs" / "states.py": {"transition", "compare_and_set"},
 }
-MACHINE_MODELS = {"PromotionRequest", "Rollout", "Deployment"}
-MACHINE_TABLES = re.compile(r"\bupdate\s+(promotion_requests|rollouts|deployments)\b", re.I)
+MACHINE_MODELS = {"PromotionRequest", "Rollout", "Deployment", "Job"}
+MACHINE_TABLES = re.compile(r"\bupdate\s+(promotion_requests|rollouts|deployments|jobs)\b", re.I)
 # Attributes only these machines have; ``state`` is watched in every module that can see one of
 # them (inside their packages, or importing from them): other machines have a ``state`` too.
 MACHINE_ONLY = {"current_revision", "decided_at", "decision_reason"}
 STATUS = {"state", *MACHINE_ONLY}
-WING = ("registry.promotions", "registry.deployments", "registry.traffic")
+WING = ("registry.promotions", "registry.deployments", "registry.traffic", "registry.jobs")
 
 
 def _targets(node: ast.AST) -> list[ast.expr]:
@@ -265,7 +267,7 @@ def state_writes(source: str, *, sees_machines: bool, allowed: Collection[str] =
 def test_machine_state_changes_only_in_their_transition_function() -> None:
     offenders = []
     for path in sorted(PKG.rglob("*.py")):
-        in_wing = path.relative_to(PKG).parts[0] in {"promotions", "deployments", "traffic"}
+        in_wing = path.relative_to(PKG).parts[0] in {"promotions", "deployments", "traffic", "jobs"}
         sees = in_wing or any(m.startswith(WING) for m in imports_of(path))
         found = state_writes(
             path.read_text(), sees_machines=sees, allowed=TRANSITIONS.get(path, set())
@@ -285,6 +287,8 @@ def test_machine_state_changes_only_in_their_transition_function() -> None:
         "session.execute(update(Rollout).where(Rollout.id == i).values(state='completed'))",
         "session.execute(update(PromotionRequest).values({'state': 'expired'}))",
         "session.execute(text('UPDATE promotion_requests SET state = :s'))",
+        "session.execute(update(Job).where(Job.id == i).values(state='running'))",
+        "session.execute(text('UPDATE jobs SET state = :s'))",
     ],
 )
 def test_the_state_scan_sees_every_form_of_write(code: str) -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy.orm import Session
 
 from registry.access.actor import Actor
 from registry.catalog.models import VersionFile
-from registry.catalog.queries import resolve_version
-from registry.catalog.repository import VersionRepository
+from registry.catalog.queries import VersionContext, resolve_version
+from registry.catalog.repository import BaseModelRepository, VersionRepository
 from registry.errors import VersionFileNotFound
 
 
@@ -18,3 +20,42 @@ def get_version_file(session: Session, *, actor: Actor, ref: str, name: str) -> 
         if f.name == name:
             return f
     raise VersionFileNotFound("no such file in this version", context={"file": name[:200]})
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFile:
+    name: str
+    digest: str  # the blob's sha256 hex
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoredVersion:
+    """A version as a computation on its files needs it: where it came from and its blobs."""
+
+    ctx: VersionContext
+    base: str  # NAME@REV of the base it was trained on
+    files: list[StoredFile]
+
+    @property
+    def ref(self) -> str:
+        return self.ctx.ref
+
+    @property
+    def digest(self) -> str:
+        return self.ctx.version.digest
+
+    @property
+    def peft_type(self) -> str:
+        return self.ctx.version.peft_type
+
+
+def stored_version(session: Session, *, actor: Actor, ref: str) -> StoredVersion:
+    """The version ``ref`` (which the caller must be allowed to read), its base and its files.
+
+    Errors: those of :func:`~registry.catalog.queries.resolve_version`."""
+    ctx = resolve_version(session, ref=ref, actor=actor)
+    rows = VersionRepository(session).files([ctx.version.id])[ctx.version.id]
+    base_id = ctx.version.base_model_version_id
+    base = BaseModelRepository(session).names_of([base_id]).get(base_id, "?")
+    return StoredVersion(ctx, base, [StoredFile(f.name, f.digest, f.size) for f in rows])

@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -43,6 +43,7 @@ from registry.catalog.queries import VersionContext
 from registry.catalog.registration_inputs import (
     DatasetSpec,
     ParentSpec,
+    RegistrationLimits,
     VersionMetadata,
     check_metadata,
     import_from_s3,
@@ -59,9 +60,6 @@ from registry.storage.imports import parse_import_uri
 from registry.uploads import service as uploads
 from registry.uploads.models import UploadPurpose
 from registry.validation import ValidationReport, validate_adapter
-from registry.validation.files import MAX_TEXT_BYTES, MAX_TOKENIZER_BYTES
-from registry.validation.patterns import RegexLimits
-from registry.validation.safetensors import MAX_HEADER_BYTES, MAX_TENSORS
 
 __all__ = [
     "DatasetSpec",
@@ -76,19 +74,6 @@ __all__ = [
     "prepare_version",
     "version_digest",
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class RegistrationLimits:
-    upload_ttl_s: int
-    import_allowlist: tuple[str, ...]
-    scan_limit_bytes: int
-    max_config_bytes: int
-    max_header_bytes: int = MAX_HEADER_BYTES
-    max_tensors: int = MAX_TENSORS
-    max_text_bytes: int = MAX_TEXT_BYTES
-    max_tokenizer_bytes: int = MAX_TOKENIZER_BYTES
-    regex_limits: RegexLimits = field(default_factory=RegexLimits)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,8 +8,8 @@ the slow work's own short units of work (the import), never inside the insert tr
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -22,10 +22,43 @@ from registry.catalog.queries import resolve_version
 from registry.catalog.repository import BaseModelRepository
 from registry.db.session import Sessions, unit_of_work
 from registry.errors import BadRequest, BaseModelNotFound
+from registry.settings import Settings
 from registry.storage.base import ArtifactStore
 from registry.storage.imports import parse_import_uri
 from registry.uploads import service as uploads
 from registry.validation import ValidationReport
+from registry.validation.files import MAX_TEXT_BYTES, MAX_TOKENIZER_BYTES
+from registry.validation.patterns import RegexLimits
+from registry.validation.safetensors import MAX_HEADER_BYTES, MAX_TENSORS
+
+
+@dataclass(frozen=True, slots=True)
+class RegistrationLimits:
+    upload_ttl_s: int
+    import_allowlist: tuple[str, ...]
+    scan_limit_bytes: int
+    max_config_bytes: int
+    max_header_bytes: int = MAX_HEADER_BYTES
+    max_tensors: int = MAX_TENSORS
+    max_text_bytes: int = MAX_TEXT_BYTES
+    max_tokenizer_bytes: int = MAX_TOKENIZER_BYTES
+    regex_limits: RegexLimits = field(default_factory=RegexLimits)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RegistrationLimits:
+        """The limits a registration runs under, as this server is configured."""
+        v = settings.validation
+        return cls(
+            upload_ttl_s=settings.server.upload_ttl_s,
+            import_allowlist=tuple(settings.storage.import_allowlist),
+            scan_limit_bytes=v.scan_limit_bytes,
+            max_config_bytes=v.max_config_bytes,
+            max_header_bytes=v.max_header_bytes,
+            max_tensors=v.max_tensors_per_file,
+            max_text_bytes=v.max_text_bytes,
+            max_tokenizer_bytes=v.max_tokenizer_bytes,
+            regex_limits=v.regex_limits(),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,19 +150,43 @@ def import_from_s3(
         raise BadRequest("no objects under the import location", context={"uri": uri})
     with unit_of_work(sessions.write) as session:
         upload_id = uploads.create_upload(session, principal=principal, ttl_s=upload_ttl_s).id
+    stage_files(
+        sessions,
+        store=store,
+        principal=principal,
+        upload_id=upload_id,
+        files=((obj.name, store.open_import_stream(bucket, obj.key)) for obj in objects),
+    )
+    return upload_id
+
+
+def stage_files(
+    sessions: Sessions,
+    *,
+    store: ArtifactStore,
+    principal: AuthenticatedPrincipal,
+    upload_id: uuid.UUID,
+    files: Iterable[tuple[str, Iterator[bytes]]],
+) -> None:
+    """Stream ``(name, chunks)`` into the open upload session ``upload_id`` of ``principal``,
+    each file hashed and sniffed like a PUT of it (an S3 import, a server-side job's result).
+
+    Short units of work of its own per file (check, then record); none is held while bytes
+    are copied. On failure every staged byte of the session is discarded.
+    """
     try:
-        for obj in objects:
+        for name, chunks in files:
             with unit_of_work(sessions.read) as session:
                 target = uploads.prepare_file(
                     session,
                     principal=principal,
                     upload_id=upload_id,
-                    name=obj.name,
+                    name=name,
                     claimed_digest=None,
                 )
             writer = uploads.StagedFileWriter(store, target)
             try:
-                for chunk in store.open_import_stream(bucket, obj.key):
+                for chunk in chunks:
                     writer.write(chunk)
                 staged = writer.finish()
             except BaseException:
@@ -140,7 +197,6 @@ def import_from_s3(
     except BaseException:
         uploads.discard_upload(store, upload_id)
         raise
-    return upload_id
 
 
 def version_row(

@@ -23,6 +23,7 @@ from registry.cli import (
     base_models,
     deployments,
     evals,
+    jobs,
     namespaces,
     policies,
     principals,
@@ -148,6 +149,7 @@ app.add_typer(policies.app, name="policies")
 app.add_typer(deployments.app, name="deployments")
 app.add_typer(promotions.app, name="promotions")
 app.add_typer(audit.app, name="audit")
+app.add_typer(jobs.app, name="jobs")
 
 
 def main(argv: Sequence[str] | None = None) -> None:

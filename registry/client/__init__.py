@@ -17,7 +17,8 @@ rename it into place only when the digest matches.
 Layout: ``_errors`` (:class:`ClientError`), ``_refs`` (references, digests), ``_transport``
 (session, retries, JSON calls), ``_endpoints`` (typed JSON endpoints), ``_transfer`` (uploads,
 downloads), ``_governance`` (principals, policies, deployments, promotions, audit),
-``_traffic`` (traffic moves, resolve, routing tables, serving reports, audit served).
+``_traffic`` (traffic moves, resolve, routing tables, serving reports, audit served),
+``_jobs`` (server-side adapter maths jobs).
 :class:`RegistryClient` is defined here so that ``registry.client.RegistryClient``
 stays the one name to look up (and to swap in tests).
 """
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 from registry.client._errors import JSON, ClientError
 from registry.client._governance import _Governance
+from registry.client._jobs import _Jobs
 from registry.client._refs import CHUNK_BYTES, sha256_file, split_ref, version_digest
 from registry.client._traffic import _Traffic
 from registry.client._transfer import _Transfers
@@ -57,5 +59,5 @@ __all__ = [
 ]
 
 
-class RegistryClient(_Transfers, _Governance, _Traffic):
+class RegistryClient(_Transfers, _Governance, _Traffic, _Jobs):
     """Typed calls of the ``/api/v1`` HTTP API."""

@@ -35,6 +35,7 @@ ANY_PRINCIPAL: dict[tuple[str, str], int] = {
     ("POST", "/api/v1/tokens"): 201,  # a token for the caller itself
     ("POST", "/api/v1/oidc/token"): 400,  # only a CI OIDC bearer can exchange
     ("GET", "/metrics"): 200,  # process counters (policy metrics-readable)
+    ("GET", "/api/v1/jobs"): 200,  # the caller's own jobs
 }
 
 
@@ -48,6 +49,7 @@ class World:
     promotion: str
     upload: str
     token_id: str
+    job: str
     outsider: Who
     member: Who
 
@@ -72,6 +74,10 @@ def world(anon_client: TestClient, admin_token: str) -> Iterator[World]:
         promotion = r.json()["id"]
         upload = c.post("/api/v1/uploads", json={}).json()["id"]
         token_id = c.get("/api/v1/tokens").json()["items"][0]["id"]
+        r = c.post("/api/v1/jobs", json=_compose(ns))
+        assert r.status_code == 202, r.text
+        # Cancelled at once: a queued job would be claimed by another test's worker step.
+        job = c.post(f"/api/v1/jobs/{r.json()['id']}/cancel").json()["id"]
         outsider = make_principal(c, "viewer", [])
         member = make_principal(c, "viewer", [ns])
         yield World(
@@ -83,11 +89,21 @@ def world(anon_client: TestClient, admin_token: str) -> Iterator[World]:
             promotion=promotion,
             upload=upload,
             token_id=token_id,
+            job=job,
             outsider=outsider,
             member=member,
         )
     finally:
         c.headers.pop("Authorization", None)
+
+
+def _compose(namespace: str) -> dict[str, object]:
+    return {
+        "kind": "compose",
+        "target": f"{namespace}/mix",
+        "inputs": [{"ref": f"{namespace}/bot@v1", "weight": 1.0}],
+        "method": "cat",
+    }
 
 
 def _routes() -> list[tuple[str, str]]:
@@ -112,6 +128,7 @@ def _concrete(path: str, w: World) -> str:
         "revision": "main",
         "promotion_id": w.promotion,
         "token_id": w.token_id,
+        "job_id": w.job,
     }
 
     def fill(m: re.Match[str]) -> str:
@@ -172,6 +189,7 @@ def _body(method: str, path: str, w: World) -> tuple[object, dict[str, str], dic
         },
         ("POST", "/api/v1/promotions"): {"ref": f"{ns}/bot@v1", "deployment": w.deployment},
         ("POST", "/api/v1/promotions/{promotion_id}/reject"): {"reason": "no"},
+        ("POST", "/api/v1/jobs"): _compose(ns),
         ("POST", "/api/v1/deployments/{name}/rollout"): {"share_bp": 100, "expected_revision": 1},
         ("POST", "/api/v1/deployments/{name}/rollback"): {"expected_revision": 1},
         ("POST", "/api/v1/deployments/{name}/reports"): {
@@ -230,6 +248,7 @@ def test_outsider_is_refused(
         "upload_not_found",
         "principal_not_found",
         "token_not_found",
+        "job_not_found",
     ), r.text
 
 
@@ -243,6 +262,7 @@ MEMBER_WRITES = [
     ),
     ("POST", "/api/v1/promotions", None),
     ("POST", "/api/v1/deployments", None),
+    ("POST", "/api/v1/jobs", None),
 ]
 
 
@@ -260,6 +280,8 @@ def test_member_viewer_sees_but_may_not_change(
             "base": f"{world.base_name}@main",
             "adapter": f"{world.namespace}/bot",
         }
+    if path == "/api/v1/jobs":
+        body = _compose(world.namespace)
     url = path.replace("{ns}", world.namespace)
     assert (
         anon_client.get(

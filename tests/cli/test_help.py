@@ -86,6 +86,12 @@ COMMANDS = [
     ["audit", "verify"],
     ["audit", "checkpoint"],
     ["audit", "served"],
+    ["jobs"],
+    ["jobs", "submit"],
+    ["jobs", "show"],
+    ["jobs", "list"],
+    ["jobs", "cancel"],
+    ["jobs", "wait"],
 ]
 
 HEAVY = (

@@ -90,6 +90,13 @@ CASES: list[Case] = [
     Case("dev-request", DEV, "request_promotion", ADAPTER, True, "developers-write"),
     Case("dev-read", DEV, "read", ADAPTER, True, "members-read"),
     Case("dev-register-non-member", DEV, "register_version", FOREIGN_ADAPTER, False, DENY),
+    # Server-side maths registers a version: the roles that register may run it.
+    Case("dev-compose", DEV, "compose_adapters", NAMESPACE, True, "developers-write"),
+    Case("dev-aggregate", DEV, "aggregate_adapters", NAMESPACE, True, "developers-write"),
+    Case("dev-merge", DEV, "merge_adapter", ADAPTER, True, "developers-write"),
+    Case("dev-compose-non-member", DEV, "compose_adapters", FOREIGN_ADAPTER, False, DENY),
+    Case("viewer-compose", VIEWER, "compose_adapters", NAMESPACE, False, DENY),
+    Case("operator-aggregate", OPERATOR, "aggregate_adapters", NAMESPACE, False, DENY),
     Case("dev-archive", DEV, "archive", ADAPTER, False, DENY),
     Case("dev-approve", DEV, "approve", PROMO, False, DENY),
     Case("dev-rollback", DEV, "rollback", DEPLOYMENT, False, DENY),

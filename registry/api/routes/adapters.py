@@ -143,17 +143,7 @@ def register_version(
 
     Validation, the import and publishing run before the write transaction, which holds only
     the inserts (``catalog/registration.py``): a slow push never blocks other writes."""
-    limits = registration.RegistrationLimits(
-        upload_ttl_s=settings.server.upload_ttl_s,
-        import_allowlist=tuple(settings.storage.import_allowlist),
-        scan_limit_bytes=settings.validation.scan_limit_bytes,
-        max_config_bytes=settings.validation.max_config_bytes,
-        max_header_bytes=settings.validation.max_header_bytes,
-        max_tensors=settings.validation.max_tensors_per_file,
-        max_text_bytes=settings.validation.max_text_bytes,
-        max_tokenizer_bytes=settings.validation.max_tokenizer_bytes,
-        regex_limits=settings.validation.regex_limits(),
-    )
+    limits = registration.RegistrationLimits.from_settings(settings)
     metadata = registration.VersionMetadata(
         description=body.description,
         tags=tuple(body.tags),
