@@ -3,13 +3,15 @@ LoRA adapters can be combined at all."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import shutil
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from registry.maths import IMPLEMENTATION
-from registry.maths.lora import LoraAdapter, refuse
+from registry.maths.lora import LoraAdapter, refuse, save_lora
 
 #: ``progress(done, total)``, called as work advances; raising from it stops the operation
 #: (that is how a server job is cancelled) and nothing is left in the output directory.
@@ -78,3 +80,30 @@ def check_no_dora(adapters: Sequence[LoraAdapter]) -> None:
     the magnitude of the combined adapter, so DoRA inputs are refused."""
     if any(a.use_dora for a in adapters):
         raise refuse("dora_not_combinable", "DoRA adapters cannot be combined exactly")
+
+
+def write_adapter(
+    out_dir: Path,
+    config: Mapping[str, Any],
+    modules: Mapping[str, Any],
+    report: Report,
+    *,
+    extra: Mapping[str, Any] | None = None,
+) -> Report:
+    """Write the adapter (see :func:`registry.maths.lora.save_lora`) into a temporary sibling
+    of ``out_dir``, renamed to ``out_dir`` once complete, so that a failure leaves nothing;
+    ``out_dir`` must not exist or be empty (else ``output_exists``). Returns ``report`` with
+    the files written."""
+    if out_dir.exists() and any(out_dir.iterdir()):
+        raise refuse("output_exists", f"{out_dir} exists and is not empty", path=str(out_dir))
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{report.operation}-", dir=out_dir.parent))
+    try:
+        files = save_lora(tmp, config, modules, extra=extra)
+        if out_dir.exists():
+            out_dir.rmdir()
+        tmp.rename(out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return Report(report.operation, report.method, out_dir, files, report.recipe)
