@@ -1,6 +1,9 @@
-"""Looking up the stored files of a version."""
+"""The stored files of a version: looking one up, and the version digest of a file list."""
 
 from __future__ import annotations
+
+import hashlib
+import json
 
 from sqlalchemy.orm import Session
 
@@ -18,3 +21,13 @@ def get_version_file(session: Session, *, actor: Actor, ref: str, name: str) -> 
         if f.name == name:
             return f
     raise VersionFileNotFound("no such file in this version", context={"file": name[:200]})
+
+
+def version_digest(files: list[tuple[str, str, int]]) -> str:
+    """sha256 of the canonical file manifest ``[{name, digest, size}]`` sorted by name."""
+    manifest = [
+        {"digest": f"sha256:{hex_}", "name": name, "size": size}
+        for name, hex_, size in sorted(files)
+    ]
+    raw = json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode()
+    return "sha256:" + hashlib.sha256(raw).hexdigest()

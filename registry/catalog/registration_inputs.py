@@ -12,16 +12,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.orm import Session
-
 from registry import refs
-from registry.access.actor import Actor
 from registry.auth.principal import AuthenticatedPrincipal
-from registry.catalog.models import AdapterVersion, LineageRelation, VersionState
-from registry.catalog.queries import resolve_version
-from registry.catalog.repository import BaseModelRepository
+from registry.catalog.lineage import ParentSpec, check_relations
+from registry.catalog.models import AdapterVersion, VersionState
 from registry.db.session import Sessions, unit_of_work
-from registry.errors import BadRequest, BaseModelNotFound
+from registry.errors import BadRequest
 from registry.storage.base import ArtifactStore
 from registry.storage.imports import parse_import_uri
 from registry.uploads import service as uploads
@@ -33,13 +29,6 @@ class DatasetSpec:
     name: str
     digest: str
     uri: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ParentSpec:
-    ref: str
-    relation: str
-    recipe: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,31 +56,7 @@ def check_metadata(metadata: VersionMetadata) -> None:
         seen.add(d.name)
         if d.uri is not None and any(ord(c) < 32 for c in d.uri):
             raise BadRequest("dataset uri has control characters", context={"dataset": d.name})
-    valid = {r.value for r in LineageRelation}
-    for p in metadata.parents:
-        if p.relation not in valid:
-            raise BadRequest(
-                "unknown lineage relation",
-                context={"relation": p.relation[:50], "allowed": sorted(valid)},
-            )
-
-
-def resolve_parents(
-    session: Session, actor: Actor, parents: tuple[ParentSpec, ...]
-) -> list[tuple[uuid.UUID | None, uuid.UUID | None]]:
-    """``(parent adapter version id, parent base version id)`` per spec; 404 when missing."""
-    out: list[tuple[uuid.UUID | None, uuid.UUID | None]] = []
-    bases = BaseModelRepository(session)
-    for p in parents:
-        if p.relation == LineageRelation.trained_on:
-            ref = refs.parse_base_ref(p.ref)
-            found = bases.get_version(ref.name, ref.revision)
-            if found is None:
-                raise BaseModelNotFound("no such base model revision", context={"base": p.ref})
-            out.append((None, found.id))
-        else:
-            out.append((resolve_version(session, ref=p.ref, actor=actor).version.id, None))
-    return out
+    check_relations(metadata.parents)
 
 
 def import_from_s3(

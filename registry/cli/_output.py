@@ -35,6 +35,7 @@ EXIT_CODES: Mapping[str, int] = {
     # 2 usage
     "usage": EXIT_USAGE,
     "not_supported": EXIT_USAGE,
+    "maths_unavailable": EXIT_USAGE,  # not in this installation: pip install '...[maths]'
     # 3 denied / unauthenticated
     "unauthenticated": EXIT_DENIED,
     "permission_denied": EXIT_DENIED,
@@ -58,6 +59,7 @@ EXIT_CODES: Mapping[str, int] = {
     "publisher_not_found": EXIT_NOT_FOUND,
     "deployment_not_found": EXIT_NOT_FOUND,
     "promotion_not_found": EXIT_NOT_FOUND,
+    "job_not_found": EXIT_NOT_FOUND,
     "nothing_served": EXIT_NOT_FOUND,
     # 5 conflict / invalid transition
     "conflict": EXIT_CONFLICT,
@@ -80,6 +82,7 @@ EXIT_CODES: Mapping[str, int] = {
     "plan_digest_mismatch": EXIT_CONFLICT,
     "precondition_failed": EXIT_CONFLICT,
     "precondition_required": EXIT_CONFLICT,
+    "job_state_conflict": EXIT_CONFLICT,
     # 6 invalid input (bad adapters and bad requests)
     "invalid_adapter": EXIT_INVALID,
     "corrupt_safetensors": EXIT_INVALID,
@@ -104,6 +107,8 @@ EXIT_CODES: Mapping[str, int] = {
     "invalid_report": EXIT_INVALID,
     "payload_too_large": EXIT_INVALID,
     "headers_too_large": EXIT_INVALID,
+    "not_mergeable": EXIT_INVALID,
+    "incompatible_adapters": EXIT_INVALID,
     # 7 server unavailable (retry later)
     "server_unavailable": EXIT_UNAVAILABLE,
     "unavailable": EXIT_UNAVAILABLE,

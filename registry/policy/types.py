@@ -36,6 +36,9 @@ ACTIONS: tuple[str, ...] = (
     "read_audit",
     "resolve",
     "report",
+    "merge_adapter",
+    "compose_adapters",
+    "aggregate_adapters",
 )
 """Every action the registry authorizes (Cedar ``Action::"<name>"``)."""
 
