@@ -1,5 +1,6 @@
-"""What a registration is made of: checked metadata, resolved parents, the files of an S3
-import staged into an upload session of their own, and the version row built from a report.
+"""What a registration is made of: checked metadata (parents: :mod:`registry.catalog.lineage`),
+the files of an S3 import staged into an upload session of their own, and the version row built
+from a report.
 
 Split from :mod:`registry.catalog.registration` by use: these run before the slow work, or are
 the slow work's own short units of work (the import), never inside the insert transaction.

@@ -239,7 +239,8 @@ def merge(
     DIR; with --register-as NAME --revision R, register it as a base model revision (weights
     uploaded) with merged_from lineage to the adapter version and the base version.
 
-    JSON: {"dir", "report", "registered": the base revision or null}. Exit 6 (not_mergeable:
+    JSON: {"dir", "report", "registered": the base revision or null, "registered_ref":
+    "NAME@R" or null}. Exit 6 (not_mergeable:
     prompt / prefix tuning), 4 (no stored base weights: give --base-dir), 2 (maths_unavailable).
     """
     if (register_as is None) != (revision is None):

@@ -106,7 +106,8 @@ class _Maths(_Transfers):
         base's stored checkpoint, pulled) and write the merged checkpoint to ``to``. With
         ``register_as`` (and ``revision``), register it as a new base model revision with its
         weights and ``merged_from`` edges to the adapter version and the base version.
-        Returns ``{"dir", "report", "registered"}`` (the base revision, or None)."""
+        Returns ``{"dir", "report", "registered", "registered_ref"}`` (the base revision and
+        ``NAME@REV``, or None)."""
         if (register_as is None) != (revision is None):
             raise ClientError(
                 "usage", 0, "register_as and revision go together", {"register_as": register_as}
@@ -130,7 +131,12 @@ class _Maths(_Transfers):
                 adapter_digest=version["digest"],
                 base_ref=base,
             )
-        result: JSON = {"dir": str(to), "report": report.to_json(), "registered": None}
+        result: JSON = {
+            "dir": str(to),
+            "report": report.to_json(),
+            "registered": None,
+            "registered_ref": None,
+        }
         if register_as is not None and revision is not None:
             recipe = dict(report.recipe)
             parents = [
@@ -145,6 +151,7 @@ class _Maths(_Transfers):
             result["registered"] = self.push_base(
                 register_as, revision, to, upload_weights=True, parents=parents
             )
+            result["registered_ref"] = f"{register_as}@{revision}"
         return result
 
     def _combine(

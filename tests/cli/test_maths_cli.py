@@ -5,7 +5,9 @@ with its lineage and audit event, ``--to DIR`` without registering, refusals (po
 from __future__ import annotations
 
 import io
+import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -327,6 +329,33 @@ class TestBaseCheckpoints:
             live_server, "base-models", "pull", f"{base}@main", "--to", str(tmp_path / "b")
         )
         assert (code, refused["error"]) == (5, "target_not_empty")
+
+    def test_a_tampered_base_blob_fails_with_exit_8(
+        self, live_server: LiveServer, tmp_path: Path
+    ) -> None:
+        src, base = tmp_path / "src", unique("llama")
+        shutil.copytree(LLAMA, src)
+        config = json.loads((src / "config.json").read_text())
+        (src / "config.json").write_text(json.dumps({**config, "note": base}))  # a blob of its own
+        _ok(
+            live_server,
+            "base-models",
+            "register",
+            base,
+            "--revision",
+            "main",
+            "--from",
+            str(src),
+            "--upload-weights",
+        )
+        shown = _ok(live_server, "base-models", "show", f"{base}@main")
+        hex_ = next(f for f in shown["files"] if f["name"] == "config.json")["digest"][7:]
+        root = Path(live_server.env["REGISTRY_STORAGE__ROOT"])
+        (root / "blobs" / "sha256" / hex_[:2] / hex_).write_bytes(b"tampered at rest\n")
+        out = tmp_path / "out"
+        code, body, _ = cli(live_server, "base-models", "pull", f"{base}@main", "--to", str(out))
+        assert (code, body["error"]) == (8, "integrity_failure")
+        assert not (out / "config.json").exists()
 
     def test_a_base_without_stored_weights(self, live_server: LiveServer, tmp_path: Path) -> None:
         base = unique("llama")

@@ -79,6 +79,7 @@ def test_merge_registers_a_base_revision_with_lineage(stored: Setup, tmp_path: P
     assert (out / "config.json").is_file()
     assert any(p.suffix == ".safetensors" for p in out.iterdir())
     assert (body["registered"]["name"], body["registered"]["revision"]) == (merged, "r1")
+    assert body["registered_ref"] == f"{merged}@r1"
     edges = _ok(server, "base-models", "lineage", f"{merged}@r1")["edges"]
     assert {(e["relation"], e["parent"]) for e in edges if e["depth"] == 1} == {
         ("merged_from", f"{ns}/a@v1"),
@@ -104,7 +105,7 @@ def test_merge_with_a_local_base_writes_only(stored: Setup, tmp_path: Path) -> N
         "--dtype",
         "float32",
     )
-    assert body["registered"] is None
+    assert (body["registered"], body["registered_ref"]) == (None, None)
     assert (out / "config.json").is_file()
 
 
