@@ -32,8 +32,9 @@ SELECTOR_PATTERN = rf"^(?:{VERSION_NUMBER_PATTERN}|latest|sha256:[0-9a-f]{{64}})
 
 # White space exactly as ``str.strip()`` sees it (``str.isspace``), for patterns of free text.
 BLANK_CLASS = r"[\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
-# Not only white space: a reason that ``strip()`` empties is refused.
-NOT_BLANK_PATTERN = "[^" + BLANK_CLASS.removeprefix("[")
+# Not only white space: a reason that ``strip()`` empties is refused; and no NUL, which the
+# strict JSON body parser refuses anywhere (api/json_body.py).
+NOT_BLANK_PATTERN = r"^[^\u0000]*[^\u0000" + BLANK_CLASS.removeprefix("[") + r"[^\u0000]*$"
 # A CI login (GitHub / GitLab user names): printable ASCII, 1..128, blanks around it dropped.
 CI_IDENTITY_PATTERN = (
     rf"^{BLANK_CLASS}*[\x21-\x7e](?:[\x20-\x7e]{{0,126}}[\x21-\x7e])?{BLANK_CLASS}*$"

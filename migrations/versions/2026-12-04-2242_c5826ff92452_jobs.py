@@ -12,7 +12,7 @@ stay).
 Types are spelled with plain SQLAlchemy types so the revision keeps its meaning.
 
 Revision ID: c5826ff92452
-Revises: f1a3c5e7d9b2
+Revises: a7c2e4f6b8d1
 Create Date: 2026-12-04 22:42:26.154887+00:00
 """
 
@@ -23,7 +23,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "c5826ff92452"
-down_revision = "f1a3c5e7d9b2"
+down_revision = "a7c2e4f6b8d1"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,9 @@
-"""Looking up the stored files of a version."""
+"""The stored files of a version: looking one up, and the version digest of a file list."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
@@ -59,3 +61,13 @@ def stored_version(session: Session, *, actor: Actor, ref: str) -> StoredVersion
     base_id = ctx.version.base_model_version_id
     base = BaseModelRepository(session).names_of([base_id]).get(base_id, "?")
     return StoredVersion(ctx, base, [StoredFile(f.name, f.digest, f.size) for f in rows])
+
+
+def version_digest(files: list[tuple[str, str, int]]) -> str:
+    """sha256 of the canonical file manifest ``[{name, digest, size}]`` sorted by name."""
+    manifest = [
+        {"digest": f"sha256:{hex_}", "name": name, "size": size}
+        for name, hex_, size in sorted(files)
+    ]
+    raw = json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode()
+    return "sha256:" + hashlib.sha256(raw).hexdigest()

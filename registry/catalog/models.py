@@ -214,7 +214,8 @@ class VersionDataset(IdMixin, Base):
 
 
 class LineageEdge(IdMixin, CreatedAtMixin, Base):
-    """A typed, directed edge: ``child`` was made from a parent adapter version or base version."""
+    """A typed, directed edge: the child (an adapter version, or a base model version such as a
+    merged checkpoint) was made from a parent adapter version or base version."""
 
     __tablename__ = "lineage_edges"
     __table_args__ = (
@@ -222,13 +223,21 @@ class LineageEdge(IdMixin, CreatedAtMixin, Base):
             "(parent_version_id IS NULL) <> (parent_base_version_id IS NULL)",
             name="one_parent",
         ),
+        CheckConstraint(
+            "(child_version_id IS NULL) <> (child_base_version_id IS NULL)",
+            name="one_child",
+        ),
         Index("ix_lineage_edges_child_version_id", "child_version_id"),
+        Index("ix_lineage_edges_child_base_version_id", "child_base_version_id"),
         Index("ix_lineage_edges_parent_version_id", "parent_version_id"),
         Index("ix_lineage_edges_parent_base_version_id", "parent_base_version_id"),
     )
 
-    child_version_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("adapter_versions.id", ondelete="CASCADE")
+    child_version_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("adapter_versions.id", ondelete="CASCADE"), nullable=True
+    )
+    child_base_version_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("base_model_versions.id", ondelete="CASCADE"), nullable=True
     )
     relation: Mapped[str] = mapped_column(String(32))
     parent_version_id: Mapped[uuid.UUID | None] = mapped_column(

@@ -21,6 +21,7 @@ from registry.catalog.repository_provenance import LineageRepository
 from registry.errors import AdapterNotFound, BaseModelNotFound, VersionNotFound
 
 MAX_LINEAGE_DEPTH = 50
+MAX_LINEAGE_EDGES = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,21 +160,76 @@ class LineageHop:
     depth: int
 
 
-def walk_lineage(session: Session, *, version_id: uuid.UUID, descendants: bool) -> list[LineageHop]:
-    """Breadth-first ancestors (or descendants) of a version, each edge once, bounded depth."""
+def walk_lineage(
+    session: Session,
+    *,
+    actor: Actor | None,
+    version_id: uuid.UUID | None = None,
+    base_version_id: uuid.UUID | None = None,
+    descendants: bool,
+) -> list[LineageHop]:
+    """Breadth-first ancestors (or descendants) of an adapter version or a base model version,
+    each edge once, through both kinds of node: the descendants of a version are every
+    registered version built from it (its blast radius), those made from a base merged from it
+    included. Bounded depth and size (:data:`MAX_LINEAGE_DEPTH`, :data:`MAX_LINEAGE_EDGES`).
+    With ``actor``, only edges whose adapter versions it may read are returned."""
+    hops = _walk(session, version_id, base_version_id, descendants)
+    return hops if actor is None else _visible(session, actor, hops)
+
+
+def _visible(session: Session, actor: Actor, hops: list[LineageHop]) -> list[LineageHop]:
+    ids = {i for h in hops for i in (h.edge.child_version_id, h.edge.parent_version_id) if i}
+    namespaces = {
+        i: ref.split("/", 1)[0] for i, ref in VersionRepository(session).refs_of(list(ids)).items()
+    }
+    readable = actor.readable_namespaces(set(namespaces.values()))
+    return [
+        h
+        for h in hops
+        if all(
+            namespaces.get(i) in readable
+            for i in (h.edge.child_version_id, h.edge.parent_version_id)
+            if i is not None
+        )
+    ]
+
+
+def _walk(
+    session: Session,
+    version_id: uuid.UUID | None,
+    base_version_id: uuid.UUID | None,
+    descendants: bool,
+) -> list[LineageHop]:
     repo = LineageRepository(session)
-    frontier = [version_id]
-    seen_versions = {version_id}
+    start = ("a", version_id) if version_id is not None else ("b", base_version_id)
+    seen: set[tuple[str, uuid.UUID | None]] = {start}
+    seen_edges: set[uuid.UUID] = set()
+    frontier = [start]
     hops: list[LineageHop] = []
     for depth in range(1, MAX_LINEAGE_DEPTH + 1):
-        if not frontier:
+        if not frontier or len(hops) >= MAX_LINEAGE_EDGES:
             break
-        edges = repo.children_of(frontier) if descendants else repo.parents_of(frontier)
+        adapters = [i for k, i in frontier if k == "a" and i is not None]
+        bases = [i for k, i in frontier if k == "b" and i is not None]
+        edges = (
+            repo.children_of(adapters, bases) if descendants else repo.parents_of(adapters, bases)
+        )
         frontier = []
-        for edge in edges:
+        for edge in edges[: MAX_LINEAGE_EDGES - len(hops)]:
+            if edge.id in seen_edges:
+                continue
+            seen_edges.add(edge.id)
             hops.append(LineageHop(edge, depth))
-            nxt = edge.child_version_id if descendants else edge.parent_version_id
-            if nxt is not None and nxt not in seen_versions:
-                seen_versions.add(nxt)
-                frontier.append(nxt)
+            for node in _next_nodes(edge, descendants):
+                if node not in seen:
+                    seen.add(node)
+                    frontier.append(node)
     return hops
+
+
+def _next_nodes(edge: LineageEdge, descendants: bool) -> list[tuple[str, uuid.UUID | None]]:
+    if descendants:
+        pairs = [("a", edge.child_version_id), ("b", edge.child_base_version_id)]
+    else:
+        pairs = [("a", edge.parent_version_id), ("b", edge.parent_base_version_id)]
+    return [(k, i) for k, i in pairs if i is not None]

@@ -18,7 +18,6 @@ for its duration). A registration therefore runs in three phases:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import uuid
 from dataclasses import dataclass
@@ -27,9 +26,18 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from registry import refs
-from registry.access.actor import Actor
+from registry.access.actor import Actor, namespace_resource
 from registry.auth.principal import AuthenticatedPrincipal
 from registry.catalog.base_models import ManifestCache
+from registry.catalog.files import version_digest
+from registry.catalog.lineage import (
+    ParentSpec,
+    ResolvedParent,
+    audit_combine,
+    edges_for,
+    require_combine,
+    resolve_parents,
+)
 from registry.catalog.models import (
     Adapter,
     AdapterVersion,
@@ -42,12 +50,10 @@ from registry.catalog.namespaces import get_namespace
 from registry.catalog.queries import VersionContext
 from registry.catalog.registration_inputs import (
     DatasetSpec,
-    ParentSpec,
     RegistrationLimits,
     VersionMetadata,
     check_metadata,
     import_from_s3,
-    resolve_parents,
     version_row,
 )
 from registry.catalog.repository import AdapterRepository, BaseModelRepository, VersionRepository
@@ -55,6 +61,7 @@ from registry.catalog.repository_provenance import DatasetRepository, LineageRep
 from registry.catalog.views import KnownParts
 from registry.db.session import Sessions, unit_of_work
 from registry.errors import AdapterInvalid, BaseModelNotFound, InvalidRequest, VersionAlreadyExists
+from registry.policy.types import Decision
 from registry.storage.base import ArtifactStore
 from registry.storage.imports import parse_import_uri
 from registry.uploads import service as uploads
@@ -93,7 +100,7 @@ class RegistrationPlan:
     base: str  # NAME@REV
     base_version_id: uuid.UUID
     manifest_blob: str
-    parents: list[tuple[uuid.UUID | None, uuid.UUID | None]]
+    parents: list[ResolvedParent]
     upload_id: uuid.UUID | None
     source_uri: str | None
     metadata: VersionMetadata
@@ -134,6 +141,7 @@ def plan_version(
     base_ref = refs.parse_base_ref(base)
     check_metadata(metadata)
     get_namespace(session, name=namespace, actor=actor, action="register_version")
+    _require_combine(actor, namespace, metadata.parents)
     base_version = BaseModelRepository(session).get_version(base_ref.name, base_ref.revision)
     if base_version is None:
         raise BaseModelNotFound("no such base model revision", context={"base": str(base_ref)})
@@ -259,26 +267,12 @@ def _lock_adapter(
 
 def _lineage_edges(version_id: uuid.UUID, plan: RegistrationPlan) -> list[LineageEdge]:
     """``trained_on`` the base, then one edge per declared parent."""
-    edges = [
-        LineageEdge(
-            child_version_id=version_id,
-            relation=LineageRelation.trained_on,
-            parent_base_version_id=plan.base_version_id,
-        )
-    ]
-    for spec, (parent_version_id, parent_base_id) in zip(
-        plan.metadata.parents, plan.parents, strict=True
-    ):
-        edges.append(
-            LineageEdge(
-                child_version_id=version_id,
-                relation=spec.relation,
-                parent_version_id=parent_version_id,
-                parent_base_version_id=parent_base_id,
-                recipe=spec.recipe,
-            )
-        )
-    return edges
+    trained_on = LineageEdge(
+        child_version_id=version_id,
+        relation=LineageRelation.trained_on,
+        parent_base_version_id=plan.base_version_id,
+    )
+    return [trained_on, *edges_for(plan.parents, child_version_id=version_id)]
 
 
 def _insert_version(
@@ -350,17 +344,22 @@ def commit_version(
             "ci": dict(principal.ci_identity) if principal.ci_identity else None,
         },
     )
+    audit_combine(
+        session,
+        actor,
+        _require_combine(actor, ns.name, prepared.plan.metadata.parents),
+        target=f"adapter:{registered.ref}",
+        parents=prepared.plan.parents,
+        output={"ref": registered.ref, "kind": "adapter_version", "digest": prepared.digest},
+    )
     return RegisteredVersion(registered, parts)
 
 
-def version_digest(files: list[tuple[str, str, int]]) -> str:
-    """sha256 of the canonical file manifest ``[{name, digest, size}]`` sorted by name."""
-    manifest = [
-        {"digest": f"sha256:{hex_}", "name": name, "size": size}
-        for name, hex_, size in sorted(files)
-    ]
-    raw = json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode()
-    return "sha256:" + hashlib.sha256(raw).hexdigest()
+def _require_combine(
+    actor: Actor, namespace: str, parents: tuple[ParentSpec, ...]
+) -> dict[str, Decision]:
+    """A merge / compose / aggregate registered into ``namespace`` is authorized there."""
+    return require_combine(parents, lambda a: actor.require(a, namespace_resource(namespace)))
 
 
 def _refuse_duplicate(

@@ -1,5 +1,6 @@
-"""What a registration is made of: checked metadata, resolved parents, the files of an S3
-import staged into an upload session of their own, and the version row built from a report.
+"""What a registration is made of: checked metadata (parents: :mod:`registry.catalog.lineage`),
+the files of an S3 import staged into an upload session of their own, and the version row built
+from a report.
 
 Split from :mod:`registry.catalog.registration` by use: these run before the slow work, or are
 the slow work's own short units of work (the import), never inside the insert transaction.
@@ -12,16 +13,12 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy.orm import Session
-
 from registry import refs
-from registry.access.actor import Actor
 from registry.auth.principal import AuthenticatedPrincipal
-from registry.catalog.models import AdapterVersion, LineageRelation, VersionState
-from registry.catalog.queries import resolve_version
-from registry.catalog.repository import BaseModelRepository
+from registry.catalog.lineage import ParentSpec, check_relations
+from registry.catalog.models import AdapterVersion, VersionState
 from registry.db.session import Sessions, unit_of_work
-from registry.errors import BadRequest, BaseModelNotFound
+from registry.errors import BadRequest
 from registry.settings import Settings
 from registry.storage.base import ArtifactStore
 from registry.storage.imports import parse_import_uri
@@ -69,13 +66,6 @@ class DatasetSpec:
 
 
 @dataclass(frozen=True, slots=True)
-class ParentSpec:
-    ref: str
-    relation: str
-    recipe: dict[str, Any] | None = None
-
-
-@dataclass(frozen=True, slots=True)
 class VersionMetadata:
     description: str = ""
     tags: tuple[str, ...] = ()
@@ -100,31 +90,7 @@ def check_metadata(metadata: VersionMetadata) -> None:
         seen.add(d.name)
         if d.uri is not None and any(ord(c) < 32 for c in d.uri):
             raise BadRequest("dataset uri has control characters", context={"dataset": d.name})
-    valid = {r.value for r in LineageRelation}
-    for p in metadata.parents:
-        if p.relation not in valid:
-            raise BadRequest(
-                "unknown lineage relation",
-                context={"relation": p.relation[:50], "allowed": sorted(valid)},
-            )
-
-
-def resolve_parents(
-    session: Session, actor: Actor, parents: tuple[ParentSpec, ...]
-) -> list[tuple[uuid.UUID | None, uuid.UUID | None]]:
-    """``(parent adapter version id, parent base version id)`` per spec; 404 when missing."""
-    out: list[tuple[uuid.UUID | None, uuid.UUID | None]] = []
-    bases = BaseModelRepository(session)
-    for p in parents:
-        if p.relation == LineageRelation.trained_on:
-            ref = refs.parse_base_ref(p.ref)
-            found = bases.get_version(ref.name, ref.revision)
-            if found is None:
-                raise BaseModelNotFound("no such base model revision", context={"base": p.ref})
-            out.append((None, found.id))
-        else:
-            out.append((resolve_version(session, ref=p.ref, actor=actor).version.id, None))
-    return out
+    check_relations(metadata.parents)
 
 
 def import_from_s3(

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from registry.catalog.models import Dataset, Evaluation, LineageEdge, VersionDataset
@@ -51,13 +51,29 @@ class LineageRepository:
         """Stage edges (flushed with the caller's next flush)."""
         self.session.add_all(edges)
 
-    def parents_of(self, version_ids: Sequence[uuid.UUID]) -> list[LineageEdge]:
-        stmt = select(LineageEdge).where(LineageEdge.child_version_id.in_(version_ids))
-        return list(self.session.scalars(stmt.order_by(LineageEdge.created_at)))
+    def parents_of(
+        self, version_ids: Sequence[uuid.UUID], base_version_ids: Sequence[uuid.UUID] = ()
+    ) -> list[LineageEdge]:
+        """Edges whose child is one of these adapter versions or base versions."""
+        stmt = select(LineageEdge).where(
+            or_(
+                LineageEdge.child_version_id.in_(version_ids),
+                LineageEdge.child_base_version_id.in_(base_version_ids),
+            )
+        )
+        return list(self.session.scalars(stmt.order_by(LineageEdge.created_at, LineageEdge.id)))
 
-    def children_of(self, version_ids: Sequence[uuid.UUID]) -> list[LineageEdge]:
-        stmt = select(LineageEdge).where(LineageEdge.parent_version_id.in_(version_ids))
-        return list(self.session.scalars(stmt.order_by(LineageEdge.created_at)))
+    def children_of(
+        self, version_ids: Sequence[uuid.UUID], base_version_ids: Sequence[uuid.UUID] = ()
+    ) -> list[LineageEdge]:
+        """Edges whose parent is one of these adapter versions or base versions."""
+        stmt = select(LineageEdge).where(
+            or_(
+                LineageEdge.parent_version_id.in_(version_ids),
+                LineageEdge.parent_base_version_id.in_(base_version_ids),
+            )
+        )
+        return list(self.session.scalars(stmt.order_by(LineageEdge.created_at, LineageEdge.id)))
 
 
 class EvaluationRepository:

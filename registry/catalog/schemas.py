@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -42,6 +42,26 @@ class TensorSpec(Strict):
     shape: list[int] = Field(max_length=16)
 
 
+class ParentIn(Strict):
+    ref: str = Field(
+        max_length=300,
+        description="NS/NAME@vN or NS/NAME@sha256:... or BASE@REV",
+        json_schema_extra=documented(
+            refs.ADAPTER_OR_BASE_REF_PATTERN, InvalidName, InvalidReference
+        ),
+    )
+    relation: str = Field(
+        max_length=32,
+        json_schema_extra={"enum": [r.value for r in LineageRelation], **_BAD_REQUEST},
+    )
+    recipe: dict[str, Any] | None = None
+    kind: Literal["adapter_version", "base_model_version"] | None = Field(
+        None,
+        description="What ref names; default: a base model version for trained_on, an adapter "
+        "version otherwise.",
+    )
+
+
 class BaseModelVersionCreate(Strict):
     name: str = Field(max_length=201, json_schema_extra=documented(refs.BASE_NAME_PATTERN))
     revision: str = Field(max_length=128, json_schema_extra=documented(refs.REVISION_PATTERN))
@@ -57,6 +77,12 @@ class BaseModelVersionCreate(Strict):
     license: str | None = Field(None, max_length=128)
     weights_uri: str | None = Field(None, max_length=1024)
     tokenizer_digest: str | None = Field(None, max_length=71, json_schema_extra=_DIGEST)
+    parents: list[ParentIn] = Field(
+        default_factory=list,
+        max_length=100,
+        description="Lineage: what this checkpoint was made from (merged_from an adapter version "
+        "and a base version, quantized_from a base version).",
+    )
 
 
 class BaseModelVersionRead(BaseModel):
@@ -88,21 +114,6 @@ class DatasetIn(Strict):
     name: str = Field(max_length=200, json_schema_extra=documented(refs.SUITE_PATTERN))
     digest: str = Field(max_length=71, json_schema_extra=_DIGEST)
     uri: str | None = Field(None, max_length=1024)
-
-
-class ParentIn(Strict):
-    ref: str = Field(
-        max_length=300,
-        description="NS/NAME@vN or NS/NAME@sha256:... or BASE@REV",
-        json_schema_extra=documented(
-            refs.ADAPTER_OR_BASE_REF_PATTERN, InvalidName, InvalidReference
-        ),
-    )
-    relation: str = Field(
-        max_length=32,
-        json_schema_extra={"enum": [r.value for r in LineageRelation], **_BAD_REQUEST},
-    )
-    recipe: dict[str, Any] | None = None
 
 
 class VersionCreate(Strict):
@@ -190,6 +201,7 @@ class ArchiveRequest(Strict):
 
 class LineageEdgeRead(BaseModel):
     child: str
+    child_kind: str = Field(description="adapter_version or base_model_version")
     relation: str
     parent: str
     parent_kind: str

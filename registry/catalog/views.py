@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -159,29 +160,32 @@ def comparison_read(ref_a: str, ref_b: str, rows: Sequence[ComparisonRow]) -> Co
 
 
 def lineage_reads(session: Session, hops: Sequence[LineageHop]) -> list[LineageEdgeRead]:
+    """Edges for display: each end by its reference and kind (adapter or base version)."""
     edges: list[LineageEdge] = [h.edge for h in hops]
-    version_ids = [e.child_version_id for e in edges] + [
-        e.parent_version_id for e in edges if e.parent_version_id is not None
-    ]
-    names = VersionRepository(session).refs_of(version_ids)
-    bases = BaseModelRepository(session).names_of(
-        [e.parent_base_version_id for e in edges if e.parent_base_version_id is not None]
-    )
+    adapter_ids = [e.child_version_id for e in edges] + [e.parent_version_id for e in edges]
+    base_ids = [e.child_base_version_id for e in edges] + [e.parent_base_version_id for e in edges]
+    names = VersionRepository(session).refs_of([i for i in adapter_ids if i is not None])
+    bases = BaseModelRepository(session).names_of([i for i in base_ids if i is not None])
+
+    def end(adapter_id: uuid.UUID | None, base_id: uuid.UUID | None) -> tuple[str, str]:
+        if adapter_id is not None:
+            return names.get(adapter_id, "?"), "adapter_version"
+        assert base_id is not None
+        return bases.get(base_id, "?"), "base_model_version"
+
     out = []
     for hop in hops:
         e = hop.edge
-        if e.parent_version_id is not None:
-            parent, kind = names.get(e.parent_version_id, "?"), "adapter_version"
-        else:
-            assert e.parent_base_version_id is not None
-            parent, kind = bases.get(e.parent_base_version_id, "?"), "base_model_version"
+        child, child_kind = end(e.child_version_id, e.child_base_version_id)
+        parent, parent_kind = end(e.parent_version_id, e.parent_base_version_id)
         out.append(
             _read(
                 LineageEdgeRead,
                 e,
-                child=names.get(e.child_version_id, "?"),
+                child=child,
+                child_kind=child_kind,
                 parent=parent,
-                parent_kind=kind,
+                parent_kind=parent_kind,
                 depth=hop.depth,
             )
         )

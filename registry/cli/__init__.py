@@ -51,7 +51,8 @@ HELP = """Registry and governance service for PEFT adapters (LoRA, DoRA, IA3, pr
 Exit codes (stable, for CI):
   0  ok
   1  unexpected error
-  2  usage
+  2  usage, or not available in this installation (maths_unavailable:
+     merge / compose / aggregate need pip install 'adapter-registry[maths]')
   3  denied / unauthenticated
   4  not found
   5  conflict / invalid transition

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any, get_type_hints
 
 import typer
 
-from registry.cli._output import OutputOpt, State, emit, emit_page, get_state, note
+from registry.cli._output import OutputOpt, State, emit, emit_page, get_state, note, render_table
 
 if TYPE_CHECKING:
     from registry.client import RegistryClient
@@ -33,6 +33,18 @@ PageTokenOpt = Annotated[
 ]
 DeploymentArg = Annotated[str, typer.Argument(metavar="D", help="Deployment name.")]
 AllOpt = Annotated[bool, typer.Option("--all", help="Follow next_page_token and print every item.")]
+
+
+def base_dir_option(help_: str) -> Any:
+    """``--base-dir BASE_DIR``: an existing local base checkpoint directory."""
+    return typer.Option(
+        "--base-dir",
+        metavar="BASE_DIR",
+        exists=True,
+        file_okay=False,
+        help=help_,
+        show_default=False,
+    )
 
 
 def flag(flag_: str, help_: str, metavar: str | None = None) -> Any:
@@ -248,6 +260,20 @@ def version_body(
     }
     body.update({k: v for k, v in optional.items() if v is not None})
     return body
+
+
+def lineage_table(result: JSON) -> str:
+    """The edges of a ``lineage`` answer as a table, base model versions marked."""
+    rows = [
+        {**e, "child": _node(e, "child"), "parent": _node(e, "parent")}
+        for e in result.get("edges", [])
+    ]
+    return render_table(rows, ["depth", "child", "relation", "parent"])
+
+
+def _node(edge: JSON, end: str) -> str:
+    suffix = " (base)" if edge.get(f"{end}_kind") == "base_model_version" else ""
+    return f"{edge.get(end)}{suffix}"
 
 
 def short_digest(digest: Any) -> str:

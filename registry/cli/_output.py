@@ -58,8 +58,8 @@ EXIT_CODES: Mapping[str, int] = {
     "publisher_not_found": EXIT_NOT_FOUND,
     "deployment_not_found": EXIT_NOT_FOUND,
     "promotion_not_found": EXIT_NOT_FOUND,
-    "nothing_served": EXIT_NOT_FOUND,
     "job_not_found": EXIT_NOT_FOUND,
+    "nothing_served": EXIT_NOT_FOUND,
     # 5 conflict / invalid transition
     "conflict": EXIT_CONFLICT,
     "admin_exists": EXIT_CONFLICT,

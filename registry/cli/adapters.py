@@ -1,4 +1,5 @@
-"""``adapters``: push, register, validate, list, show, versions, lineage, pull, tag, archive.
+"""``adapters``: push, register, validate, merge, compose, aggregate, list, show, versions, lineage,
+pull, tag, archive.
 
 A version reference REF is NS/NAME@vN, NS/NAME@sha256:<digest> or NS/NAME[@latest].
 """
@@ -10,14 +11,16 @@ from typing import Annotated, Any
 
 import typer
 
-from registry.cli import adapters_write
+from registry.cli import adapters_maths, adapters_write
 from registry.cli._common import (
     Paging,
     client,
     command_group,
     flag,
+    lineage_table,
     paged,
     parse_adapter,
+    reply,
     short_digest,
 )
 from registry.cli._output import OutputOpt, emit, get_state, render_record, render_table
@@ -29,6 +32,9 @@ app = command_group(
 app.command("push")(adapters_write.push)
 app.command("register")(adapters_write.register)
 app.command("validate")(adapters_write.validate)
+app.command("merge")(adapters_maths.merge)
+app.command("compose")(adapters_maths.compose)
+app.command("aggregate")(adapters_maths.aggregate)
 
 RefArg = Annotated[str, typer.Argument(metavar="REF", help="NS/NAME@vN, @sha256:... or @latest.")]
 
@@ -177,17 +183,21 @@ def lineage(
 ) -> None:
     """Ancestors (default) or descendants of a version, breadth first.
 
-    JSON: {"ref", "descendants": bool, "edges": [{"child", "relation", "parent",
-    "parent_kind", "depth", "recipe"}]}.
+    The walk goes through base model versions too: the descendants of a version are every
+    registered version built from it (its blast radius), including a base merged from it and
+    the adapters trained on that base.
+
+    JSON: {"ref", "descendants": bool, "edges": [{"child", "child_kind", "relation",
+    "parent", "parent_kind", "depth", "recipe"}]}.
     """
-    state = get_state(ctx)
-    with client(state) as api:
-        edges = api.lineage(ref, descendants=descendants)
-    result = {"ref": ref, "descendants": descendants, "edges": edges}
-    emit(
-        state,
-        result,
-        lambda: render_table(edges, ["depth", "child", "relation", "parent", "parent_kind"]),
+    reply(
+        ctx,
+        lambda api: {
+            "ref": ref,
+            "descendants": descendants,
+            "edges": api.lineage(ref, descendants=descendants),
+        },
+        lineage_table,
     )
 
 

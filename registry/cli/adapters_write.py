@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from registry.cli._common import (
+    base_dir_option,
     client,
     dir_files,
     flag,
@@ -213,14 +214,7 @@ def validate(
     ],
     base_dir: Annotated[
         Path | None,
-        typer.Option(
-            "--base-dir",
-            metavar="BASE_DIR",
-            exists=True,
-            file_okay=False,
-            help="Local base checkpoint (config.json + safetensors headers).",
-            show_default=False,
-        ),
+        base_dir_option("Local base checkpoint (config.json + safetensors headers)."),
     ] = None,
     base: Annotated[
         str | None,

@@ -1,22 +1,24 @@
-"""``base-models``: register a base model revision (its weights manifest), list, show."""
+"""``base-models``: register a base model revision (its weights manifest), list, show, pull its
+stored checkpoint, lineage."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from registry.cli._common import client, command_group, list_command, parse_base
+from registry.cli._common import (
+    client,
+    command_group,
+    lineage_table,
+    list_command,
+    parse_base,
+    reply,
+)
 from registry.cli._output import OutputOpt, emit, exit_with_error, get_state, render_record
 
 app = command_group("Base models: the checkpoints adapters are trained on and checked against.")
-
-#: Files sent by ``--upload-weights``: the config, the index and the safetensors weights.
-_WEIGHT_FILES = re.compile(
-    r"^(config\.json|model\.safetensors\.index\.json|model(-[0-9]{5}-of-[0-9]{5})?\.safetensors)$"
-)
 
 _SHOW_KEYS = [
     "name",
@@ -73,9 +75,6 @@ def register(
     JSON: the registered revision {"name", "revision", "manifest_digest", "tensor_count", ...}.
     Exit 5 (base_model_version_exists), 6 (invalid_base_model, corrupt_safetensors).
     """
-    from registry.client import sha256_file
-    from registry.validation.manifest import read_base_dir
-
     state = get_state(ctx)
     if "://" in source:
         exit_with_error(
@@ -87,27 +86,15 @@ def register(
     directory = Path(source)
     if not directory.is_dir():
         exit_with_error(state, "usage", f"{source} is not a directory", {"from": source})
-    manifest = read_base_dir(directory).to_json()
-    body: dict[str, Any] = {
-        "name": name,
-        "revision": revision,
-        "config": manifest["config"],
-        "tensors": manifest["tensors"],
-    }
-    tokenizer = directory / "tokenizer.json"
-    if tokenizer.is_file():
-        body["tokenizer_digest"] = "sha256:" + sha256_file(tokenizer)
-    if license_ is not None:
-        body["license"] = license_
-    if weights_uri is not None:
-        body["weights_uri"] = weights_uri
     with client(state) as api:
-        if upload_weights:
-            files = sorted(
-                p for p in directory.iterdir() if p.is_file() and _WEIGHT_FILES.fullmatch(p.name)
-            )
-            body["upload_id"] = api.upload_files(files, purpose="base_model")
-        registered = api.register_base_model(body)
+        registered = api.push_base(
+            name,
+            revision,
+            directory,
+            upload_weights=upload_weights,
+            license=license_,
+            weights_uri=weights_uri,
+        )
     emit(state, registered, lambda: render_record(registered, _SHOW_KEYS))
 
 
@@ -138,3 +125,55 @@ def show(
     with client(state) as api:
         found = api.get_base_model(name, revision)
     emit(state, found, lambda: render_record(found, _SHOW_KEYS))
+
+
+@app.command("pull")
+def pull(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(metavar="NAME@REV", help="Base model revision.")],
+    to: Annotated[Path, typer.Option("--to", metavar="DIR", help="Target directory.")],
+    force: Annotated[
+        bool, typer.Option("--force", help="Write into a non-empty directory (overwrites).")
+    ] = False,
+    output: OutputOpt = None,
+) -> None:
+    """Download the stored checkpoint of a base revision (registered with --upload-weights)
+    into DIR, every file verified against its sha256 while it streams.
+
+    JSON: {"ref", "manifest_digest", "dir", "files": [{"name", "digest", "size"}]}.
+    Exit 4 (no such revision, or no stored weights: file_not_found), 5 (DIR not empty),
+    8 (integrity_failure).
+    """
+    parse_base(ref, "NAME@REV")
+    reply(
+        ctx,
+        lambda api: api.pull_base(ref, to, force=force),
+        lambda r: f"pulled {r['ref']} into {r['dir']}: " + ", ".join(f["name"] for f in r["files"]),
+    )
+
+
+@app.command("lineage")
+def lineage(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(metavar="NAME@REV", help="Base model revision.")],
+    descendants: Annotated[
+        bool, typer.Option("--descendants", help="Walk down: every version built on it.")
+    ] = False,
+    output: OutputOpt = None,
+) -> None:
+    """What a base revision was made from (merged_from, quantized_from), or with --descendants
+    every registered version built on it.
+
+    JSON: {"ref", "descendants": bool, "edges": [{"child", "child_kind", "relation", "parent",
+    "parent_kind", "depth", "recipe"}]}. Exit 4 (base_model_not_found).
+    """
+    parse_base(ref, "NAME@REV")
+    reply(
+        ctx,
+        lambda api: {
+            "ref": ref,
+            "descendants": descendants,
+            "edges": api.base_lineage(ref, descendants=descendants),
+        },
+        lineage_table,
+    )

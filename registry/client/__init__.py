@@ -18,7 +18,8 @@ Layout: ``_errors`` (:class:`ClientError`), ``_refs`` (references, digests), ``_
 (session, retries, JSON calls), ``_endpoints`` (typed JSON endpoints), ``_transfer`` (uploads,
 downloads), ``_governance`` (principals, policies, deployments, promotions, audit),
 ``_traffic`` (traffic moves, resolve, routing tables, serving reports, audit served),
-``_jobs`` (server-side adapter maths jobs).
+``_jobs`` (server-side adapter maths jobs), ``_maths`` (merge, compose and aggregate computed
+here, ``registry.maths`` and torch imported on use).
 :class:`RegistryClient` is defined here so that ``registry.client.RegistryClient``
 stays the one name to look up (and to swap in tests).
 """
@@ -28,9 +29,9 @@ from __future__ import annotations
 from registry.client._errors import JSON, ClientError
 from registry.client._governance import _Governance
 from registry.client._jobs import _Jobs
+from registry.client._maths import _Maths
 from registry.client._refs import CHUNK_BYTES, sha256_file, split_ref, version_digest
 from registry.client._traffic import _Traffic
-from registry.client._transfer import _Transfers
 from registry.client._transport import (
     BACKOFF_BASE_S,
     BACKOFF_CAP_S,
@@ -59,5 +60,5 @@ __all__ = [
 ]
 
 
-class RegistryClient(_Transfers, _Governance, _Traffic, _Jobs):
+class RegistryClient(_Maths, _Governance, _Traffic, _Jobs):
     """Typed calls of the ``/api/v1`` HTTP API."""

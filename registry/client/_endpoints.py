@@ -71,6 +71,16 @@ class _Endpoints(_Transport):
         )
         return result
 
+    def base_lineage(self, ref: str, *, descendants: bool = False) -> list[JSON]:
+        """Ancestors (or descendants) of a base revision ``NAME@REV``."""
+        name, _, revision = ref.rpartition("@")
+        result: list[JSON] = self._json(
+            "GET",
+            f"/api/v1/base-models/{seg(name, '/')}/revisions/{seg(revision)}/lineage",
+            params={"descendants": "true" if descendants else None},
+        )
+        return result
+
     # --- adapters --------------------------------------------------------------------------
 
     def list_adapters(

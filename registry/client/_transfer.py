@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -27,6 +28,11 @@ from registry.client._refs import (
     seg,
     sha256_file,
     version_digest,
+)
+
+#: Files a base registration uploads: the config, the index and the safetensors weights.
+BASE_WEIGHT_FILES = re.compile(
+    r"^(config\.json|model\.safetensors\.index\.json|model(-[0-9]{5}-of-[0-9]{5})?\.safetensors)$"
 )
 
 
@@ -87,6 +93,45 @@ class _Transfers(_Endpoints):
         upload_id = self.upload_files(paths)
         return self.register_version(namespace, name, {**body, "upload_id": upload_id})
 
+    def push_base(
+        self,
+        name: str,
+        revision: str,
+        directory: Path,
+        *,
+        upload_weights: bool = False,
+        license: str | None = None,
+        weights_uri: str | None = None,
+        parents: Sequence[Mapping[str, Any]] = (),
+    ) -> JSON:
+        """Register ``name@revision`` from a local checkpoint directory: its weights manifest
+        (config.json and the safetensors headers, never the weights data), and with
+        ``upload_weights`` the config, index and safetensors files themselves."""
+        from registry.validation.manifest import read_base_dir
+
+        manifest = read_base_dir(directory).to_json()
+        body: dict[str, Any] = {
+            "name": name,
+            "revision": revision,
+            "config": manifest["config"],
+            "tensors": manifest["tensors"],
+        }
+        tokenizer = directory / "tokenizer.json"
+        if tokenizer.is_file():
+            body["tokenizer_digest"] = "sha256:" + sha256_file(tokenizer)
+        optional = {"license": license, "weights_uri": weights_uri}
+        body.update({k: v for k, v in optional.items() if v is not None})
+        if parents:
+            body["parents"] = [dict(p) for p in parents]
+        if upload_weights:
+            files = sorted(
+                p
+                for p in directory.iterdir()
+                if p.is_file() and BASE_WEIGHT_FILES.fullmatch(p.name)
+            )
+            body["upload_id"] = self.upload_files(files, purpose="base_model")
+        return self.register_base_model(body)
+
     # --- downloads -------------------------------------------------------------------------
 
     def download_file(
@@ -94,6 +139,12 @@ class _Transfers(_Endpoints):
     ) -> Path:
         """Stream one file of a version into ``dest_dir/name``, verified against ``digest`` (from
         the version listing) and the response's ``X-Content-Digest``; atomic rename."""
+        return self._download(self._version_path(ref), name, dest_dir, digest=digest, size=size)
+
+    def _download(
+        self, prefix: str, name: str, dest_dir: Path, *, digest: str, size: int | None
+    ) -> Path:
+        """GET ``prefix/files/name`` into ``dest_dir/name``, verified, retried, renamed."""
         if not safe_file_name(name):
             raise ClientError(
                 "integrity_failure",
@@ -101,7 +152,7 @@ class _Transfers(_Endpoints):
                 "the server listed an unsafe file name",
                 {"file": name[:200]},
             )
-        url = self._version_path(ref) + f"/files/{seg(name)}"
+        url = prefix + f"/files/{seg(name)}"
         for attempt in range(self.max_attempts):
             fd, tmp_name = tempfile.mkstemp(dir=dest_dir, prefix=f".{name}.", suffix=".part")
             tmp = Path(tmp_name)
@@ -118,25 +169,7 @@ class _Transfers(_Endpoints):
                         raise self._error(retry.response) from None
                     self._backoff(attempt, retry.response)
                     continue
-                written = tmp.stat().st_size
-                if (
-                    actual != digest
-                    or (header is not None and header != digest)
-                    or (size is not None and written != size)
-                ):
-                    raise ClientError(
-                        "integrity_failure",
-                        0,
-                        "downloaded bytes do not match the version's digest",
-                        {
-                            "file": name,
-                            "expected": digest,
-                            "actual": actual,
-                            "header": header,
-                            "expected_size": size,
-                            "size": written,
-                        },
-                    )
+                _verify(name, tmp.stat().st_size, digest, size, actual, header)
                 os.chmod(tmp, file_mode())  # mkstemp creates 0600; use the umask like open()
                 os.replace(tmp, dest_dir / name)
                 return dest_dir / name
@@ -179,17 +212,7 @@ class _Transfers(_Endpoints):
         original digests. Returns ``{"ref", "digest", "dir", "files": [{name, digest, size}]}``
         (+ ``"serving": {"base_model_name_or_path", "revision"}`` with ``for_serving``).
         """
-        if dest.exists() and not dest.is_dir():
-            raise ClientError(
-                "target_not_empty", 0, "target exists and is not a directory", {"dir": str(dest)}
-            )
-        if dest.is_dir() and any(dest.iterdir()) and not force:
-            raise ClientError(
-                "target_not_empty",
-                0,
-                "target directory is not empty (use --force to overwrite)",
-                {"dir": str(dest)},
-            )
+        _check_target(dest, force)
         version = self.get_version(ref)
         files: list[JSON] = list(version.get("files", []))
         if version_digest(files) != version.get("digest"):
@@ -214,6 +237,74 @@ class _Transfers(_Endpoints):
         if for_serving:
             result["serving"] = _canonical_base(dest, version, result, base_name)
         return result
+
+    def pull_base(self, ref: str, to: Path, *, force: bool = False) -> JSON:
+        """Write every stored file of a base revision ``NAME@REV`` (registered with
+        ``--upload-weights``) into ``to``, each verified against its listed digest. Refuses an
+        existing non-empty directory unless ``force``, and a revision with no stored weights
+        (``file_not_found``). Returns ``{"ref", "manifest_digest", "dir", "files"}``."""
+        name, sep, revision = ref.rpartition("@")
+        if not sep or not name or not revision:
+            raise ClientError("invalid_reference", 0, "expected NAME@REVISION", {"ref": ref})
+        _check_target(to, force)
+        version = self.get_base_model(name, revision)
+        files: list[JSON] = list(version.get("files", []))
+        if not any(str(f["name"]).endswith(".safetensors") for f in files):
+            raise ClientError(
+                "file_not_found",
+                404,
+                "this base revision has no stored weights (registered without --upload-weights)",
+                {"base": ref},
+            )
+        to.mkdir(parents=True, exist_ok=True)
+        prefix = f"/api/v1/base-models/{seg(name, '/')}/revisions/{seg(revision)}"
+        for f in files:
+            self._download(prefix, str(f["name"]), to, digest=str(f["digest"]), size=int(f["size"]))
+        return {
+            "ref": f"{name}@{revision}",
+            "manifest_digest": version.get("manifest_digest"),
+            "dir": str(to),
+            "files": files,
+        }
+
+
+def _check_target(dest: Path, force: bool) -> None:
+    """A download target: absent, or an empty directory (any directory with ``force``)."""
+    if dest.exists() and not dest.is_dir():
+        raise ClientError(
+            "target_not_empty", 0, "target exists and is not a directory", {"dir": str(dest)}
+        )
+    if dest.is_dir() and any(dest.iterdir()) and not force:
+        raise ClientError(
+            "target_not_empty",
+            0,
+            "target directory is not empty (use --force to overwrite)",
+            {"dir": str(dest)},
+        )
+
+
+def _verify(
+    name: str, written: int, digest: str, size: int | None, actual: str, header: str | None
+) -> None:
+    """The downloaded bytes are the listed ones (digest, header and size agree)."""
+    if (
+        actual != digest
+        or (header is not None and header != digest)
+        or (size is not None and written != size)
+    ):
+        raise ClientError(
+            "integrity_failure",
+            0,
+            "downloaded bytes do not match the version's digest",
+            {
+                "file": name,
+                "expected": digest,
+                "actual": actual,
+                "header": header,
+                "expected_size": size,
+                "size": written,
+            },
+        )
 
 
 def _canonical_base(dest: Path, version: JSON, pulled: JSON, base_name: str | None) -> JSON:

@@ -31,6 +31,10 @@ ANY_PRINCIPAL: dict[tuple[str, str], int] = {
     ("GET", "/api/v1/base-models"): 200,
     ("GET", "/api/v1/base-models/{name:path}/revisions/{revision}"): 200,
     ("GET", "/api/v1/base-models/{name:path}/revisions/{revision}/manifest"): 200,
+    # Edges through versions the caller may not read are left out.
+    ("GET", "/api/v1/base-models/{name:path}/revisions/{revision}/lineage"): 200,
+    # Readable by anyone; the world's base has no stored weights.
+    ("GET", "/api/v1/base-models/{name:path}/revisions/{revision}/files/{file_name}"): 404,
     ("GET", "/api/v1/tokens"): 200,  # the caller's own tokens
     ("POST", "/api/v1/tokens"): 201,  # a token for the caller itself
     ("POST", "/api/v1/oidc/token"): 400,  # only a CI OIDC bearer can exchange

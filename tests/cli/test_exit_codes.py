@@ -14,6 +14,7 @@ from registry.cli._output import (
     EXIT_NOT_FOUND,
     EXIT_UNAVAILABLE,
     EXIT_UNEXPECTED,
+    EXIT_USAGE,
     exit_code_for,
 )
 
@@ -63,6 +64,9 @@ EXPECTED = {
     "storage_unavailable": EXIT_UNAVAILABLE,
     "schema_out_of_date": EXIT_UNAVAILABLE,
     "integrity_failure": EXIT_INTEGRITY,
+    "not_mergeable": EXIT_INVALID,
+    "incompatible_adapters": EXIT_INVALID,
+    "maths_unavailable": EXIT_USAGE,
 }
 
 
@@ -82,6 +86,8 @@ def test_documented_codes(code: str, exit_code: int) -> None:
 
 
 def _expected_for(cls: type[errors.RegistryError]) -> int:
+    if cls.status_code == 501:  # not in this installation (maths_unavailable)
+        return EXIT_USAGE
     if issubclass(cls, errors.AdapterInvalid):
         return EXIT_INVALID
     if issubclass(cls, errors.NotFound):

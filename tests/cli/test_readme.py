@@ -28,8 +28,10 @@ def readme_block(marker: str) -> str:
 
 
 def walkthrough() -> str:
-    """The catalog walk-through followed by the governance walk-through (one shell)."""
-    return "\n".join(readme_block(m) for m in ("walkthrough", "governance", "rollout"))
+    """The catalog walk-through, adapter maths (which needs only the catalog's first block), then
+    the governance and rollout walk-throughs (one shell)."""
+    blocks = ("walkthrough", "maths", "governance", "rollout")
+    return "\n".join(readme_block(m) for m in blocks)
 
 
 @pytest.fixture
@@ -69,6 +71,14 @@ def test_readme_walkthrough_runs_as_written(server: tuple[str, str], tmp_path: P
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "refused with exit code 6" in done.stdout
+    # Adapter maths: a composition registered with its lineage, another only written.
+    assert "acme/support-billing@v1" in done.stdout
+    assert "composed_from" in done.stdout
+    composed = work / "repo" / "support-minus-billing"
+    assert sorted(p.name for p in composed.iterdir()) == [
+        "adapter_config.json",
+        "adapter_model.safetensors",
+    ]
     # Governance: the regression blocks (exit 5), the requester is refused (exit 3), bob's
     # approval makes v2 stable, and the chain verifies.
     assert "blocked with exit code 5" in done.stdout

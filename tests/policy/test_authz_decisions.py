@@ -103,6 +103,22 @@ CASES: list[Case] = [
     Case("dev-upload", DEV, "upload", REGISTRY, True, "registry-uploads"),
     Case("dev-base-model", DEV, "register_base_model", REGISTRY, False, DENY),
     Case("dev-create-namespace", DEV, "create_namespace", REGISTRY, False, DENY),
+    # merge / compose / aggregate: where the result is registered
+    Case("dev-compose", DEV, "compose_adapters", NAMESPACE, True, "developers-write"),
+    Case("dev-aggregate", DEV, "aggregate_adapters", NAMESPACE, True, "developers-write"),
+    Case("dev-merge-in-namespace", DEV, "merge_adapter", NAMESPACE, True, "developers-write"),
+    Case("dev-compose-non-member", DEV, "compose_adapters", FOREIGN_ADAPTER, False, DENY),
+    Case("dev-merge-into-a-base", DEV, "merge_adapter", REGISTRY, False, DENY),
+    Case("viewer-compose", VIEWER, "compose_adapters", NAMESPACE, False, DENY),
+    Case(
+        "operator-merge-into-a-base",
+        OPERATOR,
+        "merge_adapter",
+        REGISTRY,
+        True,
+        "operators-register-base-models",
+    ),
+    Case("operator-compose", OPERATOR, "compose_adapters", NAMESPACE, False, DENY),
     Case("dev-override", DEV, "override_gates", PROMO, False, DENY),
     # approver
     Case("approver-approve", APPROVER, "approve", PROMO, True, "approvers-approve"),

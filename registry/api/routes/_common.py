@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Query
+from fastapi.responses import StreamingResponse
 
 from registry.api.deps import get_principal
 from registry.api.json_body import StrictJsonRoute
@@ -22,6 +23,7 @@ from registry.errors import (
     RegistryError,
     VersionNotFound,
 )
+from registry.storage.base import ArtifactStore
 
 R = TypeVar("R")
 T = TypeVar("T")
@@ -50,6 +52,7 @@ __all__ = [
     "PageQuery",
     "PageToken",
     "authenticated_router",
+    "blob_response",
     "responses",
     "version_ref",
 ]
@@ -102,3 +105,18 @@ def version_ref(namespace: str, name: str, selector: str) -> str:
     if selector.isdigit():
         selector = f"v{selector}"
     return f"{namespace}/{name}@{selector}"
+
+
+def blob_response(store: ArtifactStore, digest_hex: str, file_name: str) -> StreamingResponse:
+    """A stored file streamed from the artifact store (constant memory), its digest in
+    ``X-Content-Digest``: the client re-hashes while writing and refuses a mismatch."""
+    stat = store.stat_blob(digest_hex)
+    return StreamingResponse(
+        store.iter_blob(digest_hex),
+        media_type="application/octet-stream",
+        headers={
+            "Content-Length": str(stat.size),
+            "X-Content-Digest": f"sha256:{digest_hex}",
+            "Content-Disposition": f'attachment; filename="{file_name}"',
+        },
+    )

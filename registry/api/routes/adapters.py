@@ -148,7 +148,9 @@ def register_version(
         description=body.description,
         tags=tuple(body.tags),
         datasets=tuple(registration.DatasetSpec(d.name, d.digest, d.uri) for d in body.datasets),
-        parents=tuple(registration.ParentSpec(p.ref, p.relation, p.recipe) for p in body.parents),
+        parents=tuple(
+            registration.ParentSpec(p.ref, p.relation, p.recipe, p.kind) for p in body.parents
+        ),
         git_commit=body.git_commit,
         mlflow_run_id=body.mlflow_run_id,
         training_base_dtype=body.training_base_dtype,
@@ -253,7 +255,10 @@ def get_lineage(
     """Ancestors (default) or descendants of a version, breadth first."""
     ctx = queries.resolve_version(session, ref=version_ref(namespace, name, selector), actor=actor)
     return lineage_reads(
-        session, queries.walk_lineage(session, version_id=ctx.version.id, descendants=descendants)
+        session,
+        queries.walk_lineage(
+            session, actor=actor, version_id=ctx.version.id, descendants=descendants
+        ),
     )
 
 

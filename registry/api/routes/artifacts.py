@@ -14,6 +14,7 @@ from registry.api.params import AdapterPath, NamespacePath, SelectorPath, Versio
 from registry.api.routes._common import (
     VERSION_NOT_FOUND,
     authenticated_router,
+    blob_response,
     responses,
     version_ref,
 )
@@ -42,13 +43,4 @@ def download_file(
         found = files.get_version_file(
             session, actor=actor, ref=version_ref(namespace, name, selector), name=file_name
         )
-    stat = store.stat_blob(found.digest)
-    return StreamingResponse(
-        store.iter_blob(found.digest),
-        media_type="application/octet-stream",
-        headers={
-            "Content-Length": str(stat.size),
-            "X-Content-Digest": f"sha256:{found.digest}",
-            "Content-Disposition": f'attachment; filename="{found.name}"',
-        },
-    )
+    return blob_response(store, found.digest, found.name)

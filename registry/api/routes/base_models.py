@@ -1,27 +1,53 @@
-"""Base models: register a revision (config + weights manifest), list, show, manifest."""
+"""Base models: register a revision (config + weights manifest, lineage), list, show, manifest,
+stored files, lineage."""
 
 from __future__ import annotations
 
 import json
 
-from fastapi import Response, status
+from fastapi import Request, Response, status
+from fastapi.responses import StreamingResponse
 
-from registry.api.deps import ActorDep, ManifestsDep, SessionDep, SettingsDep, StoreDep, WriteDep
+from registry.api.deps import (
+    ActorDep,
+    ManifestsDep,
+    PrincipalDep,
+    SessionDep,
+    SettingsDep,
+    StoreDep,
+    WriteDep,
+    short_read,
+)
 from registry.api.pagination import Page, decode_name_token
-from registry.api.params import BaseModelPath, RevisionPath
-from registry.api.routes._common import PageDep, authenticated_router, responses
+from registry.api.params import BaseModelPath, RevisionPath, VersionFilePath
+from registry.api.routes._common import (
+    VERSION_NOT_FOUND,
+    PageDep,
+    authenticated_router,
+    blob_response,
+    responses,
+)
 from registry.catalog import base_models
-from registry.catalog.schemas import BaseModelRead, BaseModelVersionCreate, BaseModelVersionRead
-from registry.catalog.views import base_version_read
+from registry.catalog.lineage import ParentSpec
+from registry.catalog.schemas import (
+    BaseModelRead,
+    BaseModelVersionCreate,
+    BaseModelVersionRead,
+    LineageEdgeRead,
+)
+from registry.catalog.views import base_version_read, lineage_reads
 from registry.errors import (
+    BadRequest,
     BaseModelNotFound,
     BaseModelVersionExists,
+    BlobNotFound,
     CorruptSafetensors,
     ForbiddenFile,
     InvalidBaseModel,
     InvalidName,
     InvalidPageToken,
     UploadNotFound,
+    VersionFileNotFound,
 )
 
 router = authenticated_router(prefix="/api/v1/base-models", tags=["base-models"])
@@ -32,7 +58,9 @@ router = authenticated_router(prefix="/api/v1/base-models", tags=["base-models"]
     status_code=status.HTTP_201_CREATED,
     response_model=BaseModelVersionRead,
     responses=responses(
-        InvalidName,
+        *VERSION_NOT_FOUND,
+        BadRequest,
+        BaseModelNotFound,
         BaseModelVersionExists,
         InvalidBaseModel,
         CorruptSafetensors,
@@ -44,7 +72,9 @@ def register_base_model(
     body: BaseModelVersionCreate, ctx: WriteDep, store: StoreDep, settings: SettingsDep
 ) -> object:
     """Register ``name@revision`` from a weights manifest read locally from safetensors headers
-    (or from weights uploaded into ``upload_id``, whose headers the server reads itself)."""
+    (or from weights uploaded into ``upload_id``, whose headers the server reads itself).
+    ``parents`` record what it was made from: ``merged_from`` (an adapter version and its base;
+    authorized as ``merge_adapter``) or ``quantized_from``."""
     return ctx.idempotent(
         body,
         lambda: base_version_read(
@@ -60,6 +90,7 @@ def register_base_model(
                 license=body.license,
                 weights_uri=body.weights_uri,
                 tokenizer_digest=body.tokenizer_digest,
+                parents=[ParentSpec(p.ref, p.relation, p.recipe, p.kind) for p in body.parents],
                 max_header_bytes=settings.validation.max_header_bytes,
                 max_tensors=settings.validation.max_tensors_per_file,
             )
@@ -101,6 +132,48 @@ def get_manifest(
         media_type="application/json",
         headers={"X-Content-Digest": view.version.manifest_digest},
     )
+
+
+@router.get(
+    "/{name:path}/revisions/{revision}/files/{file_name}",
+    response_class=StreamingResponse,
+    responses=responses(InvalidName, BaseModelNotFound, VersionFileNotFound, BlobNotFound),
+)
+def download_base_file(
+    name: BaseModelPath,
+    revision: RevisionPath,
+    file_name: VersionFilePath,
+    request: Request,
+    principal: PrincipalDep,
+    store: StoreDep,
+) -> StreamingResponse:
+    """Stream one stored file of a base revision (registered with ``--upload-weights``),
+    straight from the artifact store; its digest is in ``X-Content-Digest``."""
+    with short_read(request, principal) as (session, actor):
+        found = base_models.get_base_file(
+            session, actor=actor, name=name, revision=revision, file_name=file_name
+        )
+    return blob_response(store, found.digest, found.name)
+
+
+@router.get(
+    "/{name:path}/revisions/{revision}/lineage",
+    response_model=list[LineageEdgeRead],
+    responses=responses(InvalidName, BaseModelNotFound),
+)
+def get_base_lineage(
+    name: BaseModelPath,
+    revision: RevisionPath,
+    actor: ActorDep,
+    session: SessionDep,
+    descendants: bool = False,
+) -> list[LineageEdgeRead]:
+    """Ancestors (what a merged checkpoint was made from) or descendants (every version built
+    on this revision, breadth first)."""
+    hops = base_models.base_lineage(
+        session, actor=actor, name=name, revision=revision, descendants=descendants
+    )
+    return lineage_reads(session, hops)
 
 
 @router.get(
