@@ -35,6 +35,8 @@ EXIT_CODES: Mapping[str, int] = {
     # 2 usage
     "usage": EXIT_USAGE,
     "not_supported": EXIT_USAGE,
+    # Not in this installation, here or on the server (no torch): retrying will not help.
+    "maths_unavailable": EXIT_USAGE,
     # 3 denied / unauthenticated
     "unauthenticated": EXIT_DENIED,
     "permission_denied": EXIT_DENIED,
@@ -108,8 +110,6 @@ EXIT_CODES: Mapping[str, int] = {
     "headers_too_large": EXIT_INVALID,
     "not_mergeable": EXIT_INVALID,
     "incompatible_adapters": EXIT_INVALID,
-    # This server cannot do the maths (no torch): like a bad request, retrying will not help.
-    "maths_unavailable": EXIT_INVALID,
     # 7 server unavailable (retry later)
     "server_unavailable": EXIT_UNAVAILABLE,
     "unavailable": EXIT_UNAVAILABLE,

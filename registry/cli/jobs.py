@@ -104,7 +104,7 @@ def submit(
     JSON: the job ({"id", "kind", "state": "queued", "target", "params", ...}); with --wait,
     the job once it ended. Exit 3 (policy_denied), 4 (an input or namespace not found),
     5 (version_exists, base_model_version_exists), 6 (invalid request, incompatible_adapters,
-    not_mergeable, maths_unavailable: the server has no torch); with --wait, a failed job
+    not_mergeable), 2 (maths_unavailable: the server has no torch); with --wait, a failed job
     exits with its error's code and a cancelled one with 5.
     """
     text = typer.get_text_stream("stdin").read() if str(body_file) == "-" else None

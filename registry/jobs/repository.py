@@ -6,26 +6,14 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
 
 from registry.db.keyset import newest_first_after
+from registry.db.rows import RowRepository
 from registry.jobs.models import Job, JobState
 
 
-class JobRepository:
-    def __init__(self, session: Session) -> None:
-        self.session = session
-
-    def add(self, job: Job) -> Job:
-        self.session.add(job)
-        self.session.flush()
-        return job
-
-    def get(self, job_id: uuid.UUID, *, for_update: bool = False) -> Job | None:
-        stmt = select(Job).where(Job.id == job_id)
-        if for_update:
-            stmt = stmt.with_for_update().execution_options(populate_existing=True)
-        return self.session.scalars(stmt).one_or_none()
+class JobRepository(RowRepository[Job]):
+    model = Job
 
     def list_page(
         self,

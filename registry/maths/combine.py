@@ -82,6 +82,13 @@ def check_no_dora(adapters: Sequence[LoraAdapter]) -> None:
         raise refuse("dora_not_combinable", "DoRA adapters cannot be combined exactly")
 
 
+def check_empty(out_dir: Path) -> None:
+    """Refuse (``output_exists``) an output directory that exists and is not empty: checked
+    before any work, and again just before writing."""
+    if out_dir.exists() and any(out_dir.iterdir()):
+        raise refuse("output_exists", f"{out_dir} exists and is not empty", path=str(out_dir))
+
+
 def write_adapter(
     out_dir: Path,
     config: Mapping[str, Any],
@@ -94,8 +101,7 @@ def write_adapter(
     of ``out_dir``, renamed to ``out_dir`` once complete, so that a failure leaves nothing;
     ``out_dir`` must not exist or be empty (else ``output_exists``). Returns ``report`` with
     the files written."""
-    if out_dir.exists() and any(out_dir.iterdir()):
-        raise refuse("output_exists", f"{out_dir} exists and is not empty", path=str(out_dir))
+    check_empty(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{report.operation}-", dir=out_dir.parent))
     try:

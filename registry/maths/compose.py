@@ -18,8 +18,6 @@ The output's scaling is 1 (``lora_alpha = r``, no rsLoRA), so its ``B @ A`` is i
 from __future__ import annotations
 
 import math
-import shutil
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,8 +28,10 @@ from registry.maths.combine import (
     Progress,
     Report,
     base_recipe,
+    check_empty,
     check_no_dora,
     check_same_base,
+    write_adapter,
 )
 from registry.maths.compose_checks import (
     METHODS,
@@ -43,7 +43,7 @@ from registry.maths.compose_checks import (
     parameters,
 )
 from registry.maths.compose_svd import Truncated, dense_svd, lowrank_svd
-from registry.maths.lora import LoraAdapter, LoraModule, load_lora, refuse, save_lora
+from registry.maths.lora import LoraAdapter, LoraModule, load_lora, refuse
 from registry.maths.prune import generator, merge
 
 if TYPE_CHECKING:
@@ -82,7 +82,7 @@ def compose(
         raise refuse("no_inputs", "compose needs at least one input")
     if rank is not None and rank < 1:
         raise refuse("invalid_rank", f"rank must be at least 1, not {rank}", rank=rank)
-    _check_empty(out_dir)
+    check_empty(out_dir)
     adapters = [load_lora(i.path) for i in inputs]
     check_same_base(adapters)
     check_no_dora(adapters)
@@ -118,7 +118,7 @@ def compose(
     if params.svd:
         recipe["measured"] = _truncation_errors(errors)
     report = Report("compose", method, out_dir, [], recipe)
-    return _write(out_dir, config, modules, extra, report)
+    return write_adapter(out_dir, config, modules, report, extra=extra)
 
 
 def _parts(name: str, inputs: Sequence[Input], adapters: Sequence[LoraAdapter]) -> Parts:
@@ -184,29 +184,3 @@ def _truncation_errors(errors: dict[str, tuple[float, float]]) -> dict[str, Any]
         "max_module_truncation_error": relative(*errors[worst]) if worst else 0.0,
         "worst_module": worst,
     }
-
-
-def _check_empty(out_dir: Path) -> None:
-    if out_dir.exists() and any(out_dir.iterdir()):
-        raise refuse("output_exists", f"{out_dir} exists and is not empty", path=str(out_dir))
-
-
-def _write(
-    out_dir: Path,
-    config: dict[str, Any],
-    modules: dict[str, Any],
-    extra: dict[str, Any],
-    report: Report,
-) -> Report:
-    _check_empty(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".compose-", dir=out_dir.parent))
-    try:
-        files = save_lora(tmp, config, modules, extra=extra)
-        if out_dir.exists():
-            out_dir.rmdir()
-        tmp.rename(out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return Report(report.operation, report.method, out_dir, files, report.recipe)

@@ -6,25 +6,13 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy import delete, select
-from sqlalchemy.orm import Session
 
+from registry.db.rows import RowRepository
 from registry.uploads.models import UploadFile, UploadSession
 
 
-class UploadRepository:
-    def __init__(self, session: Session) -> None:
-        self.session = session
-
-    def add(self, upload: UploadSession) -> UploadSession:
-        self.session.add(upload)
-        self.session.flush()
-        return upload
-
-    def get(self, upload_id: uuid.UUID, *, for_update: bool = False) -> UploadSession | None:
-        stmt = select(UploadSession).where(UploadSession.id == upload_id)
-        if for_update:
-            stmt = stmt.with_for_update().execution_options(populate_existing=True)
-        return self.session.scalars(stmt).one_or_none()
+class UploadRepository(RowRepository[UploadSession]):
+    model = UploadSession
 
     def files(self, upload_id: uuid.UUID) -> list[UploadFile]:
         stmt = (

@@ -8,22 +8,17 @@ from fastapi import status
 
 from registry.api.deps import ActorDep, SessionDep, WriteDep
 from registry.api.pagination import Page, decode_time_token, page_of, time_key
-from registry.api.routes._common import PageDep, authenticated_router, responses
+from registry.api.routes._common import VERSION_NOT_FOUND, PageDep, authenticated_router, responses
 from registry.errors import (
-    AdapterNotFound,
     BadRequest,
     BaseModelNotFound,
     BaseModelVersionExists,
     IncompatibleAdapters,
-    InvalidName,
     InvalidPageToken,
-    InvalidReference,
     JobNotFound,
     JobStateConflict,
     MathsUnavailable,
-    NamespaceNotFound,
     PolicyDenied,
-    VersionNotFound,
 )
 from registry.jobs import service as jobs
 from registry.jobs.schemas import JobCreate, JobRead
@@ -36,11 +31,7 @@ router = authenticated_router(prefix="/api/v1/jobs", tags=["jobs"])
     status_code=status.HTTP_202_ACCEPTED,
     response_model=JobRead,
     responses=responses(
-        InvalidName,
-        InvalidReference,
-        NamespaceNotFound,
-        AdapterNotFound,
-        VersionNotFound,
+        *VERSION_NOT_FOUND,
         BaseModelNotFound,
         BaseModelVersionExists,
         PolicyDenied,
