@@ -13,7 +13,7 @@ from registry.db.base import Base
 M = TypeVar("M", bound=Base)
 
 
-class RowRepository(Generic[M]):
+class Rows(Generic[M]):
     """``add`` (flushed, so its defaults are set) and ``get`` by id, optionally locked for
     update (re-read from the database, not the session's cached copy)."""
 

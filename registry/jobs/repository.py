@@ -8,11 +8,11 @@ from datetime import datetime
 from sqlalchemy import select, update
 
 from registry.db.keyset import newest_first_after
-from registry.db.rows import RowRepository
+from registry.db.rows import Rows
 from registry.jobs.models import Job, JobState
 
 
-class JobRepository(RowRepository[Job]):
+class JobRepository(Rows[Job]):
     model = Job
 
     def list_page(

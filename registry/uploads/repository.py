@@ -7,11 +7,11 @@ from datetime import datetime
 
 from sqlalchemy import delete, select
 
-from registry.db.rows import RowRepository
+from registry.db.rows import Rows
 from registry.uploads.models import UploadFile, UploadSession
 
 
-class UploadRepository(RowRepository[UploadSession]):
+class UploadRepository(Rows[UploadSession]):
     model = UploadSession
 
     def files(self, upload_id: uuid.UUID) -> list[UploadFile]:

@@ -103,13 +103,9 @@ CASES: list[Case] = [
     Case("dev-upload", DEV, "upload", REGISTRY, True, "registry-uploads"),
     Case("dev-base-model", DEV, "register_base_model", REGISTRY, False, DENY),
     Case("dev-create-namespace", DEV, "create_namespace", REGISTRY, False, DENY),
-    # merge / compose / aggregate: where the result is registered
-    Case("dev-compose", DEV, "compose_adapters", NAMESPACE, True, "developers-write"),
-    Case("dev-aggregate", DEV, "aggregate_adapters", NAMESPACE, True, "developers-write"),
+    # merge / compose / aggregate: where the result is registered (cases above, and:)
     Case("dev-merge-in-namespace", DEV, "merge_adapter", NAMESPACE, True, "developers-write"),
-    Case("dev-compose-non-member", DEV, "compose_adapters", FOREIGN_ADAPTER, False, DENY),
     Case("dev-merge-into-a-base", DEV, "merge_adapter", REGISTRY, False, DENY),
-    Case("viewer-compose", VIEWER, "compose_adapters", NAMESPACE, False, DENY),
     Case(
         "operator-merge-into-a-base",
         OPERATOR,
