@@ -156,9 +156,8 @@ def download_base_file(
     return blob_response(store, found.digest, found.name)
 
 
-@router.get(
+@router.get(  # the answer's model is the return annotation
     "/{name:path}/revisions/{revision}/lineage",
-    response_model=list[LineageEdgeRead],
     responses=responses(InvalidName, BaseModelNotFound),
 )
 def get_base_lineage(

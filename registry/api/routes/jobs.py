@@ -6,20 +6,10 @@ import uuid
 
 from fastapi import status
 
+from registry import errors
 from registry.api.deps import ActorDep, SessionDep, WriteDep
 from registry.api.pagination import Page, decode_time_token, page_of, time_key
 from registry.api.routes._common import VERSION_NOT_FOUND, PageDep, authenticated_router, responses
-from registry.errors import (
-    BadRequest,
-    BaseModelNotFound,
-    BaseModelVersionExists,
-    IncompatibleAdapters,
-    InvalidPageToken,
-    JobNotFound,
-    JobStateConflict,
-    MathsUnavailable,
-    PolicyDenied,
-)
 from registry.jobs import service as jobs
 from registry.jobs.schemas import JobCreate, JobRead
 
@@ -32,12 +22,12 @@ router = authenticated_router(prefix="/api/v1/jobs", tags=["jobs"])
     response_model=JobRead,
     responses=responses(
         *VERSION_NOT_FOUND,
-        BaseModelNotFound,
-        BaseModelVersionExists,
-        PolicyDenied,
-        BadRequest,
-        IncompatibleAdapters,
-        MathsUnavailable,
+        errors.BaseModelNotFound,
+        errors.BaseModelVersionExists,
+        errors.PolicyDenied,
+        errors.BadRequest,
+        errors.IncompatibleAdapters,
+        errors.MathsUnavailable,
     ),
 )
 def create_job(body: JobCreate, ctx: WriteDep) -> object:
@@ -62,7 +52,7 @@ def _id_of(body: bytes | memoryview) -> str:
     return str(JobRead.model_validate_json(bytes(body)).id)
 
 
-@router.get("", response_model=Page[JobRead], responses=responses(InvalidPageToken))
+@router.get("", response_model=Page[JobRead], responses=responses(errors.InvalidPageToken))
 def list_jobs(actor: ActorDep, session: SessionDep, page: PageDep) -> Page[JobRead]:
     """Your jobs newest first (an admin: everyone's)."""
     rows = jobs.list_jobs(
@@ -71,7 +61,7 @@ def list_jobs(actor: ActorDep, session: SessionDep, page: PageDep) -> Page[JobRe
     return page_of(rows, page.limit, lambda v: v.read(), key=lambda j: time_key(j.created_at, j.id))
 
 
-@router.get("/{job_id}", response_model=JobRead, responses=responses(JobNotFound))
+@router.get("/{job_id}", response_model=JobRead, responses=responses(errors.JobNotFound))
 def get_job(job_id: uuid.UUID, actor: ActorDep, session: SessionDep) -> JobRead:
     """One job: its state, progress (``progress_done`` of ``progress_total``), and its result
     (``ref`` and ``digest`` of what it registered, the recipe) or error (``code``, ``detail``,
@@ -80,7 +70,9 @@ def get_job(job_id: uuid.UUID, actor: ActorDep, session: SessionDep) -> JobRead:
 
 
 @router.post(
-    "/{job_id}/cancel", response_model=JobRead, responses=responses(JobNotFound, JobStateConflict)
+    "/{job_id}/cancel",
+    response_model=JobRead,
+    responses=responses(errors.JobNotFound, errors.JobStateConflict),
 )
 def cancel_job(job_id: uuid.UUID, ctx: WriteDep) -> object:
     """Cancel a job: a queued one is ``cancelled`` at once; a running one gets
