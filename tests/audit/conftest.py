@@ -29,7 +29,7 @@ from registry.db.engine import make_engine
 from registry.db.session import Sessions, unit_of_work
 from registry.settings import DatabaseSettings, StorageSettings
 from registry.storage.local import LocalArtifactStore
-from tests.fixtures.db import dialect, drop_database, new_database_url, postgres_admin_url
+from tests.fixtures.db import admin_execute, dialect, drop_database, new_database_url
 
 TRIGGERS = (
     "audit_events_no_update",
@@ -62,13 +62,8 @@ def audit_db(tmp_path: Path, postgres_template: str | None) -> Iterator[str]:
         migrate.upgrade(url)
     else:
         name = f"registry_audit_{uuid.uuid4().hex[:10]}"
-        admin = create_engine(postgres_admin_url(), isolation_level="AUTOCOMMIT")
-        try:
-            with admin.connect() as conn:
-                template = make_url(postgres_template).database
-                conn.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
-        finally:
-            admin.dispose()
+        template = make_url(postgres_template).database
+        admin_execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
         url = make_url(postgres_template).set(database=name).render_as_string(False)
     try:
         yield url
