@@ -153,6 +153,14 @@ def _work(kind: str, args: list[str]) -> dict[str, Any]:
     import torch
 
     torch.set_num_threads(os.cpu_count() or 1)
+    if kind == "make-base":
+        path, cfg, dtype = args
+        return {"params": make_base(Path(path), json.loads(cfg), dtype)}
+    if kind == "make-lora":
+        path, cfg, rank, seed, targets = args
+        wanted = json.loads(targets)
+        make_lora(Path(path), json.loads(cfg), int(rank), int(seed), wanted)
+        return {}
     if kind == "merge-ours":
         _imported("registry.maths.merge")
         from registry.maths.merge import merge
@@ -213,15 +221,28 @@ def run_child(kind: str, *args: str) -> dict[str, Any]:
     return figures
 
 
+# The test data is made in children too: Linux carries a process's peak RSS across exec, so a
+# parent that held a model's tensors would hand that peak to every child it starts.
+
+
+def _make_base(path: Path, cfg: dict[str, Any], dtype: str) -> int:
+    return int(run_child("make-base", str(path), json.dumps(cfg), dtype)["params"])
+
+
+def _make_lora(
+    path: Path, cfg: dict[str, Any], rank: int, seed: int, targets: list[str] | None = None
+) -> None:
+    run_child("make-lora", str(path), json.dumps(cfg), str(rank), str(seed), json.dumps(targets))
+
+
 def bench_merge(tmp: Path, quick: bool) -> list[dict[str, Any]]:
     cfg = _llama(256, 704, 4, 8000, 4) if quick else _llama(1024, 2816, 16, 32000, 16)
     rows = []
     for dtype in ("bfloat16", "float32"):
         base = tmp / f"base-{dtype}"
-        params = make_base(base, cfg, dtype)
+        params = _make_base(base, cfg, dtype)
         adapter = tmp / f"lora-{dtype}"
-        if not adapter.exists():
-            make_lora(adapter, cfg, 16, seed=1)
+        _make_lora(adapter, cfg, 16, seed=1)
         ours = run_child("merge-ours", str(adapter), str(base), str(tmp / f"ours-{dtype}"), "auto")
         peft = run_child("merge-peft", str(adapter), str(base), str(tmp / f"peft-{dtype}"), dtype)
         rows.append({"dtype": dtype, "params": params, "ours": ours, "peft": peft})
@@ -232,10 +253,10 @@ def bench_svd(tmp: Path, quick: bool) -> dict[str, Any]:
     hidden = 1024 if quick else 4096
     cfg = _llama(hidden, 128, 1, 128, 16) | {"tie_word_embeddings": False}
     base = tmp / "svd-base"
-    make_base(base, cfg, "float32")
+    _make_base(base, cfg, "float32")
     a, b = tmp / "svd-a", tmp / "svd-b"
-    make_lora(a, cfg, 16, seed=2, targets=["q_proj"])
-    make_lora(b, cfg, 16, seed=3, targets=["q_proj"])
+    _make_lora(a, cfg, 16, seed=2, targets=["q_proj"])
+    _make_lora(b, cfg, 16, seed=3, targets=["q_proj"])
     ours = run_child("svd-ours", str(a), str(b), str(tmp / "svd-out"), "16")
     peft = run_child("svd-peft", str(a), str(b), str(base), "16")
     return {"module": f"{hidden}x{hidden}", "modules": 1, "ours": ours, "peft": peft}
@@ -264,8 +285,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                 f"{m['peft']['merge_and_unload_s']:.2f}",
                 f"{m['peft']['total_s']:.2f}",
                 f"{ratio:.2f}x",
-                f"{m['ours']['peak_rss_mib']:.0f}",
-                f"{m['peft']['peak_rss_mib']:.0f}",
+                f"{m['ours']['peak_rss_mib']:.0f} ({ours_own:.0f})",
+                f"{m['peft']['peak_rss_mib']:.0f} ({peft_own:.0f})",
                 f"{share:.1%}",
                 mark(good),
             ]
