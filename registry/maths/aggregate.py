@@ -31,7 +31,6 @@ from registry.maths import require_torch
 from registry.maths.combine import (
     Input,
     Progress,
-    Report,
     base_recipe,
     check_no_dora,
     check_same_base,
@@ -39,6 +38,7 @@ from registry.maths.combine import (
 )
 from registry.maths.lora import CONFIG, WEIGHTS, LoraAdapter, LoraModule, load_lora, refuse
 from registry.maths.lowrank import diff_frob2, frob2, refactor, relative, truncate
+from registry.maths.report import MathsReport
 from registry.maths.robust import DEFAULT_TRIM, DENSE_RULES, RULES, clip_factors, coordinate_rule
 
 if TYPE_CHECKING:
@@ -100,7 +100,7 @@ def aggregate(
     max_rank: int | None = None,
     progress: Progress | None = None,
     trim: float = DEFAULT_TRIM,
-) -> Report:
+) -> MathsReport:
     """Aggregate the sites' adapters (``Input.weight`` = sample count) into a new adapter
     written to ``out_dir`` (which must not exist or be empty). ``trim`` is the fraction
     ``trimmed_mean`` drops each side.
@@ -138,7 +138,7 @@ def aggregate(
     config = _config(live[0].adapter, results, extra)
     recipe = _recipe(plan, ordered, results, tally, samples)
     modules = {n: (r.kind, r.a, r.b) for n, r in results.items()}
-    report = Report("aggregate", method, out_dir, [], recipe)
+    report = MathsReport(operation="aggregate", method=method, out_dir=out_dir, recipe=recipe)
     return write_adapter(out_dir, config, modules, report, extra=extra)
 
 

@@ -1,17 +1,19 @@
-"""What compose and aggregate share: their inputs, their report, and the checks that several
+"""What compose and aggregate share: their inputs, writing their result, and the checks that several
 LoRA adapters can be combined at all."""
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from registry.maths import IMPLEMENTATION
 from registry.maths.lora import LoraAdapter, refuse, save_lora
+from registry.maths.report import MathsReport
 
 #: ``progress(done, total)``, called as work advances; raising from it stops the operation
 #: (that is how a server job is cancelled) and nothing is left in the output directory.
@@ -30,26 +32,6 @@ class Input:
 
     def recipe(self) -> dict[str, Any]:
         return {"ref": self.ref, "digest": self.digest, "weight": self.weight}
-
-
-@dataclass(frozen=True)
-class Report:
-    """What an operation wrote and how: ``recipe`` is JSON and becomes the lineage recipe."""
-
-    operation: str
-    method: str
-    out_dir: Path
-    files: list[str]
-    recipe: dict[str, Any] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "operation": self.operation,
-            "method": self.method,
-            "out_dir": str(self.out_dir),
-            "files": list(self.files),
-            "recipe": self.recipe,
-        }
 
 
 def base_recipe(
@@ -93,10 +75,10 @@ def write_adapter(
     out_dir: Path,
     config: Mapping[str, Any],
     modules: Mapping[str, Any],
-    report: Report,
+    report: MathsReport,
     *,
     extra: Mapping[str, Any] | None = None,
-) -> Report:
+) -> MathsReport:
     """Write the adapter (see :func:`registry.maths.lora.save_lora`) into a temporary sibling
     of ``out_dir``, renamed to ``out_dir`` once complete, so that a failure leaves nothing;
     ``out_dir`` must not exist or be empty (else ``output_exists``). Returns ``report`` with
@@ -112,4 +94,4 @@ def write_adapter(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return Report(report.operation, report.method, out_dir, files, report.recipe)
+    return dataclasses.replace(report, out_dir=out_dir, files=files)

@@ -26,7 +26,6 @@ from registry.maths import require_torch
 from registry.maths.combine import (
     Input,
     Progress,
-    Report,
     base_recipe,
     check_empty,
     check_no_dora,
@@ -45,6 +44,7 @@ from registry.maths.compose_checks import (
 from registry.maths.compose_svd import Truncated, dense_svd, lowrank_svd
 from registry.maths.lora import LoraAdapter, LoraModule, load_lora, refuse
 from registry.maths.prune import generator, merge
+from registry.maths.report import MathsReport
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -64,7 +64,7 @@ def compose(
     seed: int | None = None,
     majority_sign_method: str = "total",
     progress: Progress | None = None,
-) -> Report:
+) -> MathsReport:
     """Combine ``inputs`` with ``method`` into a new adapter written to ``out_dir`` (which must
     not exist or be empty; nothing is left there when this raises).
 
@@ -117,7 +117,7 @@ def compose(
     recipe["output"] = {"r": config["r"], "modules": len(modules), "carried": owners}
     if params.svd:
         recipe["measured"] = _truncation_errors(errors)
-    report = Report("compose", method, out_dir, [], recipe)
+    report = MathsReport(operation="compose", method=method, out_dir=out_dir, recipe=recipe)
     return write_adapter(out_dir, config, modules, report, extra=extra)
 
 
