@@ -39,7 +39,11 @@ Loader = Callable[[str], "torch.Tensor"]
 
 @dataclass(frozen=True)
 class Edit:
-    """One change to one base tensor; ``module`` names the adapter's module (for errors)."""
+    """One change to one base tensor; ``module`` names the adapter's module (for errors).
+
+    ``apply`` returns the edited tensor and may edit ``weight`` in place to do so (the merge hands
+    it a tensor of its own).
+    """
 
     module: str
     #: True for a saved copy (applied before every delta of the same tensor).
@@ -77,8 +81,26 @@ class LoraDelta(Edit):
     scaling: float
     transpose: bool
 
+    def factors(self, load: Loader) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(left, right)`` with ``delta == left @ right * scaling`` in the stored layout: row
+        ``i`` of the delta needs only row ``i`` of ``left``, so a weight can be edited by rows.
+        """
+        a, b = load(self.a), load(self.b)
+        # (B @ A).T == A.T @ B.T for Conv1D and embeddings: still one product, rows of A.T.
+        return (a.T, b.T) if self.transpose else (b, a)
+
     def apply(self, weight: torch.Tensor, load: Loader) -> torch.Tensor:
-        return weight + lora_delta(load(self.a), load(self.b), self.scaling, self.transpose)
+        return add_product(weight, *self.factors(load), self.scaling)
+
+
+def add_product(
+    weight: torch.Tensor, left: torch.Tensor, right: torch.Tensor, scaling: float
+) -> torch.Tensor:
+    """``weight += left @ right * scaling`` in place and fused: no delta-sized tensor."""
+    if (left.shape[0], right.shape[1]) != tuple(weight.shape):
+        shape = [left.shape[0], right.shape[1]]
+        raise ValueError(f"delta {shape} != weight {list(weight.shape)}")
+    return weight.addmm_(left, right, alpha=scaling)
 
 
 @dataclass(frozen=True)

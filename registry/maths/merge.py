@@ -4,8 +4,9 @@
 ``merge_and_unload`` gives (the formulas: :mod:`registry.maths.deltas`), without ever holding the
 model: shard by shard, each tensor an edit touches is loaded alone, edited in float32 (float64 for
 a float64 tensor) and rounded once to the output dtype; every other tensor is copied byte for
-byte (or only cast, when ``dtype`` asks for another one). Peak memory is about the largest
-tensor plus the adapter.
+byte by the kernel (or only cast, when ``dtype`` asks for another one). A large matrix with only
+plain LoRA edits is edited a block of rows at a time (in place, one fused product per block), so
+peak memory is then a few MiB plus the adapter; any other edit holds its tensor whole.
 
 The plan (:mod:`registry.maths.plan`) is checked against the base before anything is written;
 the output appears in ``out_dir`` only when complete (:func:`registry.maths.checkpoint.staged_dir`).
@@ -22,7 +23,7 @@ stops the merge and propagates.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,7 +39,7 @@ from registry.maths.checkpoint import (
     staged_dir,
     write_json,
 )
-from registry.maths.deltas import Edit
+from registry.maths.deltas import Edit, Loader, LoraDelta, Replace, add_product
 from registry.maths.plan import MergePlan, plan_merge, refuse_unmergeable
 from registry.maths.report import MergeReport
 from registry.maths.st_stream import FLOAT_DTYPES, OutTensor, StFile, StWriter, torch_dtype
@@ -50,6 +51,9 @@ if TYPE_CHECKING:
     import torch
 
 Progress = Callable[[int, int], None]
+
+#: A large matrix with only plain LoRA edits is edited this many bytes (float32) of rows at a time.
+ROW_BLOCK_BYTES = 4 * 1024 * 1024
 
 
 @dataclass
@@ -160,7 +164,7 @@ class _FileJob:
                 edits = self.plan.edits.get(info.name)
                 out = self.out_dtype(info.dtype)
                 if edits:
-                    writer.write(info.name, self.edited(info.name, edits, out))
+                    self.write_edited(writer, info.name, edits, out)
                     self.counts.rewritten += 1
                 elif out == info.dtype:
                     writer.copy(info.name, self.src)
@@ -177,16 +181,61 @@ class _FileJob:
                 writer.write(key, self.edited(host_name, host_edits, out))
                 self.counts.added += 1
 
-    def edited(self, name: str, edits: list[Edit], out: str) -> torch.Tensor:
-        """Load ``name``, apply ``edits`` in float32 (float64 if either end is), round once."""
+    def compute(self, name: str, out: str) -> tuple[torch.dtype, Loader]:
+        """Edits run in float32 (float64 if either end is); the adapter loader for that dtype."""
         torch = require_torch()
         wide = "F64" in (out, self.src.tensors[name].dtype)
         compute = torch.float64 if wide else torch.float32
-        weight = self.src.load(name).to(compute)
 
         def load(adapter_name: str) -> Any:
             return self.adapter.load(adapter_name).to(compute)
 
+        return compute, load
+
+    def write_edited(self, writer: StWriter, name: str, edits: list[Edit], out: str) -> None:
+        info = self.src.tensors[name]
+        by_rows = len(info.shape) == 2 and info.numel * 4 > ROW_BLOCK_BYTES
+        deltas = edits[1:] if isinstance(edits[0], Replace) else edits
+        if by_rows and all(type(edit) is LoraDelta for edit in deltas):
+            writer.write_rows(name, self.edited_rows(name, edits, out))
+        else:
+            writer.write(name, self.edited(name, edits, out))
+
+    def edited_rows(self, name: str, edits: list[Edit], out: str) -> Iterator[torch.Tensor]:
+        """Plain LoRA edits of a large matrix (after a saved copy that replaces it, if any), a
+        block of rows at a time (row ``i`` of a LoRA delta needs only row ``i`` of its left
+        factor): memory stays a few MiB whatever the tensor, each block rounded once."""
+        compute, load = self.compute(name, out)
+        shape = self.src.tensors[name].shape
+        source, source_name = self.src, name
+        if isinstance(edits[0], Replace):
+            source, source_name = self.adapter, edits[0].tensor
+            if source.tensors[source_name].shape != shape:
+                raise _misfit(edits[0], name, shape, "saved copy of another shape")
+            edits = edits[1:]
+        factors = []
+        for edit in edits:
+            assert isinstance(edit, LoraDelta)
+            left, right = edit.factors(load)
+            if (left.shape[0], right.shape[1]) != shape:
+                why = f"delta {[left.shape[0], right.shape[1]]}"
+                raise _misfit(edit, name, shape, why)
+            factors.append((edit, left, right))
+        step = max(1, ROW_BLOCK_BYTES // (shape[1] * compute.itemsize))
+        for start in range(0, shape[0], step):
+            stop = min(shape[0], start + step)
+            block = source.load(source_name, rows=(start, stop)).to(compute)
+            for edit, left, right in factors:
+                try:
+                    add_product(block, left[start:stop], right, edit.scaling)
+                except (RuntimeError, ValueError) as exc:
+                    raise _misfit(edit, name, shape, str(exc)) from exc
+            yield block.to(torch_dtype(out))
+
+    def edited(self, name: str, edits: list[Edit], out: str) -> torch.Tensor:
+        """Load ``name``, apply ``edits`` in the compute dtype, round once."""
+        compute, load = self.compute(name, out)
+        weight = self.src.load(name).to(compute)
         shape = weight.shape
         for edit in edits:
             try:

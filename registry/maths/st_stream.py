@@ -3,7 +3,8 @@
 Reading goes through the project's strict header parser
 (:func:`registry.validation.safetensors.parse_header`), so a merge never trusts a header the
 registry would refuse; a tensor is loaded alone (``pread`` of its byte range, ``torch.frombuffer``,
-reshape), and a tensor that is only copied is streamed in bounded chunks, never loaded.
+reshape), and a tensor that is only copied is never loaded: the kernel copies it file to file
+(``copy_file_range``), or, where it cannot, it is streamed in bounded chunks.
 
 Writing: :class:`StWriter` is given every output tensor's name, dtype and shape up front, so the
 header (8-byte little-endian length, compact JSON with ``__metadata__`` first, padded with spaces
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -97,21 +99,33 @@ class StFile:
             self.source, self.header, info, chunk_bytes=chunk_bytes, file_name=self.path.name
         )
 
-    def load(self, name: str) -> torch.Tensor:
-        """Load one tensor (a fresh, writable CPU tensor of the stored dtype and shape)."""
+    def load(self, name: str, rows: tuple[int, int] | None = None) -> torch.Tensor:
+        """Load one tensor, or its rows ``[start, stop)`` along the first axis (a fresh, writable
+        CPU tensor of the stored dtype)."""
         require_torch()
         import torch
 
         info = self.header.tensors[name]
         dtype = torch_dtype(info.dtype)
-        if info.numel == 0:
-            return torch.empty(info.shape, dtype=dtype)
-        data = bytearray(info.nbytes)  # read straight into the tensor's buffer: one copy
+        shape, begin, nbytes = list(info.shape), info.begin, info.nbytes
+        if rows is not None:
+            start, stop = rows
+            if not 0 <= start <= stop <= shape[0]:
+                raise ValueError(f"rows {rows} outside {name} {shape}")
+            row_bytes = nbytes // shape[0]
+            begin, nbytes, shape[0] = (
+                begin + start * row_bytes,
+                (stop - start) * row_bytes,
+                stop - start,
+            )
+        if nbytes == 0:
+            return torch.empty(shape, dtype=dtype)
+        data = bytearray(nbytes)  # read straight into the tensor's buffer: one copy
         with self.path.open("rb") as f:
-            f.seek(self.header.data_start + info.begin)
-            if f.readinto(data) != info.nbytes:
+            f.seek(self.header.data_start + begin)
+            if f.readinto(data) != nbytes:
                 fail("truncated", "short read inside tensor data", self.path.name, name)
-        return torch.frombuffer(data, dtype=dtype).reshape(info.shape)
+        return torch.frombuffer(data, dtype=dtype).reshape(shape)
 
 
 @dataclass(frozen=True)
@@ -178,13 +192,23 @@ class StWriter:
 
     def write(self, name: str, tensor: torch.Tensor) -> None:
         """Write a tensor's bytes; its dtype and shape must be the planned ones."""
+        self.write_rows(name, [tensor])
+
+    def write_rows(self, name: str, blocks: Iterable[torch.Tensor]) -> None:
+        """Write a tensor as consecutive blocks of rows (first axis); together they must have
+        the planned dtype and shape."""
         planned = self._next(name)
-        actual = (st_dtype(tensor), tuple(tensor.shape))
-        if actual != (planned.dtype, planned.shape):
-            raise ValueError(f"{name}: {actual} differs from the planned header entry")
-        flat = tensor.detach().contiguous().reshape(-1)
-        if flat.numel():
-            self._file.write(flat.view(require_torch().uint8).numpy().data)
+        rows = 0
+        for block in blocks:
+            actual = (st_dtype(block), tuple(block.shape[1:]))
+            if actual != (planned.dtype, planned.shape[1:]):
+                raise ValueError(f"{name}: {actual} differs from the planned header entry")
+            rows += block.shape[0] if block.dim() else 1
+            flat = block.detach().contiguous().reshape(-1)
+            if flat.numel():
+                self._file.write(flat.view(require_torch().uint8).numpy().data)
+        if rows != (planned.shape[0] if planned.shape else 1):
+            raise ValueError(f"{name}: {rows} rows written, {list(planned.shape)} planned")
 
     def copy(self, name: str, src: StFile, source_name: str | None = None) -> None:
         """Copy a tensor byte for byte from ``src`` in bounded chunks (never loaded)."""
@@ -192,8 +216,30 @@ class StWriter:
         info = src.tensors[source_name or name]
         if (info.dtype, info.shape) != (planned.dtype, planned.shape):
             raise ValueError(f"{name}: source entry differs from the planned header entry")
-        for chunk in src.iter_chunks(info.name):
-            self._file.write(chunk)
+        if info.nbytes and not self._kernel_copy(src, info):
+            for chunk in src.iter_chunks(info.name):
+                self._file.write(chunk)
+
+    def _kernel_copy(self, src: StFile, info: TensorInfo) -> bool:
+        """Copy ``info``'s bytes file to file inside the kernel (``copy_file_range``): no buffer
+        in this process and no round trip through it. False where the kernel or the file
+        systems cannot, before anything was written (the caller then copies in chunks)."""
+        self._file.flush()
+        out = self._file.fileno()
+        start = os.lseek(out, 0, os.SEEK_CUR)
+        pos, end = src.header.data_start + info.begin, src.header.data_start + info.end
+        with src.path.open("rb") as f:
+            while pos < end:
+                try:
+                    n = os.copy_file_range(f.fileno(), out, min(end - pos, 1 << 30), pos)
+                except OSError:
+                    n = -1
+                if n <= 0:  # unsupported (or the source shrank): undo and let chunks decide
+                    os.ftruncate(out, start)
+                    os.lseek(out, start, os.SEEK_SET)
+                    return False
+                pos += n
+        return True
 
     def close(self) -> None:
         if self._file.closed:

@@ -152,3 +152,30 @@ def test_modules_to_save_on_tied_lm_head_unties_it(gpt2: Path, tmp_path: Path) -
     tensors = load_file(tmp_path / "out" / "model.safetensors")
     assert torch.equal(tensors["lm_head.weight"], merged.lm_head.weight.detach())
     assert not torch.equal(tensors["lm_head.weight"], tensors["transformer.wte.weight"])
+
+
+@pytest.mark.parametrize("block_bytes", [64, 1000])
+def test_large_matrices_are_edited_by_blocks_of_rows(
+    llama: Path, gpt2: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, block_bytes: int
+) -> None:
+    """Matrices above ROW_BLOCK_BYTES (4 MiB) are merged a block of rows at a time; the tiny
+    models here get there with a smaller block, Linear, Conv1D and embedding layouts alike."""
+    from registry.maths import merge as merge_module
+
+    monkeypatch.setattr(merge_module, "ROW_BLOCK_BYTES", block_bytes)
+    blocked: list[str] = []
+    real = merge_module._FileJob.edited_rows
+
+    def spy(job: merge_module._FileJob, name: str, *args: object) -> object:
+        blocked.append(name)
+        return real(job, name, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(merge_module._FileJob, "edited_rows", spy)
+    config = peft.LoraConfig(
+        r=4, lora_alpha=8, target_modules=["embed_tokens", "q_proj", "up_proj"]
+    )
+    changed = _merge_and_compare(llama, config, tmp_path / "llama")
+    conv = peft.LoraConfig(r=4, lora_alpha=8, target_modules=["c_attn"], fan_in_fan_out=True)
+    changed |= _merge_and_compare(gpt2, conv, tmp_path / "gpt2")
+    assert set(blocked) == changed
+    assert len(changed) == 1 + 2 * 2 + 2

@@ -3,7 +3,9 @@ byte where a tensor is copied; StFile loads one tensor at a time."""
 
 from __future__ import annotations
 
+import errno
 import itertools
+import os
 import struct
 from pathlib import Path
 
@@ -116,3 +118,55 @@ def test_st_dtype_names() -> None:
     assert st_dtype(torch.zeros(1, dtype=torch.bool)) == "BOOL"
     with pytest.raises(ValueError, match="no safetensors dtype"):
         st_dtype(torch.zeros(1, dtype=torch.complex128))
+
+
+def _copy_all(source: Path, out: Path) -> None:
+    src = StFile(source)
+    header = [OutTensor(t.name, t.dtype, t.shape) for t in src.tensors.values()]
+    order = [t.name for t in src.in_data_order()]
+    with StWriter(out, header, order, src.header.metadata) as writer:
+        for name in order:
+            writer.copy(name, src)
+
+
+def test_copy_falls_back_to_chunks_where_the_kernel_cannot(
+    source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file system without copy_file_range (EXDEV, ENOSYS), and one that gives up halfway
+    through a tensor, cannot be made on this machine: a fake os.copy_file_range stands in."""
+    real = os.copy_file_range
+    _copy_all(source, tmp_path / "kernel.safetensors")
+    calls = itertools.count()
+
+    def halfway(src: int, dst: int, count: int, offset_src: int | None = None) -> int:
+        if next(calls) % 2 == 0:  # copies part of a tensor, then fails: the part is undone
+            return real(src, dst, max(1, count // 2), offset_src)
+        raise OSError(errno.EXDEV, "cross-device")
+
+    monkeypatch.setattr(os, "copy_file_range", halfway)
+    _copy_all(source, tmp_path / "halfway.safetensors")
+    monkeypatch.setattr(os, "copy_file_range", lambda *a: 0)  # "nothing copied", as at EOF
+    _copy_all(source, tmp_path / "zero.safetensors")
+    want = source.read_bytes()
+    for name in ("kernel", "halfway", "zero"):
+        assert (tmp_path / f"{name}.safetensors").read_bytes() == want, name
+    assert next(calls) > 2
+
+
+def test_load_rows_and_write_rows(source: Path, tmp_path: Path) -> None:
+    st = StFile(source)
+    want = _sample()["d.ids"]
+    assert torch.equal(st.load("d.ids", rows=(1, 3)), want[1:3])
+    assert st.load("d.ids", rows=(2, 2)).shape == (0, 3)
+    with pytest.raises(ValueError, match="outside"):
+        st.load("d.ids", rows=(2, 4))
+    header = [OutTensor("d.ids", "I64", (3, 3))]
+    out = tmp_path / "rows.safetensors"
+    with StWriter(out, header, ["d.ids"], {}) as writer:
+        writer.write_rows("d.ids", [want[:1], want[1:]])
+    assert torch.equal(load_file(out)["d.ids"], want)
+    with (
+        pytest.raises(ValueError, match="2 rows written"),
+        StWriter(tmp_path / "short.safetensors", header, ["d.ids"], {}) as writer,
+    ):
+        writer.write_rows("d.ids", [want[:2]])
