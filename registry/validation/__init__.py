@@ -7,7 +7,7 @@ validates a local directory, a staged upload or an object in S3 (range reads).
 from registry.validation.adapter import DEFAULT_SCAN_LIMIT_BYTES, ValidationReport, validate_adapter
 from registry.validation.config import (
     KNOWN_PEFT_TYPES,
-    OPAQUE_PEFT_TYPES,
+    PEFT_TYPES,
     AdapterConfig,
     config_from_dict,
     parse_config,
@@ -38,7 +38,7 @@ __all__ = [
     "DEFAULT_SCAN_LIMIT_BYTES",
     "KNOWN_PEFT_TYPES",
     "MAX_HEADER_BYTES",
-    "OPAQUE_PEFT_TYPES",
+    "PEFT_TYPES",
     "TEXT_EXTRAS",
     "AdapterConfig",
     "BaseManifest",

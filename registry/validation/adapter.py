@@ -11,8 +11,8 @@ Order of checks (the first failure is raised; each names the file / tensor / mod
 5. Strict safetensors parse (``corrupt_safetensors``); no tensors at all is ``missing_weights``
    reason ``no_tensors``.
 6. Config <-> tensors (``inconsistent_adapter``: ``unexpected_tensor``, ``unpaired_lora``,
-   ``rank_mismatch``, ``config_mismatch``, ``missing_tensor``). Opaque peft types skip 6 and 7
-   with a warning.
+   ``rank_mismatch``, ``config_mismatch``, ``missing_tensor``, ``shape_mismatch``); methods
+   described by a table (:mod:`registry.validation.methods`) are checked by its engine.
 7. Base compatibility when ``base`` is given (``incompatible_base``: ``missing_modules``,
    ``shape_mismatch``, ``vocab_mismatch``).
 8. Health scan when the data is at most ``scan_limit_bytes`` (``unhealthy_tensors``:
@@ -44,6 +44,8 @@ from registry.validation.files import (
 )
 from registry.validation.layout import classify
 from registry.validation.manifest import BaseManifest
+from registry.validation.methods import METHODS
+from registry.validation.methods.engine import check_method
 from registry.validation.patterns import RegexLimits
 from registry.validation.safetensors import (
     MAX_HEADER_BYTES,
@@ -78,7 +80,6 @@ class ValidationReport:
     files: dict[str, int]
     warnings: list[str] = field(default_factory=list)
     checked_against_base: bool = False
-    opaque: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """Return a JSON-ready dict (plain lists/dicts, no tuples)."""
@@ -177,10 +178,13 @@ def _check_tensors(
 ) -> _TensorFindings:
     """Steps 6-7: config against tensors, then against the base when one is given."""
     found = _TensorFindings()
-    if cfg.opaque:
-        found.warnings.append(
-            f"peft_type {cfg.peft_type} accepted as opaque: only the safetensors format was checked"
-        )
+    method = METHODS.get(cfg.peft_type)
+    if method is not None:
+        result = check_method(cfg, method, header.tensors, base)
+        found.targets, found.checked = result.targets, result.checked
+        found.warnings.extend(result.warnings)
+        if result.rank is not None:
+            found.ranks.append(result.rank)
     elif cfg.is_prompt_learning:
         info = check_prompt_tensors(cfg, header.tensors)
         if base is not None:
@@ -251,9 +255,8 @@ def _report(
 ) -> ValidationReport:
     r: int | None
     alpha: float | None
-    if cfg.opaque:
-        raw_r = cfg.raw.get("r")
-        r = raw_r if isinstance(raw_r, int) and not isinstance(raw_r, bool) else None
+    if cfg.peft_type in METHODS:
+        r = max(ranks) if ranks else None
         alpha = _number_or_none(cfg.raw.get("lora_alpha", cfg.raw.get("alpha")))
     elif cfg.peft_type in ("LORA", "ADALORA"):
         r, alpha = max(ranks, default=cfg.r), cfg.lora_alpha
@@ -279,5 +282,4 @@ def _report(
         files={name: src.size for name, src in sorted(files.items())},
         warnings=warnings,
         checked_against_base=checked,
-        opaque=cfg.opaque,
     )

@@ -186,6 +186,23 @@ def check_against_base(
         IncompatibleBase: ``missing_modules``, ``shape_mismatch``, ``vocab_mismatch``.
     """
     warnings: list[str] = []
+    weights = base_weights(cfg, layout, manifest, warnings)
+    checker = _Checker(cfg, manifest)
+    for module, group in sorted(layout.modules.items()):
+        warnings.extend(checker.module(group, weights[module][1]))
+    check_extras(cfg, layout, manifest)
+    return warnings
+
+
+def base_weights(
+    cfg: AdapterConfig, layout: AdapterLayout, manifest: BaseManifest, warnings: list[str]
+) -> dict[str, TensorSpec]:
+    """Each targeted module's base weight; a saved extra must exist in the base too (a task head
+    the causal-LM base lacks is only a warning).
+
+    Raises:
+        IncompatibleBase: ``missing_modules``.
+    """
     missing: list[str] = []
     weights: dict[str, TensorSpec] = {}
     for module in layout.modules:
@@ -194,12 +211,10 @@ def check_against_base(
             missing.append(module)
         else:
             weights[module] = spec
-    extras = []
     for extra in layout.extras:
-        spec = base_tensor(manifest, extra.base_key)
-        if spec is not None:
-            extras.append((extra, spec))
-        elif extra.kind == "modules_to_save" and cfg.task_type in HEAD_TASKS:
+        if base_tensor(manifest, extra.base_key) is not None:
+            continue
+        if extra.kind == "modules_to_save" and cfg.task_type in HEAD_TASKS:
             warnings.append(f"{extra.base_key}: task head not in the base checkpoint")
         else:
             missing.append(extra.module)
@@ -210,10 +225,21 @@ def check_against_base(
             reason="missing_modules",
             context={"module": unique[0], "missing": unique[:100], "count": len(unique)},
         )
+    return weights
+
+
+def check_extras(cfg: AdapterConfig, layout: AdapterLayout, manifest: BaseManifest) -> None:
+    """Every saved copy has its base tensor's shape.
+
+    Raises:
+        IncompatibleBase: ``shape_mismatch``, ``vocab_mismatch``.
+    """
     checker = _Checker(cfg, manifest)
-    for module, group in sorted(layout.modules.items()):
-        warnings.extend(checker.module(group, weights[module][1]))
-    for extra, (_, shape) in extras:
+    for extra in layout.extras:
+        found = base_tensor(manifest, extra.base_key)
+        if found is None:
+            continue  # a task head, warned about by base_weights
+        shape = found[1]
         actual = extra.tensor.shape
         if actual != shape:
             vocab = (
@@ -224,4 +250,3 @@ def check_against_base(
             checker.fail(
                 extra.module, extra.tensor.name, list(shape), list(actual), "saved copy", vocab
             )
-    return warnings

@@ -14,10 +14,13 @@ Errors:
   cannot be matched within the bounds of :mod:`registry.validation.patterns` (too long, too
   many, too big a program; raised later, while matching, when a budget runs out).
 * :class:`~registry.errors.UnknownPeftType` with ``reason`` = the ``peft_type`` value itself
-  (as peft fails with ``KeyError: '<value>'``).
+  (as peft fails with ``KeyError: '<value>'``), or ``not_validated`` for a real peft method the
+  registry cannot check.
 
-Method support: :data:`KNOWN_PEFT_TYPES` are validated fully; :data:`OPAQUE_PEFT_TYPES` (real peft
-methods whose tensor layout this package does not model) get safetensors checks only.
+Method support: :data:`KNOWN_PEFT_TYPES` are validated fully (the LoRA family and prompt learning
+by hand-written checks, the rest by the tables of :mod:`registry.validation.methods`); the other
+real peft methods (:data:`PEFT_TYPES`) are refused as ``unknown_peft_type`` reason
+``not_validated``; any other value as ``unknown_peft_type`` with the value as reason.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from registry.errors import InvalidAdapterConfig, UnknownPeftType
+from registry.validation.methods import METHODS
 from registry.validation.patterns import (
     PatternSet,
     RegexLimits,
@@ -42,33 +46,60 @@ MAX_CONFIG_BYTES = 256 * 1024
 
 PROMPT_PEFT_TYPES: frozenset[str] = frozenset({"PREFIX_TUNING", "PROMPT_TUNING", "P_TUNING"})
 LORA_LIKE_PEFT_TYPES: frozenset[str] = frozenset({"LORA", "ADALORA", "IA3", "LOHA", "LOKR"})
-KNOWN_PEFT_TYPES: frozenset[str] = LORA_LIKE_PEFT_TYPES | PROMPT_PEFT_TYPES
-#: Real peft methods (peft ``PeftType``) accepted without a model of their tensor layout.
-OPAQUE_PEFT_TYPES: frozenset[str] = frozenset(
+#: Methods described by a table (:mod:`registry.validation.methods`).
+TABLE_PEFT_TYPES: frozenset[str] = frozenset(METHODS)
+KNOWN_PEFT_TYPES: frozenset[str] = LORA_LIKE_PEFT_TYPES | PROMPT_PEFT_TYPES | TABLE_PEFT_TYPES
+#: Every ``PeftType`` of peft 0.21.2 (and ``BONE``, MISS's earlier name). Those not in
+#: :data:`KNOWN_PEFT_TYPES` are real methods the registry cannot yet check structurally:
+#: refused (``unknown_peft_type``, reason ``not_validated``), never accepted unchecked.
+PEFT_TYPES: frozenset[str] = frozenset(
     {
+        "PROMPT_TUNING",
         "MULTITASK_PROMPT_TUNING",
-        "ADAPTION_PROMPT",
+        "P_TUNING",
+        "PREFIX_TUNING",
+        "LORA",
+        "ADALORA",
+        "ADAMSS",
         "BOFT",
+        "ADAPTION_PROMPT",
+        "IA3",
+        "BEFT",
+        "LILY",
+        "LOHA",
+        "LOKR",
         "OFT",
-        "VERA",
-        "FOURIERFT",
-        "XLORA",
         "POLY",
         "LN_TUNING",
+        "VERA",
+        "FROD",
+        "PVERA",
+        "FOURIERFT",
+        "GLORA",
+        "XLORA",
         "HRA",
         "VBLORA",
-        "BONE",
+        "UNILORA",
+        "CPT",
         "MISS",
+        "BONE",
         "RANDLORA",
+        "ROAD",
+        "TRAINABLE_TOKENS",
+        "HIRA",
         "SHIRA",
         "C3A",
-        "ROAD",
         "WAVEFT",
         "OSF",
         "DELORA",
         "GRALORA",
-        "TRAINABLE_TOKENS",
-        "CPT",
+        "CARTRIDGE",
+        "TINYLORA",
+        "PSOFT",
+        "PEANUT",
+        "SHADOW",
+        "SUPERTUNING",
+        "DEFT",
     }
 )
 
@@ -80,7 +111,6 @@ class AdapterConfig:
     """The typed subset of ``adapter_config.json`` the validator uses (``raw`` keeps it all)."""
 
     peft_type: str
-    opaque: bool = False
     task_type: str | None = None
     base_model_name_or_path: str | None = None
     revision: str | None = None
@@ -348,14 +378,18 @@ def config_from_dict(
         _fail("missing_peft_type", "adapter_config.json has no peft_type")
     if not isinstance(peft_type, str):
         _fail("schema", "peft_type must be a string", field="peft_type")
-    if peft_type not in KNOWN_PEFT_TYPES and peft_type not in OPAQUE_PEFT_TYPES:
+    if peft_type not in KNOWN_PEFT_TYPES:
         shown = peft_type[:100]
-        raise UnknownPeftType(
-            f"unknown peft_type {shown!r}",
-            reason=shown,
-            context={"file": "adapter_config.json", "field": "peft_type"},
-        )
-    validators = {**_COMMON, **FIELDS_BY_TYPE.get(peft_type, {})}
+        context = {"file": "adapter_config.json", "field": "peft_type"}
+        if peft_type in PEFT_TYPES:
+            raise UnknownPeftType(
+                f"peft_type {shown}: a peft method whose saved tensors this registry cannot check"
+                " yet, so it is refused rather than stored unchecked",
+                reason="not_validated",
+                context={**context, "peft_type": shown},
+            )
+        raise UnknownPeftType(f"unknown peft_type {shown!r}", reason=shown, context=context)
+    validators = {**_COMMON, **FIELDS_BY_TYPE.get(peft_type, _TARGETING)}
     values: dict[str, Any] = {}
     for name, check in validators.items():
         value = raw.get(name)
@@ -367,7 +401,6 @@ def config_from_dict(
             _fail("schema", f"{name} {exc}", field=name)
     cfg = AdapterConfig(
         peft_type=peft_type,
-        opaque=peft_type in OPAQUE_PEFT_TYPES,
         raw=dict(raw),
         patterns=PatternSet(regex_limits or RegexLimits()),
         **values,

@@ -14,6 +14,7 @@ would silently drop such weights on load).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import NoReturn
 
@@ -103,13 +104,18 @@ def _in_modules_to_save(path: str, cfg: AdapterConfig) -> str | None:
     return None
 
 
-def classify(tensors: dict[str, TensorInfo], cfg: AdapterConfig) -> AdapterLayout:
-    """Sort an adapter's tensors into targeted modules and extras (LoRA-like methods only).
+def classify(
+    tensors: Mapping[str, TensorInfo],
+    cfg: AdapterConfig,
+    suffixes: Mapping[str, str] | None = None,
+) -> AdapterLayout:
+    """Sort an adapter's tensors into targeted modules and extras; ``suffixes`` (saved suffix ->
+    role) defaults to the LoRA-like method's own (:data:`SUFFIXES`).
 
     Raises:
         InconsistentAdapter: ``unexpected_tensor``.
     """
-    suffixes = SUFFIXES[cfg.peft_type]
+    suffixes = SUFFIXES[cfg.peft_type] if suffixes is None else suffixes
     layout = AdapterLayout()
     for name, info in tensors.items():
         if not name.startswith(PEFT_PREFIX):
@@ -136,7 +142,7 @@ def classify(tensors: dict[str, TensorInfo], cfg: AdapterConfig) -> AdapterLayou
     return layout
 
 
-def _match_suffix(path: str, suffixes: dict[str, str]) -> tuple[str | None, str]:
+def _match_suffix(path: str, suffixes: Mapping[str, str]) -> tuple[str | None, str]:
     # Longest suffix first: "lora_B.bias" must not be read as a module named "...lora_B".
     for suffix in sorted(suffixes, key=len, reverse=True):
         if path.endswith("." + suffix) and len(path) > len(suffix) + 1:

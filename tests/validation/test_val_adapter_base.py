@@ -196,7 +196,7 @@ def test_validate_prompt_tuning_missing_embeddings(fixtures_dir: Path) -> None:
     assert err.code == "inconsistent_adapter"
 
 
-# --- health, opaque types, report -------------------------------------------------------
+# --- health, report -------------------------------------------------------
 
 
 def test_validate_nan_in_lora_weights(llama_lora: Lora, bases: dict[str, BaseManifest]) -> None:
@@ -224,18 +224,6 @@ def test_validate_all_zero_lora_b_is_a_warning(
     report = expect_valid(config, tensors, bases["tiny-llama"])
     assert len(report.warnings) == 1
     assert f"{LLAMA_Q}.lora_B.weight" in report.warnings[0]
-
-
-def test_validate_opaque_peft_type_checks_format_only(
-    llama_lora: Lora, bases: dict[str, BaseManifest]
-) -> None:
-    config, tensors = llama_lora
-    config["peft_type"] = "VERA"
-    tensors["anything.goes"] = f32(3)
-    report = expect_valid(config, tensors, bases["tiny-llama"])
-    assert report.opaque
-    assert not report.checked_against_base
-    assert report.warnings
 
 
 def test_validate_report_summarises_adapter(

@@ -10,6 +10,7 @@ import pytest
 
 from registry.errors import InvalidAdapterConfig, UnknownPeftType
 from registry.validation import AdapterConfig, config_from_dict, parse_config
+from registry.validation.config import KNOWN_PEFT_TYPES, PEFT_TYPES
 from registry.validation.matching import module_is_targeted, pattern_lookup
 
 
@@ -34,7 +35,6 @@ def test_parse_config_fixture_lora(fixtures_dir: Path) -> None:
     assert cfg.alpha_pattern == {"v_proj": 32}
     assert cfg.target_modules == ("v_proj", "o_proj", "q_proj")
     assert cfg.base_model_name_or_path == "peft-fixtures/tiny-llama"
-    assert not cfg.opaque
     assert cfg.raw["peft_version"] == "0.21.2"
 
 
@@ -85,10 +85,18 @@ def test_parse_config_unknown_peft_type(value: str) -> None:
     assert info.value.reason == value
 
 
-@pytest.mark.parametrize("value", ["VERA", "BOFT", "OFT", "TRAINABLE_TOKENS"])
-def test_parse_config_real_but_unmodelled_type_is_opaque(value: str) -> None:
-    cfg = config_from_dict({"peft_type": value, "r": "not checked for opaque types"})
-    assert cfg.opaque
+@pytest.mark.parametrize("value", sorted(PEFT_TYPES - KNOWN_PEFT_TYPES))
+def test_real_peft_types_without_checks_are_refused_not_accepted_unchecked(value: str) -> None:
+    with pytest.raises(UnknownPeftType) as info:
+        config_from_dict({"peft_type": value, "r": 8})
+    assert info.value.reason == "not_validated"
+    assert info.value.context["peft_type"] == value
+    assert "refused rather than stored unchecked" in info.value.detail
+
+
+def test_every_known_type_is_a_peft_type() -> None:
+    assert KNOWN_PEFT_TYPES <= PEFT_TYPES
+    assert {"BEFT", "VERA"} <= KNOWN_PEFT_TYPES
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,280 @@
+"""Check an adapter's tensors against its method's table (:mod:`registry.validation.methods.spec`).
+
+Order: the config's dimensions (``invalid_adapter_config`` ``schema`` for a wrong type); the
+tensors sorted into per-module roles, shared tensors and saved extras
+(:func:`~registry.validation.layout.classify`: ``unexpected_tensor`` for a name the method does
+not save or a module the config does not target); each module's required tensors
+(``missing_tensor``) and no tensor its switches turn off (``unexpected_tensor``); shapes, first
+against each other and the config (``inconsistent_adapter`` ``shape_mismatch``), then, with a
+base, against the base weights (``incompatible_base`` ``missing_modules``/``shape_mismatch``);
+shared tensors last (``missing_tensor`` when a switch says they were saved).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, NoReturn
+
+from registry.errors import IncompatibleBase, InconsistentAdapter, InvalidAdapterConfig
+from registry.validation.checks_base import base_weights, check_extras, is_conv1d
+from registry.validation.config import AdapterConfig
+from registry.validation.layout import PEFT_PREFIX, AdapterLayout, classify
+from registry.validation.manifest import BaseManifest
+from registry.validation.methods.spec import BASE_NAMES, Dim, Method, Role
+from registry.validation.safetensors import TensorInfo
+
+#: Where peft saves a model-wide tensor: ``base_model.<name>``.
+SHARED_PREFIX = "base_model."
+_INT_DTYPES = frozenset({"I8", "I16", "I32", "I64", "U8", "U16", "U32", "U64"})
+
+
+@dataclass
+class MethodFindings:
+    """What the checks learnt (for the validation report)."""
+
+    targets: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    rank: int | None = None
+    checked: bool = False
+
+
+def config_dims(cfg: AdapterConfig, method: Method) -> dict[str, int | bool]:
+    """The method's dimensions and switches from the config (``null`` or absent: the default).
+
+    Raises:
+        InvalidAdapterConfig: ``schema``.
+    """
+    values: dict[str, int | bool] = {}
+    for key, default in method.dims.items():
+        value = cfg.raw.get(key)
+        if value is None:
+            value = default
+        wanted = bool if isinstance(default, bool) else int
+        if type(value) is not wanted or (wanted is int and value < 0):
+            kind = "a boolean" if wanted is bool else "a non-negative integer"
+            raise InvalidAdapterConfig(
+                f"{key} must be {kind}",
+                reason="schema",
+                context={"file": "adapter_config.json", "field": key},
+            )
+        values[key] = value
+    return values
+
+
+def _fail(
+    error: type[InconsistentAdapter] | type[IncompatibleBase],
+    reason: str,
+    detail: str,
+    **context: Any,
+) -> NoReturn:
+    raise error(detail, reason=reason, context=context)
+
+
+class _Shapes:
+    """Binds and checks named dimensions; remembers which names the base supplied."""
+
+    def __init__(self, env: Mapping[str, int], from_base: frozenset[str]) -> None:
+        self.env = dict(env)
+        self.from_base = from_base
+
+    def check(self, role: Role, info: TensorInfo, module: str, base: Mapping[str, Any]) -> None:
+        dims = role.dims
+        if isinstance(dims, str):  # the whole base weight/bias shape
+            expected = base.get(dims)
+            if expected is not None and tuple(expected) != info.shape:
+                self._mismatch(info, module, list(expected), True, f"{role.suffix} != base {dims}")
+            return
+        if len(dims) != len(info.shape):
+            self._mismatch(info, module, [d.text for d in dims], False, f"{role.suffix} rank")
+        for axis, (dim, actual) in enumerate(zip(dims, info.shape, strict=True)):
+            self._dim(dim, actual, axis, role, info, module)
+
+    def _dim(
+        self, dim: Dim, actual: int, axis: int, role: Role, info: TensorInfo, module: str
+    ) -> None:
+        name = dim.bare
+        if name is not None and name not in self.env:
+            self.env[name] = actual  # the first tensor that shows a name binds it
+            return
+        expected = dim.value(self.env)
+        if expected is None:
+            return  # needs a name only a base could give
+        ok = actual >= expected if dim.at_least else actual == expected
+        if not ok:
+            base = bool(dim.names & self.from_base)
+            what = f"{role.suffix} axis {axis} ({dim.text})"
+            self._mismatch(info, module, expected, base, what, actual=actual)
+
+    @staticmethod
+    def _mismatch(
+        info: TensorInfo, module: str, expected: Any, base: bool, what: str, actual: Any = None
+    ) -> NoReturn:
+        got = list(info.shape) if actual is None else actual
+        error = IncompatibleBase if base else InconsistentAdapter
+        _fail(
+            error,
+            "shape_mismatch",
+            f"{what}: expected {expected}, got {got}",
+            tensor=info.name,
+            module=module,
+            expected=expected,
+            actual=got,
+        )
+
+
+def _base_env(
+    cfg: AdapterConfig, manifest: BaseManifest, module: str, weight: tuple[int, ...]
+) -> dict[str, int]:
+    if len(weight) == 1:
+        return {"out": weight[0]}
+    if len(weight) == 2:
+        conv1d = is_conv1d(cfg, manifest, module)
+        fin, fout = (weight[0], weight[1]) if conv1d else (weight[1], weight[0])
+        return {"in": fin, "out": fout}
+    if len(weight) == 4:
+        return {"in": weight[1], "out": weight[0], "k": weight[2] * weight[3]}
+    return {}
+
+
+def _split_shared(
+    tensors: Mapping[str, TensorInfo], method: Method
+) -> tuple[dict[str, TensorInfo], dict[str, TensorInfo]]:
+    names = {SHARED_PREFIX + role.suffix: role.suffix for role in method.shared}
+    shared = {names[n]: info for n, info in tensors.items() if n in names}
+    rest = {n: info for n, info in tensors.items() if n not in names}
+    return shared, rest
+
+
+def _wanted(role: Role, switches: Mapping[str, int | bool]) -> bool | None:
+    """True: must be saved; False: must not; None: may be."""
+    if role.required is True:
+        return True
+    if role.required is False:
+        return None
+    return bool(switches[role.required])
+
+
+def _check_roles(
+    group_parts: Mapping[str, TensorInfo],
+    roles: tuple[Role, ...],
+    owner: str,
+    switches: Mapping[str, int | bool],
+    tensor_name: Any,
+) -> None:
+    for role in roles:
+        wanted = _wanted(role, switches)
+        info = group_parts.get(role.suffix)
+        if wanted and info is None:
+            _fail(
+                InconsistentAdapter,
+                "missing_tensor",
+                f"{role.suffix} missing",
+                module=owner,
+                tensor=tensor_name(role.suffix),
+            )
+        if wanted is False and info is not None:
+            _fail(
+                InconsistentAdapter,
+                "unexpected_tensor",
+                f"{role.suffix} saved although {role.required} is false",
+                module=owner,
+                tensor=info.name,
+            )
+        if info is not None and role.indices and info.dtype not in _INT_DTYPES:
+            _fail(
+                InconsistentAdapter,
+                "shape_mismatch",
+                f"{role.suffix} must hold integers",
+                module=owner,
+                tensor=info.name,
+                actual=info.dtype,
+            )
+
+
+def check_method(
+    cfg: AdapterConfig, method: Method, tensors: Mapping[str, TensorInfo], base: BaseManifest | None
+) -> MethodFindings:
+    """Check ``tensors`` against ``method`` (and ``base`` when given); see the module docstring.
+
+    Raises:
+        InvalidAdapterConfig: ``schema``.
+        InconsistentAdapter: ``unexpected_tensor``, ``missing_tensor``, ``shape_mismatch``.
+        IncompatibleBase: ``missing_modules``, ``shape_mismatch``.
+    """
+    dims = config_dims(cfg, method)
+    ints = {k: int(v) for k, v in dims.items() if not isinstance(v, bool)}
+    shared, rest = _split_shared(tensors, method)
+    layout: AdapterLayout = classify(rest, cfg, {role.suffix: role.suffix for role in method.roles})
+    found = MethodFindings(targets=sorted(layout.modules))
+    weights = base_weights(cfg, layout, base, found.warnings) if base is not None else {}
+    sizes: dict[str, list[int]] = {"in": [], "out": []}
+    for module, group in sorted(layout.modules.items()):
+        _check_roles(
+            group.parts,
+            method.roles,
+            module,
+            dims,
+            lambda suffix, m=module: f"{PEFT_PREFIX}{m}.{suffix}",
+        )
+        shapes = _module_shapes(cfg, base, weights, module, ints)
+        base_shapes = _whole_shapes(base, weights, module)
+        for role in method.roles:
+            info = group.parts.get(role.suffix)
+            if info is not None:
+                shapes.check(role, info, module, base_shapes)
+        for name in ("in", "out"):
+            if name in shapes.env:
+                sizes[name].append(shapes.env[name])
+    if base is not None:
+        check_extras(cfg, layout, base)
+        found.checked = True
+    _check_shared(method, shared, dims, ints, sizes, base is not None)
+    rank = ints.get("r")
+    found.rank = rank
+    return found
+
+
+def _module_shapes(
+    cfg: AdapterConfig,
+    base: BaseManifest | None,
+    weights: Mapping[str, Any],
+    module: str,
+    ints: Mapping[str, int],
+) -> _Shapes:
+    if base is None:
+        return _Shapes(ints, frozenset())
+    env = _base_env(cfg, base, module, weights[module][1])
+    return _Shapes({**ints, **env}, frozenset(env))
+
+
+def _whole_shapes(
+    base: BaseManifest | None, weights: Mapping[str, Any], module: str
+) -> dict[str, tuple[int, ...]]:
+    if base is None:
+        return {}
+    shapes = {"weight": weights[module][1]}
+    bias = base.tensors.get(module + ".bias")
+    if bias is not None:
+        shapes["bias"] = bias[1]
+    return shapes
+
+
+def _check_shared(
+    method: Method,
+    shared: Mapping[str, TensorInfo],
+    switches: Mapping[str, int | bool],
+    ints: Mapping[str, int],
+    sizes: Mapping[str, list[int]],
+    with_base: bool,
+) -> None:
+    _check_roles(shared, method.shared, "(shared)", switches, lambda suffix: SHARED_PREFIX + suffix)
+    env = dict(ints)
+    for name in ("in", "out"):
+        if sizes[name]:
+            env[f"max_{name}"] = max(sizes[name])
+    shapes = _Shapes(env, BASE_NAMES if with_base else frozenset())
+    for role in method.shared:
+        info = shared.get(role.suffix)
+        if info is not None:
+            shapes.check(role, info, "(shared)", {})
