@@ -94,6 +94,7 @@ def run_maths(
         principal = creator.principal(session)
     if kind == JobKind.merge:
         recipe = _merge(env, claimed.params, creator, inputs[0], tmp, progress)
-        return publish_base_version(env, claimed, principal, creator, tmp / "out", recipe)
+        out = tmp / "out"
+        return publish_base_version(env, claimed, principal, creator, out, inputs[0], recipe)
     recipe = _combine(kind, claimed.params, inputs, tmp / "out", progress)
     return publish_adapter_version(env, claimed, principal, creator, tmp / "out", inputs, recipe)

@@ -20,6 +20,7 @@ from typing import Any
 
 from registry.auth.principal import AuthenticatedPrincipal
 from registry.catalog import base_models, registration
+from registry.catalog.lineage import BASE_MODEL_VERSION
 from registry.catalog.models import LineageRelation
 from registry.catalog.registration_inputs import stage_files
 from registry.db.session import unit_of_work
@@ -153,11 +154,21 @@ def publish_base_version(
     principal: AuthenticatedPrincipal,
     creator: Creator,
     out_dir: Path,
+    adapter: LocalInput,
     recipe: dict[str, Any],
 ) -> dict[str, Any]:
     """Register the merged checkpoint in ``out_dir`` as the base model version ``NAME@REV`` of
-    the job's target, weights uploaded, and end the job ``succeeded``; returns its result."""
+    the job's target, weights uploaded, with ``merged_from`` lineage to the adapter version and
+    to the base it was merged into (each carrying the recipe and the job), as a client-side
+    merge records it, and end the job ``succeeded``; returns its result."""
     name, _, revision = claimed.target.rpartition("@")
+    merged = {**recipe, "job": str(claimed.id)}
+    parents = (
+        registration.ParentSpec(adapter.ref, LineageRelation.merged_from, merged),
+        registration.ParentSpec(
+            claimed.params["base"], LineageRelation.merged_from, merged, BASE_MODEL_VERSION
+        ),
+    )
     files = sorted(p for p in out_dir.iterdir() if p.is_file() and _BASE_FILE.match(p.name))
     upload_id = _stage(env, principal, files, UploadPurpose.base_model)
     validation = env.settings.validation
@@ -175,6 +186,7 @@ def publish_base_version(
             upload_id=upload_id,
             max_header_bytes=validation.max_header_bytes,
             max_tensors=validation.max_tensors_per_file,
+            parents=parents,
         )
         result = {
             "ref": claimed.target,
