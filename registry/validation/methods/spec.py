@@ -34,6 +34,13 @@ BASE_NAMES: frozenset[str] = frozenset({"in", "out", "k", "max_in", "max_out"})
 WHOLE_SHAPES: frozenset[str] = frozenset({"weight", "bias"})
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _OPS = (ast.Add, ast.Sub, ast.Mult, ast.FloorDiv)
+#: ``in`` is a Python keyword: expressions are parsed with it spelled ``in_`` (see :func:`_name`).
+_IN = re.compile(r"\bin\b")
+
+
+def _name(node: ast.Name) -> str:
+    """The dimension a parsed name stands for (``in_`` is ``in``)."""
+    return "in" if node.id == "in_" else node.id
 
 
 @dataclass(frozen=True)
@@ -48,12 +55,12 @@ class Dim:
     def names(self) -> frozenset[str]:
         if self.expr is None:
             return frozenset()
-        return frozenset(n.id for n in ast.walk(self.expr) if isinstance(n, ast.Name))
+        return frozenset(_name(n) for n in ast.walk(self.expr) if isinstance(n, ast.Name))
 
     @property
     def bare(self) -> str | None:
         """The name when the dimension is just a name (it may then bind it)."""
-        return self.expr.id if isinstance(self.expr, ast.Name) and not self.at_least else None
+        return _name(self.expr) if isinstance(self.expr, ast.Name) and not self.at_least else None
 
     def value(self, env: Mapping[str, int]) -> int | None:
         """The expected size, or None while a name it needs is unknown."""
@@ -67,7 +74,7 @@ def _evaluate(node: ast.expr, env: Mapping[str, int]) -> int:
         assert type(node.value) is int  # parse_dim lets no other constant through
         return node.value
     if isinstance(node, ast.Name):
-        return env[node.id]
+        return env[_name(node)]
     assert isinstance(node, ast.BinOp)
     left, right = _evaluate(node.left, env), _evaluate(node.right, env)
     if isinstance(node.op, ast.Add):
@@ -98,7 +105,7 @@ def parse_dim(text: str) -> Dim:
         return Dim(text, None)
     at_least = text.startswith(">=")
     body = text.removeprefix(">=").strip()
-    expr = ast.parse(body, mode="eval").body
+    expr = ast.parse(_IN.sub("in_", body), mode="eval").body
     _check_expr(expr, text)
     return Dim(text, expr, at_least)
 
