@@ -66,8 +66,11 @@ TRAINABLE_TOKENS = Method(
     title="Trainable tokens (selected embedding rows)",
     family="sparse",
     roles=(Role("trainable_tokens_delta", "*, in"),),
-    source="peft/tuners/trainable_tokens/layer.py: trainable_tokens_delta"
-    " [len(token_indices), embedding_dim]; token_indices in the config",
+    # With tie_word_embeddings peft ties an adapter to the output embedding, whose state dict
+    # holds the same delta again under the lm_head's name.
+    shared=(Role("model.lm_head.trainable_tokens_delta", "*, max_in", required=False),),
+    source="peft/tuners/trainable_tokens/{layer,model}.py: trainable_tokens_delta"
+    " [len(token_indices), embedding_dim]; token_indices in the config; tied lm_head copy",
 )
 
 SPARSE_DELTA = Method(
