@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from safetensors.numpy import load_file, save_file
+from safetensors.numpy import save_file
 
 from registry.errors import AdapterInvalid
 from registry.validation import validate_adapter
@@ -18,6 +18,7 @@ from registry.validation.manifest import read_base_dir
 from registry.validation.methods.engine_indices import IndexJob, Segment, read_indices
 from registry.validation.safetensors import parse_header
 from registry.validation.source import ByteSource, FileSource
+from tests.maths.sparse_builders import PREFIX, build_sparse_delta
 from tests.maths.tiny import tiny_llama
 from tests.validation.methods.method_builders import (
     Tensors,
@@ -29,34 +30,8 @@ from tests.validation.methods.method_builders import (
     variant,
 )
 
-PREFIX = "base_model.model."
 Q = "model.layers.0.self_attn.q_proj"
 MODULES = (Q, "model.layers.1.self_attn.v_proj", "model.layers.0.mlp.down_proj")
-
-
-def build_sparse_delta(base_dir: Path, out: Path, modules: tuple[str, ...], seed: int = 0) -> Path:
-    """A sparse fine-tune of ``base_dir``: 5% of each module's weights moved, saved as the
-    documented format (flat row-major int64 indices, strictly increasing, and F32 values)."""
-    base = load_file(base_dir / "model.safetensors")
-    rng = np.random.default_rng(seed)
-    tensors: Tensors = {}
-    for module in modules:
-        weight = base[module + ".weight"]
-        count = max(1, weight.size // 20)
-        indices = np.sort(rng.choice(weight.size, size=count, replace=False)).astype(np.int64)
-        tuned = weight.reshape(-1).copy()
-        tuned[indices] += rng.normal(0.0, 0.01, size=count).astype(weight.dtype)
-        tensors[f"{PREFIX}{module}.sparse_indices"] = indices
-        tensors[f"{PREFIX}{module}.sparse_values"] = tuned[indices] - weight.reshape(-1)[indices]
-    out.mkdir(parents=True)
-    save_file(tensors, out / "adapter_model.safetensors")
-    config = {
-        "peft_type": "SPARSE_DELTA",
-        "base_model_name_or_path": str(base_dir),
-        "target_modules": ["q_proj", "v_proj", "down_proj"],
-    }
-    (out / "adapter_config.json").write_text(json.dumps(config))
-    return out
 
 
 @pytest.fixture(scope="module")
