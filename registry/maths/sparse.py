@@ -148,9 +148,8 @@ def sparse_edits(
     _check(cfg, adapter, manifest)
     rule = SPARSE_RULES[cfg.peft_type]
     modules = _values(adapter, rule.values)
-    if cfg.peft_type == "TRAINABLE_TOKENS":  # the tied lm_head copy is the embedding's delta
-        modules = {m: n for m, n in modules.items() if m != "lm_head" or len(modules) == 1}
     edits: list[tuple[str, Edit]] = []
+    targets: set[str] = set()
     for module in sorted(modules):
         if rule.indices and f"{PEFT_PREFIX}{module}.{rule.indices}" not in adapter.tensors:
             raise NotMergeable(
@@ -164,5 +163,8 @@ def sparse_edits(
                 f"{module}.weight is not in the base",
                 context={"reason": "module_not_in_base", "module": module},
             )
+        if cfg.peft_type == "TRAINABLE_TOKENS" and target in targets:
+            continue  # a tied lm_head's copy: the same parameter as the embedding's, in peft
+        targets.add(target)
         edits.extend((target, edit) for edit in _module_edits(cfg, module, manifest))
-    return edits, len(modules)
+    return edits, len(targets)

@@ -147,3 +147,8 @@ def test_trainable_tokens_match_peft(llama: Path, gpt2: Path, tmp_path: Path) ->
     assert _merge_like_peft(llama, config, tmp_path / "llama") == {"model.embed_tokens.weight"}
     tied = peft.TrainableTokensConfig(token_indices=[5, 9])
     assert _merge_like_peft(gpt2, tied, tmp_path / "gpt2") == {"transformer.wte.weight"}
+    both = peft.TrainableTokensConfig(
+        token_indices=[2, 4], target_modules=["embed_tokens", "lm_head"]
+    )
+    changed = _merge_like_peft(llama, both, tmp_path / "both")
+    assert changed == {"model.embed_tokens.weight", "lm_head.weight"}

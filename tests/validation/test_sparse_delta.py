@@ -154,7 +154,7 @@ def test_indices_are_streamed_in_bounded_chunks(delta: Path, tmp_path: Path) -> 
     header = parse_header(src)
     job = IndexJob("m", header.tensors["i"], (Segment(0, len(indices), 30_000),), ordered=True)
     with pytest.raises(AdapterInvalid) as info:
-        read_indices(src, header, [job], with_base=True, max_index_bytes=1 << 20, chunk_bytes=4096)
+        read_indices(src, header, [job], max_index_bytes=1 << 20, chunk_bytes=4096)
     assert_error(info.value, "inconsistent_adapter", "duplicate_indices")
     assert info.value.context["position"] == 5120
     assert src.largest <= 4096
@@ -163,5 +163,5 @@ def test_indices_are_streamed_in_bounded_chunks(delta: Path, tmp_path: Path) -> 
     src = CountingSource(FileSource(path))
     header = parse_header(src)
     job = IndexJob("m", header.tensors["i"], (Segment(0, len(fixed), 30_000),), ordered=True)
-    read_indices(src, header, [job], with_base=True, max_index_bytes=1 << 20, chunk_bytes=4096)
+    read_indices(src, header, [job], max_index_bytes=1 << 20, chunk_bytes=4096)
     assert src.largest <= 4096

@@ -186,9 +186,8 @@ def _bad_position(mask: npt.NDArray[np.bool_]) -> int | None:
 class _Reader:
     """Checks one index tensor chunk by chunk, remembering the last index for the order check."""
 
-    def __init__(self, job: IndexJob, with_base: bool) -> None:
+    def __init__(self, job: IndexJob) -> None:
         self.job = job
-        self.with_base = with_base
         self.last: int | None = None
 
     def chunk(self, start: int, data: npt.NDArray[Any]) -> None:
@@ -258,7 +257,6 @@ def read_indices(
     header: SafetensorsHeader,
     jobs: Sequence[IndexJob],
     *,
-    with_base: bool,
     max_index_bytes: int,
     chunk_bytes: int = CHUNK_BYTES,
 ) -> None:
@@ -279,7 +277,7 @@ def read_indices(
             context={"file": FILE, "index_bytes": total, "limit": max_index_bytes},
         )
     for job in jobs:
-        reader = _Reader(job, with_base)
+        reader = _Reader(job)
         for start, data in _chunks(src, header, job, chunk_bytes):
             reader.chunk(start, data)
 
@@ -345,4 +343,4 @@ def check_sparse_data(
         check_config_indices(cfg, rule, header, base)
         return
     jobs = plan_index_checks(cfg, rule, header, base)
-    read_indices(src, header, jobs, with_base=base is not None, max_index_bytes=max_index_bytes)
+    read_indices(src, header, jobs, max_index_bytes=max_index_bytes)

@@ -148,6 +148,16 @@ def test_trainable_tokens_validates(tokens: Path, llama: Path) -> None:
     assert validate_dir(tokens, None).checked_against_base is False
 
 
+def test_trainable_tokens_on_an_untied_output_embedding(llama: Path, tmp_path: Path) -> None:
+    config = peft.TrainableTokensConfig(
+        token_indices=[2, 4], target_modules=["embed_tokens", "lm_head"]
+    )
+    adapter = build(llama, config, tmp_path / "a")
+    assert validate_dir(adapter, llama).tensor_count == 2
+    past = variant(adapter, tmp_path / "past", config=set_key("token_indices", [2, 128]))
+    assert_error(invalid_dir(past, llama), "incompatible_base", "index_out_of_range")
+
+
 def test_trainable_tokens_tied_output_embedding(gpt2: Path, tmp_path: Path) -> None:
     config = peft.TrainableTokensConfig(token_indices=[5, 9])
     adapter = build(gpt2, config, tmp_path / "a")
