@@ -211,7 +211,8 @@ class _Reader:
             _fail(
                 error,
                 "index_out_of_range",
-                f"index {int(part[where])} at position {position} outside [0, {seg.bound})",
+                f"index {int(part[where])} at position {position} is "
+                + ("negative" if error is InconsistentAdapter else f"not below {seg.bound}"),
                 module=self.job.module,
                 tensor=self.job.tensor.name,
                 position=position,
@@ -268,6 +269,8 @@ def read_indices(
             ``duplicate_indices``.
         IncompatibleBase: ``index_out_of_range``.
     """
+    if chunk_bytes <= 0 or chunk_bytes % 8:
+        raise ValueError("chunk_bytes must be a positive multiple of 8")
     total = sum(job.tensor.nbytes for job in jobs)
     if total > max_index_bytes:
         raise ForbiddenFile(
