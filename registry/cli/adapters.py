@@ -79,7 +79,14 @@ def _version_text(version: dict[str, Any]) -> str:
 
 
 PeftTypeOpt = Annotated[
-    str | None, typer.Option("--peft-type", help="e.g. LORA.", show_default=False)
+    str | None,
+    typer.Option(
+        "--peft-type",
+        help="Method, case-insensitive: a peft_type (LORA includes DoRA/rsLoRA), dora, rslora, "
+        "adalora, or family:NAME (family:lora, family:orthogonal, ...). Exit 6 "
+        "(unknown_method) for anything else.",
+        show_default=False,
+    ),
 ]
 BaseOpt = Annotated[
     str | None,
