@@ -6,6 +6,7 @@ A version reference REF is NS/NAME@vN, NS/NAME@sha256:<digest> or NS/NAME[@lates
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -44,6 +45,7 @@ _VERSION_KEYS = [
     "state",
     "base",
     "peft_type",
+    "method",
     "task_type",
     "r",
     "lora_alpha",
@@ -52,6 +54,7 @@ _VERSION_KEYS = [
     "use_rslora",
     "dtype",
     "trainable_params",
+    "size",
     "tags",
     "description",
     "registered_by",
@@ -63,15 +66,54 @@ _VERSION_KEYS = [
     "archived_at",
     "warnings",
 ]
-_VERSION_COLUMNS = ["ref", "state", "peft_type", "r", "base", "digest", "tags", "created_at"]
+_VERSION_COLUMNS = [
+    "ref",
+    "state",
+    "peft_type",
+    "method",
+    "r",
+    "params",
+    "size",
+    "base",
+    "digest",
+    "tags",
+    "created_at",
+]
+
+
+def _method_words(version: dict[str, Any]) -> str | None:
+    """``Title (family)``; None from a server that predates the fields."""
+    title, family = version.get("method"), version.get("method_family")
+    if title is None:
+        return None
+    return f"{title} ({family})" if family else str(title)
+
+
+_ACRONYM = re.compile(r"\(([^()]+)\)")
+
+
+def _method_short(version: dict[str, Any]) -> str | None:
+    """For tables: the acronym a title ends its name with, and the family: ``DoRA (lora)``."""
+    title = version.get("method")
+    if title is None:
+        return None
+    found = _ACRONYM.findall(str(title))
+    short = found[-1].split(",")[0].strip() if found else str(title)
+    family = version.get("method_family")
+    return f"{short} ({family})" if family else short
 
 
 def _version_row(version: dict[str, Any]) -> dict[str, Any]:
-    return {**version, "digest": short_digest(version.get("digest"))}
+    return {
+        **version,
+        "digest": short_digest(version.get("digest")),
+        "method": _method_short(version),
+        "params": version.get("trainable_params"),
+    }
 
 
 def _version_text(version: dict[str, Any]) -> str:
-    text = render_record(version, _VERSION_KEYS)
+    text = render_record({**version, "method": _method_words(version)}, _VERSION_KEYS)
     files = version.get("files") or []
     if files:
         text += "\n\n" + render_table(files, ["name", "size", "digest"])

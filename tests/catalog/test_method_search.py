@@ -131,3 +131,43 @@ class TestUnknownMethod:
         """A peft method the validator refuses today is still a method name: no versions."""
         namespace, _ = catalog
         assert _versions(client, namespace, "xlora") == set()
+
+
+class TestMethodDisplay:
+    def test_version_names_its_method_and_family(
+        self, client: TestClient, catalog: tuple[str, str]
+    ) -> None:
+        namespace, _ = catalog
+        url = f"/api/v1/adapters/{namespace}/mix/versions"
+        shown = {n: client.get(f"{url}/v{n}").json() for n in FIXTURES}
+        words = {n: (v["method"], v["method_family"]) for n, v in shown.items()}
+        assert words[1] == ("Low-Rank Adaptation (LoRA)", "lora")
+        assert "DoRA" in words[2][0]
+        assert "rsLoRA" in words[3][0]
+        assert "AdaLoRA" in words[4][0]
+        assert words[6] == ("Prefix tuning", "prompt")
+        listed = {v["version"]: v for v in client.get(url).json()["items"]}
+        assert {n: (v["method"], v["method_family"]) for n, v in listed.items()} == words
+
+    def test_listing_gives_parameter_count_and_size_per_version(
+        self, client: TestClient, catalog: tuple[str, str]
+    ) -> None:
+        namespace, _ = catalog
+        url = f"/api/v1/adapters/{namespace}/mix/versions"
+        listed = {v["version"]: v for v in client.get(url).json()["items"]}
+        for number, fixture in FIXTURES.items():
+            directory = PEFT_FIXTURES / "adapters" / fixture
+            files = sum(p.stat().st_size for p in directory.iterdir() if p.is_file())
+            assert listed[number]["size"] == files, fixture
+            assert listed[number]["trainable_params"] > 0, fixture
+            assert client.get(f"{url}/v{number}").json()["size"] == files
+
+    def test_push_answer_has_method_and_size(self, client: TestClient, namespace: str) -> None:
+        base = register_base(client, PEFT_FIXTURES / "bases" / "tiny-llama", name=unique("l"))
+        directory = PEFT_FIXTURES / "adapters" / "llama-dora-r4"
+        body = push(client, namespace, "d", directory, base).json()
+        assert (body["method_family"], body["size"]) == (
+            "lora",
+            sum(p.stat().st_size for p in directory.iterdir() if p.is_file()),
+        )
+        assert "DoRA" in body["method"]
