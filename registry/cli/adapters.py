@@ -6,7 +6,9 @@ A version reference REF is NS/NAME@vN, NS/NAME@sha256:<digest> or NS/NAME[@lates
 
 from __future__ import annotations
 
+import inspect
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -25,14 +27,25 @@ from registry.cli._common import (
     short_digest,
 )
 from registry.cli._output import OutputOpt, emit, get_state, render_record, render_table
+from registry.cli.method_types import ACCEPTED_PEFT_TYPES
 
 app = command_group(
     "Adapters and their versions. REF = NS/NAME@vN | NS/NAME@sha256:<hex> | NS/NAME[@latest]."
 )
 
-app.command("push")(adapters_write.push)
-app.command("register")(adapters_write.register)
-app.command("validate")(adapters_write.validate)
+
+def _with_types(command: Callable[..., None]) -> str:
+    """The command's help plus the accepted ``peft_type``s (a generated list: ``--help`` does
+    not import the validator)."""
+    return (
+        f"{inspect.getdoc(command)}\n\nAccepted peft_type values (README.md, Supported "
+        f"methods): {', '.join(ACCEPTED_PEFT_TYPES)}."
+    )
+
+
+app.command("push", help=_with_types(adapters_write.push))(adapters_write.push)
+app.command("register", help=_with_types(adapters_write.register))(adapters_write.register)
+app.command("validate", help=_with_types(adapters_write.validate))(adapters_write.validate)
 app.command("merge")(adapters_maths.merge)
 app.command("compose")(adapters_maths.compose)
 app.command("aggregate")(adapters_maths.aggregate)
