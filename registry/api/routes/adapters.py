@@ -54,6 +54,8 @@ from registry.errors import (
     UriNotAllowed,
     VersionAlreadyExists,
 )
+from registry.schemas import documented
+from registry.validation.methods import names
 
 router = authenticated_router(prefix="/api/v1/adapters", tags=["adapters"])
 
@@ -62,6 +64,7 @@ PeftTypeQ = Annotated[
     str | None,
     Query(
         max_length=64,
+        json_schema_extra=documented(names.search_pattern(), UnknownMethod),
         description="A method, case-insensitive: a peft_type (LORA, IA3, VERA, ...), a LoRA "
         "variant (dora, rslora, adalora) or family:NAME (family:lora, family:orthogonal, ...); "
         "LORA includes DoRA and rsLoRA. Anything else: 400 unknown_method.",

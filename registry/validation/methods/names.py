@@ -6,7 +6,8 @@ methods checked by hand-written code (the LoRA family, IA3, prompt learning) or 
 from :data:`HAND_CHECKED` here. A new table in ``METHODS`` is named, searchable and listed in the
 README and ``--help`` with no edit to this module.
 
-Search vocabulary (:func:`select_methods`), case-insensitive, ``-`` and spaces read as ``_``:
+Search vocabulary (:func:`select_methods`, :func:`search_pattern`), case-insensitive, ``-`` read
+as ``_``:
 
 * a ``peft_type`` (``lora``, ``vera``, ``p-tuning``);
 * a LoRA variant stored as ``LORA`` plus a config flag (:data:`VARIANTS`: ``dora``, ``rslora``);
@@ -143,34 +144,56 @@ class MethodSelector:
     flag: str | None = None
 
 
-_SEPARATORS = re.compile(r"[\s-]+")
-
-
-def _normal(term: str) -> str:
-    return _SEPARATORS.sub("_", term.strip()).upper()
+_TERM = re.compile(r"[A-Za-z0-9_-]+")
+_FAMILY = "family:"
 
 
 def select_methods(term: str) -> MethodSelector | None:
-    """The selector for a search term (module docstring), or None when it names no method.
+    """The selector for a search term (module docstring), or None when it names no method
+    (exactly the terms :func:`search_pattern` describes).
 
     ``LORA`` selects every LoRA version, DoRA and rsLoRA included (they are LoRA with a flag)."""
-    text = term.strip()
-    if text.lower().startswith("family:"):
-        family = text.split(":", 1)[1].strip().lower()
-        if family not in known_families():
+    if term[: len(_FAMILY)].lower() == _FAMILY:
+        family = term[len(_FAMILY) :]
+        if not _TERM.fullmatch(family) or family.lower() not in known_families():
             return None
-        names = set(accepted_types()) | PEFT_TYPES | HAND_CHECKED.keys()
-        members = tuple(sorted(t for t in names if method_family(t) == family))
+        family = family.lower()
+        members = tuple(sorted(t for t in _method_names() if method_family(t) == family))
         prefixes = tuple(p for p, (_, f) in PREFIX_FAMILIES.items() if f == family)
         return MethodSelector(members, prefixes)
-    name = _normal(text)
+    if not _TERM.fullmatch(term):
+        return None
+    name = term.upper().replace("-", "_")
     if name in VARIANTS:
         variant = VARIANTS[name]
         return MethodSelector((variant.peft_type,), flag=variant.flag)
-    known = name in KNOWN_PEFT_TYPES or name in METHODS or name in PEFT_TYPES
-    if known or name in HAND_CHECKED or name.startswith(tuple(PREFIX_FAMILIES)):
+    if name in _method_names() or name.startswith(tuple(PREFIX_FAMILIES)):
         return MethodSelector((name,))
     return None
+
+
+def _method_names() -> set[str]:
+    return set(accepted_types()) | PEFT_TYPES | HAND_CHECKED.keys()
+
+
+def _any_case(word: str) -> str:
+    """A regex for ``word`` in any letter case, ``-`` and ``_`` interchangeable."""
+    out = []
+    for c in word:
+        if c.isalpha():
+            out.append(f"[{c.upper()}{c.lower()}]")
+        else:
+            out.append("[-_]" if c in "-_" else re.escape(c))
+    return "".join(out)
+
+
+def search_pattern() -> str:
+    """The terms :func:`select_methods` understands, as a regex for the API document (the
+    service refuses any other with ``unknown_method``)."""
+    names = [_any_case(n) for n in sorted(_method_names() | VARIANTS.keys())]
+    names += [_any_case(p) + "[A-Za-z0-9_-]*" for p in PREFIX_FAMILIES]
+    families = [_any_case(f) for f in sorted(known_families())]
+    return f"^(?:{'|'.join(names)}|{_any_case('family')}:(?:{'|'.join(families)}))$"
 
 
 def search_names() -> list[str]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from registry.validation.config import KNOWN_PEFT_TYPES
@@ -58,7 +60,11 @@ class TestSelectMethods:
         [
             ("lora", n.MethodSelector(("LORA",))),
             (" Lo-RA ", None),
-            ("p tuning", n.MethodSelector(("P_TUNING",))),
+            ("p-tuning", n.MethodSelector(("P_TUNING",))),
+            ("p tuning", None),
+            ("lora ", None),
+            ("\u0131a3", None),  # dotless i upper-cases to I: not ASCII, not a name
+            ("family:\u212aoo", None),
             ("dora", n.MethodSelector(("LORA",), flag="use_dora")),
             ("RSLORA", n.MethodSelector(("LORA",), flag="use_rslora")),
             ("adapterhub_seq_bn", n.MethodSelector(("ADAPTERHUB_SEQ_BN",))),
@@ -81,3 +87,41 @@ class TestSelectMethods:
         assert selector is not None
         assert {"LORA", "ADALORA", "LOHA", "LOKR"} <= set(selector.peft_types)
         assert "IA3" not in selector.peft_types
+
+
+class TestSearchPattern:
+    """The API document's pattern for ``peft_type`` is exactly what the service accepts."""
+
+    @pytest.mark.parametrize(
+        "term",
+        [
+            "lora",
+            "LoRa",
+            "dora",
+            "rs-lora",
+            "rslora",
+            "P-Tuning",
+            "p_tuning",
+            "xlora",
+            "vera",
+            "Adapterhub-seq_bn",
+            "adapterhub_",
+            "family:lora",
+            "FAMILY:Orthogonal",
+            "family:bottleneck",
+            "family:",
+            "family:nope",
+            "family: lora",
+            "lora ",
+            " lora",
+            "lora\n",
+            "",
+            "super_lora",
+            "lora2",
+            "\u0131a3",
+            "adapterhub.x",
+        ],
+    )
+    def test_pattern_matches_exactly_the_accepted_terms(self, term: str) -> None:
+        matched = re.fullmatch(n.search_pattern(), term) is not None
+        assert matched == (n.select_methods(term) is not None), term
