@@ -12,5 +12,9 @@ ACCEPTED_PEFT_TYPES: tuple[str, ...] = (
     "PREFIX_TUNING",
     "PROMPT_TUNING",
     "P_TUNING",
+    "SHIRA",
+    "SPARSE_DELTA",
+    "SUPERTUNING",
+    "TRAINABLE_TOKENS",
     "VERA",
 )
