@@ -1,0 +1,73 @@
+"""Tables of peft 0.21's orthogonal and multiplicative methods (OFT, BOFT, HRA, ...).
+
+These methods rotate (or reflect) the base layer's input: their tensors are sized by ``fan_in``
+(a linear layer's ``in``; a Conv2d's in channels times kernel elements), in blocks the config
+sets. Each table was written from ``peft/tuners/<method>/{config,layer}.py`` (``source``).
+"""
+
+from __future__ import annotations
+
+from registry.validation.methods.spec import Method, Role
+
+
+def _oft_roles() -> tuple[Role, ...]:
+    # peft sets either r (the number of blocks) or oft_block_size; a value that does not divide
+    # fan_in is moved to the nearest divisor. block_share saves one block for all of them.
+    blocks = {"not r": "fan_in // b", "r": "n"}
+    size = {"not r": "b * (b - 1) // 2", "r": "(fan_in // n) * (fan_in // n - 1) // 2"}
+    roles = []
+    for suffix in ("oft_R.weight", "oft_embedding_R.weight"):
+        for mode in ("not r", "r"):
+            shared = f"1, {size[mode]}"
+            roles.append(
+                Role(
+                    suffix, f"{blocks[mode]}, {size[mode]}", False, when=f"{mode}, not block_share"
+                )
+            )
+            roles.append(Role(suffix, shared, False, when=f"{mode}, block_share"))
+    return tuple(roles)
+
+
+OFT = Method(
+    peft_type="OFT",
+    title="Orthogonal Finetuning (OFT)",
+    family="orthogonal",
+    roles=_oft_roles(),
+    dims={"r": 0, "oft_block_size": 32, "block_share": False},
+    derived={
+        "b": "near_divisor(fan_in, oft_block_size)",
+        "n": "near_divisor(fan_in, r)",
+    },
+    source="peft/tuners/oft/layer.py: OFTRotationModule weight [r or 1, block*(block-1)/2]",
+)
+
+BOFT = Method(
+    peft_type="BOFT",
+    title="Butterfly Orthogonal Finetuning (BOFT)",
+    family="orthogonal",
+    roles=(
+        # Axis 0 is the butterfly factor actually used: boft_n_butterfly_factor with peft's
+        # CUDA extension, 1 without it (peft falls back silently), so any size is accepted.
+        Role(
+            "boft_R",
+            "*, fan_in // boft_block_size, boft_block_size, boft_block_size",
+            when="boft_block_size",
+        ),
+        Role("boft_R", "*, boft_block_num, bs, bs", when="not boft_block_size"),
+        Role("boft_s", "out, 1"),
+    ),
+    dims={"boft_block_size": 4, "boft_block_num": 0, "boft_n_butterfly_factor": 1},
+    derived={"bs": "fan_in // boft_block_num"},
+    source="peft/tuners/boft/layer.py: boft_R [factor, blocks, size, size], boft_s [out, 1]",
+)
+
+HRA = Method(
+    peft_type="HRA",
+    title="Householder Reflection Adaptation (HRA)",
+    family="orthogonal",
+    roles=(Role("hra_u", "fan_in, r"),),
+    dims={"r": 8},
+    source="peft/tuners/hra/layer.py: hra_u [in (x kernel elements for Conv2d), r]",
+)
+
+TABLES: tuple[Method, ...] = (OFT, BOFT, HRA)
