@@ -70,4 +70,35 @@ HRA = Method(
     source="peft/tuners/hra/layer.py: hra_u [in (x kernel elements for Conv2d), r]",
 )
 
-TABLES: tuple[Method, ...] = (OFT, BOFT, HRA)
+DEFT = Method(
+    peft_type="DEFT",
+    title="Decomposed fine-tuning (DEFT)",
+    family="orthogonal",
+    roles=(Role("deft_P", "out, rr"), Role("deft_R", "rr, in", when="not para")),
+    dims={"r": 8, "para": False},
+    derived={"rr": "min(r, out)"},  # peft caps r at the output size
+    source="peft/tuners/deft/layer.py: deft_P [out, min(r, out)], deft_R [r, in] unless para",
+)
+
+
+def _road_roles() -> tuple[Role, ...]:
+    # Named sizes (not expressions) so that theta binds them and alpha must agree, base or not.
+    sizes = {"road_1": "half", "road_2": "out", "road_4": "double"}
+    return tuple(
+        Role(suffix, size, when=f"variant={variant}")
+        for variant, size in sizes.items()
+        for suffix in ("road_theta", "road_alpha")
+    )
+
+
+ROAD = Method(
+    peft_type="ROAD",
+    title="Rotation Adaptation (RoAd)",
+    family="orthogonal",
+    roles=_road_roles(),
+    dims={"group_size": 64},
+    derived={"half": "out // 2", "double": "out * 2"},
+    source="peft/tuners/road/layer.py: road_theta/alpha [out/2 | out | 2*out] by variant",
+)
+
+TABLES: tuple[Method, ...] = (OFT, BOFT, HRA, DEFT, ROAD)

@@ -16,8 +16,9 @@ peft's defaults). Shapes are small expressions over named dimensions:
 * any key of ``derived`` - a name computed from the others (``b = near_divisor(fan_in, r)``),
   known once every name it needs is.
 
-Functions (:data:`FUNCTIONS`): ``near_divisor(n, x)`` - the divisor of ``n`` nearest ``x``
-(peft's ``adjust_oft_parameters``: OFT moves a block size that does not divide the input).
+Functions (:data:`FUNCTIONS`): ``min(a, b)``; ``near_divisor(n, x)`` - the divisor of ``n``
+nearest ``x`` (peft's ``adjust_oft_parameters``: OFT moves a block size that does not divide the
+input).
 
 A role with ``when`` applies only when its conditions hold (comma-separated, all must hold):
 ``key`` (a dims key that is true / non-zero), ``not key``, ``key=value`` or ``key!=value`` (any
@@ -65,7 +66,7 @@ def near_divisor(n: int, x: int) -> int:
 
 
 #: Functions shape expressions may call.
-FUNCTIONS = {"near_divisor": near_divisor}
+FUNCTIONS = {"near_divisor": near_divisor, "min": min}
 #: ``in`` is a Python keyword: expressions are parsed with it spelled ``in_`` (see :func:`_name`).
 _IN = re.compile(r"\bin\b")
 

@@ -130,3 +130,49 @@ def test_hra_broken_variants(hra: Path, llama: Path, tmp_path: Path) -> None:
     assert_error(invalid_dir(extra, None), "inconsistent_adapter", "unexpected_tensor")
     bad = variant(hra, tmp_path / "bad", config=set_key("r", -4))
     assert_error(invalid_dir(bad, None), "invalid_adapter_config", "schema")
+
+
+def test_deft_on_linear_and_conv1d_bases(llama: Path, gpt2: Path, tmp_path: Path) -> None:
+    adapter = build(llama, peft.DeftConfig(r=8, target_modules=TARGETS), tmp_path / "llama")
+    report = validate_dir(adapter, llama)
+    assert (report.peft_type, report.r) == ("DEFT", 8)
+    assert validate_dir(adapter, None).trainable_params == report.trainable_params
+    conv1d = build(gpt2, peft.DeftConfig(r=4, target_modules=["c_attn"]), tmp_path / "gpt2")
+    assert validate_dir(conv1d, gpt2).trainable_params == 2 * (96 * 4 + 4 * 32)
+    out = variant(conv1d, tmp_path / "out", tensors=reshape("c_attn.deft_P", (32, 4)))
+    assert_error(invalid_dir(out, gpt2), "incompatible_base", "shape_mismatch")
+    rank = variant(adapter, tmp_path / "rank", tensors=reshape("q_proj.deft_R", (4, 32)))
+    assert_error(invalid_dir(rank, None), "inconsistent_adapter", "shape_mismatch")
+    no_r = variant(adapter, tmp_path / "no_r", tensors=drop("q_proj.deft_R"))
+    assert_error(invalid_dir(no_r, None), "inconsistent_adapter", "missing_tensor")
+    para = variant(adapter, tmp_path / "para", config=set_key("para", True))
+    assert_error(invalid_dir(para, None), "inconsistent_adapter", "unexpected_tensor")
+    bad = variant(adapter, tmp_path / "bad", config=set_key("para", "no"))
+    assert_error(invalid_dir(bad, None), "invalid_adapter_config", "schema")
+
+
+def test_deft_para_saves_p_only(llama: Path, tmp_path: Path) -> None:
+    config = peft.DeftConfig(r=8, para=True, target_modules=TARGETS)
+    adapter = build(llama, config, tmp_path / "a")
+    assert validate_dir(adapter, llama).trainable_params == 2 * 8 * (32 + 16 + 32)
+
+
+@pytest.mark.parametrize(("road_variant", "size"), [("road_1", 8), ("road_2", 16), ("road_4", 32)])
+def test_road_variants(llama: Path, tmp_path: Path, road_variant: str, size: int) -> None:
+    config = peft.RoadConfig(variant=road_variant, group_size=16, target_modules=TARGETS)
+    adapter = build(llama, config, tmp_path / "a")
+    report = validate_dir(adapter, llama)
+    assert report.peft_type == "ROAD"
+    # v_proj has 16 outputs: road_1 saves half, road_2 all, road_4 twice that.
+    assert report.trainable_params == 2 * 2 * (2 * size + size + 2 * size)
+    assert validate_dir(adapter, None).trainable_params == report.trainable_params
+    wrong = variant(adapter, tmp_path / "wrong", tensors=reshape("v_proj.road_theta", (size + 2,)))
+    assert_error(invalid_dir(wrong, llama), "incompatible_base", "shape_mismatch")
+    pair = variant(adapter, tmp_path / "pair", tensors=reshape("v_proj.road_alpha", (size + 2,)))
+    assert_error(invalid_dir(pair, None), "inconsistent_adapter", "shape_mismatch")
+    no_alpha = variant(adapter, tmp_path / "no_alpha", tensors=drop("q_proj.road_alpha"))
+    assert_error(invalid_dir(no_alpha, None), "inconsistent_adapter", "missing_tensor")
+    unknown = variant(adapter, tmp_path / "unknown", config=set_key("variant", "road_3"))
+    assert_error(invalid_dir(unknown, None), "inconsistent_adapter", "unexpected_tensor")
+    bad = variant(adapter, tmp_path / "bad", config=set_key("group_size", 16.0))
+    assert_error(invalid_dir(bad, None), "invalid_adapter_config", "schema")

@@ -11,6 +11,7 @@ from tests.validation.methods.method_builders import (
     add,
     assert_error,
     build,
+    drop,
     invalid_dir,
     reshape,
     set_key,
@@ -67,3 +68,61 @@ def test_bone_is_refused_as_peft_has_no_tuner_for_it(miss: Path, tmp_path: Path)
     bone = variant(miss, tmp_path / "bone", config=set_key("peft_type", "BONE"))
     error = invalid_dir(bone, None)
     assert error.code == "unknown_peft_type"
+
+
+def test_c3a_validates_and_its_block_size_is_checked(llama: Path, tmp_path: Path) -> None:
+    adapter = build(llama, peft.C3AConfig(block_size=8, target_modules=TARGETS), tmp_path / "a")
+    report = validate_dir(adapter, llama)
+    assert report.peft_type == "C3A"
+    assert report.trainable_params == 2 * (4 * 4 * 8 + 2 * 4 * 8 + 4 * 8 * 8)
+    assert validate_dir(adapter, None).trainable_params == report.trainable_params
+    block = variant(adapter, tmp_path / "block", config=set_key("block_size", 4))
+    assert_error(invalid_dir(block, None), "inconsistent_adapter", "shape_mismatch")
+    blocks = variant(adapter, tmp_path / "blocks", tensors=reshape("v_proj.c3a_kernel", (4, 4, 8)))
+    assert_error(invalid_dir(blocks, llama), "incompatible_base", "shape_mismatch")
+    extra = variant(adapter, tmp_path / "extra", tensors=add(f"{Q}.c3a_bias", (32,)))
+    assert_error(invalid_dir(extra, None), "inconsistent_adapter", "unexpected_tensor")
+    bad = variant(adapter, tmp_path / "bad", config=set_key("block_size", True))
+    assert_error(invalid_dir(bad, None), "invalid_adapter_config", "schema")
+
+
+def test_delora_validates_with_its_norm_buffer(llama: Path, tmp_path: Path) -> None:
+    adapter = build(llama, peft.DeloraConfig(r=4, target_modules=TARGETS), tmp_path / "a")
+    report = validate_dir(adapter, llama)
+    assert (report.peft_type, report.r) == ("DELORA", 4)
+    assert validate_dir(adapter, None).target_modules == report.target_modules
+    norm = variant(adapter, tmp_path / "norm", tensors=reshape("down_proj.delora_w_norm", (32,)))
+    assert_error(invalid_dir(norm, llama), "incompatible_base", "shape_mismatch")
+    no_norm = variant(adapter, tmp_path / "no_norm", tensors=drop("q_proj.delora_w_norm"))
+    assert_error(invalid_dir(no_norm, None), "inconsistent_adapter", "missing_tensor")
+    lam = variant(adapter, tmp_path / "lam", tensors=reshape("q_proj.delora_lambda", (4,)))
+    assert_error(invalid_dir(lam, None), "inconsistent_adapter", "shape_mismatch")
+    bad = variant(adapter, tmp_path / "bad", config=set_key("r", "4"))
+    assert_error(invalid_dir(bad, None), "invalid_adapter_config", "schema")
+
+
+@pytest.fixture(scope="module")
+def gralora(llama: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    config = peft.GraloraConfig(r=8, hybrid_r=4, gralora_k=2, target_modules=TARGETS)
+    return build(llama, config, tmp_path_factory.mktemp("gralora") / "a")
+
+
+def test_gralora_hybrid_and_conv1d(gralora: Path, llama: Path, gpt2: Path, tmp_path: Path) -> None:
+    report = validate_dir(gralora, llama)
+    assert (report.peft_type, report.r) == ("GRALORA", 8)
+    assert validate_dir(gralora, None).trainable_params == report.trainable_params
+    conv1d = build(gpt2, peft.GraloraConfig(r=8, target_modules=["c_attn"]), tmp_path / "gpt2")
+    assert validate_dir(conv1d, gpt2).trainable_params == 2 * (2 * 16 * 8 + 2 * 8 * 48)
+
+
+def test_gralora_broken_variants(gralora: Path, llama: Path, tmp_path: Path) -> None:
+    k = variant(gralora, tmp_path / "k", config=set_key("gralora_k", 4))
+    assert_error(invalid_dir(k, None), "inconsistent_adapter", "shape_mismatch")
+    out = variant(gralora, tmp_path / "out", tensors=reshape("v_proj.gralora_B", (2, 8, 16)))
+    assert_error(invalid_dir(out, llama), "incompatible_base", "shape_mismatch")
+    no_hybrid = variant(gralora, tmp_path / "no_hybrid", config=set_key("hybrid_r", 0))
+    assert_error(invalid_dir(no_hybrid, None), "inconsistent_adapter", "unexpected_tensor")
+    general = variant(gralora, tmp_path / "general", tensors=drop("gralora_A_general.weight"))
+    assert_error(invalid_dir(general, None), "inconsistent_adapter", "missing_tensor")
+    bad = variant(gralora, tmp_path / "bad", config=set_key("hybrid_r", -1))
+    assert_error(invalid_dir(bad, None), "invalid_adapter_config", "schema")
