@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -66,7 +66,7 @@ def near_divisor(n: int, x: int) -> int:
 
 
 #: Functions shape expressions may call.
-FUNCTIONS = {"near_divisor": near_divisor, "min": min}
+FUNCTIONS: dict[str, Callable[[int, int], int]] = {"near_divisor": near_divisor, "min": min}
 #: ``in`` is a Python keyword: expressions are parsed with it spelled ``in_`` (see :func:`_name`).
 _IN = re.compile(r"\bin\b")
 
@@ -113,7 +113,8 @@ def expr_names(expr: ast.expr) -> frozenset[str]:
 def _evaluate(node: ast.expr, env: Mapping[str, int]) -> int:
     if isinstance(node, ast.Call):
         assert isinstance(node.func, ast.Name)  # _check_expr lets only FUNCTIONS through
-        return FUNCTIONS[node.func.id](*(_evaluate(arg, env) for arg in node.args))
+        args = [_evaluate(arg, env) for arg in node.args]
+        return FUNCTIONS[node.func.id](*args) if len(args) == 2 else -1
     if isinstance(node, ast.Constant):
         assert type(node.value) is int  # parse_dim lets no other constant through
         return node.value

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import peft
 import pytest
@@ -37,7 +38,9 @@ def test_miss_validates_with_and_without_its_base(miss: Path, llama: Path) -> No
 
 
 @pytest.mark.parametrize(("init", "mini_r"), [("bat", 1), ("mini", 4)])
-def test_miss_bat_and_mini_shapes(llama: Path, tmp_path: Path, init: str, mini_r: int) -> None:
+def test_miss_bat_and_mini_shapes(
+    llama: Path, tmp_path: Path, init: Literal["bat", "mini"], mini_r: int
+) -> None:
     config = peft.MissConfig(r=8, init_weights=init, mini_r=mini_r, target_modules=TARGETS)
     adapter = build(llama, config, tmp_path / "a")
     assert validate_dir(adapter, llama).peft_type == "MISS"
