@@ -69,8 +69,7 @@ def test_miss_broken_variants(miss: Path, llama: Path, tmp_path: Path) -> None:
 
 def test_bone_is_refused_as_peft_has_no_tuner_for_it(miss: Path, tmp_path: Path) -> None:
     bone = variant(miss, tmp_path / "bone", config=set_key("peft_type", "BONE"))
-    error = invalid_dir(bone, None)
-    assert error.code == "unknown_peft_type"
+    assert_error(invalid_dir(bone, None), "unknown_peft_type", "not_validated")
 
 
 def test_c3a_validates_and_its_block_size_is_checked(llama: Path, tmp_path: Path) -> None:
