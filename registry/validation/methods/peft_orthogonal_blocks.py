@@ -58,4 +58,54 @@ GRALORA = Method(
     source="peft/tuners/gralora/layer.py: A [k, in/k, r], B [k, r, out/k]; hybrid LoRA A/B",
 )
 
-TABLES: tuple[Method, ...] = (MISS, C3A, DELORA, GRALORA)
+
+def _choice(key: str, value: str, values: tuple[str, ...]) -> str:
+    """The ``when`` for ``key == value``, where the first of ``values`` is peft's default."""
+    if value != values[0]:
+        return f"{key}={value}"
+    return ", ".join(f"{key}!={other}" for other in values[1:])
+
+
+def _glora_roles() -> tuple[Role, ...]:
+    a_b = ("lora", "vector", "constant", "none")
+    roles = []
+    for path in ("glora_A", "glora_B"):
+        when = {v: _choice("config_A_B", v, a_b) for v in a_b}
+        roles += [
+            Role(f"{path}.Xd", "out, r", when=when["lora"]),
+            Role(f"{path}.Xu", "r, in", when=when["lora"]),
+            Role(f"{path}.X", "out, 1", when=when["vector"]),
+            Role(f"{path}.X", "1", when=when["constant"]),
+            Role(f"{path}.zeros", "out, in", when=when["none"]),
+        ]
+    # C, D and E are trained only when the base module has a bias; without one peft saves a
+    # zero buffer instead, so either form is accepted (sizes still checked).
+    c = ("lora", "vector", "none")
+    when = {v: _choice("config_C", v, c) for v in c}
+    roles += [
+        Role("glora_C.Xd", "in, r", False, when=when["lora"]),
+        Role("glora_C.Xu", "r, 1", False, when=when["lora"]),
+        Role("glora_C.X", "in, 1", False, when=when["vector"]),
+        Role("glora_C.zeros", "in, 1", False),
+    ]
+    d_e = ("constant", "vector", "none")
+    when = {v: _choice("config_D_E", v, d_e) for v in d_e}
+    for path in ("glora_D", "glora_E"):
+        roles += [
+            Role(f"{path}.X", "out", False, when=when["vector"]),
+            Role(f"{path}.X", "1", False, when=when["constant"]),
+            Role(f"{path}.zeros", "out", False),
+        ]
+    return tuple(roles)
+
+
+GLORA = Method(
+    peft_type="GLORA",
+    title="Generalized LoRA (GLoRA)",
+    family="orthogonal",
+    roles=_glora_roles(),
+    dims={"r": 8},
+    source="peft/tuners/glora/layer.py: A/B/C/D/E paths (lora Xd/Xu, vector/scalar X, zeros)",
+)
+
+TABLES: tuple[Method, ...] = (MISS, C3A, DELORA, GRALORA, GLORA)

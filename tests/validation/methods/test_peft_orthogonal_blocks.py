@@ -128,3 +128,27 @@ def test_gralora_broken_variants(gralora: Path, llama: Path, tmp_path: Path) -> 
     assert_error(invalid_dir(general, None), "inconsistent_adapter", "missing_tensor")
     bad = variant(gralora, tmp_path / "bad", config=set_key("hybrid_r", -1))
     assert_error(invalid_dir(bad, None), "invalid_adapter_config", "schema")
+
+
+def test_glora_paths_validate_and_break(llama: Path, tmp_path: Path) -> None:
+    adapter = build(llama, peft.GloraConfig(r=4, target_modules=TARGETS), tmp_path / "a")
+    report = validate_dir(adapter, llama)
+    assert (report.peft_type, report.r) == ("GLORA", 4)
+    assert validate_dir(adapter, None).target_modules == report.target_modules
+    config = peft.GloraConfig(
+        r=4, config_A_B="constant", config_C="none", config_D_E="none", target_modules=TARGETS
+    )
+    constant = build(llama, config, tmp_path / "constant")
+    assert validate_dir(constant, llama).peft_type == "GLORA"
+    wide = variant(adapter, tmp_path / "wide", tensors=reshape("down_proj.glora_A.Xu", (4, 32)))
+    assert_error(invalid_dir(wide, llama), "incompatible_base", "shape_mismatch")
+    rank = variant(adapter, tmp_path / "rank", tensors=reshape("q_proj.glora_B.Xd", (32, 8)))
+    assert_error(invalid_dir(rank, None), "inconsistent_adapter", "shape_mismatch")
+    vector = variant(adapter, tmp_path / "vector", config=set_key("config_A_B", "vector"))
+    assert_error(invalid_dir(vector, None), "inconsistent_adapter", "unexpected_tensor")
+    no_xd = variant(adapter, tmp_path / "no_xd", tensors=drop("q_proj.glora_A.Xd"))
+    assert_error(invalid_dir(no_xd, None), "inconsistent_adapter", "missing_tensor")
+    scalar = variant(constant, tmp_path / "scalar", tensors=reshape("q_proj.glora_A.X", (32, 1)))
+    assert_error(invalid_dir(scalar, None), "inconsistent_adapter", "shape_mismatch")
+    bad = variant(adapter, tmp_path / "bad", config=set_key("r", 4.5))
+    assert_error(invalid_dir(bad, None), "invalid_adapter_config", "schema")
