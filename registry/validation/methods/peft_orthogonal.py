@@ -101,4 +101,33 @@ ROAD = Method(
     source="peft/tuners/road/layer.py: road_theta/alpha [out/2 | out | 2*out] by variant",
 )
 
-TABLES: tuple[Method, ...] = (OFT, BOFT, HRA, DEFT, ROAD)
+OSF = Method(
+    peft_type="OSF",
+    title="Orthogonal Subspace Fine-tuning (OSF)",
+    family="orthogonal",
+    # The trainable low-rank part of the weight's SVD: what is left after the frozen top
+    # effective_rank directions (int, fraction or rank_pattern: the size is only bound here).
+    roles=(
+        Role("osf_svd_params.U_low", "out, low"),
+        Role("osf_svd_params.S_low", "low"),
+        Role("osf_svd_params.V_low", "low, in"),
+    ),
+    bound=("low",),
+    source="peft/tuners/osf/{layer,utils}.py: U_low [out, k], S_low [k], V_low [k, in]",
+)
+
+PSOFT = Method(
+    peft_type="PSOFT",
+    title="Principal-subspace orthogonal fine-tuning (PSOFT)",
+    family="orthogonal",
+    roles=(
+        Role("psoft_R.weight", "r * (r - 1) // 2", when="psoft_orth"),
+        Role("psoft_R.weight", "r, r", when="not psoft_orth"),
+        Role("psoft_R.vector_b", "r", required="psoft_mag_b"),
+        Role("psoft_R.vector_a", "r", required="psoft_mag_a"),
+    ),
+    dims={"r": 32, "psoft_orth": True, "psoft_mag_b": True, "psoft_mag_a": True},
+    source="peft/tuners/psoft/layer.py: OrthLayer(size=r) weight, vector_b/a [r]",
+)
+
+TABLES: tuple[Method, ...] = (OFT, BOFT, HRA, DEFT, ROAD, OSF, PSOFT)

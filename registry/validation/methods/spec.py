@@ -20,6 +20,9 @@ Functions (:data:`FUNCTIONS`): ``min(a, b)``; ``near_divisor(n, x)`` - the divis
 nearest ``x`` (peft's ``adjust_oft_parameters``: OFT moves a block size that does not divide the
 input).
 
+A name in ``bound`` is given by no config key and no base: the tensors bind it, so they must
+agree on it (OSF's trainable SVD rank, which a fraction or a per-module pattern may set).
+
 A role with ``when`` applies only when its conditions hold (comma-separated, all must hold):
 ``key`` (a dims key that is true / non-zero), ``not key``, ``key=value`` or ``key!=value`` (any
 config key, compared as written in JSON without quotes: ``init_weights=bat``). Several roles may
@@ -244,9 +247,11 @@ class Method:
     source: str = ""
     #: Names computed from others (``{"b": "near_divisor(fan_in, oft_block_size)"}``), in order.
     derived: Mapping[str, str] = field(default_factory=dict)
+    #: Names only the tensors give (bound by the first that shows them, never by config or base).
+    bound: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        known = set(self.dims) | BASE_NAMES
+        known = set(self.dims) | BASE_NAMES | set(self.bound)
         for name, text in self.derived.items():
             if not expr_names(parse_expr(text)) <= known or not _NAME.match(name):
                 raise ValueError(f"{self.peft_type}.{name}: unknown names in {text!r}")

@@ -84,3 +84,9 @@ def test_derived_names_need_known_names_and_count_as_the_bases() -> None:
     assert env["n"] == 8
     with pytest.raises(ValueError, match="unknown names"):
         Method("X", "x", "o", roles=(), dims={}, derived={"n": "fan_in // r"})
+
+
+def test_bound_names_are_known_to_the_table() -> None:
+    with pytest.raises(ValueError, match="unknown names"):
+        Method("X", "x", "o", roles=(Role("a", "low, in"),))
+    Method("X", "x", "o", roles=(Role("a", "low, in"),), bound=("low",))
