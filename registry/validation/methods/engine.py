@@ -132,10 +132,10 @@ def _base_env(
     if len(weight) == 2:
         conv1d = is_conv1d(cfg, manifest, module)
         fin, fout = (weight[0], weight[1]) if conv1d else (weight[1], weight[0])
-        return {"in": fin, "out": fout, "fan_in": fin}
+        return {"in": fin, "out": fout, "fan_in": fin, "conv": 0}
     if len(weight) == 4:
         k = weight[2] * weight[3]
-        return {"in": weight[1], "out": weight[0], "k": k, "fan_in": weight[1] * k}
+        return {"in": weight[1], "out": weight[0], "k": k, "fan_in": weight[1] * k, "conv": 1}
     return {}
 
 

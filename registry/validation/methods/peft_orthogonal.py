@@ -54,7 +54,8 @@ BOFT = Method(
             when="boft_block_size",
         ),
         Role("boft_R", "*, boft_block_num, bs, bs", when="not boft_block_size"),
-        Role("boft_s", "out, 1"),
+        # [out, 1] on a linear layer, [1, out] on a Conv2d.
+        Role("boft_s", "out - (out - 1) * conv, 1 + (out - 1) * conv"),
     ),
     dims={"boft_block_size": 4, "boft_block_num": 0, "boft_n_butterfly_factor": 1},
     derived={"bs": "fan_in // boft_block_num"},

@@ -12,6 +12,8 @@ peft's defaults). Shapes are small expressions over named dimensions:
 * any key of ``dims`` - the config's value, or the default;
 * ``fan_in`` - the input size a multiplicative method rotates: ``in`` for a linear layer,
   ``in * k`` for a Conv2d (in channels times kernel elements);
+* ``conv`` - 1 for a Conv2d base module, 0 for a linear one, for layouts that differ
+  (``1 + (out - 1) * conv`` is ``out`` on a Conv2d and 1 on a linear layer);
 * ``weight``/``bias`` as a whole shape - exactly the base weight's (bias's) shape;
 * any key of ``derived`` - a name computed from the others (``b = near_divisor(fan_in, r)``),
   known once every name it needs is.
@@ -46,7 +48,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 #: Names the base supplies (a mismatch on them is ``incompatible_base``, not the adapter's own).
-BASE_NAMES: frozenset[str] = frozenset({"in", "out", "k", "max_in", "max_out", "fan_in"})
+BASE_NAMES: frozenset[str] = frozenset({"in", "out", "k", "max_in", "max_out", "fan_in", "conv"})
 #: Whole-shape tokens.
 WHOLE_SHAPES: frozenset[str] = frozenset({"weight", "bias"})
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")

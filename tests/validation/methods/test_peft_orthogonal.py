@@ -8,6 +8,7 @@ from pathlib import Path
 import peft
 import pytest
 
+from tests.validation.methods.conv_base import PATCH, save_conv_adapter, tiny_vit
 from tests.validation.methods.method_builders import (
     add,
     assert_error,
@@ -176,3 +177,38 @@ def test_road_variants(llama: Path, tmp_path: Path, road_variant: str, size: int
     assert_error(invalid_dir(unknown, None), "inconsistent_adapter", "unexpected_tensor")
     bad = variant(adapter, tmp_path / "bad", config=set_key("group_size", 16.0))
     assert_error(invalid_dir(bad, None), "invalid_adapter_config", "schema")
+
+
+@pytest.fixture(scope="module")
+def vit(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tiny_vit(tmp_path_factory.mktemp("vit") / "vit")
+
+
+@pytest.mark.parametrize(
+    ("method", "params", "suffix", "wrong_shape"),
+    [
+        (peft.OFTConfig(oft_block_size=8, target_modules=[PATCH]), 6 * 28, "oft_R.weight", (4, 28)),
+        (
+            peft.BOFTConfig(boft_block_size=4, target_modules=[PATCH]),
+            12 * 16 + 32,
+            "boft_s",
+            (32, 1),
+        ),
+        (peft.HRAConfig(r=4, target_modules=[PATCH]), 48 * 4, "hra_u", (32, 4)),
+    ],
+)
+def test_conv2d_bases_rotate_in_channels_times_kernel(
+    vit: Path,
+    tmp_path: Path,
+    method: peft.PeftConfig,
+    params: int,
+    suffix: str,
+    wrong_shape: tuple[int, ...],
+) -> None:
+    # The patch embedding is a Conv2d 3 -> 32 with a 4x4 kernel: fan_in 48 (BOFT's scale is
+    # [1, out] there, [out, 1] on a linear layer).
+    adapter = save_conv_adapter(vit, method, tmp_path / "a")
+    assert validate_dir(adapter, vit).trainable_params == params
+    assert validate_dir(adapter, None).trainable_params == params
+    wrong = variant(adapter, tmp_path / "wrong", tensors=reshape(suffix, wrong_shape))
+    assert_error(invalid_dir(wrong, vit), "incompatible_base", "shape_mismatch")

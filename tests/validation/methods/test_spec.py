@@ -90,3 +90,8 @@ def test_bound_names_are_known_to_the_table() -> None:
     with pytest.raises(ValueError, match="unknown names"):
         Method("X", "x", "o", roles=(Role("a", "low, in"),))
     Method("X", "x", "o", roles=(Role("a", "low, in"),), bound=("low",))
+
+
+def test_conv_switches_a_layout_between_linear_and_conv2d() -> None:
+    dim = parse_dim("1 + (out - 1) * conv")
+    assert (dim.value({"out": 32, "conv": 0}), dim.value({"out": 32, "conv": 1})) == (1, 32)
