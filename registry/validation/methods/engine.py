@@ -21,6 +21,7 @@ from registry.validation.checks_base import base_weights, check_extras, is_conv1
 from registry.validation.config import AdapterConfig
 from registry.validation.layout import PEFT_PREFIX, AdapterLayout, classify
 from registry.validation.manifest import BaseManifest
+from registry.validation.methods.engine_variants import active_roles, add_derived, check_inactive
 from registry.validation.methods.spec import BASE_NAMES, Dim, Method, Role
 from registry.validation.safetensors import TensorInfo
 
@@ -131,9 +132,10 @@ def _base_env(
     if len(weight) == 2:
         conv1d = is_conv1d(cfg, manifest, module)
         fin, fout = (weight[0], weight[1]) if conv1d else (weight[1], weight[0])
-        return {"in": fin, "out": fout}
+        return {"in": fin, "out": fout, "fan_in": fin, "conv": 0}
     if len(weight) == 4:
-        return {"in": weight[1], "out": weight[0], "k": weight[2] * weight[3]}
+        k = weight[2] * weight[3]
+        return {"in": weight[1], "out": weight[0], "k": k, "fan_in": weight[1] * k, "conv": 1}
     return {}
 
 
@@ -209,17 +211,20 @@ def check_method(
     found = MethodFindings(targets=sorted(layout.modules))
     weights = base_weights(cfg, layout, base, found.warnings) if base is not None else {}
     sizes: dict[str, list[int]] = {"in": [], "out": []}
+    roles = active_roles(cfg, method.roles, dims)
     for module, group in sorted(layout.modules.items()):
+        check_inactive(group.parts, roles, module)
         _check_roles(
             group.parts,
-            method.roles,
+            roles,
             module,
             dims,
             lambda suffix, m=module: f"{PEFT_PREFIX}{m}.{suffix}",
         )
         shapes = _module_shapes(cfg, base, weights, module, ints)
+        shapes.from_base = add_derived(method, shapes.env, shapes.from_base)
         base_shapes = _whole_shapes(base, weights, module)
-        for role in method.roles:
+        for role in roles:
             info = group.parts.get(role.suffix)
             if info is not None:
                 shapes.check(role, info, module, base_shapes)

@@ -10,7 +10,26 @@ peft's defaults). Shapes are small expressions over named dimensions:
   with ``k = kh * kw``; a 1-D weight (a norm) gives ``out`` only);
 * ``max_in``/``max_out`` - the largest ``in``/``out`` over the adapted modules (shared tensors);
 * any key of ``dims`` - the config's value, or the default;
-* ``weight``/``bias`` as a whole shape - exactly the base weight's (bias's) shape.
+* ``fan_in`` - the input size a multiplicative method rotates: ``in`` for a linear layer,
+  ``in * k`` for a Conv2d (in channels times kernel elements);
+* ``conv`` - 1 for a Conv2d base module, 0 for a linear one, for layouts that differ
+  (``1 + (out - 1) * conv`` is ``out`` on a Conv2d and 1 on a linear layer);
+* ``weight``/``bias`` as a whole shape - exactly the base weight's (bias's) shape;
+* any key of ``derived`` - a name computed from the others (``b = near_divisor(fan_in, r)``),
+  known once every name it needs is.
+
+Functions (:data:`FUNCTIONS`): ``min(a, b)``; ``near_divisor(n, x)`` - the divisor of ``n``
+nearest ``x`` (peft's ``adjust_oft_parameters``: OFT moves a block size that does not divide the
+input).
+
+A name in ``bound`` is given by no config key and no base: the tensors bind it, so they must
+agree on it (OSF's trainable SVD rank, which a fraction or a per-module pattern may set).
+
+A role with ``when`` applies only when its conditions hold (comma-separated, all must hold):
+``key`` (a dims key that is true / non-zero), ``not key``, ``key=value`` or ``key!=value`` (any
+config key, compared as written in JSON without quotes: ``init_weights=bat``). Several roles may
+share a suffix with different ``when`` - one variant of the tensor's shape each; a saved tensor
+whose suffix has no role that applies is unexpected.
 
 A dimension is an expression with ``+ - * //`` and integers (``out // block_size``), ``*`` for
 any size, or ``>=expr`` for at least that much. A bare name not yet known is *bound* by the
@@ -24,16 +43,35 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 
 #: Names the base supplies (a mismatch on them is ``incompatible_base``, not the adapter's own).
-BASE_NAMES: frozenset[str] = frozenset({"in", "out", "k", "max_in", "max_out"})
+BASE_NAMES: frozenset[str] = frozenset({"in", "out", "k", "max_in", "max_out", "fan_in", "conv"})
 #: Whole-shape tokens.
 WHOLE_SHAPES: frozenset[str] = frozenset({"weight", "bias"})
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _OPS = (ast.Add, ast.Sub, ast.Mult, ast.FloorDiv)
+
+
+def near_divisor(n: int, x: int) -> int:
+    """The divisor of ``n`` nearest ``x`` (ties: the lower); ``n`` when ``x >= n``."""
+    if x >= n:
+        return n
+    if x <= 0:
+        return -1  # never a real size
+    higher = x
+    while higher <= n and n % higher:
+        higher += 1
+    lower = x
+    while lower > 1 and n % lower:
+        lower -= 1
+    return lower if x - lower <= higher - x else higher
+
+
+#: Functions shape expressions may call.
+FUNCTIONS: dict[str, Callable[[int, int], int]] = {"near_divisor": near_divisor, "min": min}
 #: ``in`` is a Python keyword: expressions are parsed with it spelled ``in_`` (see :func:`_name`).
 _IN = re.compile(r"\bin\b")
 
@@ -55,7 +93,7 @@ class Dim:
     def names(self) -> frozenset[str]:
         if self.expr is None:
             return frozenset()
-        return frozenset(_name(n) for n in ast.walk(self.expr) if isinstance(n, ast.Name))
+        return expr_names(self.expr)
 
     @property
     def bare(self) -> str | None:
@@ -69,7 +107,19 @@ class Dim:
         return _evaluate(self.expr, env)
 
 
+def expr_names(expr: ast.expr) -> frozenset[str]:
+    """The dimension names an expression uses (function names are not dimensions)."""
+    funcs = {id(n.func) for n in ast.walk(expr) if isinstance(n, ast.Call)}
+    return frozenset(
+        _name(n) for n in ast.walk(expr) if isinstance(n, ast.Name) and id(n) not in funcs
+    )
+
+
 def _evaluate(node: ast.expr, env: Mapping[str, int]) -> int:
+    if isinstance(node, ast.Call):
+        assert isinstance(node.func, ast.Name)  # _check_expr lets only FUNCTIONS through
+        args = [_evaluate(arg, env) for arg in node.args]
+        return FUNCTIONS[node.func.id](*args) if len(args) == 2 else -1
     if isinstance(node, ast.Constant):
         assert type(node.value) is int  # parse_dim lets no other constant through
         return node.value
@@ -86,7 +136,18 @@ def _evaluate(node: ast.expr, env: Mapping[str, int]) -> int:
     return left // right if right else -1  # a zero divisor never matches a real size
 
 
+def evaluate(expr: ast.expr, env: Mapping[str, int]) -> int:
+    """The value of a parsed expression (every name it uses must be in ``env``)."""
+    return _evaluate(expr, env)
+
+
 def _check_expr(node: ast.AST, text: str) -> None:
+    if isinstance(node, ast.Call):
+        if not (isinstance(node.func, ast.Name) and node.func.id in FUNCTIONS) or node.keywords:
+            raise ValueError(f"shape expression {text!r}: unknown function")
+        for arg in node.args:
+            _check_expr(arg, text)
+        return
     ok = (
         isinstance(node, ast.Name)
         or (isinstance(node, ast.Constant) and type(node.value) is int)
@@ -97,6 +158,13 @@ def _check_expr(node: ast.AST, text: str) -> None:
     for child in ast.iter_child_nodes(node):
         if not isinstance(child, ast.operator | ast.expr_context):
             _check_expr(child, text)
+
+
+def parse_expr(text: str) -> ast.expr:
+    """An arithmetic expression over names (``in`` allowed), checked like a dimension."""
+    expr = ast.parse(_IN.sub("in_", text.strip()), mode="eval").body
+    _check_expr(expr, text)
+    return expr
 
 
 def parse_dim(text: str) -> Dim:
@@ -119,6 +187,33 @@ def parse_shape(text: str) -> tuple[Dim, ...] | str:
 
 
 @dataclass(frozen=True)
+class Condition:
+    """One condition of a role's ``when``: ``op`` is ``true``, ``not``, ``=`` or ``!=``."""
+
+    key: str
+    op: str
+    value: str = ""
+
+
+def parse_when(text: str) -> tuple[Condition, ...]:
+    """``"not r, init_weights=bat"`` -> its conditions (all must hold)."""
+    found: list[Condition] = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        op = "!=" if "!=" in part else "=" if "=" in part else ""
+        if op:
+            key, value = (s.strip() for s in part.split(op, 1))
+            found.append(Condition(key, op, value))
+        elif part.startswith("not "):
+            found.append(Condition(part.removeprefix("not ").strip(), "not"))
+        else:
+            found.append(Condition(part, "true"))
+    for cond in found:
+        if not _NAME.match(cond.key):
+            raise ValueError(f"bad condition {text!r}")
+    return tuple(found)
+
+
+@dataclass(frozen=True)
 class Role:
     """A tensor saved per adapted module (``suffix`` after the module path) or once per model
     (``shared``: the full key after ``base_model.``)."""
@@ -129,6 +224,8 @@ class Role:
     required: bool | str = True
     #: Integer tensors of indices into the base weight (sparse methods): checked to be integers.
     indices: bool = False
+    #: Conditions on the config under which this role applies ("" - always); see the module doc.
+    when: str = ""
 
     @cached_property
     def dims(self) -> tuple[Dim, ...] | str:
@@ -150,9 +247,17 @@ class Method:
     shared: tuple[Role, ...] = ()
     #: Where peft's code for it lives (for whoever updates the table).
     source: str = ""
+    #: Names computed from others (``{"b": "near_divisor(fan_in, oft_block_size)"}``), in order.
+    derived: Mapping[str, str] = field(default_factory=dict)
+    #: Names only the tensors give (bound by the first that shows them, never by config or base).
+    bound: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        known = set(self.dims) | BASE_NAMES
+        known = set(self.dims) | BASE_NAMES | set(self.bound)
+        for name, text in self.derived.items():
+            if not expr_names(parse_expr(text)) <= known or not _NAME.match(name):
+                raise ValueError(f"{self.peft_type}.{name}: unknown names in {text!r}")
+            known.add(name)
         for role in (*self.roles, *self.shared):
             dims = role.dims
             names = set() if isinstance(dims, str) else set().union(*(d.names for d in dims))
@@ -160,5 +265,8 @@ class Method:
                 raise ValueError(f"{self.peft_type}.{role.suffix}: unknown names {names - known}")
             if isinstance(role.required, str) and role.required not in self.dims:
                 raise ValueError(f"{self.peft_type}.{role.suffix}: unknown switch")
+            for cond in parse_when(role.when):
+                if cond.op in ("true", "not") and cond.key not in self.dims:
+                    raise ValueError(f"{self.peft_type}.{role.suffix}: unknown switch")
         if any(not _NAME.match(key) for key in self.dims):
             raise ValueError(f"{self.peft_type}: bad dims key")

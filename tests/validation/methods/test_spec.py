@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from registry.validation.methods.spec import Method, Role, parse_dim, parse_shape
+from registry.validation.methods.engine_variants import add_derived
+from registry.validation.methods.spec import (
+    Method,
+    Role,
+    near_divisor,
+    parse_dim,
+    parse_shape,
+    parse_when,
+)
 
 
 def test_in_is_a_dimension_despite_being_a_keyword() -> None:
@@ -35,3 +43,55 @@ def test_a_table_naming_an_unknown_dimension_is_refused_at_import() -> None:
     with pytest.raises(ValueError, match="unknown names"):
         Method("X", "x", "lora", roles=(Role("a", "r, in"),))
     Method("X", "x", "lora", roles=(Role("a", "r, in"),), dims={"r": 8})
+
+
+def test_near_divisor_is_peft_adjust_oft_parameters() -> None:
+    assert [near_divisor(32, x) for x in (8, 12, 7, 40, 32, 1)] == [8, 8, 8, 32, 32, 1]
+    assert near_divisor(96, 10) == 8  # 8 and 12 are 2 away: the lower wins
+    assert near_divisor(64, 0) == -1
+
+
+def test_functions_in_expressions_only_from_the_list() -> None:
+    dim = parse_dim("fan_in // near_divisor(fan_in, r)")
+    assert dim.names == {"fan_in", "r"}
+    assert dim.value({"fan_in": 32, "r": 5}) == 8  # 5 -> 4 blocks of 8
+    with pytest.raises(ValueError, match="unknown function"):
+        parse_dim("max(in, out)")
+
+
+def test_when_conditions_parse_and_name_known_switches() -> None:
+    conds = parse_when("not r, block_share, init_weights=bat, init_weights!=mini")
+    assert [(c.key, c.op, c.value) for c in conds] == [
+        ("r", "not", ""),
+        ("block_share", "true", ""),
+        ("init_weights", "=", "bat"),
+        ("init_weights", "!=", "mini"),
+    ]
+    with pytest.raises(ValueError, match="unknown switch"):
+        Method("X", "x", "o", roles=(Role("a", "r", when="share"),), dims={"r": 1})
+    Method("X", "x", "o", roles=(Role("a", "r", when="mode=x"),), dims={"r": 1})
+
+
+def test_derived_names_need_known_names_and_count_as_the_bases() -> None:
+    method = Method(
+        "X", "x", "o", roles=(Role("a", "r, n"),), dims={"r": 4}, derived={"n": "fan_in // r"}
+    )
+    env = {"r": 4}
+    assert add_derived(method, env, frozenset()) == frozenset()
+    assert "n" not in env  # fan_in unknown without a base: n stays unbound
+    env = {"r": 4, "fan_in": 32}
+    assert add_derived(method, env, frozenset({"fan_in"})) == {"fan_in", "n"}
+    assert env["n"] == 8
+    with pytest.raises(ValueError, match="unknown names"):
+        Method("X", "x", "o", roles=(), dims={}, derived={"n": "fan_in // r"})
+
+
+def test_bound_names_are_known_to_the_table() -> None:
+    with pytest.raises(ValueError, match="unknown names"):
+        Method("X", "x", "o", roles=(Role("a", "low, in"),))
+    Method("X", "x", "o", roles=(Role("a", "low, in"),), bound=("low",))
+
+
+def test_conv_switches_a_layout_between_linear_and_conv2d() -> None:
+    dim = parse_dim("1 + (out - 1) * conv")
+    assert (dim.value({"out": 32, "conv": 0}), dim.value({"out": 32, "conv": 1})) == (1, 32)
