@@ -82,3 +82,8 @@ def test_cpt_broken_variants(cpt: Path, llama: Path, tmp_path: Path) -> None:
     assert_error(invalid_dir(rows, None), "inconsistent_adapter", "config_mismatch")
     wide = variant(cpt, tmp_path / "wide", tensors=reshape("prompt_embeddings", (4, 48)))
     assert_error(invalid_dir(wide, llama), "incompatible_base", "shape_mismatch")
+
+
+def test_shadow_is_refused_as_not_validated(llama: Path, tmp_path: Path) -> None:
+    adapter = build(llama, peft.ShadowConfig(task_type="CAUSAL_LM"), tmp_path / "a")
+    assert_error(invalid_dir(adapter, llama), "unknown_peft_type", "not_validated")
