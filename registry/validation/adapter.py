@@ -32,6 +32,7 @@ from registry.errors import ForbiddenFile, InvalidAdapterConfig, MissingWeights
 from registry.validation.checks_base import check_against_base
 from registry.validation.checks_lora import check_module
 from registry.validation.checks_prompt import check_prompt_against_base, check_prompt_tensors
+from registry.validation.checks_prompt_relatives import check_prompt_relatives
 from registry.validation.config import MAX_CONFIG_BYTES, AdapterConfig, parse_config
 from registry.validation.files import (
     CONFIG_NAME,
@@ -189,7 +190,7 @@ def _check_tensors(
         if result.rank is not None:
             found.ranks.append(result.rank)
     elif cfg.is_prompt_learning:
-        info = check_prompt_tensors(cfg, header.tensors)
+        info = check_prompt_tensors(cfg, check_prompt_relatives(cfg, header.tensors))
         if base is not None:
             found.warnings.extend(check_prompt_against_base(cfg, info, base))
             found.checked = True

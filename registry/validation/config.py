@@ -44,7 +44,9 @@ from registry.validation.strict_json import DuplicateKey, no_duplicates, reject_
 
 MAX_CONFIG_BYTES = 256 * 1024
 
-PROMPT_PEFT_TYPES: frozenset[str] = frozenset({"PREFIX_TUNING", "PROMPT_TUNING", "P_TUNING"})
+PROMPT_PEFT_TYPES: frozenset[str] = frozenset(
+    {"PREFIX_TUNING", "PROMPT_TUNING", "P_TUNING", "MULTITASK_PROMPT_TUNING", "CPT"}
+)
 LORA_LIKE_PEFT_TYPES: frozenset[str] = frozenset({"LORA", "ADALORA", "IA3", "LOHA", "LOKR"})
 #: Methods described by a table (:mod:`registry.validation.methods`).
 TABLE_PEFT_TYPES: frozenset[str] = frozenset(METHODS)

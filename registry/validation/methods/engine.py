@@ -205,6 +205,8 @@ def check_method(
         IncompatibleBase: ``missing_modules``, ``shape_mismatch``.
     """
     dims = config_dims(cfg, method)
+    if method.check is not None and not method.roles and not method.shared:
+        return _run_hook(cfg, method, tensors, base, MethodFindings())
     ints = {k: int(v) for k, v in dims.items() if not isinstance(v, bool)}
     shared, rest = _split_shared(tensors, method)
     layout: AdapterLayout = classify(rest, cfg, {role.suffix: role.suffix for role in method.roles})
@@ -237,6 +239,19 @@ def check_method(
     _check_shared(method, shared, dims, ints, sizes, base is not None)
     rank = ints.get("r")
     found.rank = rank
+    return _run_hook(cfg, method, tensors, base, found)
+
+
+def _run_hook(
+    cfg: AdapterConfig,
+    method: Method,
+    tensors: Mapping[str, TensorInfo],
+    base: BaseManifest | None,
+    found: MethodFindings,
+) -> MethodFindings:
+    """The method's own check (:data:`~registry.validation.methods.spec.MethodCheck`), if any."""
+    if method.check is not None:
+        method.check(cfg, tensors, base, found)
     return found
 
 

@@ -39,6 +39,8 @@ HAND_CHECKED: Mapping[str, tuple[str, str]] = {
     "PREFIX_TUNING": ("Prefix tuning", "prompt"),
     "PROMPT_TUNING": ("Prompt tuning (soft prompts)", "prompt"),
     "P_TUNING": ("P-tuning (prompt encoder)", "prompt"),
+    "MULTITASK_PROMPT_TUNING": ("Multitask prompt tuning (MPT)", "prompt"),
+    "CPT": ("Context-aware prompt tuning (CPT)", "prompt"),
     "BITFIT": ("BitFit bias-only delta (registry-native)", "bias"),
     "SPARSE_DELTA": ("Sparse weight delta (registry-native, coordinate format)", "sparse"),
 }

@@ -46,6 +46,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 #: Names the base supplies (a mismatch on them is ``incompatible_base``, not the adapter's own).
 BASE_NAMES: frozenset[str] = frozenset({"in", "out", "k", "max_in", "max_out", "fan_in", "conv"})
@@ -232,6 +233,13 @@ class Role:
         return parse_shape(self.shape)
 
 
+#: ``check(cfg, tensors, base, findings)``: called by the engine after the table's own checks
+#: (a table with neither ``roles`` nor ``shared`` has none: the hook is then the whole check). It
+#: raises the validator's errors and records into ``findings`` (``targets``, ``warnings``,
+#: ``rank``, ``checked``). Typed loosely so that this module stays free of the validator.
+MethodCheck = Callable[[Any, Mapping[str, Any], Any, Any], None]
+
+
 @dataclass(frozen=True)
 class Method:
     """One adaptation method: its tensors, its config dimensions, and how to name it."""
@@ -251,6 +259,8 @@ class Method:
     derived: Mapping[str, str] = field(default_factory=dict)
     #: Names only the tensors give (bound by the first that shows them, never by config or base).
     bound: tuple[str, ...] = ()
+    #: A check the table cannot express (see :data:`MethodCheck`).
+    check: MethodCheck | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         known = set(self.dims) | BASE_NAMES | set(self.bound)
