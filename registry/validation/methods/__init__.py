@@ -8,9 +8,12 @@ is a table here. peft methods in neither are refused as ``unknown_peft_type``.
 
 from __future__ import annotations
 
+from registry.validation.methods.peft_frequency import TABLES as FREQUENCY_TABLES
+from registry.validation.methods.peft_projection import TABLES as PROJECTION_TABLES
 from registry.validation.methods.peft_tables import TABLES as PEFT_TABLES
 from registry.validation.methods.spec import Method, Role
 
 METHODS: dict[str, Method] = {m.peft_type: m for m in PEFT_TABLES}
+METHODS.update({m.peft_type: m for m in (*PROJECTION_TABLES, *FREQUENCY_TABLES)})
 
 __all__ = ["METHODS", "Method", "Role"]

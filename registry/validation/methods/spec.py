@@ -17,6 +17,13 @@ any size, or ``>=expr`` for at least that much. A bare name not yet known is *bo
 first tensor that shows it, so the tensors of one module must agree with each other even when no
 base is given; a dimension that needs a name nobody bound is checked only against a base.
 
+A role's ``required`` is ``True``, ``False`` (optional), a boolean ``dims`` key (saved exactly
+when it is true) or ``"!key"`` (saved exactly when it is false). ``patterns`` maps a dimension to
+the config key of peft's per-module override dict (``n_frequency_pattern``, ``rank_pattern``):
+a module whose path the dict's key matches (peft's ``get_pattern_key``) uses that value instead.
+A role with ``count`` (a ``dims`` key) stands for that many tensors, ``{i}`` in its suffix
+numbering them from 0 (peft's ``nn.ModuleList``: ``peanut_encoders.{i}.weight``).
+
 This module has no dependency on the rest of the validator: tables import only it.
 """
 
@@ -125,10 +132,13 @@ class Role:
 
     suffix: str
     shape: str
-    #: ``True``: always saved; ``False``: optional; a dims key: saved exactly when it is true.
+    #: ``True``: always saved; ``False``: optional; a dims key: saved exactly when it is true;
+    #: ``"!key"``: saved exactly when it is false.
     required: bool | str = True
     #: Integer tensors of indices into the base weight (sparse methods): checked to be integers.
     indices: bool = False
+    #: A dims key: the role is a list of that many tensors, ``{i}`` in ``suffix`` numbering them.
+    count: str = ""
 
     @cached_property
     def dims(self) -> tuple[Dim, ...] | str:
@@ -150,6 +160,8 @@ class Method:
     shared: tuple[Role, ...] = ()
     #: Where peft's code for it lives (for whoever updates the table).
     source: str = ""
+    #: Dimension -> config key of its per-module override dict (see the module docstring).
+    patterns: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         known = set(self.dims) | BASE_NAMES
@@ -158,7 +170,11 @@ class Method:
             names = set() if isinstance(dims, str) else set().union(*(d.names for d in dims))
             if not names <= known:
                 raise ValueError(f"{self.peft_type}.{role.suffix}: unknown names {names - known}")
-            if isinstance(role.required, str) and role.required not in self.dims:
+            if role.count and role.count not in self.dims:
+                raise ValueError(f"{self.peft_type}.{role.suffix}: unknown count")
+            if isinstance(role.required, str) and role.required.lstrip("!") not in self.dims:
                 raise ValueError(f"{self.peft_type}.{role.suffix}: unknown switch")
+        if not set(self.patterns) <= set(self.dims):
+            raise ValueError(f"{self.peft_type}: a pattern for an unknown dimension")
         if any(not _NAME.match(key) for key in self.dims):
             raise ValueError(f"{self.peft_type}: bad dims key")

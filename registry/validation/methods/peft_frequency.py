@@ -1,0 +1,19 @@
+"""Tables of peft 0.21's frequency-domain methods (FourierFT, WaveFT), written from
+``peft/tuners/<method>/{config,layer,model}.py`` and tested against adapters peft saves."""
+
+from __future__ import annotations
+
+from registry.validation.methods.spec import Method, Role
+
+FOURIERFT = Method(
+    peft_type="FOURIERFT",
+    title="Fourier-domain fine-tuning (FourierFT)",
+    family="frequency",
+    roles=(Role("fourierft_spectrum", "n_frequency"),),
+    dims={"n_frequency": 1000},
+    source="peft/tuners/fourierft/{layer,model}.py: spectrum [n_frequency]; n_frequency_pattern; "
+    "the frequency indices come from random_loc_seed and are not saved",
+    patterns={"n_frequency": "n_frequency_pattern"},
+)
+
+TABLES: tuple[Method, ...] = (FOURIERFT,)
