@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from registry.validation.methods.engine_patterns import expand_counts
 from registry.validation.methods.spec import Method, Role, parse_dim, parse_shape
 
 
@@ -35,3 +36,28 @@ def test_a_table_naming_an_unknown_dimension_is_refused_at_import() -> None:
     with pytest.raises(ValueError, match="unknown names"):
         Method("X", "x", "lora", roles=(Role("a", "r, in"),))
     Method("X", "x", "lora", roles=(Role("a", "r, in"),), dims={"r": 8})
+
+
+def test_negated_switches_patterns_and_counts_are_checked_at_import() -> None:
+    roles = (Role("a", "r", required="!only_b"), Role("b.{i}", "r", count="depth"))
+    Method("X", "x", "vector", roles=roles, dims={"r": 2, "only_b": False, "depth": 1})
+    with pytest.raises(ValueError, match="unknown switch"):
+        Method("X", "x", "vector", roles=(Role("a", "r", required="!nope"),), dims={"r": 2})
+    with pytest.raises(ValueError, match="unknown count"):
+        Method("X", "x", "vector", roles=(Role("a.{i}", "r", count="n"),), dims={"r": 2})
+    with pytest.raises(ValueError, match="pattern"):
+        Method("X", "x", "vector", roles=(Role("a", "r"),), dims={"r": 2}, patterns={"n": "p"})
+
+
+def test_counted_roles_expand_per_index() -> None:
+    method = Method(
+        "X",
+        "x",
+        "vector",
+        roles=(Role("a", "r"), Role("e.{i}.w", "r, r", count="depth")),
+        dims={"r": 2, "depth": 2},
+    )
+    expanded = expand_counts(method, {"r": 2, "depth": 2})
+    assert [role.suffix for role in expanded.roles] == ["a", "e.0.w", "e.1.w"]
+    assert all(not role.count for role in expanded.roles)
+    assert expand_counts(method, {"r": 2, "depth": 0}).roles == (Role("a", "r"),)
