@@ -17,13 +17,19 @@ from registry.validation.methods.spec import Method, Role
 def module_ints(
     cfg: AdapterConfig, method: Method, module: str, ints: Mapping[str, int]
 ) -> dict[str, int]:
-    """``ints`` with the dimensions the config's pattern dicts override for ``module``.
+    """``ints`` with the dimensions the config's pattern dicts override for ``module``, less
+    those an ``unpinned`` switch hands to peft's own per-module sizing.
 
     Raises:
         InvalidAdapterConfig: ``schema`` (a pattern that is not a dict of non-negative integers).
     """
     values = dict(ints)
+    for dim, switch in method.unpinned.items():
+        if cfg.raw.get(switch) is True:
+            values.pop(dim, None)
     for dim, key in method.patterns.items():
+        if dim not in values:
+            continue
         pattern = cfg.raw.get(key) or {}
         if not isinstance(pattern, dict):
             _schema(key)

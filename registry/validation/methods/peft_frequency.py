@@ -16,4 +16,16 @@ FOURIERFT = Method(
     patterns={"n_frequency": "n_frequency_pattern"},
 )
 
-TABLES: tuple[Method, ...] = (FOURIERFT,)
+WAVEFT = Method(
+    peft_type="WAVEFT",
+    title="Wavelet-domain fine-tuning (WaveFT)",
+    family="frequency",
+    roles=(Role("waveft_spectrum", "n_frequency"),),
+    dims={"n_frequency": 2592, "proportional_parameters": False},
+    source="peft/tuners/waveft/{layer,model}.py: spectrum [n_frequency]; n_frequency_pattern; "
+    "proportional_parameters sizes each module from all targeted base layers; indices not saved",
+    patterns={"n_frequency": "n_frequency_pattern"},
+    unpinned={"n_frequency": "proportional_parameters"},
+)
+
+TABLES: tuple[Method, ...] = (FOURIERFT, WAVEFT)

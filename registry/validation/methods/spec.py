@@ -22,7 +22,8 @@ when it is true) or ``"!key"`` (saved exactly when it is false). ``patterns`` ma
 the config key of peft's per-module override dict (``n_frequency_pattern``, ``rank_pattern``):
 a module whose path the dict's key matches (peft's ``get_pattern_key``) uses that value instead.
 A role with ``count`` (a ``dims`` key) stands for that many tensors, ``{i}`` in its suffix
-numbering them from 0 (peft's ``nn.ModuleList``: ``peanut_encoders.{i}.weight``).
+numbering them from 0 (peft's ``nn.ModuleList``: ``peanut_encoders.{i}.weight``). ``unpinned``
+maps a dimension to a switch that, when on, leaves it to be bound by each module's tensors.
 
 This module has no dependency on the rest of the validator: tables import only it.
 """
@@ -162,6 +163,9 @@ class Method:
     source: str = ""
     #: Dimension -> config key of its per-module override dict (see the module docstring).
     patterns: Mapping[str, str] = field(default_factory=dict)
+    #: Dimension -> boolean dims key: when that switch is on, peft sizes the dimension per module
+    #: from the whole model (WaveFT's ``proportional_parameters``): it is bound, not checked.
+    unpinned: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         known = set(self.dims) | BASE_NAMES
@@ -174,7 +178,7 @@ class Method:
                 raise ValueError(f"{self.peft_type}.{role.suffix}: unknown count")
             if isinstance(role.required, str) and role.required.lstrip("!") not in self.dims:
                 raise ValueError(f"{self.peft_type}.{role.suffix}: unknown switch")
-        if not set(self.patterns) <= set(self.dims):
+        if not {*self.patterns, *self.unpinned, *self.unpinned.values()} <= set(self.dims):
             raise ValueError(f"{self.peft_type}: a pattern for an unknown dimension")
         if any(not _NAME.match(key) for key in self.dims):
             raise ValueError(f"{self.peft_type}: bad dims key")

@@ -78,3 +78,34 @@ def test_fourierft_broken_variants(fourierft: Path, tmp_path: Path) -> None:
     assert_error(invalid_dir(fewer, None), "inconsistent_adapter", "shape_mismatch")
     extra = variant(fourierft, tmp_path / "extra", tensors=add(f"{Q}.fourierft_indices", (2, 20)))
     assert_error(invalid_dir(extra, None), "inconsistent_adapter", "unexpected_tensor")
+
+
+@pytest.fixture(scope="module")
+def waveft(llama: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    config = peft.WaveFTConfig(
+        n_frequency=64, n_frequency_pattern={"up_proj": 40}, target_modules=T
+    )
+    return build(llama, config, tmp_path_factory.mktemp("waveft") / "a")
+
+
+def test_waveft_validates_with_its_frequency_pattern(waveft: Path, llama: Path) -> None:
+    report = validate_dir(waveft, llama)
+    assert (report.peft_type, report.checked_against_base) == ("WAVEFT", True)
+    assert validate_dir(waveft, None).target_modules == report.target_modules
+
+
+def test_waveft_proportional_sizes_are_peft_s_own(llama: Path, tmp_path: Path) -> None:
+    config = peft.WaveFTConfig(n_frequency=64, proportional_parameters=True, target_modules=T)
+    adapter = build(llama, config, tmp_path / "a")
+    assert validate_dir(adapter, llama).peft_type == "WAVEFT"
+    flat = variant(adapter, tmp_path / "flat", tensors=reshape("q_proj.waveft_spectrum", (4, 16)))
+    assert_error(invalid_dir(flat, None), "inconsistent_adapter", "shape_mismatch")
+
+
+def test_waveft_broken_variants(waveft: Path, tmp_path: Path) -> None:
+    wrong = variant(waveft, tmp_path / "wrong", tensors=reshape("up_proj.waveft_spectrum", (64,)))
+    assert_error(invalid_dir(wrong, None), "inconsistent_adapter", "shape_mismatch")
+    fixed = variant(waveft, tmp_path / "fixed", config=set_key("proportional_parameters", "yes"))
+    assert_error(invalid_dir(fixed, None), "invalid_adapter_config", "schema")
+    extra = variant(waveft, tmp_path / "extra", tensors=add(f"{Q}.waveft_indices", (2, 64)))
+    assert_error(invalid_dir(extra, None), "inconsistent_adapter", "unexpected_tensor")

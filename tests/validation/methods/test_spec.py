@@ -47,6 +47,8 @@ def test_negated_switches_patterns_and_counts_are_checked_at_import() -> None:
         Method("X", "x", "vector", roles=(Role("a.{i}", "r", count="n"),), dims={"r": 2})
     with pytest.raises(ValueError, match="pattern"):
         Method("X", "x", "vector", roles=(Role("a", "r"),), dims={"r": 2}, patterns={"n": "p"})
+    with pytest.raises(ValueError, match="pattern"):
+        Method("X", "x", "vector", roles=(Role("a", "r"),), dims={"r": 2}, unpinned={"r": "s"})
 
 
 def test_counted_roles_expand_per_index() -> None:
