@@ -1,8 +1,9 @@
 """Tables of peft 0.21's vector and random-projection methods (VBLoRA, PVeRA, HiRA, Lily,
-PEANuT, LN tuning, Uni-LoRA). Each was written from ``peft/tuners/<method>/{config,layer,model}.py``
-(``source``) and is tested against adapters peft saves (``tests/validation/methods/``).
+PEANuT, LN tuning, Uni-LoRA, RandLoRA). Each was written from
+``peft/tuners/<method>/{config,layer,model}.py`` (``source``) and is tested against adapters
+peft saves (``tests/validation/methods/``).
 
-RandLoRA and TinyLoRA are left out (refused ``not_validated``); see ``docs/formats.md``.
+TinyLoRA is left out (refused ``not_validated``); see ``docs/formats.md``.
 """
 
 from __future__ import annotations
@@ -110,4 +111,28 @@ UNILORA = Method(
     source="peft/tuners/unilora/model.py: unilora_theta_d [theta_d_length]; indices not saved",
 )
 
-TABLES: tuple[Method, ...] = (VBLORA, PVERA, HIRA, LILY, PEANUT, LN_TUNING, UNILORA)
+#: RandLoRA's number of bases: min(in, out) / r, rounded up.
+_BASES = "(min(in, out) + r - 1) // r"
+_MAX_BASES = "(min(max_in, max_out) + r - 1) // r"
+
+RANDLORA = Method(
+    peft_type="RANDLORA",
+    title="RandLoRA (full-rank updates from shared random bases)",
+    family="vector",
+    roles=(
+        Role("randlora_lambda", f"r, {_BASES}"),
+        Role("randlora_gamma", f"{_BASES}, min(in, out)"),
+        # Each layer's reference to the shared bases is saved under its own name too.
+        Role("randlora_A", "r, 1, >=min(in, out)", required="save_projection"),
+        Role("randlora_B", f">=max(in, out), >={_BASES}, r", required="save_projection"),
+    ),
+    shared=(
+        Role("randlora_A", "r, 1, min(max_in, max_out)", required="save_projection"),
+        Role("randlora_B", f"max(max_in, max_out), {_MAX_BASES}, r", required="save_projection"),
+    ),
+    dims={"r": 32, "save_projection": True},
+    source="peft/tuners/randlora/{layer,model}.py: lambda [r, bases], gamma [bases, min dim]; "
+    "A [r, 1, min dim], B [max dim, bases, r] over the largest targeted shape",
+)
+
+TABLES: tuple[Method, ...] = (VBLORA, PVERA, HIRA, LILY, PEANUT, LN_TUNING, UNILORA, RANDLORA)

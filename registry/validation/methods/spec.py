@@ -12,7 +12,8 @@ peft's defaults). Shapes are small expressions over named dimensions:
 * any key of ``dims`` - the config's value, or the default;
 * ``weight``/``bias`` as a whole shape - exactly the base weight's (bias's) shape.
 
-A dimension is an expression with ``+ - * //`` and integers (``out // block_size``), ``*`` for
+A dimension is an expression with ``+ - * //``, integers and ``min(a, b)``/``max(a, b)``
+(``(min(in, out) + r - 1) // r``: RandLoRA's bases, rounded up) or ``out // block_size``, ``*`` for
 any size, or ``>=expr`` for at least that much. A bare name not yet known is *bound* by the
 first tensor that shows it, so the tensors of one module must agree with each other even when no
 base is given; a dimension that needs a name nobody bound is checked only against a base.
@@ -42,8 +43,12 @@ BASE_NAMES: frozenset[str] = frozenset({"in", "out", "k", "max_in", "max_out"})
 WHOLE_SHAPES: frozenset[str] = frozenset({"weight", "bias"})
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _OPS = (ast.Add, ast.Sub, ast.Mult, ast.FloorDiv)
+#: The functions an expression may call (on two or more arguments).
+_CALLS = {"min": min, "max": max}
 #: ``in`` is a Python keyword: expressions are parsed with it spelled ``in_`` (see :func:`_name`).
 _IN = re.compile(r"\bin\b")
+#: A comma between axes, not one inside ``min(...)``/``max(...)`` (calls do not nest parentheses).
+_TOP_COMMA = re.compile(r",(?![^()]*\))")
 
 
 def _name(node: ast.Name) -> str:
@@ -63,7 +68,10 @@ class Dim:
     def names(self) -> frozenset[str]:
         if self.expr is None:
             return frozenset()
-        return frozenset(_name(n) for n in ast.walk(self.expr) if isinstance(n, ast.Name))
+        calls = {id(n.func) for n in ast.walk(self.expr) if isinstance(n, ast.Call)}
+        return frozenset(
+            _name(n) for n in ast.walk(self.expr) if isinstance(n, ast.Name) and id(n) not in calls
+        )
 
     @property
     def bare(self) -> str | None:
@@ -83,6 +91,9 @@ def _evaluate(node: ast.expr, env: Mapping[str, int]) -> int:
         return node.value
     if isinstance(node, ast.Name):
         return env[_name(node)]
+    if isinstance(node, ast.Call):
+        assert isinstance(node.func, ast.Name)  # _check_expr lets no other call through
+        return int(_CALLS[node.func.id](_evaluate(arg, env) for arg in node.args))
     assert isinstance(node, ast.BinOp)
     left, right = _evaluate(node.left, env), _evaluate(node.right, env)
     if isinstance(node.op, ast.Add):
@@ -95,13 +106,20 @@ def _evaluate(node: ast.expr, env: Mapping[str, int]) -> int:
 
 
 def _check_expr(node: ast.AST, text: str) -> None:
+    if isinstance(node, ast.Call):
+        ok_call = isinstance(node.func, ast.Name) and node.func.id in _CALLS
+        if not ok_call or node.keywords or len(node.args) < 2:
+            raise ValueError(f"shape expression {text!r}: only min(a, b, ...) and max(a, b, ...)")
+        for arg in node.args:
+            _check_expr(arg, text)
+        return
     ok = (
         isinstance(node, ast.Name)
         or (isinstance(node, ast.Constant) and type(node.value) is int)
         or (isinstance(node, ast.BinOp) and isinstance(node.op, _OPS))
     )
     if not ok:
-        raise ValueError(f"shape expression {text!r}: only names, integers and + - * //")
+        raise ValueError(f"shape expression {text!r}: only names, integers, + - * //, min, max")
     for child in ast.iter_child_nodes(node):
         if not isinstance(child, ast.operator | ast.expr_context):
             _check_expr(child, text)
@@ -123,7 +141,7 @@ def parse_shape(text: str) -> tuple[Dim, ...] | str:
     text = text.strip()
     if text in WHOLE_SHAPES:
         return text
-    return tuple(parse_dim(part) for part in text.split(",")) if text else ()
+    return tuple(parse_dim(part) for part in _TOP_COMMA.split(text)) if text else ()
 
 
 @dataclass(frozen=True)

@@ -109,3 +109,39 @@ def test_hira_broken_variants(hira: Path, llama: Path, tmp_path: Path) -> None:
     assert_error(invalid_dir(out, llama), "incompatible_base", "shape_mismatch")
     gone = variant(hira, tmp_path / "gone", tensors=drop("q_proj.hira_B"))
     assert_error(invalid_dir(gone, None), "inconsistent_adapter", "missing_tensor")
+
+
+@pytest.fixture(scope="module")
+def randlora(llama: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    config = peft.RandLoraConfig(r=12, target_modules=T)
+    return build(llama, config, tmp_path_factory.mktemp("randlora") / "a")
+
+
+def test_randlora_validates_with_its_shared_bases(randlora: Path, llama: Path) -> None:
+    _both(randlora, llama, "RANDLORA")
+    assert validate_dir(randlora, llama).r == 12
+
+
+def test_randlora_without_saved_bases(llama: Path, tmp_path: Path) -> None:
+    config = peft.RandLoraConfig(
+        r=12, target_modules=["v_proj", "down_proj"], save_projection=False
+    )
+    adapter = build(llama, config, tmp_path / "a")
+    _both(adapter, llama, "RANDLORA")
+    extra = variant(adapter, tmp_path / "extra", tensors=add("base_model.randlora_A", (12, 1, 32)))
+    assert_error(invalid_dir(extra, None), "inconsistent_adapter", "unexpected_tensor")
+
+
+def test_randlora_broken_variants(randlora: Path, llama: Path, tmp_path: Path) -> None:
+    no_b = variant(randlora, tmp_path / "no_b", tensors=drop("base_model.randlora_B"))
+    assert_error(invalid_dir(no_b, None), "inconsistent_adapter", "missing_tensor")
+    bases = variant(
+        randlora, tmp_path / "bases", tensors=reshape("base_model.randlora_B", (64, 2, 12))
+    )
+    assert_error(invalid_dir(bases, llama), "incompatible_base", "shape_mismatch")
+    rank = variant(randlora, tmp_path / "rank", tensors=reshape("q_proj.randlora_lambda", (8, 3)))
+    assert_error(invalid_dir(rank, None), "inconsistent_adapter", "shape_mismatch")
+    gamma = variant(randlora, tmp_path / "gamma", tensors=reshape("v_proj.randlora_gamma", (2, 32)))
+    assert_error(invalid_dir(gamma, llama), "incompatible_base", "shape_mismatch")
+    off = variant(randlora, tmp_path / "off", config=set_key("save_projection", False))
+    assert_error(invalid_dir(off, None), "inconsistent_adapter", "unexpected_tensor")

@@ -63,3 +63,18 @@ def test_counted_roles_expand_per_index() -> None:
     assert [role.suffix for role in expanded.roles] == ["a", "e.0.w", "e.1.w"]
     assert all(not role.count for role in expanded.roles)
     assert expand_counts(method, {"r": 2, "depth": 0}).roles == (Role("a", "r"),)
+
+
+def test_min_and_max_derive_dimensions_and_keep_axes_apart() -> None:
+    dims = parse_shape("(min(in, out) + r - 1) // r, max(in, out)")
+    assert not isinstance(dims, str)
+    bases, largest = dims
+    assert bases.names == {"in", "out", "r"}
+    assert (bases.value({"in": 32, "out": 16, "r": 12}), largest.value({"in": 32, "out": 16})) == (
+        2,
+        32,
+    )
+    assert bases.bare is None
+    for bad in ("min(in)", "abs(in, out)", "min(in, out=2)"):
+        with pytest.raises(ValueError, match="only min"):
+            parse_dim(bad)
