@@ -180,3 +180,24 @@ def test_architecture_diagram_draws_the_floors_the_layering_test_holds() -> None
     ground = diagram.split("ground floor", 1)[1]
     assert re.findall(r"(\w+)/", domains) == DOMAIN_ORDER
     assert re.findall(r"\b(\w+)/?", ground.strip()) == GROUND_FLOOR
+
+
+# --- supported methods: README's table and the CLI's list are generated from the method tables
+
+REGENERATE = ".venv/bin/python -m registry.validation.methods.names --write"
+
+
+def test_readme_supported_methods_table_is_current() -> None:
+    from registry.validation.methods import names
+
+    assert names.markdown_table() in README.read_text(), (
+        f"README.md's 'Supported methods' table is out of date: run `{REGENERATE}`"
+    )
+
+
+def test_cli_list_of_accepted_types_is_current() -> None:
+    from registry.validation.methods import names
+
+    assert names.CLI_TYPES.read_text() == names.cli_types_module(), (
+        f"registry/cli/method_types.py is out of date: run `{REGENERATE}`"
+    )

@@ -18,7 +18,8 @@ from registry.catalog.repository import (
     VersionRepository,
 )
 from registry.catalog.repository_provenance import LineageRepository
-from registry.errors import AdapterNotFound, BaseModelNotFound, VersionNotFound
+from registry.errors import AdapterNotFound, BaseModelNotFound, UnknownMethod, VersionNotFound
+from registry.validation.methods import names
 
 MAX_LINEAGE_DEPTH = 50
 MAX_LINEAGE_EDGES = 10_000
@@ -107,7 +108,7 @@ def _resolve_filter(session: Session, filters: VersionFilter) -> VersionFilterSp
     if filters.tag is not None:
         refs.tag_name(filters.tag)
     return VersionFilterSpec(
-        peft_type=filters.peft_type,
+        method=_method(filters.peft_type) if filters.peft_type is not None else None,
         # An empty ?base= is a malformed name like an empty ?tag=, not "no filter".
         base_version_ids=(
             _base_version_ids(session, filters.base) if filters.base is not None else None
@@ -116,6 +117,22 @@ def _resolve_filter(session: Session, filters: VersionFilter) -> VersionFilterSp
         state=filters.state,
         tag=filters.tag,
     )
+
+
+def _method(term: str) -> names.MethodSelector:
+    """The methods a ``peft_type`` filter names (case-insensitive; variants such as ``dora``;
+    ``family:NAME``), or ``unknown_method``."""
+    selector = names.select_methods(term)
+    if selector is None:
+        raise UnknownMethod(
+            f"no method, variant or family named {term[:64]!r}",
+            context={
+                "peft_type": term[:64],
+                "known": names.search_names(),
+                "families": sorted(names.known_families()),
+            },
+        )
+    return selector
 
 
 def list_versions(

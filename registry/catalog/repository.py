@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from registry.auth.models import Principal
@@ -22,6 +22,7 @@ from registry.catalog.models import (
     VersionTag,
 )
 from registry.db.upsert import insert_ignore
+from registry.validation.methods.names import MethodSelector
 
 
 def _grouped(
@@ -212,7 +213,7 @@ class AdapterRepository:
 class VersionFilterSpec:
     """Resolved version filters (base already turned into base version ids)."""
 
-    peft_type: str | None = None
+    method: MethodSelector | None = None
     base_version_ids: list[uuid.UUID] | None = None
     rank: int | None = None
     state: str | None = None
@@ -221,14 +222,24 @@ class VersionFilterSpec:
     @property
     def empty(self) -> bool:
         return all(
-            v is None
-            for v in (self.peft_type, self.base_version_ids, self.rank, self.state, self.tag)
+            v is None for v in (self.method, self.base_version_ids, self.rank, self.state, self.tag)
         )
 
 
+def _method_clause(method: MethodSelector) -> ColumnElement[bool]:
+    """``peft_type`` among the selector's (an IN on the indexed column, so a family is one
+    index range per type), or by prefix; a variant adds its boolean flag column."""
+    clauses: list[ColumnElement[bool]] = [AdapterVersion.peft_type.in_(method.peft_types)]
+    clauses += [AdapterVersion.peft_type.startswith(p, autoescape=True) for p in method.prefixes]
+    clause = or_(*clauses)
+    if method.flag is not None:
+        clause = and_(clause, getattr(AdapterVersion, method.flag).is_(True))
+    return clause
+
+
 def _filtered(stmt: Select[Any], f: VersionFilterSpec) -> Select[Any]:
-    if f.peft_type is not None:
-        stmt = stmt.where(AdapterVersion.peft_type == f.peft_type)
+    if f.method is not None:
+        stmt = stmt.where(_method_clause(f.method))
     if f.base_version_ids is not None:
         stmt = stmt.where(AdapterVersion.base_model_version_id.in_(f.base_version_ids))
     if f.rank is not None:
@@ -305,6 +316,17 @@ class VersionRepository:
         return _grouped(
             self.session, version_ids, VersionFile.adapter_version_id, VersionFile, VersionFile.name
         )
+
+    def sizes(self, version_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, int]:
+        """``{version id: total bytes of its files}`` in one grouped query."""
+        if not version_ids:
+            return {}
+        stmt = (
+            select(VersionFile.adapter_version_id, func.sum(VersionFile.size))
+            .where(VersionFile.adapter_version_id.in_(set(version_ids)))
+            .group_by(VersionFile.adapter_version_id)
+        )
+        return {row[0]: int(row[1] or 0) for row in self.session.execute(stmt)}
 
     def tags(self, version_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[str]]:
         return _grouped(

@@ -151,6 +151,11 @@ class VersionRead(BaseModel):
     state: str
     base: str
     peft_type: str
+    method: str = Field(
+        description="The method in words, the LoRA variant included (e.g. 'Weight-Decomposed "
+        "Low-Rank Adaptation (DoRA)' for LORA with use_dora)."
+    )
+    method_family: str = Field(description="lora, vector, orthogonal, bias, sparse, prompt, ...")
     task_type: str | None
     r: int | None
     lora_alpha: float | None
@@ -161,6 +166,7 @@ class VersionRead(BaseModel):
     modules_to_save: list[str] | None
     dtype: str | None
     trainable_params: int
+    size: int = Field(description="Total bytes of the version's files.")
     description: str
     tags: list[str]
     registered_by: str

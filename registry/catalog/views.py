@@ -35,6 +35,7 @@ from registry.catalog.schemas import (
 )
 from registry.catalog.schemas import ComparisonRow as ComparisonRowRead
 from registry.schemas import FileRead
+from registry.validation.methods.names import method_family, method_title
 
 
 def serving_name(namespace: str, adapter: str, version: int, digest: str) -> str:
@@ -92,9 +93,11 @@ def version_reads(
         principals = {versions[0].registered_by_id: known.registered_by}
         bases = {versions[0].base_model_version_id: known.base}
         datasets = {vid: known.datasets}
+        sizes = {vid: sum(f.size for f in known.files)}
     else:
         repo = VersionRepository(session)
         tags = repo.tags(ids)
+        sizes = repo.sizes(ids)
         files = repo.files(ids) if detail else {}
         principals = repo.principal_names([v.registered_by_id for v in versions])
         bases = BaseModelRepository(session).names_of([v.base_model_version_id for v in versions])
@@ -110,6 +113,9 @@ def version_reads(
                 namespace=namespace,
                 adapter=adapter.name,
                 ref=f"{namespace}/{adapter.name}@v{v.version}",
+                method=method_title(v.peft_type, v.config if isinstance(v.config, dict) else None),
+                method_family=method_family(v.peft_type),
+                size=sizes.get(v.id, 0),
                 base=bases.get(v.base_model_version_id, "?"),
                 tags=tags.get(v.id, []),
                 registered_by=principals.get(v.registered_by_id, "?"),

@@ -89,6 +89,7 @@ EXIT_CODES: Mapping[str, int] = {
     "corrupt_safetensors": EXIT_INVALID,
     "missing_weights": EXIT_INVALID,
     "unknown_peft_type": EXIT_INVALID,
+    "unknown_method": EXIT_INVALID,
     "invalid_adapter_config": EXIT_INVALID,
     "inconsistent_adapter": EXIT_INVALID,
     "incompatible_base": EXIT_INVALID,

@@ -6,6 +6,9 @@ A version reference REF is NS/NAME@vN, NS/NAME@sha256:<digest> or NS/NAME[@lates
 
 from __future__ import annotations
 
+import inspect
+import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -24,14 +27,25 @@ from registry.cli._common import (
     short_digest,
 )
 from registry.cli._output import OutputOpt, emit, get_state, render_record, render_table
+from registry.cli.method_types import ACCEPTED_PEFT_TYPES
 
 app = command_group(
     "Adapters and their versions. REF = NS/NAME@vN | NS/NAME@sha256:<hex> | NS/NAME[@latest]."
 )
 
-app.command("push")(adapters_write.push)
-app.command("register")(adapters_write.register)
-app.command("validate")(adapters_write.validate)
+
+def _with_types(command: Callable[..., None]) -> str:
+    """The command's help plus the accepted ``peft_type``s (a generated list: ``--help`` does
+    not import the validator)."""
+    return (
+        f"{inspect.getdoc(command)}\n\nAccepted peft_type values (README.md, Supported "
+        f"methods): {', '.join(ACCEPTED_PEFT_TYPES)}."
+    )
+
+
+app.command("push", help=_with_types(adapters_write.push))(adapters_write.push)
+app.command("register", help=_with_types(adapters_write.register))(adapters_write.register)
+app.command("validate", help=_with_types(adapters_write.validate))(adapters_write.validate)
 app.command("merge")(adapters_maths.merge)
 app.command("compose")(adapters_maths.compose)
 app.command("aggregate")(adapters_maths.aggregate)
@@ -44,6 +58,7 @@ _VERSION_KEYS = [
     "state",
     "base",
     "peft_type",
+    "method",
     "task_type",
     "r",
     "lora_alpha",
@@ -52,6 +67,7 @@ _VERSION_KEYS = [
     "use_rslora",
     "dtype",
     "trainable_params",
+    "size",
     "tags",
     "description",
     "registered_by",
@@ -63,15 +79,54 @@ _VERSION_KEYS = [
     "archived_at",
     "warnings",
 ]
-_VERSION_COLUMNS = ["ref", "state", "peft_type", "r", "base", "digest", "tags", "created_at"]
+_VERSION_COLUMNS = [
+    "ref",
+    "state",
+    "peft_type",
+    "method",
+    "r",
+    "params",
+    "size",
+    "base",
+    "digest",
+    "tags",
+    "created_at",
+]
+
+
+def _method_words(version: dict[str, Any]) -> str | None:
+    """``Title (family)``; None from a server that predates the fields."""
+    title, family = version.get("method"), version.get("method_family")
+    if title is None:
+        return None
+    return f"{title} ({family})" if family else str(title)
+
+
+_ACRONYM = re.compile(r"\(([^()]+)\)")
+
+
+def _method_short(version: dict[str, Any]) -> str | None:
+    """For tables: the acronym a title ends its name with, and the family: ``DoRA (lora)``."""
+    title = version.get("method")
+    if title is None:
+        return None
+    found = _ACRONYM.findall(str(title))
+    short = found[-1].split(",")[0].strip() if found else str(title)
+    family = version.get("method_family")
+    return f"{short} ({family})" if family else short
 
 
 def _version_row(version: dict[str, Any]) -> dict[str, Any]:
-    return {**version, "digest": short_digest(version.get("digest"))}
+    return {
+        **version,
+        "digest": short_digest(version.get("digest")),
+        "method": _method_short(version),
+        "params": version.get("trainable_params"),
+    }
 
 
 def _version_text(version: dict[str, Any]) -> str:
-    text = render_record(version, _VERSION_KEYS)
+    text = render_record({**version, "method": _method_words(version)}, _VERSION_KEYS)
     files = version.get("files") or []
     if files:
         text += "\n\n" + render_table(files, ["name", "size", "digest"])
@@ -79,7 +134,14 @@ def _version_text(version: dict[str, Any]) -> str:
 
 
 PeftTypeOpt = Annotated[
-    str | None, typer.Option("--peft-type", help="e.g. LORA.", show_default=False)
+    str | None,
+    typer.Option(
+        "--peft-type",
+        help="Method, case-insensitive: a peft_type (LORA includes DoRA/rsLoRA), dora, rslora, "
+        "adalora, or family:NAME (family:lora, family:orthogonal, ...). Exit 6 "
+        "(unknown_method) for anything else.",
+        show_default=False,
+    ),
 ]
 BaseOpt = Annotated[
     str | None,

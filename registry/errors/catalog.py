@@ -3,7 +3,7 @@ and artifact storage."""
 
 from __future__ import annotations
 
-from registry.errors.base import Conflict, NotFound, RegistryError, Unavailable
+from registry.errors.base import BadRequest, Conflict, NotFound, RegistryError, Unavailable
 
 # --- catalog -------------------------------------------------------------------------------
 
@@ -42,6 +42,14 @@ class VersionNotFound(NotFound):
     """No adapter version by that reference (``context["ref"]``)."""
 
     code = "version_not_found"
+
+
+class UnknownMethod(BadRequest):
+    """A ``peft_type`` search term (``?peft_type=`` / ``--peft-type``) names no method, variant
+    or ``family:NAME`` the registry knows (``context["peft_type"]``: the term;
+    ``context["known"]``: the names it understands; ``context["families"]``)."""
+
+    code = "unknown_method"
 
 
 class VersionFileNotFound(NotFound):

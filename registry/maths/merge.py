@@ -188,7 +188,9 @@ class _FileJob:
         compute = torch.float64 if wide else torch.float32
 
         def load(adapter_name: str) -> Any:
-            return self.adapter.load(adapter_name).to(compute)
+            tensor = self.adapter.load(adapter_name)
+            # Integer tensors (sparse indices) stay integers: float32 is exact only below 2**24.
+            return tensor.to(compute) if tensor.is_floating_point() else tensor
 
         return compute, load
 

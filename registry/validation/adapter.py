@@ -15,6 +15,8 @@ Order of checks (the first failure is raised; each names the file / tensor / mod
    described by a table (:mod:`registry.validation.methods`) are checked by its engine.
 7. Base compatibility when ``base`` is given (``incompatible_base``: ``missing_modules``,
    ``shape_mismatch``, ``vocab_mismatch``).
+   Sparse methods' indices are then read, streamed within ``max_index_bytes``
+   (:mod:`registry.validation.methods.engine_indices`: ``index_out_of_range``, ...).
 8. Health scan when the data is at most ``scan_limit_bytes`` (``unhealthy_tensors``:
    ``nan_or_inf``); an all-zero ``lora_B`` is only a warning (peft's untrained initialisation).
 """
@@ -46,6 +48,7 @@ from registry.validation.layout import classify
 from registry.validation.manifest import BaseManifest
 from registry.validation.methods import METHODS
 from registry.validation.methods.engine import check_method
+from registry.validation.methods.engine_indices import DEFAULT_MAX_INDEX_BYTES, check_sparse_data
 from registry.validation.patterns import RegexLimits
 from registry.validation.safetensors import (
     MAX_HEADER_BYTES,
@@ -216,6 +219,7 @@ def validate_adapter(
     max_tokenizer_bytes: int = MAX_TOKENIZER_BYTES,
     max_tensors: int = MAX_TENSORS,
     regex_limits: RegexLimits | None = None,
+    max_index_bytes: int = DEFAULT_MAX_INDEX_BYTES,
 ) -> ValidationReport:
     """Validate an adapter's files (name -> source); see the module docstring for the order.
 
@@ -232,6 +236,7 @@ def validate_adapter(
     weights = files[WEIGHTS_NAME]
     header = _read_header(weights, max_header_bytes=max_header_bytes, max_tensors=max_tensors)
     found = _check_tensors(cfg, header, base)
+    check_sparse_data(cfg, header, weights, base, max_index_bytes=max_index_bytes)
     found.warnings.extend(
         scan_tensors_health(
             weights,

@@ -94,8 +94,14 @@ def test_real_peft_types_without_checks_are_refused_not_accepted_unchecked(value
     assert "refused rather than stored unchecked" in info.value.detail
 
 
+#: Registry-native kinds (docs/formats.md): never a peft name, so never shadowing one.
+REGISTRY_NATIVE_TYPES = frozenset({"SPARSE_DELTA"})
+
+
 def test_every_known_type_is_a_peft_type() -> None:
-    assert KNOWN_PEFT_TYPES <= PEFT_TYPES
+    assert KNOWN_PEFT_TYPES - REGISTRY_NATIVE_TYPES <= PEFT_TYPES
+    assert REGISTRY_NATIVE_TYPES <= KNOWN_PEFT_TYPES
+    assert not REGISTRY_NATIVE_TYPES & PEFT_TYPES
     assert {"BEFT", "VERA"} <= KNOWN_PEFT_TYPES
 
 

@@ -48,16 +48,28 @@ from registry.errors import (
     MissingWeights,
     NamespaceNotFound,
     UnhealthyTensors,
+    UnknownMethod,
     UnknownPeftType,
     UploadNotFound,
     UriNotAllowed,
     VersionAlreadyExists,
 )
+from registry.schemas import documented
+from registry.validation.methods import names
 
 router = authenticated_router(prefix="/api/v1/adapters", tags=["adapters"])
 
 _VERSION = "/{namespace}/{name}/versions/{selector}"
-PeftTypeQ = Annotated[str | None, Query(max_length=32, description="LORA, IA3, ...")]
+PeftTypeQ = Annotated[
+    str | None,
+    Query(
+        max_length=64,
+        json_schema_extra=documented(names.search_pattern(), UnknownMethod),
+        description="A method, case-insensitive: a peft_type (LORA, IA3, VERA, ...), a LoRA "
+        "variant (dora, rslora, adalora) or family:NAME (family:lora, family:orthogonal, ...); "
+        "LORA includes DoRA and rsLoRA. Anything else: 400 unknown_method.",
+    ),
+]
 RankQ = Annotated[int | None, Query(ge=1, le=1_000_000)]
 StateQ = Annotated[str | None, Query(pattern="^(registered|validated|quarantined|archived)$")]
 
@@ -69,7 +81,7 @@ def _one(session: SessionDep, ctx: queries.VersionContext, *, detail: bool = Tru
 @router.get(
     "",
     response_model=Page[AdapterRead],
-    responses=responses(InvalidPageToken, NamespaceNotFound, BaseModelNotFound),
+    responses=responses(InvalidPageToken, NamespaceNotFound, BaseModelNotFound, UnknownMethod),
 )
 def list_adapters(
     actor: ActorDep,
@@ -195,7 +207,7 @@ def register_version(
 @router.get(
     "/{namespace}/{name}/versions",
     response_model=Page[VersionRead],
-    responses=responses(*VERSION_NOT_FOUND, InvalidPageToken, BaseModelNotFound),
+    responses=responses(*VERSION_NOT_FOUND, InvalidPageToken, BaseModelNotFound, UnknownMethod),
 )
 def list_versions(
     namespace: NamespacePath,

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from registry.validation.methods.peft_frequency import TABLES as FREQUENCY_TABLES
 from registry.validation.methods.peft_projection import TABLES as PROJECTION_TABLES
+from registry.validation.methods.peft_sparse import TABLES as SPARSE_TABLES
 from registry.validation.methods.peft_tables import TABLES as PEFT_TABLES
 from registry.validation.methods.spec import Method, Role
 
 METHODS: dict[str, Method] = {m.peft_type: m for m in PEFT_TABLES}
+METHODS.update({m.peft_type: m for m in SPARSE_TABLES})
 METHODS.update({m.peft_type: m for m in (*PROJECTION_TABLES, *FREQUENCY_TABLES)})
 
 __all__ = ["METHODS", "Method", "Role"]

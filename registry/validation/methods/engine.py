@@ -187,7 +187,7 @@ def _check_roles(
         if info is not None and role.indices and info.dtype not in _INT_DTYPES:
             _fail(
                 InconsistentAdapter,
-                "shape_mismatch",
+                "dtype_mismatch",
                 f"{role.suffix} must hold integers",
                 module=owner,
                 tensor=info.name,

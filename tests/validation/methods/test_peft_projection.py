@@ -50,7 +50,7 @@ def test_vblora_topk_only(llama: Path, tmp_path: Path) -> None:
     _both(adapter, llama, "VBLORA")
     name = f"{Q}.vblora_logits_A_topk_indices"
     floats = variant(adapter, tmp_path / "floats", tensors=add(name, (4, 4, 2)))
-    assert_error(invalid_dir(floats, None), "inconsistent_adapter", "shape_mismatch")
+    assert_error(invalid_dir(floats, None), "inconsistent_adapter", "dtype_mismatch")
     logits = variant(adapter, tmp_path / "logits", tensors=add(f"{Q}.vblora_logits_A", (4, 4, 16)))
     assert_error(invalid_dir(logits, None), "inconsistent_adapter", "unexpected_tensor")
 
