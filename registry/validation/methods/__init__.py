@@ -8,9 +8,11 @@ is a table here. peft methods in neither are refused as ``unknown_peft_type``.
 
 from __future__ import annotations
 
+from registry.validation.methods.peft_frequency import TABLES as FREQUENCY_TABLES
 from registry.validation.methods.peft_misc import TABLES as MISC_TABLES
 from registry.validation.methods.peft_orthogonal import TABLES as ORTHOGONAL_TABLES
 from registry.validation.methods.peft_orthogonal_blocks import TABLES as BLOCK_TABLES
+from registry.validation.methods.peft_projection import TABLES as PROJECTION_TABLES
 from registry.validation.methods.peft_sparse import TABLES as SPARSE_TABLES
 from registry.validation.methods.peft_tables import TABLES as PEFT_TABLES
 from registry.validation.methods.spec import Method, Role
@@ -18,5 +20,6 @@ from registry.validation.methods.spec import Method, Role
 METHODS: dict[str, Method] = {m.peft_type: m for m in (*PEFT_TABLES, *MISC_TABLES)}
 METHODS.update({m.peft_type: m for m in SPARSE_TABLES})
 METHODS.update({m.peft_type: m for m in (*ORTHOGONAL_TABLES, *BLOCK_TABLES)})
+METHODS.update({m.peft_type: m for m in (*PROJECTION_TABLES, *FREQUENCY_TABLES)})
 
 __all__ = ["METHODS", "Method", "Role"]

@@ -21,6 +21,7 @@ from registry.validation.checks_base import base_weights, check_extras, is_conv1
 from registry.validation.config import AdapterConfig
 from registry.validation.layout import PEFT_PREFIX, AdapterLayout, classify
 from registry.validation.manifest import BaseManifest
+from registry.validation.methods.engine_patterns import expand_counts, module_ints
 from registry.validation.methods.engine_variants import active_roles, add_derived, check_inactive
 from registry.validation.methods.spec import BASE_NAMES, Dim, Method, Role
 from registry.validation.safetensors import TensorInfo
@@ -154,6 +155,8 @@ def _wanted(role: Role, switches: Mapping[str, int | bool]) -> bool | None:
         return True
     if role.required is False:
         return None
+    if role.required.startswith("!"):
+        return not switches[role.required[1:]]
     return bool(switches[role.required])
 
 
@@ -207,6 +210,7 @@ def check_method(
     dims = config_dims(cfg, method)
     if method.check is not None and not method.roles and not method.shared:
         return _run_hook(cfg, method, tensors, base, MethodFindings())
+    method = expand_counts(method, dims)
     ints = {k: int(v) for k, v in dims.items() if not isinstance(v, bool)}
     shared, rest = _split_shared(tensors, method)
     layout: AdapterLayout = classify(rest, cfg, {role.suffix: role.suffix for role in method.roles})
@@ -223,7 +227,7 @@ def check_method(
             dims,
             lambda suffix, m=module: f"{PEFT_PREFIX}{m}.{suffix}",
         )
-        shapes = _module_shapes(cfg, base, weights, module, ints)
+        shapes = _module_shapes(cfg, base, weights, module, module_ints(cfg, method, module, ints))
         shapes.from_base = add_derived(method, shapes.env, shapes.from_base)
         base_shapes = _whole_shapes(base, weights, module)
         for role in roles:

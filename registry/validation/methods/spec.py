@@ -18,9 +18,9 @@ peft's defaults). Shapes are small expressions over named dimensions:
 * any key of ``derived`` - a name computed from the others (``b = near_divisor(fan_in, r)``),
   known once every name it needs is.
 
-Functions (:data:`FUNCTIONS`): ``min(a, b)``; ``near_divisor(n, x)`` - the divisor of ``n``
-nearest ``x`` (peft's ``adjust_oft_parameters``: OFT moves a block size that does not divide the
-input).
+Functions (:data:`FUNCTIONS`): ``min(a, b, ...)``, ``max(a, b, ...)``; ``near_divisor(n, x)`` -
+the divisor of ``n`` nearest ``x`` (peft's ``adjust_oft_parameters``: OFT moves a block size that
+does not divide the input).
 
 A name in ``bound`` is given by no config key and no base: the tensors bind it, so they must
 agree on it (OSF's trainable SVD rank, which a fraction or a per-module pattern may set).
@@ -31,10 +31,19 @@ config key, compared as written in JSON without quotes: ``init_weights=bat``). S
 share a suffix with different ``when`` - one variant of the tensor's shape each; a saved tensor
 whose suffix has no role that applies is unexpected.
 
-A dimension is an expression with ``+ - * //`` and integers (``out // block_size``), ``*`` for
+A dimension is an expression with ``+ - * //``, integers and ``min(a, b)``/``max(a, b)``
+(``(min(in, out) + r - 1) // r``: RandLoRA's bases, rounded up) or ``out // block_size``, ``*`` for
 any size, or ``>=expr`` for at least that much. A bare name not yet known is *bound* by the
 first tensor that shows it, so the tensors of one module must agree with each other even when no
 base is given; a dimension that needs a name nobody bound is checked only against a base.
+
+A role's ``required`` is ``True``, ``False`` (optional), a boolean ``dims`` key (saved exactly
+when it is true) or ``"!key"`` (saved exactly when it is false). ``patterns`` maps a dimension to
+the config key of peft's per-module override dict (``n_frequency_pattern``, ``rank_pattern``):
+a module whose path the dict's key matches (peft's ``get_pattern_key``) uses that value instead.
+A role with ``count`` (a ``dims`` key) stands for that many tensors, ``{i}`` in its suffix
+numbering them from 0 (peft's ``nn.ModuleList``: ``peanut_encoders.{i}.weight``). ``unpinned``
+maps a dimension to a switch that, when on, leaves it to be bound by each module's tensors.
 
 This module has no dependency on the rest of the validator: tables import only it.
 """
@@ -72,9 +81,11 @@ def near_divisor(n: int, x: int) -> int:
 
 
 #: Functions shape expressions may call.
-FUNCTIONS: dict[str, Callable[[int, int], int]] = {"near_divisor": near_divisor, "min": min}
+FUNCTIONS: dict[str, Callable[..., int]] = {"near_divisor": near_divisor, "min": min, "max": max}
 #: ``in`` is a Python keyword: expressions are parsed with it spelled ``in_`` (see :func:`_name`).
 _IN = re.compile(r"\bin\b")
+#: A comma between axes, not one inside ``min(...)``/``max(...)`` (calls do not nest parentheses).
+_TOP_COMMA = re.compile(r",(?![^()]*\))")
 
 
 def _name(node: ast.Name) -> str:
@@ -120,7 +131,7 @@ def _evaluate(node: ast.expr, env: Mapping[str, int]) -> int:
     if isinstance(node, ast.Call):
         assert isinstance(node.func, ast.Name)  # _check_expr lets only FUNCTIONS through
         args = [_evaluate(arg, env) for arg in node.args]
-        return FUNCTIONS[node.func.id](*args) if len(args) == 2 else -1
+        return int(FUNCTIONS[node.func.id](*args))
     if isinstance(node, ast.Constant):
         assert type(node.value) is int  # parse_dim lets no other constant through
         return node.value
@@ -144,8 +155,10 @@ def evaluate(expr: ast.expr, env: Mapping[str, int]) -> int:
 
 def _check_expr(node: ast.AST, text: str) -> None:
     if isinstance(node, ast.Call):
-        if not (isinstance(node.func, ast.Name) and node.func.id in FUNCTIONS) or node.keywords:
-            raise ValueError(f"shape expression {text!r}: unknown function")
+        func = node.func.id if isinstance(node.func, ast.Name) else ""
+        arity = len(node.args) == 2 if func == "near_divisor" else len(node.args) >= 2
+        if func not in FUNCTIONS or not arity or node.keywords:
+            raise ValueError(f"shape expression {text!r}: unknown function or arguments")
         for arg in node.args:
             _check_expr(arg, text)
         return
@@ -155,7 +168,7 @@ def _check_expr(node: ast.AST, text: str) -> None:
         or (isinstance(node, ast.BinOp) and isinstance(node.op, _OPS))
     )
     if not ok:
-        raise ValueError(f"shape expression {text!r}: only names, integers and + - * //")
+        raise ValueError(f"shape expression {text!r}: only names, integers, + - * //, min, max")
     for child in ast.iter_child_nodes(node):
         if not isinstance(child, ast.operator | ast.expr_context):
             _check_expr(child, text)
@@ -184,7 +197,7 @@ def parse_shape(text: str) -> tuple[Dim, ...] | str:
     text = text.strip()
     if text in WHOLE_SHAPES:
         return text
-    return tuple(parse_dim(part) for part in text.split(",")) if text else ()
+    return tuple(parse_dim(part) for part in _TOP_COMMA.split(text)) if text else ()
 
 
 @dataclass(frozen=True)
@@ -221,12 +234,15 @@ class Role:
 
     suffix: str
     shape: str
-    #: ``True``: always saved; ``False``: optional; a dims key: saved exactly when it is true.
+    #: ``True``: always saved; ``False``: optional; a dims key: saved exactly when it is true;
+    #: ``"!key"``: saved exactly when it is false.
     required: bool | str = True
     #: Integer tensors of indices into the base weight (sparse methods): checked to be integers.
     indices: bool = False
     #: Conditions on the config under which this role applies ("" - always); see the module doc.
     when: str = ""
+    #: A dims key: the role is a list of that many tensors, ``{i}`` in ``suffix`` numbering them.
+    count: str = ""
 
     @cached_property
     def dims(self) -> tuple[Dim, ...] | str:
@@ -261,6 +277,11 @@ class Method:
     bound: tuple[str, ...] = ()
     #: A check the table cannot express (see :data:`MethodCheck`).
     check: MethodCheck | None = field(default=None, compare=False)
+    #: Dimension -> config key of its per-module override dict (see the module docstring).
+    patterns: Mapping[str, str] = field(default_factory=dict)
+    #: Dimension -> boolean dims key: when that switch is on, peft sizes the dimension per module
+    #: from the whole model (WaveFT's ``proportional_parameters``): it is bound, not checked.
+    unpinned: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         known = set(self.dims) | BASE_NAMES | set(self.bound)
@@ -273,10 +294,14 @@ class Method:
             names = set() if isinstance(dims, str) else set().union(*(d.names for d in dims))
             if not names <= known:
                 raise ValueError(f"{self.peft_type}.{role.suffix}: unknown names {names - known}")
-            if isinstance(role.required, str) and role.required not in self.dims:
+            if role.count and role.count not in self.dims:
+                raise ValueError(f"{self.peft_type}.{role.suffix}: unknown count")
+            if isinstance(role.required, str) and role.required.lstrip("!") not in self.dims:
                 raise ValueError(f"{self.peft_type}.{role.suffix}: unknown switch")
             for cond in parse_when(role.when):
                 if cond.op in ("true", "not") and cond.key not in self.dims:
                     raise ValueError(f"{self.peft_type}.{role.suffix}: unknown switch")
+        if not {*self.patterns, *self.unpinned, *self.unpinned.values()} <= set(self.dims):
+            raise ValueError(f"{self.peft_type}: a pattern for an unknown dimension")
         if any(not _NAME.match(key) for key in self.dims):
             raise ValueError(f"{self.peft_type}: bad dims key")

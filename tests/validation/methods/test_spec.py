@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from registry.validation.methods.engine_patterns import expand_counts
 from registry.validation.methods.engine_variants import add_derived
 from registry.validation.methods.spec import (
     Method,
@@ -56,7 +57,9 @@ def test_functions_in_expressions_only_from_the_list() -> None:
     assert dim.names == {"fan_in", "r"}
     assert dim.value({"fan_in": 32, "r": 5}) == 8  # 5 -> 4 blocks of 8
     with pytest.raises(ValueError, match="unknown function"):
-        parse_dim("max(in, out)")
+        parse_dim("abs(in, out)")
+    with pytest.raises(ValueError, match="unknown function"):
+        parse_dim("near_divisor(in, out, r)")
 
 
 def test_when_conditions_parse_and_name_known_switches() -> None:
@@ -95,3 +98,45 @@ def test_bound_names_are_known_to_the_table() -> None:
 def test_conv_switches_a_layout_between_linear_and_conv2d() -> None:
     dim = parse_dim("1 + (out - 1) * conv")
     assert (dim.value({"out": 32, "conv": 0}), dim.value({"out": 32, "conv": 1})) == (1, 32)
+
+
+def test_negated_switches_patterns_and_counts_are_checked_at_import() -> None:
+    roles = (Role("a", "r", required="!only_b"), Role("b.{i}", "r", count="depth"))
+    Method("X", "x", "vector", roles=roles, dims={"r": 2, "only_b": False, "depth": 1})
+    with pytest.raises(ValueError, match="unknown switch"):
+        Method("X", "x", "vector", roles=(Role("a", "r", required="!nope"),), dims={"r": 2})
+    with pytest.raises(ValueError, match="unknown count"):
+        Method("X", "x", "vector", roles=(Role("a.{i}", "r", count="n"),), dims={"r": 2})
+    with pytest.raises(ValueError, match="pattern"):
+        Method("X", "x", "vector", roles=(Role("a", "r"),), dims={"r": 2}, patterns={"n": "p"})
+    with pytest.raises(ValueError, match="pattern"):
+        Method("X", "x", "vector", roles=(Role("a", "r"),), dims={"r": 2}, unpinned={"r": "s"})
+
+
+def test_counted_roles_expand_per_index() -> None:
+    method = Method(
+        "X",
+        "x",
+        "vector",
+        roles=(Role("a", "r"), Role("e.{i}.w", "r, r", count="depth")),
+        dims={"r": 2, "depth": 2},
+    )
+    expanded = expand_counts(method, {"r": 2, "depth": 2})
+    assert [role.suffix for role in expanded.roles] == ["a", "e.0.w", "e.1.w"]
+    assert all(not role.count for role in expanded.roles)
+    assert expand_counts(method, {"r": 2, "depth": 0}).roles == (Role("a", "r"),)
+
+
+def test_min_and_max_derive_dimensions_and_keep_axes_apart() -> None:
+    dims = parse_shape("(min(in, out) + r - 1) // r, max(in, out)")
+    assert not isinstance(dims, str)
+    bases, largest = dims
+    assert bases.names == {"in", "out", "r"}
+    assert (bases.value({"in": 32, "out": 16, "r": 12}), largest.value({"in": 32, "out": 16})) == (
+        2,
+        32,
+    )
+    assert bases.bare is None
+    for bad in ("min(in)", "abs(in, out)", "min(in, out=2)"):
+        with pytest.raises(ValueError, match="unknown function"):
+            parse_dim(bad)

@@ -1,0 +1,68 @@
+"""Per-module overrides of a method's dimensions (``Method.patterns``: ``n_frequency_pattern``,
+``rank_pattern``), resolved the way peft's ``get_pattern_key`` does, and counted roles
+(``Role.count``) expanded into one role per tensor."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import NoReturn
+
+from registry.errors import InvalidAdapterConfig
+from registry.validation.config import AdapterConfig
+from registry.validation.matching import pattern_lookup
+from registry.validation.methods.spec import Method, Role
+
+
+def module_ints(
+    cfg: AdapterConfig, method: Method, module: str, ints: Mapping[str, int]
+) -> dict[str, int]:
+    """``ints`` with the dimensions the config's pattern dicts override for ``module``, less
+    those an ``unpinned`` switch hands to peft's own per-module sizing.
+
+    Raises:
+        InvalidAdapterConfig: ``schema`` (a pattern that is not a dict of non-negative integers).
+    """
+    values = dict(ints)
+    for dim, switch in method.unpinned.items():
+        if cfg.raw.get(switch) is True:
+            values.pop(dim, None)
+    for dim, key in method.patterns.items():
+        if dim not in values:
+            continue
+        pattern = cfg.raw.get(key) or {}
+        if not isinstance(pattern, dict):
+            _schema(key)
+        value = pattern_lookup(cfg, pattern, module)
+        if value is None:
+            continue
+        if type(value) is not int or value < 0:
+            _schema(key)
+        values[dim] = value
+    return values
+
+
+def _schema(key: str) -> NoReturn:
+    raise InvalidAdapterConfig(
+        f"{key} must map module names to non-negative integers",
+        reason="schema",
+        context={"file": "adapter_config.json", "field": key},
+    )
+
+
+def expand_counts(method: Method, dims: Mapping[str, int | bool]) -> Method:
+    """``method`` with each counted role replaced by ``dims[count]`` roles numbered from 0."""
+    if not any(role.count for role in (*method.roles, *method.shared)):
+        return method
+
+    def expand(roles: tuple[Role, ...]) -> tuple[Role, ...]:
+        out: list[Role] = []
+        for role in roles:
+            if not role.count:
+                out.append(role)
+                continue
+            for i in range(int(dims[role.count])):
+                out.append(replace(role, suffix=role.suffix.replace("{i}", str(i)), count=""))
+        return tuple(out)
+
+    return replace(method, roles=expand(method.roles), shared=expand(method.shared))
