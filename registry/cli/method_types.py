@@ -6,6 +6,7 @@ ACCEPTED_PEFT_TYPES: tuple[str, ...] = (
     "ADALORA",
     "ADAPTION_PROMPT",
     "BEFT",
+    "BITFIT",
     "BOFT",
     "C3A",
     "CPT",

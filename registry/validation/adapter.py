@@ -48,8 +48,10 @@ from registry.validation.files import (
 from registry.validation.layout import classify
 from registry.validation.manifest import BaseManifest
 from registry.validation.methods import METHODS
+from registry.validation.methods.bias_checks import check_bias_deltas
 from registry.validation.methods.engine import check_method
 from registry.validation.methods.engine_indices import DEFAULT_MAX_INDEX_BYTES, check_sparse_data
+from registry.validation.methods.registry_tables import BITFIT
 from registry.validation.patterns import RegexLimits
 from registry.validation.safetensors import (
     MAX_HEADER_BYTES,
@@ -185,6 +187,8 @@ def _check_tensors(
     method = METHODS.get(cfg.peft_type)
     if method is not None:
         result = check_method(cfg, method, header.tensors, base)
+        if method is BITFIT:
+            check_bias_deltas(header.tensors, base)
         found.targets, found.checked = result.targets, result.checked
         found.warnings.extend(result.warnings)
         if result.rank is not None:

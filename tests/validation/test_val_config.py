@@ -12,6 +12,7 @@ from registry.errors import InvalidAdapterConfig, UnknownPeftType
 from registry.validation import AdapterConfig, config_from_dict, parse_config
 from registry.validation.config import KNOWN_PEFT_TYPES, PEFT_TYPES
 from registry.validation.matching import module_is_targeted, pattern_lookup
+from registry.validation.methods.registry_tables import TABLES as REGISTRY_TABLES
 
 
 def _cfg(**fields: Any) -> AdapterConfig:
@@ -95,14 +96,14 @@ def test_real_peft_types_without_checks_are_refused_not_accepted_unchecked(value
 
 
 #: Registry-native kinds (docs/formats.md): never a peft name, so never shadowing one.
-REGISTRY_NATIVE_TYPES = frozenset({"SPARSE_DELTA"})
+REGISTRY_NATIVE_TYPES = frozenset({"SPARSE_DELTA", *(m.peft_type for m in REGISTRY_TABLES)})
 
 
 def test_every_known_type_is_a_peft_type() -> None:
     assert KNOWN_PEFT_TYPES - REGISTRY_NATIVE_TYPES <= PEFT_TYPES
     assert REGISTRY_NATIVE_TYPES <= KNOWN_PEFT_TYPES
     assert not REGISTRY_NATIVE_TYPES & PEFT_TYPES
-    assert {"BEFT", "VERA"} <= KNOWN_PEFT_TYPES
+    assert {"BEFT", "VERA", "BITFIT"} <= KNOWN_PEFT_TYPES
 
 
 @pytest.mark.parametrize(

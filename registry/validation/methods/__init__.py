@@ -15,11 +15,20 @@ from registry.validation.methods.peft_orthogonal_blocks import TABLES as BLOCK_T
 from registry.validation.methods.peft_projection import TABLES as PROJECTION_TABLES
 from registry.validation.methods.peft_sparse import TABLES as SPARSE_TABLES
 from registry.validation.methods.peft_tables import TABLES as PEFT_TABLES
+from registry.validation.methods.registry_tables import TABLES as REGISTRY_TABLES
 from registry.validation.methods.spec import Method, Role
 
-METHODS: dict[str, Method] = {m.peft_type: m for m in (*PEFT_TABLES, *MISC_TABLES)}
-METHODS.update({m.peft_type: m for m in SPARSE_TABLES})
-METHODS.update({m.peft_type: m for m in (*ORTHOGONAL_TABLES, *BLOCK_TABLES)})
-METHODS.update({m.peft_type: m for m in (*PROJECTION_TABLES, *FREQUENCY_TABLES)})
+TABLES: tuple[Method, ...] = (
+    *PEFT_TABLES,
+    *PROJECTION_TABLES,
+    *FREQUENCY_TABLES,
+    *ORTHOGONAL_TABLES,
+    *BLOCK_TABLES,
+    *SPARSE_TABLES,
+    *MISC_TABLES,
+    *REGISTRY_TABLES,
+)
+METHODS: dict[str, Method] = {m.peft_type: m for m in TABLES}
+assert len(METHODS) == len(TABLES), "two tables for one peft_type"
 
 __all__ = ["METHODS", "Method", "Role"]
