@@ -11,7 +11,8 @@ an edit that still does not fit fails while merging (``shape_mismatch``; the out
 so nothing is left). Replaying the edits on ``meta`` tensors first was dropped: the first meta
 operation imports ``torch._dynamo`` (1.3 s), thirty times the merge of a small model.
 The sparse methods (SPARSE_DELTA, SHIRA, SUPERTUNING, TRAINABLE_TOKENS) are checked and turned
-into scatter edits by :mod:`registry.maths.sparse`.
+into scatter edits by :mod:`registry.maths.sparse`; the bias-only methods (BITFIT, BEFT) into
+bias additions by :mod:`registry.maths.bias`.
 
 Errors: :class:`~registry.errors.NotMergeable` (``context["peft_type"]``; ``reason`` for a LoRA
 variant or a convolution layer), :class:`~registry.errors.IncompatibleAdapters` reasons
@@ -27,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from registry.errors import IncompatibleAdapters, IncompatibleBase, NotMergeable
+from registry.maths.bias import BIAS_MERGEABLE, bias_edits
 from registry.maths.deltas import (
     AdaLoraDelta,
     AddScaled,
@@ -87,7 +89,7 @@ class MergePlan:
 
 def refuse_unmergeable(cfg: AdapterConfig) -> None:
     """Raise ``NotMergeable`` for a method (or LoRA variant) with no weight delta to merge."""
-    if cfg.peft_type in SPARSE_MERGEABLE:
+    if cfg.peft_type in SPARSE_MERGEABLE | BIAS_MERGEABLE:
         return
     if cfg.peft_type not in LORA_LIKE_PEFT_TYPES:
         raise NotMergeable(
@@ -124,7 +126,9 @@ def plan_merge(cfg: AdapterConfig, adapter: StFile, manifest: BaseManifest) -> M
     """
     refuse_unmergeable(cfg)
     if cfg.peft_type in SPARSE_MERGEABLE:
-        return _sparse_plan(cfg, adapter, manifest)
+        return _edits_plan(cfg, *sparse_edits(cfg, adapter, manifest), manifest)
+    if cfg.peft_type in BIAS_MERGEABLE:
+        return _edits_plan(cfg, *bias_edits(cfg, adapter, manifest), manifest)
     layout = classify(adapter.tensors, cfg)
     for group in layout.modules.values():
         check_module(cfg, group)
@@ -150,9 +154,11 @@ def plan_merge(cfg: AdapterConfig, adapter: StFile, manifest: BaseManifest) -> M
     return plan
 
 
-def _sparse_plan(cfg: AdapterConfig, adapter: StFile, manifest: BaseManifest) -> MergePlan:
-    """The sparse methods (:mod:`registry.maths.sparse`): their own checks and edits."""
-    edits, modules = sparse_edits(cfg, adapter, manifest)
+def _edits_plan(
+    cfg: AdapterConfig, edits: list[tuple[str, Edit]], modules: int, manifest: BaseManifest
+) -> MergePlan:
+    """The sparse (:mod:`registry.maths.sparse`) and bias-only (:mod:`registry.maths.bias`)
+    methods: edits their own modules checked."""
     plan = MergePlan(peft_type=cfg.peft_type, modules=modules)
     for target, edit in edits:
         plan.add(target, edit)
