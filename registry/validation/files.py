@@ -66,6 +66,13 @@ MAX_TEXT_BYTES = 8 * 1024 * 1024
 MAX_TOKENIZER_BYTES = 40 * 1024 * 1024
 VOCABULARY_FILES: frozenset[str] = frozenset({"tokenizer.json", "vocab.json", "merges.txt"})
 
+#: The AdapterHub ``adapters`` library's default (pickle) weights file, refused with its fix.
+ADAPTERHUB_PICKLE_NAME = "pytorch_adapter.bin"
+ADAPTERHUB_PICKLE_FIX = (
+    "pickle-format weights are not accepted; save with "
+    "model.save_adapter(dir, name, use_safetensors=True), or convert locally with "
+    "`adapter-registry adapters convert DIR`"
+)
 _PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib")
 _ARCHIVE_MAGIC: tuple[bytes, ...] = (
     b"PK\x03\x04",  # zip (torch.save since 1.6, .npz, .pt)
@@ -152,6 +159,8 @@ def check_file_allowed(name: str, head: bytes) -> None:
     """
     if _unsafe_name(name):
         _forbid(name, "forbidden_name", "unsafe file name")
+    if name == ADAPTERHUB_PICKLE_NAME:
+        _forbid(name, "pickle", ADAPTERHUB_PICKLE_FIX)
     if name.lower().endswith(_PICKLE_SUFFIXES):
         _forbid(name, "pickle", "pickle-format weights are not accepted; use safetensors")
     if name == WEIGHTS_NAME and looks_like_safetensors(head):
