@@ -106,6 +106,17 @@ def refuse_unmergeable(cfg: AdapterConfig) -> None:
         )
 
 
+def refuse_quantized(cfg: AdapterConfig, manifest: BaseManifest) -> None:
+    """A pre-quantized base (QLoRA) cannot be merged into: merge into the unquantized base."""
+    quant = manifest.quantization
+    if quant is not None:
+        raise NotMergeable(
+            f"the base is quantized ({quant['method']}, {quant.get('bits')}-bit): merge into the"
+            " unquantized base it was made from",
+            context={"peft_type": cfg.peft_type, "reason": "quantized_base", **quant},
+        )
+
+
 def _missing(detail: str, **context: Any) -> NoReturn:
     raise IncompatibleAdapters(detail, context={"reason": "module_not_in_base", **context})
 
@@ -125,6 +136,7 @@ def plan_merge(cfg: AdapterConfig, adapter: StFile, manifest: BaseManifest) -> M
         AdapterInvalid: the adapter is inconsistent with itself (validation errors).
     """
     refuse_unmergeable(cfg)
+    refuse_quantized(cfg, manifest)
     if cfg.peft_type in SPARSE_MERGEABLE:
         return _edits_plan(cfg, *sparse_edits(cfg, adapter, manifest), manifest)
     if cfg.peft_type in BIAS_MERGEABLE:

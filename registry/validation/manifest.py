@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from registry.errors import ForbiddenFile, InvalidBaseModel
+from registry.validation.quantized import logical_tensors, quantization_of
 from registry.validation.safetensors import (
     MAX_HEADER_BYTES,
     MAX_TENSORS,
@@ -64,6 +65,11 @@ class BaseManifest:
 
     tensors: dict[str, TensorSpec]
     config: dict[str, Any]
+
+    @property
+    def quantization(self) -> dict[str, Any] | None:
+        """How a pre-quantized checkpoint is quantized (:func:`.quantized.quantization_of`)."""
+        return quantization_of(self.config)
 
     def _get(self, *names: str) -> Any:
         """First present key, looked up in config.json then in a nested ``text_config``."""
@@ -242,7 +248,7 @@ def read_base_sources(
             max_header_bytes=max_header_bytes,
             max_tensors=max_tensors,
         )
-        return manifest_from_parts(config, [header])
+        return _logical(manifest_from_parts(config, [header]), [(files[SINGLE_WEIGHTS], header)])
     if INDEX_NAME not in files:
         _fail("missing_weights", "no model.safetensors nor model.safetensors.index.json")
     index = _load_json(
@@ -257,6 +263,7 @@ def read_base_sources(
         if not isinstance(shard, str) or "/" in shard or "\\" in shard or shard in ("", ".", ".."):
             _fail("bad_index", "weight_map value is not a shard file name", tensor=tensor)
     headers: list[SafetensorsHeader] = []
+    sources: list[tuple[ByteSource, SafetensorsHeader]] = []
     for shard in sorted(set(weight_map.values())):
         if shard not in files:
             _fail("missing_weights", "shard named by the index is missing", file=shard)
@@ -270,6 +277,7 @@ def read_base_sources(
             if weight_map.get(tensor) != shard:
                 _fail("bad_index", "tensor not mapped to this shard", file=shard, tensor=tensor)
         headers.append(header)
+        sources.append((files[shard], header))
     manifest = manifest_from_parts(config, headers)
     for tensor, shard in weight_map.items():
         if tensor not in manifest.tensors:
@@ -279,7 +287,15 @@ def read_base_sources(
                 file=shard,
                 tensor=tensor,
             )
-    return manifest
+    return _logical(manifest, sources)
+
+
+def _logical(
+    manifest: BaseManifest, sources: list[tuple[ByteSource, SafetensorsHeader]]
+) -> BaseManifest:
+    """A quantized checkpoint's manifest keeps logical shapes (:mod:`.quantized`)."""
+    tensors = logical_tensors(manifest.config, manifest.tensors, sources)
+    return BaseManifest(tensors=tensors, config=manifest.config)
 
 
 def read_base_dir(
