@@ -4,6 +4,9 @@ current); do not edit."""
 
 ACCEPTED_PEFT_TYPES: tuple[str, ...] = (
     "ADALORA",
+    "ADAPTERHUB_DOUBLE_SEQ_BN",
+    "ADAPTERHUB_PAR_BN",
+    "ADAPTERHUB_SEQ_BN",
     "ADAPTION_PROMPT",
     "BEFT",
     "BITFIT",

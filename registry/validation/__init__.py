@@ -4,7 +4,7 @@ No database, no HTTP, no torch. Everything reads through :class:`ByteSource`, so
 validates a local directory, a staged upload or an object in S3 (range reads).
 """
 
-from registry.validation.adapter import DEFAULT_SCAN_LIMIT_BYTES, ValidationReport, validate_adapter
+from registry.validation.adapter import DEFAULT_SCAN_LIMIT_BYTES, validate_adapter
 from registry.validation.config import (
     KNOWN_PEFT_TYPES,
     PEFT_TYPES,
@@ -24,6 +24,7 @@ from registry.validation.manifest import (
     read_base_dir,
     read_base_sources,
 )
+from registry.validation.report import ValidationReport
 from registry.validation.safetensors import (
     MAX_HEADER_BYTES,
     SafetensorsHeader,

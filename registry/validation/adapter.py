@@ -23,12 +23,12 @@ Order of checks (the first failure is raised; each names the file / tensor / mod
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from registry.errors import ForbiddenFile, InvalidAdapterConfig, MissingWeights
+from registry.validation.adapterhub_validate import is_adapterhub_dir, validate_adapterhub
 from registry.validation.checks_base import check_against_base
 from registry.validation.checks_lora import check_module
 from registry.validation.checks_prompt import check_prompt_against_base, check_prompt_tensors
@@ -53,6 +53,7 @@ from registry.validation.methods.engine import check_method
 from registry.validation.methods.engine_indices import DEFAULT_MAX_INDEX_BYTES, check_sparse_data
 from registry.validation.methods.registry_tables import BITFIT
 from registry.validation.patterns import RegexLimits
+from registry.validation.report import ValidationReport
 from registry.validation.safetensors import (
     MAX_HEADER_BYTES,
     MAX_TENSORS,
@@ -63,33 +64,6 @@ from registry.validation.source import ByteSource
 from registry.validation.tensor_health import scan_tensors_health
 
 DEFAULT_SCAN_LIMIT_BYTES = 64 * 1024 * 1024
-
-
-@dataclass(frozen=True)
-class ValidationReport:
-    """What a valid adapter is: method, ranks, targets, sizes, and non-fatal warnings."""
-
-    peft_type: str
-    task_type: str | None
-    base_model_name_or_path: str | None
-    revision: str | None
-    r: int | None
-    lora_alpha: float | None
-    target_modules: list[str]
-    rank_pattern: dict[str, Any]
-    use_dora: bool
-    use_rslora: bool
-    modules_to_save: list[str] | None
-    dtype: str | None
-    trainable_params: int
-    tensor_count: int
-    files: dict[str, int]
-    warnings: list[str] = field(default_factory=list)
-    checked_against_base: bool = False
-
-    def to_json(self) -> dict[str, Any]:
-        """Return a JSON-ready dict (plain lists/dicts, no tuples)."""
-        return dataclasses.asdict(self)
 
 
 def _read_config(
@@ -236,6 +210,10 @@ def validate_adapter(
     Raises:
         AdapterInvalid: a subclass with a stable ``code`` and ``context["reason"]``.
     """
+    if is_adapterhub_dir(files, max_config_bytes):
+        return validate_adapterhub(
+            files, base=base, max_header_bytes=max_header_bytes, max_tensors=max_tensors
+        )
     _check_files(files, max_text_bytes=max_text_bytes, max_tokenizer_bytes=max_tokenizer_bytes)
     cfg = _read_config(files[CONFIG_NAME], max_config_bytes, regex_limits or RegexLimits())
     weights = files[WEIGHTS_NAME]

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from registry.validation.adapterhub import HUB_TYPES
 from registry.validation.config import KNOWN_PEFT_TYPES, PEFT_TYPES
 from registry.validation.methods import METHODS
 
@@ -43,6 +44,9 @@ HAND_CHECKED: Mapping[str, tuple[str, str]] = {
     "CPT": ("Context-aware prompt tuning (CPT)", "prompt"),
     "BITFIT": ("BitFit bias-only delta (registry-native)", "bias"),
     "SPARSE_DELTA": ("Sparse weight delta (registry-native, coordinate format)", "sparse"),
+    "ADAPTERHUB_SEQ_BN": ("Sequential bottleneck adapter (Pfeiffer, AdapterHub)", "bottleneck"),
+    "ADAPTERHUB_DOUBLE_SEQ_BN": ("Double bottleneck adapter (Houlsby, AdapterHub)", "bottleneck"),
+    "ADAPTERHUB_PAR_BN": ("Parallel bottleneck adapter (AdapterHub)", "bottleneck"),
 }
 
 #: Families by ``peft_type`` prefix, for types named by convention (AdapterHub's modules).
@@ -85,7 +89,7 @@ FALLBACK_FAMILY = "other"
 
 def accepted_types() -> list[str]:
     """Every ``peft_type`` the validator accepts, sorted."""
-    return sorted(KNOWN_PEFT_TYPES | METHODS.keys())
+    return sorted(KNOWN_PEFT_TYPES | METHODS.keys() | HUB_TYPES)
 
 
 def method_family(peft_type: str) -> str:

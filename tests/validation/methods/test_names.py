@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from registry.validation.adapterhub import HUB_TYPES
 from registry.validation.config import KNOWN_PEFT_TYPES
 from registry.validation.methods import METHODS
 from registry.validation.methods import names as n
@@ -13,7 +14,7 @@ from registry.validation.methods import names as n
 
 class TestTitlesAndFamilies:
     def test_every_accepted_type_has_a_title_and_a_known_family(self) -> None:
-        assert set(n.accepted_types()) == KNOWN_PEFT_TYPES | set(METHODS)
+        assert set(n.accepted_types()) == KNOWN_PEFT_TYPES | set(METHODS) | HUB_TYPES
         for peft_type in n.accepted_types():
             assert n.method_title(peft_type) != peft_type, f"{peft_type} has no title"
             assert n.method_family(peft_type) in n.known_families()
@@ -51,7 +52,8 @@ class TestTitlesAndFamilies:
 
     def test_adapterhub_types_are_bottleneck_adapters_by_prefix(self) -> None:
         assert n.method_family("ADAPTERHUB_DOUBLE_SEQ_BN") == "bottleneck"
-        assert "double_seq_bn" in n.method_title("ADAPTERHUB_DOUBLE_SEQ_BN")
+        assert "Houlsby" in n.method_title("ADAPTERHUB_DOUBLE_SEQ_BN")
+        assert n.method_family("ADAPTERHUB_FUTURE_KIND") == "bottleneck"
 
 
 class TestSelectMethods:
@@ -68,7 +70,10 @@ class TestSelectMethods:
             ("dora", n.MethodSelector(("LORA",), flag="use_dora")),
             ("RSLORA", n.MethodSelector(("LORA",), flag="use_rslora")),
             ("adapterhub_seq_bn", n.MethodSelector(("ADAPTERHUB_SEQ_BN",))),
-            ("family:bottleneck", n.MethodSelector((), prefixes=("ADAPTERHUB_",))),
+            (
+                "family:bottleneck",
+                n.MethodSelector(tuple(sorted(HUB_TYPES)), prefixes=("ADAPTERHUB_",)),
+            ),
             ("nope", None),
             ("family:nope", None),
         ],

@@ -1,0 +1,232 @@
+"""Bottleneck adapter modules saved by AdapterHub's ``adapters`` library (Houlsby, Pfeiffer,
+parallel), validated from their headers like every other method.
+
+Files (``model.save_adapter(dir, name, use_safetensors=True)``): ``adapter_config.json`` -
+``{"config": {...}, "hidden_size", "model_class", "model_name", "model_type", "name",
+"version"}`` - and ``adapter.safetensors``; a prediction head adds ``head_config.json`` and
+``model_head.safetensors``. The default ``pytorch_adapter.bin`` is a pickle and is refused
+(``forbidden_file`` / ``pickle``; ``adapter-registry adapters convert DIR`` converts it locally).
+
+Tensors, per adapted position ``<path>`` (``...layer.<i>.output`` for the output adapter,
+``...layer.<i>.attention.output`` for the multi-head one):
+``<path>.adapters.<name>.adapter_down.<j>.weight`` ``[hidden // reduction_factor, hidden]``
+(``j`` is 1 after a ``ln_before`` norm, else 0) and ``.bias``, ``adapter_up.weight``
+``[hidden, hidden // reduction_factor]`` and ``.bias``, ``adapter_norm_after.weight|bias``
+``[hidden]`` with ``ln_after``. ``<name>`` is the config's ``name``.
+
+The method (``peft_type``) is named from the config: ``ADAPTERHUB_PAR_BN`` (``is_parallel``),
+``ADAPTERHUB_DOUBLE_SEQ_BN`` (``mh_adapter`` and ``output_adapter``: Houlsby),
+``ADAPTERHUB_SEQ_BN`` (Pfeiffer). Others (prefix tuning, PHM, compositions) are refused as
+``unknown_peft_type`` / ``not_validated``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any, NoReturn
+
+from registry.errors import (
+    IncompatibleBase,
+    InconsistentAdapter,
+    InvalidAdapterConfig,
+    UnknownPeftType,
+)
+from registry.validation.manifest import BaseManifest
+from registry.validation.safetensors import TensorInfo
+
+HUB_CONFIG = "adapter_config.json"
+HUB_WEIGHTS = "adapter.safetensors"
+HUB_HEAD_CONFIG = "head_config.json"
+HUB_HEAD_WEIGHTS = "model_head.safetensors"
+HUB_FILES: frozenset[str] = frozenset({HUB_CONFIG, HUB_WEIGHTS, HUB_HEAD_CONFIG, HUB_HEAD_WEIGHTS})
+HUB_TYPES: frozenset[str] = frozenset(
+    {"ADAPTERHUB_SEQ_BN", "ADAPTERHUB_DOUBLE_SEQ_BN", "ADAPTERHUB_PAR_BN"}
+)
+_KEY = re.compile(r"(?P<path>.+)\.adapters\.(?P<name>[^.]+)\.(?P<part>.+)\Z")
+_LAYER = re.compile(r"\.(?:layer|layers|h|block|blocks)\.(\d+)\.")
+_META = ("config", "model_class", "name", "version")
+
+
+def _bad_config(detail: str, field: str) -> NoReturn:
+    raise InvalidAdapterConfig(
+        detail, reason="schema", context={"file": HUB_CONFIG, "field": field}
+    )
+
+
+def _inconsistent(reason: str, detail: str, **context: Any) -> NoReturn:
+    raise InconsistentAdapter(detail, reason=reason, context=context)
+
+
+def is_adapterhub_config(raw: Mapping[str, Any]) -> bool:
+    """``adapter_config.json`` as ``adapters`` writes it (``config``, ``model_class``, ...)."""
+    return all(key in raw for key in _META) and isinstance(raw.get("config"), dict)
+
+
+def hub_method(raw: Mapping[str, Any]) -> str:
+    """The ``peft_type`` the registry lists this adapter under.
+
+    Raises:
+        UnknownPeftType: ``not_validated`` for a kind without checks here.
+    """
+    cfg = raw["config"]
+    if cfg.get("architecture") not in (None, "bottleneck") or cfg.get("phm_layer"):
+        kind = cfg.get("architecture") or "phm"
+        raise UnknownPeftType(
+            f"AdapterHub {kind} adapters cannot be validated yet",
+            reason="not_validated",
+            context={"peft_type": f"ADAPTERHUB_{str(kind).upper()}"[:64]},
+        )
+    if cfg.get("is_parallel"):
+        return "ADAPTERHUB_PAR_BN"
+    if cfg.get("mh_adapter") and cfg.get("output_adapter"):
+        return "ADAPTERHUB_DOUBLE_SEQ_BN"
+    return "ADAPTERHUB_SEQ_BN"
+
+
+def _width(hidden: int, factor: Any, layer: int | None) -> int:
+    if isinstance(factor, Mapping):
+        factor = factor.get(str(layer), factor.get("default"))
+    ok = isinstance(factor, int | float) and not isinstance(factor, bool) and factor > 0
+    if not ok:
+        _bad_config("reduction_factor must be a positive number (or per-layer map)", "config")
+    return max(1, int(hidden // factor))
+
+
+def _parts(cfg: Mapping[str, Any], width: int, hidden: int) -> dict[str, tuple[int, ...]]:
+    down = 1 if cfg.get("ln_before") else 0
+    parts = {
+        f"adapter_down.{down}.weight": (width, hidden),
+        f"adapter_down.{down}.bias": (width,),
+        "adapter_up.weight": (hidden, width),
+        "adapter_up.bias": (hidden,),
+    }
+    if cfg.get("ln_after"):
+        parts.update({"adapter_norm_after.weight": (hidden,), "adapter_norm_after.bias": (hidden,)})
+    return parts
+
+
+def check_adapterhub(
+    raw: Mapping[str, Any], tensors: Mapping[str, TensorInfo], base: BaseManifest | None
+) -> tuple[list[str], int]:
+    """Check the tensors against the config (and the base); return the adapted positions and
+    the bottleneck width.
+
+    Raises:
+        InvalidAdapterConfig: ``schema``.
+        InconsistentAdapter: ``unexpected_tensor``, ``missing_tensor``, ``shape_mismatch``.
+        IncompatibleBase: ``model_type_mismatch``, ``shape_mismatch``, ``missing_modules``.
+    """
+    cfg, name, hidden = raw["config"], raw["name"], raw.get("hidden_size")
+    if not isinstance(name, str) or not name:
+        _bad_config("name must be a non-empty string", "name")
+    if not isinstance(hidden, int) or isinstance(hidden, bool) or hidden <= 0:
+        _bad_config("hidden_size must be a positive integer", "hidden_size")
+    leave_out = cfg.get("leave_out") or []
+    if not isinstance(leave_out, list) or not all(isinstance(i, int) for i in leave_out):
+        _bad_config("leave_out must be a list of layer indices", "config")
+    groups: dict[str, dict[str, TensorInfo]] = {}
+    for key, info in tensors.items():
+        match = _KEY.match(key)
+        if match is None or match["name"] != name:
+            _inconsistent(
+                "unexpected_tensor", f"{key} is not a tensor of adapter {name!r}", tensor=key
+            )
+        groups.setdefault(match["path"], {})[match["part"]] = info
+    widths: set[int] = set()
+    for path, parts in sorted(groups.items()):
+        layer = _layer(path)
+        if layer is not None and layer in leave_out:
+            _inconsistent("unexpected_tensor", f"layer {layer} is left out", module=path)
+        width = _width(hidden, cfg.get("reduction_factor"), layer)
+        widths.add(width)
+        _check_parts(path, parts, _parts(cfg, width, hidden))
+    _check_positions(cfg, groups)
+    if base is not None:
+        _check_base(raw, hidden, groups, base)
+    return sorted(groups), max(widths, default=0)
+
+
+def _layer(path: str) -> int | None:
+    found = _LAYER.search(path + ".")
+    return int(found.group(1)) if found else None
+
+
+def _check_parts(
+    path: str, parts: Mapping[str, TensorInfo], expected: Mapping[str, tuple[int, ...]]
+) -> None:
+    for part, info in sorted(parts.items()):
+        if part not in expected:
+            _inconsistent(
+                "unexpected_tensor", f"{info.name}: not saved by this config", tensor=info.name
+            )
+        if info.shape != expected[part]:
+            _inconsistent(
+                "shape_mismatch",
+                f"{info.name}: expected {list(expected[part])}, got {list(info.shape)}",
+                tensor=info.name,
+                expected=list(expected[part]),
+                actual=list(info.shape),
+            )
+    for part in sorted(expected.keys() - parts.keys()):
+        _inconsistent("missing_tensor", f"{path}: {part} missing", module=path, tensor=part)
+
+
+def _check_positions(cfg: Mapping[str, Any], groups: Mapping[str, Any]) -> None:
+    """Each layer with an adapter has one at every position the config asks for."""
+    wanted = [
+        p
+        for p, on in (("attention", cfg.get("mh_adapter")), ("output", cfg.get("output_adapter")))
+        if on
+    ]
+    layers: dict[int, set[str]] = {}
+    for path in groups:
+        layer = _layer(path)
+        if layer is not None:
+            kind = "attention" if ".attention." in path + "." or ".attn" in path else "output"
+            layers.setdefault(layer, set()).add(kind)
+    for layer, kinds in sorted(layers.items()):
+        for kind in wanted:
+            if kind not in kinds:
+                _inconsistent(
+                    "missing_tensor",
+                    f"layer {layer} has no {kind} adapter",
+                    layer=layer,
+                    position=kind,
+                )
+
+
+def _check_base(
+    raw: Mapping[str, Any], hidden: int, groups: Mapping[str, Any], base: BaseManifest
+) -> None:
+    model_type = raw.get("model_type")
+    if base.model_type is not None and model_type not in (None, base.model_type):
+        raise IncompatibleBase(
+            f"adapter for {model_type}, base is {base.model_type}",
+            reason="model_type_mismatch",
+            context={"expected": base.model_type, "actual": model_type},
+        )
+    if base.hidden_size is not None and base.hidden_size != hidden:
+        raise IncompatibleBase(
+            f"adapter hidden size {hidden}, base {base.hidden_size}",
+            reason="shape_mismatch",
+            context={"field": "hidden_size", "expected": base.hidden_size, "actual": hidden},
+        )
+    names = list(base.tensors)
+    for path in sorted(groups):
+        layer = _layer(path)
+        beyond = layer is not None and base.num_layers is not None and layer >= base.num_layers
+        if beyond or not _in_base(path, names):
+            raise IncompatibleBase(
+                f"{path} is not a module of the base",
+                reason="missing_modules",
+                context={"module": path},
+            )
+
+
+def _in_base(path: str, names: list[str]) -> bool:
+    """Some base tensor lives under ``path``, with or without the head model's prefix
+    (``bert.encoder...`` in the adapter, ``encoder...`` in a bare ``BertModel`` checkpoint)."""
+    parts = path.split(".")
+    candidates = {".".join(parts[i:]) for i in range(min(2, len(parts) - 1))}
+    return any(n.startswith(c + ".") or f".{c}." in n for n in names for c in candidates)
