@@ -37,6 +37,8 @@ from registry.validation.config import MAX_CONFIG_BYTES, AdapterConfig, parse_co
 from registry.validation.files import (
     CONFIG_NAME,
     HEAD_BYTES,
+    HUB_JSON,
+    HUB_SAFETENSORS,
     MAX_TEXT_BYTES,
     MAX_TOKENIZER_BYTES,
     TEXT_EXTRAS,
@@ -98,6 +100,12 @@ def _check_files(
     """Steps 1-3: every file allowed, config and weights present, text extras sound."""
     for name, src in files.items():
         check_file_allowed(name, src.read_at(0, HEAD_BYTES))
+    for name in sorted(files.keys() & (HUB_SAFETENSORS | HUB_JSON)):
+        raise ForbiddenFile(
+            f"{name} belongs to an AdapterHub adapter, not a peft one",
+            reason="forbidden_name",
+            context={"file": name},
+        )
     if CONFIG_NAME not in files:
         raise InvalidAdapterConfig(
             "adapter_config.json is missing", reason="missing_config", context={"file": CONFIG_NAME}

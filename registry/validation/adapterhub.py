@@ -39,7 +39,6 @@ HUB_CONFIG = "adapter_config.json"
 HUB_WEIGHTS = "adapter.safetensors"
 HUB_HEAD_CONFIG = "head_config.json"
 HUB_HEAD_WEIGHTS = "model_head.safetensors"
-HUB_FILES: frozenset[str] = frozenset({HUB_CONFIG, HUB_WEIGHTS, HUB_HEAD_CONFIG, HUB_HEAD_WEIGHTS})
 HUB_TYPES: frozenset[str] = frozenset(
     {"ADAPTERHUB_SEQ_BN", "ADAPTERHUB_DOUBLE_SEQ_BN", "ADAPTERHUB_PAR_BN"}
 )

@@ -4,18 +4,19 @@ config, the strict safetensors headers, then the bottleneck checks."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
-from registry.errors import AdapterInvalid
+from registry.errors import AdapterInvalid, ForbiddenFile
 from registry.validation.adapterhub import (
     HUB_CONFIG,
-    HUB_FILES,
+    HUB_HEAD_CONFIG,
     HUB_HEAD_WEIGHTS,
     HUB_WEIGHTS,
     check_adapterhub,
     hub_method,
     is_adapterhub_config,
 )
-from registry.validation.config import load_config_json
+from registry.validation.config import MAX_CONFIG_BYTES, load_config_json
 from registry.validation.files import HEAD_BYTES, WEIGHTS_NAME, check_file_allowed
 from registry.validation.manifest import BaseManifest
 from registry.validation.report import ValidationReport
@@ -37,6 +38,16 @@ def is_adapterhub_dir(files: Mapping[str, ByteSource], max_config_bytes: int) ->
     return is_adapterhub_config(raw)
 
 
+def _json(src: ByteSource, name: str) -> dict[str, Any]:
+    if src.size > MAX_CONFIG_BYTES:  # refuse before reading the bytes
+        raise ForbiddenFile(
+            f"{name} larger than {MAX_CONFIG_BYTES} bytes",
+            reason="too_large",
+            context={"file": name, "size": src.size},
+        )
+    return load_config_json(src.read_at(0, src.size))
+
+
 def validate_adapterhub(
     files: Mapping[str, ByteSource],
     *,
@@ -50,10 +61,12 @@ def validate_adapterhub(
         AdapterInvalid: a subclass with a stable ``code`` and ``context["reason"]``.
     """
     for name, src in files.items():
-        if name not in HUB_FILES:
-            check_file_allowed(name, src.read_at(0, HEAD_BYTES))
-    config = files[HUB_CONFIG]
-    raw = load_config_json(config.read_at(0, config.size))
+        check_file_allowed(name, src.read_at(0, HEAD_BYTES))
+    if WEIGHTS_NAME in files:  # is_adapterhub_dir's caller guarantees it; a guard
+        raise ForbiddenFile("peft weights in an AdapterHub adapter", reason="forbidden_name")
+    raw = _json(files[HUB_CONFIG], HUB_CONFIG)
+    if HUB_HEAD_CONFIG in files:
+        _json(files[HUB_HEAD_CONFIG], HUB_HEAD_CONFIG)
     peft_type = hub_method(raw)
     header = parse_header(
         files[HUB_WEIGHTS],

@@ -57,7 +57,13 @@ TEXT_EXTRAS: frozenset[str] = frozenset(
         "merges.txt",
     }
 )
-ALLOWED_NAMES: frozenset[str] = frozenset({CONFIG_NAME, WEIGHTS_NAME}) | TEXT_EXTRAS
+#: AdapterHub's weights and head files: allowed only in an AdapterHub adapter
+#: (:mod:`registry.validation.adapterhub`), where the strict parsers read them whole.
+HUB_SAFETENSORS: frozenset[str] = frozenset({"adapter.safetensors", "model_head.safetensors"})
+HUB_JSON: frozenset[str] = frozenset({"head_config.json"})
+ALLOWED_NAMES: frozenset[str] = (
+    frozenset({CONFIG_NAME, WEIGHTS_NAME}) | TEXT_EXTRAS | HUB_SAFETENSORS | HUB_JSON
+)
 HEAD_BYTES = 512
 #: Default cap on a text extra other than the tokenizer's vocabulary files (model cards,
 #: tokenizer_config.json, special_tokens_map.json, chat templates ...).
@@ -163,7 +169,7 @@ def check_file_allowed(name: str, head: bytes) -> None:
         _forbid(name, "pickle", ADAPTERHUB_PICKLE_FIX)
     if name.lower().endswith(_PICKLE_SUFFIXES):
         _forbid(name, "pickle", "pickle-format weights are not accepted; use safetensors")
-    if name == WEIGHTS_NAME and looks_like_safetensors(head):
+    if (name == WEIGHTS_NAME or name in HUB_SAFETENSORS) and looks_like_safetensors(head):
         return  # the strict parser decides the rest
     if _binary_pickle(head) or _text_pickle(head):
         _forbid(name, "pickle", "pickle content is not accepted")
@@ -171,7 +177,7 @@ def check_file_allowed(name: str, head: bytes) -> None:
         _forbid(name, "archive", "archives are not accepted")
     if name not in ALLOWED_NAMES:
         _forbid(name, "forbidden_name", f"file {name[:80]!r} is not in the allowed file set")
-    if name in TEXT_EXTRAS or name == CONFIG_NAME:
+    if name in TEXT_EXTRAS or name == CONFIG_NAME or name in HUB_JSON:
         _check_text_head(name, head)
 
 

@@ -17,6 +17,7 @@ from registry.errors import AdapterInvalid
 from registry.validation import ValidationReport, validate_adapter
 from registry.validation.manifest import read_base_dir
 from registry.validation.source import ByteSource, FileSource
+from tests.fixtures.peft import fixtures, path_of
 
 FIXTURES = Path(__file__).parent / "fixtures"
 BASE = FIXTURES / "bert-base"
@@ -164,3 +165,12 @@ def test_a_converted_pickle_save_validates(tmp_path: Path) -> None:
     assert not (tmp_path / "converted" / "pytorch_adapter.bin").exists()
     report = validate(tmp_path / "converted")
     assert (report.peft_type, report.r) == ("ADAPTERHUB_SEQ_BN", 8)
+
+
+def test_adapterhub_files_are_refused_in_a_peft_adapter(tmp_path: Path) -> None:
+    source = next(path_of(a) for a in fixtures("adapter") if a["expected"] == "valid")
+    mixed = tmp_path / "mixed"
+    shutil.copytree(source, mixed)
+    shutil.copy(FIXTURES / "seq" / "adapter.safetensors", mixed / "adapter.safetensors")
+    error = refused(mixed, None)
+    assert (error.code, error.reason) == ("forbidden_file", "forbidden_name")
