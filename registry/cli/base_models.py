@@ -64,13 +64,25 @@ def register(
             "--weights-uri", help="Where the weights live (recorded only).", show_default=False
         ),
     ] = None,
+    quantized_from: Annotated[
+        str | None,
+        typer.Option(
+            "--quantized-from",
+            metavar="NAME@REV",
+            help="A pre-quantized checkpoint (QLoRA base): the registered base it was quantized "
+            "from (lineage quantized_from).",
+            show_default=False,
+        ),
+    ] = None,
     output: OutputOpt = None,
 ) -> None:
     """Register NAME at --revision from a local checkpoint directory.
 
     Reads config.json and the safetensors headers only (never the weights data) and sends the
     weights manifest (every tensor's name, dtype, shape); --upload-weights also uploads the
-    checkpoint files. `--from s3://...` is not supported yet (exit 2).
+    checkpoint files. A pre-quantized checkpoint (bitsandbytes 4-/8-bit) is recorded with its
+    logical shapes and its quantization; --quantized-from links it to the unquantized base.
+    `--from s3://...` is not supported yet (exit 2).
 
     JSON: the registered revision {"name", "revision", "manifest_digest", "tensor_count", ...}.
     Exit 5 (base_model_version_exists), 6 (invalid_base_model, corrupt_safetensors).
@@ -94,8 +106,16 @@ def register(
             upload_weights=upload_weights,
             license=license_,
             weights_uri=weights_uri,
+            parents=_quantized_parent(quantized_from),
         )
     emit(state, registered, lambda: render_record(registered, _SHOW_KEYS))
+
+
+def _quantized_parent(ref: str | None) -> list[dict[str, str]]:
+    if ref is None:
+        return []
+    parse_base(ref, "--quantized-from")  # NAME@REV, refused locally otherwise
+    return [{"ref": ref, "relation": "quantized_from", "kind": "base_model_version"}]
 
 
 list_command(
