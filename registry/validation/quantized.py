@@ -20,8 +20,8 @@ not translated yet: their modules keep no ``.weight`` and a LoRA naming them fai
 ``quantized_base``): merge into the unquantized base it was made from.
 
 Errors: :class:`~registry.errors.InvalidBaseModel` reason ``bad_quantization`` (a malformed
-``quantization_config``, a quant state that is not the JSON bitsandbytes writes, or a packed
-size that does not hold the logical shape).
+``quantization_config``, a quant state that is not the JSON bitsandbytes writes, a packed size
+that does not hold the logical shape, or a packed weight without its quant state).
 """
 
 from __future__ import annotations
@@ -134,4 +134,6 @@ def logical_tensors(
             out.pop(name)
             for aux in _BNB4_AUX:
                 out.pop(f"{weight}.{aux}", None)
+    for name in sorted(n for n in out if n.endswith(".weight.absmax")):
+        _fail("packed weight without its quant state", tensor=name.removesuffix(".absmax"))
     return out

@@ -109,7 +109,10 @@ def test_broken_quantized_checkpoints_are_refused(plain: Path, tmp_path: Path) -
         meta["shape"] = [meta["shape"][0] * 4, meta["shape"][1]]
         t[state] = torch.tensor(list(json.dumps(meta).encode()), dtype=torch.uint8)
 
-    for name, edit in (("garbage", garbage), ("grown", grown)):
+    def stateless(t: dict[str, torch.Tensor]) -> None:
+        del t[state]
+
+    for name, edit in (("garbage", garbage), ("grown", grown), ("stateless", stateless)):
         with pytest.raises(InvalidBaseModel) as info:
             read_base_dir(_rewrite(nf4, tmp_path / name, edit))
         assert info.value.reason == "bad_quantization", name
