@@ -41,11 +41,9 @@ from registry.validation.files import (
     HUB_SAFETENSORS,
     MAX_TEXT_BYTES,
     MAX_TOKENIZER_BYTES,
-    TEXT_EXTRAS,
     WEIGHTS_NAME,
     check_file_allowed,
-    check_text_extra,
-    text_limit,
+    check_text_extras,
 )
 from registry.validation.layout import classify
 from registry.validation.manifest import BaseManifest
@@ -116,18 +114,7 @@ def _check_files(
             reason="missing_weights",
             context={"file": WEIGHTS_NAME},
         )
-    for name in sorted(TEXT_EXTRAS & files.keys()):
-        src = files[name]
-        limit = text_limit(
-            name, max_text_bytes=max_text_bytes, max_tokenizer_bytes=max_tokenizer_bytes
-        )
-        if src.size > limit:  # refuse before reading the bytes
-            raise ForbiddenFile(
-                f"{name} larger than {limit} bytes",
-                reason="too_large",
-                context={"file": name, "size": src.size, "limit": limit},
-            )
-        check_text_extra(name, src.read_at(0, src.size), max_bytes=limit)
+    check_text_extras(files, max_text_bytes=max_text_bytes, max_tokenizer_bytes=max_tokenizer_bytes)
 
 
 def _read_header(
@@ -219,6 +206,9 @@ def validate_adapter(
         AdapterInvalid: a subclass with a stable ``code`` and ``context["reason"]``.
     """
     if is_adapterhub_dir(files, max_config_bytes):
+        check_text_extras(
+            files, max_text_bytes=max_text_bytes, max_tokenizer_bytes=max_tokenizer_bytes
+        )
         return validate_adapterhub(
             files, base=base, max_header_bytes=max_header_bytes, max_tensors=max_tensors
         )

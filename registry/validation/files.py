@@ -37,9 +37,11 @@ import json
 import pickletools
 import re
 import struct
+from collections.abc import Mapping
 from typing import Any, NoReturn
 
 from registry.errors import ForbiddenFile
+from registry.validation.source import ByteSource
 from registry.validation.strict_json import reject_constant
 
 CONFIG_NAME = "adapter_config.json"
@@ -194,6 +196,29 @@ def _check_text_head(name: str, head: bytes) -> None:
 def _discard(_pairs: list[tuple[str, Any]]) -> None:
     # Only the syntax is checked: dropping each object once decoded keeps the peak memory lower.
     return None
+
+
+def check_text_extras(
+    files: Mapping[str, ByteSource], *, max_text_bytes: int, max_tokenizer_bytes: int
+) -> None:
+    """Every text extra (model card, tokenizer files) within its size and sound as text; the
+    size is checked before a byte is read.
+
+    Raises:
+        ForbiddenFile: ``too_large``, ``binary``, ...
+    """
+    for name in sorted(TEXT_EXTRAS & files.keys()):
+        src = files[name]
+        limit = text_limit(
+            name, max_text_bytes=max_text_bytes, max_tokenizer_bytes=max_tokenizer_bytes
+        )
+        if src.size > limit:  # refuse before reading the bytes
+            raise ForbiddenFile(
+                f"{name} larger than {limit} bytes",
+                reason="too_large",
+                context={"file": name, "size": src.size, "limit": limit},
+            )
+        check_text_extra(name, src.read_at(0, src.size), max_bytes=limit)
 
 
 def text_limit(name: str, *, max_text_bytes: int, max_tokenizer_bytes: int) -> int:

@@ -174,3 +174,10 @@ def test_adapterhub_files_are_refused_in_a_peft_adapter(tmp_path: Path) -> None:
     shutil.copy(FIXTURES / "seq" / "adapter.safetensors", mixed / "adapter.safetensors")
     error = refused(mixed, None)
     assert (error.code, error.reason) == ("forbidden_file", "forbidden_name")
+
+
+def test_text_extras_of_an_adapterhub_adapter_are_checked_whole(tmp_path: Path) -> None:
+    card = variant("seq", tmp_path / "card")
+    (card / "README.md").write_bytes(b"# card\n" + b"x" * 4096 + b"\x00")  # NUL past the head
+    error = refused(card)
+    assert (error.code, error.reason) == ("forbidden_file", "binary")
