@@ -120,7 +120,9 @@ def test_postgres_disk_full(tmp_path: Path) -> None:
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     # Under /tmp itself: the server's user must be able to reach the directory (pytest's own
     # temporary directories are private to root).
-    with tmpfs(Path("/tmp") / f"registry-{space}", "4m", owner="postgres") as disk:
+    # Room for the migrated schema (about 4 MB and growing with it) and then the filler table:
+    # at 4 MB the filler's CREATE TABLE itself could meet the full disk.
+    with tmpfs(Path("/tmp") / f"registry-{space}", "24m", owner="postgres") as disk:
         try:
             with admin.connect() as conn:
                 conn.execute(text(f"CREATE TABLESPACE {space} LOCATION '{disk}'"))
