@@ -33,6 +33,14 @@ def validate_dir(adapter_dir: Path, base_dir: Path | None) -> ValidationReport:
     return validate_adapter(dir_files(adapter_dir), base=base)
 
 
+def assert_valid_with_and_without_base(adapter: Path, base: Path, peft_type: str) -> None:
+    """``adapter`` validates as ``peft_type`` against ``base``, and alone with the same targets."""
+    report = validate_dir(adapter, base)
+    assert report.peft_type == peft_type
+    assert report.checked_against_base
+    assert validate_dir(adapter, None).target_modules == report.target_modules
+
+
 def invalid_dir(adapter_dir: Path, base_dir: Path | None) -> AdapterInvalid:
     """The error validating ``adapter_dir`` raises (fails the test if it is valid)."""
     with pytest.raises(AdapterInvalid) as info:

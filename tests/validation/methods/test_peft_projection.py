@@ -11,6 +11,7 @@ import pytest
 from tests.validation.methods.method_builders import (
     add,
     assert_error,
+    assert_valid_with_and_without_base,
     build,
     drop,
     invalid_dir,
@@ -24,13 +25,6 @@ T = ["q_proj", "v_proj", "up_proj"]
 Q = "base_model.model.model.layers.0.self_attn.q_proj"
 
 
-def _both(adapter: Path, base: Path, peft_type: str) -> None:
-    report = validate_dir(adapter, base)
-    assert report.peft_type == peft_type
-    assert report.checked_against_base
-    assert validate_dir(adapter, None).target_modules == report.target_modules
-
-
 @pytest.fixture(scope="module")
 def vblora(llama: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     config = peft.VBLoRAConfig(r=4, num_vectors=16, vector_length=8, target_modules=T)
@@ -38,7 +32,7 @@ def vblora(llama: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_vblora_validates(vblora: Path, llama: Path) -> None:
-    _both(vblora, llama, "VBLORA")
+    assert_valid_with_and_without_base(vblora, llama, "VBLORA")
     assert len(validate_dir(vblora, llama).target_modules) == 6
 
 
@@ -47,7 +41,7 @@ def test_vblora_topk_only(llama: Path, tmp_path: Path) -> None:
         r=4, num_vectors=16, vector_length=8, target_modules=T, save_only_topk_weights=True
     )
     adapter = build(llama, config, tmp_path / "a")
-    _both(adapter, llama, "VBLORA")
+    assert_valid_with_and_without_base(adapter, llama, "VBLORA")
     name = f"{Q}.vblora_logits_A_topk_indices"
     floats = variant(adapter, tmp_path / "floats", tensors=add(name, (4, 4, 2)))
     assert_error(invalid_dir(floats, None), "inconsistent_adapter", "dtype_mismatch")
@@ -75,7 +69,7 @@ def pvera(llama: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_pvera_validates(pvera: Path, llama: Path) -> None:
-    _both(pvera, llama, "PVERA")
+    assert_valid_with_and_without_base(pvera, llama, "PVERA")
     assert validate_dir(pvera, llama).r == 8
 
 
@@ -97,7 +91,8 @@ def hira(llama: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_hira_validates_and_ignores_rank_pattern_as_peft_does(hira: Path, llama: Path) -> None:
-    _both(hira, llama, "HIRA")  # peft 0.21 builds every layer with r, whatever rank_pattern says
+    # peft 0.21 builds every layer with r, whatever rank_pattern says
+    assert_valid_with_and_without_base(hira, llama, "HIRA")
 
 
 def test_hira_broken_variants(hira: Path, llama: Path, tmp_path: Path) -> None:
@@ -118,7 +113,7 @@ def randlora(llama: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_randlora_validates_with_its_shared_bases(randlora: Path, llama: Path) -> None:
-    _both(randlora, llama, "RANDLORA")
+    assert_valid_with_and_without_base(randlora, llama, "RANDLORA")
     assert validate_dir(randlora, llama).r == 12
 
 
@@ -127,7 +122,7 @@ def test_randlora_without_saved_bases(llama: Path, tmp_path: Path) -> None:
         r=12, target_modules=["v_proj", "down_proj"], save_projection=False
     )
     adapter = build(llama, config, tmp_path / "a")
-    _both(adapter, llama, "RANDLORA")
+    assert_valid_with_and_without_base(adapter, llama, "RANDLORA")
     extra = variant(adapter, tmp_path / "extra", tensors=add("base_model.randlora_A", (12, 1, 32)))
     assert_error(invalid_dir(extra, None), "inconsistent_adapter", "unexpected_tensor")
 

@@ -11,6 +11,7 @@ import pytest
 from tests.validation.methods.method_builders import (
     add,
     assert_error,
+    assert_valid_with_and_without_base,
     build,
     drop,
     invalid_dir,
@@ -24,13 +25,6 @@ T = ["q_proj", "v_proj", "up_proj"]
 Q = "base_model.model.model.layers.0.self_attn.q_proj"
 
 
-def _both(adapter: Path, base: Path, peft_type: str) -> None:
-    report = validate_dir(adapter, base)
-    assert report.peft_type == peft_type
-    assert report.checked_against_base
-    assert validate_dir(adapter, None).target_modules == report.target_modules
-
-
 @pytest.fixture(scope="module")
 def lily(llama: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     config = peft.LilyConfig(r=8, num_B=3, target_modules=T)
@@ -38,7 +32,7 @@ def lily(llama: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_lily_validates(lily: Path, llama: Path) -> None:
-    _both(lily, llama, "LILY")
+    assert_valid_with_and_without_base(lily, llama, "LILY")
 
 
 def test_lily_broken_variants(lily: Path, llama: Path, tmp_path: Path) -> None:
@@ -57,7 +51,7 @@ def peanut(llama: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_peanut_validates_with_its_encoder_stack(peanut: Path, llama: Path) -> None:
-    _both(peanut, llama, "PEANUT")
+    assert_valid_with_and_without_base(peanut, llama, "PEANUT")
 
 
 def test_peanut_broken_variants(peanut: Path, llama: Path, tmp_path: Path) -> None:
@@ -78,13 +72,13 @@ def ln_tuning(llama: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_ln_tuning_validates(ln_tuning: Path, llama: Path) -> None:
-    _both(ln_tuning, llama, "LN_TUNING")
+    assert_valid_with_and_without_base(ln_tuning, llama, "LN_TUNING")
     assert len(validate_dir(ln_tuning, llama).target_modules) == 4
 
 
 def test_ln_tuning_of_gpt2_layer_norms_with_bias(gpt2: Path, tmp_path: Path) -> None:
     adapter = build(gpt2, peft.LNTuningConfig(target_modules=["ln_1", "ln_f"]), tmp_path / "a")
-    _both(adapter, gpt2, "LN_TUNING")
+    assert_valid_with_and_without_base(adapter, gpt2, "LN_TUNING")
     short = variant(
         adapter, tmp_path / "short", tensors=reshape("ln_f.ln_tuning_layers.bias", (8,))
     )
