@@ -22,6 +22,7 @@ from registry.access.actor import Actor, base_model_resource
 from registry.catalog.models import LineageEdge, LineageRelation
 from registry.catalog.queries import resolve_version
 from registry.catalog.repository import BaseModelRepository
+from registry.catalog.repository_provenance import LineageRepository
 from registry.errors import BadRequest, BaseModelNotFound
 from registry.policy.types import Decision
 
@@ -134,6 +135,34 @@ def resolve_parents(
             ctx = resolve_version(session, ref=p.ref, actor=actor)
             out.append(ResolvedParent(p, ctx.version.id, None, ctx.ref, ctx.version.digest))
     return out
+
+
+def check_trained_on(
+    session: Session, base_version_id: uuid.UUID, parents: Sequence[ResolvedParent]
+) -> None:
+    """A declared ``trained_on`` parent (``--trained-on``: QLoRA trained on a quantized
+    checkpoint) must be a base revision ``quantized_from`` the version's own base, which the
+    adapter is validated against, served on and merged into. Errors: ``bad_request`` with
+    ``context.reason`` ``trained_on_is_base`` (the version's base is ``trained_on`` already) or
+    ``trained_on_not_quantized_from_base``."""
+    declared = [p for p in parents if p.spec.relation == LineageRelation.trained_on]
+    for parent in declared:
+        if parent.base_version_id == base_version_id:
+            raise BadRequest(
+                "the version's base is already what it was trained on",
+                context={"trained_on": parent.ref, "reason": "trained_on_is_base"},
+            )
+        assert parent.base_version_id is not None
+        edges = LineageRepository(session).parents_of((), (parent.base_version_id,))
+        if not any(
+            e.relation == LineageRelation.quantized_from
+            and e.parent_base_version_id == base_version_id
+            for e in edges
+        ):
+            raise BadRequest(
+                "trained_on names a base revision not quantized from the version's base",
+                context={"trained_on": parent.ref, "reason": "trained_on_not_quantized_from_base"},
+            )
 
 
 def require_combine(

@@ -34,6 +34,7 @@ from registry.catalog.lineage import (
     ParentSpec,
     ResolvedParent,
     audit_combine,
+    check_trained_on,
     edges_for,
     require_combine,
     resolve_parents,
@@ -149,6 +150,7 @@ def plan_version(
         raise InvalidRequest("give exactly one of upload_id and source_uri")
     # Cheap lookups first: a wrong parent must not cost an S3 import or a validation pass.
     parents = resolve_parents(session, actor, metadata.parents)
+    check_trained_on(session, base_version.id, parents)
     if source_uri is not None:
         parse_import_uri(source_uri, list(limits.import_allowlist))
     else:
@@ -315,6 +317,9 @@ def _insert_version(
         registered_by=actor.principal.name,
         base=plan.base,
         datasets=sorted(dataset_rows, key=lambda d: d.name),
+        trained_on=next(
+            (p.ref for p in plan.parents if p.spec.relation == LineageRelation.trained_on), None
+        ),
     )
     return version, parts
 

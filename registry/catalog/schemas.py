@@ -179,6 +179,11 @@ class VersionRead(BaseModel):
     mlflow_run_id: str | None
     training_base_dtype: str | None
     quantization: str | None
+    trained_on: str | None = Field(
+        None,
+        description="The quantized base revision (NAME@REV) it was trained on, when it declared "
+        "one (QLoRA: lineage trained_on a base quantized_from its own base); detail views only.",
+    )
     source_uri: str | None
     created_at: datetime
     archived_at: datetime | None

@@ -19,11 +19,12 @@ from registry.catalog.models import (
     Dataset,
     Evaluation,
     LineageEdge,
+    LineageRelation,
     VersionFile,
 )
 from registry.catalog.queries import LineageHop
 from registry.catalog.repository import BaseModelRepository, VersionRepository
-from registry.catalog.repository_provenance import DatasetRepository
+from registry.catalog.repository_provenance import DatasetRepository, LineageRepository
 from registry.catalog.schemas import (
     AdapterRead,
     BaseModelVersionRead,
@@ -72,6 +73,7 @@ class KnownParts:
     registered_by: str
     base: str
     datasets: list[Dataset]
+    trained_on: str | None = None
 
 
 def version_reads(
@@ -94,6 +96,7 @@ def version_reads(
         bases = {versions[0].base_model_version_id: known.base}
         datasets = {vid: known.datasets}
         sizes = {vid: sum(f.size for f in known.files)}
+        quantized = {vid: known.trained_on} if known.trained_on else {}
     else:
         repo = VersionRepository(session)
         tags = repo.tags(ids)
@@ -103,6 +106,7 @@ def version_reads(
         bases = BaseModelRepository(session).names_of([v.base_model_version_id for v in versions])
         provenance = DatasetRepository(session)
         datasets = {v.id: provenance.for_version(v.id) for v in versions} if detail else {}
+        quantized = _trained_on_quantized(session, versions) if detail else {}
     out = []
     for v in versions:
         report = v.validation_report or {}
@@ -122,11 +126,29 @@ def version_reads(
                 ci_identity=public_ci_identity(v.ci_identity),
                 files=[_file_read(f) for f in files.get(v.id, [])],
                 datasets=[DatasetRead.model_validate(d) for d in datasets.get(v.id, [])],
+                trained_on=quantized.get(v.id),
                 warnings=list(report.get("warnings", [])) if detail else [],
                 serving_name=serving_name(namespace, adapter.name, v.version, v.digest),
             )
         )
     return out
+
+
+def _trained_on_quantized(
+    session: Session, versions: Sequence[AdapterVersion]
+) -> dict[uuid.UUID, str]:
+    """``{version id: "NAME@REV"}`` of the quantized base each version declares it was trained
+    on (``--trained-on``), where it is not the version's own base."""
+    own = {v.id: v.base_model_version_id for v in versions}
+    pairs: list[tuple[uuid.UUID, uuid.UUID]] = []
+    for e in LineageRepository(session).parents_of(list(own)):
+        child, parent = e.child_version_id, e.parent_base_version_id
+        if e.relation != LineageRelation.trained_on or child is None or parent is None:
+            continue
+        if parent != own[child]:
+            pairs.append((child, parent))
+    names = BaseModelRepository(session).names_of([parent for _, parent in pairs])
+    return {child: names.get(parent, "?") for child, parent in pairs}
 
 
 def adapter_read(adapter: Adapter, namespace: str) -> AdapterRead:

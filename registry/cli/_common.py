@@ -242,15 +242,21 @@ def version_body(
     mlflow_run: str | None,
     training_base_dtype: str | None,
     quantization: str | None,
+    trained_on: str | None = None,
 ) -> JSON:
-    """The metadata part of ``POST .../versions`` from the shared push / register flags."""
+    """The metadata part of ``POST .../versions`` from the shared push / register flags
+    (``trained_on``: a quantized base revision, sent as a ``trained_on`` parent)."""
     parse_base(base)
+    declared = [parse_parent(p) for p in parents or []]
+    if trained_on is not None:
+        parse_base(trained_on, "--trained-on")
+        declared.append({"ref": trained_on, "relation": "trained_on", "kind": "base_model_version"})
     body: JSON = {
         "base": base,
         "description": description or "",
         "tags": list(tags or []),
         "datasets": [parse_dataset(d) for d in datasets or []],
-        "parents": [parse_parent(p) for p in parents or []],
+        "parents": declared,
     }
     optional = {
         "git_commit": git_commit,

@@ -58,6 +58,8 @@ _VERSION_KEYS = [
     "digest",
     "state",
     "base",
+    "trained_on",
+    "quantization",
     "peft_type",
     "method",
     "task_type",

@@ -80,6 +80,17 @@ QuantOpt = Annotated[
     ),
 ]
 
+TrainedOnOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--trained-on",
+        metavar="NAME@REV",
+        help="QLoRA: the quantized base revision it was trained on (registered with "
+        "--quantized-from the --base revision); lineage trained_on, shown by adapters show.",
+        show_default=False,
+    ),
+]
+
 _PUSHED_KEYS = ["ref", "digest", "state", "peft_type", "r", "base", "serving_name", "warnings"]
 
 
@@ -98,6 +109,7 @@ class VersionOptions:
     mlflow_run: MlflowOpt = None
     training_base_dtype: DtypeOpt = None
     quantization: QuantOpt = None
+    trained_on: TrainedOnOpt = None
 
     def body(self) -> dict[str, Any]:
         """The metadata part of ``POST .../versions`` (every option but ``--adapter``)."""
