@@ -16,7 +16,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from registry.errors import InvalidBaseModel
+from registry.errors import InvalidBaseModel, NotMergeable
+from registry.maths.merge import merge
 from registry.validation.manifest import read_base_dir
 from tests.maths.tiny import save_adapter
 from tests.validation.methods.method_builders import validate_dir
@@ -93,6 +94,9 @@ def test_a_lora_made_on_the_plain_base_validates_against_the_quantized_one(
     report = validate_dir(adapter, quantized)
     assert report.checked_against_base
     assert len(report.target_modules) == 6
+    with pytest.raises(NotMergeable) as info:
+        merge(adapter, quantized, tmp_path / "merged")
+    assert info.value.context["reason"] == "quantized_base"
 
 
 def _refused(base: Path, out: Path, edit: Callable[[Tensors], None]) -> dict[str, Any]:
