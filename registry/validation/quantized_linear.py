@@ -69,7 +69,7 @@ def _settings(qc: Mapping[str, Any], allowed: frozenset[int]) -> tuple[int, int]
         _fail(
             "unsupported bits for this quantization",
             method=qc["quant_method"],
-            bits=qc.get("bits", qc.get("w_bit")),
+            bits=bits if bits is not None else str(qc.get("bits", qc.get("w_bit")))[:32],
             supported=sorted(allowed),
         )
     if group is None or (group < 1 and group != -1):
@@ -211,8 +211,10 @@ def packed_linear_tensors(
         if any(entry in module for entry in skip):
             _fail("module in modules_to_not_convert is packed", tensor=f"{module}.qweight")
         layout = layout_of(module, parts)
-        _check(module, parts, layout)
         in_f, out_f, _ = layout
+        if in_f < 1 or out_f < 1:
+            _fail("packed module has no features", tensor=f"{module}.qweight")
+        _check(module, parts, layout)
         bias = tensors.get(f"{module}.bias")
         if bias is not None and bias[1] != (out_f,):
             _fail("bias does not match out_features", tensor=f"{module}.bias")

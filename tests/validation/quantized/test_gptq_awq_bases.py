@@ -130,6 +130,9 @@ def test_inconsistent_gptq_modules_are_refused(gptq: Path, tmp_path: Path) -> No
         "missing_scales": _drop(f"{Q}.scales"),
         "missing_g_idx": _drop(f"{Q}.g_idx"),
         "missing_qweight": _drop(f"{K}.qweight"),
+        "empty_qweight": lambda t: t.update(
+            {f"{Q}.qweight": torch.zeros(0, 64, dtype=torch.int32)}
+        ),
     }
     for case, edit in cases.items():
         context = _refused(gptq, tmp_path / case, edit)
