@@ -14,14 +14,17 @@ model loaded with ``BitsAndBytesConfig``):
 * 8-bit (``load_in_8bit``): ``<m>.weight`` ``I8 [out, in]`` (already logical) plus ``<m>.SCB``
   and ``<m>.weight_format``.
 
-Other methods (GPTQ, AWQ, ...) are recorded (:func:`quantization_of`) but their packed layouts are
-not translated yet: their modules keep no ``.weight`` and a LoRA naming them fails as
+GPTQ and AWQ (GEMM, GEMV) int32-packed linear layers are translated by
+:mod:`.quantized_linear` (``qweight``/``qzeros``/``scales``/``g_idx`` -> ``<m>.weight``), from
+shapes alone. Other methods are recorded (:func:`quantization_of`) but their layouts are not
+translated: their modules keep no ``.weight`` and a LoRA naming them fails as
 ``missing_modules``. Merging into any quantized base is refused (``not_mergeable`` /
 ``quantized_base``): merge into the unquantized base it was made from.
 
 Errors: :class:`~registry.errors.InvalidBaseModel` reason ``bad_quantization`` (a malformed
 ``quantization_config``, a quant state that is not the JSON bitsandbytes writes, a packed size
-that does not hold the logical shape, or a packed weight without its quant state).
+that does not hold the logical shape, or a packed weight without its quant state; GPTQ/AWQ: see
+:mod:`.quantized_linear`).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from collections.abc import Mapping
 from typing import Any, NoReturn
 
 from registry.errors import InvalidBaseModel
+from registry.validation.quantized_linear import packed_linear_tensors
 from registry.validation.safetensors import SafetensorsHeader, TensorInfo
 from registry.validation.source import ByteSource
 
@@ -50,7 +54,8 @@ def _fail(detail: str, **context: Any) -> NoReturn:
 
 
 def quantization_of(config: Mapping[str, Any]) -> dict[str, Any] | None:
-    """``{"method", "bits", "group_size"?, "quant_type"?}`` from ``quantization_config``, or None.
+    """``{"method", "bits", "group_size"?, "quant_type"?, "version"?}`` from
+    ``quantization_config``, or None (``version``: AWQ's packing, lower-cased).
 
     Raises:
         InvalidBaseModel: ``bad_quantization``.
@@ -75,6 +80,8 @@ def quantization_of(config: Mapping[str, Any]) -> dict[str, Any] | None:
             found["bits"] = bits
         if isinstance(group, int) and not isinstance(group, bool):
             found["group_size"] = group
+        if method == "awq" and isinstance(qc.get("version", "gemm"), str):
+            found["version"] = qc.get("version", "gemm").lower()
     return found
 
 
@@ -102,13 +109,15 @@ def logical_tensors(
     tensors: Mapping[str, TensorSpec],
     sources: list[tuple[ByteSource, SafetensorsHeader]],
 ) -> dict[str, TensorSpec]:
-    """``tensors`` with bitsandbytes-packed weights given their logical shape and dtype, and the
-    quantization's bookkeeping tensors dropped (unchanged for an unquantized base).
+    """``tensors`` with bitsandbytes-, GPTQ- or AWQ-packed weights given their logical shape and
+    dtype, and the quantization's bookkeeping tensors dropped (unchanged for an unquantized base).
 
     Raises:
         InvalidBaseModel: ``bad_quantization``.
     """
     quant = quantization_of(config)
+    if quant is not None and quant["method"] in ("gptq", "awq"):
+        return packed_linear_tensors(config["quantization_config"], tensors)
     if quant is None or quant["method"] != "bitsandbytes":
         return dict(tensors)
     out = dict(tensors)

@@ -1,6 +1,7 @@
 """A QLoRA base through the real CLI and server: the plain base is registered, the checkpoint
-bitsandbytes quantized from it is registered with --quantized-from (lineage quantized_from, its
-manifest holding logical shapes), and a LoRA trained on the plain base pushes against it."""
+quantized from it (by the real bitsandbytes, or packed as GPTQ) is registered with
+--quantized-from (lineage quantized_from, its manifest holding logical shapes), and a LoRA
+trained on the plain base pushes against it."""
 
 from __future__ import annotations
 
@@ -13,14 +14,21 @@ from tests.cli.test_cli_e2e import cli
 from tests.factories.catalog import unique
 from tests.fixtures.server import LiveServer
 from tests.maths.tiny import save_adapter, tiny_llama
+from tests.validation.quantized.make_gptq_awq import gptq_checkpoint
 from tests.validation.quantized.test_bnb_bases import MODES, quantize
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::FutureWarning")
 
 
-def test_register_quantized_from_and_push_a_qlora(live_server: LiveServer, tmp_path: Path) -> None:
+@pytest.mark.parametrize("method", ["bitsandbytes", "gptq"])
+def test_register_quantized_from_and_push_a_qlora(
+    method: str, live_server: LiveServer, tmp_path: Path
+) -> None:
     plain = tiny_llama(tmp_path / "plain", hidden_size=64, intermediate_size=128)
-    nf4 = quantize(plain, tmp_path / "nf4", **MODES["nf4"])
+    if method == "gptq":
+        quantized = gptq_checkpoint(plain, tmp_path / "gptq")
+    else:
+        quantized = quantize(plain, tmp_path / "nf4", **MODES["nf4"])
     name, ns = unique("llama"), unique("qlora")
     register = ("base-models", "register", name)
     code, _, err = cli(live_server, *register, "--revision", "plain", "--from", str(plain))
@@ -29,21 +37,21 @@ def test_register_quantized_from_and_push_a_qlora(live_server: LiveServer, tmp_p
         live_server,
         *register,
         "--revision",
-        "nf4",
+        "q",
         "--from",
-        str(nf4),
+        str(quantized),
         "--quantized-from",
         f"{name}@plain",
     )
     assert code == 0, err
-    code, lineage, err = cli(live_server, "base-models", "lineage", f"{name}@nf4")
+    code, lineage, err = cli(live_server, "base-models", "lineage", f"{name}@q")
     assert code == 0, err
     assert [(e["relation"], e["parent"]) for e in lineage["edges"]] == [
         ("quantized_from", f"{name}@plain")
     ]
-    code, shown, err = cli(live_server, "base-models", "show", f"{name}@nf4")
+    code, shown, err = cli(live_server, "base-models", "show", f"{name}@q")
     assert code == 0, err
-    assert shown["config"]["quantization_config"]["load_in_4bit"] is True
+    assert shown["config"]["quantization_config"]["quant_method"] == method
     adapter = save_adapter(plain, peft.LoraConfig(r=4, target_modules=["q_proj"]), tmp_path / "a")
     assert cli(live_server, "namespaces", "create", ns)[0] == 0
     code, pushed, err = cli(
@@ -54,7 +62,7 @@ def test_register_quantized_from_and_push_a_qlora(live_server: LiveServer, tmp_p
         "--adapter",
         f"{ns}/bot",
         "--base",
-        f"{name}@nf4",
+        f"{name}@q",
     )
     assert code == 0, err
     assert pushed["state"] == "validated"
@@ -64,7 +72,7 @@ def test_register_quantized_from_and_push_a_qlora(live_server: LiveServer, tmp_p
         "--revision",
         "x",
         "--from",
-        str(nf4),
+        str(quantized),
         "--quantized-from",
         "no-revision",
     )

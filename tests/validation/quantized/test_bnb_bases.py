@@ -14,13 +14,14 @@ import peft
 import pytest
 import torch
 import transformers
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from registry.errors import InvalidBaseModel, NotMergeable
 from registry.maths.merge import merge
 from registry.validation.manifest import read_base_dir
-from tests.maths.tiny import save_adapter, tiny_llama
+from tests.maths.tiny import save_adapter
 from tests.validation.methods.method_builders import validate_dir
+from tests.validation.quantized.make_gptq_awq import rewrite
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::FutureWarning")
 
@@ -33,11 +34,6 @@ MODES: dict[str, dict[str, Any]] = {
     },
     "int8": {"load_in_8bit": True},
 }
-
-
-@pytest.fixture(scope="module")
-def plain(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tiny_llama(tmp_path_factory.mktemp("qbase"), hidden_size=64, intermediate_size=128)
 
 
 def quantize(plain: Path, out: Path, **options: Any) -> Path:
@@ -89,14 +85,6 @@ def _nf4(plain: Path, tmp_path: Path) -> Path:
     return quantize(plain, tmp_path / "nf4", **MODES["nf4"])
 
 
-def _rewrite(base: Path, out: Path, edit: Any) -> Path:
-    shutil.copytree(base, out)
-    tensors = load_file(out / "model.safetensors")
-    edit(tensors)
-    save_file(tensors, str(out / "model.safetensors"), metadata={"format": "pt"})
-    return out
-
-
 def test_broken_quantized_checkpoints_are_refused(plain: Path, tmp_path: Path) -> None:
     nf4 = _nf4(plain, tmp_path)
     state = "model.layers.0.self_attn.q_proj.weight.quant_state.bitsandbytes__nf4"
@@ -114,7 +102,7 @@ def test_broken_quantized_checkpoints_are_refused(plain: Path, tmp_path: Path) -
 
     for name, edit in (("garbage", garbage), ("grown", grown), ("stateless", stateless)):
         with pytest.raises(InvalidBaseModel) as info:
-            read_base_dir(_rewrite(nf4, tmp_path / name, edit))
+            read_base_dir(rewrite(nf4, tmp_path / name, edit))
         assert info.value.reason == "bad_quantization", name
     cfg_path = tmp_path / "noflag"
     shutil.copytree(nf4, cfg_path)
