@@ -51,6 +51,7 @@ This module has no dependency on the rest of the validator: tables import only i
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -119,8 +120,10 @@ class Dim:
         return _evaluate(self.expr, env)
 
 
+@functools.lru_cache(maxsize=4096)
 def expr_names(expr: ast.expr) -> frozenset[str]:
-    """The dimension names an expression uses (function names are not dimensions)."""
+    """The dimension names an expression uses (function names are not dimensions). Cached by
+    the node's identity: the tables' parsed expressions live as long as the process."""
     funcs = {id(n.func) for n in ast.walk(expr) if isinstance(n, ast.Call)}
     return frozenset(
         _name(n) for n in ast.walk(expr) if isinstance(n, ast.Name) and id(n) not in funcs
@@ -174,8 +177,10 @@ def _check_expr(node: ast.AST, text: str) -> None:
             _check_expr(child, text)
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_expr(text: str) -> ast.expr:
-    """An arithmetic expression over names (``in`` allowed), checked like a dimension."""
+    """An arithmetic expression over names (``in`` allowed), checked like a dimension. Cached:
+    a table's expressions are parsed once, not once per tensor (callers never mutate it)."""
     expr = ast.parse(_IN.sub("in_", text.strip()), mode="eval").body
     _check_expr(expr, text)
     return expr
