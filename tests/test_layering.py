@@ -441,6 +441,7 @@ GROUND_FLOOR = [
     "maths",
     "policy",
     "canary",
+    "experiments",
     "storage",
 ]
 
