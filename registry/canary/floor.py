@@ -2,15 +2,17 @@
 sends with a promotion request (``plan_spec``), which nobody reviewed the way the policy file is.
 
 A plan meets the floor when its first step is a canary (a share of at most ``max_first_share``,
-below 100 %), every step lasts at least ``min_dwell_s``, at most ``max_failure_limit`` failing
+below 100 %; an experiment's fixed split at most ``max_experiment_share``, default 50 %), every
+step lasts at least ``min_dwell_s``, at most ``max_failure_limit`` failing
 analyses in a row are tolerated, and one analysis rule caps the candidate's error rate on its own
 (``metric: error_rate, compare: absolute`` with ``max`` at most ``error_rate_cap.max``, judged
 on at most ``error_rate_cap.max_min_requests`` candidate requests) — a cap that needs no stable
 baseline, so a quiet or broken stable arm cannot excuse a failing candidate.
 
 ``floor_failures`` lists what a plan misses, one entry per check (stable ``check`` codes:
-``first_share``, ``min_dwell_s``, ``failure_limit``, ``error_rate_cap``), each with the limit
-and the plan's value; an empty list means the plan meets the floor.
+``first_share`` or ``experiment_share``, ``min_dwell_s``, ``failure_limit``,
+``error_rate_cap``), each with the limit and the plan's value; an empty list means the plan
+meets the floor.
 """
 
 from __future__ import annotations
@@ -32,11 +34,13 @@ class Floor:
     max_failure_limit: int
     max_error_rate: float
     max_cap_min_requests: int
+    max_experiment_share_bp: int = 5000
 
     def to_dict(self) -> dict[str, Any]:
         """The floor in ``rollout.yaml``'s shape."""
         return {
             "max_first_share": _percent(self.max_first_share_bp),
+            "max_experiment_share": _percent(self.max_experiment_share_bp),
             "min_dwell_s": self.min_dwell_s,
             "max_failure_limit": self.max_failure_limit,
             "error_rate_cap": {
@@ -57,6 +61,7 @@ DEFAULT_FLOOR = Floor(
 )
 
 _FLOOR_KEYS = frozenset({"max_first_share", "min_dwell_s", "max_failure_limit", "error_rate_cap"})
+_OPTIONAL_FLOOR_KEYS = frozenset({"max_experiment_share"})
 _CAP_KEYS = frozenset({"max", "max_min_requests"})
 
 
@@ -67,7 +72,7 @@ def _percent(share_bp: int) -> int | float:
 def parse_floor(value: object, where: str, errs: c.Errors) -> Floor:
     """The ``floor`` section (every key required: it is what stands between a requester and
     an unguarded rollout); problems are appended to ``errs``."""
-    raw = c.mapping(value, where, _FLOOR_KEYS, errs)
+    raw = c.mapping(value, where, _FLOOR_KEYS | _OPTIONAL_FLOOR_KEYS, errs)
     if isinstance(value, dict):
         errs.extend(f"{where}: missing {key}" for key in sorted(_FLOOR_KEYS - raw.keys()))
     share_bp = DEFAULT_FLOOR.max_first_share_bp
@@ -91,7 +96,13 @@ def parse_floor(value: object, where: str, errs: c.Errors) -> Floor:
     max_requests = c.integer(
         cap.get("max_min_requests", 1), f"{where}.error_rate_cap.max_min_requests", errs, minimum=1
     )
-    return Floor(share_bp, dwell, limit, max_rate, max_requests)
+    experiment_bp = DEFAULT_FLOOR.max_experiment_share_bp
+    if "max_experiment_share" in raw:
+        pct = c.number(raw["max_experiment_share"], f"{where}.max_experiment_share", errs)
+        experiment_bp = round(pct * 100)
+        if not 0 < experiment_bp < MAX_SHARE_BP:
+            errs.append(f"{where}.max_experiment_share: must be > 0 and < 100 (percent)")
+    return Floor(share_bp, dwell, limit, max_rate, max_requests, experiment_bp)
 
 
 def _is_cap(rule: Any, floor: Floor) -> bool:
@@ -108,11 +119,13 @@ def floor_failures(plan: Plan, floor: Floor) -> list[dict[str, Any]]:
     """What ``plan`` misses of ``floor`` (empty: it meets it)."""
     failures: list[dict[str, Any]] = []
     first = plan.steps[0].share_bp if plan.steps else MAX_SHARE_BP
-    if first > floor.max_first_share_bp:
+    experiment = plan.mode == "experiment"
+    limit = floor.max_experiment_share_bp if experiment else floor.max_first_share_bp
+    if first > limit:
         failures.append(
             {
-                "check": "first_share",
-                "limit": _percent(floor.max_first_share_bp),
+                "check": "experiment_share" if experiment else "first_share",
+                "limit": _percent(limit),
                 "value": _percent(first),
             }
         )

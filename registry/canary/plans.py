@@ -35,6 +35,7 @@ from typing import Any, Literal
 import yaml
 
 from registry.canary import _checks as c
+from registry.canary.experiment_plan import ExperimentPlan, Mode, parse_experiment
 from registry.canary.floor import DEFAULT_FLOOR, Floor, floor_failures, parse_floor
 from registry.canary.hashing import MAX_SHARE_BP
 from registry.errors import InvalidPolicy
@@ -100,10 +101,13 @@ class Plan:
     rules: tuple[Rule, ...]
     failure_limit: int = 1
     on_inconclusive: OnInconclusive = "hold"
+    mode: Mode = "rollout"
+    experiment: ExperimentPlan | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """The plan in the YAML file's shape (shares back in percent)."""
-        return {
+        """The plan in the YAML file's shape (shares back in percent; ``mode`` and
+        ``experiment`` only when set, so a plain plan's digest is what it always was)."""
+        doc: dict[str, Any] = {
             "steps": [
                 {"share": s.share_bp / 100, "min_dwell_s": s.min_dwell_s} for s in self.steps
             ],
@@ -111,6 +115,11 @@ class Plan:
             "failure_limit": self.failure_limit,
             "on_inconclusive": self.on_inconclusive,
         }
+        if self.mode != "rollout":
+            doc["mode"] = self.mode
+        if self.experiment is not None:
+            doc["experiment"] = self.experiment.to_dict()
+        return doc
 
 
 _DIGEST_VERSION = "adapter-registry-plan-v1"
@@ -148,7 +157,9 @@ class PlansFile:
 
 _Errors = c.Errors
 _TOP_KEYS = frozenset({"default_plan", "plans", "floor"})
-_PLAN_KEYS = frozenset({"steps", "analysis", "failure_limit", "on_inconclusive"})
+_PLAN_KEYS = frozenset(
+    {"steps", "analysis", "failure_limit", "on_inconclusive", "mode", "experiment"}
+)
 _STEP_KEYS = frozenset({"share", "min_dwell_s"})
 _RULE_KEYS = frozenset(
     {
@@ -265,8 +276,20 @@ def _plan(name: str, value: object, where: str, errs: _Errors, *, stored: bool) 
     for i in range(1, len(steps)):
         if steps[i].share_bp <= steps[i - 1].share_bp:
             errs.append(f"{where}.steps[{i}].share: shares must be strictly increasing")
-    if steps and steps[-1].share_bp != MAX_SHARE_BP:
+    mode_raw = c.choice(
+        raw.get("mode", "rollout"), f"{where}.mode", ("rollout", "experiment"), errs
+    )
+    mode: Mode = "experiment" if mode_raw == "experiment" else "rollout"
+    if mode == "experiment":
+        if len(steps) != 1 or steps[0].share_bp >= MAX_SHARE_BP:
+            errs.append(f"{where}.steps: an experiment holds one split: one step, share < 100")
+        if "experiment" not in raw:
+            errs.append(f"{where}: mode: experiment needs an experiment section")
+    elif steps and steps[-1].share_bp != MAX_SHARE_BP:
         errs.append(f"{where}.steps: the last step's share must be 100")
+    experiment = None
+    if "experiment" in raw:
+        experiment = parse_experiment(raw["experiment"], f"{where}.experiment", errs, mode=mode)
     rules_raw = c.listing(raw.get("analysis", []), f"{where}.analysis", errs)
     rules = tuple(
         _rule(r, f"{where}.analysis[{i}]", errs, stored=stored) for i, r in enumerate(rules_raw)
@@ -275,7 +298,10 @@ def _plan(name: str, value: object, where: str, errs: _Errors, *, stored: bool) 
     on_inc = c.choice(
         raw.get("on_inconclusive", "hold"), f"{where}.on_inconclusive", ("hold", "rollback"), errs
     )
-    return Plan(name, steps, rules, limit, "rollback" if on_inc == "rollback" else "hold")
+    on_inconclusive: OnInconclusive = "rollback" if on_inc == "rollback" else "hold"
+    if mode == "experiment" and on_inconclusive == "rollback":
+        errs.append(f"{where}.on_inconclusive: an experiment ends in a person's decision: hold")
+    return Plan(name, steps, rules, limit, on_inconclusive, mode, experiment)
 
 
 def _invalid(what: str, errs: _Errors) -> InvalidPolicy:

@@ -62,6 +62,7 @@ EXIT_CODES: Mapping[str, int] = {
     "promotion_not_found": EXIT_NOT_FOUND,
     "job_not_found": EXIT_NOT_FOUND,
     "nothing_served": EXIT_NOT_FOUND,
+    "revision_not_found": EXIT_NOT_FOUND,
     # 5 conflict / invalid transition
     "conflict": EXIT_CONFLICT,
     "admin_exists": EXIT_CONFLICT,
@@ -84,6 +85,7 @@ EXIT_CODES: Mapping[str, int] = {
     "precondition_failed": EXIT_CONFLICT,
     "precondition_required": EXIT_CONFLICT,
     "job_state_conflict": EXIT_CONFLICT,
+    "no_experiment": EXIT_CONFLICT,
     # 6 invalid input (bad adapters and bad requests)
     "invalid_adapter": EXIT_INVALID,
     "corrupt_safetensors": EXIT_INVALID,

@@ -13,6 +13,7 @@ import typer
 
 from registry.cli._common import DeploymentArg, Paging, client, paged, percent, short_digest
 from registry.cli._output import OutputOpt, emit, get_state, render_record
+from registry.cli.deployments_experiment import StatsOpt, read_stats
 
 _DECISION_COLUMNS = ["decided_at", "action", "reason", "step_index", "revision"]
 
@@ -139,10 +140,11 @@ def report(
             show_default=False,
         ),
     ] = None,
+    stats: StatsOpt = None,
     output: OutputOpt = None,
 ) -> None:
     """Report what serving saw for one arm of a revision over a window (the rollout
-    controller's evidence).
+    controller's evidence); --stats adds the experiment statistics (A/B readout).
 
     JSON: {"id", "deployment", "revision", "arm", "version", "window_start", "window_end",
     "requests", "errors"}. Exit 3 (policy_denied), 4 (deployment_not_found), 6 (invalid_report:
@@ -150,6 +152,7 @@ def report(
     says which).
     """
     parsed = dict(parse_score(s) for s in scores or [])
+    experiment_stats = read_stats(stats)
     state = get_state(ctx)
     with client(state) as api:
         made = api.report(
@@ -163,6 +166,9 @@ def report(
             latency_p50_ms=p50_ms,
             latency_p95_ms=p95_ms,
             scores=parsed,
+            units=experiment_stats.get("units"),
+            metrics=experiment_stats.get("metrics"),
+            source=experiment_stats.get("source"),
         )
     emit(
         state,

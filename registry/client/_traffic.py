@@ -107,9 +107,14 @@ class _Traffic(_Transport):
         latency_p95_ms: float | None = None,
         scores: Mapping[str, float] | None = None,
         idempotency_key: str | None = None,
+        units: int | None = None,
+        metrics: Mapping[str, Mapping[str, Any]] | None = None,
+        source: str | None = None,
     ) -> JSON:
         """``POST /api/v1/deployments/{d}/reports``: what serving saw for one arm of a revision
-        over a window (times ISO 8601 with a zone) → ReportRead."""
+        over a window (times ISO 8601 with a zone) → ReportRead. ``units``, ``metrics`` and
+        ``source``: experiment statistics, cumulative since the revision started, per source
+        (docs/experiments.md)."""
         body: JSON = {
             "revision": revision,
             "arm": arm,
@@ -121,10 +126,14 @@ class _Traffic(_Transport):
         optional: dict[str, Any] = {
             "latency_p50_ms": latency_p50_ms,
             "latency_p95_ms": latency_p95_ms,
+            "units": units,
+            "source": source,
         }
         body.update({k: v for k, v in optional.items() if v is not None})
         if scores:
             body["scores"] = dict(scores)
+        if metrics:
+            body["metrics"] = {name: dict(stats) for name, stats in metrics.items()}
         result: JSON = self._json(
             "POST",
             f"/api/v1/deployments/{seg(name)}/reports",
@@ -142,6 +151,16 @@ class _Traffic(_Transport):
             "GET",
             f"/api/v1/deployments/{seg(name)}/decisions",
             params=self._page(limit, page_token),
+        )
+        return result
+
+    def experiment(self, name: str, *, revision: int | None = None) -> JSON:
+        """``GET /api/v1/deployments/{d}/experiment``: the A/B readout of a revision (default:
+        the current one)."""
+        result: JSON = self._json(
+            "GET",
+            f"/api/v1/deployments/{seg(name)}/experiment",
+            params={"revision": revision} if revision is not None else None,
         )
         return result
 

@@ -141,6 +141,9 @@ class ServingReport(IdMixin, CreatedAtMixin, Base):
     latency_p50_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
     latency_p95_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
     scores: Mapped[Any] = mapped_column(JSONType, nullable=True)
+    # Experiment statistics, cumulative since the revision started, per source:
+    # {"source", "units", "metrics": {name: {...}}} (registry.experiments.reports).
+    stats: Mapped[Any] = mapped_column(JSONType, nullable=True)
     reported_by_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("principals.id"))
 
 

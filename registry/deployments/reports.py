@@ -10,12 +10,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy.orm import Session
 
 from registry.access.actor import Actor
 from registry.deployments import service as deployments
 from registry.deployments.models import DeploymentRevision, ServingReport
+from registry.deployments.report_stats import check_document
 from registry.deployments.repository import ReportRepository
 from registry.errors import InvalidReport
 
@@ -35,6 +37,9 @@ class ReportInput:
     latency_p50_ms: float | None = None
     latency_p95_ms: float | None = None
     scores: dict[str, float] = field(default_factory=dict)
+    source: str = "default"
+    units: int | None = None
+    metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def record_report(
@@ -42,6 +47,7 @@ def record_report(
 ) -> ServingReport:
     dep = deployments.get_deployment(session, actor=actor, name=deployment, action="report")
     _check_figures(data)
+    stats = check_document(data.source, data.units, data.metrics)
     revision = deployments.revision(session, dep, data.revision)
     if revision is None:
         raise InvalidReport(
@@ -68,6 +74,7 @@ def record_report(
         latency_p50_ms=data.latency_p50_ms,
         latency_p95_ms=data.latency_p95_ms,
         scores=dict(data.scores) or None,
+        stats=stats,
         reported_by_id=actor.id,
     )
     session.add(row)

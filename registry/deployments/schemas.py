@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -66,6 +66,39 @@ class RollbackRequest(Strict):
     expected_revision: int | None = Field(None, ge=1, description="Or the If-Match header.")
 
 
+def _count() -> Any:
+    return Field(ge=0, le=10**12)
+
+
+def _sum() -> Any:
+    return Field(allow_inf_nan=False, ge=-1e300, le=1e300)
+
+
+class BinaryStatsIn(Strict):
+    """A per-unit binary metric: of ``units`` units, ``successes`` converted (at least once)."""
+
+    kind: Literal["binary"]
+    units: int = _count()
+    successes: int = _count()
+
+
+class RatioStatsIn(Strict):
+    """A metric measured per request, randomized per unit: over the units i, x_i = the metric
+    summed over unit i's requests, m_i = unit i's request count (a per-unit mean: m_i = 1)."""
+
+    kind: Literal["ratio"]
+    units: int = _count()
+    sum_x: float = _sum()
+    sum_x2: float = _sum()
+    sum_m: float = _sum()
+    sum_m2: float = _sum()
+    sum_xm: float = _sum()
+
+
+MetricStatsIn = Annotated[BinaryStatsIn | RatioStatsIn, Field(discriminator="kind")]
+_METRIC_NAME = "^[a-z][a-z0-9_.-]{0,63}$"
+
+
 class ReportCreate(Strict):
     revision: int = Field(ge=1)
     arm: Literal["stable", "candidate"]
@@ -76,6 +109,26 @@ class ReportCreate(Strict):
     latency_p50_ms: float | None = Field(None, ge=0, allow_inf_nan=False)
     latency_p95_ms: float | None = Field(None, ge=0, allow_inf_nan=False)
     scores: dict[str, float] = Field(default_factory=dict, max_length=32)
+    source: str = Field(
+        "default",
+        pattern="^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$",
+        description="Which reporter's running totals these are (a gateway shard). Experiment "
+        "statistics are cumulative since the revision started, per source; the readout sums "
+        "the latest report of each source.",
+    )
+    units: int | None = Field(
+        None,
+        ge=0,
+        le=10**12,
+        description="Units (routing keys: users, tenants) this arm served since the revision "
+        "started, cumulative per source (the sample-ratio-mismatch check counts them).",
+    )
+    metrics: dict[Annotated[str, Field(pattern=_METRIC_NAME)], MetricStatsIn] = Field(
+        default_factory=dict,
+        max_length=32,
+        description="Experiment statistics per metric, cumulative since the revision started "
+        "(docs/experiments.md).",
+    )
 
 
 class ReportRead(BaseModel):

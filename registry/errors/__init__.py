@@ -89,6 +89,7 @@ from registry.errors.governance import (
     DeploymentNotFound,
     GatesFailed,
     InvalidReport,
+    NoExperiment,
     NothingServed,
     PlanBelowFloor,
     PlanDigestMismatch,
@@ -96,6 +97,7 @@ from registry.errors.governance import (
     PreconditionRequired,
     PromotionNotFound,
     PromotionStateConflict,
+    RevisionNotFound,
     StableChanged,
 )
 from registry.errors.maths import (
@@ -151,6 +153,7 @@ __all__ = [
     "MissingWeights",
     "NamespaceAlreadyExists",
     "NamespaceNotFound",
+    "NoExperiment",
     "NotFound",
     "NotMergeable",
     "NothingServed",
@@ -172,6 +175,7 @@ __all__ = [
     "PublisherNotFound",
     "RegistryError",
     "RequestTimeout",
+    "RevisionNotFound",
     "SeparationOfDuties",
     "StableChanged",
     "StorageUnavailable",

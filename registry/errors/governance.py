@@ -95,6 +95,19 @@ class NothingServed(NotFound):
     code = "nothing_served"
 
 
+class RevisionNotFound(NotFound):
+    """The deployment has no revision with that number."""
+
+    code = "revision_not_found"
+
+
+class NoExperiment(Conflict):
+    """The revision's rollout plan defines no experiment (no ``experiment:`` section), or
+    nothing rolled the revision's candidate out under a plan."""
+
+    code = "no_experiment"
+
+
 class InvalidReport(RegistryError):
     """A serving report with impossible figures (negative counts, future window, unknown
     revision or arm)."""

@@ -46,7 +46,7 @@ from registry.deployments.models import (
     ServingReport,
 )
 from registry.deployments.states import RevisionReason
-from registry.traffic import moves
+from registry.traffic import experiment_gate, moves
 
 log = logging.getLogger("registry.controller")
 
@@ -139,10 +139,14 @@ class Controller:
             if fresh or analysis.outcome != "fail"
             else max(rollout.failures - 1, 0),
         )
+        action = experiment_gate.gate(
+            plan, action, srm_flagged=evidence.srm_flagged, step_index=rollout.step_index
+        )
         rollout.reports_seen = len(evidence.reports)
         rollout.failures = action.failures
         rollout.updated_at = now
-        if action.kind == "hold" and (not fresh or analysis.outcome == "pass"):
+        paused = action.reason == "sample_ratio_mismatch"
+        if action.kind == "hold" and (not fresh or (analysis.outcome == "pass" and not paused)):
             session.flush()
             return None  # holding with nothing new to say
         revision = _act(session, dep, current, rollout, plan, action, analysis, now)
@@ -158,6 +162,7 @@ class _Evidence:
     reports: list[ServingReport]
     analysis: Analysis
     stable_revision: int
+    srm_flagged: bool = False
 
 
 def _lock(
@@ -185,7 +190,8 @@ def _evidence(session: Session, current: DeploymentRevision, plan: Plan) -> _Evi
     share = current.candidate_share_bp
     whole = analyze(plan, candidate=aggregate(candidate_reports), stable=stable, share_bp=share)
     analysis = combine(whole, _recent(plan, candidate_reports, stable_reports, stable, share))
-    return _Evidence(reports, analysis, stable_revision)
+    analysis, srm_flagged = experiment_gate.judge(session, current, plan, analysis)
+    return _Evidence(reports, analysis, stable_revision, srm_flagged)
 
 
 def _act(

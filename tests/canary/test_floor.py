@@ -15,6 +15,7 @@ from registry.policy.loader import default_rollout_text
 
 FLOOR = {
     "max_first_share": 10,
+    "max_experiment_share": 50,
     "min_dwell_s": 300,
     "max_failure_limit": 3,
     "error_rate_cap": {"max": 0.1, "max_min_requests": 1000},

@@ -4,15 +4,16 @@ rollout controller's decisions."""
 from __future__ import annotations
 
 import re
+from typing import Annotated, Any
 
-from fastapi import Response, status
+from fastapi import Query, Response, status
 
 from registry.api.deps import ActorDep, SessionDep, WriteDep
 from registry.api.pagination import Page, decode_time_token, page_of, time_key
 from registry.api.params import IF_MATCH_PATTERN, DeploymentPath, IfMatch
 from registry.api.routes._common import PageDep, authenticated_router, responses
 from registry.api.routes.deployments import deployment_read
-from registry.deployments import reports, rollout_records
+from registry.deployments import experiment, reports, rollout_records
 from registry.deployments.schemas import (
     DecisionRead,
     DeploymentRead,
@@ -27,9 +28,11 @@ from registry.errors import (
     InvalidPageToken,
     InvalidReport,
     InvalidTransition,
+    NoExperiment,
     PolicyDenied,
     PreconditionFailed,
     PreconditionRequired,
+    RevisionNotFound,
 )
 from registry.traffic import moves
 
@@ -151,3 +154,22 @@ def decisions(
         lambda d: DecisionRead.model_validate(d, from_attributes=True),
         key=lambda d: time_key(d.decided_at, d.id),
     )
+
+
+@router.get(
+    "/{name}/experiment",
+    responses=responses(DeploymentNotFound, RevisionNotFound, NoExperiment),
+)
+def experiment_readout(
+    name: DeploymentPath,
+    actor: ActorDep,
+    session: SessionDep,
+    revision: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+) -> dict[str, Any]:
+    """The A/B readout of a revision (default: the current one) under the experiment of the
+    rollout plan its candidate runs under: per metric the arm means, the absolute and relative
+    difference, fixed-horizon and always-valid (mSPRT) confidence intervals and p-values and a
+    decision (``better``, ``worse``, ``within_margin``, ``inconclusive``); the sample-ratio
+    mismatch check; the sample size per arm the plan needs; the overall decision
+    (docs/experiments.md)."""
+    return experiment.readout(session, actor=actor, deployment=name, revision=revision)
