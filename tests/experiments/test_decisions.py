@@ -18,6 +18,7 @@ from registry.experiments import (
     compare,
     replay,
     sample_size_per_arm,
+    srm_check,
 )
 from registry.experiments.stats import ratio_stats_of
 
@@ -204,3 +205,28 @@ def test_the_worked_example_of_docs_experiments_md() -> None:
         sample_size_per_arm(conversion, baseline_mean=0.1, baseline_sd=0.3, alpha=0.05, power=0.8)
         == 108_215
     )
+
+
+@pytest.mark.parametrize(
+    ("units", "shares", "message"),
+    [
+        ({"stable": 10, "candidate": 10}, {"stable": 0.5, "canary": 0.5}, "different arms"),
+        ({"stable": 10}, {"stable": 1.0}, "at least two arms"),
+        ({"stable": 10, "candidate": 10}, {"stable": 0.6, "candidate": 0.5}, "sum to 1"),
+        ({"stable": 10, "candidate": 10}, {"stable": 1.0, "candidate": 0.0}, r"in \(0, 1\)"),
+        ({"stable": -1, "candidate": 10}, {"stable": 0.5, "candidate": 0.5}, "int >= 0"),
+        ({"stable": 1.5, "candidate": 10}, {"stable": 0.5, "candidate": 0.5}, "int >= 0"),
+    ],
+)
+def test_bad_srm_inputs_are_refused(
+    units: dict[str, Any], shares: dict[str, float], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        srm_check(units, shares)
+
+
+def test_planned_size_falls_back_to_current_units_without_a_baseline() -> None:
+    guard_only = ExperimentDesign((ERRORS,))
+    readout = analyze(guard_only, {"stable": {"errors": BASE}, "candidate": {"errors": SAME}})
+    assert (readout.planned_from, readout.planned_units_per_arm) == ("current_units", 20_000)
+    assert readout.metrics[0].information == pytest.approx(1.0)
