@@ -230,3 +230,16 @@ def test_planned_size_falls_back_to_current_units_without_a_baseline() -> None:
     readout = analyze(guard_only, {"stable": {"errors": BASE}, "candidate": {"errors": SAME}})
     assert (readout.planned_from, readout.planned_units_per_arm) == ("current_units", 20_000)
     assert readout.metrics[0].information == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"alpha": 0.0, "planned_units_per_arm": 100}, "alpha"),
+        ({"alpha": 0.05, "planned_units_per_arm": 1}, "planned_units_per_arm"),
+        ({"alpha": 0.05, "planned_units_per_arm": 100, "candidate_share": 1.0}, "candidate_share"),
+    ],
+)
+def test_bad_compare_arguments_are_refused(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        compare(CONV_UP, BASE, HIGH, **kwargs)
