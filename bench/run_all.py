@@ -15,6 +15,7 @@ from bench import (
     audit_append,
     authz,
     authz_request,
+    experiments,
     listing,
     registration,
     router,
@@ -32,6 +33,7 @@ BENCHMARKS: dict[str, Callable[[Sequence[str] | None], dict[str, Any]]] = {
     "authz_request": authz_request.main,
     "audit_append": audit_append.main,
     "router": router.main,
+    "experiments": experiments.main,
 }
 
 

@@ -152,6 +152,8 @@ def compare(
         raise ValueError(f"alpha must be in (0, 0.5), got {alpha}")
     if planned_units_per_arm < 2:
         raise ValueError(f"planned_units_per_arm must be >= 2, got {planned_units_per_arm}")
+    if not 0 < candidate_share < 1:
+        raise ValueError(f"candidate_share must be in (0, 1), got {candidate_share}")
     mc, mt = moments(control), moments(treatment)
     diff = mt.mean - mc.mean
     var = mt.var_mean + mc.var_mean

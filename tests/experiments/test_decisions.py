@@ -17,6 +17,8 @@ from registry.experiments import (
     analyze,
     compare,
     replay,
+    sample_size_per_arm,
+    srm_check,
 )
 from registry.experiments.stats import ratio_stats_of
 
@@ -171,3 +173,73 @@ def test_bad_specs_and_arms_are_refused() -> None:
         analyze(DESIGN, {"stable": {}, "canary": {}})
     with pytest.raises(ValueError, match="the design has"):
         analyze(DESIGN, {"stable": {"conversion": BASE}, "candidate": {"conversion": BASE}})
+
+
+def test_the_worked_example_of_docs_experiments_md() -> None:
+    """The numbers docs/experiments.md works through by hand."""
+    conversion = MetricSpec("conversion", "binary", "primary", "increase", mde=0.05)
+    latency = MetricSpec("latency_ms", "ratio", "guardrail", "decrease", margin=0.05)
+    design = ExperimentDesign((conversion, latency), planned_units_per_arm=108_215)
+    lat_c = RatioStats(20_000, 12583892.9, 10064499528.8, 99981.0, 580757.0, 72941237.3)
+    lat_t = RatioStats(20_100, 12545650.5, 10007876592.9, 100671.0, 584183.0, 72950154.0)
+    readout = analyze(
+        design,
+        {
+            "stable": {"conversion": BinaryStats(20_000, 2_000), "latency_ms": lat_c},
+            "candidate": {"conversion": BinaryStats(20_100, 2_250), "latency_ms": lat_t},
+        },
+    )
+    conv, lat = readout.metrics
+    assert readout.srm.p_value == pytest.approx(0.618, abs=5e-4)
+    assert conv.fixed.p_value == pytest.approx(0.000102, abs=5e-7)
+    seq = conv.sequential
+    assert (seq.low, seq.high) == pytest.approx((0.00148, 0.02240), abs=5e-6)
+    assert conv.sequential.p_value == pytest.approx(0.0176, abs=5e-5)
+    assert conv.information == pytest.approx(0.1853, abs=5e-5)
+    assert lat.control_mean == pytest.approx(125.863, abs=5e-4)
+    assert (lat.sequential.low, lat.sequential.high) == pytest.approx((-2.578, 0.093), abs=5e-4)
+    assert lat.relative_sequential is not None
+    assert lat.relative_sequential.high == pytest.approx(0.0007, abs=5e-5)
+    assert [conv.decision, lat.decision, readout.decision] == ["better", "within_margin", "better"]
+    assert (
+        sample_size_per_arm(conversion, baseline_mean=0.1, baseline_sd=0.3, alpha=0.05, power=0.8)
+        == 108_215
+    )
+
+
+@pytest.mark.parametrize(
+    ("units", "shares", "message"),
+    [
+        ({"stable": 10, "candidate": 10}, {"stable": 0.5, "canary": 0.5}, "different arms"),
+        ({"stable": 10}, {"stable": 1.0}, "at least two arms"),
+        ({"stable": 10, "candidate": 10}, {"stable": 0.6, "candidate": 0.5}, "sum to 1"),
+        ({"stable": 10, "candidate": 10}, {"stable": 1.0, "candidate": 0.0}, r"in \(0, 1\)"),
+        ({"stable": -1, "candidate": 10}, {"stable": 0.5, "candidate": 0.5}, "int >= 0"),
+        ({"stable": 1.5, "candidate": 10}, {"stable": 0.5, "candidate": 0.5}, "int >= 0"),
+    ],
+)
+def test_bad_srm_inputs_are_refused(
+    units: dict[str, Any], shares: dict[str, float], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        srm_check(units, shares)
+
+
+def test_planned_size_falls_back_to_current_units_without_a_baseline() -> None:
+    guard_only = ExperimentDesign((ERRORS,))
+    readout = analyze(guard_only, {"stable": {"errors": BASE}, "candidate": {"errors": SAME}})
+    assert (readout.planned_from, readout.planned_units_per_arm) == ("current_units", 20_000)
+    assert readout.metrics[0].information == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"alpha": 0.0, "planned_units_per_arm": 100}, "alpha"),
+        ({"alpha": 0.05, "planned_units_per_arm": 1}, "planned_units_per_arm"),
+        ({"alpha": 0.05, "planned_units_per_arm": 100, "candidate_share": 1.0}, "candidate_share"),
+    ],
+)
+def test_bad_compare_arguments_are_refused(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        compare(CONV_UP, BASE, HIGH, **kwargs)

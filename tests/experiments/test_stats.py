@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from registry.experiments import BinaryStats, RatioStats
 from registry.experiments.stats import moments, ratio_stats_of
@@ -98,3 +100,25 @@ def test_binary_variance_is_the_unpooled_wald_one_and_undefined_cases_are_nan() 
     assert got.var_mean == pytest.approx(0.15 * 0.85 / 200)
     assert math.isnan(moments(BinaryStats(0, 0)).mean)
     assert math.isnan(moments(ratio_stats_of([1.0])).var_mean)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.floats(min_value=-1e6, max_value=1e6, allow_nan=False),
+            st.integers(min_value=1, max_value=200),
+        ),
+        min_size=1,
+        max_size=60,
+    )
+)
+def test_sums_of_any_real_units_are_accepted_and_pool(units: list[tuple[float, int]]) -> None:
+    """Sums a gateway computes naively (float additions, in any order) from real units are
+    never refused by the consistency checks, and the variance is never negative."""
+    stats = RatioStats(0, 0.0, 0.0, 0.0, 0.0, 0.0)
+    for x, m in units:
+        stats = stats + RatioStats(1, x, x * x, float(m), float(m * m), x * m)
+    assert stats.units == len(units)
+    got = moments(stats)
+    assert len(units) < 2 or got.var_mean >= 0
