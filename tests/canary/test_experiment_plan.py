@@ -69,7 +69,9 @@ def test_an_experiment_plan_round_trips_and_reports_its_sample_size() -> None:
 
 
 def test_a_plain_plan_keeps_its_shape_and_digest() -> None:
-    raw = {"steps": [{"share": 10, "min_dwell_s": 600}, {"share": 100, "min_dwell_s": 600}]}
+    raw: dict[str, Any] = {
+        "steps": [{"share": 10, "min_dwell_s": 600}, {"share": 100, "min_dwell_s": 600}]
+    }
     raw |= {"analysis": [CAP], "failure_limit": 1, "on_inconclusive": "hold"}
     plan = plan_from_mapping("canary", raw)
     assert set(plan.to_dict()) == {"steps", "analysis", "failure_limit", "on_inconclusive"}
