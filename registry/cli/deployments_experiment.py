@@ -47,6 +47,37 @@ def read_stats(path: Path | None) -> dict[str, Any]:
     return doc
 
 
+def experiment_lines(name: Any, plan: dict[str, Any]) -> list[str]:
+    """An experiment plan's mode, metrics and the sample size per arm it needs."""
+    from registry.canary.plans import plan_from_mapping
+    from registry.errors import InvalidPolicy
+
+    if "experiment" not in plan:
+        return []
+    try:
+        parsed = plan_from_mapping(str(name or "plan"), plan, stored=True)
+    except InvalidPolicy:
+        return ["  experiment: (does not parse)"]
+    experiment = parsed.experiment
+    assert experiment is not None
+    lines = []
+    if parsed.mode == "experiment":
+        lines.append("  mode:      experiment: the split is held, never progressed by the "
+                     "controller; a person ships or drops the candidate")  # fmt: skip
+    for m in experiment.metrics:
+        target = f"MDE {m.mde:.4g}" if m.role == "primary" else f"margin {m.margin:.4g}"
+        lines.append(
+            f"  metric:    {m.name} ({m.kind}, {m.role}, {m.direction}, {target} relative)"
+        )
+    share = parsed.steps[0].share_bp / 10_000
+    planned = experiment.planned_units_per_arm(share if share < 1 else 0.5)
+    lines.append(
+        f"  testing:   alpha {experiment.alpha:g}, power {experiment.power:g}, "
+        f"sample size {planned if planned is not None else '-'} units per arm"
+    )
+    return lines
+
+
 def _number(value: Any) -> str:
     if value is None:
         return "-"

@@ -19,6 +19,7 @@ from registry.cli._output import (
     note,
     render_record,
 )
+from registry.cli.deployments_experiment import experiment_lines
 
 app = command_group("Promotion requests: gates, four-eyes approvals, reject, cancel.")
 
@@ -117,7 +118,7 @@ def plan_lines(promotion: dict[str, Any]) -> str:
         f"  rollback:  after {plan.get('failure_limit')} failing analysis(es) in a row; "
         f"inconclusive after the dwell: {plan.get('on_inconclusive')}"
     )
-    return "\n".join(lines)
+    return "\n".join(lines + experiment_lines(promotion.get("plan"), plan))
 
 
 def render_promotion(promotion: dict[str, Any]) -> str:
