@@ -11,16 +11,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from registry.access.actor import Actor
 from registry.canary.experiment_plan import ExperimentPlan
 from registry.canary.hashing import MAX_SHARE_BP
-from registry.canary.plans import Plan, plan_from_mapping
+from registry.canary.plans import Plan
 from registry.deployments import reports as serving_reports
+from registry.deployments import rollout_records
 from registry.deployments import service as deployments
-from registry.deployments.models import Deployment, DeploymentRevision, Rollout
+from registry.deployments.models import Deployment, DeploymentRevision
 from registry.deployments.report_stats import ArmTotals, pool
 from registry.errors import NoExperiment, RevisionNotFound
 from registry.experiments import BinaryStats, ExperimentDesign, RatioStats, Readout, Stats, analyze
@@ -51,24 +51,6 @@ class ExperimentReadout:
             **self.readout.to_dict(),
             "reports": {arm: t.to_dict() for arm, t in sorted(self.totals.items())},
         }
-
-
-def rollout_of(session: Session, revision: DeploymentRevision) -> Rollout | None:
-    """The rollout that put ``revision``'s candidate on its split (same deployment, candidate
-    and salt; the newest if several)."""
-    if revision.candidate_version_id is None:
-        return None
-    stmt = (
-        select(Rollout)
-        .where(
-            Rollout.deployment_id == revision.deployment_id,
-            Rollout.candidate_version_id == revision.candidate_version_id,
-            Rollout.salt == revision.salt,
-        )
-        .order_by(Rollout.created_at.desc())
-        .limit(1)
-    )
-    return session.scalars(stmt).first()
 
 
 def _with_every_metric(plan: ExperimentPlan, reported: dict[str, Stats]) -> dict[str, Stats]:
@@ -125,10 +107,7 @@ def readout(
             "this revision does not split traffic between two versions",
             context={"deployment": deployment, "revision": current.revision, "reason": "no_split"},
         )
-    rollout = rollout_of(session, current)
-    plan = (
-        None if rollout is None else plan_from_mapping(rollout.plan_name, rollout.plan, stored=True)
-    )
+    plan = rollout_records.plan_of(session, current)
     if plan is None or plan.experiment is None:
         raise NoExperiment(
             "this revision's candidate runs under no experiment",

@@ -18,7 +18,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from registry.deployments.models import ServingReport
+from sqlalchemy.orm import Session
+
+from registry.deployments import rollout_records
+from registry.deployments.models import DeploymentRevision, ServingReport
 from registry.errors import InvalidReport
 from registry.experiments import Stats
 from registry.experiments.codec import stats_from_dict, stats_to_dict
@@ -97,6 +100,22 @@ def pool(reports: Sequence[ServingReport]) -> dict[str, ArmTotals]:
             held_stats = totals.metrics.get(name)
             totals.metrics[name] = stats if held_stats is None else _add(held_stats, stats)
     return out
+
+
+def check_kinds(session: Session, revision: DeploymentRevision, doc: dict[str, Any]) -> None:
+    """A metric the revision's experiment names is reported as the kind the plan says
+    (``invalid_report``, reason ``metric_kind_mismatch``): a binary count cannot stand in for a
+    ratio metric's sums, and one mismatched source would make every readout unanswerable."""
+    plan = rollout_records.plan_of(session, revision)
+    if plan is None or plan.experiment is None:
+        return
+    kinds = {m.name: m.kind for m in plan.experiment.metrics}
+    for name, stats in doc.get("metrics", {}).items():
+        if name in kinds and stats["type"] != kinds[name]:
+            raise InvalidReport(
+                f"metric {name} is a {kinds[name]} metric in the experiment's plan",
+                context={"reason": "metric_kind_mismatch", "metric": name, "kind": kinds[name]},
+            )
 
 
 def _add(a: Stats, b: Stats) -> Stats:

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from registry.access.actor import Actor
 from registry.deployments import service as deployments
 from registry.deployments.models import DeploymentRevision, ServingReport
-from registry.deployments.report_stats import check_document
+from registry.deployments.report_stats import check_document, check_kinds
 from registry.deployments.repository import ReportRepository
 from registry.errors import InvalidReport
 
@@ -62,6 +62,8 @@ def record_report(
             f"revision {data.revision} has no {data.arm} version",
             context={"reason": "unknown_arm", "arm": data.arm, "revision": data.revision},
         )
+    if stats is not None:
+        check_kinds(session, revision, stats)
     row = ServingReport(
         deployment_id=dep.id,
         revision=data.revision,

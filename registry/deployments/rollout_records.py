@@ -14,11 +14,12 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from registry.access.actor import Actor
 from registry.canary.hashing import MAX_SHARE_BP, new_salt
-from registry.canary.plans import Plan
+from registry.canary.plans import Plan, plan_from_mapping
 from registry.deployments import service as deployments
 from registry.deployments.models import (
     Deployment,
@@ -150,3 +151,29 @@ def decisions(
     ``(decided_at, id)`` of the previous page's last decision)."""
     dep = deployments.get_deployment(session, actor=actor, name=name)
     return RolloutRepository(session).decisions_page(dep.id, after=after, limit=limit)
+
+
+def rollout_of(session: Session, revision: DeploymentRevision) -> Rollout | None:
+    """The rollout that put ``revision``'s candidate on its split (same deployment, candidate
+    and salt; the newest if several); None when no rollout did (a split set by hand)."""
+    if revision.candidate_version_id is None:
+        return None
+    stmt = (
+        select(Rollout)
+        .where(
+            Rollout.deployment_id == revision.deployment_id,
+            Rollout.candidate_version_id == revision.candidate_version_id,
+            Rollout.salt == revision.salt,
+        )
+        .order_by(Rollout.created_at.desc())
+        .limit(1)
+    )
+    return session.scalars(stmt).first()
+
+
+def plan_of(session: Session, revision: DeploymentRevision) -> Plan | None:
+    """The plan of :func:`rollout_of` (as stored with the rollout), or None."""
+    rollout = rollout_of(session, revision)
+    if rollout is None:
+        return None
+    return plan_from_mapping(rollout.plan_name, rollout.plan, stored=True)

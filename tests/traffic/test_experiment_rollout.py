@@ -273,3 +273,19 @@ def test_a_canary_with_guardrails_advances_when_surely_within_margin_then_comple
     assert (r.status_code, r.json()["context"]["reason"]) == (409, "no_split")
     report(team.client, team.operator, dep, full["revision"], "candidate", 500, 1)
     assert [d["action"] for d in tick(team, dep)] == ["complete"]
+
+
+def test_a_metric_reported_as_another_kind_than_the_plan_says_is_refused(
+    team: Team, fast_plans: None
+) -> None:
+    dep, rev = start(team)
+    wrong = {"metrics": {"latency_ms": {"kind": "binary", "units": 10, "successes": 3}}}
+    r = send(team, dep, rev, "stable", wrong)
+    assert r.status_code == 422, r.text
+    assert r.json()["context"] == {
+        "reason": "metric_kind_mismatch", "metric": "latency_ms", "kind": "ratio"
+    }  # fmt: skip
+    # A metric the plan does not name is stored (and ignored by the readout).
+    other = {"metrics": {"clicks": {"kind": "binary", "units": 10, "successes": 3}}}
+    assert send(team, dep, rev, "stable", other).status_code == 201
+    assert [m["name"] for m in readout(team, dep).json()["metrics"]] == ["thumbs_up", "latency_ms"]
