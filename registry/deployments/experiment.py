@@ -68,7 +68,8 @@ def compute(session: Session, revision: DeploymentRevision, plan: Plan) -> Exper
     assert experiment is not None
     share = revision.candidate_share_bp / MAX_SHARE_BP
     planned = experiment.planned_units_per_arm(share if 0 < share < 1 else 0.5)
-    totals = pool(serving_reports.for_revision(session, revision))
+    names = {m.name for m in experiment.metrics}
+    totals = pool(serving_reports.for_revision(session, revision), names)
     design = ExperimentDesign(
         metrics=experiment.metrics,
         alpha=experiment.alpha,

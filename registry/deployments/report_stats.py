@@ -14,7 +14,7 @@ between them (a unit's requests all reach one source), or a unit would be counte
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from registry.deployments import rollout_records
 from registry.deployments.models import DeploymentRevision, ServingReport
 from registry.errors import InvalidReport
-from registry.experiments import Stats
+from registry.experiments import BinaryStats, RatioStats, Stats
 from registry.experiments.codec import stats_from_dict, stats_to_dict
 
 
@@ -74,8 +74,13 @@ class ArmTotals:
         return {"units": self.units, "report_ids": list(self.report_ids)}
 
 
-def pool(reports: Sequence[ServingReport]) -> dict[str, ArmTotals]:
-    """``{arm: ArmTotals}`` from the latest statistics of each source (module docstring)."""
+def pool(
+    reports: Sequence[ServingReport], metrics: Collection[str] | None = None
+) -> dict[str, ArmTotals]:
+    """``{arm: ArmTotals}`` from the latest statistics of each source (module docstring), of
+    the ``metrics`` named (all without). A metric reported as different kinds by two sources
+    keeps the first source's statistics (reports are kind-checked against the plan's metrics
+    when they arrive: ``check_kinds``)."""
     latest: dict[tuple[str, str], ServingReport] = {}
     for report in reports:
         doc = report.stats
@@ -96,6 +101,8 @@ def pool(reports: Sequence[ServingReport]) -> dict[str, ArmTotals]:
         if doc.get("units") is not None:
             totals.units = (totals.units or 0) + int(doc["units"])
         for name, raw in (doc.get("metrics") or {}).items():
+            if metrics is not None and name not in metrics:
+                continue
             stats = stats_from_dict(raw)
             held_stats = totals.metrics.get(name)
             totals.metrics[name] = stats if held_stats is None else _add(held_stats, stats)
@@ -119,6 +126,8 @@ def check_kinds(session: Session, revision: DeploymentRevision, doc: dict[str, A
 
 
 def _add(a: Stats, b: Stats) -> Stats:
-    if type(a) is not type(b):
-        raise ValueError("one metric reported as binary by one source and ratio by another")
-    return a + b  # type: ignore[operator]
+    if isinstance(a, BinaryStats) and isinstance(b, BinaryStats):
+        return a + b
+    if isinstance(a, RatioStats) and isinstance(b, RatioStats):
+        return a + b
+    return a
