@@ -6,7 +6,7 @@ PIP    := $(BIN)/pip install -q -c constraints.txt
 REGISTRY_TEST_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/postgres
 export REGISTRY_TEST_POSTGRES_URL
 
-.PHONY: install install-dev run test test-sqlite test-postgres lint bench clean
+.PHONY: install install-dev browser run test test-sqlite test-postgres lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -37,13 +37,20 @@ lint: install-dev
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy registry tests
 
-# The whole suite, once per database dialect. With CI=true an unreachable PostgreSQL fails.
-test: install-dev lint test-sqlite test-postgres
+# The web console's browser tests drive the system's Chromium (Playwright cannot download its
+# own here): Debian's package, installed when missing (CI runs as root).
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	  apt-get install -y --no-install-recommends chromium || \
+	  (apt-get update && apt-get install -y --no-install-recommends chromium)
 
-test-sqlite: install-dev
+# The whole suite, once per database dialect. With CI=true an unreachable PostgreSQL fails.
+test: install-dev browser lint test-sqlite test-postgres
+
+test-sqlite: install-dev browser
 	REGISTRY_TEST_DIALECT=sqlite $(BIN)/pytest -n 2 -q
 
-test-postgres: install-dev
+test-postgres: install-dev browser
 	REGISTRY_TEST_DIALECT=postgresql $(BIN)/pytest -n 2 -q
 
 bench: install-dev

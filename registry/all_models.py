@@ -4,6 +4,7 @@ from registry.access import models as access_models
 from registry.audit import models as audit_models  # noqa: F401
 from registry.auth import models as auth_models
 from registry.catalog import models as catalog_models
+from registry.console import models as console_models
 from registry.db.base import Base
 from registry.deployments import models as deployment_models
 from registry.idempotency import models as idempotency_models
@@ -20,6 +21,7 @@ __all__ = [
     "auth_models",
     "blob_index",
     "catalog_models",
+    "console_models",
     "deployment_models",
     "idempotency_models",
     "job_models",

@@ -44,6 +44,8 @@ from registry.audit.denials import DenialLimiter
 from registry.audit.keys import load_or_create_signing_key
 from registry.auth.cache import TokenCache
 from registry.catalog.base_models import ManifestCache
+from registry.console import pages as console_pages
+from registry.console.sessions import guard_cookie
 from registry.db import migrate
 from registry.db.engine import make_engine
 from registry.db.session import Sessions, unit_of_work
@@ -235,10 +237,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Added first = innermost. The request guard (body limits, authentication before any body
     # is read) sits inside the serving fast path, which only takes body-less GETs of resolve
     # and routing-table: the hottest requests skip one layer. Outermost: request ids.
-    app.add_middleware(RequestGuard, limits=settings.server)
+    app.add_middleware(RequestGuard, limits=settings.server, console_auth=guard_cookie)
     app.add_middleware(ServingFastPath)
     app.add_middleware(RequestIdMiddleware)
     for module in _ROUTE_MODULES:
         app.include_router(module.router)
+    app.include_router(console_pages.router)
     app.router.routes[:0] = serving.fast_routes()
     return app

@@ -301,6 +301,9 @@ class ServerSettings(BaseModel):
     idempotency_ttl_s: int = Field(
         24 * 3600, ge=60, description="How long Idempotency-Key records are kept."
     )
+    console_session_ttl_s: int = Field(
+        8 * 3600, ge=60, description="Longest web console session (never past its token's expiry)."
+    )
     upload_ttl_s: int = Field(
         6 * 3600,
         ge=60,

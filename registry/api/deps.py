@@ -69,12 +69,12 @@ def get_session(request: Request) -> Iterator[Session]:
     ``REGISTRY_AUDIT__DENIED_EVENTS_PER_WINDOW`` per principal and window
     (:mod:`registry.audit.denials`).
     """
-    with _unit(request, write=request.method not in _READ_METHODS) as session:
+    with request_unit(request, write=request.method not in _READ_METHODS) as session:
         yield session
 
 
 @contextmanager
-def _unit(request: Request, *, write: bool) -> Iterator[Session]:
+def request_unit(request: Request, *, write: bool) -> Iterator[Session]:
     """A unit of work of a request. A refusal's audit event is appended in a transaction of its
     own after the refused transaction rolled back; a committed write clears the database
     failures readiness reports (``registry.health``)."""
@@ -108,7 +108,7 @@ def short_read(
     artifact store: the connection goes back to the pool before any blob transfer, so a slow
     store cannot hold database connections (refusals are audited as through ``get_session``)."""
     holder: PolicyHolder = request.app.state.policies
-    with _unit(request, write=False) as session:
+    with request_unit(request, write=False) as session:
         yield session, _load_actor(request, session, principal, holder.current(session))
 
 
@@ -340,7 +340,7 @@ class SlowWriteContext:
         status_code: int = 200,
     ) -> JSONResponse:
         """Run ``produce`` in a write transaction of its own, idempotently."""
-        with _unit(self.request, write=True) as session:
+        with request_unit(self.request, write=True) as session:
             ctx = WriteContext(
                 self.request, session, self.principal, self.settings, self.idempotency_key, actor
             )

@@ -11,7 +11,9 @@ server receive and parse any amount of JSON. For every HTTP request:
 2. A request that may carry a body (any method but GET/HEAD/OPTIONS) is authenticated
    **before** its body is read: ``401`` without reading it. The
    principal is handed to the endpoint through the request state (``get_principal`` takes it
-   from there), so a single-use CI token is consumed once.
+   from there), so a single-use CI token is consumed once. A console form
+   (``/console/...``) is authenticated by its session cookie instead; the sign-in form alone
+   is read unauthenticated (within the same limits).
 3. A JSON body is then received in full within ``server.body_timeout_s`` and the limit (``408
    request_timeout`` / ``413``) and replayed to the application; the streamed file upload
    (``PUT /api/v1/uploads/{id}/files/{name}``) passes through with an idle timeout between
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Awaitable, Callable
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -38,6 +41,9 @@ from registry.errors import BadRequest, PayloadTooLarge, RegistryError, RequestT
 from registry.settings import ServerSettings
 
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz"})
+# Console forms authenticate by their session cookie (sign-in, by the token in its form).
+CONSOLE_PREFIX = "/console/"
+CONSOLE_SIGN_IN = "/console/sign-in"
 _NO_BODY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _STREAM_PUT = re.compile(r"/api/v1/uploads/[^/]+/files/[^/]+")
 _MANIFEST_POST = "/api/v1/base-models"
@@ -49,8 +55,15 @@ class _Disconnected(Exception):
 
 
 class RequestGuard:
-    def __init__(self, app: ASGIApp, *, limits: ServerSettings) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        limits: ServerSettings,
+        console_auth: Callable[[Request], Awaitable[None]],
+    ) -> None:
         self.app = app
+        self.console_auth = console_auth
         self.json_limit = limits.max_json_body_bytes
         self.manifest_limit = limits.max_manifest_body_bytes
         self.body_timeout_s = limits.body_timeout_s
@@ -76,7 +89,10 @@ class RequestGuard:
                 raise PayloadTooLarge(
                     "request body exceeds the limit for this route", context={"limit": limit}
                 )
-            if path not in PUBLIC_PATHS:
+            if path.startswith(CONSOLE_PREFIX):
+                if path != CONSOLE_SIGN_IN:
+                    await self.console_auth(request)
+            elif path not in PUBLIC_PATHS:
                 await principal_from_header(request, request.headers.get("authorization"))
             if stream:
                 await self.app(scope, self._idle_receive(receive), send)

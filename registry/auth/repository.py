@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import String, Uuid, bindparam, column, select, table
+from sqlalchemy import ColumnElement, String, Uuid, bindparam, column, select, table
 from sqlalchemy.orm import Session
 
 from registry.auth.models import ApiToken, Principal, PrincipalNamespace
@@ -25,10 +25,17 @@ class TokenRepository:
 
     def get_with_principal(self, token_hash: str) -> tuple[ApiToken, Principal] | None:
         """The token row and its principal for a token hash, or None (one indexed join)."""
+        return self._one(ApiToken.token_hash == token_hash)
+
+    def get_by_id_with_principal(self, token_id: uuid.UUID) -> tuple[ApiToken, Principal] | None:
+        """The token row and its principal for a token id (console sessions), or None."""
+        return self._one(ApiToken.id == token_id)
+
+    def _one(self, where: ColumnElement[bool]) -> tuple[ApiToken, Principal] | None:
         stmt = (
             select(ApiToken, Principal)
             .join(Principal, Principal.id == ApiToken.principal_id)
-            .where(ApiToken.token_hash == token_hash)
+            .where(where)
         )
         row = self.session.execute(stmt).one_or_none()
         return None if row is None else (row[0], row[1])

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from sqlalchemy.orm import Session
 
 from registry.auth.cache import TokenCache
+from registry.auth.models import ApiToken, Principal
 from registry.auth.principal import AuthenticatedPrincipal
 from registry.auth.repository import PrincipalAttributes, TokenRepository
 from registry.auth.repository import current_attributes as repository_attributes
@@ -28,7 +29,12 @@ def authenticate(session: Session, *, token: str | None) -> AuthenticatedPrincip
     """
     if not token or not is_well_formed(token):
         raise Unauthenticated("a valid API token is required")
-    found = TokenRepository(session).get_with_principal(hash_token(token))
+    return principal_of(TokenRepository(session).get_with_principal(hash_token(token)))
+
+
+def principal_of(found: tuple[ApiToken, Principal] | None) -> AuthenticatedPrincipal:
+    """The principal of a token row, refused (one ``unauthenticated`` for every reason) when the
+    token is unknown, revoked or expired or its principal disabled."""
     if found is None:
         raise Unauthenticated("a valid API token is required")
     row, principal = found

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from registry.errors.access import (
     AdminExists,
+    CsrfFailed,
     InvalidPolicy,
     OidcProviderUnavailable,
     OidcTokenInvalid,
@@ -122,6 +123,7 @@ __all__ = [
     "BlobNotFound",
     "Conflict",
     "CorruptSafetensors",
+    "CsrfFailed",
     "DatabaseUnavailable",
     "DatasetConflict",
     "DeploymentExists",

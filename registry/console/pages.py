@@ -1,0 +1,251 @@
+"""Console pages and actions: sign-in, the approver inbox, a promotion with Approve / Reject,
+"What served?", and the audit log with chain verification.
+
+Each handler opens the API's unit of work (:func:`registry.console.web.page`) and calls the same
+service as the matching API route with the signed-in caller's ``Actor``: one authorization and
+audit path. Forms post urlencoded bodies with the session's CSRF token; every POST answers with
+a redirect (post/redirect/get) or an error page carrying the API's error code and status.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from importlib import resources
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import Response
+
+from registry.access.actor import audit_resource
+from registry.api.deps import request_unit
+from registry.audit import service as audit
+from registry.audit.verify import verify
+from registry.console import sessions
+from registry.console.inbox import inbox_rows, promotion_detail
+from registry.console.sessions import COOKIE
+from registry.console.web import check_csrf, error_page, form, page, redirect, render, safe_next
+from registry.errors import BadRequest, PromotionNotFound, RegistryError
+from registry.promotions import service as promotions
+from registry.traffic.served import served_at
+
+router = APIRouter(prefix="/console", include_in_schema=False)
+_Text = Annotated[str | None, Query(max_length=300)]
+
+
+def _request_id(request: Request) -> str | None:
+    return getattr(request.state, "request_id", None)
+
+
+_STATIC = {"console.css": "text/css; charset=utf-8"}
+
+
+@router.get("")
+def home() -> Response:
+    return redirect("/console/inbox")
+
+
+@router.get("/static/{name}")
+def static(name: str) -> Response:
+    """The console's own assets (shipped in the package; nothing from a CDN)."""
+    if name not in _STATIC:
+        return Response(status_code=404)
+    body = resources.files("registry.console").joinpath("static", name).read_bytes()
+    return Response(
+        body, media_type=_STATIC[name], headers={"Cache-Control": "public, max-age=3600"}
+    )
+
+
+@router.get("/sign-in")
+def sign_in_form(request: Request, next: _Text = None) -> Response:
+    return render(request, "sign_in.html", next=safe_next(next))
+
+
+@router.post("/sign-in")
+async def sign_in(request: Request) -> Response:
+    """Exchange a pasted API token for a session cookie (HttpOnly, SameSite=Strict, Secure
+    behind TLS, no longer than the token lives)."""
+    fields = await form(request)
+    try:
+        with request_unit(request, write=True) as session:
+            key, expires = sessions.sign_in(
+                session,
+                token=fields.get("token", "").strip(),
+                ttl_s=request.app.state.settings.server.console_session_ttl_s,
+                request_id=_request_id(request),
+            )
+    except RegistryError as exc:
+        return render(
+            request, "sign_in.html", exc.status_code, error=exc, next=safe_next(fields.get("next"))
+        )
+    response = redirect(safe_next(fields.get("next")))
+    response.set_cookie(
+        COOKIE,
+        key,
+        expires=expires,
+        path="/console",
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+    return response
+
+
+@router.post("/sign-out")
+async def sign_out(request: Request) -> Response:
+    fields = await form(request)
+    try:
+        check_csrf(request, fields)
+        with request_unit(request, write=True) as session:
+            sessions.sign_out(
+                session, request.cookies.get(COOKIE) or "", request_id=_request_id(request)
+            )
+    except RegistryError as exc:
+        return error_page(request, exc)
+    response = redirect("/console/sign-in")
+    response.delete_cookie(COOKIE, path="/console")
+    return response
+
+
+@router.get("/inbox")
+def inbox(request: Request) -> Response:
+    """Pending promotions the caller may approve (Cedar decides), newest first."""
+    try:
+        with page(request) as p:
+            return p.render("inbox.html", rows=inbox_rows(p))
+    except RegistryError as exc:
+        return error_page(request, exc)
+
+
+def _promotion_id(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise PromotionNotFound("no such promotion request", context={"id": value}) from None
+
+
+@router.get("/promotions/{promotion_id}")
+def promotion(request: Request, promotion_id: Annotated[str, Path(max_length=64)]) -> Response:
+    try:
+        with page(request) as p:
+            return p.render("promotion.html", **promotion_detail(p, _promotion_id(promotion_id)))
+    except RegistryError as exc:
+        return error_page(request, exc)
+
+
+@router.post("/promotions/{promotion_id}/approve")
+async def approve(request: Request, promotion_id: Annotated[str, Path(max_length=64)]) -> Response:
+    """Approve with the plan digest the page showed (409 if the plan changed since)."""
+    fields = await form(request)
+    try:
+        check_csrf(request, fields)
+        with page(request, write=True) as p:
+            promotions.approve(
+                p.session,
+                actor=p.actor,
+                policies=p.policies,
+                promotion_id=_promotion_id(promotion_id),
+                comment=fields.get("comment", "")[:1000],
+                plan_digest=fields.get("plan_digest") or None,
+            )
+    except RegistryError as exc:
+        return error_page(request, exc)
+    return redirect(f"/console/promotions/{promotion_id}")
+
+
+@router.post("/promotions/{promotion_id}/reject")
+async def reject(request: Request, promotion_id: Annotated[str, Path(max_length=64)]) -> Response:
+    fields = await form(request)
+    try:
+        check_csrf(request, fields)
+        reason = fields.get("reason", "").strip()[:1000]
+        if not reason:
+            raise BadRequest("a rejection needs a reason", context={"field": "reason"})
+        with page(request, write=True) as p:
+            promotions.reject(
+                p.session, actor=p.actor, promotion_id=_promotion_id(promotion_id), reason=reason
+            )
+    except RegistryError as exc:
+        return error_page(request, exc)
+    return redirect(f"/console/promotions/{promotion_id}")
+
+
+@router.get("/served")
+def served(
+    request: Request,
+    deployment: Annotated[str | None, Query(max_length=64)] = None,
+    at: Annotated[str | None, Query(max_length=64)] = None,
+    key: Annotated[str | None, Query(max_length=1024)] = None,
+) -> Response:
+    """Deployment + time (+ key) → what served, as ``audit served`` answers it."""
+    try:
+        with page(request) as p:
+            answer = None
+            if deployment and at:
+                answer = jsonable_encoder(
+                    served_at(
+                        p.session,
+                        actor=p.actor,
+                        deployment=deployment,
+                        at=_time(at),
+                        key=key or None,
+                    )
+                )
+            return p.render("served.html", deployment=deployment, at=at, key=key, answer=answer)
+    except RegistryError as exc:
+        return error_page(request, exc)
+
+
+def _time(value: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise BadRequest("at must be an ISO 8601 time", context={"field": "at"}) from None
+    if parsed.tzinfo is None:
+        raise BadRequest(
+            "at needs a time zone (e.g. 2026-12-05T10:00:00Z)", context={"field": "at"}
+        )
+    return parsed
+
+
+@router.get("/audit")
+def audit_log(
+    request: Request,
+    actor: Annotated[str | None, Query(max_length=128)] = None,
+    action: _Text = None,
+    resource: _Text = None,
+    after: Annotated[int | None, Query(ge=0)] = None,
+    check: bool = False,
+) -> Response:
+    """The audit log in sequence order (filters as the API's), and ``check`` runs the chain
+    verification ``audit verify`` runs."""
+    try:
+        with page(request) as p:
+            p.actor.require("read_audit", audit_resource())
+            events = audit.log(
+                p.session,
+                actor=actor or None,
+                action=action or None,
+                resource=resource or None,
+                since=None,
+                until=None,
+                after_seq=after,
+                limit=101,
+            )
+            result = None
+            if check:
+                result = verify(
+                    p.session,
+                    request.app.state.store,
+                    public_keys=[request.app.state.audit_key.public_key()],
+                )
+            return p.render(
+                "audit.html",
+                events=events[:100],
+                more=events[99].seq if len(events) > 100 else None,
+                filters={"actor": actor, "action": action, "resource": resource},
+                result=result,
+            )
+    except RegistryError as exc:
+        return error_page(request, exc)

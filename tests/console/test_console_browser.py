@@ -1,0 +1,118 @@
+"""Issue 17, end to end in a real browser: Chromium driven by Playwright against a server
+process. Sign-in, a blocked request's failing gate, four-eyes for the requester, a second
+person's approval starting the canary, "What served?" and the audit page agreeing with the API,
+a viewer without decision buttons, and a screenshot of every main page."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from playwright.sync_api import Page, expect
+
+from tests.console.helpers import stable_and_pending
+from tests.factories.governance import make_principal, record_eval, request_promotion
+from tests.fixtures.governance import Team
+from tests.fixtures.server import LiveServer
+
+Shot = Callable[[Page, str], Path]
+
+
+def _sign_in(page: Page, url: str, token: str, target: str = "/console/inbox") -> None:
+    page.goto(url + target)
+    expect(page).to_have_url(re.compile(r"/console/sign-in\?next="))  # no session → sign-in
+    page.fill("#token", token)
+    page.click("button[type=submit]")
+    expect(page).to_have_url(url + target)
+
+
+def test_an_approver_signs_in_reviews_and_approves_a_canary(
+    page: Page, live_server: LiveServer, team: Team, shot: Shot
+) -> None:
+    _, v2, made = stable_and_pending(team)
+    _sign_in(page, live_server.url, team.approver.token)
+    row = page.locator(f"a[href='/console/promotions/{made['id']}']")
+    expect(row).to_be_visible()
+    shot(page, "inbox")
+    row.click()
+    expect(page.locator("h1")).to_contain_text(v2)
+    expect(page.locator("[data-plan-digest]")).to_have_text(made["plan_digest"])
+    expect(page.locator("table.evals")).to_contain_text("accuracy")
+    shot(page, "promotion")
+    page.fill("#comment", "numbers look right")
+    page.click("button.approve")
+    expect(page.locator("[data-state]")).to_have_text("rolling_out")
+    api = team.client.get(f"/api/v1/promotions/{made['id']}").json()
+    assert api["state"] == "rolling_out"
+    assert [a["approver"] for a in api["approvals"]] == [team.approver.name]
+
+
+def test_a_blocked_request_shows_its_failing_gate_with_the_numbers(
+    page: Page, live_server: LiveServer, team: Team
+) -> None:
+    dep, _, _ = stable_and_pending(team)
+    worse = team.push()
+    record_eval(team.client, team.dev, worse, 0.50)  # below the stable 0.80
+    blocked = request_promotion(team.client, team.dev, worse, dep).json()
+    assert blocked["state"] == "blocked", blocked
+    failing = [g for g in blocked["gates"] if not g["passed"]]
+    _sign_in(page, live_server.url, team.approver.token, f"/console/promotions/{blocked['id']}")
+    expect(page.locator("[data-state]")).to_have_text("blocked")
+    for gate in failing:
+        cells = page.locator(f"tr[data-gate='{gate['name']}']")
+        expect(cells).to_contain_text("failed")
+    expect(page.locator("table.evals")).to_contain_text("0.5")
+    expect(page.locator("table.evals")).to_contain_text("0.8")
+    expect(page.locator("button.approve")).to_have_count(0)  # nothing to approve
+
+
+def test_the_requester_is_refused_and_a_viewer_sees_no_buttons(
+    page: Page, live_server: LiveServer, team: Team, shot: Shot
+) -> None:
+    _, _, made = stable_and_pending(team)
+    path = f"/console/promotions/{made['id']}"
+    _sign_in(page, live_server.url, team.dev.token, path)
+    expect(page.locator("[data-error=separation_of_duties]")).to_be_visible()
+    expect(page.locator("button.approve")).to_have_count(0)
+    shot(page, "promotion-requester")
+    page.click("text=Sign out")
+    expect(page).to_have_url(re.compile(r"/console/sign-in"))
+    viewer = make_principal(team.client, "viewer", [team.namespace])
+    _sign_in(page, live_server.url, viewer.token, path)
+    expect(page.locator("button.approve")).to_have_count(0)
+    expect(page.locator("button.reject")).to_have_count(0)
+    assert team.client.get(f"/api/v1/promotions/{made['id']}").json()["state"] == "pending"
+
+
+def test_what_served_and_the_audit_log_match_the_api(
+    page: Page, live_server: LiveServer, team: Team, shot: Shot
+) -> None:
+    dep, _, _ = stable_and_pending(team)
+    at = "2999-01-01T00:00:00Z"
+    api: dict[str, Any] = team.client.get(
+        "/api/v1/audit/served", params={"deployment": dep, "at": at, "key": "user-42"}
+    ).json()
+    _sign_in(page, live_server.url, live_server.token, "/console/served")
+    page.fill("#deployment", dep)
+    page.fill("#at", at)
+    page.fill("#key", "user-42")
+    page.click("button[type=submit] >> text=Look up")
+    expect(page.locator("[data-field=revision]")).to_have_text(str(api["revision"]))
+    expect(page.locator("[data-field=stable]")).to_have_text(api["stable"]["ref"])
+    expect(page.locator("[data-field=arm]")).to_have_text(api["arm"])
+    shot(page, "served")
+    page.click("text=Audit log")
+    page.click("#verify")
+    verified = team.client.get("/api/v1/audit/verify").json()
+    result = page.locator("#verify-result")
+    expect(result).to_have_attribute("data-ok", str(verified["ok"]).lower())
+    shown = [
+        int(s)
+        for s in page.locator("tr[data-seq]").evaluate_all("rows => rows.map(r => r.dataset.seq)")
+    ]
+    assert shown == sorted(shown)
+    first = team.client.get("/api/v1/audit/events", params={"limit": 3}).json()["items"]
+    assert shown[:3] == [e["seq"] for e in first]
+    shot(page, "audit")
