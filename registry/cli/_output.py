@@ -43,6 +43,7 @@ EXIT_CODES: Mapping[str, int] = {
     "uri_not_allowed": EXIT_DENIED,
     "policy_denied": EXIT_DENIED,
     "separation_of_duties": EXIT_DENIED,
+    "csrf_failed": EXIT_DENIED,
     "token_exceeds_parent": EXIT_DENIED,
     "oidc_token_invalid": EXIT_DENIED,
     "oidc_token_reused": EXIT_DENIED,
