@@ -15,17 +15,17 @@ class Unauthenticated(RegistryError):
     status_code = 401
 
 
-class CsrfFailed(RegistryError):
-    """A web console form without its session's CSRF token, or posted from another origin."""
-
-    code = "csrf_failed"
-    status_code = 403
-
-
 class PermissionDenied(RegistryError):
     """The family of 403 refusals: the caller is known but may not do this (subclasses say why)."""
 
     code = "permission_denied"
+    status_code = 403
+
+
+class CsrfFailed(PermissionDenied):
+    """A web console form without its session's CSRF token, or posted from another origin."""
+
+    code = "csrf_failed"
     status_code = 403
 
 
