@@ -25,9 +25,12 @@ from registry.audit.verify import verify
 from registry.console import sessions
 from registry.console.inbox import inbox_rows, promotion_detail
 from registry.console.sessions import COOKIE
+from registry.console.timeline import timeline
 from registry.console.web import check_csrf, error_page, form, page, redirect, render, safe_next
+from registry.deployments import service as deployments
 from registry.errors import BadRequest, PromotionNotFound, RegistryError
 from registry.promotions import service as promotions
+from registry.traffic import moves
 from registry.traffic.served import served_at
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -38,7 +41,10 @@ def _request_id(request: Request) -> str | None:
     return getattr(request.state, "request_id", None)
 
 
-_STATIC = {"console.css": "text/css; charset=utf-8"}
+_STATIC = {
+    "console.css": "text/css; charset=utf-8",
+    "console.js": "text/javascript; charset=utf-8",
+}
 
 
 @router.get("")
@@ -169,6 +175,48 @@ async def reject(request: Request, promotion_id: Annotated[str, Path(max_length=
     except RegistryError as exc:
         return error_page(request, exc)
     return redirect(f"/console/promotions/{promotion_id}")
+
+
+@router.get("/deployments")
+def deployment_list(request: Request) -> Response:
+    try:
+        with page(request) as p:
+            rows = deployments.list_deployments(p.session, actor=p.actor, after=None, limit=200)
+            return p.render("deployments.html", deployments=rows)
+    except RegistryError as exc:
+        return error_page(request, exc)
+
+
+@router.get("/deployments/{name}")
+def deployment(request: Request, name: Annotated[str, Path(max_length=64)]) -> Response:
+    """The timeline: share over time with rollbacks marked, per-arm serving figures, the
+    controller's decisions with their evidence, the experiment readout, Roll back."""
+    try:
+        with page(request) as p:
+            return p.render("deployment.html", **timeline(p, name))
+    except RegistryError as exc:
+        return error_page(request, exc)
+
+
+@router.post("/deployments/{name}/rollback")
+async def rollback(request: Request, name: Annotated[str, Path(max_length=64)]) -> Response:
+    """Roll back (the API's compare-and-set: the revision the page showed, else 412)."""
+    fields = await form(request)
+    try:
+        check_csrf(request, fields)
+        if fields.get("confirm") != "yes":
+            raise BadRequest("confirm the rollback", context={"field": "confirm"})
+        expected = fields.get("expected_revision", "")
+        if not expected.isdigit() or len(expected) > 10:
+            raise BadRequest("expected_revision must be a number", context={"field": "expected"})
+        with page(request, write=True) as p:
+            moves.rollback(
+                p.session, actor=p.actor, name=name, expected=int(expected), to_revision=None
+            )
+        request.app.state.metrics.rollbacks.labels(kind="manual").inc()
+    except RegistryError as exc:
+        return error_page(request, exc)
+    return redirect(f"/console/deployments/{name}")
 
 
 @router.get("/served")

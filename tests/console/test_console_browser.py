@@ -116,3 +116,32 @@ def test_what_served_and_the_audit_log_match_the_api(
     first = team.client.get("/api/v1/audit/events", params={"limit": 3}).json()["items"]
     assert shown[:3] == [e["seq"] for e in first]
     shot(page, "audit")
+
+
+def test_the_timeline_shows_the_canary_and_an_operator_rolls_it_back(
+    page: Page, live_server: LiveServer, team: Team, shot: Shot
+) -> None:
+    dep, v2, made = stable_and_pending(team)
+    r = team.client.post(f"/api/v1/promotions/{made['id']}/approve", headers=team.approver2.headers)
+    assert r.json()["state"] == "rolling_out", r.text
+    status = team.client.get(f"/api/v1/deployments/{dep}").json()
+    _sign_in(page, live_server.url, team.operator.token, f"/console/deployments/{dep}")
+    expect(page.locator("[data-field=candidate]")).to_contain_text(v2)
+    expect(page.locator("svg.chart circle.rev")).to_have_count(status["revision"])
+    expect(page.locator("svg.chart g.rollback")).to_have_count(0)
+    page.once("dialog", lambda dialog: dialog.accept())  # the confirm dialog of console.js
+    page.check("input[name=confirm]")
+    page.click("#rollback")
+    expect(page.locator("[data-field=candidate]")).to_have_text("—")
+    after = team.client.get(f"/api/v1/deployments/{dep}").json()
+    assert after["revision"] == status["revision"] + 1
+    assert after["candidate"] is None
+    expect(page.locator("svg.chart g.rollback")).to_have_count(1)
+    expect(page.locator(f"tr[data-revision='{after['revision']}']")).to_contain_text(
+        "manual_rollback"
+    )
+    shot(page, "deployment")
+    page.click("text=Sign out")
+    viewer = make_principal(team.client, "viewer", [team.namespace])
+    _sign_in(page, live_server.url, viewer.token, f"/console/deployments/{dep}")
+    expect(page.locator("#rollback")).to_have_count(0)

@@ -154,3 +154,40 @@ def test_served_and_audit_pages_agree_with_the_api(live_server: LiveServer, team
     shown = admin.get("/console/audit").text
     positions = [shown.index(f'data-seq="{e["seq"]}"') for e in events]
     assert positions == sorted(positions)  # the API's order
+
+
+def test_a_rollback_is_compare_and_set_and_needs_its_confirmation(
+    live_server: LiveServer, team: Team
+) -> None:
+    dep, _, made = stable_and_pending(team)
+    team.client.post(f"/api/v1/promotions/{made['id']}/approve", headers=team.approver2.headers)
+    revision = team.client.get(f"/api/v1/deployments/{dep}").json()["revision"]
+    operator = signed_in(live_server.url, team.operator.token)
+    path = f"/console/deployments/{dep}"
+    assert operator.get("/console/deployments").text.count(f'href="{path}"') == 1
+    token = csrf_of(operator, path)
+    unconfirmed = operator.post(
+        f"{path}/rollback", data={"csrf": token, "expected_revision": str(revision)}
+    )
+    assert (unconfirmed.status_code, error_code(unconfirmed)) == (400, "bad_request")
+    stale = operator.post(
+        f"{path}/rollback",
+        data={"csrf": token, "expected_revision": str(revision - 1), "confirm": "yes"},
+    )
+    assert stale.status_code == 412, stale.text
+    assert team.client.get(f"/api/v1/deployments/{dep}").json()["revision"] == revision
+    done = operator.post(
+        f"{path}/rollback",
+        data={"csrf": token, "expected_revision": str(revision), "confirm": "yes"},
+    )
+    assert done.status_code == 303, done.text
+    assert team.client.get(f"/api/v1/deployments/{dep}").json()["candidate"] is None
+    viewer = signed_in(
+        live_server.url, make_principal(team.client, "viewer", [team.namespace]).token
+    )
+    assert 'id="rollback"' not in viewer.get(path).text
+    forged = viewer.post(
+        f"{path}/rollback",
+        data={"csrf": csrf_of(viewer, path), "expected_revision": "99", "confirm": "yes"},
+    )
+    assert (forged.status_code, error_code(forged)) == (403, "policy_denied")
