@@ -44,6 +44,7 @@ from registry.audit.denials import DenialLimiter
 from registry.audit.keys import load_or_create_signing_key
 from registry.auth.cache import TokenCache
 from registry.catalog.base_models import ManifestCache
+from registry.console import api_docs as console_api_docs
 from registry.console import pages as console_pages
 from registry.console.sessions import guard_cookie
 from registry.db import migrate
@@ -243,5 +244,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in _ROUTE_MODULES:
         app.include_router(module.router)
     app.include_router(console_pages.router)
+    app.include_router(console_api_docs.router)
     app.router.routes[:0] = serving.fast_routes()
     return app

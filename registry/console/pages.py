@@ -44,6 +44,7 @@ def _request_id(request: Request) -> str | None:
 _STATIC = {
     "console.css": "text/css; charset=utf-8",
     "console.js": "text/javascript; charset=utf-8",
+    "api-docs.js": "text/javascript; charset=utf-8",
 }
 
 

@@ -30,6 +30,9 @@ CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
+#: The API documentation pages only: ReDoc injects its styles at run time (styled-components), so
+#: they may add inline styles; scripts stay this origin's only.
+DOCS_CSP = CSP.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'")
 SECURITY_HEADERS = {
     "Content-Security-Policy": CSP,
     "X-Frame-Options": "DENY",
@@ -58,8 +61,10 @@ class Page:
     actor: Actor
     policies: ActivePolicies
 
-    def render(self, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
-        return render(self.request, template, status_code, signed=self.signed, **context)
+    def render(
+        self, template: str, status_code: int = 200, *, csp: str = CSP, **context: Any
+    ) -> HTMLResponse:
+        return render(self.request, template, status_code, signed=self.signed, csp=csp, **context)
 
 
 def render(
@@ -68,12 +73,14 @@ def render(
     status_code: int = 200,
     *,
     signed: SignedIn | None = None,
+    csp: str = CSP,
     **context: Any,
 ) -> HTMLResponse:
     html = _env.get_template(template).render(
         signed=signed, csrf=signed.csrf if signed else "", path=request.url.path, **context
     )
-    return HTMLResponse(html, status_code=status_code, headers=SECURITY_HEADERS)
+    headers = {**SECURITY_HEADERS, "Content-Security-Policy": csp}
+    return HTMLResponse(html, status_code=status_code, headers=headers)
 
 
 def redirect(url: str) -> RedirectResponse:

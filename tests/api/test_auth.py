@@ -12,7 +12,14 @@ from registry.app import create_app
 
 PUBLIC = {"/healthz", "/readyz"}
 # The web console's public pages: sign-in (form and post), its stylesheet, the root redirect.
-CONSOLE_PUBLIC = {"/console", "/console/sign-in", "/console/static/{name}"}
+CONSOLE_PUBLIC = {
+    "/console",
+    "/console/sign-in",
+    "/console/static/{name}",
+    "/console/swagger/{name}",
+    "/docs",
+    "/redoc",
+}
 SAMPLE = {
     "namespace": "acme",
     "name": "bot",
@@ -57,7 +64,7 @@ def test_route_refuses_anonymous_caller(anon_client: TestClient, method: str, pa
     if path in CONSOLE_PUBLIC:
         assert r.status_code in (200, 303, 401, 404), r.text  # 401: sign-in with no token
         return
-    if path.startswith("/console") and method == "GET":
+    if path.startswith("/console") and method == "GET":  # pages: to sign-in, with no session
         assert r.status_code == 303, r.text  # a page without a session: to sign-in
         assert r.headers["location"].startswith("/console/sign-in?next=")
         return

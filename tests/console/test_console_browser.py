@@ -145,3 +145,19 @@ def test_the_timeline_shows_the_canary_and_an_operator_rolls_it_back(
     viewer = make_principal(team.client, "viewer", [team.namespace])
     _sign_in(page, live_server.url, viewer.token, f"/console/deployments/{dep}")
     expect(page.locator("#rollback")).to_have_count(0)
+
+
+def test_signed_in_users_get_swagger_ui_at_docs(page: Page, live_server: LiveServer) -> None:
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    _sign_in(page, live_server.url, live_server.token, "/console/docs")
+    page.goto(live_server.url + "/docs")  # the short address redirects here
+    expect(page).to_have_url(live_server.url + "/console/docs")
+    expect(page.locator(".swagger-ui .info .title")).to_contain_text("Adapter Registry")
+    expect(page.locator(".opblock-tag").first).to_be_visible()
+    assert not [e for e in errors if "Content Security Policy" in e], errors
+
+
+def test_redoc_renders_the_same_document(page: Page, live_server: LiveServer) -> None:
+    _sign_in(page, live_server.url, live_server.token, "/console/redoc")
+    expect(page.locator("#redoc h1").first).to_contain_text("Adapter Registry")

@@ -191,3 +191,16 @@ def test_a_rollback_is_compare_and_set_and_needs_its_confirmation(
         data={"csrf": csrf_of(viewer, path), "expected_revision": "99", "confirm": "yes"},
     )
     assert (forged.status_code, error_code(forged)) == (403, "policy_denied")
+
+
+def test_api_docs_need_a_session(live_server: LiveServer) -> None:
+    with httpx.Client(base_url=live_server.url, timeout=30) as anon:
+        assert anon.get("/docs").headers["location"] == "/console/docs"
+        assert anon.get("/console/docs").status_code == 303
+        assert anon.get("/console/openapi.json").status_code == 303
+        asset = anon.get("/console/swagger/swagger-ui-bundle.js")
+        assert asset.status_code == 200  # public, like the stylesheet: no data in it
+        assert anon.get("/console/swagger/../../../etc/passwd").status_code == 404
+    admin = signed_in(live_server.url, live_server.token)
+    doc = admin.get("/console/openapi.json").json()
+    assert "/api/v1/promotions" in doc["paths"]
