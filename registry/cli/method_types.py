@@ -42,6 +42,7 @@ ACCEPTED_PEFT_TYPES: tuple[str, ...] = (
     "SHIRA",
     "SPARSE_DELTA",
     "SUPERTUNING",
+    "TINYLORA",
     "TRAINABLE_TOKENS",
     "UNILORA",
     "VBLORA",

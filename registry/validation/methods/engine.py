@@ -12,6 +12,7 @@ shared tensors last (``missing_tensor`` when a switch says they were saved).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
@@ -41,20 +42,25 @@ class MethodFindings:
     checked: bool = False
 
 
-def config_dims(cfg: AdapterConfig, method: Method) -> dict[str, int | bool]:
+def config_dims(cfg: AdapterConfig, method: Method) -> dict[str, int | bool | float]:
     """The method's dimensions and switches from the config (``null`` or absent: the default).
 
     Raises:
         InvalidAdapterConfig: ``schema``.
     """
-    values: dict[str, int | bool] = {}
+    values: dict[str, int | bool | float] = {}
     for key, default in method.dims.items():
         value = cfg.raw.get(key)
         if value is None:
             value = default
-        wanted = bool if isinstance(default, bool) else int
-        if type(value) is not wanted or (wanted is int and value < 0):
-            kind = "a boolean" if wanted is bool else "a non-negative integer"
+        wanted: tuple[type, ...] = (type(default),)
+        if wanted == (float,):
+            wanted = (float, int)  # JSON writes 1.0 as 1 for some writers
+        number = type(value) is not bool and isinstance(value, int | float)
+        if type(value) not in wanted or (number and not 0 <= value < float("inf")):
+            kind = {bool: "a boolean", int: "a non-negative integer"}.get(
+                type(default), "a non-negative number"
+            )
             raise InvalidAdapterConfig(
                 f"{key} must be {kind}",
                 reason="schema",
@@ -140,16 +146,31 @@ def _base_env(
     return {}
 
 
+def _counted(role: Role) -> re.Pattern[str]:
+    """The full names of a shared role still counted (``tinylora_v.{i}``: any index)."""
+    return re.compile(
+        "[0-9]+".join(re.escape(p) for p in (SHARED_PREFIX + role.suffix).split("{i}"))
+    )
+
+
 def _split_shared(
     tensors: Mapping[str, TensorInfo], method: Method
 ) -> tuple[dict[str, TensorInfo], dict[str, TensorInfo]]:
-    names = {SHARED_PREFIX + role.suffix: role.suffix for role in method.shared}
-    shared = {names[n]: info for n, info in tensors.items() if n in names}
-    rest = {n: info for n, info in tensors.items() if n not in names}
+    names = {SHARED_PREFIX + role.suffix: role.suffix for role in method.shared if not role.count}
+    counted = [_counted(role) for role in method.shared if role.count]
+    shared: dict[str, TensorInfo] = {}
+    rest: dict[str, TensorInfo] = {}
+    for name, info in tensors.items():
+        if name in names:
+            shared[names[name]] = info
+        elif any(p.fullmatch(name) for p in counted):
+            shared[name.removeprefix(SHARED_PREFIX)] = info
+        else:
+            rest[name] = info
     return shared, rest
 
 
-def _wanted(role: Role, switches: Mapping[str, int | bool]) -> bool | None:
+def _wanted(role: Role, switches: Mapping[str, int | bool | float]) -> bool | None:
     """True: must be saved; False: must not; None: may be."""
     if role.required is True:
         return True
@@ -164,7 +185,7 @@ def _check_roles(
     group_parts: Mapping[str, TensorInfo],
     roles: tuple[Role, ...],
     owner: str,
-    switches: Mapping[str, int | bool],
+    switches: Mapping[str, int | bool | float],
     tensor_name: Any,
 ) -> None:
     for role in roles:
@@ -211,9 +232,10 @@ def check_method(
     if method.check is not None and not method.roles and not method.shared:
         return _run_hook(cfg, method, tensors, base, MethodFindings())
     method = expand_counts(method, dims)
-    ints = {k: int(v) for k, v in dims.items() if not isinstance(v, bool)}
+    ints = {k: v for k, v in dims.items() if type(v) is int}
     shared, rest = _split_shared(tensors, method)
     layout: AdapterLayout = classify(rest, cfg, {role.suffix: role.suffix for role in method.roles})
+    method = expand_counts(method, {**dims, "modules": len(layout.modules)})
     found = MethodFindings(targets=sorted(layout.modules))
     weights = base_weights(cfg, layout, base, found.warnings) if base is not None else {}
     sizes: dict[str, list[int]] = {"in": [], "out": []}
@@ -230,10 +252,11 @@ def check_method(
         shapes = _module_shapes(cfg, base, weights, module, module_ints(cfg, method, module, ints))
         shapes.from_base = add_derived(method, shapes.env, shapes.from_base)
         base_shapes = _whole_shapes(base, weights, module)
-        for role in roles:
-            info = group.parts.get(role.suffix)
-            if info is not None:
-                shapes.check(role, info, module, base_shapes)
+        for _ in range(2):  # again: dims that needed a name a later tensor bound
+            for role in roles:
+                info = group.parts.get(role.suffix)
+                if info is not None:
+                    shapes.check(role, info, module, base_shapes)
         for name in ("in", "out"):
             if name in shapes.env:
                 sizes[name].append(shapes.env[name])
@@ -287,11 +310,12 @@ def _whole_shapes(
 def _check_shared(
     method: Method,
     shared: Mapping[str, TensorInfo],
-    switches: Mapping[str, int | bool],
+    switches: Mapping[str, int | bool | float],
     ints: Mapping[str, int],
     sizes: Mapping[str, list[int]],
     with_base: bool,
 ) -> None:
+    check_inactive(shared, method.shared, "(shared)")  # a counted role's index past its count
     _check_roles(shared, method.shared, "(shared)", switches, lambda suffix: SHARED_PREFIX + suffix)
     env = dict(ints)
     for name in ("in", "out"):

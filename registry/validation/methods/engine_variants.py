@@ -29,7 +29,7 @@ def _written(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
-def _holds(cond: Condition, cfg: AdapterConfig, dims: Mapping[str, int | bool]) -> bool:
+def _holds(cond: Condition, cfg: AdapterConfig, dims: Mapping[str, int | bool | float]) -> bool:
     if cond.op == "true":
         return bool(dims[cond.key])
     if cond.op == "not":
@@ -40,7 +40,7 @@ def _holds(cond: Condition, cfg: AdapterConfig, dims: Mapping[str, int | bool]) 
 
 
 def active_roles(
-    cfg: AdapterConfig, roles: tuple[Role, ...], dims: Mapping[str, int | bool]
+    cfg: AdapterConfig, roles: tuple[Role, ...], dims: Mapping[str, int | bool | float]
 ) -> tuple[Role, ...]:
     """The roles whose conditions hold for this config."""
     return tuple(r for r in roles if all(_holds(c, cfg, dims) for c in parse_when(r.when)))

@@ -20,7 +20,7 @@ peft's defaults). Shapes are small expressions over named dimensions:
 
 Functions (:data:`FUNCTIONS`): ``min(a, b, ...)``, ``max(a, b, ...)``; ``near_divisor(n, x)`` -
 the divisor of ``n`` nearest ``x`` (peft's ``adjust_oft_parameters``: OFT moves a block size that
-does not divide the input).
+does not divide the input); ``round(x)`` - Python's (and so peft's) round half to even.
 
 A name in ``bound`` is given by no config key and no base: the tensors bind it, so they must
 agree on it (OSF's trainable SVD rank, which a fraction or a per-module pattern may set).
@@ -42,7 +42,12 @@ when it is true) or ``"!key"`` (saved exactly when it is false). ``patterns`` ma
 the config key of peft's per-module override dict (``n_frequency_pattern``, ``rank_pattern``):
 a module whose path the dict's key matches (peft's ``get_pattern_key``) uses that value instead.
 A role with ``count`` (a ``dims`` key) stands for that many tensors, ``{i}`` in its suffix
-numbering them from 0 (peft's ``nn.ModuleList``: ``peanut_encoders.{i}.weight``). ``unpinned``
+numbering them from 0 (peft's ``nn.ModuleList``: ``peanut_encoders.{i}.weight``); ``count`` may
+also be an expression over ``dims`` and, for a shared role, ``modules`` - the number of modules
+the adapter adapts, known once its tensors are sorted (TinyLoRA's shared vectors:
+``max(1, round(modules * (1 - weight_tying)))``). A ``dims`` default that is a float makes a float config key (``weight_tying``),
+usable in counts only. Shapes are checked twice per module, so a dimension that needs a name
+only a later tensor binds (``min(r, in, out)`` before ``in`` is seen) is still checked. ``unpinned``
 maps a dimension to a switch that, when on, leaves it to be bound by each module's tensors.
 
 This module has no dependency on the rest of the validator: tables import only it.
@@ -60,6 +65,8 @@ from typing import Any
 
 #: Names the base supplies (a mismatch on them is ``incompatible_base``, not the adapter's own).
 BASE_NAMES: frozenset[str] = frozenset({"in", "out", "k", "max_in", "max_out", "fan_in", "conv"})
+#: Names the adapter's own layout gives (usable in a role's ``count``).
+LAYOUT_NAMES: frozenset[str] = frozenset({"modules"})
 #: Whole-shape tokens.
 WHOLE_SHAPES: frozenset[str] = frozenset({"weight", "bias"})
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -82,7 +89,14 @@ def near_divisor(n: int, x: int) -> int:
 
 
 #: Functions shape expressions may call.
-FUNCTIONS: dict[str, Callable[..., int]] = {"near_divisor": near_divisor, "min": min, "max": max}
+FUNCTIONS: dict[str, Callable[..., int]] = {
+    "near_divisor": near_divisor,
+    "min": min,
+    "max": max,
+    "round": round,
+}
+#: Functions with a fixed number of arguments (``min``/``max`` take two or more).
+_ARITY: dict[str, int] = {"near_divisor": 2, "round": 1}
 #: ``in`` is a Python keyword: expressions are parsed with it spelled ``in_`` (see :func:`_name`).
 _IN = re.compile(r"\bin\b")
 #: A comma between axes, not one inside ``min(...)``/``max(...)`` (calls do not nest parentheses).
@@ -117,7 +131,7 @@ class Dim:
         """The expected size, or None while a name it needs is unknown."""
         if self.expr is None or not self.names <= env.keys():
             return None
-        return _evaluate(self.expr, env)
+        return int(_evaluate(self.expr, env))
 
 
 @functools.lru_cache(maxsize=4096)
@@ -130,7 +144,7 @@ def expr_names(expr: ast.expr) -> frozenset[str]:
     )
 
 
-def _evaluate(node: ast.expr, env: Mapping[str, int]) -> int:
+def _evaluate(node: ast.expr, env: Mapping[str, float]) -> float:
     if isinstance(node, ast.Call):
         assert isinstance(node.func, ast.Name)  # _check_expr lets only FUNCTIONS through
         args = [_evaluate(arg, env) for arg in node.args]
@@ -141,7 +155,7 @@ def _evaluate(node: ast.expr, env: Mapping[str, int]) -> int:
     if isinstance(node, ast.Name):
         return env[_name(node)]
     assert isinstance(node, ast.BinOp)
-    left, right = _evaluate(node.left, env), _evaluate(node.right, env)
+    left, right = _evaluate(node.left, env), _evaluate(node.right, env)  # int unless a float key
     if isinstance(node.op, ast.Add):
         return left + right
     if isinstance(node.op, ast.Sub):
@@ -151,16 +165,18 @@ def _evaluate(node: ast.expr, env: Mapping[str, int]) -> int:
     return left // right if right else -1  # a zero divisor never matches a real size
 
 
-def evaluate(expr: ast.expr, env: Mapping[str, int]) -> int:
-    """The value of a parsed expression (every name it uses must be in ``env``)."""
-    return _evaluate(expr, env)
+def evaluate(expr: ast.expr, env: Mapping[str, float]) -> int:
+    """The value of a parsed expression (every name it uses must be in ``env``), truncated to
+    an integer (only a float config key makes it a float before that)."""
+    return int(_evaluate(expr, env))
 
 
 def _check_expr(node: ast.AST, text: str) -> None:
     if isinstance(node, ast.Call):
         func = node.func.id if isinstance(node.func, ast.Name) else ""
-        arity = len(node.args) == 2 if func == "near_divisor" else len(node.args) >= 2
-        if func not in FUNCTIONS or not arity or node.keywords:
+        arity = _ARITY.get(func)
+        arity_ok = len(node.args) == arity if arity else len(node.args) >= 2
+        if func not in FUNCTIONS or not arity_ok or node.keywords:
             raise ValueError(f"shape expression {text!r}: unknown function or arguments")
         for arg in node.args:
             _check_expr(arg, text)
@@ -271,8 +287,9 @@ class Method:
     #: The family it is listed under (``lora``, ``orthogonal``, ``vector``, ``sparse``, ...).
     family: str
     roles: tuple[Role, ...]
-    #: Config key -> peft's default, for the integer dimensions and boolean switches used above.
-    dims: Mapping[str, int | bool] = field(default_factory=dict)
+    #: Config key -> peft's default, for the integer dimensions and boolean switches used above
+    #: (a float default: a float key, for counts only).
+    dims: Mapping[str, int | bool | float] = field(default_factory=dict)
     shared: tuple[Role, ...] = ()
     #: Where peft's code for it lives (for whoever updates the table).
     source: str = ""
@@ -289,7 +306,8 @@ class Method:
     unpinned: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        known = set(self.dims) | BASE_NAMES | set(self.bound)
+        floats = {key for key, value in self.dims.items() if type(value) is float}
+        known = set(self.dims) - floats | BASE_NAMES | set(self.bound)
         for name, text in self.derived.items():
             if not expr_names(parse_expr(text)) <= known or not _NAME.match(name):
                 raise ValueError(f"{self.peft_type}.{name}: unknown names in {text!r}")
@@ -299,7 +317,8 @@ class Method:
             names = set() if isinstance(dims, str) else set().union(*(d.names for d in dims))
             if not names <= known:
                 raise ValueError(f"{self.peft_type}.{role.suffix}: unknown names {names - known}")
-            if role.count and role.count not in self.dims:
+            layout = role in self.shared  # only shared roles may be counted by the layout
+            if role.count and not self._count_ok(role.count, layout):
                 raise ValueError(f"{self.peft_type}.{role.suffix}: unknown count")
             if isinstance(role.required, str) and role.required.lstrip("!") not in self.dims:
                 raise ValueError(f"{self.peft_type}.{role.suffix}: unknown switch")
@@ -310,3 +329,14 @@ class Method:
             raise ValueError(f"{self.peft_type}: a pattern for an unknown dimension")
         if any(not _NAME.match(key) for key in self.dims):
             raise ValueError(f"{self.peft_type}: bad dims key")
+
+    def _count_ok(self, count: str, layout: bool) -> bool:
+        """A dims key, or an expression over dims keys (and, for a shared role, the names of
+        :data:`LAYOUT_NAMES`)."""
+        if count in self.dims:
+            return True
+        try:
+            names = expr_names(parse_expr(count))
+        except (ValueError, SyntaxError):
+            return False
+        return names <= set(self.dims) | (LAYOUT_NAMES if layout else frozenset())

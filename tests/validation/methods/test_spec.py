@@ -140,3 +140,24 @@ def test_min_and_max_derive_dimensions_and_keep_axes_apart() -> None:
     for bad in ("min(in)", "abs(in, out)", "min(in, out=2)"):
         with pytest.raises(ValueError, match="unknown function"):
             parse_dim(bad)
+
+
+def test_counts_may_be_expressions_over_dims_and_the_module_count() -> None:
+    count = "max(1, round(modules * (1 - tying)))"
+    method = Method(
+        "X",
+        "x",
+        "vector",
+        roles=(Role("a", "r"),),
+        shared=(Role("v.{i}", "r", count=count),),
+        dims={"r": 2, "tying": 0.0},
+    )
+    assert expand_counts(method, {"r": 2, "tying": 0.5}).shared == method.shared  # no modules yet
+    shared = expand_counts(method, {"r": 2, "tying": 0.5, "modules": 5}).shared
+    assert [role.suffix for role in shared] == ["v.0", "v.1"]  # round(2.5) = 2, as peft rounds
+    with pytest.raises(ValueError, match="unknown count"):  # modules: shared roles only
+        Method("X", "x", "vector", roles=(Role("a.{i}", "r", count="modules"),), dims={"r": 2})
+    with pytest.raises(ValueError, match="unknown names"):  # a float key is for counts only
+        Method("X", "x", "vector", roles=(Role("a", "t"),), dims={"t": 0.5})
+    with pytest.raises(ValueError, match="unknown function"):
+        parse_dim("round(in, out)")
