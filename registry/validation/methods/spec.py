@@ -45,9 +45,10 @@ A role with ``count`` (a ``dims`` key) stands for that many tensors, ``{i}`` in 
 numbering them from 0 (peft's ``nn.ModuleList``: ``peanut_encoders.{i}.weight``); ``count`` may
 also be an expression over ``dims`` and, for a shared role, ``modules`` - the number of modules
 the adapter adapts, known once its tensors are sorted (TinyLoRA's shared vectors:
-``max(1, round(modules * (1 - weight_tying)))``). A ``dims`` default that is a float makes a float config key (``weight_tying``),
-usable in counts only. Shapes are checked twice per module, so a dimension that needs a name
-only a later tensor binds (``min(r, in, out)`` before ``in`` is seen) is still checked. ``unpinned``
+``max(1, round(modules * (1 - weight_tying)))``). A ``dims`` default that is a float makes a
+float config key (``weight_tying``), usable in counts only. Shapes are checked twice per module,
+so a dimension that needs a name only a later tensor binds (``min(r, in, out)`` before ``in`` is
+seen) is still checked. ``unpinned``
 maps a dimension to a switch that, when on, leaves it to be bound by each module's tensors.
 
 This module has no dependency on the rest of the validator: tables import only it.
