@@ -16,6 +16,7 @@ ACCEPTED_PEFT_TYPES: tuple[str, ...] = (
     "DEFT",
     "DELORA",
     "FOURIERFT",
+    "FROD",
     "GLORA",
     "GRALORA",
     "HIRA",

@@ -12,6 +12,7 @@ shared tensors last (``missing_tensor`` when a switch says they were saved).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -22,14 +23,14 @@ from registry.validation.checks_base import base_weights, check_extras, is_conv1
 from registry.validation.config import AdapterConfig
 from registry.validation.layout import PEFT_PREFIX, AdapterLayout, classify
 from registry.validation.manifest import BaseManifest
+from registry.validation.methods.engine_groups import GroupedShared, check_roles, is_grouped
 from registry.validation.methods.engine_patterns import expand_counts, module_ints
 from registry.validation.methods.engine_variants import active_roles, add_derived, check_inactive
-from registry.validation.methods.spec import BASE_NAMES, Dim, Method, Role
+from registry.validation.methods.spec import BASE_NAMES, GROUP, Dim, Method, Role
 from registry.validation.safetensors import TensorInfo
 
 #: Where peft saves a model-wide tensor: ``base_model.<name>``.
 SHARED_PREFIX = "base_model."
-_INT_DTYPES = frozenset({"I8", "I16", "I32", "I64", "U8", "U16", "U32", "U64"})
 
 
 @dataclass
@@ -147,17 +148,17 @@ def _base_env(
 
 
 def _counted(role: Role) -> re.Pattern[str]:
-    """The full names of a shared role still counted (``tinylora_v.{i}``: any index)."""
-    return re.compile(
-        "[0-9]+".join(re.escape(p) for p in (SHARED_PREFIX + role.suffix).split("{i}"))
-    )
+    """The full names of a shared role still counted (``tinylora_v.{i}``: any index) or saved
+    per group (``frod_V.{group}``: any name without a dot)."""
+    parts = (SHARED_PREFIX + role.suffix).replace(GROUP, "{i}").split("{i}")
+    return re.compile(("[0-9]+" if role.count else "[^.]+").join(re.escape(p) for p in parts))
 
 
 def _split_shared(
     tensors: Mapping[str, TensorInfo], method: Method
 ) -> tuple[dict[str, TensorInfo], dict[str, TensorInfo]]:
     names = {SHARED_PREFIX + role.suffix: role.suffix for role in method.shared if not role.count}
-    counted = [_counted(role) for role in method.shared if role.count]
+    counted = [_counted(role) for role in method.shared if role.count or is_grouped(role)]
     shared: dict[str, TensorInfo] = {}
     rest: dict[str, TensorInfo] = {}
     for name, info in tensors.items():
@@ -168,54 +169,6 @@ def _split_shared(
         else:
             rest[name] = info
     return shared, rest
-
-
-def _wanted(role: Role, switches: Mapping[str, int | bool | float]) -> bool | None:
-    """True: must be saved; False: must not; None: may be."""
-    if role.required is True:
-        return True
-    if role.required is False:
-        return None
-    if role.required.startswith("!"):
-        return not switches[role.required[1:]]
-    return bool(switches[role.required])
-
-
-def _check_roles(
-    group_parts: Mapping[str, TensorInfo],
-    roles: tuple[Role, ...],
-    owner: str,
-    switches: Mapping[str, int | bool | float],
-    tensor_name: Any,
-) -> None:
-    for role in roles:
-        wanted = _wanted(role, switches)
-        info = group_parts.get(role.suffix)
-        if wanted and info is None:
-            _fail(
-                InconsistentAdapter,
-                "missing_tensor",
-                f"{role.suffix} missing",
-                module=owner,
-                tensor=tensor_name(role.suffix),
-            )
-        if wanted is False and info is not None:
-            _fail(
-                InconsistentAdapter,
-                "unexpected_tensor",
-                f"{role.suffix} saved although {role.required} is false",
-                module=owner,
-                tensor=info.name,
-            )
-        if info is not None and role.indices and info.dtype not in _INT_DTYPES:
-            _fail(
-                InconsistentAdapter,
-                "dtype_mismatch",
-                f"{role.suffix} must hold integers",
-                module=owner,
-                tensor=info.name,
-                actual=info.dtype,
-            )
 
 
 def check_method(
@@ -233,40 +186,54 @@ def check_method(
         return _run_hook(cfg, method, tensors, base, MethodFindings())
     method = expand_counts(method, dims)
     ints = {k: v for k, v in dims.items() if type(v) is int}
+    numbers = {k: v for k, v in dims.items() if type(v) is float}
     shared, rest = _split_shared(tensors, method)
     layout: AdapterLayout = classify(rest, cfg, {role.suffix: role.suffix for role in method.roles})
     method = expand_counts(method, {**dims, "modules": len(layout.modules)})
+    grouped = GroupedShared(method, _grouped_parts(method, shared), SHARED_PREFIX)
+    shared = {k: v for k, v in shared.items() if k not in grouped.parts}
     found = MethodFindings(targets=sorted(layout.modules))
     weights = base_weights(cfg, layout, base, found.warnings) if base is not None else {}
     sizes: dict[str, list[int]] = {"in": [], "out": []}
     roles = active_roles(cfg, method.roles, dims)
     for module, group in sorted(layout.modules.items()):
         check_inactive(group.parts, roles, module)
-        _check_roles(
+        check_roles(
             group.parts,
             roles,
             module,
             dims,
-            lambda suffix, m=module: f"{PEFT_PREFIX}{m}.{suffix}",
+            functools.partial("{}{}.{}".format, PEFT_PREFIX, module),
         )
         shapes = _module_shapes(cfg, base, weights, module, module_ints(cfg, method, module, ints))
-        shapes.from_base = add_derived(method, shapes.env, shapes.from_base)
         base_shapes = _whole_shapes(base, weights, module)
-        for _ in range(2):  # again: dims that needed a name a later tensor bound
+        for _ in range(2):  # again: dims (and derived names) that needed a name a tensor bound
+            shapes.from_base = add_derived(method, shapes.env, shapes.from_base, numbers)
             for role in roles:
                 info = group.parts.get(role.suffix)
                 if info is not None:
                     shapes.check(role, info, module, base_shapes)
+        grouped.check(module, shapes, dims)
         for name in ("in", "out"):
             if name in shapes.env:
                 sizes[name].append(shapes.env[name])
     if base is not None:
         check_extras(cfg, layout, base)
         found.checked = True
+    grouped.finish()
     _check_shared(method, shared, dims, ints, sizes, base is not None)
     rank = ints.get("r")
     found.rank = rank
     return _run_hook(cfg, method, tensors, base, found)
+
+
+def _grouped_parts(method: Method, shared: Mapping[str, TensorInfo]) -> dict[str, TensorInfo]:
+    patterns = [_counted(role) for role in method.shared if is_grouped(role)]
+    return {
+        suffix: info
+        for suffix, info in shared.items()
+        if any(p.fullmatch(SHARED_PREFIX + suffix) for p in patterns)
+    }
 
 
 def _run_hook(
@@ -315,14 +282,15 @@ def _check_shared(
     sizes: Mapping[str, list[int]],
     with_base: bool,
 ) -> None:
-    check_inactive(shared, method.shared, "(shared)")  # a counted role's index past its count
-    _check_roles(shared, method.shared, "(shared)", switches, lambda suffix: SHARED_PREFIX + suffix)
+    roles = tuple(role for role in method.shared if not is_grouped(role))
+    check_inactive(shared, roles, "(shared)")  # a counted role's index past its count
+    check_roles(shared, roles, "(shared)", switches, lambda suffix: SHARED_PREFIX + suffix)
     env = dict(ints)
     for name in ("in", "out"):
         if sizes[name]:
             env[f"max_{name}"] = max(sizes[name])
     shapes = _Shapes(env, BASE_NAMES if with_base else frozenset())
-    for role in method.shared:
+    for role in roles:
         info = shared.get(role.suffix)
         if info is not None:
             shapes.check(role, info, "(shared)", {})

@@ -58,15 +58,22 @@ def check_inactive(parts: Mapping[str, TensorInfo], roles: tuple[Role, ...], own
             )
 
 
-def add_derived(method: Method, env: dict[str, int], from_base: frozenset[str]) -> frozenset[str]:
-    """Add ``method.derived`` names to ``env`` where computable; return the names the base gave
-    (a derived name counts as the base's when it uses one)."""
+def add_derived(
+    method: Method,
+    env: dict[str, int],
+    from_base: frozenset[str],
+    numbers: Mapping[str, float] | None = None,
+) -> frozenset[str]:
+    """Add ``method.derived`` names to ``env`` where computable (``numbers``: float config keys
+    they may also use); return the names the base gave (a derived name counts as the base's when
+    it uses one)."""
     base = set(from_base)
     for name, text in method.derived.items():
         expr = parse_expr(text)
         needs = expr_names(expr)
-        if needs <= env.keys():
-            env[name] = evaluate(expr, env)
+        values = {**(numbers or {}), **env}
+        if needs <= values.keys():
+            env[name] = evaluate(expr, values)
             if needs & base:
                 base.add(name)
     return frozenset(base)

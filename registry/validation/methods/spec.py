@@ -20,7 +20,8 @@ peft's defaults). Shapes are small expressions over named dimensions:
 
 Functions (:data:`FUNCTIONS`): ``min(a, b, ...)``, ``max(a, b, ...)``; ``near_divisor(n, x)`` -
 the divisor of ``n`` nearest ``x`` (peft's ``adjust_oft_parameters``: OFT moves a block size that
-does not divide the input); ``round(x)`` - Python's (and so peft's) round half to even.
+does not divide the input); ``round(x)`` - Python's (and so peft's) round half to even;
+``ceil(x)``. A value is truncated to an integer (peft's ``int(...)``) only at the end.
 
 A name in ``bound`` is given by no config key and no base: the tensors bind it, so they must
 agree on it (OSF's trainable SVD rank, which a fraction or a per-module pattern may set).
@@ -46,10 +47,16 @@ numbering them from 0 (peft's ``nn.ModuleList``: ``peanut_encoders.{i}.weight``)
 also be an expression over ``dims`` and, for a shared role, ``modules`` - the number of modules
 the adapter adapts, known once its tensors are sorted (TinyLoRA's shared vectors:
 ``max(1, round(modules * (1 - weight_tying)))``). A ``dims`` default that is a float makes a
-float config key (``weight_tying``), usable in counts only. Shapes are checked twice per module,
-so a dimension that needs a name only a later tensor binds (``min(r, in, out)`` before ``in`` is
-seen) is still checked. ``unpinned``
-maps a dimension to a switch that, when on, leaves it to be bound by each module's tensors.
+float config key (``weight_tying``, ``sparse_rate``), usable in counts and ``derived`` only.
+Shapes (and ``derived`` names) are checked twice per module, so a dimension that needs a name
+only a later tensor binds (``min(r, in, out)`` before ``in`` is seen) is still checked.
+``unpinned`` maps a dimension to a switch that, when on, leaves it to be bound by each module's
+tensors.
+
+A shared role whose suffix has ``{group}`` is saved once per group of modules: ``Method.group``
+maps a module path to its group's name (FRoD's projection category, ``self_attn_q_proj``). Its
+shape is checked against every module of the group, in that module's names (``in``, and names the
+module's tensors bound), so the group's modules must agree on it.
 
 This module has no dependency on the rest of the validator: tables import only it.
 """
@@ -58,6 +65,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -66,6 +74,8 @@ from typing import Any
 
 #: Names the base supplies (a mismatch on them is ``incompatible_base``, not the adapter's own).
 BASE_NAMES: frozenset[str] = frozenset({"in", "out", "k", "max_in", "max_out", "fan_in", "conv"})
+#: In a shared role's suffix: the group's name (``Method.group``).
+GROUP = "{group}"
 #: Names the adapter's own layout gives (usable in a role's ``count``).
 LAYOUT_NAMES: frozenset[str] = frozenset({"modules"})
 #: Whole-shape tokens.
@@ -95,9 +105,10 @@ FUNCTIONS: dict[str, Callable[..., int]] = {
     "min": min,
     "max": max,
     "round": round,
+    "ceil": math.ceil,
 }
 #: Functions with a fixed number of arguments (``min``/``max`` take two or more).
-_ARITY: dict[str, int] = {"near_divisor": 2, "round": 1}
+_ARITY: dict[str, int] = {"near_divisor": 2, "round": 1, "ceil": 1}
 #: ``in`` is a Python keyword: expressions are parsed with it spelled ``in_`` (see :func:`_name`).
 _IN = re.compile(r"\bin\b")
 #: A comma between axes, not one inside ``min(...)``/``max(...)`` (calls do not nest parentheses).
@@ -305,12 +316,14 @@ class Method:
     #: Dimension -> boolean dims key: when that switch is on, peft sizes the dimension per module
     #: from the whole model (WaveFT's ``proportional_parameters``): it is bound, not checked.
     unpinned: Mapping[str, str] = field(default_factory=dict)
+    #: Module path -> the name of its group, for shared roles with ``{group}`` in their suffix.
+    group: Callable[[str], str] | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         floats = {key for key, value in self.dims.items() if type(value) is float}
         known = set(self.dims) - floats | BASE_NAMES | set(self.bound)
         for name, text in self.derived.items():
-            if not expr_names(parse_expr(text)) <= known or not _NAME.match(name):
+            if not expr_names(parse_expr(text)) <= known | floats or not _NAME.match(name):
                 raise ValueError(f"{self.peft_type}.{name}: unknown names in {text!r}")
             known.add(name)
         for role in (*self.roles, *self.shared):
@@ -319,6 +332,8 @@ class Method:
             if not names <= known:
                 raise ValueError(f"{self.peft_type}.{role.suffix}: unknown names {names - known}")
             layout = role in self.shared  # only shared roles may be counted by the layout
+            if GROUP in role.suffix and (not layout or self.group is None or role.count):
+                raise ValueError(f"{self.peft_type}.{role.suffix}: a group role needs Method.group")
             if role.count and not self._count_ok(role.count, layout):
                 raise ValueError(f"{self.peft_type}.{role.suffix}: unknown count")
             if isinstance(role.required, str) and role.required.lstrip("!") not in self.dims:

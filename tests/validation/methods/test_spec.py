@@ -161,3 +161,14 @@ def test_counts_may_be_expressions_over_dims_and_the_module_count() -> None:
         Method("X", "x", "vector", roles=(Role("a", "t"),), dims={"t": 0.5})
     with pytest.raises(ValueError, match="unknown function"):
         parse_dim("round(in, out)")
+
+
+def test_group_roles_need_a_grouping_and_are_shared_only() -> None:
+    shared = (Role("v.{group}", "in, in"),)
+    Method("X", "x", "vector", roles=(), shared=shared, group=str.upper)
+    with pytest.raises(ValueError, match="group role"):
+        Method("X", "x", "vector", roles=(), shared=shared)
+    with pytest.raises(ValueError, match="group role"):
+        Method("X", "x", "vector", roles=(Role("v.{group}", "in"),), group=str.upper)
+    dim = parse_dim("max(min(ceil(rate), in - 1), min(in * in * rate, in * in - in))")
+    assert [dim.value({"in": 32, "rate": r}) for r in (0.0, 0.0001, 0.05, 1.0)] == [0, 1, 51, 992]  # type: ignore[dict-item]
