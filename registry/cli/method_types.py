@@ -4,6 +4,7 @@ current); do not edit."""
 
 ACCEPTED_PEFT_TYPES: tuple[str, ...] = (
     "ADALORA",
+    "ADAMSS",
     "ADAPTERHUB_DOUBLE_SEQ_BN",
     "ADAPTERHUB_PAR_BN",
     "ADAPTERHUB_SEQ_BN",

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from registry.errors import IncompatibleBase, InconsistentAdapter, InvalidAdapterConfig
-from registry.validation.checks_base import base_weights, check_extras, is_conv1d
+from registry.validation.checks_base import base_tensor, base_weights, check_extras, is_conv1d
 from registry.validation.config import AdapterConfig
 from registry.validation.layout import PEFT_PREFIX, AdapterLayout, classify
 from registry.validation.manifest import BaseManifest
@@ -140,7 +140,8 @@ def _base_env(
     if len(weight) == 2:
         conv1d = is_conv1d(cfg, manifest, module)
         fin, fout = (weight[0], weight[1]) if conv1d else (weight[1], weight[0])
-        return {"in": fin, "out": fout, "fan_in": fin, "conv": 0}
+        biased = int(base_tensor(manifest, module + ".bias") is not None)
+        return {"in": fin, "out": fout, "fan_in": fin, "conv": 0, "biased": biased}
     if len(weight) == 4:
         k = weight[2] * weight[3]
         return {"in": weight[1], "out": weight[0], "k": k, "fan_in": weight[1] * k, "conv": 1}

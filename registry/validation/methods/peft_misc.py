@@ -1,4 +1,4 @@
-"""Tables of peft 0.21's other methods: Poly, LLaMA-Adapter's adaption prompt, FRoD.
+"""Tables of peft 0.21's other methods: Poly, LLaMA-Adapter's adaption prompt, FRoD, AdaMSS.
 
 Written from peft's ``tuners/<method>/{config,layer,model}.py`` (``source``); tested against
 adapters peft itself saves (``tests/validation/methods/test_peft_misc.py``).
@@ -6,6 +6,7 @@ adapters peft itself saves (``tests/validation/methods/test_peft_misc.py``).
 
 from __future__ import annotations
 
+from registry.validation.methods.adamss_checks import check_adamss
 from registry.validation.methods.adaption_prompt import check_adaption_prompt
 from registry.validation.methods.spec import Method, Role
 
@@ -70,4 +71,22 @@ FROD = Method(
     "layer; per category (_category_from_key) V [in, in], s_indices [2, nnz], s_size [2]",
 )
 
-TABLES: tuple[Method, ...] = (POLY, ADAPTION_PROMPT, FROD)
+ADAMSS = Method(
+    peft_type="ADAMSS",
+    title="AdaMSS (adaptive multi-subspace low-rank updates from the base's SVD)",
+    family="vector",
+    roles=(
+        Role("adamss_newB", "svd_rank, in + biased"),
+        # Per subspace: A [min(k_i, svd_rank), svd_rank], B [n_i, k_i] (rows and ranks are data;
+        # check_adamss counts the subspaces, sums the rows to out and checks each k_i).
+        Role("adamss_A.{i}", "*, svd_rank", required=False, count="num_subspaces"),
+        Role("adamss_B.{i}", "*, *", required=False, count="num_subspaces"),
+    ),
+    dims={"r": 100, "num_subspaces": 5, "subspace_rank": 1, "use_dynamic_rank": False},
+    derived={"svd_rank": "min(r, out, in + biased)"},
+    check=check_adamss,
+    source="peft/tuners/adamss/{layer,utils}.py: newB = VVT [min(r, out, in'), in'] over "
+    "[W | b]; per k-means subspace i: A [k_i, R], B [n_i, k_i], K = min(num_subspaces, out)",
+)
+
+TABLES: tuple[Method, ...] = (POLY, ADAPTION_PROMPT, FROD, ADAMSS)

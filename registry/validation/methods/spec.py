@@ -12,6 +12,7 @@ peft's defaults). Shapes are small expressions over named dimensions:
 * any key of ``dims`` - the config's value, or the default;
 * ``fan_in`` - the input size a multiplicative method rotates: ``in`` for a linear layer,
   ``in * k`` for a Conv2d (in channels times kernel elements);
+* ``biased`` - 1 when the (2-D) base module has a bias, else 0 (AdaMSS decomposes ``[W | b]``);
 * ``conv`` - 1 for a Conv2d base module, 0 for a linear one, for layouts that differ
   (``1 + (out - 1) * conv`` is ``out`` on a Conv2d and 1 on a linear layer);
 * ``weight``/``bias`` as a whole shape - exactly the base weight's (bias's) shape;
@@ -73,7 +74,9 @@ from functools import cached_property
 from typing import Any
 
 #: Names the base supplies (a mismatch on them is ``incompatible_base``, not the adapter's own).
-BASE_NAMES: frozenset[str] = frozenset({"in", "out", "k", "max_in", "max_out", "fan_in", "conv"})
+BASE_NAMES: frozenset[str] = frozenset(
+    {"in", "out", "k", "max_in", "max_out", "fan_in", "conv", "biased"}
+)
 #: In a shared role's suffix: the group's name (``Method.group``).
 GROUP = "{group}"
 #: Names the adapter's own layout gives (usable in a role's ``count``).
