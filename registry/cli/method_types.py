@@ -4,6 +4,7 @@ current); do not edit."""
 
 ACCEPTED_PEFT_TYPES: tuple[str, ...] = (
     "ADALORA",
+    "ADAMSS",
     "ADAPTERHUB_DOUBLE_SEQ_BN",
     "ADAPTERHUB_PAR_BN",
     "ADAPTERHUB_SEQ_BN",
@@ -16,6 +17,7 @@ ACCEPTED_PEFT_TYPES: tuple[str, ...] = (
     "DEFT",
     "DELORA",
     "FOURIERFT",
+    "FROD",
     "GLORA",
     "GRALORA",
     "HIRA",
@@ -42,6 +44,7 @@ ACCEPTED_PEFT_TYPES: tuple[str, ...] = (
     "SHIRA",
     "SPARSE_DELTA",
     "SUPERTUNING",
+    "TINYLORA",
     "TRAINABLE_TOKENS",
     "UNILORA",
     "VBLORA",

@@ -14,6 +14,7 @@ from registry.validation.methods.peft_orthogonal import TABLES as ORTHOGONAL_TAB
 from registry.validation.methods.peft_orthogonal_blocks import TABLES as BLOCK_TABLES
 from registry.validation.methods.peft_projection import TABLES as PROJECTION_TABLES
 from registry.validation.methods.peft_sparse import TABLES as SPARSE_TABLES
+from registry.validation.methods.peft_svd import TABLES as SVD_TABLES
 from registry.validation.methods.peft_tables import TABLES as PEFT_TABLES
 from registry.validation.methods.registry_tables import TABLES as REGISTRY_TABLES
 from registry.validation.methods.spec import Method, Role
@@ -25,6 +26,7 @@ TABLES: tuple[Method, ...] = (
     *ORTHOGONAL_TABLES,
     *BLOCK_TABLES,
     *SPARSE_TABLES,
+    *SVD_TABLES,
     *MISC_TABLES,
     *REGISTRY_TABLES,
 )

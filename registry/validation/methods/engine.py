@@ -12,23 +12,25 @@ shared tensors last (``missing_tensor`` when a switch says they were saved).
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from registry.errors import IncompatibleBase, InconsistentAdapter, InvalidAdapterConfig
-from registry.validation.checks_base import base_weights, check_extras, is_conv1d
+from registry.validation.checks_base import base_tensor, base_weights, check_extras, is_conv1d
 from registry.validation.config import AdapterConfig
 from registry.validation.layout import PEFT_PREFIX, AdapterLayout, classify
 from registry.validation.manifest import BaseManifest
+from registry.validation.methods.engine_groups import GroupedShared, check_roles, is_grouped
 from registry.validation.methods.engine_patterns import expand_counts, module_ints
 from registry.validation.methods.engine_variants import active_roles, add_derived, check_inactive
-from registry.validation.methods.spec import BASE_NAMES, Dim, Method, Role
+from registry.validation.methods.spec import BASE_NAMES, GROUP, Dim, Method, Role
 from registry.validation.safetensors import TensorInfo
 
 #: Where peft saves a model-wide tensor: ``base_model.<name>``.
 SHARED_PREFIX = "base_model."
-_INT_DTYPES = frozenset({"I8", "I16", "I32", "I64", "U8", "U16", "U32", "U64"})
 
 
 @dataclass
@@ -41,20 +43,25 @@ class MethodFindings:
     checked: bool = False
 
 
-def config_dims(cfg: AdapterConfig, method: Method) -> dict[str, int | bool]:
+def config_dims(cfg: AdapterConfig, method: Method) -> dict[str, int | bool | float]:
     """The method's dimensions and switches from the config (``null`` or absent: the default).
 
     Raises:
         InvalidAdapterConfig: ``schema``.
     """
-    values: dict[str, int | bool] = {}
+    values: dict[str, int | bool | float] = {}
     for key, default in method.dims.items():
         value = cfg.raw.get(key)
         if value is None:
             value = default
-        wanted = bool if isinstance(default, bool) else int
-        if type(value) is not wanted or (wanted is int and value < 0):
-            kind = "a boolean" if wanted is bool else "a non-negative integer"
+        wanted: tuple[type, ...] = (type(default),)
+        if wanted == (float,):
+            wanted = (float, int)  # JSON writes 1.0 as 1 for some writers
+        number = type(value) is not bool and isinstance(value, int | float)
+        if type(value) not in wanted or (number and not 0 <= value < float("inf")):
+            kind = {bool: "a boolean", int: "a non-negative integer"}.get(
+                type(default), "a non-negative number"
+            )
             raise InvalidAdapterConfig(
                 f"{key} must be {kind}",
                 reason="schema",
@@ -133,68 +140,36 @@ def _base_env(
     if len(weight) == 2:
         conv1d = is_conv1d(cfg, manifest, module)
         fin, fout = (weight[0], weight[1]) if conv1d else (weight[1], weight[0])
-        return {"in": fin, "out": fout, "fan_in": fin, "conv": 0}
+        biased = int(base_tensor(manifest, module + ".bias") is not None)
+        return {"in": fin, "out": fout, "fan_in": fin, "conv": 0, "biased": biased}
     if len(weight) == 4:
         k = weight[2] * weight[3]
         return {"in": weight[1], "out": weight[0], "k": k, "fan_in": weight[1] * k, "conv": 1}
     return {}
 
 
+def _counted(role: Role) -> re.Pattern[str]:
+    """The full names of a shared role still counted (``tinylora_v.{i}``: any index) or saved
+    per group (``frod_V.{group}``: any name without a dot)."""
+    parts = (SHARED_PREFIX + role.suffix).replace(GROUP, "{i}").split("{i}")
+    return re.compile(("[0-9]+" if role.count else "[^.]+").join(re.escape(p) for p in parts))
+
+
 def _split_shared(
     tensors: Mapping[str, TensorInfo], method: Method
 ) -> tuple[dict[str, TensorInfo], dict[str, TensorInfo]]:
-    names = {SHARED_PREFIX + role.suffix: role.suffix for role in method.shared}
-    shared = {names[n]: info for n, info in tensors.items() if n in names}
-    rest = {n: info for n, info in tensors.items() if n not in names}
+    names = {SHARED_PREFIX + role.suffix: role.suffix for role in method.shared if not role.count}
+    counted = [_counted(role) for role in method.shared if role.count or is_grouped(role)]
+    shared: dict[str, TensorInfo] = {}
+    rest: dict[str, TensorInfo] = {}
+    for name, info in tensors.items():
+        if name in names:
+            shared[names[name]] = info
+        elif any(p.fullmatch(name) for p in counted):
+            shared[name.removeprefix(SHARED_PREFIX)] = info
+        else:
+            rest[name] = info
     return shared, rest
-
-
-def _wanted(role: Role, switches: Mapping[str, int | bool]) -> bool | None:
-    """True: must be saved; False: must not; None: may be."""
-    if role.required is True:
-        return True
-    if role.required is False:
-        return None
-    if role.required.startswith("!"):
-        return not switches[role.required[1:]]
-    return bool(switches[role.required])
-
-
-def _check_roles(
-    group_parts: Mapping[str, TensorInfo],
-    roles: tuple[Role, ...],
-    owner: str,
-    switches: Mapping[str, int | bool],
-    tensor_name: Any,
-) -> None:
-    for role in roles:
-        wanted = _wanted(role, switches)
-        info = group_parts.get(role.suffix)
-        if wanted and info is None:
-            _fail(
-                InconsistentAdapter,
-                "missing_tensor",
-                f"{role.suffix} missing",
-                module=owner,
-                tensor=tensor_name(role.suffix),
-            )
-        if wanted is False and info is not None:
-            _fail(
-                InconsistentAdapter,
-                "unexpected_tensor",
-                f"{role.suffix} saved although {role.required} is false",
-                module=owner,
-                tensor=info.name,
-            )
-        if info is not None and role.indices and info.dtype not in _INT_DTYPES:
-            _fail(
-                InconsistentAdapter,
-                "dtype_mismatch",
-                f"{role.suffix} must hold integers",
-                module=owner,
-                tensor=info.name,
-                actual=info.dtype,
-            )
 
 
 def check_method(
@@ -211,39 +186,55 @@ def check_method(
     if method.check is not None and not method.roles and not method.shared:
         return _run_hook(cfg, method, tensors, base, MethodFindings())
     method = expand_counts(method, dims)
-    ints = {k: int(v) for k, v in dims.items() if not isinstance(v, bool)}
+    ints = {k: v for k, v in dims.items() if type(v) is int}
+    numbers = {k: v for k, v in dims.items() if type(v) is float}
     shared, rest = _split_shared(tensors, method)
     layout: AdapterLayout = classify(rest, cfg, {role.suffix: role.suffix for role in method.roles})
+    method = expand_counts(method, {**dims, "modules": len(layout.modules)})
+    grouped = GroupedShared(method, _grouped_parts(method, shared), SHARED_PREFIX)
+    shared = {k: v for k, v in shared.items() if k not in grouped.parts}
     found = MethodFindings(targets=sorted(layout.modules))
     weights = base_weights(cfg, layout, base, found.warnings) if base is not None else {}
     sizes: dict[str, list[int]] = {"in": [], "out": []}
     roles = active_roles(cfg, method.roles, dims)
     for module, group in sorted(layout.modules.items()):
         check_inactive(group.parts, roles, module)
-        _check_roles(
+        check_roles(
             group.parts,
             roles,
             module,
             dims,
-            lambda suffix, m=module: f"{PEFT_PREFIX}{m}.{suffix}",
+            functools.partial("{}{}.{}".format, PEFT_PREFIX, module),
         )
         shapes = _module_shapes(cfg, base, weights, module, module_ints(cfg, method, module, ints))
-        shapes.from_base = add_derived(method, shapes.env, shapes.from_base)
         base_shapes = _whole_shapes(base, weights, module)
-        for role in roles:
-            info = group.parts.get(role.suffix)
-            if info is not None:
-                shapes.check(role, info, module, base_shapes)
+        for _ in range(2):  # again: dims (and derived names) that needed a name a tensor bound
+            shapes.from_base = add_derived(method, shapes.env, shapes.from_base, numbers)
+            for role in roles:
+                info = group.parts.get(role.suffix)
+                if info is not None:
+                    shapes.check(role, info, module, base_shapes)
+        grouped.check(module, shapes, dims)
         for name in ("in", "out"):
             if name in shapes.env:
                 sizes[name].append(shapes.env[name])
     if base is not None:
         check_extras(cfg, layout, base)
         found.checked = True
+    grouped.finish()
     _check_shared(method, shared, dims, ints, sizes, base is not None)
     rank = ints.get("r")
     found.rank = rank
     return _run_hook(cfg, method, tensors, base, found)
+
+
+def _grouped_parts(method: Method, shared: Mapping[str, TensorInfo]) -> dict[str, TensorInfo]:
+    patterns = [_counted(role) for role in method.shared if is_grouped(role)]
+    return {
+        suffix: info
+        for suffix, info in shared.items()
+        if any(p.fullmatch(SHARED_PREFIX + suffix) for p in patterns)
+    }
 
 
 def _run_hook(
@@ -287,18 +278,20 @@ def _whole_shapes(
 def _check_shared(
     method: Method,
     shared: Mapping[str, TensorInfo],
-    switches: Mapping[str, int | bool],
+    switches: Mapping[str, int | bool | float],
     ints: Mapping[str, int],
     sizes: Mapping[str, list[int]],
     with_base: bool,
 ) -> None:
-    _check_roles(shared, method.shared, "(shared)", switches, lambda suffix: SHARED_PREFIX + suffix)
+    roles = tuple(role for role in method.shared if not is_grouped(role))
+    check_inactive(shared, roles, "(shared)")  # a counted role's index past its count
+    check_roles(shared, roles, "(shared)", switches, lambda suffix: SHARED_PREFIX + suffix)
     env = dict(ints)
     for name in ("in", "out"):
         if sizes[name]:
             env[f"max_{name}"] = max(sizes[name])
     shapes = _Shapes(env, BASE_NAMES if with_base else frozenset())
-    for role in method.shared:
+    for role in roles:
         info = shared.get(role.suffix)
         if info is not None:
             shapes.check(role, info, "(shared)", {})

@@ -1,6 +1,6 @@
 """Per-module overrides of a method's dimensions (``Method.patterns``: ``n_frequency_pattern``,
 ``rank_pattern``), resolved the way peft's ``get_pattern_key`` does, and counted roles
-(``Role.count``) expanded into one role per tensor."""
+(``Role.count``: a dims key or an expression) expanded into one role per tensor."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import NoReturn
 from registry.errors import InvalidAdapterConfig
 from registry.validation.config import AdapterConfig
 from registry.validation.matching import pattern_lookup
-from registry.validation.methods.spec import Method, Role
+from registry.validation.methods.spec import Method, Role, evaluate, expr_names, parse_expr
 
 
 def module_ints(
@@ -50,18 +50,28 @@ def _schema(key: str) -> NoReturn:
     )
 
 
-def expand_counts(method: Method, dims: Mapping[str, int | bool]) -> Method:
-    """``method`` with each counted role replaced by ``dims[count]`` roles numbered from 0."""
+def count_of(count: str, env: Mapping[str, float]) -> int | None:
+    """How many tensors a counted role stands for, or None while a name it needs is unknown."""
+    if count in env:
+        return int(env[count])
+    expr = parse_expr(count)
+    return evaluate(expr, env) if expr_names(expr) <= env.keys() else None
+
+
+def expand_counts(method: Method, env: Mapping[str, float]) -> Method:
+    """``method`` with each counted role replaced by its count of roles numbered from 0; a role
+    whose count needs a name ``env`` lacks (``modules``, before the layout) stays counted."""
     if not any(role.count for role in (*method.roles, *method.shared)):
         return method
 
     def expand(roles: tuple[Role, ...]) -> tuple[Role, ...]:
         out: list[Role] = []
         for role in roles:
-            if not role.count:
+            count = count_of(role.count, env) if role.count else None
+            if count is None:
                 out.append(role)
                 continue
-            for i in range(int(dims[role.count])):
+            for i in range(count):
                 out.append(replace(role, suffix=role.suffix.replace("{i}", str(i)), count=""))
         return tuple(out)
 

@@ -29,7 +29,7 @@ def _written(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
-def _holds(cond: Condition, cfg: AdapterConfig, dims: Mapping[str, int | bool]) -> bool:
+def _holds(cond: Condition, cfg: AdapterConfig, dims: Mapping[str, int | bool | float]) -> bool:
     if cond.op == "true":
         return bool(dims[cond.key])
     if cond.op == "not":
@@ -40,7 +40,7 @@ def _holds(cond: Condition, cfg: AdapterConfig, dims: Mapping[str, int | bool]) 
 
 
 def active_roles(
-    cfg: AdapterConfig, roles: tuple[Role, ...], dims: Mapping[str, int | bool]
+    cfg: AdapterConfig, roles: tuple[Role, ...], dims: Mapping[str, int | bool | float]
 ) -> tuple[Role, ...]:
     """The roles whose conditions hold for this config."""
     return tuple(r for r in roles if all(_holds(c, cfg, dims) for c in parse_when(r.when)))
@@ -58,15 +58,22 @@ def check_inactive(parts: Mapping[str, TensorInfo], roles: tuple[Role, ...], own
             )
 
 
-def add_derived(method: Method, env: dict[str, int], from_base: frozenset[str]) -> frozenset[str]:
-    """Add ``method.derived`` names to ``env`` where computable; return the names the base gave
-    (a derived name counts as the base's when it uses one)."""
+def add_derived(
+    method: Method,
+    env: dict[str, int],
+    from_base: frozenset[str],
+    numbers: Mapping[str, float] | None = None,
+) -> frozenset[str]:
+    """Add ``method.derived`` names to ``env`` where computable (``numbers``: float config keys
+    they may also use); return the names the base gave (a derived name counts as the base's when
+    it uses one)."""
     base = set(from_base)
     for name, text in method.derived.items():
         expr = parse_expr(text)
         needs = expr_names(expr)
-        if needs <= env.keys():
-            env[name] = evaluate(expr, env)
+        values = {**(numbers or {}), **env}
+        if needs <= values.keys():
+            env[name] = evaluate(expr, values)
             if needs & base:
                 base.add(name)
     return frozenset(base)

@@ -3,7 +3,7 @@ PEANuT, LN tuning, Uni-LoRA, RandLoRA). Each was written from
 ``peft/tuners/<method>/{config,layer,model}.py`` (``source``) and is tested against adapters
 peft saves (``tests/validation/methods/``).
 
-TinyLoRA is left out (refused ``not_validated``); see ``docs/formats.md``.
+TinyLoRA, whose buffers come from an SVD of the base weight, is in ``peft_svd.py``.
 """
 
 from __future__ import annotations

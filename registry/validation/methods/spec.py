@@ -12,6 +12,7 @@ peft's defaults). Shapes are small expressions over named dimensions:
 * any key of ``dims`` - the config's value, or the default;
 * ``fan_in`` - the input size a multiplicative method rotates: ``in`` for a linear layer,
   ``in * k`` for a Conv2d (in channels times kernel elements);
+* ``biased`` - 1 when the (2-D) base module has a bias, else 0 (AdaMSS decomposes ``[W | b]``);
 * ``conv`` - 1 for a Conv2d base module, 0 for a linear one, for layouts that differ
   (``1 + (out - 1) * conv`` is ``out`` on a Conv2d and 1 on a linear layer);
 * ``weight``/``bias`` as a whole shape - exactly the base weight's (bias's) shape;
@@ -20,7 +21,8 @@ peft's defaults). Shapes are small expressions over named dimensions:
 
 Functions (:data:`FUNCTIONS`): ``min(a, b, ...)``, ``max(a, b, ...)``; ``near_divisor(n, x)`` -
 the divisor of ``n`` nearest ``x`` (peft's ``adjust_oft_parameters``: OFT moves a block size that
-does not divide the input).
+does not divide the input); ``round(x)`` - Python's (and so peft's) round half to even;
+``ceil(x)``. A value is truncated to an integer (peft's ``int(...)``) only at the end.
 
 A name in ``bound`` is given by no config key and no base: the tensors bind it, so they must
 agree on it (OSF's trainable SVD rank, which a fraction or a per-module pattern may set).
@@ -42,8 +44,20 @@ when it is true) or ``"!key"`` (saved exactly when it is false). ``patterns`` ma
 the config key of peft's per-module override dict (``n_frequency_pattern``, ``rank_pattern``):
 a module whose path the dict's key matches (peft's ``get_pattern_key``) uses that value instead.
 A role with ``count`` (a ``dims`` key) stands for that many tensors, ``{i}`` in its suffix
-numbering them from 0 (peft's ``nn.ModuleList``: ``peanut_encoders.{i}.weight``). ``unpinned``
-maps a dimension to a switch that, when on, leaves it to be bound by each module's tensors.
+numbering them from 0 (peft's ``nn.ModuleList``: ``peanut_encoders.{i}.weight``); ``count`` may
+also be an expression over ``dims`` and, for a shared role, ``modules`` - the number of modules
+the adapter adapts, known once its tensors are sorted (TinyLoRA's shared vectors:
+``max(1, round(modules * (1 - weight_tying)))``). A ``dims`` default that is a float makes a
+float config key (``weight_tying``, ``sparse_rate``), usable in counts and ``derived`` only.
+Shapes (and ``derived`` names) are checked twice per module, so a dimension that needs a name
+only a later tensor binds (``min(r, in, out)`` before ``in`` is seen) is still checked.
+``unpinned`` maps a dimension to a switch that, when on, leaves it to be bound by each module's
+tensors.
+
+A shared role whose suffix has ``{group}`` is saved once per group of modules: ``Method.group``
+maps a module path to its group's name (FRoD's projection category, ``self_attn_q_proj``). Its
+shape is checked against every module of the group, in that module's names (``in``, and names the
+module's tensors bound), so the group's modules must agree on it.
 
 This module has no dependency on the rest of the validator: tables import only it.
 """
@@ -52,6 +66,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -59,7 +74,13 @@ from functools import cached_property
 from typing import Any
 
 #: Names the base supplies (a mismatch on them is ``incompatible_base``, not the adapter's own).
-BASE_NAMES: frozenset[str] = frozenset({"in", "out", "k", "max_in", "max_out", "fan_in", "conv"})
+BASE_NAMES: frozenset[str] = frozenset(
+    {"in", "out", "k", "max_in", "max_out", "fan_in", "conv", "biased"}
+)
+#: In a shared role's suffix: the group's name (``Method.group``).
+GROUP = "{group}"
+#: Names the adapter's own layout gives (usable in a role's ``count``).
+LAYOUT_NAMES: frozenset[str] = frozenset({"modules"})
 #: Whole-shape tokens.
 WHOLE_SHAPES: frozenset[str] = frozenset({"weight", "bias"})
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -82,7 +103,15 @@ def near_divisor(n: int, x: int) -> int:
 
 
 #: Functions shape expressions may call.
-FUNCTIONS: dict[str, Callable[..., int]] = {"near_divisor": near_divisor, "min": min, "max": max}
+FUNCTIONS: dict[str, Callable[..., int]] = {
+    "near_divisor": near_divisor,
+    "min": min,
+    "max": max,
+    "round": round,
+    "ceil": math.ceil,
+}
+#: Functions with a fixed number of arguments (``min``/``max`` take two or more).
+_ARITY: dict[str, int] = {"near_divisor": 2, "round": 1, "ceil": 1}
 #: ``in`` is a Python keyword: expressions are parsed with it spelled ``in_`` (see :func:`_name`).
 _IN = re.compile(r"\bin\b")
 #: A comma between axes, not one inside ``min(...)``/``max(...)`` (calls do not nest parentheses).
@@ -117,7 +146,7 @@ class Dim:
         """The expected size, or None while a name it needs is unknown."""
         if self.expr is None or not self.names <= env.keys():
             return None
-        return _evaluate(self.expr, env)
+        return int(_evaluate(self.expr, env))
 
 
 @functools.lru_cache(maxsize=4096)
@@ -130,7 +159,7 @@ def expr_names(expr: ast.expr) -> frozenset[str]:
     )
 
 
-def _evaluate(node: ast.expr, env: Mapping[str, int]) -> int:
+def _evaluate(node: ast.expr, env: Mapping[str, float]) -> float:
     if isinstance(node, ast.Call):
         assert isinstance(node.func, ast.Name)  # _check_expr lets only FUNCTIONS through
         args = [_evaluate(arg, env) for arg in node.args]
@@ -141,7 +170,7 @@ def _evaluate(node: ast.expr, env: Mapping[str, int]) -> int:
     if isinstance(node, ast.Name):
         return env[_name(node)]
     assert isinstance(node, ast.BinOp)
-    left, right = _evaluate(node.left, env), _evaluate(node.right, env)
+    left, right = _evaluate(node.left, env), _evaluate(node.right, env)  # int unless a float key
     if isinstance(node.op, ast.Add):
         return left + right
     if isinstance(node.op, ast.Sub):
@@ -151,16 +180,18 @@ def _evaluate(node: ast.expr, env: Mapping[str, int]) -> int:
     return left // right if right else -1  # a zero divisor never matches a real size
 
 
-def evaluate(expr: ast.expr, env: Mapping[str, int]) -> int:
-    """The value of a parsed expression (every name it uses must be in ``env``)."""
-    return _evaluate(expr, env)
+def evaluate(expr: ast.expr, env: Mapping[str, float]) -> int:
+    """The value of a parsed expression (every name it uses must be in ``env``), truncated to
+    an integer (only a float config key makes it a float before that)."""
+    return int(_evaluate(expr, env))
 
 
 def _check_expr(node: ast.AST, text: str) -> None:
     if isinstance(node, ast.Call):
         func = node.func.id if isinstance(node.func, ast.Name) else ""
-        arity = len(node.args) == 2 if func == "near_divisor" else len(node.args) >= 2
-        if func not in FUNCTIONS or not arity or node.keywords:
+        arity = _ARITY.get(func)
+        arity_ok = len(node.args) == arity if arity else len(node.args) >= 2
+        if func not in FUNCTIONS or not arity_ok or node.keywords:
             raise ValueError(f"shape expression {text!r}: unknown function or arguments")
         for arg in node.args:
             _check_expr(arg, text)
@@ -271,8 +302,9 @@ class Method:
     #: The family it is listed under (``lora``, ``orthogonal``, ``vector``, ``sparse``, ...).
     family: str
     roles: tuple[Role, ...]
-    #: Config key -> peft's default, for the integer dimensions and boolean switches used above.
-    dims: Mapping[str, int | bool] = field(default_factory=dict)
+    #: Config key -> peft's default, for the integer dimensions and boolean switches used above
+    #: (a float default: a float key, for counts only).
+    dims: Mapping[str, int | bool | float] = field(default_factory=dict)
     shared: tuple[Role, ...] = ()
     #: Where peft's code for it lives (for whoever updates the table).
     source: str = ""
@@ -287,11 +319,14 @@ class Method:
     #: Dimension -> boolean dims key: when that switch is on, peft sizes the dimension per module
     #: from the whole model (WaveFT's ``proportional_parameters``): it is bound, not checked.
     unpinned: Mapping[str, str] = field(default_factory=dict)
+    #: Module path -> the name of its group, for shared roles with ``{group}`` in their suffix.
+    group: Callable[[str], str] | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
-        known = set(self.dims) | BASE_NAMES | set(self.bound)
+        floats = {key for key, value in self.dims.items() if type(value) is float}
+        known = set(self.dims) - floats | BASE_NAMES | set(self.bound)
         for name, text in self.derived.items():
-            if not expr_names(parse_expr(text)) <= known or not _NAME.match(name):
+            if not expr_names(parse_expr(text)) <= known | floats or not _NAME.match(name):
                 raise ValueError(f"{self.peft_type}.{name}: unknown names in {text!r}")
             known.add(name)
         for role in (*self.roles, *self.shared):
@@ -299,7 +334,10 @@ class Method:
             names = set() if isinstance(dims, str) else set().union(*(d.names for d in dims))
             if not names <= known:
                 raise ValueError(f"{self.peft_type}.{role.suffix}: unknown names {names - known}")
-            if role.count and role.count not in self.dims:
+            layout = role in self.shared  # only shared roles may be counted by the layout
+            if GROUP in role.suffix and (not layout or self.group is None or role.count):
+                raise ValueError(f"{self.peft_type}.{role.suffix}: a group role needs Method.group")
+            if role.count and not self._count_ok(role.count, layout):
                 raise ValueError(f"{self.peft_type}.{role.suffix}: unknown count")
             if isinstance(role.required, str) and role.required.lstrip("!") not in self.dims:
                 raise ValueError(f"{self.peft_type}.{role.suffix}: unknown switch")
@@ -310,3 +348,14 @@ class Method:
             raise ValueError(f"{self.peft_type}: a pattern for an unknown dimension")
         if any(not _NAME.match(key) for key in self.dims):
             raise ValueError(f"{self.peft_type}: bad dims key")
+
+    def _count_ok(self, count: str, layout: bool) -> bool:
+        """A dims key, or an expression over dims keys (and, for a shared role, the names of
+        :data:`LAYOUT_NAMES`)."""
+        if count in self.dims:
+            return True
+        try:
+            names = expr_names(parse_expr(count))
+        except (ValueError, SyntaxError):
+            return False
+        return names <= set(self.dims) | (LAYOUT_NAMES if layout else frozenset())

@@ -140,3 +140,35 @@ def test_min_and_max_derive_dimensions_and_keep_axes_apart() -> None:
     for bad in ("min(in)", "abs(in, out)", "min(in, out=2)"):
         with pytest.raises(ValueError, match="unknown function"):
             parse_dim(bad)
+
+
+def test_counts_may_be_expressions_over_dims_and_the_module_count() -> None:
+    count = "max(1, round(modules * (1 - tying)))"
+    method = Method(
+        "X",
+        "x",
+        "vector",
+        roles=(Role("a", "r"),),
+        shared=(Role("v.{i}", "r", count=count),),
+        dims={"r": 2, "tying": 0.0},
+    )
+    assert expand_counts(method, {"r": 2, "tying": 0.5}).shared == method.shared  # no modules yet
+    shared = expand_counts(method, {"r": 2, "tying": 0.5, "modules": 5}).shared
+    assert [role.suffix for role in shared] == ["v.0", "v.1"]  # round(2.5) = 2, as peft rounds
+    with pytest.raises(ValueError, match="unknown count"):  # modules: shared roles only
+        Method("X", "x", "vector", roles=(Role("a.{i}", "r", count="modules"),), dims={"r": 2})
+    with pytest.raises(ValueError, match="unknown names"):  # a float key is for counts only
+        Method("X", "x", "vector", roles=(Role("a", "t"),), dims={"t": 0.5})
+    with pytest.raises(ValueError, match="unknown function"):
+        parse_dim("round(in, out)")
+
+
+def test_group_roles_need_a_grouping_and_are_shared_only() -> None:
+    shared = (Role("v.{group}", "in, in"),)
+    Method("X", "x", "vector", roles=(), shared=shared, group=str.upper)
+    with pytest.raises(ValueError, match="group role"):
+        Method("X", "x", "vector", roles=(), shared=shared)
+    with pytest.raises(ValueError, match="group role"):
+        Method("X", "x", "vector", roles=(Role("v.{group}", "in"),), group=str.upper)
+    dim = parse_dim("max(min(ceil(rate), in - 1), min(in * in * rate, in * in - in))")
+    assert [dim.value({"in": 32, "rate": r}) for r in (0.0, 0.0001, 0.05, 1.0)] == [0, 1, 51, 992]  # type: ignore[dict-item]
