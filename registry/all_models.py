@@ -6,6 +6,7 @@ from registry.auth import models as auth_models
 from registry.catalog import models as catalog_models
 from registry.db.base import Base
 from registry.deployments import models as deployment_models
+from registry.events import models as event_models
 from registry.idempotency import models as idempotency_models
 from registry.jobs import models as job_models
 from registry.oidc import models as oidc_models
@@ -21,6 +22,7 @@ __all__ = [
     "blob_index",
     "catalog_models",
     "deployment_models",
+    "event_models",
     "idempotency_models",
     "job_models",
     "metadata",

@@ -47,6 +47,7 @@ DOMAIN_PACKAGES = [
     "uploads",
     "traffic",
     "jobs",
+    "events",
 ]
 SERVICE_PACKAGES = [*DOMAIN_PACKAGES, "validation", "policy"]
 

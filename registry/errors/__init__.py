@@ -81,6 +81,13 @@ from registry.errors.catalog import (
     VersionFileNotFound,
     VersionNotFound,
 )
+from registry.errors.events import (
+    InvalidWebhookUrl,
+    UnknownEventType,
+    WebhookDeliveryNotFound,
+    WebhookNotFound,
+    WebhookTargetBlocked,
+)
 from registry.errors.governance import (
     AuditChainBroken,
     AuditCheckpointMissing,
@@ -147,6 +154,7 @@ __all__ = [
     "InvalidRequest",
     "InvalidTransition",
     "InvalidUri",
+    "InvalidWebhookUrl",
     "JobNotFound",
     "JobStateConflict",
     "MathsUnavailable",
@@ -184,6 +192,7 @@ __all__ = [
     "Unauthenticated",
     "Unavailable",
     "UnhealthyTensors",
+    "UnknownEventType",
     "UnknownMethod",
     "UnknownPeftType",
     "UploadNotFound",
@@ -192,6 +201,9 @@ __all__ = [
     "VersionAlreadyExists",
     "VersionFileNotFound",
     "VersionNotFound",
+    "WebhookDeliveryNotFound",
+    "WebhookNotFound",
+    "WebhookTargetBlocked",
     "all_error_classes",
 ]
 
