@@ -7,6 +7,7 @@ from registry.catalog import models as catalog_models
 from registry.console import models as console_models
 from registry.db.base import Base
 from registry.deployments import models as deployment_models
+from registry.events import models as event_models
 from registry.idempotency import models as idempotency_models
 from registry.jobs import models as job_models
 from registry.oidc import models as oidc_models
@@ -23,6 +24,7 @@ __all__ = [
     "catalog_models",
     "console_models",
     "deployment_models",
+    "event_models",
     "idempotency_models",
     "job_models",
     "metadata",

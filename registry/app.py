@@ -38,6 +38,7 @@ from registry.api.routes import (
     tokens,
     traffic,
     uploads,
+    webhooks,
 )
 from registry.audit.checkpoints import Checkpointer
 from registry.audit.denials import DenialLimiter
@@ -51,6 +52,7 @@ from registry.db import migrate
 from registry.db.engine import make_engine
 from registry.db.session import Sessions, unit_of_work
 from registry.deployments.routing import RoutingCache
+from registry.events.worker import WebhookWorker
 from registry.health import DependencyHealth, build_probe
 from registry.jobs.env import WorkerEnv
 from registry.jobs.worker import JobWorker
@@ -167,6 +169,15 @@ def _start_jobs(app: FastAPI, settings: Settings) -> JobWorker:
     return worker
 
 
+def _start_webhooks(app: FastAPI, settings: Settings) -> WebhookWorker:
+    """The webhook delivery worker (its thread started when enabled)."""
+    worker = WebhookWorker(app.state.sessions, app.state.policies, settings.webhooks)
+    app.state.webhooks = worker
+    if settings.webhooks.enabled:
+        worker.start()
+    return worker
+
+
 def _lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -177,6 +188,7 @@ def _lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextMan
             _install_health_and_metrics(app, settings)
             controller = _start_serving(app, settings)
             job_worker = _start_jobs(app, settings)
+            webhook_worker = _start_webhooks(app, settings)
             # Everything built so far (modules, SQLAlchemy mappers, the policy engine) lives as
             # long as the process: move it out of the cyclic collector's reach, so the frequent
             # young-generation passes and the rare full ones stop rescanning it per request.
@@ -184,6 +196,7 @@ def _lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextMan
             try:
                 yield
             finally:
+                webhook_worker.stop()
                 job_worker.stop()
                 controller.stop()
                 app.state.routing.stop()
@@ -218,6 +231,7 @@ _ROUTE_MODULES = (
     traffic,
     audit,
     jobs,
+    webhooks,
 )
 
 

@@ -347,6 +347,8 @@ def commit_version(
             "digest": prepared.digest,
             "base": prepared.plan.base,
             "ci": dict(principal.ci_identity) if principal.ci_identity else None,
+            # Only for imports: webhooks tell version.imported from version.registered by it.
+            **({"imported_from": prepared.plan.source_uri} if prepared.plan.source_uri else {}),
         },
     )
     audit_combine(

@@ -82,6 +82,13 @@ from registry.errors.catalog import (
     VersionFileNotFound,
     VersionNotFound,
 )
+from registry.errors.events import (
+    InvalidWebhookUrl,
+    UnknownEventType,
+    WebhookDeliveryNotFound,
+    WebhookNotFound,
+    WebhookTargetBlocked,
+)
 from registry.errors.governance import (
     AuditChainBroken,
     AuditCheckpointMissing,
@@ -149,6 +156,7 @@ __all__ = [
     "InvalidRequest",
     "InvalidTransition",
     "InvalidUri",
+    "InvalidWebhookUrl",
     "JobNotFound",
     "JobStateConflict",
     "MathsUnavailable",
@@ -186,6 +194,7 @@ __all__ = [
     "Unauthenticated",
     "Unavailable",
     "UnhealthyTensors",
+    "UnknownEventType",
     "UnknownMethod",
     "UnknownPeftType",
     "UploadNotFound",
@@ -194,6 +203,9 @@ __all__ = [
     "VersionAlreadyExists",
     "VersionFileNotFound",
     "VersionNotFound",
+    "WebhookDeliveryNotFound",
+    "WebhookNotFound",
+    "WebhookTargetBlocked",
     "all_error_classes",
 ]
 

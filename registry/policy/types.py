@@ -39,6 +39,7 @@ ACTIONS: tuple[str, ...] = (
     "merge_adapter",
     "compose_adapters",
     "aggregate_adapters",
+    "manage_webhooks",
 )
 """Every action the registry authorizes (Cedar ``Action::"<name>"``)."""
 

@@ -40,6 +40,7 @@ ANY_PRINCIPAL: dict[tuple[str, str], int] = {
     ("POST", "/api/v1/oidc/token"): 400,  # only a CI OIDC bearer can exchange
     ("GET", "/metrics"): 200,  # process counters (policy metrics-readable)
     ("GET", "/api/v1/jobs"): 200,  # the caller's own jobs
+    ("GET", "/api/v1/webhooks"): 200,  # the caller's own webhooks
 }
 
 
@@ -54,6 +55,7 @@ class World:
     upload: str
     token_id: str
     job: str
+    webhook: str
     outsider: Who
     member: Who
 
@@ -82,6 +84,9 @@ def world(anon_client: TestClient, admin_token: str) -> Iterator[World]:
         assert r.status_code == 202, r.text
         # Cancelled at once: a queued job would be claimed by another test's worker step.
         job = c.post(f"/api/v1/jobs/{r.json()['id']}/cancel").json()["id"]
+        r = c.post("/api/v1/webhooks", json=_webhook(ns))
+        assert r.status_code == 201, r.text
+        webhook = r.json()["id"]
         outsider = make_principal(c, "viewer", [])
         member = make_principal(c, "viewer", [ns])
         yield World(
@@ -94,6 +99,7 @@ def world(anon_client: TestClient, admin_token: str) -> Iterator[World]:
             upload=upload,
             token_id=token_id,
             job=job,
+            webhook=webhook,
             outsider=outsider,
             member=member,
         )
@@ -110,12 +116,24 @@ def _compose(namespace: str) -> dict[str, object]:
     }
 
 
+def _webhook(namespace: str) -> dict[str, object]:
+    # A public address literal (no DNS); nothing is sent: the test app runs no webhook worker.
+    return {
+        "url": "https://93.184.215.14/hook",
+        "event_types": ["version.registered"],
+        "namespace": namespace,
+    }
+
+
 def _routes() -> list[tuple[str, str]]:
     return [
         (method, route.path)
         for route in all_routes(create_app())
         for method in sorted(route.methods - {"HEAD"})
         if route.path not in PUBLIC
+        # The web console calls these routes' services with a session's Actor: its refusals
+        # are tested in tests/console/ (bearer tokens do not sign a console page in).
+        and not route.path.startswith(("/console", "/docs", "/redoc"))
     ]
 
 
@@ -133,6 +151,8 @@ def _concrete(path: str, w: World) -> str:
         "promotion_id": w.promotion,
         "token_id": w.token_id,
         "job_id": w.job,
+        "webhook_id": w.webhook,
+        "delivery_id": "00000000-0000-4000-8000-000000000000",
     }
 
     def fill(m: re.Match[str]) -> str:
@@ -194,6 +214,7 @@ def _body(method: str, path: str, w: World) -> tuple[object, dict[str, str], dic
         ("POST", "/api/v1/promotions"): {"ref": f"{ns}/bot@v1", "deployment": w.deployment},
         ("POST", "/api/v1/promotions/{promotion_id}/reject"): {"reason": "no"},
         ("POST", "/api/v1/jobs"): _compose(ns),
+        ("POST", "/api/v1/webhooks"): _webhook(ns),
         ("POST", "/api/v1/deployments/{name}/rollout"): {"share_bp": 100, "expected_revision": 1},
         ("POST", "/api/v1/deployments/{name}/rollback"): {"expected_revision": 1},
         ("POST", "/api/v1/deployments/{name}/reports"): {
@@ -253,6 +274,7 @@ def test_outsider_is_refused(
         "principal_not_found",
         "token_not_found",
         "job_not_found",
+        "webhook_not_found",
     ), r.text
 
 

@@ -97,6 +97,8 @@ CASES: list[Case] = [
     Case("dev-compose-non-member", DEV, "compose_adapters", FOREIGN_ADAPTER, False, DENY),
     Case("viewer-compose", VIEWER, "compose_adapters", NAMESPACE, False, DENY),
     Case("operator-aggregate", OPERATOR, "aggregate_adapters", NAMESPACE, False, DENY),
+    Case("dev-webhooks", DEV, "manage_webhooks", NAMESPACE, True, "members-manage-webhooks"),
+    Case("viewer-webhooks", VIEWER, "manage_webhooks", NAMESPACE, False, DENY),
     Case("dev-archive", DEV, "archive", ADAPTER, False, DENY),
     Case("dev-approve", DEV, "approve", PROMO, False, DENY),
     Case("dev-rollback", DEV, "rollback", DEPLOYMENT, False, DENY),

@@ -35,6 +35,7 @@ EXPECTED_IDS = {
     "four-eyes-never-own",
     "serving-reports",
     "metrics-readable",
+    "members-manage-webhooks",
 }
 
 

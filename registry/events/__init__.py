@@ -1,0 +1,1 @@
+"""Signed webhooks fed from the audit log (the audit log is the outbox)."""

@@ -1,0 +1,74 @@
+"""Request and response bodies of the webhooks API."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from registry.schemas import Strict
+
+
+class WebhookCreate(Strict):
+    url: str = Field(max_length=2048, description="http(s) URL the events are POSTed to.")
+    event_types: list[str] = Field(
+        min_length=1, max_length=32, description="Event types to send (see docs/events.md)."
+    )
+    namespace: str | None = Field(
+        None, max_length=128, description="Only events of this namespace (None: every one)."
+    )
+
+
+class WebhookDisable(Strict):
+    reason: str | None = Field(None, max_length=200)
+
+
+class SecretRotate(Strict):
+    grace_s: int | None = Field(
+        None,
+        ge=0,
+        le=30 * 86_400,
+        description="Seconds the previous secret still signs (a second signature); default "
+        "REGISTRY_WEBHOOKS__SECRET_GRACE_S.",
+    )
+
+
+class WebhookRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    url: str
+    event_types: list[str]
+    namespace: str | None
+    owner_id: uuid.UUID
+    enabled: bool
+    disabled_reason: str | None
+    cursor: int
+    previous_secret_expires_at: datetime | None
+    created_at: datetime
+
+
+class WebhookWithSecret(WebhookRead):
+    """Answered once, at creation and rotation: the signing secret is not shown again."""
+
+    secret: str
+
+
+class DeliveryRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    subscription_id: uuid.UUID
+    audit_seq: int
+    event_type: str
+    webhook_id: str
+    status: str
+    attempts: int
+    next_attempt_at: datetime
+    first_attempt_at: datetime | None
+    last_attempt_at: datetime | None
+    last_status_code: int | None
+    last_error: str | None
+    delivered_at: datetime | None
+    created_at: datetime
