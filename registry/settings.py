@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from registry.mlflow_settings import MlflowSettings
+
 if TYPE_CHECKING:
     from registry.validation.patterns import RegexLimits
 
@@ -383,6 +385,7 @@ class Settings(BaseSettings):
     rollout: RolloutSettings = Field(default_factory=RolloutSettings)
     controller: ControllerSettings = Field(default_factory=ControllerSettings)
     jobs: JobsSettings = Field(default_factory=JobsSettings)
+    mlflow: MlflowSettings = Field(default_factory=MlflowSettings)
 
 
 @lru_cache(maxsize=1)
