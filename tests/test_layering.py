@@ -435,6 +435,7 @@ DOMAIN_ORDER = [
 GROUND_FLOOR = [
     "errors",
     "settings",
+    "mlflow_settings",
     "metrics",
     "refs",
     "schemas",

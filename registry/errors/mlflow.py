@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from registry.errors.base import NotFound, RegistryError
+from registry.errors.base import NotFound, RegistryError, Unavailable, UriNotAllowed
 
 
-class MlflowServerNotAllowed(RegistryError):
+class MlflowServerNotAllowed(UriNotAllowed):
     """The tracking server is not in ``mlflow.allowed_servers`` (``context["server"]``), or
     no server was named and none is configured."""
 
@@ -28,9 +28,9 @@ class MlflowNoAdapter(RegistryError):
     status_code = 422
 
 
-class MlflowUnavailable(RegistryError):
+class MlflowUnavailable(Unavailable):
     """The tracking server could not be reached, timed out, answered an error or an answer
-    over the configured bounds (``context["reason"]``)."""
+    over the configured bounds (``context["reason"]``). 502: the gateway's upstream failed."""
 
     code = "mlflow_unavailable"
     status_code = 502

@@ -20,6 +20,8 @@ from fastapi.testclient import TestClient
 from registry.app import create_app
 from registry.mlflow_settings import MlflowSettings
 from registry.settings import Settings
+from tests.factories.catalog import register_base, unique
+from tests.fixtures.peft import PEFT_FIXTURES
 from tests.fixtures.server import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -104,3 +106,9 @@ def mlflow_client(
     with TestClient(app, raise_server_exceptions=False) as client:
         client.headers["Authorization"] = f"Bearer {admin_token}"
         yield client
+
+
+@pytest.fixture(scope="module")
+def gpt2(mlflow_client: TestClient) -> str:
+    """The tiny gpt2 base the logged adapters were trained on, registered: ``NAME@main``."""
+    return register_base(mlflow_client, PEFT_FIXTURES / "bases" / "tiny-gpt2", name=unique("gpt2"))

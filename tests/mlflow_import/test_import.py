@@ -12,14 +12,8 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.factories.catalog import create_namespace, error_of, register_base, unique
-from tests.fixtures.peft import PEFT_FIXTURES
+from tests.factories.catalog import create_namespace, error_of
 from tests.mlflow_import.conftest import MlflowServer
-
-
-@pytest.fixture(scope="module")
-def gpt2(mlflow_client: TestClient) -> str:
-    return register_base(mlflow_client, PEFT_FIXTURES / "bases" / "tiny-gpt2", name=unique("gpt2"))
 
 
 def _import(
