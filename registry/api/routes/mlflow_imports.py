@@ -107,12 +107,12 @@ def import_from_mlflow(
     replayed = slow.replay(body)
     if replayed is not None:
         return replayed
-    server = service.allowed_server(settings.mlflow, body.tracking_server)
-    uri = parse_source_uri(body.source_uri)
-    with slow.reading() as (session, actor):
+    with slow.reading() as (session, actor):  # the namespace's 404 / 403 before anything else
         service.check_target(
             session, actor=actor, namespace=namespace, adapter=name, base=body.base
         )
+    server = service.allowed_server(settings.mlflow, body.tracking_server)
+    uri = parse_source_uri(body.source_uri)
     with MlflowRest(server, settings.mlflow) as rest:
         resolved = resolve(rest, uri)
         with slow.reading() as (session, actor):
