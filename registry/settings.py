@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from registry.mlflow_settings import MlflowSettings
 from registry.webhook_settings import WebhookSettings
 
 if TYPE_CHECKING:
@@ -389,6 +390,7 @@ class Settings(BaseSettings):
     controller: ControllerSettings = Field(default_factory=ControllerSettings)
     jobs: JobsSettings = Field(default_factory=JobsSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
+    mlflow: MlflowSettings = Field(default_factory=MlflowSettings)
 
 
 @lru_cache(maxsize=1)

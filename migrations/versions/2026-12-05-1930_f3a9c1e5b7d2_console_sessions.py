@@ -8,7 +8,7 @@ Locking: creates a new table and its indexes; nothing existing is touched.
 Downgrade: drops the table (every console session ends; API tokens are untouched).
 
 Revision ID: f3a9c1e5b7d2
-Revises: e7b1d3f5a9c2
+Revises: e7b1c3d5f9a2
 Create Date: 2026-12-05 19:30:00+00:00
 """
 
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "f3a9c1e5b7d2"
-down_revision = "e7b1d3f5a9c2"
+down_revision = "e7b1c3d5f9a2"
 branch_labels = None
 depends_on = None
 

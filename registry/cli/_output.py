@@ -41,6 +41,7 @@ EXIT_CODES: Mapping[str, int] = {
     "unauthenticated": EXIT_DENIED,
     "permission_denied": EXIT_DENIED,
     "uri_not_allowed": EXIT_DENIED,
+    "mlflow_server_not_allowed": EXIT_DENIED,
     "policy_denied": EXIT_DENIED,
     "separation_of_duties": EXIT_DENIED,
     "csrf_failed": EXIT_DENIED,
@@ -64,6 +65,7 @@ EXIT_CODES: Mapping[str, int] = {
     "job_not_found": EXIT_NOT_FOUND,
     "nothing_served": EXIT_NOT_FOUND,
     "revision_not_found": EXIT_NOT_FOUND,
+    "mlflow_source_not_found": EXIT_NOT_FOUND,
     # 5 conflict / invalid transition
     "conflict": EXIT_CONFLICT,
     "admin_exists": EXIT_CONFLICT,
@@ -100,6 +102,7 @@ EXIT_CODES: Mapping[str, int] = {
     "digest_mismatch": EXIT_INVALID,
     "unhealthy_tensors": EXIT_INVALID,
     "invalid_base_model": EXIT_INVALID,
+    "mlflow_no_adapter": EXIT_INVALID,
     "invalid_request": EXIT_INVALID,
     "invalid_name": EXIT_INVALID,
     "invalid_reference": EXIT_INVALID,
@@ -122,6 +125,7 @@ EXIT_CODES: Mapping[str, int] = {
     "request_timeout": EXIT_UNAVAILABLE,
     "schema_out_of_date": EXIT_UNAVAILABLE,
     "oidc_provider_unavailable": EXIT_UNAVAILABLE,
+    "mlflow_unavailable": EXIT_UNAVAILABLE,
     "audit_key_retired": EXIT_UNAVAILABLE,
     # 8 integrity
     "integrity_failure": EXIT_INTEGRITY,

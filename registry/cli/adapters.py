@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-from registry.cli import adapters_convert, adapters_maths, adapters_write
+from registry.cli import adapters_convert, adapters_maths, adapters_mlflow, adapters_write
 from registry.cli._common import (
     Paging,
     client,
@@ -50,6 +50,7 @@ app.command("merge")(adapters_maths.merge)
 app.command("compose")(adapters_maths.compose)
 app.command("aggregate")(adapters_maths.aggregate)
 app.command("convert")(adapters_convert.convert)
+app.command("import")(adapters_mlflow.import_)
 
 RefArg = Annotated[str, typer.Argument(metavar="REF", help="NS/NAME@vN, @sha256:... or @latest.")]
 

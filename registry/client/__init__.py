@@ -18,8 +18,8 @@ Layout: ``_errors`` (:class:`ClientError`), ``_refs`` (references, digests), ``_
 (session, retries, JSON calls), ``_endpoints`` (typed JSON endpoints), ``_transfer`` (uploads,
 downloads), ``_governance`` (principals, policies, deployments, promotions, audit),
 ``_traffic`` (traffic moves, resolve, routing tables, serving reports, audit served),
-``_jobs`` (server-side adapter maths jobs), ``_maths`` (merge, compose and aggregate computed
-here, ``registry.maths`` and torch imported on use).
+``_jobs`` (server-side adapter maths jobs), ``_mlflow`` (imports from MLflow), ``_maths``
+(merge, compose and aggregate computed here, ``registry.maths`` and torch imported on use).
 :class:`RegistryClient` is defined here so that ``registry.client.RegistryClient``
 stays the one name to look up (and to swap in tests).
 """
@@ -30,6 +30,7 @@ from registry.client._errors import JSON, ClientError
 from registry.client._governance import _Governance
 from registry.client._jobs import _Jobs
 from registry.client._maths import _Maths
+from registry.client._mlflow import _Mlflow
 from registry.client._refs import CHUNK_BYTES, sha256_file, split_ref, version_digest
 from registry.client._traffic import _Traffic
 from registry.client._transport import (
@@ -60,5 +61,5 @@ __all__ = [
 ]
 
 
-class RegistryClient(_Maths, _Governance, _Traffic, _Jobs):
+class RegistryClient(_Maths, _Governance, _Traffic, _Jobs, _Mlflow):
     """Typed calls of the ``/api/v1`` HTTP API."""

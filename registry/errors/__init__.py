@@ -115,6 +115,12 @@ from registry.errors.maths import (
     MathsUnavailable,
     NotMergeable,
 )
+from registry.errors.mlflow import (
+    MlflowNoAdapter,
+    MlflowServerNotAllowed,
+    MlflowSourceNotFound,
+    MlflowUnavailable,
+)
 
 __all__ = [
     "ADAPTER_ERROR_CODES",
@@ -161,6 +167,10 @@ __all__ = [
     "JobStateConflict",
     "MathsUnavailable",
     "MissingWeights",
+    "MlflowNoAdapter",
+    "MlflowServerNotAllowed",
+    "MlflowSourceNotFound",
+    "MlflowUnavailable",
     "NamespaceAlreadyExists",
     "NamespaceNotFound",
     "NoExperiment",

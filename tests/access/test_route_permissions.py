@@ -184,6 +184,11 @@ def _body(method: str, path: str, w: World) -> tuple[object, dict[str, str], dic
             "base": f"{w.base_name}@main",
             "upload_id": w.upload,
         },
+        ("POST", "/api/v1/adapters/{namespace}/{name}/mlflow-imports"): {
+            "source_uri": "runs:/0123456789abcdef/adapter",
+            "tracking_server": "http://mlflow.example:5000",
+            "base": f"{w.base_name}@main",
+        },
         ("POST", "/api/v1/adapters/{namespace}/{name}/versions/{selector}/evaluations"): {
             "suite": "s",
             "metric": "m",
@@ -286,6 +291,7 @@ MEMBER_WRITES = [
         "/api/v1/adapters/{ns}/bot/versions/v1/evaluations",
         {"suite": "s", "metric": "m", "value": 1.0},
     ),
+    ("POST", "/api/v1/adapters/{ns}/bot/mlflow-imports", None),
     ("POST", "/api/v1/promotions", None),
     ("POST", "/api/v1/deployments", None),
     ("POST", "/api/v1/jobs", None),
@@ -308,6 +314,8 @@ def test_member_viewer_sees_but_may_not_change(
         }
     if path == "/api/v1/jobs":
         body = _compose(world.namespace)
+    if path.endswith("/mlflow-imports"):
+        body = {"source_uri": "runs:/0123456789abcdef/adapter", "base": f"{world.base_name}@main"}
     url = path.replace("{ns}", world.namespace)
     assert (
         anon_client.get(
