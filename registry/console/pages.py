@@ -21,12 +21,21 @@ from fastapi.responses import Response
 from registry.access.actor import audit_resource
 from registry.api.deps import request_unit
 from registry.audit import service as audit
-from registry.audit.verify import verify
+from registry.audit.verify import VerifyResult, verify
 from registry.console import sessions
 from registry.console.inbox import inbox_rows, promotion_detail
 from registry.console.sessions import COOKIE
 from registry.console.timeline import timeline
-from registry.console.web import check_csrf, error_page, form, page, redirect, render, safe_next
+from registry.console.web import (
+    Page,
+    check_csrf,
+    error_page,
+    form,
+    page,
+    redirect,
+    render,
+    safe_next,
+)
 from registry.deployments import service as deployments
 from registry.errors import BadRequest, PromotionNotFound, RegistryError
 from registry.promotions import service as promotions
@@ -45,6 +54,8 @@ _STATIC = {
     "console.css": "text/css; charset=utf-8",
     "console.js": "text/javascript; charset=utf-8",
     "api-docs.js": "text/javascript; charset=utf-8",
+    # htmx 2.0.8 (0BSD, htmx.LICENSE beside it), vendored: no CDN at run time.
+    "htmx.min.js": "text/javascript; charset=utf-8",
 }
 
 
@@ -246,14 +257,34 @@ def served(
         return error_page(request, exc)
 
 
-def _time(value: str) -> datetime:
+@router.get("/audit/verify")
+def audit_verify(request: Request) -> Response:
+    """The chain verification alone, as a fragment the audit page swaps in (htmx)."""
+    try:
+        with page(request) as p:
+            p.actor.require("read_audit", audit_resource())
+            return p.render("verify_result.html", result=_verify(p))
+    except RegistryError as exc:
+        return error_page(request, exc)
+
+
+def _verify(p: Page) -> VerifyResult:
+    """What ``audit verify`` computes: the hash chain and every checkpoint against the key."""
+    return verify(
+        p.session,
+        p.request.app.state.store,
+        public_keys=[p.request.app.state.audit_key.public_key()],
+    )
+
+
+def _time(value: str, field: str = "at") -> datetime:
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise BadRequest("at must be an ISO 8601 time", context={"field": "at"}) from None
+        raise BadRequest(f"{field} must be an ISO 8601 time", context={"field": field}) from None
     if parsed.tzinfo is None:
         raise BadRequest(
-            "at needs a time zone (e.g. 2026-12-05T10:00:00Z)", context={"field": "at"}
+            f"{field} needs a time zone (e.g. 2026-12-05T10:00:00Z)", context={"field": field}
         )
     return parsed
 
@@ -264,6 +295,8 @@ def audit_log(
     actor: Annotated[str | None, Query(max_length=128)] = None,
     action: _Text = None,
     resource: _Text = None,
+    since: Annotated[str | None, Query(max_length=64)] = None,
+    until: Annotated[str | None, Query(max_length=64)] = None,
     after: Annotated[int | None, Query(ge=0)] = None,
     check: bool = False,
 ) -> Response:
@@ -277,23 +310,23 @@ def audit_log(
                 actor=actor or None,
                 action=action or None,
                 resource=resource or None,
-                since=None,
-                until=None,
+                since=_time(since, "since") if since else None,
+                until=_time(until, "until") if until else None,
                 after_seq=after,
                 limit=101,
             )
-            result = None
-            if check:
-                result = verify(
-                    p.session,
-                    request.app.state.store,
-                    public_keys=[request.app.state.audit_key.public_key()],
-                )
+            result = _verify(p) if check else None
             return p.render(
                 "audit.html",
                 events=events[:100],
                 more=events[99].seq if len(events) > 100 else None,
-                filters={"actor": actor, "action": action, "resource": resource},
+                filters={
+                    "actor": actor,
+                    "action": action,
+                    "resource": resource,
+                    "since": since,
+                    "until": until,
+                },
                 result=result,
             )
     except RegistryError as exc:

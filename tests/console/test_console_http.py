@@ -204,3 +204,36 @@ def test_api_docs_need_a_session(live_server: LiveServer) -> None:
     admin = signed_in(live_server.url, live_server.token)
     doc = admin.get("/console/openapi.json").json()
     assert "/api/v1/promotions" in doc["paths"]
+
+
+def test_the_vendored_htmx_is_the_pinned_release_with_its_licence() -> None:
+    import hashlib
+    from importlib import resources
+
+    static = resources.files("registry.console").joinpath("static")
+    body = static.joinpath("htmx.min.js").read_bytes()
+    # htmx.org 2.0.8 from npm (dist/htmx.min.js); a new release updates this digest on purpose.
+    assert hashlib.sha256(body).hexdigest() == (
+        "22283ef68cb7545914f0a88a1bdedc7256a703d1d580c1d255217d0a50d31313"
+    )
+    assert "Zero-Clause BSD" in static.joinpath("htmx.LICENSE").read_text()
+
+
+def test_audit_filters_by_time_and_refuses_a_time_without_zone(
+    live_server: LiveServer, team: Team
+) -> None:
+    admin = signed_in(live_server.url, live_server.token)
+    future = admin.get("/console/audit", params={"since": "2999-01-01T00:00:00Z"})
+    assert future.status_code == 200
+    assert "No events match." in future.text
+    naive = admin.get("/console/audit", params={"until": "2026-01-01T00:00:00"})
+    assert (naive.status_code, error_code(naive)) == (400, "bad_request")
+    fragment = admin.get("/console/audit/verify")
+    assert fragment.status_code == 200
+    assert 'id="verify-result"' in fragment.text
+    assert "<html" not in fragment.text  # a fragment for htmx to swap in
+    viewer = signed_in(
+        live_server.url, make_principal(team.client, "viewer", [team.namespace]).token
+    )
+    refused = viewer.get("/console/audit/verify")
+    assert (refused.status_code, error_code(refused)) == (403, "policy_denied")
