@@ -47,6 +47,7 @@ from registry.audit.keys import load_or_create_signing_key
 from registry.auth.cache import TokenCache
 from registry.catalog.base_models import ManifestCache
 from registry.console import api_docs as console_api_docs
+from registry.console import catalog_pages as console_catalog
 from registry.console import pages as console_pages
 from registry.console.sessions import guard_cookie
 from registry.db import migrate
@@ -261,5 +262,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router)
     app.include_router(console_pages.router)
     app.include_router(console_api_docs.router)
+    app.include_router(console_catalog.router)
     app.router.routes[:0] = serving.fast_routes()
     return app

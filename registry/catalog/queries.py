@@ -79,9 +79,11 @@ def list_adapters(
     filters: VersionFilter | None = None,
     after: tuple[str, str] | None,
     limit: int,
+    name_contains: str | None = None,
 ) -> list[tuple[Adapter, str]]:
     """Adapters the caller may read, ordered by (namespace, name), optionally within one
-    namespace and only those with at least one version matching ``filters``."""
+    namespace, whose name holds ``name_contains``, and only those with at least one version
+    matching ``filters``."""
     ns_id = (
         get_namespace(session, name=namespace, actor=actor).id if namespace is not None else None
     )
@@ -92,6 +94,7 @@ def list_adapters(
         limit=limit,
         version_filter=spec,
         namespaces=None if ns_id is not None else readable(session, actor),
+        name_contains=name_contains,
     )
 
 

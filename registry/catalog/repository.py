@@ -183,9 +183,11 @@ class AdapterRepository:
         limit: int,
         version_filter: VersionFilterSpec | None = None,
         namespaces: set[str] | None = None,
+        name_contains: str | None = None,
     ) -> list[tuple[Adapter, str]]:
         """Adapters by (namespace, name); with a filter, those having a matching version;
-        ``namespaces`` limits the listing to those namespace names."""
+        ``namespaces`` limits the listing to those namespace names; ``name_contains`` to names
+        holding that text (a literal: ``%`` and ``_`` match themselves)."""
         stmt = (
             select(Adapter, Namespace.name)
             .join(Namespace, Namespace.id == Adapter.namespace_id)
@@ -206,6 +208,8 @@ class AdapterRepository:
                 AdapterVersion.adapter_id == Adapter.id
             )
             stmt = stmt.where(matching.exists())
+        if name_contains:
+            stmt = stmt.where(Adapter.name.contains(name_contains, autoescape=True))
         return [(row[0], row[1]) for row in self.session.execute(stmt)]
 
 

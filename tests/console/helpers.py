@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 import httpx
+from fastapi.testclient import TestClient
 
 from tests.factories.governance import create_deployment, record_eval, request_promotion
 from tests.fixtures.governance import Team
@@ -19,6 +20,14 @@ def signed_in(url: str, token: str) -> httpx.Client:
     r = browser.post("/console/sign-in", data={"token": token, "next": "/console/inbox"})
     assert r.status_code == 303, r.text
     assert r.headers["location"] == "/console/inbox"
+    return browser
+
+
+def signed_in_app(app: Any, token: str) -> TestClient:
+    """The same, in process on ``app`` (its own cookie jar; the app's artifact store)."""
+    browser = TestClient(app, follow_redirects=False)
+    r = browser.post("/console/sign-in", data={"token": token, "next": "/console/inbox"})
+    assert r.status_code == 303, r.text
     return browser
 
 

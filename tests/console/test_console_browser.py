@@ -163,3 +163,21 @@ def test_signed_in_users_get_swagger_ui_at_docs(page: Page, live_server: LiveSer
 def test_redoc_renders_the_same_document(page: Page, live_server: LiveServer) -> None:
     _sign_in(page, live_server.url, live_server.token, "/console/redoc")
     expect(page.locator("#redoc h1").first).to_contain_text("Adapter Registry")
+
+
+def test_the_catalog_leads_to_a_version_with_its_lineage(
+    page: Page, live_server: LiveServer, team: Team, shot: Shot
+) -> None:
+    from tests.console.test_console_catalog import _push
+
+    v1 = _push(team, "first")
+    v2 = _push(team, "child", parents=[{"ref": v1, "relation": "continued_from"}])
+    _sign_in(page, live_server.url, team.dev.token, f"/console/catalog?ns={team.namespace}")
+    shot(page, "catalog")
+    page.click(f"a[href='/console/catalog/{team.namespace}/{team.adapter}']")
+    expect(page.locator("tr[data-version]")).to_have_count(2)
+    page.click("a >> text=v2")
+    expect(page.locator(f"svg.lineage g[data-node='{v1}']")).to_be_visible()
+    expect(page.locator(f"svg.lineage g.focus[data-node='{v2}']")).to_be_visible()
+    expect(page.locator("table.files")).to_contain_text("adapter_config.json")
+    shot(page, "version")

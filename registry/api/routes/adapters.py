@@ -93,8 +93,12 @@ def list_adapters(
     rank: RankQ = None,
     state: StateQ = None,
     tag: TagQ = None,
+    q: Annotated[
+        str | None, Query(min_length=1, max_length=64, description="Text the name contains.")
+    ] = None,
 ) -> Page[AdapterRead]:
-    """Adapters by namespace and name; with filters, those having a matching version."""
+    """Adapters by namespace and name; ``q`` keeps names holding that text; with filters,
+    those having a matching version."""
     cursor = decode_token(page.token, arity=2, types=(str, str))
     rows = queries.list_adapters(
         session,
@@ -105,6 +109,7 @@ def list_adapters(
         ),
         after=(cursor[0], cursor[1]) if cursor else None,
         limit=page.fetch,
+        name_contains=q,
     )
     return page.of(rows, lambda row: adapter_read(*row), key=lambda a: [a.namespace, a.name])
 
