@@ -45,8 +45,10 @@ from registry.validation.strict_json import DuplicateKey, no_duplicates, reject_
 MAX_CONFIG_BYTES = 256 * 1024
 
 PROMPT_PEFT_TYPES: frozenset[str] = frozenset(
-    {"PREFIX_TUNING", "PROMPT_TUNING", "P_TUNING", "MULTITASK_PROMPT_TUNING", "CPT"}
+    {"PREFIX_TUNING", "PROMPT_TUNING", "P_TUNING", "MULTITASK_PROMPT_TUNING", "CPT", "CARTRIDGE"}
 )
+#: Prompt-learning types saving a flattened KV prefix ``[tokens, num_layers * 2 * token_dim]``.
+PREFIX_LAYOUT_TYPES: frozenset[str] = frozenset({"PREFIX_TUNING", "CARTRIDGE"})
 LORA_LIKE_PEFT_TYPES: frozenset[str] = frozenset({"LORA", "ADALORA", "IA3", "LOHA", "LOKR"})
 #: Methods described by a table (:mod:`registry.validation.methods`).
 TABLE_PEFT_TYPES: frozenset[str] = frozenset(METHODS)
@@ -283,6 +285,7 @@ FIELDS_BY_TYPE: dict[str, dict[str, Validator]] = {
     "PROMPT_TUNING": _PROMPT,
     "P_TUNING": {**_PROMPT, "encoder_hidden_size": _pos_int},
     "PREFIX_TUNING": {**_PROMPT, "encoder_hidden_size": _pos_int, "prefix_projection": _bool},
+    "CARTRIDGE": _PROMPT,  # num_frozen_tokens: checks_prompt_relatives
 }
 
 
