@@ -87,7 +87,9 @@ def test_cpt_broken_variants(cpt: Path, llama: Path, tmp_path: Path) -> None:
 
 def test_shadow_is_refused_as_not_validated(llama: Path, tmp_path: Path) -> None:
     adapter = build(llama, peft.ShadowConfig(task_type="CAUSAL_LM"), tmp_path / "a")
-    assert_error(invalid_dir(adapter, llama), "unknown_peft_type", "not_validated")
+    error = invalid_dir(adapter, llama)
+    assert_error(error, "unknown_peft_type", "not_validated")
+    assert "shadow_backbone" in error.context["why"]
 
 
 @pytest.fixture(scope="module")
