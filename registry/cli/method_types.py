@@ -13,6 +13,7 @@ ACCEPTED_PEFT_TYPES: tuple[str, ...] = (
     "BITFIT",
     "BOFT",
     "C3A",
+    "CARTRIDGE",
     "CPT",
     "DEFT",
     "DELORA",

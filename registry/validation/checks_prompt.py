@@ -1,11 +1,14 @@
-"""Prompt-learning adapters (prompt tuning, p-tuning, prefix tuning): one ``prompt_embeddings``.
+"""Prompt-learning adapters (prompt tuning, p-tuning, prefix tuning, cartridges): one
+``prompt_embeddings``.
 
 Shapes (peft ``get_prompt_embedding_to_save``):
 
 * prompt tuning / p-tuning: ``[num_virtual_tokens * num_transformer_submodules, token_dim]``,
   ``token_dim`` = the base hidden size;
-* prefix tuning: ``[num_virtual_tokens, num_layers * 2 * token_dim]``, ``token_dim`` = the KV width
-  (``hidden // heads * kv_heads``: smaller than the hidden size under grouped-query attention).
+* prefix tuning and CARTRIDGE (a trained KV cache, peft ``tuners/cartridge/model.py``: its frozen
+  and trainable tokens saved as one tensor): ``[num_virtual_tokens, num_layers * 2 * token_dim]``,
+  ``token_dim`` = the KV width (``hidden // heads * kv_heads``: smaller than the hidden size under
+  grouped-query attention).
 
 Errors: :class:`~registry.errors.InconsistentAdapter` reasons ``unexpected_tensor``,
 ``missing_tensor`` (no ``prompt_embeddings``), ``config_mismatch`` (shape disagrees with the
@@ -18,7 +21,7 @@ from __future__ import annotations
 from typing import Any, NoReturn
 
 from registry.errors import IncompatibleBase, InconsistentAdapter
-from registry.validation.config import AdapterConfig
+from registry.validation.config import PREFIX_LAYOUT_TYPES, AdapterConfig
 from registry.validation.manifest import BaseManifest
 from registry.validation.safetensors import TensorInfo
 
@@ -53,7 +56,8 @@ def check_prompt_tensors(cfg: AdapterConfig, tensors: dict[str, TensorInfo]) -> 
         _inconsistent("config_mismatch", f"{PROMPT_TENSOR} must be 2-D", PROMPT_TENSOR)
     rows, cols = info.shape
     if cfg.num_virtual_tokens is not None:
-        submodules = 1 if cfg.peft_type == "PREFIX_TUNING" else cfg.num_transformer_submodules or 1
+        prefix = cfg.peft_type in PREFIX_LAYOUT_TYPES
+        submodules = 1 if prefix else cfg.num_transformer_submodules or 1
         expected_rows = cfg.num_virtual_tokens * submodules
         if rows != expected_rows:
             _inconsistent(
@@ -80,7 +84,7 @@ def check_prompt_tensors(cfg: AdapterConfig, tensors: dict[str, TensorInfo]) -> 
 def _expected_cols(peft_type: str, token_dim: int | None, num_layers: int | None) -> int | None:
     if token_dim is None:
         return None
-    if peft_type == "PREFIX_TUNING":
+    if peft_type in PREFIX_LAYOUT_TYPES:
         return num_layers * 2 * token_dim if num_layers is not None else None
     return token_dim
 
@@ -95,7 +99,7 @@ def check_prompt_against_base(
     Raises:
         IncompatibleBase: ``shape_mismatch``.
     """
-    prefix = cfg.peft_type == "PREFIX_TUNING"
+    prefix = cfg.peft_type in PREFIX_LAYOUT_TYPES
     token_dim = manifest.kv_width if prefix else manifest.hidden_size
     if token_dim is None:
         return ["base config states no hidden size; prompt shapes not checked against the base"]

@@ -1,4 +1,5 @@
-"""Prompt-tuning relatives: multitask prompt tuning (MPT) and context-aware prompt tuning (CPT).
+"""Prompt-tuning relatives: multitask prompt tuning (MPT), context-aware prompt tuning (CPT) and
+cartridges (CARTRIDGE: prefix-shaped, ``num_frozen_tokens`` of them kept frozen).
 
 Both save ``prompt_embeddings`` like prompt tuning (checked by :mod:`checks_prompt`); MPT adds
 ``prefix_task_cols`` ``[num_tasks, num_virtual_tokens, num_ranks]`` and ``prefix_task_rows``
@@ -53,6 +54,8 @@ def check_prompt_relatives(
     :func:`~registry.validation.checks_prompt.check_prompt_tensors`."""
     if cfg.peft_type == "CPT":
         _check_cpt(cfg)
+    if cfg.peft_type == "CARTRIDGE":
+        _check_frozen_tokens(cfg)
     if cfg.peft_type in ("CPT", "MULTITASK_PROMPT_TUNING"):
         _check_rows(cfg, tensors)
     if cfg.peft_type != "MULTITASK_PROMPT_TUNING":
@@ -73,6 +76,16 @@ def check_prompt_relatives(
             detail += f"num_ranks, token_dim), got {list(info.shape)}"
             _mismatch(detail, name, expected=list(expected), actual=list(info.shape))
     return {k: v for k, v in tensors.items() if k not in MPT_TENSORS}
+
+
+def _check_frozen_tokens(cfg: AdapterConfig) -> None:
+    """CARTRIDGE: ``0 <= num_frozen_tokens <= num_virtual_tokens`` (peft's ``__post_init__``)."""
+    frozen = cfg.raw.get("num_frozen_tokens")
+    frozen = 1 if frozen is None else frozen
+    if type(frozen) is not int or frozen < 0:
+        _schema("num_frozen_tokens", "must be a non-negative integer")
+    if cfg.num_virtual_tokens is not None and frozen > cfg.num_virtual_tokens:
+        _schema("num_frozen_tokens", "must not exceed num_virtual_tokens")
 
 
 def _check_cpt(cfg: AdapterConfig) -> None:

@@ -40,20 +40,24 @@ from registry.validation.patterns import (
     compile_config_patterns,
     layers_regex,
 )
+from registry.validation.refused_methods import REFUSED_WHY
 from registry.validation.strict_json import DuplicateKey, no_duplicates, reject_constant
 
 MAX_CONFIG_BYTES = 256 * 1024
 
 PROMPT_PEFT_TYPES: frozenset[str] = frozenset(
-    {"PREFIX_TUNING", "PROMPT_TUNING", "P_TUNING", "MULTITASK_PROMPT_TUNING", "CPT"}
+    {"PREFIX_TUNING", "PROMPT_TUNING", "P_TUNING", "MULTITASK_PROMPT_TUNING", "CPT", "CARTRIDGE"}
 )
+#: Prompt-learning types saving a flattened KV prefix ``[tokens, num_layers * 2 * token_dim]``.
+PREFIX_LAYOUT_TYPES: frozenset[str] = frozenset({"PREFIX_TUNING", "CARTRIDGE"})
 LORA_LIKE_PEFT_TYPES: frozenset[str] = frozenset({"LORA", "ADALORA", "IA3", "LOHA", "LOKR"})
 #: Methods described by a table (:mod:`registry.validation.methods`).
 TABLE_PEFT_TYPES: frozenset[str] = frozenset(METHODS)
 KNOWN_PEFT_TYPES: frozenset[str] = LORA_LIKE_PEFT_TYPES | PROMPT_PEFT_TYPES | TABLE_PEFT_TYPES
 #: Every ``PeftType`` of peft 0.21.2 (and ``BONE``, MISS's earlier name). Those not in
-#: :data:`KNOWN_PEFT_TYPES` are real methods the registry cannot yet check structurally:
-#: refused (``unknown_peft_type``, reason ``not_validated``), never accepted unchecked.
+#: :data:`KNOWN_PEFT_TYPES` are real methods the registry cannot check structurally: refused
+#: (``unknown_peft_type``, reason ``not_validated``, ``context["why"]`` from
+#: :data:`~registry.validation.refused_methods.REFUSED_WHY`), never accepted unchecked.
 PEFT_TYPES: frozenset[str] = frozenset(
     """
     PROMPT_TUNING MULTITASK_PROMPT_TUNING P_TUNING PREFIX_TUNING LORA ADALORA ADAMSS BOFT
@@ -283,6 +287,7 @@ FIELDS_BY_TYPE: dict[str, dict[str, Validator]] = {
     "PROMPT_TUNING": _PROMPT,
     "P_TUNING": {**_PROMPT, "encoder_hidden_size": _pos_int},
     "PREFIX_TUNING": {**_PROMPT, "encoder_hidden_size": _pos_int, "prefix_projection": _bool},
+    "CARTRIDGE": _PROMPT,  # num_frozen_tokens: checks_prompt_relatives
 }
 
 
@@ -342,11 +347,12 @@ def config_from_dict(
         shown = peft_type[:100]
         context = {"file": "adapter_config.json", "field": "peft_type"}
         if peft_type in PEFT_TYPES:
+            why = REFUSED_WHY.get(peft_type, "no checks written for its saved tensors yet")
             raise UnknownPeftType(
-                f"peft_type {shown}: a peft method whose saved tensors this registry cannot check"
-                " yet, so it is refused rather than stored unchecked",
+                f"peft_type {shown}: a peft method whose saved tensors this registry cannot check,"
+                f" so it is refused rather than stored unchecked: {why}",
                 reason="not_validated",
-                context={**context, "peft_type": shown},
+                context={**context, "peft_type": shown, "why": why},
             )
         raise UnknownPeftType(f"unknown peft_type {shown!r}", reason=shown, context=context)
     validators = {**_COMMON, **FIELDS_BY_TYPE.get(peft_type, _TARGETING)}

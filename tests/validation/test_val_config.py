@@ -93,6 +93,13 @@ def test_real_peft_types_without_checks_are_refused_not_accepted_unchecked(value
     assert info.value.reason == "not_validated"
     assert info.value.context["peft_type"] == value
     assert "refused rather than stored unchecked" in info.value.detail
+    assert info.value.context["why"] in info.value.detail
+
+
+def test_every_refused_peft_type_says_why() -> None:
+    from registry.validation.refused_methods import REFUSED_WHY
+
+    assert set(REFUSED_WHY) == PEFT_TYPES - KNOWN_PEFT_TYPES
 
 
 #: Registry-native kinds (docs/formats.md): never a peft name, so never shadowing one.

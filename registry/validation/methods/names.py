@@ -42,6 +42,7 @@ HAND_CHECKED: Mapping[str, tuple[str, str]] = {
     "P_TUNING": ("P-tuning (prompt encoder)", "prompt"),
     "MULTITASK_PROMPT_TUNING": ("Multitask prompt tuning (MPT)", "prompt"),
     "CPT": ("Context-aware prompt tuning (CPT)", "prompt"),
+    "CARTRIDGE": ("Cartridges (a trained KV-cache prefix)", "prompt"),
     "BITFIT": ("BitFit bias-only delta (registry-native)", "bias"),
     "SPARSE_DELTA": ("Sparse weight delta (registry-native, coordinate format)", "sparse"),
     "ADAPTERHUB_SEQ_BN": ("Sequential bottleneck adapter (Pfeiffer, AdapterHub)", "bottleneck"),

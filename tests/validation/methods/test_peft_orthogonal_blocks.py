@@ -9,6 +9,7 @@ import peft
 import pytest
 
 from tests.validation.methods.method_builders import (
+    Tensors,
     add,
     assert_error,
     build,
@@ -68,8 +69,16 @@ def test_miss_broken_variants(miss: Path, llama: Path, tmp_path: Path) -> None:
 
 
 def test_bone_is_refused_as_peft_has_no_tuner_for_it(miss: Path, tmp_path: Path) -> None:
-    bone = variant(miss, tmp_path / "bone", config=set_key("peft_type", "BONE"))
-    assert_error(invalid_dir(bone, None), "unknown_peft_type", "not_validated")
+    def bone_names(t: Tensors) -> Tensors:
+        return {k.replace("miss_block", "bone_block"): v for k, v in t.items()}
+
+    # As older peft saved it (bone_block) or relabelled from MiSS: peft 0.21 loads neither.
+    for name, tensors in (("bone", bone_names), ("relabelled", None)):
+        bone = variant(miss, tmp_path / name, tensors=tensors, config=set_key("peft_type", "BONE"))
+        error = invalid_dir(bone, None)
+        assert_error(error, "unknown_peft_type", "not_validated")
+        assert "bone_block" in error.context["why"]
+        assert "Re-save it with peft as MISS" in error.context["why"]
 
 
 def test_c3a_validates_and_its_block_size_is_checked(llama: Path, tmp_path: Path) -> None:
