@@ -31,6 +31,7 @@ from registry.cli import (
     publishers,
     server,
     tokens,
+    webhooks,
 )
 from registry.cli._output import (
     EXIT_UNEXPECTED,
@@ -151,6 +152,7 @@ app.add_typer(deployments.app, name="deployments")
 app.add_typer(promotions.app, name="promotions")
 app.add_typer(audit.app, name="audit")
 app.add_typer(jobs.app, name="jobs")
+app.add_typer(webhooks.app, name="webhooks")
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -66,6 +66,8 @@ EXIT_CODES: Mapping[str, int] = {
     "nothing_served": EXIT_NOT_FOUND,
     "revision_not_found": EXIT_NOT_FOUND,
     "mlflow_source_not_found": EXIT_NOT_FOUND,
+    "webhook_not_found": EXIT_NOT_FOUND,
+    "webhook_delivery_not_found": EXIT_NOT_FOUND,
     # 5 conflict / invalid transition
     "conflict": EXIT_CONFLICT,
     "admin_exists": EXIT_CONFLICT,
@@ -117,6 +119,9 @@ EXIT_CODES: Mapping[str, int] = {
     "headers_too_large": EXIT_INVALID,
     "not_mergeable": EXIT_INVALID,
     "incompatible_adapters": EXIT_INVALID,
+    "invalid_webhook_url": EXIT_INVALID,
+    "webhook_target_blocked": EXIT_INVALID,
+    "unknown_event_type": EXIT_INVALID,
     # 7 server unavailable (retry later)
     "server_unavailable": EXIT_UNAVAILABLE,
     "unavailable": EXIT_UNAVAILABLE,

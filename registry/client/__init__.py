@@ -40,6 +40,7 @@ from registry.client._transport import (
     MAX_ATTEMPTS,
     RETRY_AFTER_CAP_S,
 )
+from registry.client._webhooks import _Webhooks
 from registry.client.router import Route, Router, RouterError
 
 __all__ = [
@@ -61,5 +62,5 @@ __all__ = [
 ]
 
 
-class RegistryClient(_Maths, _Governance, _Traffic, _Jobs, _Mlflow):
+class RegistryClient(_Maths, _Governance, _Traffic, _Jobs, _Mlflow, _Webhooks):
     """Typed calls of the ``/api/v1`` HTTP API."""

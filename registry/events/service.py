@@ -82,8 +82,13 @@ def _visible(
     missing = WebhookNotFound("no such webhook", context={"id": str(sub_id)})
     if row is None:
         raise missing
-    if manage or row.owner_id != actor.id:
-        actor.require(ACTION, _resource(row.namespace), hidden=missing)
+    resource = _resource(row.namespace)
+    # Hidden from whoever neither owns it nor may manage webhooks where it is (404 before 403;
+    # the Registry itself is readable by all, so ``require(hidden=...)`` alone would not hide).
+    if row.owner_id != actor.id and not actor.decide(ACTION, resource).allowed:
+        raise missing
+    if manage:
+        actor.require(ACTION, resource, hidden=missing)
     return row
 
 

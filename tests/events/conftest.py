@@ -119,11 +119,14 @@ class Registry:
         env = server_env(
             self.database_url,
             self.tmp / "artifacts",
-            REGISTRY_CONTROLLER__ENABLED="false",
-            REGISTRY_WEBHOOKS__ENABLED="true",
-            REGISTRY_WEBHOOKS__POLL_S="0.1",
-            REGISTRY_WEBHOOKS__ALLOW_PRIVATE_TARGETS=LOOPBACK_ALLOWED,
-            **{**self.extra, **settings},
+            **{
+                "REGISTRY_CONTROLLER__ENABLED": "false",
+                "REGISTRY_WEBHOOKS__ENABLED": "true",
+                "REGISTRY_WEBHOOKS__POLL_S": "0.1",
+                "REGISTRY_WEBHOOKS__ALLOW_PRIVATE_TARGETS": LOOPBACK_ALLOWED,
+                **self.extra,
+                **settings,
+            },
         )
         proc, url = start_server(env, self.tmp / f"server-{len(self.procs)}.log")
         self.procs.append(proc)
@@ -174,16 +177,18 @@ def setup_namespace(c: httpx.Client) -> Flow:
     return Flow(ns, "bot", base, unique("dep"))
 
 
-def register_version(c: httpx.Client, flow: Flow) -> str:
+def register_version(c: httpx.Client, flow: Flow, adapter: str | None = None) -> str:
+    """Version 1 of ``adapter`` (default: the flow's; each adapter takes the content once)."""
+    adapter = adapter or flow.adapter
     r = push(
         c,
         flow.namespace,
-        flow.adapter,
+        adapter,
         PEFT_FIXTURES / "adapters" / "gpt2-lora-r4-cattn",
         flow.base,
     )
     assert r.status_code == 201, r.text
-    return f"{flow.namespace}/{flow.adapter}@v{r.json()['version']}"
+    return f"{flow.namespace}/{adapter}@v{r.json()['version']}"
 
 
 def promote(c: httpx.Client, approver: httpx.Client, flow: Flow, ref: str) -> str:
