@@ -178,18 +178,22 @@ def _register(
         tags=tuple(body.tags),
         mlflow_run_id=source.resolved.run_id,
     )
-    with slow.reading() as (session, actor):
-        plan = registration.plan_version(
-            session,
-            actor=actor,
-            limits=limits,
-            namespace=namespace,
-            adapter=name,
-            base=body.base,
-            upload_id=upload_id,
-            source_uri=None,
-            metadata=metadata,
-        )
+    try:
+        with slow.reading() as (session, actor):
+            plan = registration.plan_version(
+                session,
+                actor=actor,
+                limits=limits,
+                namespace=namespace,
+                adapter=name,
+                base=body.base,
+                upload_id=upload_id,
+                source_uri=None,
+                metadata=metadata,
+            )
+    except BaseException:  # the namespace or base went away meanwhile: leave nothing behind
+        service.discard_fetched(store, upload_id)
+        raise
     plan = replace(plan, source_uri=body.source_uri)
     try:
         prepared = registration.prepare_version(
