@@ -132,13 +132,18 @@ def record_import(
     """Record where ``ctx`` came from and its run's metrics as evaluations (suite ``mlflow``).
 
     Metrics whose key is not a valid metric name are kept in the record (``recorded: false``)
-    but not as evaluations. Runs in the caller's transaction; flushes.
+    but not as evaluations. A source already recorded for this adapter (a concurrent import
+    of it won) answers that record. Runs in the caller's transaction; flushes.
     """
     resolved = source.resolved
+    repo = MlflowImportRepository(session)
+    # A concurrent import of the same source won (same content: its version is ours too).
+    if (earlier := repo.find(ctx.adapter.id, source.server, resolved.location)) is not None:
+        return earlier
     provenance: list[dict[str, Any]] = []
     for metric in resolved.metrics:
         provenance.append(_record_metric(session, actor, ctx, resolved.run_id, metric))
-    row = MlflowImportRepository(session).add(
+    row = repo.add(
         MlflowImport(
             adapter_id=ctx.adapter.id,
             adapter_version_id=ctx.version.id,
@@ -203,6 +208,11 @@ def _record_metric(
     )
     entry.update(recorded=True, evaluation_id=str(evaluation.id))
     return entry
+
+
+def discard_fetched(store: ArtifactStore, upload_id: uuid.UUID) -> None:
+    """Drop the staged bytes of an import that will not be registered."""
+    uploads.discard_upload(store, upload_id)
 
 
 def imports_of(session: Session, version_id: uuid.UUID) -> list[MlflowImport]:

@@ -78,6 +78,9 @@ def test_run_artifacts_are_imported_with_metrics_and_provenance(
     ]
     assert evals[0]["source"] == f"mlflow:runs/{run_id}/metrics/train_loss@20"
 
+    sources = mlflow_client.get(f"/api/v1/adapters/{target}/versions/v1/mlflow-imports").json()
+    assert sources == [source]
+
     again = _import(mlflow_client, mlflow_server, target, f"runs:/{run_id}/adapter/", gpt2)
     assert again.status_code == 200, again.text
     assert again.json()["created"] is False

@@ -9,9 +9,22 @@ from fastapi import status
 from fastapi.responses import JSONResponse
 
 from registry.access.actor import Actor
-from registry.api.deps import DbSession, ManifestsDep, SettingsDep, SlowWriteDep, StoreDep
-from registry.api.params import AdapterPath, NamespacePath
-from registry.api.routes._common import VERSION_NOT_FOUND, authenticated_router, responses
+from registry.api.deps import (
+    ActorDep,
+    DbSession,
+    ManifestsDep,
+    SessionDep,
+    SettingsDep,
+    SlowWriteDep,
+    StoreDep,
+)
+from registry.api.params import AdapterPath, NamespacePath, SelectorPath
+from registry.api.routes._common import (
+    VERSION_NOT_FOUND,
+    authenticated_router,
+    responses,
+    version_ref,
+)
 from registry.catalog import registration
 from registry.catalog.queries import VersionContext, resolve_version
 from registry.catalog.views import KnownParts, version_reads
@@ -52,7 +65,11 @@ def _read(
     version = version_reads(
         session, ctx.namespace.name, ctx.adapter, [ctx.version], detail=True, known=known
     )[0]
-    source = MlflowSourceRead(
+    return MlflowImportRead(created=created, version=version, source=_source(row))
+
+
+def _source(row: MlflowImport) -> MlflowSourceRead:
+    return MlflowSourceRead(
         tracking_server=row.tracking_server,
         source_uri=row.source_uri,
         run_id=row.run_id,
@@ -62,7 +79,6 @@ def _read(
         files=row.files,
         metrics=row.metrics,
     )
-    return MlflowImportRead(created=created, version=version, source=source)
 
 
 @router.post(
@@ -162,18 +178,22 @@ def _register(
         tags=tuple(body.tags),
         mlflow_run_id=source.resolved.run_id,
     )
-    with slow.reading() as (session, actor):
-        plan = registration.plan_version(
-            session,
-            actor=actor,
-            limits=limits,
-            namespace=namespace,
-            adapter=name,
-            base=body.base,
-            upload_id=upload_id,
-            source_uri=None,
-            metadata=metadata,
-        )
+    try:
+        with slow.reading() as (session, actor):
+            plan = registration.plan_version(
+                session,
+                actor=actor,
+                limits=limits,
+                namespace=namespace,
+                adapter=name,
+                base=body.base,
+                upload_id=upload_id,
+                source_uri=None,
+                metadata=metadata,
+            )
+    except BaseException:  # the namespace or base went away meanwhile: leave nothing behind
+        service.discard_fetched(store, upload_id)
+        raise
     plan = replace(plan, source_uri=body.source_uri)
     try:
         prepared = registration.prepare_version(
@@ -204,3 +224,21 @@ def _link(
     ctx = resolve_version(session, ref=ref, actor=actor)
     row = service.record_import(session, actor=actor, ctx=ctx, source=source)
     return _read(session, ctx, row, created=False)
+
+
+@router.get(
+    "/{namespace}/{name}/versions/{selector}/mlflow-imports",
+    response_model=list[MlflowSourceRead],
+    responses=responses(*VERSION_NOT_FOUND),
+)
+def list_mlflow_sources(
+    namespace: NamespacePath,
+    name: AdapterPath,
+    selector: SelectorPath,
+    actor: ActorDep,
+    session: SessionDep,
+) -> list[MlflowSourceRead]:
+    """The MLflow sources a version was imported from (oldest first; empty for a push): server,
+    URI, run, logged model, artifact folder, files, and the provenance of each metric."""
+    ctx = resolve_version(session, ref=version_ref(namespace, name, selector), actor=actor)
+    return [_source(row) for row in service.imports_of(session, ctx.version.id)]
