@@ -20,9 +20,40 @@ from tests.fixtures.server import LiveServer
 Shot = Callable[[Page, str], Path]
 
 
+_A11Y = """() => {
+  const problems = [];
+  for (const el of document.querySelectorAll("input, select, textarea")) {
+    if (el.type === "hidden") continue;
+    const labelled = el.getAttribute("aria-label") || el.closest("label") ||
+      (el.id && document.querySelector(`label[for="${el.id}"]`));
+    if (!labelled) problems.push(`unlabelled ${el.tagName} ${el.name}`);
+  }
+  for (const b of document.querySelectorAll("button, a[href]")) {
+    if (!(b.textContent.trim() || b.getAttribute("aria-label"))) problems.push("unnamed control");
+  }
+  let last = 0;
+  for (const h of document.querySelectorAll("main h1, main h2, main h3, main h4")) {
+    const level = Number(h.tagName[1]);
+    const bad = last === 0 ? level !== 1 : level > last + 1;
+    if (bad) problems.push(`heading ${h.tagName} after h${last}`);
+    last = level;
+  }
+  if (!document.documentElement.lang) problems.push("no lang");
+  return problems;
+}"""
+
+
+def _accessible(page: Page) -> None:
+    """Accessibility basics of the page shown: every input labelled, every control named,
+    headings in order from one h1, the document's language."""
+    problems = page.evaluate(_A11Y)
+    assert problems == [], (page.url, problems)
+
+
 def _sign_in(page: Page, url: str, token: str, target: str = "/console/inbox") -> None:
     page.goto(url + target)
     expect(page).to_have_url(re.compile(r"/console/sign-in\?next="))  # no session → sign-in
+    _accessible(page)
     page.fill("#token", token)
     page.click("button[type=submit]")
     expect(page).to_have_url(url + target)
@@ -31,19 +62,27 @@ def _sign_in(page: Page, url: str, token: str, target: str = "/console/inbox") -
 def test_an_approver_signs_in_reviews_and_approves_a_canary(
     page: Page, live_server: LiveServer, team: Team, shot: Shot
 ) -> None:
-    _, v2, made = stable_and_pending(team)
+    dep, v2, made = stable_and_pending(team)
     _sign_in(page, live_server.url, team.approver.token)
     row = page.locator(f"a[href='/console/promotions/{made['id']}']")
     expect(row).to_be_visible()
     shot(page, "inbox")
+    _accessible(page)
     row.click()
     expect(page.locator("h1")).to_contain_text(v2)
     expect(page.locator("[data-plan-digest]")).to_have_text(made["plan_digest"])
     expect(page.locator("table.evals")).to_contain_text("accuracy")
     shot(page, "promotion")
+    _accessible(page)
     page.fill("#comment", "numbers look right")
-    page.click("button.approve")
+    page.keyboard.press("Tab")  # the Approve button is next in the tab order
+    expect(page.locator("button.approve")).to_be_focused()
+    page.keyboard.press("Enter")
     expect(page.locator("[data-state]")).to_have_text("rolling_out")
+    page.click("text=Deployments")
+    page.click(f"a[href='/console/deployments/{dep}']")
+    expect(page.locator("[data-field=candidate]")).to_contain_text(f"{v2} at 10.00 %")
+    _accessible(page)
     api = team.client.get(f"/api/v1/promotions/{made['id']}").json()
     assert api["state"] == "rolling_out"
     assert [a["approver"] for a in api["approvals"]] == [team.approver.name]
@@ -66,6 +105,7 @@ def test_a_blocked_request_shows_its_failing_gate_with_the_numbers(
     expect(page.locator("table.evals")).to_contain_text("0.5")
     expect(page.locator("table.evals")).to_contain_text("0.8")
     expect(page.locator("button.approve")).to_have_count(0)  # nothing to approve
+    _accessible(page)
 
 
 def test_the_requester_is_refused_and_a_viewer_sees_no_buttons(
@@ -103,6 +143,7 @@ def test_what_served_and_the_audit_log_match_the_api(
     expect(page.locator("[data-field=stable]")).to_have_text(api["stable"]["ref"])
     expect(page.locator("[data-field=arm]")).to_have_text(api["arm"])
     shot(page, "served")
+    _accessible(page)
     page.click("text=Audit log")
     with page.expect_response(re.compile(r"/console/audit/verify(\?|$)")) as fragment:
         page.click("#verify")  # htmx swaps the verification in without a page load
@@ -118,6 +159,7 @@ def test_what_served_and_the_audit_log_match_the_api(
     first = team.client.get("/api/v1/audit/events", params={"limit": 3}).json()["items"]
     assert shown[:3] == [e["seq"] for e in first]
     shot(page, "audit")
+    _accessible(page)
 
 
 def test_the_timeline_shows_the_canary_and_an_operator_rolls_it_back(
@@ -143,6 +185,7 @@ def test_the_timeline_shows_the_canary_and_an_operator_rolls_it_back(
         "manual_rollback"
     )
     shot(page, "deployment")
+    _accessible(page)
     page.click("text=Sign out")
     viewer = make_principal(team.client, "viewer", [team.namespace])
     _sign_in(page, live_server.url, viewer.token, f"/console/deployments/{dep}")
@@ -155,14 +198,17 @@ def test_signed_in_users_get_swagger_ui_at_docs(page: Page, live_server: LiveSer
     _sign_in(page, live_server.url, live_server.token, "/console/docs")
     page.goto(live_server.url + "/docs")  # the short address redirects here
     expect(page).to_have_url(live_server.url + "/console/docs")
-    expect(page.locator(".swagger-ui .info .title")).to_contain_text("Adapter Registry")
+    # Swagger UI renders a 300-operation document: slow on a loaded 2-core machine.
+    expect(page.locator(".swagger-ui .info .title")).to_contain_text(
+        "Adapter Registry", timeout=60_000
+    )
     expect(page.locator(".opblock-tag").first).to_be_visible()
     assert not [e for e in errors if "Content Security Policy" in e], errors
 
 
 def test_redoc_renders_the_same_document(page: Page, live_server: LiveServer) -> None:
     _sign_in(page, live_server.url, live_server.token, "/console/redoc")
-    expect(page.locator("#redoc h1").first).to_contain_text("Adapter Registry")
+    expect(page.locator("#redoc h1").first).to_contain_text("Adapter Registry", timeout=60_000)
 
 
 def test_the_catalog_leads_to_a_version_with_its_lineage(
@@ -174,6 +220,7 @@ def test_the_catalog_leads_to_a_version_with_its_lineage(
     v2 = _push(team, "child", parents=[{"ref": v1, "relation": "continued_from"}])
     _sign_in(page, live_server.url, team.dev.token, f"/console/catalog?ns={team.namespace}")
     shot(page, "catalog")
+    _accessible(page)
     page.click(f"a[href='/console/catalog/{team.namespace}/{team.adapter}']")
     expect(page.locator("tr[data-version]")).to_have_count(2)
     page.click("a >> text=v2")
@@ -181,3 +228,16 @@ def test_the_catalog_leads_to_a_version_with_its_lineage(
     expect(page.locator(f"svg.lineage g.focus[data-node='{v2}']")).to_be_visible()
     expect(page.locator("table.files")).to_contain_text("adapter_config.json")
     shot(page, "version")
+    _accessible(page)
+
+
+def test_the_accessibility_check_sees_what_it_checks(page: Page) -> None:
+    page.set_content(
+        "<html><body><main><h1>a</h1><h3>skipped</h3>"
+        "<input name='q'><button></button></main></body></html>"
+    )
+    problems = page.evaluate(_A11Y)
+    assert "unlabelled INPUT q" in problems
+    assert "unnamed control" in problems
+    assert "heading H3 after h1" in problems
+    assert "no lang" in problems
