@@ -30,9 +30,9 @@ class BindingSpec:
     enabled: bool = True
 
 
-def binding_of(session: Session, deployment_id: object, *, for_update: bool = False) -> (
-    MlflowMirror | None
-):
+def binding_of(
+    session: Session, deployment_id: object, *, for_update: bool = False
+) -> MlflowMirror | None:
     stmt = select(MlflowMirror).where(MlflowMirror.deployment_id == deployment_id)
     if for_update:
         stmt = stmt.with_for_update().execution_options(populate_existing=True)
