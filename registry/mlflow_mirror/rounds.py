@@ -44,7 +44,7 @@ def _bindings(session: Session) -> list[tuple[MlflowMirror, Deployment]]:
         .with_for_update(of=MlflowMirror)
         .execution_options(populate_existing=True)
     )
-    return [(m, d) for m, d in session.execute(stmt).tuples()]
+    return [(m, d) for m, d in session.execute(stmt).all()]
 
 
 def mlflow_version(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -10,9 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from registry.mlflow_mirror.service import DEFAULT_CANDIDATE_ALIAS, DEFAULT_STABLE_ALIAS
 
 # MLflow's own alias rule (letters, digits, "_" and "-"), minus its reserved names.
-Alias = Annotated[
-    str, Field(min_length=1, max_length=255, pattern=r"^(?!latest$)(?![vV]\d+$)[A-Za-z0-9_-]+$")
-]
+Alias = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9_-]+$")]
+_RESERVED = re.compile(r"latest|[vV]\d+")
 
 
 class MirrorPut(BaseModel):
@@ -32,6 +32,9 @@ class MirrorPut(BaseModel):
     def _distinct(self) -> MirrorPut:
         if self.stable_alias == self.candidate_alias:
             raise ValueError("stable_alias and candidate_alias must differ")
+        for alias in (self.stable_alias, self.candidate_alias):
+            if _RESERVED.fullmatch(alias):
+                raise ValueError(f"{alias!r} is reserved by MLflow")
         return self
 
 
