@@ -199,11 +199,8 @@ def test_hand_moved_alias_is_put_back_and_recorded_as_drift(rig: Rig) -> None:
     assert drift["drifts"] == [
         {"reason": "alias_moved", "alias": "prod-candidate", "expected": "2", "found": "1"}
     ]
-    audit = rig.team.client.get(
-        "/api/v1/audit",
-        params={"action": "mlflow_mirror.drift", "resource": f"deployment:{rig.dep}"},
-    ).json()
-    events = audit["items"] if isinstance(audit, dict) else audit
+    params = {"action": "mlflow_mirror.drift", "resource": f"deployment:{rig.dep}"}
+    events = rig.team.client.get("/api/v1/audit/events", params=params).json()["items"]
     assert [e["after"]["drifts"] for e in events] == [drift["drifts"]]
 
 
@@ -255,6 +252,7 @@ def test_version_not_from_the_model_is_drift_and_skipped(rig: Rig) -> None:
 
 def test_binding_api_codes(mirror_team: Team, mlflow_server: MlflowServer) -> None:
     team = mirror_team
+    team.push()
     dep = create_deployment(team.client, team.operator, team.base, team.adapter_ref)
     url = f"/api/v1/deployments/{dep}/mlflow-mirror"
     assert error_of(team.client.get(url))[0] == "mlflow_mirror_not_found"
