@@ -12,7 +12,6 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi.testclient import TestClient
 
 from registry.mlflow_mirror import worker as worker_module
 from registry.mlflow_mirror.rest import MirrorRest
@@ -140,7 +139,7 @@ def _move_by_hand(rig: Rig, alias: str, version: str) -> None:
 def test_aliases_follow_promotion_canary_rollback_and_completion(rig: Rig) -> None:
     team, dep = rig.team, rig.dep
     assert rig.tick()[dep].error is None  # bound: asserted once, nothing to set yet
-    assert rig.alias("prod-stable") is None and rig.alias("prod-candidate") is None
+    assert (rig.alias("prod-stable"), rig.alias("prod-candidate")) == (None, None)
 
     _promote(team, rig.v1, dep, "completed")
     assert rig.tick()[dep].error is None
@@ -182,7 +181,7 @@ def test_aliases_follow_promotion_canary_rollback_and_completion(rig: Rig) -> No
     assert rig.tags("1")["registry.role"] == "retired"
     binding = rig.binding()
     assert binding["last_set"] == {"prod-stable": "2", "prod-candidate": None}
-    assert binding["last_error"] is None and binding["last_drift"] is None
+    assert (binding["last_error"], binding["last_drift"]) == (None, None)
 
 
 def test_hand_moved_alias_is_put_back_and_recorded_as_drift(rig: Rig) -> None:
@@ -221,7 +220,8 @@ def test_mlflow_down_is_survived_and_converged_from(
     monkeypatch.setattr(worker_module, "MirrorRest", Down)
     _promote(rig.team, rig.v1, rig.dep, "completed")
     outcome = rig.tick()[rig.dep]
-    assert outcome.error is not None and "mlflow_unavailable" in outcome.error
+    assert outcome.error is not None
+    assert "mlflow_unavailable" in outcome.error
     assert rig.binding()["last_error"] == outcome.error
     assert rig.tick()[rig.dep].error is not None  # retried every round, never crashes
     assert rig.alias("prod-stable") is None
