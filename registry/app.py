@@ -186,7 +186,7 @@ def _start_mirror(app: FastAPI, settings: Settings) -> MirrorWorker:
     """The MLflow mirror worker (its thread started when enabled)."""
     worker = MirrorWorker(app.state.sessions, settings.mlflow)
     app.state.mlflow_mirror = worker
-    if settings.mlflow.mirror.enabled:
+    if settings.mlflow.mirror_enabled:
         worker.start()
     return worker
 

@@ -29,7 +29,7 @@ from registry.deployments.models import Deployment, DeploymentRevision
 from registry.mlflow_import.models import MlflowImport
 from registry.mlflow_mirror.models import MlflowMirror
 from registry.mlflow_mirror.sync import Arm, Outcome, Plan
-from registry.mlflow_settings import MirrorSettings
+from registry.mlflow_settings import MlflowSettings
 
 SYSTEM_ACTOR = "system:mlflow-mirror"
 OWN_ACTIONS = "mlflow_mirror."  # the mirror's own events (drift, set, remove) trigger nothing
@@ -105,19 +105,21 @@ def _plan(session: Session, row: MlflowMirror, dep: Deployment, cursor: int) -> 
     )
 
 
-def _due(row: MlflowMirror, touched: bool, now: datetime, settings: MirrorSettings) -> bool:
+def _due(row: MlflowMirror, touched: bool, now: datetime, settings: MlflowSettings) -> bool:
     if touched or row.last_error is not None or row.last_asserted_at is None:
         return True
-    return (now - row.last_asserted_at).total_seconds() >= settings.reassert_s
+    return (now - row.last_asserted_at).total_seconds() >= settings.mirror_reassert_s
 
 
-def plan_round(session: Session, *, now: datetime, settings: MirrorSettings) -> list[Plan]:
+def plan_round(session: Session, *, now: datetime, settings: MlflowSettings) -> list[Plan]:
     """Lease and plan every due binding; move the others' cursors past this round's events."""
     rows = _bindings(session)
     if not rows:
         return []
     start = min(row.cursor for row, _ in rows)
-    events = audit.log(session, after_seq=start, limit=min(settings.batch, audit.MAX_LOG_LIMIT))
+    events = audit.log(
+        session, after_seq=start, limit=min(settings.mirror_batch, audit.MAX_LOG_LIMIT)
+    )
     last = events[-1].seq if events else start
     plans = []
     for row, dep in rows:
@@ -132,7 +134,7 @@ def plan_round(session: Session, *, now: datetime, settings: MirrorSettings) -> 
         if not _due(row, touched, now, settings):
             row.cursor = cursor
             continue
-        row.lease_until = now + timedelta(seconds=settings.lease_s)
+        row.lease_until = now + timedelta(seconds=settings.mirror_lease_s)
         plans.append(_plan(session, row, dep, cursor))
     session.flush()
     return plans

@@ -57,14 +57,14 @@ class MirrorWorker:
                 self.tick()
             except Exception:  # a failing round (database down) must not end the loop
                 log.exception("mlflow mirror round failed")
-            self._stopping.wait(self.settings.mirror.poll_s)
+            self._stopping.wait(self.settings.mirror_poll_s)
 
     def claim(self) -> list[Plan]:
         """Plan and lease the due bindings (nothing when another replica holds the lock)."""
         with unit_of_work(self._sessions.write) as session:
             if not try_round_lock(session, ADVISORY_LOCK_KEY):
                 return []
-            return rounds.plan_round(session, now=self._clock(), settings=self.settings.mirror)
+            return rounds.plan_round(session, now=self._clock(), settings=self.settings)
 
     def assert_one(self, plan: Plan) -> Outcome:
         """Put one plan into MLflow and record the outcome."""

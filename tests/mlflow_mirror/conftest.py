@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from registry.app import create_app
-from registry.mlflow_settings import MirrorSettings, MlflowSettings
+from registry.mlflow_settings import MlflowSettings
 from registry.settings import Settings
 from tests.factories.catalog import create_namespace, register_base, unique
 from tests.factories.governance import make_principal
@@ -30,7 +30,8 @@ def mirror_settings(mlflow_server: MlflowServer) -> MlflowSettings:
         allowed_servers=[mlflow_server.url],
         connect_timeout_s=1.0,
         read_timeout_s=10.0,
-        mirror=MirrorSettings(enabled=False, reassert_s=REASSERT_S),
+        mirror_enabled=False,
+        mirror_reassert_s=REASSERT_S,
     )
 
 
