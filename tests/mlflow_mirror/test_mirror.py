@@ -274,3 +274,17 @@ def test_binding_api_codes(mirror_team: Team, mlflow_server: MlflowServer) -> No
     assert (r.status_code, r.json()["stable_alias"]) == (200, "prod-stable")
     assert team.client.delete(url, headers=team.operator.headers).status_code == 204
     assert error_of(team.client.get(url))[0] == "mlflow_mirror_not_found"
+
+
+def test_one_replica_asserts_a_binding_at_a_time(rig: Rig, mirror_settings: MlflowSettings) -> None:
+    """A binding planned by one replica is leased: another replica's round skips it until
+    the outcome is recorded (or the lease runs out)."""
+    _promote(rig.team, rig.v1, rig.dep, "completed")
+    sessions = rig.team.client.app.state.sessions  # type: ignore[attr-defined]
+    other = MirrorWorker(sessions, mirror_settings, clock=rig.clock)
+    plans = [p for p in rig.worker.claim() if p.deployment == rig.dep]
+    assert len(plans) == 1
+    assert rig.dep not in {p.deployment for p in other.claim()}
+    rig.worker.assert_one(plans[0])
+    assert rig.alias("prod-stable") == "1"
+    assert rig.dep not in other.tick()  # recorded: nothing new to assert
