@@ -55,6 +55,7 @@ def put_mirror(
     """Bind the deployment to a registered model of an allow-listed MLflow server: the mirror
     worker keeps its aliases (stable, candidate) and tags in step with the revisions. Needs
     the permission that moves the deployment's traffic (``rollout``)."""
+    service.check_may_bind(ctx.session, actor=ctx.actor, name=name)
     server = allowed_server(settings.mlflow, body.tracking_server)
     spec = service.BindingSpec(
         tracking_server=server,
