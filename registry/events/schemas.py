@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from registry.events.catalog import EVENT_TYPES
 from registry.schemas import Strict
+
+# The schema lists the known types (clients and fuzzers see them); an unknown one is still
+# answered by the service as 400 unknown_event_type with the known ones in its context.
+EventTypeName = Annotated[str, Field(max_length=64, json_schema_extra={"enum": list(EVENT_TYPES)})]
 
 
 class WebhookCreate(Strict):
     url: str = Field(max_length=2048, description="http(s) URL the events are POSTed to.")
-    event_types: list[str] = Field(
+    event_types: list[EventTypeName] = Field(
         min_length=1, max_length=32, description="Event types to send (see docs/events.md)."
     )
     namespace: str | None = Field(
