@@ -26,13 +26,11 @@ from tests.factories.catalog import create_namespace, push, register_base, uniqu
 from tests.fixtures.db import dialect
 from tests.fixtures.faults import FreezableProxy, freezable_proxy
 from tests.fixtures.peft import PEFT_FIXTURES
-from tests.fixtures.s3 import S3Server, moto_endpoint, moto_s3_server, s3_bucket, s3_client
+from tests.fixtures.s3 import S3Server
 from tests.fixtures.server import LiveServer, serving
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
-
-__all__ = ["moto_endpoint", "moto_s3_server", "s3_bucket", "s3_client"]
 
 GUARD_S = 30
 ADAPTER = PEFT_FIXTURES / "adapters" / "gpt2-lora-r4-cattn"

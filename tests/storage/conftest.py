@@ -21,19 +21,7 @@ from registry.storage.base import ArtifactStore
 from registry.storage.factory import make_store
 from registry.storage.local import LocalArtifactStore
 from registry.storage.s3 import S3ArtifactStore
-from tests.fixtures.s3 import (
-    S3_SERVERS,
-    S3Server,
-    client_for,
-    fresh_bucket,
-    moto_s3_server,
-    s3_bucket,
-    s3_client,
-    s3_server,
-    seaweedfs_s3_server,
-)
-
-__all__ = ["moto_s3_server", "s3_bucket", "s3_client", "s3_server", "seaweedfs_s3_server"]
+from tests.fixtures.s3 import S3_SERVERS, S3Server, client_for, fresh_bucket
 
 MIB = 1024 * 1024
 PART = 5 * MIB  # the smallest part size S3 allows; keeps multipart tests small

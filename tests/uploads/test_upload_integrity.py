@@ -45,20 +45,11 @@ from tests.factories.catalog import (
 )
 from tests.fixtures.app import bootstrap
 from tests.fixtures.peft import PEFT_FIXTURES
-from tests.fixtures.s3 import (
-    S3_SERVERS,
-    S3Server,
-    client_for,
-    fresh_bucket,
-    moto_s3_server,
-    seaweedfs_s3_server,
-)
+from tests.fixtures.s3 import S3_SERVERS, S3Server, client_for, fresh_bucket
 from tests.fixtures.server import LiveServer, server_env, start_server, stop_server
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
-
-__all__ = ["moto_s3_server", "seaweedfs_s3_server"]
 
 SRC = PEFT_FIXTURES / "adapters" / "gpt2-lora-r4-cattn"
 ROUNDS = 3
