@@ -136,11 +136,19 @@ def rotate_secret(
 
 
 def list_deliveries(
-    session: Session, *, actor: Actor, sub_id: uuid.UUID, before_seq: int | None, limit: int
+    session: Session,
+    *,
+    actor: Actor,
+    sub_id: uuid.UUID,
+    status: str | None,
+    before_seq: int | None,
+    limit: int,
 ) -> list[WebhookDelivery]:
-    """A subscription's deliveries, newest event first."""
+    """A subscription's deliveries (of one status), newest event first."""
     row = _visible(session, actor, sub_id)
-    return DeliveryRepository(session).listing(row.id, before_seq=before_seq, limit=limit)
+    return DeliveryRepository(session).listing(
+        row.id, status=status, before_seq=before_seq, limit=limit
+    )
 
 
 def redeliver(

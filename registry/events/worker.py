@@ -72,6 +72,9 @@ class WebhookWorker:
         """Fan out and lease the due deliveries (nothing when another replica holds the
         round's lock)."""
         now = self._clock()
+        with unit_of_work(self._sessions.read) as session:
+            if not outbox.has_work(session, now=now):
+                return []
         with unit_of_work(self._sessions.write) as session:
             if session.get_bind().dialect.name == "postgresql":
                 got = session.scalar(
