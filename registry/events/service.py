@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.orm import Session
 
+from registry import refs
 from registry.access.actor import Actor, namespace_resource, registry_resource
 from registry.audit import service as audit
 from registry.errors import UnknownEventType, WebhookDeliveryNotFound, WebhookNotFound
@@ -43,6 +44,8 @@ def create_subscription(
     committed after it. Raises ``invalid_webhook_url``, ``webhook_target_blocked`` (the host is
     or resolves to a non-public address the allow-list does not permit), ``unknown_event_type``,
     ``policy_denied``."""
+    if namespace is not None:
+        refs.namespace_name(namespace)
     actor.require(ACTION, _resource(namespace))
     unknown = unknown_types(event_types)
     if unknown:
