@@ -15,7 +15,8 @@ from registry.schemas import Strict, documented, refused_with
 
 # The URL's full rules (a host that resolves only to public addresses, unless allowed) are the
 # service's: the pattern states the shape, the errors what else refuses a matching URL.
-URL_PATTERN = r"^[Hh][Tt][Tt][Pp][Ss]?://[^\s/?#@]+(?:[/?][^\s#]*)?$"
+# Printable ASCII only (an IDN host goes in its punycode form); no userinfo, no fragment.
+URL_PATTERN = r"^[Hh][Tt][Tt][Pp][Ss]?://[A-Za-z0-9._~%!$&'()*+,;=:\[\]-]+(?:[/?][!-\"$-~]*)?$"
 EventType = Annotated[
     str,
     Field(
