@@ -27,6 +27,7 @@ from tests.storage.conftest import IMPORT_PREFIX, MIB, PART
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import CopySourceTypeDef
 
 pytestmark = pytest.mark.s3
 
@@ -191,7 +192,7 @@ class TestConditionalRequests:
         s3_client.put_object(Bucket=bucket, Key=key, Body=b"version 1")
         stale = s3_client.head_object(Bucket=bucket, Key=key)["ETag"]
         s3_client.put_object(Bucket=bucket, Key=key, Body=b"version 2")
-        source: Any = {"Bucket": bucket, "Key": key}
+        source: CopySourceTypeDef = {"Bucket": bucket, "Key": key}
         with pytest.raises(IntegrityFailure), unchanged("replaced"):
             s3_client.copy_object(
                 Bucket=bucket, Key="copy", CopySource=source, CopySourceIfMatch=stale
