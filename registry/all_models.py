@@ -11,6 +11,7 @@ from registry.events import models as event_models
 from registry.idempotency import models as idempotency_models
 from registry.jobs import models as job_models
 from registry.mlflow_import import models as mlflow_models
+from registry.mlflow_mirror import models as mirror_models
 from registry.oidc import models as oidc_models
 from registry.promotions import models as promotion_models
 from registry.uploads import blob_index
@@ -29,6 +30,7 @@ __all__ = [
     "idempotency_models",
     "job_models",
     "metadata",
+    "mirror_models",
     "mlflow_models",
     "oidc_models",
     "promotion_models",

@@ -30,6 +30,7 @@ from registry.api.routes import (
     jobs,
     meta,
     mlflow_imports,
+    mlflow_mirror,
     namespaces,
     policies,
     principals,
@@ -59,6 +60,7 @@ from registry.health import DependencyHealth, build_probe
 from registry.jobs.env import WorkerEnv
 from registry.jobs.worker import JobWorker
 from registry.metrics import Metrics
+from registry.mlflow_mirror.worker import MirrorWorker
 from registry.oidc.jwks import JwksCache
 from registry.oidc.verifier import OidcVerifier
 from registry.policy.loader import default_policy_dir
@@ -180,6 +182,15 @@ def _start_webhooks(app: FastAPI, settings: Settings) -> WebhookWorker:
     return worker
 
 
+def _start_mirror(app: FastAPI, settings: Settings) -> MirrorWorker:
+    """The MLflow mirror worker (its thread started when enabled)."""
+    worker = MirrorWorker(app.state.sessions, settings.mlflow)
+    app.state.mlflow_mirror = worker
+    if settings.mlflow.mirror_enabled:
+        worker.start()
+    return worker
+
+
 def _lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -191,6 +202,7 @@ def _lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextMan
             controller = _start_serving(app, settings)
             job_worker = _start_jobs(app, settings)
             webhook_worker = _start_webhooks(app, settings)
+            mirror_worker = _start_mirror(app, settings)
             # Everything built so far (modules, SQLAlchemy mappers, the policy engine) lives as
             # long as the process: move it out of the cyclic collector's reach, so the frequent
             # young-generation passes and the rare full ones stop rescanning it per request.
@@ -198,6 +210,7 @@ def _lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextMan
             try:
                 yield
             finally:
+                mirror_worker.stop()
                 webhook_worker.stop()
                 job_worker.stop()
                 controller.stop()
@@ -230,6 +243,7 @@ _ROUTE_MODULES = (
     publishers,
     policies,
     deployments,
+    mlflow_mirror,
     promotions,
     traffic,
     audit,

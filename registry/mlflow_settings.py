@@ -47,6 +47,27 @@ class MlflowSettings(BaseModel):
     max_metrics: int = Field(
         200, ge=0, description="Most run metrics recorded as evaluations per import."
     )
+    mirror_enabled: bool = Field(
+        True,
+        description="Run the MLflow mirror worker (deployments mirror) in this server process "
+        "(one replica acts per round: a PostgreSQL advisory lock, SQLite's write lock).",
+    )
+    mirror_poll_s: float = Field(2.0, gt=0, description="Seconds between MLflow mirror rounds.")
+    mirror_reassert_s: float = Field(
+        300.0,
+        gt=0,
+        description="Every mirror binding is re-asserted this often even with no new event, so "
+        "an alias moved by hand in MLflow is put back.",
+    )
+    mirror_lease_s: float = Field(
+        60.0,
+        gt=0,
+        description="A mirror binding claimed by one replica is not claimed by another for this "
+        "long.",
+    )
+    mirror_batch: int = Field(
+        500, ge=1, le=1000, description="Audit events the MLflow mirror reads per round."
+    )
 
     @field_validator("allowed_servers")
     @classmethod

@@ -66,6 +66,7 @@ EXIT_CODES: Mapping[str, int] = {
     "nothing_served": EXIT_NOT_FOUND,
     "revision_not_found": EXIT_NOT_FOUND,
     "mlflow_source_not_found": EXIT_NOT_FOUND,
+    "mlflow_mirror_not_found": EXIT_NOT_FOUND,
     "webhook_not_found": EXIT_NOT_FOUND,
     "webhook_delivery_not_found": EXIT_NOT_FOUND,
     # 5 conflict / invalid transition

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from registry.cli import deployments_experiment, deployments_serving
+from registry.cli import deployments_experiment, deployments_mirror, deployments_serving
 from registry.cli._common import (
     DeploymentArg,
     Paging,
@@ -264,3 +264,4 @@ app.command("routing-table")(deployments_serving.routing_table)
 app.command("report")(deployments_serving.report)
 app.command("decisions")(deployments_serving.decisions)
 app.command("experiment")(deployments_experiment.experiment)
+app.add_typer(deployments_mirror.app, name="mirror")

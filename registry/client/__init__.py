@@ -30,6 +30,7 @@ from registry.client._errors import JSON, ClientError
 from registry.client._governance import _Governance
 from registry.client._jobs import _Jobs
 from registry.client._maths import _Maths
+from registry.client._mirror import _Mirror
 from registry.client._mlflow import _Mlflow
 from registry.client._refs import CHUNK_BYTES, sha256_file, split_ref, version_digest
 from registry.client._traffic import _Traffic
@@ -62,5 +63,5 @@ __all__ = [
 ]
 
 
-class RegistryClient(_Maths, _Governance, _Traffic, _Jobs, _Mlflow, _Webhooks):
+class RegistryClient(_Maths, _Governance, _Traffic, _Jobs, _Mlflow, _Mirror, _Webhooks):
     """Typed calls of the ``/api/v1`` HTTP API."""

@@ -116,6 +116,7 @@ from registry.errors.maths import (
     NotMergeable,
 )
 from registry.errors.mlflow import (
+    MlflowMirrorNotFound,
     MlflowNoAdapter,
     MlflowServerNotAllowed,
     MlflowSourceNotFound,
@@ -167,6 +168,7 @@ __all__ = [
     "JobStateConflict",
     "MathsUnavailable",
     "MissingWeights",
+    "MlflowMirrorNotFound",
     "MlflowNoAdapter",
     "MlflowServerNotAllowed",
     "MlflowSourceNotFound",

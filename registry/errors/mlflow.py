@@ -34,3 +34,10 @@ class MlflowUnavailable(Unavailable):
 
     code = "mlflow_unavailable"
     status_code = 502
+
+
+class MlflowMirrorNotFound(NotFound):
+    """The deployment has no MLflow mirror binding (``GET`` / ``DELETE`` of
+    ``/deployments/{name}/mlflow-mirror`` before a ``PUT``)."""
+
+    code = "mlflow_mirror_not_found"

@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 from sqlalchemy import text
+from sqlalchemy.orm import Session
 
 from registry.access.policy_sets import PolicyHolder
 from registry.db.session import Sessions, unit_of_work
@@ -30,6 +31,15 @@ log = logging.getLogger("registry.webhooks")
 
 ADVISORY_LOCK_KEY = 0x5EED_0B0B  # "the webhook claim round", any stable 64-bit value
 MAX_PARALLEL_SENDS = 8
+
+
+def try_round_lock(session: Session, key: int) -> bool:
+    """Take the round's lock in ``session``'s write transaction: on PostgreSQL a
+    transaction-level advisory lock on ``key`` (False: another replica holds it, skip the
+    round); on SQLite the write transaction (``BEGIN IMMEDIATE``) already serialises rounds."""
+    if session.get_bind().dialect.name != "postgresql":
+        return True
+    return bool(session.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": key}))
 
 
 class WebhookWorker:
@@ -78,12 +88,8 @@ class WebhookWorker:
             if not outbox.has_work(session, now=now):
                 return []
         with unit_of_work(self._sessions.write) as session:
-            if session.get_bind().dialect.name == "postgresql":
-                got = session.scalar(
-                    text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK_KEY}
-                )
-                if not got:
-                    return []
+            if not try_round_lock(session, ADVISORY_LOCK_KEY):
+                return []
             outbox.fan_out(session, now=now, batch=self.settings.batch)
             authorizer = self._policies.current(session).authorizer
             return outbox.claim_due(

@@ -107,6 +107,7 @@ def mlflow_client(
         allowed_servers=[mlflow_server.url, f"http://127.0.0.1:{free_port()}"],
         connect_timeout_s=2.0,
         read_timeout_s=10.0,
+        mirror_enabled=False,  # tests/mlflow_mirror drives its rounds itself
     )
     app = create_app(settings.model_copy(update={"mlflow": allowed}))
     with TestClient(app, raise_server_exceptions=False) as client:

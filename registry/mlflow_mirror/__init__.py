@@ -1,0 +1,1 @@
+"""Mirror a deployment's revisions into aliases and tags of an MLflow registered model."""
