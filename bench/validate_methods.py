@@ -10,7 +10,9 @@ offsets claim), a base manifest from the meta model's own tensors, and times
 on its header-only path, the one a 1 GB adapter takes (``scan_limit_bytes=0``: the NaN/Inf scan
 of the data, done below the 64 MiB scan limit, is off), through a counting source, so the bytes
 read are printed too. A type whose tuner cannot be built on ``meta`` (it computes on the base
-weights, e.g. an SVD at init) is listed with the reason instead of a figure.
+weights, e.g. an SVD at init) is built again with real random weights on a smaller Llama
+(:data:`REAL_SHAPE`, labelled in the row: fewer, smaller modules than 7B, so compare it per
+tensor), and listed with the reason instead of a figure if that fails too.
 
 Validation reads the header and never the data, so its time follows the number of tensors and
 the config, not the file size: the 1 GiB LoRA of ``bench.validate`` is the size figure, this
@@ -75,12 +77,36 @@ CONFIGS: dict[str, tuple[str, dict[str, Any]]] = {
     "DELORA": ("DeloraConfig", {"r": 16, "target_modules": T}),
     "GRALORA": ("GraloraConfig", {"r": 32, "gralora_k": 4, "target_modules": T}),
     "TRAINABLE_TOKENS": ("TrainableTokensConfig", {"token_indices": list(range(0, 4096, 4))}),
+    "TINYLORA": ("TinyLoraConfig", {"r": 2, "u": 64, "weight_tying": 0.5, "target_modules": T}),
+    "FROD": ("FrodConfig", {"sparse_rate": 0.01, "target_modules": ATTN}),
+    "ADAMSS": ("AdamssConfig", {"r": 100, "num_subspaces": 5, "target_modules": ATTN}),
+    "CARTRIDGE": ("CartridgeConfig", {"num_virtual_tokens": 64, "task_type": "CAUSAL_LM"}),
 }
 MEMORY_LIMIT = 6 * 1024**3  # a tuner that allocates real tensors at init fails fast, not the box
 WORKER_TIMEOUT_S = 300
 
 
-def _worker(kind: str) -> None:
+#: The Llama-7B shape every method is built at on ``meta``.
+SHAPE_7B = {
+    "hidden_size": 4096,
+    "intermediate_size": 11008,
+    "num_hidden_layers": 32,
+    "num_attention_heads": 32,
+    "num_key_value_heads": 32,
+}
+#: A smaller Llama with real (random) weights, for tuners that compute on the base weights at init
+#: (an SVD, k-means, a least-squares solve) and so cannot be built on ``meta``.
+REAL_SHAPE = {
+    "hidden_size": 1024,
+    "intermediate_size": 2752,
+    "num_hidden_layers": 8,
+    "num_attention_heads": 8,
+    "num_key_value_heads": 8,
+}
+REAL_LABEL = "real weights, hidden 1024 x 8 layers"
+
+
+def _worker(kind: str, real: bool = False) -> None:
     """In a child process: print the adapter's header spec, config and the base's tensors."""
     import warnings
 
@@ -91,16 +117,13 @@ def _worker(kind: str) -> None:
     warnings.filterwarnings("ignore")
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
     cls_name, kwargs = CONFIGS[kind]
-    config = transformers.LlamaConfig(
-        hidden_size=4096,
-        intermediate_size=11008,
-        num_hidden_layers=32,
-        num_attention_heads=32,
-        num_key_value_heads=32,
-        vocab_size=32000,
-        tie_word_embeddings=False,
-    )
-    with torch.device("meta"):
+    shape = REAL_SHAPE if real else SHAPE_7B
+    config = transformers.LlamaConfig(vocab_size=32000, tie_word_embeddings=False)
+    for key, value in shape.items():
+        setattr(config, key, value)
+    config.head_dim = shape["hidden_size"] // shape["num_attention_heads"]
+    config.use_cache = False
+    with torch.device("cpu" if real else "meta"):
         model = transformers.LlamaForCausalLM(config)
     base = {k: (str(v.dtype), list(v.shape)) for k, v in model.state_dict().items()}
     peft_config = getattr(peft, cls_name)(**kwargs)
@@ -149,7 +172,18 @@ def _manifest(built: dict[str, Any]) -> Any:
 
 
 def _build(kind: str) -> dict[str, Any] | str:
+    """The adapter built on ``meta`` at 7B size, else with real weights at :data:`REAL_SHAPE`
+    (``"real"`` in the result), else why neither could be built."""
+    built = _build_in(kind, real=False)
+    if isinstance(built, str) and "meta" in built.lower():
+        real = _build_in(kind, real=True)
+        return real if isinstance(real, dict) else built
+    return built
+
+
+def _build_in(kind: str, *, real: bool) -> dict[str, Any] | str:
     cmd = [sys.executable, "-m", "bench.validate_methods", "--worker", kind]
+    cmd += ["--real"] if real else []
     env = dict(os.environ, PYTHONWARNINGS="ignore")
     try:
         done = subprocess.run(
@@ -161,6 +195,7 @@ def _build(kind: str) -> dict[str, Any] | str:
         last = [line for line in done.stderr.strip().splitlines() if line.strip()][-1:]
         return f"not buildable on meta: {last[0][:90] if last else done.returncode}"
     result: dict[str, Any] = json.loads(done.stdout)
+    result["real"] = real
     return result
 
 
@@ -185,7 +220,7 @@ def _measure(kind: str, built: dict[str, Any], runs: int) -> list[Any]:
     median = statistics.median(times)
     assert report.checked_against_base, kind
     return [
-        kind,
+        f"{kind} ({REAL_LABEL})" if built.get("real") else kind,
         report.peft_type,
         len(built["tensors"]),
         size,
@@ -196,8 +231,8 @@ def _measure(kind: str, built: dict[str, Any], runs: int) -> list[Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    if argv is None and len(sys.argv) == 3 and sys.argv[1] == "--worker":
-        _worker(sys.argv[2])
+    if argv is None and len(sys.argv) in (3, 4) and sys.argv[1] == "--worker":
+        _worker(sys.argv[2], real=sys.argv[3:] == ["--real"])
         return {}
     args = parse_args(__doc__ or NAME, argv)
     kinds = list(CONFIGS)[:4] if args.quick else list(CONFIGS)

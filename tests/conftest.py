@@ -10,4 +10,6 @@ pytest_plugins = [
     "tests.fixtures.server",
     "tests.fixtures.catalog",
     "tests.fixtures.governance",
+    # S3 servers (moto, SeaweedFS): registered once so that every package shares one of each.
+    "tests.fixtures.s3",
 ]

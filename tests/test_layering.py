@@ -303,8 +303,9 @@ def test_the_state_scan_sees_every_form_of_write(code: str) -> None:
 
 TESTS = Path(__file__).resolve().parent
 # Test directories that mirror no registry package: shared fixtures and factories, the fuzz run
-# against a live server, and the migrations (migrations/ lives next to registry/, not in it).
-SUPPORT_DIRS = {"fixtures", "factories", "fuzz", "migrations"}
+# against a live server, and the migrations (migrations/ lives next to registry/, not in it);
+# deploy/ checks the Helm chart and Dockerfile (deploy/helm/, also next to registry/).
+SUPPORT_DIRS = {"fixtures", "factories", "fuzz", "migrations", "deploy"}
 
 
 def test_tests_mirror_packages() -> None:

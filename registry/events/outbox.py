@@ -81,6 +81,14 @@ def _wants(
     return bool(cache[event.resource] == sub.namespace)
 
 
+def has_work(session: Session, *, now: datetime) -> bool:
+    """Whether a round would do anything: a subscription behind the audit head, or a due
+    delivery. Read-only, so idle rounds never take the write lock (SQLite's is global)."""
+    if SubscriptionRepository(session).any_behind(audit.head(session).seq):
+        return True
+    return DeliveryRepository(session).any_due(now)
+
+
 def fan_out(session: Session, *, now: datetime, batch: int) -> int:
     """Add the deliveries of audit events past each enabled subscription's cursor (at most
     ``batch`` events per call); the number of deliveries added."""

@@ -56,6 +56,13 @@ class SubscriptionRepository:
             stmt = stmt.with_for_update().execution_options(populate_existing=True)
         return list(self.session.scalars(stmt))
 
+    def any_behind(self, seq: int) -> bool:
+        """Whether an enabled subscription's cursor is before ``seq``."""
+        stmt = select(WebhookSubscription.id).where(
+            WebhookSubscription.enabled.is_(True), WebhookSubscription.cursor < seq
+        )
+        return self.session.scalars(stmt.limit(1)).first() is not None
+
 
 class DeliveryRepository:
     def __init__(self, session: Session) -> None:
@@ -86,11 +93,26 @@ class DeliveryRepository:
         )
         return self.session.scalars(stmt).first()
 
+    def any_due(self, now: datetime) -> bool:
+        """Whether a pending delivery of an enabled subscription is due."""
+        stmt = (
+            select(WebhookDelivery.id)
+            .join(WebhookSubscription, WebhookSubscription.id == WebhookDelivery.subscription_id)
+            .where(
+                WebhookSubscription.enabled.is_(True),
+                WebhookDelivery.status == DeliveryStatus.pending,
+                WebhookDelivery.next_attempt_at <= now,
+            )
+        )
+        return self.session.scalars(stmt.limit(1)).first() is not None
+
     def listing(
-        self, sub_id: uuid.UUID, *, before_seq: int | None, limit: int
+        self, sub_id: uuid.UUID, *, status: str | None, before_seq: int | None, limit: int
     ) -> list[WebhookDelivery]:
         """Newest event first."""
         stmt = select(WebhookDelivery).where(WebhookDelivery.subscription_id == sub_id)
+        if status is not None:
+            stmt = stmt.where(WebhookDelivery.status == status)
         if before_seq is not None:
             stmt = stmt.where(WebhookDelivery.audit_seq < before_seq)
         stmt = stmt.order_by(WebhookDelivery.audit_seq.desc())

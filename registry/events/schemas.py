@@ -4,19 +4,43 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from registry.schemas import Strict
+from registry import refs
+from registry.errors import InvalidWebhookUrl, UnknownEventType, WebhookTargetBlocked
+from registry.events.catalog import EVENT_TYPES
+from registry.schemas import Strict, documented, refused_with
+
+# The URL's full rules (a host that resolves only to public addresses, unless allowed) are the
+# service's: the pattern states the shape, the errors what else refuses a matching URL.
+# Printable ASCII only (an IDN host goes in its punycode form); no userinfo, no fragment.
+URL_PATTERN = r"^[Hh][Tt][Tt][Pp][Ss]?://[A-Za-z0-9._~%!$&'()*+,;=:\[\]-]+(?:[/?][!-\"$-~]*)?$"
+EventType = Annotated[
+    str,
+    Field(
+        max_length=64,
+        json_schema_extra={"enum": list(EVENT_TYPES), **refused_with(UnknownEventType)},
+    ),
+]
 
 
 class WebhookCreate(Strict):
-    url: str = Field(max_length=2048, description="http(s) URL the events are POSTed to.")
-    event_types: list[str] = Field(
+    url: str = Field(
+        min_length=8,
+        max_length=2048,
+        description="http(s) URL the events are POSTed to (a public address: docs/events.md).",
+        json_schema_extra=documented(URL_PATTERN, InvalidWebhookUrl, WebhookTargetBlocked),
+    )
+    event_types: list[EventType] = Field(
         min_length=1, max_length=32, description="Event types to send (see docs/events.md)."
     )
     namespace: str | None = Field(
-        None, max_length=128, description="Only events of this namespace (None: every one)."
+        None,
+        max_length=64,
+        description="Only events of this namespace (None: every one).",
+        json_schema_extra=documented(refs.SIMPLE_NAME_PATTERN),
     )
 
 

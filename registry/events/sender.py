@@ -25,6 +25,8 @@ from registry.events.targets import (
     system_resolver,
 )
 
+MAX_ERROR_BYTES = 200
+
 
 @dataclass(frozen=True, slots=True)
 class Attempt:
@@ -56,13 +58,25 @@ def send(
     }
     extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
     try:
-        with httpx.Client(timeout=timeout_s, follow_redirects=False, trust_env=False) as client:
-            response = client.post(
+        with (
+            httpx.Client(timeout=timeout_s, follow_redirects=False, trust_env=False) as client,
+            client.stream(
+                "POST",
                 url.copy_with(host=address),
                 content=claim.body,
                 headers=headers,
                 extensions=extensions,
-            )
+            ) as response,
+        ):
+            # Only the start of the answer is read: a receiver cannot make the worker buffer
+            # an endless body.
+            head = b""
+            if not response.is_success:
+                for chunk in response.iter_raw():
+                    head += chunk
+                    if len(head) >= MAX_ERROR_BYTES:
+                        break
     except httpx.HTTPError as exc:
         return Attempt(None, f"{type(exc).__name__}: {exc}"[:512])
-    return Attempt(response.status_code, None if response.is_success else response.text[:200])
+    error = None if response.is_success else head[:MAX_ERROR_BYTES].decode("utf-8", "replace")
+    return Attempt(response.status_code, error)

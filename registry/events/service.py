@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.orm import Session
 
+from registry import refs
 from registry.access.actor import Actor, namespace_resource, registry_resource
 from registry.audit import service as audit
 from registry.errors import UnknownEventType, WebhookDeliveryNotFound, WebhookNotFound
@@ -43,6 +44,8 @@ def create_subscription(
     committed after it. Raises ``invalid_webhook_url``, ``webhook_target_blocked`` (the host is
     or resolves to a non-public address the allow-list does not permit), ``unknown_event_type``,
     ``policy_denied``."""
+    if namespace is not None:
+        refs.namespace_name(namespace)
     actor.require(ACTION, _resource(namespace))
     unknown = unknown_types(event_types)
     if unknown:
@@ -136,11 +139,19 @@ def rotate_secret(
 
 
 def list_deliveries(
-    session: Session, *, actor: Actor, sub_id: uuid.UUID, before_seq: int | None, limit: int
+    session: Session,
+    *,
+    actor: Actor,
+    sub_id: uuid.UUID,
+    status: str | None,
+    before_seq: int | None,
+    limit: int,
 ) -> list[WebhookDelivery]:
-    """A subscription's deliveries, newest event first."""
+    """A subscription's deliveries (of one status), newest event first."""
     row = _visible(session, actor, sub_id)
-    return DeliveryRepository(session).listing(row.id, before_seq=before_seq, limit=limit)
+    return DeliveryRepository(session).listing(
+        row.id, status=status, before_seq=before_seq, limit=limit
+    )
 
 
 def redeliver(

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 from sqlalchemy import text
@@ -29,6 +30,7 @@ from registry.webhook_settings import WebhookSettings
 log = logging.getLogger("registry.webhooks")
 
 ADVISORY_LOCK_KEY = 0x5EED_0B0B  # "the webhook claim round", any stable 64-bit value
+MAX_PARALLEL_SENDS = 8
 
 
 def try_round_lock(session: Session, key: int) -> bool:
@@ -82,6 +84,9 @@ class WebhookWorker:
         """Fan out and lease the due deliveries (nothing when another replica holds the
         round's lock)."""
         now = self._clock()
+        with unit_of_work(self._sessions.read) as session:
+            if not outbox.has_work(session, now=now):
+                return []
         with unit_of_work(self._sessions.write) as session:
             if not try_round_lock(session, ADVISORY_LOCK_KEY):
                 return []
@@ -111,13 +116,24 @@ class WebhookWorker:
             )
 
     def round(self) -> int:
-        """One round: claim, send each (in claim order), record; the number sent."""
+        """One round: claim, send the claims in parallel (at most one per subscription, so
+        each subscription's order holds; a slow receiver does not hold up the others),
+        record; the number sent."""
         claims = self.claim()
-        for claim in claims:
-            if self._stopping.is_set():
-                break  # the lease runs out and another round retries it
-            try:
-                self.deliver(claim)
-            except Exception:
-                log.exception("webhook delivery %s failed to record", claim.delivery_id)
+        if len(claims) <= 1:
+            for claim in claims:
+                self._deliver_logged(claim)
+            return len(claims)
+        with ThreadPoolExecutor(
+            max_workers=min(MAX_PARALLEL_SENDS, len(claims)), thread_name_prefix="webhook-send"
+        ) as pool:
+            list(pool.map(self._deliver_logged, claims))
         return len(claims)
+
+    def _deliver_logged(self, claim: outbox.Claim) -> None:
+        if self._stopping.is_set():
+            return  # the lease runs out and a later round retries it
+        try:
+            self.deliver(claim)
+        except Exception:
+            log.exception("webhook delivery %s failed to record", claim.delivery_id)

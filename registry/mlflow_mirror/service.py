@@ -45,11 +45,6 @@ def _missing(name: str) -> MlflowMirrorNotFound:
     )
 
 
-def check_may_bind(session: Session, *, actor: Actor, name: str) -> None:
-    """The caller may change ``name``'s traffic (its 404 / 403 before anything else)."""
-    deployments.get_deployment(session, actor=actor, name=name, action="rollout")
-
-
 def put_binding(
     session: Session, *, actor: Actor, name: str, spec: BindingSpec
 ) -> tuple[Deployment, MlflowMirror, bool]:

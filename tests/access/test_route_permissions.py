@@ -220,12 +220,9 @@ def _body(method: str, path: str, w: World) -> tuple[object, dict[str, str], dic
         ("POST", "/api/v1/promotions/{promotion_id}/reject"): {"reason": "no"},
         ("POST", "/api/v1/jobs"): _compose(ns),
         ("POST", "/api/v1/webhooks"): _webhook(ns),
+        ("PUT", "/api/v1/deployments/{name}/mlflow-mirror"): {"model": "m"},
         ("POST", "/api/v1/deployments/{name}/rollout"): {"share_bp": 100, "expected_revision": 1},
         ("POST", "/api/v1/deployments/{name}/rollback"): {"expected_revision": 1},
-        ("PUT", "/api/v1/deployments/{name}/mlflow-mirror"): {
-            "tracking_server": "http://mlflow.example:5000",
-            "model": "m",
-        },
         ("POST", "/api/v1/deployments/{name}/reports"): {
             "revision": 1,
             "arm": "stable",

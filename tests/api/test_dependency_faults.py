@@ -26,17 +26,22 @@ from tests.factories.catalog import create_namespace, push, register_base, uniqu
 from tests.fixtures.db import dialect
 from tests.fixtures.faults import FreezableProxy, freezable_proxy
 from tests.fixtures.peft import PEFT_FIXTURES
-from tests.fixtures.s3 import moto_endpoint, s3_bucket, s3_client
+from tests.fixtures.s3 import S3Server
 from tests.fixtures.server import LiveServer, serving
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-__all__ = ["moto_endpoint", "s3_bucket", "s3_client"]
-
 GUARD_S = 30
 ADAPTER = PEFT_FIXTURES / "adapters" / "gpt2-lora-r4-cattn"
 BASE = PEFT_FIXTURES / "bases" / "tiny-gpt2"
+
+
+@pytest.fixture(scope="session")
+def s3_server(moto_s3_server: S3Server) -> S3Server:
+    """Moto only: these tests freeze the network path to the store (a proxy), which is the same
+    fault whatever the server behind it; a second server would only double their ~25 s."""
+    return moto_s3_server
 
 
 def _until(predicate: object, attempts: int = 100, pause_s: float = 0.2) -> bool:

@@ -179,3 +179,28 @@ class TestConnectTimeGuard:
         assert row.status == DeliveryStatus.delivered
         (got,) = receiver.requests()
         assert got["headers"]["host"] == f"hooks.internal:{receiver.port}"
+
+
+class TestSeveralSubscriptions:
+    def test_each_subscription_gets_every_event_in_its_own_order(
+        self, sessions: Sessions, receiver: Receiver
+    ) -> None:
+        clock = Clock()
+        worker = _worker(sessions, clock)
+        first, second = _subscribe(sessions, receiver.url), _subscribe(sessions, receiver.url)
+        _register_events(sessions, 3)
+        while worker.round():
+            pass
+        rows = _deliveries(sessions)
+        assert {r.status for r in rows} == {DeliveryStatus.delivered}
+        for sub in (first, second):
+            assert len([r for r in rows if r.subscription_id == sub]) == 3
+        by_id = {r.webhook_id: r for r in rows}
+        for sub in (first, second):
+            got = [
+                by_id[r["headers"]["webhook-id"]].audit_seq
+                for r in receiver.requests()
+                if by_id[r["headers"]["webhook-id"]].subscription_id == sub
+            ]
+            assert got == sorted(got)
+            assert len(got) == 3

@@ -1,13 +1,15 @@
-"""Storage test fixtures: every behaviour test runs on both backends.
+"""Storage test fixtures: every behaviour test runs on both backends, S3 on two servers.
 
-``store`` is parametrised over ``local`` (a directory under ``tmp_path``) and ``s3`` (moto's
-standalone server over HTTP on loopback, marked ``s3``). Deselect the S3 leg with
-``-m "not s3"``.
+``store`` is parametrised over ``local`` (a directory under ``tmp_path``) and the S3 backend on
+each real S3 server of tests/fixtures/s3.py: ``moto`` (moto's standalone server) and
+``seaweedfs`` (``weed server -s3``), both over HTTP on loopback and marked ``s3``. S3-only tests
+(``s3_store``, ``s3_client``) run on both servers through the parametrized ``s3_server``.
+Deselect the S3 legs with ``-m "not s3"``, the SeaweedFS one with ``-k "not seaweedfs"``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +21,7 @@ from registry.storage.base import ArtifactStore
 from registry.storage.factory import make_store
 from registry.storage.local import LocalArtifactStore
 from registry.storage.s3 import S3ArtifactStore
-from tests.fixtures.s3 import moto_endpoint, s3_bucket, s3_client
-
-__all__ = ["moto_endpoint", "s3_bucket", "s3_client"]
+from tests.fixtures.s3 import S3_SERVERS, S3Server, client_for, fresh_bucket
 
 MIB = 1024 * 1024
 PART = 5 * MIB  # the smallest part size S3 allows; keeps multipart tests small
@@ -31,7 +31,9 @@ IMPORT_PREFIX = "imports/team-a/"
 StoreFactory = Callable[..., ArtifactStore]
 
 
-@pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.s3)])
+@pytest.fixture(
+    params=["local", *(pytest.param(name, marks=pytest.mark.s3) for name in S3_SERVERS)]
+)
 def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
@@ -40,22 +42,27 @@ def local_settings(root: Path) -> StorageSettings:
     return StorageSettings(backend="local", root=root, multipart_chunk_bytes=PART)
 
 
-@pytest.fixture
-def s3_settings(moto_endpoint: str, s3_bucket: str) -> StorageSettings:
-    """S3 settings on this test's fresh moto bucket (prefix ``registry``, 5 MiB parts)."""
+def settings_on(server: S3Server, bucket: str) -> StorageSettings:
+    """S3 settings on ``bucket`` of ``server`` (prefix ``registry``, 5 MiB parts)."""
     return StorageSettings(
         backend="s3",
-        bucket=s3_bucket,
+        bucket=bucket,
         prefix=S3_PREFIX,
-        endpoint_url=moto_endpoint,
-        access_key_id="testing",
-        secret_access_key="testing",
+        endpoint_url=server.endpoint,
+        access_key_id=server.access_key_id,
+        secret_access_key=server.secret_access_key,
         multipart_chunk_bytes=PART,
         connect_timeout_s=2,
         read_timeout_s=10,
         max_attempts=2,
-        import_allowlist=[f"s3://{s3_bucket}/{IMPORT_PREFIX}"],
+        import_allowlist=[f"s3://{bucket}/{IMPORT_PREFIX}"],
     )
+
+
+@pytest.fixture
+def s3_settings(s3_server: S3Server, s3_bucket: str) -> StorageSettings:
+    """S3 settings on this test's fresh bucket of this leg's server."""
+    return settings_on(s3_server, s3_bucket)
 
 
 @pytest.fixture
@@ -71,12 +78,14 @@ def s3_store(s3_settings: StorageSettings) -> S3ArtifactStore:
 @pytest.fixture
 def storage_settings(
     backend: str, tmp_path: Path, request: pytest.FixtureRequest
-) -> StorageSettings:
+) -> Iterator[StorageSettings]:
     if backend == "local":
-        return local_settings(tmp_path / "artifacts")
-    # Resolved lazily so that only the s3 leg starts (or reuses) the moto server.
-    settings: StorageSettings = request.getfixturevalue("s3_settings")
-    return settings
+        yield local_settings(tmp_path / "artifacts")
+        return
+    # Resolved lazily so that only an S3 leg starts (or reuses) its server.
+    server: S3Server = request.getfixturevalue(f"{backend}_s3_server")
+    with fresh_bucket(client_for(server)) as bucket:
+        yield settings_on(server, bucket)
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""S3-backend specifics against moto over HTTP: multipart, presign, imports, error mapping."""
+"""S3-backend specifics against each S3 server over HTTP (moto, SeaweedFS): multipart, presign,
+imports, conditional requests, error mapping."""
 
 from __future__ import annotations
 
@@ -20,11 +21,13 @@ from registry.errors import (
 )
 from registry.settings import StorageSettings
 from registry.storage.s3 import S3ArtifactStore
-from registry.storage.s3_io import build_client, translate
+from registry.storage.s3_io import build_client, translate, unchanged
+from tests.fixtures.s3 import S3Server
 from tests.storage.conftest import IMPORT_PREFIX, MIB, PART
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import CopySourceTypeDef
 
 pytestmark = pytest.mark.s3
 
@@ -163,7 +166,62 @@ class TestImports:
             S3ArtifactStore(bad)
 
 
+class TestConditionalRequests:
+    """commit_staged's guarantee (the bytes copied are the version just hashed) rests on the
+    server honouring If-Match and x-amz-copy-source-if-match; a server that ignored them would
+    pass every other test."""
+
+    def test_stale_if_match_is_refused_by_the_server(
+        self, s3_store: S3ArtifactStore, s3_client: S3Client
+    ) -> None:
+        bucket, key = s3_store.bucket, "registry/staging/x/adapter.safetensors"
+        s3_client.put_object(Bucket=bucket, Key=key, Body=b"version 1")
+        stale = s3_client.head_object(Bucket=bucket, Key=key)["ETag"]
+        s3_client.put_object(Bucket=bucket, Key=key, Body=b"version 2")
+        with pytest.raises(IntegrityFailure), unchanged("replaced"):
+            s3_client.get_object(Bucket=bucket, Key=key, IfMatch=stale)
+
+    def test_stale_copy_source_if_match_is_refused_by_the_server(
+        self, s3_server: S3Server, s3_store: S3ArtifactStore, s3_client: S3Client
+    ) -> None:
+        if s3_server.name == "moto":
+            # moto 5.2's CopyObject/UploadPartCopy check x-amz-copy-source-if-none-match only
+            # (moto/s3/responses.py) and copy a replaced source anyway; AWS and SeaweedFS: 412.
+            pytest.skip("moto ignores x-amz-copy-source-if-match")
+        bucket, key = s3_store.bucket, "registry/staging/x/adapter.safetensors"
+        s3_client.put_object(Bucket=bucket, Key=key, Body=b"version 1")
+        stale = s3_client.head_object(Bucket=bucket, Key=key)["ETag"]
+        s3_client.put_object(Bucket=bucket, Key=key, Body=b"version 2")
+        source: CopySourceTypeDef = {"Bucket": bucket, "Key": key}
+        with pytest.raises(IntegrityFailure), unchanged("replaced"):
+            s3_client.copy_object(
+                Bucket=bucket, Key="copy", CopySource=source, CopySourceIfMatch=stale
+            )
+        # Blobs above one part are copied part by part (boto3's managed copy).
+        upload = s3_client.create_multipart_upload(Bucket=bucket, Key="copy")
+        with pytest.raises(IntegrityFailure), unchanged("replaced"):
+            s3_client.upload_part_copy(
+                Bucket=bucket,
+                Key="copy",
+                UploadId=upload["UploadId"],
+                PartNumber=1,
+                CopySource=source,
+                CopySourceIfMatch=stale,
+            )
+
+
 class TestAvailability:
+    def test_wrong_credentials_raise_storage_unavailable(
+        self, s3_server: S3Server, s3_settings: StorageSettings
+    ) -> None:
+        if s3_server.name == "moto":
+            pytest.skip("moto's server accepts any signature; SeaweedFS checks it like AWS")
+        store = S3ArtifactStore(s3_settings.model_copy(update={"secret_access_key": "wrong"}))
+        with pytest.raises(StorageUnavailable):
+            store.check()  # HEAD: a bare 403
+        with pytest.raises(StorageUnavailable):
+            store.get_object("audit/x")  # GET: SignatureDoesNotMatch
+
     def test_check_missing_bucket_raises_storage_unavailable(
         self, s3_settings: StorageSettings
     ) -> None:

@@ -1,4 +1,4 @@
-"""The same push/pull path on the S3 backend (moto's server over HTTP on loopback), and
+"""The same push/pull path on the S3 backend (each S3 server of tests/fixtures/s3.py), and
 ``register --from s3://`` imports from allow-listed locations only."""
 
 from __future__ import annotations
@@ -15,12 +15,10 @@ from registry.app import create_app
 from registry.settings import DatabaseSettings, Settings, StorageSettings
 from tests.factories.catalog import create_namespace, error_of, push, register_base, unique
 from tests.fixtures.peft import PEFT_FIXTURES
-from tests.fixtures.s3 import moto_endpoint, s3_bucket, s3_client
+from tests.fixtures.s3 import S3Server
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
-
-__all__ = ["moto_endpoint", "s3_bucket", "s3_client"]
 
 pytestmark = pytest.mark.s3
 
@@ -30,7 +28,7 @@ IMPORT_PREFIX = "training-out/team-a/"
 
 @pytest.fixture
 def s3_app(
-    database_url: str, moto_endpoint: str, s3_bucket: str, admin_token: str
+    database_url: str, s3_server: S3Server, s3_bucket: str, admin_token: str
 ) -> Iterator[TestClient]:
     settings = Settings(
         database=DatabaseSettings(url=database_url),
@@ -38,9 +36,9 @@ def s3_app(
             backend="s3",
             bucket=s3_bucket,
             prefix="registry",
-            endpoint_url=moto_endpoint,
-            access_key_id="testing",
-            secret_access_key="testing",
+            endpoint_url=s3_server.endpoint,
+            access_key_id=s3_server.access_key_id,
+            secret_access_key=s3_server.secret_access_key,
             import_allowlist=[f"s3://{s3_bucket}/{IMPORT_PREFIX}"],
         ),
     )

@@ -1,5 +1,5 @@
 """The bytes served are the bytes pushed: a real server process on the local and the S3 backend
-(moto's server over HTTP on loopback), on the selected database dialect.
+(on each S3 server of tests/fixtures/s3.py: moto, SeaweedFS), on the selected database dialect.
 
 - Many parallel PUTs into one upload session: every PUT either lands (201) or is refused with
   409 ``upload_state_conflict``; no 201'd file silently disappears from the session; after the
@@ -45,13 +45,11 @@ from tests.factories.catalog import (
 )
 from tests.fixtures.app import bootstrap
 from tests.fixtures.peft import PEFT_FIXTURES
-from tests.fixtures.s3 import moto_endpoint, s3_bucket, s3_client
+from tests.fixtures.s3 import S3_SERVERS, S3Server, client_for, fresh_bucket
 from tests.fixtures.server import LiveServer, server_env, start_server, stop_server
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
-
-__all__ = ["moto_endpoint", "s3_bucket", "s3_client"]
 
 SRC = PEFT_FIXTURES / "adapters" / "gpt2-lora-r4-cattn"
 ROUNDS = 3
@@ -68,32 +66,35 @@ JSON_EXTRAS = (
 TEXT_EXTRAS = ("README.md", "chat_template.jinja", "merges.txt")
 
 
-@pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.s3)])
+@pytest.fixture(
+    params=["local", *(pytest.param(name, marks=pytest.mark.s3) for name in S3_SERVERS)]
+)
 def server(
     request: pytest.FixtureRequest,
     database_url: str,
     tmp_path: Path,
 ) -> Iterator[LiveServer]:
-    """A uvicorn process on this worker's database, on the local or the S3 backend."""
+    """A uvicorn process on this worker's database, on the local backend or the S3 backend on
+    one S3 server (``moto``, ``seaweedfs``)."""
     if request.param == "local":
         yield request.getfixturevalue("live_server")
         return
-    endpoint: str = request.getfixturevalue("moto_endpoint")
-    bucket: str = request.getfixturevalue("s3_bucket")
-    env = server_env(database_url, tmp_path / "artifacts", REGISTRY_CONTROLLER__ENABLED="false")
-    env.update(
-        REGISTRY_STORAGE__BACKEND="s3",
-        REGISTRY_STORAGE__BUCKET=bucket,
-        REGISTRY_STORAGE__PREFIX="registry",
-        REGISTRY_STORAGE__ENDPOINT_URL=endpoint,
-        REGISTRY_STORAGE__ACCESS_KEY_ID="testing",
-        REGISTRY_STORAGE__SECRET_ACCESS_KEY="testing",
-    )
-    proc, url = start_server(env, tmp_path / "server.log")
-    try:
-        yield LiveServer(url=url, token=bootstrap(database_url, unique("s3")), env=env)
-    finally:
-        stop_server(proc)
+    s3: S3Server = request.getfixturevalue(f"{request.param}_s3_server")
+    with fresh_bucket(client_for(s3)) as bucket:
+        env = server_env(database_url, tmp_path / "artifacts", REGISTRY_CONTROLLER__ENABLED="false")
+        env.update(
+            REGISTRY_STORAGE__BACKEND="s3",
+            REGISTRY_STORAGE__BUCKET=bucket,
+            REGISTRY_STORAGE__PREFIX="registry",
+            REGISTRY_STORAGE__ENDPOINT_URL=s3.endpoint,
+            REGISTRY_STORAGE__ACCESS_KEY_ID=s3.access_key_id,
+            REGISTRY_STORAGE__SECRET_ACCESS_KEY=s3.secret_access_key,
+        )
+        proc, url = start_server(env, tmp_path / "server.log")
+        try:
+            yield LiveServer(url=url, token=bootstrap(database_url, unique("s3")), env=env)
+        finally:
+            stop_server(proc)
 
 
 def _client(server: LiveServer) -> httpx.Client:
@@ -207,8 +208,8 @@ def _plant(server: LiveServer, s3_client: S3Client | None, hex_digest: str, data
 def test_damaged_blob_of_the_right_size_is_not_reused(
     server: LiveServer, request: pytest.FixtureRequest
 ) -> None:
-    on_s3 = server.env["REGISTRY_STORAGE__BACKEND"] == "s3"
-    s3 = request.getfixturevalue("s3_client") if on_s3 else None
+    leg = request.node.callspec.params["server"]
+    s3 = client_for(request.getfixturevalue(f"{leg}_s3_server")) if leg != "local" else None
     ns, base = _setup(server)
     readme = f"# honest adapter {unique()}\n".encode()
     digest = sha256_hex(readme)

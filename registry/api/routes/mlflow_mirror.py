@@ -7,6 +7,7 @@ from fastapi import Response, status
 from registry.api.deps import ActorDep, SessionDep, SettingsDep, WriteDep
 from registry.api.params import DeploymentPath
 from registry.api.routes._common import authenticated_router, responses
+from registry.deployments import service as deployments
 from registry.deployments.models import Deployment
 from registry.errors import (
     DeploymentNotFound,
@@ -55,7 +56,9 @@ def put_mirror(
     """Bind the deployment to a registered model of an allow-listed MLflow server: the mirror
     worker keeps its aliases (stable, candidate) and tags in step with the revisions. Needs
     the permission that moves the deployment's traffic (``rollout``)."""
-    service.check_may_bind(ctx.session, actor=ctx.actor, name=name)
+    # Authorized first: a caller who may not move this deployment's traffic learns nothing of
+    # the MLflow allow-list (404 / 403 before mlflow_server_not_allowed).
+    deployments.get_deployment(ctx.session, actor=ctx.actor, name=name, action="rollout")
     server = allowed_server(settings.mlflow, body.tracking_server)
     spec = service.BindingSpec(
         tracking_server=server,

@@ -12,7 +12,7 @@ from registry.api.deps import ActorDep, SessionDep, SettingsDep, WriteDep
 from registry.api.pagination import Page, decode_time_token, decode_token, page_of, time_key
 from registry.api.routes._common import PageDep, authenticated_router, responses
 from registry.events import service as webhooks
-from registry.events.models import WebhookSubscription
+from registry.events.models import DeliveryStatus, WebhookSubscription
 from registry.events.schemas import (
     DeliveryRead,
     SecretRotate,
@@ -121,7 +121,7 @@ def list_deliveries(
     actor: ActorDep,
     session: SessionDep,
     page: PageDep,
-    status_filter: Annotated[str | None, Query(alias="status", max_length=16)] = None,
+    status_filter: Annotated[DeliveryStatus | None, Query(alias="status")] = None,
 ) -> Page[DeliveryRead]:
     """The webhook's deliveries, newest event first (``status``: only those)."""
     token = decode_token(page.token, arity=1, types=(int,))
@@ -129,11 +129,10 @@ def list_deliveries(
         session,
         actor=actor,
         sub_id=webhook_id,
+        status=status_filter,
         before_seq=token[0] if token else None,
         limit=page.fetch,
     )
-    if status_filter is not None:
-        rows = [r for r in rows if r.status == status_filter]
     return page_of(rows, page.limit, DeliveryRead.model_validate, key=lambda d: [d.audit_seq])
 
 

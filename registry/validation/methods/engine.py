@@ -86,6 +86,8 @@ class _Shapes:
     def __init__(self, env: Mapping[str, int], from_base: frozenset[str]) -> None:
         self.env = dict(env)
         self.from_base = from_base
+        #: A dimension was left unchecked for a name not yet known (a second pass may check it).
+        self.skipped = False
 
     def check(self, role: Role, info: TensorInfo, module: str, base: Mapping[str, Any]) -> None:
         dims = role.dims
@@ -108,7 +110,8 @@ class _Shapes:
             return
         expected = dim.value(self.env)
         if expected is None:
-            return  # needs a name only a base could give
+            self.skipped = dim.expr is not None
+            return  # needs a name not bound yet, or only a base could give
         ok = actual >= expected if dim.at_least else actual == expected
         if not ok:
             base = bool(dim.names & self.from_base)
@@ -208,8 +211,13 @@ def check_method(
         )
         shapes = _module_shapes(cfg, base, weights, module, module_ints(cfg, method, module, ints))
         base_shapes = _whole_shapes(base, weights, module)
-        for _ in range(2):  # again: dims (and derived names) that needed a name a tensor bound
-            shapes.from_base = add_derived(method, shapes.env, shapes.from_base, numbers)
+        shapes.from_base = add_derived(method, shapes.env, shapes.from_base, numbers)
+        underived = not method.derived.keys() <= shapes.env.keys()
+        for again in (False, True):  # again: dims and derived names that needed a later tensor
+            if again and not (shapes.skipped or underived):
+                break
+            if again:
+                shapes.from_base = add_derived(method, shapes.env, shapes.from_base, numbers)
             for role in roles:
                 info = group.parts.get(role.suffix)
                 if info is not None:

@@ -58,11 +58,29 @@ def count_of(count: str, env: Mapping[str, float]) -> int | None:
     return evaluate(expr, env) if expr_names(expr) <= env.keys() else None
 
 
+#: Expanded tables by (the table's identity, the counts): expanding re-validates the whole table
+#: (``Method.__post_init__``), too slow to repeat per upload. Tables live as long as the process.
+#: Each entry keeps its source table too, so an identity is never reused while it is a key.
+_EXPANDED: dict[tuple[int, tuple[tuple[str, int | None], ...]], tuple[Method, Method]] = {}
+_EXPANDED_MAX = 512
+
+
 def expand_counts(method: Method, env: Mapping[str, float]) -> Method:
     """``method`` with each counted role replaced by its count of roles numbered from 0; a role
     whose count needs a name ``env`` lacks (``modules``, before the layout) stays counted."""
-    if not any(role.count for role in (*method.roles, *method.shared)):
+    counted = [role.count for role in (*method.roles, *method.shared) if role.count]
+    if not counted:
         return method
+    key = (id(method), tuple((c, count_of(c, env)) for c in counted))
+    cached = _EXPANDED.get(key)
+    if cached is None or cached[0] is not method:
+        if len(_EXPANDED) >= _EXPANDED_MAX:
+            _EXPANDED.clear()
+        cached = _EXPANDED[key] = (method, _expand(method, env))
+    return cached[1]
+
+
+def _expand(method: Method, env: Mapping[str, float]) -> Method:
 
     def expand(roles: tuple[Role, ...]) -> tuple[Role, ...]:
         out: list[Role] = []

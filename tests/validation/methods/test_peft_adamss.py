@@ -40,7 +40,7 @@ def test_adamss_validates(adamss: Path, llama: Path) -> None:
     assert report.tensor_count == 4 * (1 + 2 * 3)
 
 
-def test_adamss_bias_column_and_more_subspaces_than_rows(tmp_path: Path) -> None:
+def test_adamss_bias_column_and_dynamic_rank(tmp_path: Path) -> None:
     # With a bias peft decomposes [W | b]: adamss_newB is [min(r, out, in + 1), in + 1].
     base = tiny_llama(tmp_path, attention_bias=True, name="biased")
     config = peft.AdamssConfig(r=64, num_subspaces=4, subspace_rank=3, target_modules=["k_proj"])
