@@ -39,7 +39,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.orm import Session
 
-from registry.audit import canonical, chain, keyring, keys, service, syndrome
+from registry.audit import canonical, chain, checkpoint_events, keyring, keys, service, syndrome
 from registry.audit.keyring import KeyWindow
 from registry.audit.models import GENESIS_HASH
 from registry.audit.repository import AuditRepository
@@ -194,6 +194,25 @@ def sign_checkpoint(
     )
 
 
+def summary(checkpoint: Checkpoint) -> dict[str, object]:  # its audit event's ``after``
+    return {
+        "seq": checkpoint.seq,
+        "hash": checkpoint.hash,
+        "key_id": checkpoint.key_id,
+        "at": checkpoint.at.isoformat(),
+        "name": checkpoint_name(checkpoint.seq),
+    }
+
+
+def stored(store: ArtifactStore, seq: int) -> bool:
+    """Whether a checkpoint of ``seq`` is in the store already (made by another replica)."""
+    try:
+        store.get_object(checkpoint_name(seq))
+    except BlobNotFound:
+        return False
+    return True
+
+
 def latest_checkpoint(store: ArtifactStore) -> Checkpoint | None:
     """The stored checkpoint with the highest seq (None if there is none)."""
     names = store.list_objects(CHECKPOINT_PREFIX)
@@ -293,8 +312,8 @@ class Checkpointer:
 
     Each round opens its own unit of work on ``sessions.read``: export only reads the database,
     and on SQLite a write session (``BEGIN IMMEDIATE``) would hold the database's write lock
-    across the object-store PUT. Errors are logged and the thread carries on; :meth:`stop`
-    ends it within one round.
+    across the object-store PUT; a new checkpoint's audit event follows in a short write of its
+    own. Errors are logged and the thread carries on; :meth:`stop` ends it within one round.
     """
 
     def __init__(
@@ -330,9 +349,18 @@ class Checkpointer:
                 self._last, self._loaded = found, True
                 self._changed.notify_all()
         with unit_of_work(self._sessions.read) as session:
-            if self._last is not None and service.head(session).seq == self._last.seq:
+            head = service.head(session).seq
+            if self._last is not None and (
+                head == self._last.seq
+                or checkpoint_events.only_its_own_event(session, self._last.seq, head)
+            ):
                 return None
+            new = not stored(self._store, head)
             checkpoint = export_checkpoint(session, self._store, self._key, previous=self._last)
+        if checkpoint is not None and new:
+            # Its own short write: the export above held no write lock while it hashed.
+            with unit_of_work(self._sessions.write) as session:
+                checkpoint_events.record(session, summary(checkpoint))
         if checkpoint is not None:
             with self._changed:
                 self._last = checkpoint

@@ -23,6 +23,7 @@ EVENT_TYPES: tuple[str, ...] = (
     "rollout.stepped",
     "rollout.completed",
     "rollout.rolled_back",
+    "audit.checkpoint_created",
 )
 
 _BY_ACTION: Mapping[str, str] = {
@@ -32,6 +33,7 @@ _BY_ACTION: Mapping[str, str] = {
     "promotion.gates_overridden": "promotion.overridden",
     "promotion.approve": "promotion.approved",
     "promotion.rejected": "promotion.rejected",
+    "audit.checkpoint": "audit.checkpoint_created",
 }
 
 _ROLLBACKS = frozenset({"manual_rollback", "automatic_rollback"})

@@ -13,7 +13,7 @@ import uuid
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from registry.access.actor import Actor, adapter_resource
+from registry.access.actor import Actor, adapter_resource, audit_resource
 from registry.access.subjects import load_actor
 from registry.auth.principal import AuthenticatedPrincipal
 from registry.auth.service import current_attributes
@@ -98,4 +98,6 @@ def may_read(session: Session, actor: Actor, resource: str) -> bool:
         except (ValueError, PromotionNotFound, RegistryError):
             return False
         return True
+    if kind == "audit-checkpoint":  # registry-wide: those who may read the audit log
+        return actor.decide("read_audit", audit_resource()).allowed
     return False

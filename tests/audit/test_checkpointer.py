@@ -11,6 +11,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Engine
 
+from registry.audit import service as audit_service
 from registry.audit.checkpoints import CHECKPOINT_PREFIX, Checkpointer, checkpoint_name
 from registry.audit.verify import verify
 from registry.db.session import Sessions, unit_of_work
@@ -53,14 +54,16 @@ def test_thread_exports_as_the_head_moves_and_stops(
     try:
         assert checkpointer.running
         assert checkpointer.wait_for(3, timeout_s=WAIT_S)
+        # seq 4 is the checkpoint's own audit event: alone, it is no reason for another one.
         append_events(sessions, 2, start=4)
-        assert checkpointer.wait_for(5, timeout_s=WAIT_S)
+        assert checkpointer.wait_for(6, timeout_s=WAIT_S)
     finally:
         checkpointer.stop(timeout_s=WAIT_S)
 
     assert not checkpointer.running
     names = store.list_objects(CHECKPOINT_PREFIX)
-    assert {checkpoint_name(3), checkpoint_name(5)} <= set(names)
+    assert {checkpoint_name(3), checkpoint_name(6)} <= set(names)
+    assert checkpoint_name(4) not in names
     with unit_of_work(sessions.read) as session:
         result = verify(session, store, public_keys=[signing_key.public_key()])
     assert result.ok
@@ -139,3 +142,34 @@ def test_resumes_from_the_stored_checkpoint_and_checks_the_stretch(
     assert restarted.last is not None
     assert restarted.last.seq == 2
     assert store.list_objects(CHECKPOINT_PREFIX) == [checkpoint_name(2)]
+
+
+def test_each_new_checkpoint_is_an_audit_event_and_its_event_alone_makes_none(
+    sessions: Sessions, store: LocalArtifactStore, signing_key: Ed25519PrivateKey
+) -> None:
+    append_events(sessions, 2)
+    checkpointer = Checkpointer(sessions, store, signing_key, interval_s=INTERVAL_S)
+    first = checkpointer.run_once()
+    assert first is not None
+    assert first.seq == 2
+    assert checkpointer.run_once() is None  # the head moved only by the checkpoint's event
+    with unit_of_work(sessions.read) as session:
+        events = audit_service.log(
+            session,
+            actor=None,
+            action="audit.checkpoint",
+            resource=None,
+            since=None,
+            until=None,
+            after_seq=None,
+            limit=10,
+        )
+        result = verify(session, store, public_keys=[signing_key.public_key()])
+    assert [(e.seq, e.resource, e.after["seq"], e.after["hash"]) for e in events] == [
+        (3, "audit-checkpoint:2", 2, first.hash)
+    ]
+    assert result.ok
+    append_events(sessions, 1, start=4)
+    second = checkpointer.run_once()
+    assert second is not None
+    assert second.seq == 4  # covers the first checkpoint's event too

@@ -38,6 +38,7 @@ class TestEventTypes:
             ("deployment.revision", {"reason": "automatic_rollback"}, "rollout.rolled_back"),
             ("deployment.revision", {"reason": "manual_rollback"}, "rollout.rolled_back"),
             ("deployment.revision", {"reason": "created"}, None),
+            ("audit.checkpoint", {"seq": 7}, "audit.checkpoint_created"),
             ("token.create", {}, None),
         ],
     )

@@ -34,16 +34,20 @@ class Clock:
         self.now += timedelta(seconds=seconds)
 
 
-def _subscribe(sessions: Sessions, url: str) -> uuid.UUID:
+def _subscribe(
+    sessions: Sessions,
+    url: str,
+    *,
+    role: Role = Role.admin,
+    types: tuple[str, ...] = ("version.registered",),
+) -> uuid.UUID:
     with unit_of_work(sessions.write) as session:
         owner = PrincipalRepository(session).add(
-            Principal(
-                name=f"owner-{uuid.uuid4().hex[:8]}", kind=PrincipalKind.human, role=Role.admin
-            )
+            Principal(name=f"owner-{uuid.uuid4().hex[:8]}", kind=PrincipalKind.human, role=role)
         )
         sub = WebhookSubscription(
             url=url,
-            event_types=["version.registered"],
+            event_types=list(types),
             owner_id=owner.id,
             secret="whsec_" + "A" * 43 + "=",
             enabled=True,
@@ -204,3 +208,26 @@ class TestSeveralSubscriptions:
             ]
             assert got == sorted(got)
             assert len(got) == 3
+
+
+class TestCheckpointEvents:
+    def test_a_checkpoint_reaches_those_who_may_read_the_audit_log(
+        self, sessions: Sessions, receiver: Receiver
+    ) -> None:
+        from registry.audit.checkpoint_events import record
+
+        worker = _worker(sessions, Clock())
+        types = ("audit.checkpoint_created",)
+        admin = _subscribe(sessions, receiver.url, types=types)
+        developer = _subscribe(sessions, receiver.url, role=Role.developer, types=types)
+        with unit_of_work(sessions.write) as session:
+            record(session, {"seq": 1, "hash": "ab" * 32, "key_id": "k", "at": "t", "name": "n"})
+        while worker.round():
+            pass
+        status = {r.subscription_id: r.status for r in _deliveries(sessions)}
+        assert status == {admin: DeliveryStatus.delivered, developer: DeliveryStatus.withheld}
+        [sent] = receiver.requests()
+        body = json.loads(sent["body"])
+        assert body["type"] == "audit.checkpoint_created"
+        assert body["data"]["resource"] == "audit-checkpoint:1"
+        assert body["data"]["details"]["hash"] == "ab" * 32

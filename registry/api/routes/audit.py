@@ -14,8 +14,9 @@ from registry.api.deps import ActorDep, SessionDep, StoreDep, get_principal
 from registry.api.pagination import Page, decode_token, page_of
 from registry.api.params import Rfc3339
 from registry.api.routes._common import PageDep, authenticated_router, responses
+from registry.audit import checkpoint_events
 from registry.audit import service as audit
-from registry.audit.checkpoints import export_checkpoint
+from registry.audit.checkpoints import export_checkpoint, stored, summary
 from registry.audit.schemas import AuditEventRead, AuditVerifyRead, CheckpointRead
 from registry.audit.verify import verify
 from registry.auth.principal import AuthenticatedPrincipal
@@ -124,9 +125,12 @@ def checkpoint(
 ) -> CheckpointRead | None:
     """Export a signed checkpoint of the current head to the artifact store now."""
     actor.require("read_audit", audit_resource())
+    new = not stored(store, audit.head(session).seq)
     made = export_checkpoint(session, store, request.app.state.audit_key)
     if made is None:
         return None
+    if new:
+        checkpoint_events.record(session, summary(made), actor=actor.name)
     return CheckpointRead(seq=made.seq, hash=made.hash, at=made.at, key_id=made.key_id)
 
 
