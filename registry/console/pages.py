@@ -29,6 +29,7 @@ from registry.console.timeline import timeline
 from registry.console.web import (
     Page,
     check_csrf,
+    check_origin,
     error_page,
     form,
     page,
@@ -86,6 +87,7 @@ async def sign_in(request: Request) -> Response:
     behind TLS, no longer than the token lives)."""
     fields = await form(request)
     try:
+        check_origin(request)
         with request_unit(request, write=True) as session:
             key, expires = sessions.sign_in(
                 session,

@@ -24,7 +24,7 @@ from registry.access.subjects import load_actor
 from registry.api.deps import request_unit
 from registry.console import sessions
 from registry.console.sessions import COOKIE, SignedIn
-from registry.errors import CsrfFailed, RegistryError, Unauthenticated
+from registry.errors import BadRequest, CsrfFailed, RegistryError, Unauthenticated
 
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -119,19 +119,27 @@ def page(request: Request, *, write: bool = False) -> Iterator[Page]:
 async def form(request: Request) -> dict[str, str]:
     """An urlencoded form (its size was bounded by the request guard), first value per field."""
     body = (await request.body()).decode("utf-8", errors="replace")
-    pairs = urllib.parse.parse_qsl(body, max_num_fields=MAX_FORM_FIELDS)
+    try:
+        pairs = urllib.parse.parse_qsl(body, max_num_fields=MAX_FORM_FIELDS)
+    except ValueError:
+        raise BadRequest("too many form fields", context={"limit": MAX_FORM_FIELDS}) from None
     fields: dict[str, str] = {}
     for key, value in pairs:
         fields.setdefault(key, value)
     return fields
 
 
-def check_csrf(request: Request, fields: Mapping[str, str]) -> None:
-    """Refuse a form without this session's CSRF token, or posted from another origin."""
+def check_origin(request: Request) -> None:
+    """Refuse a form posted from another origin (sign-in included: no login CSRF)."""
     origin = request.headers.get("origin")
     host = request.headers.get("host", "")
     if origin is not None and urllib.parse.urlsplit(origin).netloc != host:
         raise CsrfFailed("the form was posted from another origin")
+
+
+def check_csrf(request: Request, fields: Mapping[str, str]) -> None:
+    """Refuse a form without this session's CSRF token, or posted from another origin."""
+    check_origin(request)
     if not sessions.csrf_ok(request.cookies.get(COOKIE) or "", fields.get("csrf")):
         raise CsrfFailed("the form's CSRF token is missing or wrong; reload the page")
 

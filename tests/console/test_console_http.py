@@ -237,3 +237,19 @@ def test_audit_filters_by_time_and_refuses_a_time_without_zone(
     )
     refused = viewer.get("/console/audit/verify")
     assert (refused.status_code, error_code(refused)) == (403, "policy_denied")
+
+
+def test_sign_in_from_another_origin_and_oversized_forms_are_refused(
+    live_server: LiveServer,
+) -> None:
+    with httpx.Client(base_url=live_server.url, timeout=30) as anon:
+        login_csrf = anon.post(
+            "/console/sign-in",
+            data={"token": live_server.token},
+            headers={"Origin": "https://evil.example"},
+        )
+        assert login_csrf.status_code == 403
+        assert COOKIE not in login_csrf.cookies
+        many = anon.post("/console/sign-in", content="&".join(f"f{n}=1" for n in range(40)))
+        assert many.status_code == 400
+        assert many.json()["error"] == "bad_request"
