@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -34,9 +36,10 @@ def walkthrough() -> str:
     return "\n".join(readme_block(m) for m in blocks)
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[tuple[str, str]]:
-    url = new_database_url(tmp_path, "registry_readme")
+@contextlib.contextmanager
+def readme_registry(tmp_path: Path, db_name: str) -> Iterator[tuple[str, str]]:
+    """A server process on a fresh migrated database: (its URL, an admin token)."""
+    url = new_database_url(tmp_path, db_name)
     try:
         migrate.upgrade(url)
         proc, base_url = start_server(server_env(url, tmp_path / "artifacts"), tmp_path / "log")
@@ -48,19 +51,23 @@ def server(tmp_path: Path) -> Iterator[tuple[str, str]]:
         drop_database(url)
 
 
-def test_readme_walkthrough_runs_as_written(server: tuple[str, str], tmp_path: Path) -> None:
-    url, token = server
-    script = walkthrough()
+def run_as_written(
+    script: str, url: str, token: str, tmp_path: Path
+) -> subprocess.CompletedProcess[str]:
+    """Run README blocks in bash against ``url`` as a reader would, from a checkout's layout:
+    <work>/repo (cwd, with .venv) next to <work>/shared (the peft fixtures)."""
     script = re.sub(r"export REGISTRY_URL=\S+", f"export REGISTRY_URL={url}", script)
     script = re.sub(r"export REGISTRY_TOKEN=\S+", f"export REGISTRY_TOKEN={token}", script)
-    # Same relative layout as a checkout: <work>/repo (cwd, with .venv) next to <work>/shared.
     work = tmp_path / "work"
     (work / "repo").mkdir(parents=True)
-    (work / "repo" / ".venv").symlink_to(ROOT / ".venv")
+    # The checkout's venv (a worktree without one: the running interpreter's).
+    venv = ROOT / ".venv" if (ROOT / ".venv").exists() else Path(sys.prefix)
+    (work / "repo" / ".venv").symlink_to(venv)
     (work / "shared" / "fixtures").mkdir(parents=True)
     (work / "shared" / "fixtures" / "peft").symlink_to(PEFT_FIXTURES)
     env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
-    done = subprocess.run(
+    env["PYTHONPATH"] = str(ROOT)  # this checkout's registry, whatever the venv points at
+    return subprocess.run(
         ["bash", "-euo", "pipefail", "-c", script],
         cwd=work / "repo",
         env=env,
@@ -69,6 +76,18 @@ def test_readme_walkthrough_runs_as_written(server: tuple[str, str], tmp_path: P
         timeout=300,
         check=False,
     )
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[str, str]]:
+    with readme_registry(tmp_path, "registry_readme") as found:
+        yield found
+
+
+def test_readme_walkthrough_runs_as_written(server: tuple[str, str], tmp_path: Path) -> None:
+    url, token = server
+    done = run_as_written(walkthrough(), url, token, tmp_path)
+    work = tmp_path / "work"
     assert done.returncode == 0, done.stdout + done.stderr
     assert "refused with exit code 6" in done.stdout
     # Adapter maths: a composition registered with its lineage, another only written.
