@@ -9,27 +9,16 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-import registry.client
 from registry.cli import app
 from tests.factories.catalog import create_namespace
+from tests.fixtures.app import cli_on_app
 from tests.mlflow_import.conftest import MlflowServer
 
 
 @pytest.fixture
 def cli(monkeypatch: pytest.MonkeyPatch, mlflow_client: TestClient, admin_token: str) -> CliRunner:
     """Every ``RegistryClient`` the CLI builds talks to the test app."""
-    transport = mlflow_client._transport
-
-    class AppClient(registry.client.RegistryClient):
-        def __init__(self, base_url: str, token: str | None = None, **_kwargs: Any) -> None:
-            super().__init__(
-                "http://testserver", token, 30.0, transport=transport, sleep=lambda _s: None
-            )
-
-    monkeypatch.setattr(registry.client, "RegistryClient", AppClient)
-    monkeypatch.setenv("REGISTRY_URL", "http://testserver")
-    monkeypatch.setenv("REGISTRY_TOKEN", admin_token)
-    return CliRunner()
+    return cli_on_app(monkeypatch, mlflow_client, admin_token)
 
 
 def _run(cli: CliRunner, *args: str) -> tuple[int, dict[str, Any]]:
