@@ -63,6 +63,12 @@ def _rfc3339(value: object) -> object:
 
 Rfc3339 = Annotated[datetime, BeforeValidator(_rfc3339)]
 
+
+def is_rfc3339(value: str) -> bool:
+    """Whether ``value`` is a date-time as ``Rfc3339`` takes it (forms outside a query model)."""
+    return _RFC3339.fullmatch(value) is not None
+
+
 NamespacePath = Annotated[
     str, Path(description="Namespace name.", json_schema_extra=documented(refs.SIMPLE_NAME_PATTERN))
 ]

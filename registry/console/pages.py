@@ -17,9 +17,11 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import Response
+from pydantic import TypeAdapter
 
 from registry.access.actor import audit_resource
 from registry.api.deps import request_unit
+from registry.api.params import is_rfc3339
 from registry.audit import service as audit
 from registry.audit.verify import VerifyResult, verify
 from registry.console import sessions
@@ -44,6 +46,7 @@ from registry.traffic import moves
 from registry.traffic.served import served_at
 
 router = APIRouter(prefix="/console", include_in_schema=False)
+_DATETIME = TypeAdapter(datetime)
 _Text = Annotated[str | None, Query(max_length=300)]
 
 
@@ -280,15 +283,13 @@ def _verify(p: Page) -> VerifyResult:
 
 
 def _time(value: str, field: str = "at") -> datetime:
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise BadRequest(f"{field} must be an ISO 8601 time", context={"field": field}) from None
-    if parsed.tzinfo is None:
+    """A form's time, by the API's rule (RFC 3339 with a zone: ``Rfc3339``)."""
+    if not is_rfc3339(value):
         raise BadRequest(
-            f"{field} needs a time zone (e.g. 2026-12-05T10:00:00Z)", context={"field": field}
+            f"{field} must be an RFC 3339 time with a zone (e.g. 2026-12-05T10:00:00Z)",
+            context={"field": field},
         )
-    return parsed
+    return _DATETIME.validate_python(value)  # pydantic's reading, as for the API's query
 
 
 @router.get("/audit")
