@@ -300,7 +300,9 @@ def pull(
     Exit 8 (integrity_failure) when bytes do not match.
     """
     state = get_state(ctx)
-    with client(state) as api:
+    from registry.cli._progress import progress_bars
+
+    with client(state) as api, progress_bars(state, api):
         result = api.pull(ref, to, force=force, for_serving=for_serving, base_name=base_name)
     emit(
         state,

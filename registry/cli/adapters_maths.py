@@ -9,24 +9,26 @@ commands exit 2 with ``maths_unavailable`` before downloading anything.
 from __future__ import annotations
 
 import math
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from registry.cli._common import (
     base_dir_option,
+    client,
     flag,
     option_group,
     parse_adapter,
     parse_base,
-    reply,
 )
-from registry.cli._output import OutputOpt, State, get_state, render_record
+from registry.cli._output import OutputOpt, emit, get_state, render_record
+
+if TYPE_CHECKING:
+    from registry.client import RegistryClient
 
 #: Bounds of ``--from REF=WEIGHT`` (a compose coefficient, negative to subtract a task) and of
 #: ``--site REF=SAMPLES`` (a positive sample count).
@@ -79,20 +81,25 @@ def parse_weighted(value: str, hint: str, *, samples: bool = False) -> tuple[str
     return ref, float(parsed)
 
 
-def progress_bar(state: State, label: str) -> Callable[[int, int], None] | None:
-    """A progress bar on stderr when stderr is a terminal (none with ``--output json``)."""
-    if state.json or not sys.stderr.isatty():
-        return None
+#: ``progress(done, total)`` of a computation, or None to draw nothing.
+Counter = Callable[[int, int], None] | None
 
-    def draw(done: int, total: int) -> None:
-        width = 30
-        filled = width * done // total if total > 0 else width
-        sys.stderr.write(f"\r{label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
-        if done >= total:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
 
-    return draw
+def with_progress(
+    ctx: typer.Context,
+    label: str,
+    unit: str,
+    call: Callable[[RegistryClient, Counter], Any],
+    text: Callable[[Any], str],
+) -> None:
+    """Run ``call(api, progress)`` and print its answer like :func:`reply`; on a terminal,
+    every download and upload draws a bar with bytes/s and the computation one of ``unit``."""
+    from registry.cli._progress import progress_bars
+
+    state = get_state(ctx)
+    with client(state) as api, progress_bars(state, api) as bars:
+        answer = call(api, None if bars is None else bars.counter(label, unit))
+    emit(state, answer, lambda: text(answer))
 
 
 ToOpt = Annotated[
@@ -161,11 +168,12 @@ def compose(
     context.reason), 3 (not allowed: nothing registered), 2 (maths_unavailable: no torch).
     """
     destination.check()
-    state = get_state(ctx)
     pairs = [parse_weighted(v, "--from") for v in inputs]
-    reply(
+    with_progress(
         ctx,
-        lambda api: api.compose(
+        "compose",
+        "modules",
+        lambda api, progress: api.compose(
             destination.adapter,
             pairs,
             method=method,
@@ -174,7 +182,7 @@ def compose(
             seed=seed,
             majority_sign_method=majority_sign.value,
             to=destination.to,
-            progress=progress_bar(state, "compose"),
+            progress=progress,
         ),
         _result_text,
     )
@@ -203,18 +211,19 @@ def aggregate(
     JSON: as compose. Exit 6 (incompatible_adapters), 3, 2 (maths_unavailable).
     """
     destination.check()
-    state = get_state(ctx)
     pairs = [parse_weighted(v, "--site", samples=True) for v in sites]
-    reply(
+    with_progress(
         ctx,
-        lambda api: api.aggregate(
+        "aggregate",
+        "modules",
+        lambda api, progress: api.aggregate(
             destination.adapter,
             pairs,
             method=method.value,
             robust=robust.value,
             max_rank=max_rank,
             to=destination.to,
-            progress=progress_bar(state, "aggregate"),
+            progress=progress,
         ),
         _result_text,
     )
@@ -249,17 +258,18 @@ def merge(
         )
     if register_as is not None:
         parse_base(f"{register_as}@{revision}", "--register-as")
-    state = get_state(ctx)
-    reply(
+    with_progress(
         ctx,
-        lambda api: api.merge(
+        "merge",
+        "tensors",
+        lambda api, progress: api.merge(
             ref,
             to,
             base_dir=base_dir,
             dtype=dtype.value,
             register_as=register_as,
             revision=revision,
-            progress=progress_bar(state, "merge"),
+            progress=progress,
         ),
         lambda r: (
             f"merged into {r['dir']}"

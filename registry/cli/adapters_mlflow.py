@@ -76,7 +76,11 @@ def import_(
     parse_base(base)
     if not source_uri.startswith(_URI_PREFIXES):
         raise typer.BadParameter("expected runs:/... or models:/...", param_hint="--from-mlflow")
-    with client(state) as api:
+    from registry.cli._progress import progress_bars
+
+    with client(state) as api, progress_bars(state, api) as bars:
+        if bars is not None:
+            bars.spinner("import from MLflow (the server fetches and validates the files)")
         result = api.import_from_mlflow(
             namespace,
             name,

@@ -158,7 +158,9 @@ def push(
     files = dir_files(directory)
     if not files:
         exit_with_error(state, "usage", f"{directory} holds no files", {"dir": str(directory)})
-    with client(state) as api:
+    from registry.cli._progress import progress_bars
+
+    with client(state) as api, progress_bars(state, api):
         version = api.push(namespace, name, files, body)
     emit(state, version, lambda: _pushed(version))
 

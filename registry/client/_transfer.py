@@ -15,11 +15,13 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import httpx
 
 from registry.client._endpoints import _Endpoints
 from registry.client._errors import JSON, ClientError
+from registry.client._progress import TransferProgress, counted
 from registry.client._refs import (
     CHUNK_BYTES,
     file_mode,
@@ -47,6 +49,9 @@ class _Retry(Exception):
 class _Transfers(_Endpoints):
     """Upload sessions, ``push``, streamed verified downloads and ``pull``."""
 
+    #: Told the bytes of every streamed upload and download (the CLI's progress bars).
+    progress: TransferProgress | None = None
+
     # --- uploads ---------------------------------------------------------------------------
 
     def create_upload(
@@ -69,7 +74,9 @@ class _Transfers(_Endpoints):
         result: JSON = self._json(
             "PUT",
             f"/api/v1/uploads/{seg(upload_id)}/files/{seg(name or path.name)}",
-            content=lambda: read_file_chunks(path),
+            content=lambda: counted(
+                read_file_chunks(path), self.progress, f"upload {name or path.name}", size
+            ),
             headers={
                 "X-Content-Digest": f"sha256:{digest_hex}",
                 "Content-Type": "application/octet-stream",
@@ -186,7 +193,14 @@ class _Transfers(_Endpoints):
                 if self._retryable(response):
                     raise _Retry(response)
                 raise self._error(response)
-            for chunk in response.iter_bytes(CHUNK_BYTES):
+            size = response.headers.get("Content-Length")
+            chunks = counted(
+                response.iter_bytes(CHUNK_BYTES),
+                self.progress,
+                "download " + unquote(url.rsplit("/", 1)[-1]),
+                int(size) if size is not None and size.isdigit() else None,
+            )
+            for chunk in chunks:
                 hasher.update(chunk)
                 out.write(chunk)
             out.flush()

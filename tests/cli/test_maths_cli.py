@@ -4,7 +4,6 @@ with its lineage and audit event, ``--to DIR`` without registering, refusals (po
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import shutil
@@ -19,8 +18,7 @@ import typer
 from typer.testing import CliRunner
 
 from registry.cli import app
-from registry.cli._output import State
-from registry.cli.adapters_maths import parse_weighted, progress_bar
+from registry.cli.adapters_maths import parse_weighted
 from tests.cli.test_cli_e2e import cli
 from tests.factories.catalog import unique
 from tests.fixtures.peft import PEFT_FIXTURES
@@ -297,20 +295,6 @@ def test_without_torch_the_commands_say_so(tmp_path: Path) -> None:
         assert done.returncode == 2, done.stdout + done.stderr
         assert '"error": "maths_unavailable"' in done.stdout
     assert not (tmp_path / "m").exists()
-
-
-def test_progress_bar_only_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
-    stderr = io.StringIO()
-    monkeypatch.setattr(sys, "stderr", stderr)
-    assert progress_bar(State(), "compose") is None  # not a terminal
-    monkeypatch.setattr(stderr, "isatty", lambda: True, raising=False)
-    assert progress_bar(State(output="json"), "compose") is None  # type: ignore[arg-type]
-    draw = progress_bar(State(), "compose")
-    assert draw is not None
-    draw(1, 4)
-    draw(4, 4)
-    assert "compose [#######" in stderr.getvalue()
-    assert stderr.getvalue().endswith("4/4\n")
 
 
 class TestBaseCheckpoints:
