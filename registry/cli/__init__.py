@@ -33,6 +33,7 @@ from registry.cli import (
     tokens,
     webhooks,
 )
+from registry.cli._lazy import LazyGroups, plain_options, root_command
 from registry.cli._output import (
     EXIT_UNEXPECTED,
     OutputFormat,
@@ -86,7 +87,34 @@ def handle_exception(ctx: typer.Context, exc: Exception) -> NoReturn:
 
 
 class RegistryGroup(TyperGroup):
-    """Root group: every error escaping a command leaves through ``exit_with_error``."""
+    """Root group: every error escaping a command leaves through ``exit_with_error``.
+
+    Built by :func:`registry.cli._lazy.root_command` (``main``), its command groups are built
+    on first use (``lazy``); built by typer (tests), it holds them all."""
+
+    lazy: LazyGroups | None = None
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if self.lazy is not None and not self.lazy.listing and cmd_name in self.lazy.infos:
+            built = self.lazy.build(ctx, cmd_name)
+            if built is not None:
+                self.commands[cmd_name] = built  # replaces the stub, in its place
+        return super().get_command(ctx, cmd_name)
+
+    def get_help_option(self, ctx: Any) -> Any:
+        option = super().get_help_option(ctx)
+        if self.lazy is not None and option is not None:
+            plain_options([option])
+        return option
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        if self.lazy is None:
+            return super().format_commands(ctx, formatter)
+        self.lazy.listing = True
+        try:
+            super().format_commands(ctx, formatter)
+        finally:
+            self.lazy.listing = False
 
     # ``ctx`` is typer's vendored click Context (not a public name, hence Any).
     def invoke(self, ctx: Any) -> Any:
@@ -158,7 +186,7 @@ app.add_typer(webhooks.app, name="webhooks")
 def main(argv: Sequence[str] | None = None) -> None:
     """Console-script entry point (``adapter-registry``, ``python -m registry``)."""
     args = list(sys.argv[1:] if argv is None else argv)
-    command = typer.main.get_command(app)
+    command = root_command(app, RegistryGroup)
     try:
         result = command.main(args=args, prog_name="adapter-registry", standalone_mode=False)
     except typer.TyperException as exc:  # usage errors (exit 2), help on a bare group
