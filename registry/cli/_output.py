@@ -39,6 +39,7 @@ EXIT_CODES: Mapping[str, int] = {
     "maths_unavailable": EXIT_USAGE,
     # 3 denied / unauthenticated
     "unauthenticated": EXIT_DENIED,
+    "oidc_sign_in_failed": EXIT_DENIED,
     "permission_denied": EXIT_DENIED,
     "uri_not_allowed": EXIT_DENIED,
     "mlflow_server_not_allowed": EXIT_DENIED,

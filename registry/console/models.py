@@ -1,12 +1,11 @@
-"""Console sessions (a signed-in browser, bound to the API token it signed in with) and the
-OpenID Connect logins linked to principals."""
+"""Console sessions: a signed-in browser, bound to the API token it signed in with."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, Uuid
+from sqlalchemy import ForeignKey, Index, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from registry.db.base import Base, CreatedAtMixin, IdMixin
@@ -29,21 +28,3 @@ class ConsoleSession(IdMixin, CreatedAtMixin, Base):
     )
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
-
-
-class ConsoleLogin(IdMixin, CreatedAtMixin, Base):
-    """A person at an OpenID Connect issuer (``issuer`` + the configured subject claim's value)
-    who signs in to the console as ``principal_id``. Linked by an admin; never created by a
-    sign-in, so an issuer's users get no access they were not given."""
-
-    __tablename__ = "console_logins"
-    __table_args__ = (
-        UniqueConstraint("issuer", "subject", name="uq_console_logins_issuer_subject"),
-        Index("ix_console_logins_principal", "principal_id"),
-    )
-
-    principal_id: Mapped[uuid.UUID] = mapped_column(
-        Uuid, ForeignKey("principals.id", ondelete="CASCADE"), nullable=False
-    )
-    issuer: Mapped[str] = mapped_column(String(512), nullable=False)
-    subject: Mapped[str] = mapped_column(String(256), nullable=False)

@@ -19,12 +19,12 @@ from fastapi.responses import Response
 
 from registry.api.deps import request_unit
 from registry.console import sessions
-from registry.console.logins import principal_of_login
 from registry.console.oidc_login import COOKIE as LOGIN_COOKIE
 from registry.console.oidc_login import OidcLogin
 from registry.console.sessions import COOKIE
 from registry.console.web import redirect, render, safe_next
 from registry.errors import OidcSignInFailed, RegistryError
+from registry.principals.logins import principal_of_login
 
 router = APIRouter(prefix="/console/oidc", include_in_schema=False)
 _Param = Annotated[str | None, Query(max_length=4096)]

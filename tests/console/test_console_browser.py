@@ -10,9 +10,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from fastapi.testclient import TestClient
 from playwright.sync_api import Page, expect
 
 from tests.console.helpers import stable_and_pending
+from tests.console.oidc import SsoServer
+from tests.factories.catalog import unique
 from tests.factories.governance import make_principal, record_eval, request_promotion
 from tests.fixtures.governance import Team
 from tests.fixtures.server import LiveServer
@@ -241,3 +244,32 @@ def test_the_accessibility_check_sees_what_it_checks(page: Page) -> None:
     assert "unnamed control" in problems
     assert "heading H3 after h1" in problems
     assert "no lang" in problems
+
+
+def test_a_person_signs_in_through_the_identity_provider(
+    page: Page, sso_server: SsoServer, client: TestClient, shot: Shot
+) -> None:
+    """The whole OpenID Connect round trip in the browser: the SameSite=Lax sign-in cookie
+    reaches the callback after the provider's cross-site redirect, and the SameSite=Strict
+    session cookie is sent on the console page the callback continues to."""
+    who = make_principal(client, "approver")
+    subject = unique("person")
+    linked = client.post(
+        f"/api/v1/principals/{who.name}/logins",
+        json={"subject": subject, "issuer": sso_server.provider.url},
+    )
+    assert linked.status_code == 201, linked.text
+    page.goto(sso_server.url + "/console/deployments")
+    expect(page).to_have_url(re.compile(r"/console/sign-in\?next="))
+    _accessible(page)
+    shot(page, "sign-in")
+    page.locator("#token").focus()
+    page.keyboard.press("Tab")  # the token's button, then the single sign-on link
+    page.keyboard.press("Tab")
+    expect(page.locator("#sso")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(re.compile(re.escape(sso_server.provider.url) + "/oauth2/authorize"))
+    page.fill("input[name=sub]", subject)
+    page.click("button:has-text('Authorize')")
+    expect(page).to_have_url(sso_server.url + "/console/deployments")
+    expect(page.locator("header .who")).to_contain_text(who.name)

@@ -10,8 +10,6 @@ from fastapi import Query, Response, status
 from registry.api.deps import ActorDep, SessionDep, SettingsDep, WriteDep
 from registry.api.params import PrincipalPath
 from registry.api.routes._common import authenticated_router, responses
-from registry.console import logins
-from registry.console.schemas import LoginAdd, LoginList, LoginRead
 from registry.errors import (
     BadRequest,
     ConsoleLoginExists,
@@ -20,6 +18,8 @@ from registry.errors import (
     PolicyDenied,
     PrincipalNotFound,
 )
+from registry.principals import logins
+from registry.principals.login_schemas import LoginAdd, LoginList, LoginRead
 
 router = authenticated_router(prefix="/api/v1", tags=["principals"])
 

@@ -12,8 +12,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from registry.access.actor import Actor, registry_resource
-from registry.console.models import ConsoleLogin
 from registry.errors import BadRequest, ConsoleLoginExists, ConsoleLoginNotFound
+from registry.principals.models import ConsoleLogin
 from registry.principals.service import get_principal
 
 MAX_SUBJECT = 256
