@@ -1,6 +1,6 @@
 """Issue 17, end to end in a real browser: Chromium driven by Playwright against a server
 process. Sign-in, a blocked request's failing gate, four-eyes for the requester, a second
-person's approval starting the canary, "What served?" and the audit page agreeing with the API,
+person's approval starting the canary, "What served?" and the audit page agreeing with the CLI,
 a viewer without decision buttons, and a screenshot of every main page."""
 
 from __future__ import annotations
