@@ -13,6 +13,7 @@ from registry.jobs import models as job_models
 from registry.mlflow_import import models as mlflow_models
 from registry.mlflow_mirror import models as mirror_models
 from registry.oidc import models as oidc_models
+from registry.principals import models as principal_models
 from registry.promotions import models as promotion_models
 from registry.uploads import blob_index
 from registry.uploads import models as upload_models
@@ -33,6 +34,7 @@ __all__ = [
     "mirror_models",
     "mlflow_models",
     "oidc_models",
+    "principal_models",
     "promotion_models",
     "upload_models",
 ]

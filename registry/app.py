@@ -24,6 +24,7 @@ from registry.api.routes import (
     artifacts,
     audit,
     base_models,
+    console_logins,
     deployments,
     evaluations,
     health,
@@ -49,7 +50,9 @@ from registry.auth.cache import TokenCache
 from registry.catalog.base_models import ManifestCache
 from registry.console import api_docs as console_api_docs
 from registry.console import catalog_pages as console_catalog
+from registry.console import oidc_pages as console_oidc
 from registry.console import pages as console_pages
+from registry.console.oidc_login import OidcLogin
 from registry.console.sessions import guard_cookie
 from registry.db import migrate
 from registry.db.engine import make_engine
@@ -96,6 +99,15 @@ def _open_state(app: FastAPI, settings: Settings, engine: Engine) -> None:
     with unit_of_work(app.state.sessions.read) as session:
         app.state.policies.current(session)  # fail fast on a broken policy set
     app.state.oidc_verifier = make_verifier(settings.oidc)
+    app.state.console_oidc = (
+        OidcLogin(
+            settings.console_oidc,
+            app.state.oidc_verifier,
+            allow_insecure_loopback=settings.oidc.allow_insecure_loopback,
+        )
+        if settings.console_oidc.enabled
+        else None
+    )
     app.state.audit_key = load_or_create_signing_key(settings.audit.signing_key_path)
 
 
@@ -216,6 +228,8 @@ def _lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextMan
                 controller.stop()
                 app.state.routing.stop()
                 app.state.readiness.close()
+                if app.state.console_oidc is not None:
+                    app.state.console_oidc.close()
                 if checkpointer is not None:
                     checkpointer.stop()
         finally:
@@ -239,6 +253,7 @@ _ROUTE_MODULES = (
     artifacts,
     evaluations,
     principals,
+    console_logins,
     tokens,
     publishers,
     policies,
@@ -275,6 +290,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in _ROUTE_MODULES:
         app.include_router(module.router)
     app.include_router(console_pages.router)
+    app.include_router(console_oidc.router)
     app.include_router(console_api_docs.router)
     app.include_router(console_catalog.router)
     app.router.routes[:0] = serving.fast_routes()

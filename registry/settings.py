@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from registry.console_settings import ConsoleOidcSettings
 from registry.mlflow_settings import MlflowSettings
 from registry.webhook_settings import WebhookSettings
 
@@ -391,6 +392,7 @@ class Settings(BaseSettings):
     jobs: JobsSettings = Field(default_factory=JobsSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     mlflow: MlflowSettings = Field(default_factory=MlflowSettings)
+    console_oidc: ConsoleOidcSettings = Field(default_factory=ConsoleOidcSettings)
 
 
 @lru_cache(maxsize=1)

@@ -39,6 +39,7 @@ EXIT_CODES: Mapping[str, int] = {
     "maths_unavailable": EXIT_USAGE,
     # 3 denied / unauthenticated
     "unauthenticated": EXIT_DENIED,
+    "oidc_sign_in_failed": EXIT_DENIED,
     "permission_denied": EXIT_DENIED,
     "uri_not_allowed": EXIT_DENIED,
     "mlflow_server_not_allowed": EXIT_DENIED,
@@ -69,6 +70,7 @@ EXIT_CODES: Mapping[str, int] = {
     "mlflow_mirror_not_found": EXIT_NOT_FOUND,
     "webhook_not_found": EXIT_NOT_FOUND,
     "webhook_delivery_not_found": EXIT_NOT_FOUND,
+    "console_login_not_found": EXIT_NOT_FOUND,
     # 5 conflict / invalid transition
     "conflict": EXIT_CONFLICT,
     "admin_exists": EXIT_CONFLICT,
@@ -83,6 +85,7 @@ EXIT_CODES: Mapping[str, int] = {
     "target_not_empty": EXIT_CONFLICT,
     "principal_exists": EXIT_CONFLICT,
     "publisher_exists": EXIT_CONFLICT,
+    "console_login_exists": EXIT_CONFLICT,
     "deployment_exists": EXIT_CONFLICT,
     "gates_failed": EXIT_CONFLICT,
     "promotion_state_conflict": EXIT_CONFLICT,

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from registry.cli import principals_logins
 from registry.cli._common import command_group, flag, list_command, reply
 from registry.cli._output import OutputOpt
 
@@ -109,3 +110,6 @@ def grant(
             f"{updated['name']} is a member of {', '.join(updated['namespaces']) or '-'}"
         ),
     )
+
+
+app.add_typer(principals_logins.app, name="logins")

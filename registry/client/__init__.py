@@ -29,6 +29,7 @@ from __future__ import annotations
 from registry.client._errors import JSON, ClientError
 from registry.client._governance import _Governance
 from registry.client._jobs import _Jobs
+from registry.client._logins import _Logins
 from registry.client._maths import _Maths
 from registry.client._mirror import _Mirror
 from registry.client._mlflow import _Mlflow
@@ -63,5 +64,5 @@ __all__ = [
 ]
 
 
-class RegistryClient(_Maths, _Governance, _Traffic, _Jobs, _Mlflow, _Mirror, _Webhooks):
+class RegistryClient(_Maths, _Governance, _Traffic, _Jobs, _Mlflow, _Mirror, _Webhooks, _Logins):
     """Typed calls of the ``/api/v1`` HTTP API."""

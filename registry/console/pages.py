@@ -26,6 +26,7 @@ from registry.audit import service as audit
 from registry.audit.verify import VerifyResult, verify
 from registry.console import sessions
 from registry.console.inbox import inbox_rows, promotion_detail
+from registry.console.oidc_pages import sso_label
 from registry.console.sessions import COOKIE
 from registry.console.timeline import timeline
 from registry.console.web import (
@@ -81,7 +82,7 @@ def static(name: str) -> Response:
 
 @router.get("/sign-in")
 def sign_in_form(request: Request, next: _Text = None) -> Response:
-    return render(request, "sign_in.html", next=safe_next(next))
+    return render(request, "sign_in.html", next=safe_next(next), sso=sso_label(request))
 
 
 @router.post("/sign-in")
@@ -100,7 +101,12 @@ async def sign_in(request: Request) -> Response:
             )
     except RegistryError as exc:
         return render(
-            request, "sign_in.html", exc.status_code, error=exc, next=safe_next(fields.get("next"))
+            request,
+            "sign_in.html",
+            exc.status_code,
+            error=exc,
+            next=safe_next(fields.get("next")),
+            sso=sso_label(request),
         )
     response = redirect(safe_next(fields.get("next")))
     response.set_cookie(

@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -21,14 +23,18 @@ from starlette.requests import Request
 
 from registry.audit import service as audit
 from registry.audit.service import AuditEntry
+from registry.auth.models import ApiToken
 from registry.auth.principal import AuthenticatedPrincipal
 from registry.auth.repository import TokenRepository
 from registry.auth.service import authenticate, principal_of
+from registry.auth.tokens import hash_token, new_token
 from registry.console.models import ConsoleSession
 from registry.db.session import Sessions, unit_of_work
 from registry.errors import Unauthenticated
 
 COOKIE = "ar_console"
+SESSION_TOKEN_NAME = "console-session"
+"""Name of the API token a console session minted for itself (OIDC sign-in)."""
 _KEY_CHARS = 43  # token_urlsafe(32)
 
 
@@ -56,9 +62,15 @@ def csrf_ok(key: str, sent: str | None) -> bool:
 
 
 def sign_in(
-    session: Session, *, token: str, ttl_s: int, request_id: str | None
+    session: Session,
+    *,
+    token: str,
+    ttl_s: int,
+    request_id: str | None,
+    via: Mapping[str, str] | None = None,
 ) -> tuple[str, datetime]:
-    """Exchange an API token for a session: the cookie key and its expiry (audited)."""
+    """Exchange an API token for a session: the cookie key and its expiry (audited; ``via``
+    records how the person proved who they are when it was not a pasted token)."""
     principal = authenticate(session, token=token)
     if principal.token_id is None:  # not reachable with an API token; never a session without
         raise Unauthenticated("sign in with an API token")
@@ -82,11 +94,35 @@ def sign_in(
             resource=f"console-session:{row.id}",
             actor=principal.name,
             actor_id=principal.id,
-            after={"expires_at": expires.isoformat()},
+            after={"expires_at": expires.isoformat(), **(via or {"via": "token"})},
             request_id=request_id,
         ),
     )
     return key, expires
+
+
+def sign_in_as(
+    session: Session,
+    *,
+    principal_id: uuid.UUID,
+    ttl_s: int,
+    request_id: str | None,
+    via: Mapping[str, str],
+) -> tuple[str, datetime]:
+    """A session for a principal whose person signed in elsewhere (OIDC): it gets its own API
+    token, never shown to anyone, that lives as long as the session and is revoked with it; so
+    a disabled principal, a revoked token and sign-out end it exactly as for a pasted token."""
+    token = new_token()
+    session.add(
+        ApiToken(
+            principal_id=principal_id,
+            token_hash=hash_token(token),
+            name=SESSION_TOKEN_NAME,
+            expires_at=datetime.now(UTC) + timedelta(seconds=ttl_s),
+        )
+    )
+    session.flush()
+    return sign_in(session, token=token, ttl_s=ttl_s, request_id=request_id, via=via)
 
 
 def lookup(session: Session, key: str | None) -> SignedIn:
@@ -105,10 +141,17 @@ def lookup(session: Session, key: str | None) -> SignedIn:
 def sign_out(session: Session, key: str, *, request_id: str | None) -> None:
     """Revoke the live session of ``key`` (audited); ``unauthenticated`` when there is none."""
     signed = lookup(session, key)
-    session.execute(
+    now = datetime.now(UTC)
+    token_id = session.scalar(
         update(ConsoleSession)
         .where(ConsoleSession.key_hash == _hash(key))
-        .values(revoked_at=datetime.now(UTC))
+        .values(revoked_at=now)
+        .returning(ConsoleSession.token_id)
+    )
+    session.execute(  # the session's own token (OIDC sign-in) goes with it
+        update(ApiToken)
+        .where(ApiToken.id == token_id, ApiToken.name == SESSION_TOKEN_NAME)
+        .values(revoked_at=now)
     )
     audit.append(
         session,

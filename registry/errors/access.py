@@ -90,6 +90,28 @@ class PublisherExists(Conflict):
     code = "publisher_exists"
 
 
+class ConsoleLoginExists(Conflict):
+    """Linking an OIDC login (issuer + subject) that is linked already (to any principal)."""
+
+    code = "console_login_exists"
+
+
+class ConsoleLoginNotFound(NotFound):
+    """Unlinking an OIDC login the principal does not have."""
+
+    code = "console_login_not_found"
+
+
+class OidcSignInFailed(Unauthenticated):
+    """A console sign-in through the OpenID Connect issuer did not end in a session; the stable
+    ``context["reason"]`` says why (``not_configured``, ``no_login_state``, ``state_mismatch``,
+    ``provider_error``, ``code_refused``, ``nonce_mismatch``, ``missing_claim``,
+    ``email_not_verified``, ``not_linked``)."""
+
+    code = "oidc_sign_in_failed"
+    status_code = 401
+
+
 class OidcTokenInvalid(Unauthenticated):
     """A CI OIDC token failed verification (signature, claims, audience, expiry, publisher)."""
 

@@ -38,7 +38,13 @@ _LOOPBACK_HOSTS = frozenset({"localhost"})
 
 
 class JwksFetchError(Exception):
-    """A discovery or JWKS fetch failed; internal, never leaves this module."""
+    """A discovery, JWKS or token fetch failed (``fetch_json``); the JWKS cache turns it into
+    ``OidcProviderUnavailable`` and never lets it out."""
+
+    def __init__(self, message: str, *, status: int = 0, error: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error = error
 
 
 def is_allowed_issuer_url(url: str, *, allow_insecure_loopback: bool = False) -> bool:
@@ -167,6 +173,32 @@ class JwksCache:
             context={"reason": "unknown_kid", "issuer": issuer, "kid": kid},
         )
 
+    def sole_key(self, issuer: str) -> jwt.PyJWK:
+        """The issuer's only signing key, for a token whose header names none (OpenID Connect
+        Core §10.1 lets an issuer with a single key omit ``kid``). Several keys: ``missing_kid``;
+        same refresh rules and errors as ``get_key``."""
+        if not is_allowed_issuer_url(issuer, allow_insecure_loopback=self._allow_insecure_loopback):
+            raise OidcTokenInvalid(
+                "The OIDC issuer URL is not an allowed https URL.",
+                context={"reason": "insecure_issuer", "issuer": issuer},
+            )
+        state = self._state(issuer)
+        if not state.keys or self._is_stale(state):
+            with state.lock:
+                if (not state.keys or self._is_stale(state)) and self._may_refresh(state):
+                    self._refresh(issuer, state)
+        keys = state.keys
+        if not keys:
+            raise OidcProviderUnavailable(
+                "The OIDC issuer's signing keys could not be fetched.", context={"issuer": issuer}
+            )
+        if len(keys) != 1:
+            raise OidcTokenInvalid(
+                "The token names no key id ('kid') and the issuer publishes several keys.",
+                context={"reason": "missing_kid", "issuer": issuer},
+            )
+        return next(iter(keys.values()))
+
     def cached_kids(self, issuer: str) -> frozenset[str]:
         """The key ids currently cached for ``issuer`` (diagnostics and tests)."""
         state = self._issuers.get(issuer)
@@ -258,35 +290,57 @@ class JwksCache:
         return uri
 
     def _get_json(self, url: str) -> dict[str, Any]:
-        """GET a small JSON object, bounded in time (``timeout_s`` per phase and overall) and
-        size. Every failure becomes ``JwksFetchError``."""
-        deadline = time.monotonic() + self._timeout_s
-        body = bytearray()
-        try:
-            with self._client.stream(
-                "GET",
-                url,
-                timeout=httpx.Timeout(self._timeout_s),
-                headers={"Accept": "application/json"},
-                follow_redirects=False,
-            ) as response:
-                if response.status_code != 200:
-                    raise JwksFetchError(f"GET {url} returned HTTP {response.status_code}")
-                for chunk in response.iter_bytes():
-                    body += chunk
-                    if len(body) > MAX_DOCUMENT_BYTES:
-                        raise JwksFetchError(f"GET {url}: response too large")
-                    if time.monotonic() > deadline:
-                        raise JwksFetchError(f"GET {url}: response too slow")
-        except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError, OSError) as exc:
-            raise JwksFetchError(f"GET {url} failed: {type(exc).__name__}: {exc}") from exc
-        try:
-            doc = json.loads(bytes(body))
-        except ValueError as exc:
-            raise JwksFetchError(f"GET {url}: response is not JSON") from exc
-        if not isinstance(doc, dict):
-            raise JwksFetchError(f"GET {url}: response is not a JSON object")
-        return doc
+        return fetch_json(self._client, url, timeout_s=self._timeout_s)
+
+
+def fetch_json(
+    client: httpx.Client,
+    url: str,
+    *,
+    timeout_s: float,
+    form: Mapping[str, str] | None = None,
+    auth: tuple[str, str] | None = None,
+) -> dict[str, Any]:
+    """GET (or, with ``form``, POST urlencoded) a small JSON object, bounded in time
+    (``timeout_s`` per phase and overall) and size, never following redirects. Every failure
+    becomes ``JwksFetchError``; a non-200 answer carries its status and, when it is a small JSON
+    object, OAuth's ``error`` code (``JwksFetchError.status``, ``.error``)."""
+    deadline = time.monotonic() + timeout_s
+    body = bytearray()
+    status = 0
+    try:
+        with client.stream(
+            "POST" if form is not None else "GET",
+            url,
+            data=form,
+            auth=auth,
+            timeout=httpx.Timeout(timeout_s),
+            headers={"Accept": "application/json"},
+            follow_redirects=False,
+        ) as response:
+            status = response.status_code
+            for chunk in response.iter_bytes():
+                body += chunk
+                if len(body) > MAX_DOCUMENT_BYTES:
+                    raise JwksFetchError(f"{url}: response too large", status=status)
+                if time.monotonic() > deadline:
+                    raise JwksFetchError(f"{url}: response too slow", status=status)
+    except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError, OSError) as exc:
+        raise JwksFetchError(f"{url} failed: {type(exc).__name__}: {exc}") from exc
+    try:
+        doc = json.loads(bytes(body))
+    except ValueError:
+        doc = None
+    if status != 200:
+        error = doc.get("error") if isinstance(doc, dict) else None
+        raise JwksFetchError(
+            f"{url} returned HTTP {status}",
+            status=status,
+            error=error[:64] if isinstance(error, str) else None,
+        )
+    if not isinstance(doc, dict):
+        raise JwksFetchError(f"{url}: response is not a JSON object")
+    return doc
 
 
 def parse_jwks(doc: Mapping[str, Any]) -> dict[str, jwt.PyJWK]:

@@ -28,6 +28,8 @@ from registry.oidc.jwks import JwksCache
 ALGORITHM = "RS256"
 MAX_TOKEN_BYTES = 16 * 1024
 REQUIRED_CLAIMS = ("iss", "sub", "aud", "exp", "iat", "jti")
+ID_TOKEN_CLAIMS = ("iss", "sub", "aud", "exp", "iat", "nonce")
+"""An OpenID Connect ID token (Core §2, with ``nonce`` since the console always sends one)."""
 
 # Most specific first: InvalidSignatureError is a DecodeError, the rest are siblings.
 _PYJWT_REASONS: tuple[tuple[type[Exception], str], ...] = (
@@ -86,8 +88,20 @@ class OidcVerifier:
             raise _invalid("malformed", "The OIDC token's 'iss' claim is not a string.")
         return iss
 
-    def verify(self, token: str, *, issuer: str, audience: str) -> dict[str, Any]:
+    def verify(
+        self,
+        token: str,
+        *,
+        issuer: str,
+        audience: str,
+        id_token: bool = False,
+    ) -> dict[str, Any]:
         """Verify signature, issuer, audience and times; return the claims.
+
+        ``id_token``: a person's OpenID Connect ID token (Core §2, §3.1.3.7) rather than a CI
+        token: ``ID_TOKEN_CLAIMS`` instead of ``REQUIRED_CLAIMS`` (single use is the nonce's job,
+        not ``jti``'s); ``aud`` may be a list that contains ``audience``, with ``azp`` equal to
+        it when there are several; a header without ``kid`` uses the issuer's only key (§10.1).
 
         ``issuer`` and ``audience`` come from the trusted configuration, never from the token;
         the key is fetched from ``issuer``'s JWKS. Raises ``OidcTokenInvalid`` (reasons
@@ -108,18 +122,20 @@ class OidcVerifier:
                 "bad_algorithm", "The OIDC token must be signed with RS256.", alg=str(alg)
             )
         kid = header.get("kid")
-        if not isinstance(kid, str) or not kid:
+        if kid is None and id_token:
+            key = self._jwks.sole_key(issuer)
+        elif not isinstance(kid, str) or not kid:
             raise _invalid("missing_kid", "The OIDC token header has no key id ('kid').")
-
-        key = self._jwks.get_key(issuer, kid)
+        else:
+            key = self._jwks.get_key(issuer, kid)
         try:
             claims = jwt.decode(
                 token,
                 key.key,
                 algorithms=[ALGORITHM],
                 options={
-                    "require": list(REQUIRED_CLAIMS),
-                    "strict_aud": True,
+                    "require": list(ID_TOKEN_CLAIMS if id_token else REQUIRED_CLAIMS),
+                    "strict_aud": not id_token,
                     "verify_signature": True,
                     "verify_aud": True,
                     "verify_iss": True,
@@ -138,6 +154,8 @@ class OidcVerifier:
         except jwt.PyJWTError as exc:
             raise _from_pyjwt(exc) from exc
         self._check_times(claims)
+        if id_token:
+            _check_azp(claims, audience)
         return claims
 
     def verify_for(
@@ -219,6 +237,13 @@ class OidcVerifier:
                 "The OIDC token was issued too long ago.",
                 max_token_age_s=self._max_token_age_s,
             )
+
+
+def _check_azp(claims: Mapping[str, Any], audience: str) -> None:
+    """An ID token for several audiences must name us as its authorized party (Core §3.1.3.7)."""
+    aud = claims.get("aud")
+    if isinstance(aud, list) and len(aud) > 1 and claims.get("azp") != audience:
+        raise _invalid("wrong_audience", "The ID token is for several audiences, not for us.")
 
 
 def _timestamp(claims: Mapping[str, Any], name: str) -> float:

@@ -45,3 +45,7 @@ def shot() -> Any:
         return path
 
     return take
+
+
+# The OpenID Connect provider and the console server signing in through it (tests/console/oidc.py).
+from tests.console.oidc import oidc_provider, sso_server  # noqa: E402, F401

@@ -1,18 +1,24 @@
 """Issue 17, end to end in a real browser: Chromium driven by Playwright against a server
 process. Sign-in, a blocked request's failing gate, four-eyes for the requester, a second
-person's approval starting the canary, "What served?" and the audit page agreeing with the API,
+person's approval starting the canary, "What served?" and the audit page agreeing with the CLI,
 a viewer without decision buttons, and a screenshot of every main page."""
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from fastapi.testclient import TestClient
 from playwright.sync_api import Page, expect
 
 from tests.console.helpers import stable_and_pending
+from tests.console.oidc import SsoServer
+from tests.factories.catalog import unique
 from tests.factories.governance import make_principal, record_eval, request_promotion
 from tests.fixtures.governance import Team
 from tests.fixtures.server import LiveServer
@@ -126,38 +132,61 @@ def test_the_requester_is_refused_and_a_viewer_sees_no_buttons(
     assert team.client.get(f"/api/v1/promotions/{made['id']}").json()["state"] == "pending"
 
 
-def test_what_served_and_the_audit_log_match_the_api(
+def _cli(server: LiveServer, *args: str) -> Any:
+    """The real CLI in a subprocess against the same server, its JSON answer."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "registry",
+            "--server",
+            server.url,
+            "--token",
+            server.token,
+            "--output",
+            "json",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_what_served_and_the_audit_log_match_the_cli(
     page: Page, live_server: LiveServer, team: Team, shot: Shot
 ) -> None:
     dep, _, _ = stable_and_pending(team)
     at = "2999-01-01T00:00:00Z"
-    api: dict[str, Any] = team.client.get(
-        "/api/v1/audit/served", params={"deployment": dep, "at": at, "key": "user-42"}
-    ).json()
+    served = _cli(
+        live_server, "audit", "served", "--deployment", dep, "--at", at, "--key", "user-42"
+    )
     _sign_in(page, live_server.url, live_server.token, "/console/served")
     page.fill("#deployment", dep)
     page.fill("#at", at)
     page.fill("#key", "user-42")
     page.click("button[type=submit] >> text=Look up")
-    expect(page.locator("[data-field=revision]")).to_have_text(str(api["revision"]))
-    expect(page.locator("[data-field=stable]")).to_have_text(api["stable"]["ref"])
-    expect(page.locator("[data-field=arm]")).to_have_text(api["arm"])
+    expect(page.locator("[data-field=revision]")).to_have_text(str(served["revision"]))
+    expect(page.locator("[data-field=stable]")).to_have_text(served["stable"]["ref"])
+    expect(page.locator("[data-field=arm]")).to_have_text(served["arm"])
     shot(page, "served")
     _accessible(page)
     page.click("text=Audit log")
-    with page.expect_response(re.compile(r"/console/audit/verify(\?|$)")) as fragment:
-        page.click("#verify")  # htmx swaps the verification in without a page load
-    assert fragment.value.status == 200
-    verified = team.client.get("/api/v1/audit/verify").json()
-    result = page.locator("#verify-result")
-    expect(result).to_have_attribute("data-ok", str(verified["ok"]).lower())
     shown = [
         int(s)
         for s in page.locator("tr[data-seq]").evaluate_all("rows => rows.map(r => r.dataset.seq)")
     ]
-    assert shown == sorted(shown)
-    first = team.client.get("/api/v1/audit/events", params={"limit": 3}).json()["items"]
-    assert shown[:3] == [e["seq"] for e in first]
+    logged = _cli(live_server, "audit", "log", "--limit", str(len(shown)))["items"]
+    assert shown == [e["seq"] for e in logged]  # same events, same order
+    with page.expect_response(re.compile(r"/console/audit/verify(\?|$)")) as fragment:
+        page.click("#verify")  # htmx swaps the verification in without a page load
+    assert fragment.value.status == 200
+    verified = _cli(live_server, "audit", "verify")
+    result = page.locator("#verify-result")
+    expect(result).to_have_attribute("data-ok", str(verified["ok"]).lower())
     shot(page, "audit")
     _accessible(page)
 
@@ -241,3 +270,32 @@ def test_the_accessibility_check_sees_what_it_checks(page: Page) -> None:
     assert "unnamed control" in problems
     assert "heading H3 after h1" in problems
     assert "no lang" in problems
+
+
+def test_a_person_signs_in_through_the_identity_provider(
+    page: Page, sso_server: SsoServer, client: TestClient, shot: Shot
+) -> None:
+    """The whole OpenID Connect round trip in the browser: the SameSite=Lax sign-in cookie
+    reaches the callback after the provider's cross-site redirect, and the SameSite=Strict
+    session cookie is sent on the console page the callback continues to."""
+    who = make_principal(client, "approver")
+    subject = unique("person")
+    linked = client.post(
+        f"/api/v1/principals/{who.name}/logins",
+        json={"subject": subject, "issuer": sso_server.provider.url},
+    )
+    assert linked.status_code == 201, linked.text
+    page.goto(sso_server.url + "/console/deployments")
+    expect(page).to_have_url(re.compile(r"/console/sign-in\?next="))
+    _accessible(page)
+    shot(page, "sign-in")
+    page.locator("#token").focus()
+    page.keyboard.press("Tab")  # the token's button, then the single sign-on link
+    page.keyboard.press("Tab")
+    expect(page.locator("#sso")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(re.compile(re.escape(sso_server.provider.url) + "/oauth2/authorize"))
+    page.fill("input[name=sub]", subject)
+    page.click("button:has-text('Authorize')")
+    expect(page).to_have_url(sso_server.url + "/console/deployments")
+    expect(page.locator("header .who")).to_contain_text(who.name)

@@ -328,9 +328,11 @@ class TestVerifyFor:
         calls: list[str] = []
 
         class Counting(OidcVerifier):
-            def verify(self, token: str, *, issuer: str, audience: str) -> dict[str, object]:
+            def verify(
+                self, token: str, *, issuer: str, audience: str, id_token: bool = False
+            ) -> dict[str, object]:
                 calls.append(audience)
-                return super().verify(token, issuer=issuer, audience=audience)
+                return super().verify(token, issuer=issuer, audience=audience, id_token=id_token)
 
         counting = Counting(jwks, leeway_s=LEEWAY_S, max_token_age_s=MAX_TOKEN_AGE_S, clock=clock)
         others = [replace(spec, environment=e) for e in ("a", "b")]
@@ -389,3 +391,53 @@ class TestVerifyFor:
 
         with pytest.raises(OidcProviderUnavailable):
             verifier.verify_for(token, [spec])
+
+
+class TestIdTokens:
+    """A person's ID token (the console's sign-in): nonce instead of jti, a list audience with
+    ``azp``, and a header without ``kid`` when the issuer has a single key."""
+
+    @staticmethod
+    def _id_claims(issuer: LocalIssuer, **extra: object) -> dict[str, object]:
+        claims = without(github_claims(issuer.url), "jti")
+        return {**claims, "nonce": "n-1", **extra}
+
+    def test_an_id_token_without_jti_or_kid_verifies_with_the_sole_key(
+        self, verifier: OidcVerifier, issuer: LocalIssuer, key_a: SigningKey
+    ) -> None:
+        claims = self._id_claims(issuer)
+        token = raw_rs256({"alg": "RS256", "typ": "JWT"}, claims, key_a)
+        found = verifier.verify(token, issuer=issuer.url, audience=AUDIENCE, id_token=True)
+        assert found["nonce"] == "n-1"
+        with rejected("missing_kid"):  # a CI token must name its key
+            verify(verifier, issuer, token)
+
+    def test_without_kid_several_keys_are_ambiguous(
+        self, verifier: OidcVerifier, issuer: LocalIssuer, key_a: SigningKey, key_b: SigningKey
+    ) -> None:
+        issuer.keys = [key_a, key_b]
+        token = raw_rs256({"alg": "RS256"}, self._id_claims(issuer), key_a)
+        with rejected("missing_kid"):
+            verifier.verify(token, issuer=issuer.url, audience=AUDIENCE, id_token=True)
+
+    def test_a_list_audience_needs_us_as_the_authorized_party(
+        self, verifier: OidcVerifier, issuer: LocalIssuer, key_a: SigningKey
+    ) -> None:
+        ok = sign(self._id_claims(issuer, aud=[AUDIENCE, "other"], azp=AUDIENCE), key_a)
+        assert verifier.verify(ok, issuer=issuer.url, audience=AUDIENCE, id_token=True)
+        for claims in (
+            self._id_claims(issuer, aud=[AUDIENCE, "other"]),
+            self._id_claims(issuer, aud=[AUDIENCE, "other"], azp="other"),
+            self._id_claims(issuer, aud=["other"]),
+        ):
+            with rejected("wrong_audience"):
+                verifier.verify(
+                    sign(claims, key_a), issuer=issuer.url, audience=AUDIENCE, id_token=True
+                )
+
+    def test_an_id_token_must_carry_a_nonce(
+        self, verifier: OidcVerifier, issuer: LocalIssuer, key_a: SigningKey
+    ) -> None:
+        token = sign(without(self._id_claims(issuer), "nonce"), key_a)
+        with rejected("missing_claim"):
+            verifier.verify(token, issuer=issuer.url, audience=AUDIENCE, id_token=True)
