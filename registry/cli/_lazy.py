@@ -22,9 +22,15 @@ from typing import TYPE_CHECKING, Any, Union, get_args, get_origin
 
 import typer
 from typer import main as typer_main
-from typer._click import Command, Context
-from typer._coercion import build_runtime_param
-from typer.core import TyperCommand
+
+try:  # typer's internals (0.2x, the version constraints.txt pins)
+    from typer._click import Command, Context
+    from typer._coercion import build_runtime_param
+    from typer.core import TyperCommand
+
+    INTERNALS = True
+except ImportError:  # pragma: no cover - another typer: it builds the whole tree, as before
+    INTERNALS = False
 
 if TYPE_CHECKING:
     from registry.cli import RegistryGroup
@@ -75,6 +81,10 @@ class LazyGroups:
 def root_command(app: typer.Typer, cls: type[RegistryGroup]) -> RegistryGroup:
     """The root group of ``app`` with its command groups built on first use: until then its
     ``commands`` hold, in typer's order, a stub of each group (name and help)."""
+    if not INTERNALS:  # pragma: no cover
+        whole = typer_main.get_command(app)
+        assert isinstance(whole, cls)
+        return whole
     groups = list(app.registered_groups)
     app.registered_groups = []
     try:
