@@ -21,7 +21,6 @@ from registry.client._download import Partial, check_target, is_complete, partia
 from registry.client._endpoints import _Endpoints
 from registry.client._errors import JSON, ClientError
 from registry.client._refs import (
-    CHUNK_BYTES,
     file_mode,
     read_file_chunks,
     safe_file_name,
@@ -211,7 +210,9 @@ class _Transfers(_Endpoints):
                 and response.headers.get("Content-Range", "").startswith(expected)
             ):
                 partial.restart()  # the server sent the whole file (no range support)
-            for chunk in response.iter_bytes(CHUNK_BYTES):
+            # As they arrive (not re-buffered to a chunk size): what came before a broken
+            # connection is on disk for the next attempt to resume from.
+            for chunk in response.iter_bytes():
                 partial.write(chunk)
             header: str | None = response.headers.get("X-Content-Digest")
             return header
