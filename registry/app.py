@@ -157,6 +157,9 @@ def _start_serving(app: FastAPI, settings: Settings) -> Controller:
         app.state.policies,
         ttl_s=settings.rollout.resolve_decision_cache_s,
     )
+    # A change of access (registry.principals.lifecycle) bumps the routing epoch: every replica
+    # then drops what it cached per caller.
+    app.state.routing.on_invalidate += [app.state.token_cache.clear, app.state.resolve_guard.clear]
     controller = Controller(
         app.state.sessions,
         interval_s=settings.controller.interval_s,

@@ -70,6 +70,8 @@ def install_error_handlers(app: FastAPI) -> None:
             headers = {"Retry-After": str(retry_after if isinstance(retry_after, int) else 1)}
         if exc.status_code == 401:
             headers = {"WWW-Authenticate": "Bearer"}
+        if exc.status_code == 416 and isinstance(exc.context.get("size"), int):
+            headers = {"Content-Range": f"bytes */{exc.context['size']}"}
         return JSONResponse(
             jsonable_encoder(exc.to_body()), status_code=exc.status_code, headers=headers
         )

@@ -292,11 +292,15 @@ def pull(
 ) -> None:
     """Download a version's files into DIR, byte for byte, verified.
 
-    Each file is hashed while it streams into a temporary file and renamed into place only if
-    its sha256 matches the version listing and the server's X-Content-Digest; the listing is
-    checked against the version digest. Refuses a non-empty DIR unless --force (exit 5).
+    Each file is hashed while it streams into DIR/.NAME.<digest12>.part and renamed into place
+    only if its sha256 matches the version listing and the server's X-Content-Digest; the
+    listing is checked against the version digest. An interrupted pull (Ctrl-C, a lost
+    connection) leaves no file under its final name: rerun it to skip the complete files and
+    resume the partial one (Range request). Refuses a DIR holding other files unless --force
+    (exit 5).
 
-    JSON: {"ref", "digest", "dir", "files": [{"name", "digest", "size"}]}.
+    JSON: {"ref", "digest", "dir", "files": [{"name", "digest", "size"}], "skipped": [names
+    already complete], "resumed": [names continued from a partial file]}.
     Exit 8 (integrity_failure) when bytes do not match.
     """
     state = get_state(ctx)

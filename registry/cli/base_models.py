@@ -158,9 +158,11 @@ def pull(
     output: OutputOpt = None,
 ) -> None:
     """Download the stored checkpoint of a base revision (registered with --upload-weights)
-    into DIR, every file verified against its sha256 while it streams.
+    into DIR, every file verified against its sha256 while it streams. Rerun an interrupted
+    pull to skip the complete files and resume the partial one (as `adapters pull`).
 
-    JSON: {"ref", "manifest_digest", "dir", "files": [{"name", "digest", "size"}]}.
+    JSON: {"ref", "manifest_digest", "dir", "files": [{"name", "digest", "size"}], "skipped",
+    "resumed"}.
     Exit 4 (no such revision, or no stored weights: file_not_found), 5 (DIR not empty),
     8 (integrity_failure).
     """

@@ -1,4 +1,5 @@
-"""``principals``: create and list principals (humans, services) with roles and memberships."""
+"""``principals``: create, list, disable and enable principals (humans, services); change their
+role, namespace memberships and console logins (``logins``)."""
 
 from __future__ import annotations
 
@@ -110,6 +111,78 @@ def grant(
             f"{updated['name']} is a member of {', '.join(updated['namespaces']) or '-'}"
         ),
     )
+
+
+@app.command("revoke")
+def revoke(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(metavar="NAME", help="Principal name.")],
+    namespaces: Annotated[
+        list[str],
+        typer.Option(
+            "--namespace", metavar="NS", help="Namespace to remove (repeatable, at least one)."
+        ),
+    ],
+    output: OutputOpt = None,
+) -> None:
+    """Remove namespace memberships from a principal (admin; one it is no member of is skipped).
+
+    JSON: the principal (with the memberships left). Exit 4 (principal_not_found,
+    namespace_not_found), 3 (policy_denied).
+    """
+    reply(
+        ctx,
+        lambda api: api.revoke_namespaces(name, namespaces),
+        lambda updated: (
+            f"{updated['name']} is a member of {', '.join(updated['namespaces']) or '-'}"
+        ),
+    )
+
+
+@app.command("set-role")
+def set_role(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(metavar="NAME", help="Principal name.")],
+    role: Annotated[Role, typer.Option("--role", help="The new role.")],
+    output: OutputOpt = None,
+) -> None:
+    """Give a principal another role (admin); it applies from its next request.
+
+    JSON: the principal. Exit 5 (last_admin: the last enabled admin keeps its role),
+    4 (principal_not_found), 3 (policy_denied).
+    """
+    reply(
+        ctx,
+        lambda api: api.set_principal_role(name, role.value),
+        lambda updated: f"{updated['name']} is now {updated['role']}",
+    )
+
+
+@app.command("disable")
+def disable(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(metavar="NAME", help="Principal name.")],
+    output: OutputOpt = None,
+) -> None:
+    """Disable a principal (admin): its tokens are refused at once (kept for `enable`).
+
+    JSON: the principal ("disabled": true). Exit 5 (last_admin: the last enabled admin cannot
+    be disabled), 4 (principal_not_found), 3 (policy_denied).
+    """
+    reply(ctx, lambda api: api.disable_principal(name), lambda p: f"{p['name']} is disabled")
+
+
+@app.command("enable")
+def enable(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(metavar="NAME", help="Principal name.")],
+    output: OutputOpt = None,
+) -> None:
+    """Enable a disabled principal (admin): its unexpired, unrevoked tokens work again.
+
+    JSON: the principal ("disabled": false). Exit 4 (principal_not_found), 3 (policy_denied).
+    """
+    reply(ctx, lambda api: api.enable_principal(name), lambda p: f"{p['name']} is enabled")
 
 
 app.add_typer(principals_logins.app, name="logins")

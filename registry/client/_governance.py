@@ -74,6 +74,31 @@ class _Governance(_Transport):
             idempotency_key,
         )
 
+    def revoke_namespaces(
+        self, name: str, namespaces: Sequence[str], *, idempotency_key: str | None = None
+    ) -> JSON:
+        """``POST /api/v1/principals/{name}/namespaces/remove``: remove memberships →
+        PrincipalRead."""
+        return self._post(
+            f"/api/v1/principals/{seg(name)}/namespaces/remove",
+            {"namespaces": list(namespaces)},
+            idempotency_key,
+        )
+
+    def set_principal_role(
+        self, name: str, role: str, *, idempotency_key: str | None = None
+    ) -> JSON:
+        """``POST /api/v1/principals/{name}/role`` (admin) → PrincipalRead."""
+        return self._post(f"/api/v1/principals/{seg(name)}/role", {"role": role}, idempotency_key)
+
+    def disable_principal(self, name: str, *, idempotency_key: str | None = None) -> JSON:
+        """``POST /api/v1/principals/{name}/disable`` (admin) → PrincipalRead."""
+        return self._post(f"/api/v1/principals/{seg(name)}/disable", None, idempotency_key)
+
+    def enable_principal(self, name: str, *, idempotency_key: str | None = None) -> JSON:
+        """``POST /api/v1/principals/{name}/enable`` (admin) → PrincipalRead."""
+        return self._post(f"/api/v1/principals/{seg(name)}/enable", None, idempotency_key)
+
     # --- API tokens ------------------------------------------------------------------------
 
     def create_token(

@@ -1,17 +1,16 @@
 """File transfers: streamed uploads (and ``push``) and verified, atomic downloads (and ``pull``).
 
 Uploads hash a file in a first pass (``X-Content-Digest``) and send it in a second; downloads hash
-while writing into a temporary file next to the target and rename it into place only when the
-digest matches.
+while writing into a partial file next to the target and rename it into place only when the
+digest matches; a rerun skips complete files and resumes partial ones
+(:mod:`registry.client._download`).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,11 +18,11 @@ from urllib.parse import unquote
 
 import httpx
 
+from registry.client._download import Partial, check_target, is_complete, partial_path
 from registry.client._endpoints import _Endpoints
 from registry.client._errors import JSON, ClientError
 from registry.client._progress import TransferProgress, counted
 from registry.client._refs import (
-    CHUNK_BYTES,
     file_mode,
     read_file_chunks,
     safe_file_name,
@@ -146,12 +145,15 @@ class _Transfers(_Endpoints):
     ) -> Path:
         """Stream one file of a version into ``dest_dir/name``, verified against ``digest`` (from
         the version listing) and the response's ``X-Content-Digest``; atomic rename."""
-        return self._download(self._version_path(ref), name, dest_dir, digest=digest, size=size)
+        path, _ = self._download(self._version_path(ref), name, dest_dir, digest=digest, size=size)
+        return path
 
     def _download(
         self, prefix: str, name: str, dest_dir: Path, *, digest: str, size: int | None
-    ) -> Path:
-        """GET ``prefix/files/name`` into ``dest_dir/name``, verified, retried, renamed."""
+    ) -> tuple[Path, str]:
+        """GET ``prefix/files/name`` into ``dest_dir/name``, verified, retried, renamed; resumed
+        from its partial file (``registry.client._download``). → (path, ``downloaded`` |
+        ``resumed`` | ``skipped``)."""
         if not safe_file_name(name):
             raise ClientError(
                 "integrity_failure",
@@ -159,53 +161,75 @@ class _Transfers(_Endpoints):
                 "the server listed an unsafe file name",
                 {"file": name[:200]},
             )
+        final = dest_dir / name
+        if is_complete(final, digest, size):
+            return final, "skipped"
         url = prefix + f"/files/{seg(name)}"
+        part = partial_path(dest_dir, name, digest)
+        resumed = False
         for attempt in range(self.max_attempts):
-            fd, tmp_name = tempfile.mkstemp(dir=dest_dir, prefix=f".{name}.", suffix=".part")
-            tmp = Path(tmp_name)
+            partial = Partial.open(part, size)
+            resumed = resumed or partial.offset > 0
             try:
-                try:
-                    actual, header = self._stream_to(url, fd)
-                except httpx.TransportError as exc:
-                    if attempt + 1 >= self.max_attempts:
-                        raise self._unavailable(exc) from exc
-                    self._backoff(attempt, None)
-                    continue
-                except _Retry as retry:
-                    if attempt + 1 >= self.max_attempts:
-                        raise self._error(retry.response) from None
-                    self._backoff(attempt, retry.response)
-                    continue
-                _verify(name, tmp.stat().st_size, digest, size, actual, header)
-                os.chmod(tmp, file_mode())  # mkstemp creates 0600; use the umask like open()
-                os.replace(tmp, dest_dir / name)
-                return dest_dir / name
+                header = self._stream_to(url, partial, size)
+            except httpx.TransportError as exc:
+                if attempt + 1 >= self.max_attempts:
+                    raise self._unavailable(exc) from exc
+                self._backoff(attempt, None)
+                continue  # the next attempt resumes from what arrived
+            except _Retry as retry:
+                if attempt + 1 >= self.max_attempts:
+                    raise self._error(retry.response) from None
+                self._backoff(attempt, retry.response)
+                continue
             finally:
-                tmp.unlink(missing_ok=True)
+                partial.close()
+            try:
+                _verify(name, partial.offset, digest, size, partial.digest, header)
+            except ClientError:
+                part.unlink(missing_ok=True)  # wrong bytes: the next run starts afresh
+                raise
+            os.chmod(part, file_mode())  # created 0600; use the umask like open()
+            os.replace(part, final)
+            return final, "resumed" if resumed else "downloaded"
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _stream_to(self, url: str, fd: int) -> tuple[str, str | None]:
-        """GET ``url`` into the open file ``fd`` (closed on return); → (sha256:hex, header)."""
-        hasher = hashlib.sha256()
-        with os.fdopen(fd, "wb") as out, self._http.stream("GET", url) as response:
+    def _stream_to(self, url: str, partial: Partial, size: int | None) -> str | None:
+        """GET ``url`` onto the end of ``partial`` (from its offset with a ``Range`` when it
+        holds bytes already) → the ``X-Content-Digest`` header."""
+        offset = partial.offset
+        if size is not None and offset == size:
+            return None  # complete already: only the digest check is left
+        headers = {"Range": f"bytes={offset}-"} if offset else {}
+        with self._http.stream("GET", url, headers=headers) as response:
+            if response.status_code == 416 and offset:
+                response.read()
+                partial.restart()  # the range is refused: fetch the whole file
+                return self._stream_to(url, partial, size)
             if not response.is_success:
                 response.read()
                 if self._retryable(response):
                     raise _Retry(response)
                 raise self._error(response)
-            size = response.headers.get("Content-Length")
+            expected = f"bytes {offset}-"
+            if offset and not (
+                response.status_code == 206
+                and response.headers.get("Content-Range", "").startswith(expected)
+            ):
+                partial.restart()  # the server sent the whole file (no range support)
+            length = response.headers.get("Content-Length")
+            # As they arrive (not re-buffered to a chunk size): what came before a broken
+            # connection is on disk for the next attempt to resume from.
             chunks = counted(
-                response.iter_bytes(CHUNK_BYTES),
+                response.iter_bytes(),
                 self.progress,
                 "download " + unquote(url.rsplit("/", 1)[-1]),
-                int(size) if size is not None and size.isdigit() else None,
+                int(length) if length is not None and length.isdigit() else None,
             )
             for chunk in chunks:
-                hasher.update(chunk)
-                out.write(chunk)
-            out.flush()
-            os.fsync(out.fileno())
-            return "sha256:" + hasher.hexdigest(), response.headers.get("X-Content-Digest")
+                partial.write(chunk)
+            header: str | None = response.headers.get("X-Content-Digest")
+            return header
 
     def pull(
         self,
@@ -226,7 +250,6 @@ class _Transfers(_Endpoints):
         original digests. Returns ``{"ref", "digest", "dir", "files": [{name, digest, size}]}``
         (+ ``"serving": {"base_model_name_or_path", "revision"}`` with ``for_serving``).
         """
-        _check_target(dest, force)
         version = self.get_version(ref)
         files: list[JSON] = list(version.get("files", []))
         if version_digest(files) != version.get("digest"):
@@ -236,17 +259,25 @@ class _Transfers(_Endpoints):
                 "the version's file list does not match its digest",
                 {"ref": version.get("ref"), "digest": version.get("digest")},
             )
+        check_target(dest, force, {str(f["name"]) for f in files})
         pinned = f"{version['namespace']}/{version['adapter']}@v{version['version']}"
         dest.mkdir(parents=True, exist_ok=True)
-        for f in files:
-            self.download_file(
-                pinned, str(f["name"]), dest, digest=str(f["digest"]), size=int(f["size"])
-            )
+        how = {
+            str(f["name"]): self._download(
+                self._version_path(pinned),
+                str(f["name"]),
+                dest,
+                digest=str(f["digest"]),
+                size=int(f["size"]),
+            )[1]
+            for f in files
+        }
         result: JSON = {
             "ref": version.get("ref", pinned),
             "digest": version["digest"],
             "dir": str(dest),
             "files": files,
+            **_outcome(how),
         }
         if for_serving:
             result["serving"] = _canonical_base(dest, version, result, base_name)
@@ -260,7 +291,6 @@ class _Transfers(_Endpoints):
         name, sep, revision = ref.rpartition("@")
         if not sep or not name or not revision:
             raise ClientError("invalid_reference", 0, "expected NAME@REVISION", {"ref": ref})
-        _check_target(to, force)
         version = self.get_base_model(name, revision)
         files: list[JSON] = list(version.get("files", []))
         if not any(str(f["name"]).endswith(".safetensors") for f in files):
@@ -270,31 +300,30 @@ class _Transfers(_Endpoints):
                 "this base revision has no stored weights (registered without --upload-weights)",
                 {"base": ref},
             )
+        check_target(to, force, {str(f["name"]) for f in files})
         to.mkdir(parents=True, exist_ok=True)
         prefix = f"/api/v1/base-models/{seg(name, '/')}/revisions/{seg(revision)}"
-        for f in files:
-            self._download(prefix, str(f["name"]), to, digest=str(f["digest"]), size=int(f["size"]))
+        how = {
+            str(f["name"]): self._download(
+                prefix, str(f["name"]), to, digest=str(f["digest"]), size=int(f["size"])
+            )[1]
+            for f in files
+        }
         return {
             "ref": f"{name}@{revision}",
             "manifest_digest": version.get("manifest_digest"),
             "dir": str(to),
             "files": files,
+            **_outcome(how),
         }
 
 
-def _check_target(dest: Path, force: bool) -> None:
-    """A download target: absent, or an empty directory (any directory with ``force``)."""
-    if dest.exists() and not dest.is_dir():
-        raise ClientError(
-            "target_not_empty", 0, "target exists and is not a directory", {"dir": str(dest)}
-        )
-    if dest.is_dir() and any(dest.iterdir()) and not force:
-        raise ClientError(
-            "target_not_empty",
-            0,
-            "target directory is not empty (use --force to overwrite)",
-            {"dir": str(dest)},
-        )
+def _outcome(how: Mapping[str, str]) -> JSON:
+    """Which files a rerun found complete (``skipped``) or continued (``resumed``)."""
+    return {
+        "skipped": sorted(n for n, h in how.items() if h == "skipped"),
+        "resumed": sorted(n for n, h in how.items() if h == "resumed"),
+    }
 
 
 def _verify(

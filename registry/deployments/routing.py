@@ -18,6 +18,7 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -88,6 +89,10 @@ class RoutingCache:
         self._thread: threading.Thread | None = None
         self.loads = 0  # DB loads so far (tests check the steady state makes none)
         self.notifications = 0  # NOTIFYs received (PostgreSQL)
+        # Called on every invalidation: caches keyed by callers, not deployments, that a change
+        # of access (a disabled principal, a role or membership taken) must drop on every
+        # replica too (registry.principals.lifecycle bumps the epoch for those).
+        self.on_invalidate: list[Callable[[], None]] = []
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -161,6 +166,8 @@ class RoutingCache:
             self._tables = {}
             if epoch is not None:
                 self._epoch = epoch
+        for drop in self.on_invalidate:
+            drop()
 
     # --- reads -------------------------------------------------------------------------
 

@@ -302,3 +302,9 @@ def version_numbers(session: Session, rows: list[DeploymentRevision]) -> dict[ob
 
 def _version_ids(rows: list[DeploymentRevision]) -> set[uuid.UUID]:
     return {i for r in rows for i in (r.stable_version_id, r.candidate_version_id) if i}
+
+
+def signal_routing_change(session: Session, reason: str) -> None:
+    """Make every replica drop its routing tables and what it cached per caller, at commit (a
+    change of access: registry.principals.lifecycle). ``reason`` is the NOTIFY payload."""
+    DeploymentRepository(session).bump_routing_epoch(reason)

@@ -72,6 +72,13 @@ class PrincipalExists(Conflict):
     code = "principal_exists"
 
 
+class LastAdmin(Conflict):
+    """Disabling, or taking the admin role from, the last enabled admin (``context["principal"]``):
+    the registry would be left with nobody who can manage principals."""
+
+    code = "last_admin"
+
+
 class TokenNotFound(NotFound):
     """Revoking a token id that does not exist, or whose principal the caller may not manage."""
 

@@ -101,6 +101,14 @@ class PayloadTooLarge(RegistryError):
     status_code = 413
 
 
+class RangeNotSatisfiable(RegistryError):
+    """A download's ``Range`` header is malformed or outside the file (``context["size"]``; the
+    answer carries ``Content-Range: bytes */SIZE``)."""
+
+    code = "range_not_satisfiable"
+    status_code = 416
+
+
 class Unavailable(RegistryError):
     code = "unavailable"
     status_code = 503

@@ -36,6 +36,14 @@ class MembershipAdd(Strict):
     namespaces: list[NamespaceName] = Field(min_length=1, max_length=100)
 
 
+class MembershipRemove(Strict):
+    namespaces: list[NamespaceName] = Field(min_length=1, max_length=100)
+
+
+class RoleChange(Strict):
+    role: RoleName
+
+
 class PrincipalRead(BaseModel):
     id: uuid.UUID
     name: str

@@ -202,6 +202,13 @@ class ArtifactStore(Protocol):
         """Stream a blob in chunks of at most ``chunk_size`` bytes. Raises BlobNotFound."""
         ...
 
+    def iter_blob_range(
+        self, hex_digest: str, start: int, stop: int, chunk_size: int = DEFAULT_CHUNK_SIZE
+    ) -> Iterator[bytes]:
+        """Stream bytes ``[start, stop)`` of a blob (``0 <= start < stop <= size``, checked by the
+        caller against :meth:`stat_blob`): an HTTP ``Range`` answer. Raises BlobNotFound."""
+        ...
+
     def verify_blob(self, hex_digest: str) -> None:
         """Re-hash the stored bytes; IntegrityFailure if they no longer match the digest."""
         ...

@@ -188,6 +188,20 @@ class LocalArtifactStore:
             ) from exc
         return _iter_file(handle, chunk_size)
 
+    def iter_blob_range(
+        self, hex_digest: str, start: int, stop: int, chunk_size: int = DEFAULT_CHUNK_SIZE
+    ) -> Iterator[bytes]:
+        if chunk_size <= 0 or not 0 <= start <= stop:
+            raise ValueError("bad range or chunk size")
+        try:
+            handle = self._blob_path(hex_digest).open("rb")
+        except FileNotFoundError as exc:
+            raise BlobNotFound(
+                "blob not found", context={"digest": f"sha256:{hex_digest}"}
+            ) from exc
+        handle.seek(start)
+        return _iter_file_range(handle, stop - start, chunk_size)
+
     def verify_blob(self, hex_digest: str) -> None:
         verify_chunks(hex_digest, self.iter_blob(hex_digest))
 
@@ -320,4 +334,11 @@ def _scandir(path: Path) -> Iterator[os.DirEntry[str]]:
 def _iter_file(handle: io.BufferedReader, chunk_size: int) -> Iterator[bytes]:
     with handle:
         while chunk := handle.read(chunk_size):
+            yield chunk
+
+
+def _iter_file_range(handle: io.BufferedReader, length: int, chunk_size: int) -> Iterator[bytes]:
+    with handle:
+        while length > 0 and (chunk := handle.read(min(chunk_size, length))):
+            length -= len(chunk)
             yield chunk

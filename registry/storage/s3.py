@@ -231,12 +231,25 @@ class S3ArtifactStore:
     ) -> Iterator[bytes]:
         return self._stream(self._bucket, self.blob_key(hex_digest), chunk_size, "blob")
 
-    def _stream(self, bucket: str, key: str, chunk_size: int, what: str) -> Iterator[bytes]:
+    def iter_blob_range(
+        self, hex_digest: str, start: int, stop: int, chunk_size: int = base.DEFAULT_CHUNK_SIZE
+    ) -> Iterator[bytes]:
+        if not 0 <= start < stop:
+            raise ValueError("bad range")
+        key = self.blob_key(hex_digest)
+        return self._stream(self._bucket, key, chunk_size, "blob", f"bytes={start}-{stop - 1}")
+
+    def _stream(
+        self, bucket: str, key: str, chunk_size: int, what: str, byte_range: str | None = None
+    ) -> Iterator[bytes]:
         if chunk_size <= 0:
             raise ValueError("chunk_size must be positive")
         # GET eagerly so BlobNotFound surfaces at the call, not at the first next().
         with s3_errors(what):
-            body = self._client.get_object(Bucket=bucket, Key=key)["Body"]
+            if byte_range is None:
+                body = self._client.get_object(Bucket=bucket, Key=key)["Body"]
+            else:
+                body = self._client.get_object(Bucket=bucket, Key=key, Range=byte_range)["Body"]
         return iter_body(body, chunk_size)
 
     def verify_blob(self, hex_digest: str) -> None:

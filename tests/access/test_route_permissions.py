@@ -196,6 +196,8 @@ def _body(method: str, path: str, w: World) -> tuple[object, dict[str, str], dic
         },
         ("POST", "/api/v1/principals"): {"name": unique("p"), "role": "admin"},
         ("POST", "/api/v1/principals/{name}/namespaces"): {"namespaces": [ns]},
+        ("POST", "/api/v1/principals/{name}/namespaces/remove"): {"namespaces": [ns]},
+        ("POST", "/api/v1/principals/{name}/role"): {"role": "admin"},
         ("POST", "/api/v1/publishers"): {
             "name": unique("pub"),
             "issuer": "https://token.actions.githubusercontent.com",

@@ -310,6 +310,9 @@ class TestBaseCheckpoints:
         assert names == {"config.json", "model.safetensors"}
         for name in names:
             assert (tmp_path / "b" / name).read_bytes() == (LLAMA / name).read_bytes()
+        again = _ok(live_server, "base-models", "pull", f"{base}@main", "--to", str(tmp_path / "b"))
+        assert (again["skipped"], again["resumed"]) == (sorted(names), [])  # a rerun: complete
+        (tmp_path / "b" / "notes.txt").write_text("mine\n")
         code, refused, _ = cli(
             live_server, "base-models", "pull", f"{base}@main", "--to", str(tmp_path / "b")
         )

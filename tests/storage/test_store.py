@@ -281,6 +281,24 @@ class TestStreaming:
         assert all(0 < len(c) <= 1000 for c in chunks)
         assert len(chunks) >= 11
 
+    @pytest.mark.parametrize(
+        ("start", "stop"), [(0, 1), (0, 10_007), (1000, 2501), (10_006, 10_007)]
+    )
+    def test_iter_blob_range_yields_exactly_that_range(
+        self, store: ArtifactStore, start: int, stop: int
+    ) -> None:
+        data = payload(10_007, seed=6)
+        hex_digest = store.put_small(data)
+        chunks = list(store.iter_blob_range(hex_digest, start, stop, chunk_size=1000))
+        assert b"".join(chunks) == data[start:stop]
+        assert all(0 < len(c) <= 1000 for c in chunks)
+
+    def test_iter_blob_range_of_a_missing_blob_raises_blob_not_found(
+        self, store: ArtifactStore
+    ) -> None:
+        with pytest.raises(BlobNotFound):
+            store.iter_blob_range("0" * 64, 0, 1)
+
 
 class TestHealth:
     def test_check_healthy_store_passes(self, store: ArtifactStore) -> None:

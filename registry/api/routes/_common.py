@@ -15,6 +15,7 @@ from registry.api.json_body import StrictJsonRoute
 from registry.api.openapi import add_error_codes
 from registry.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, page_of
 from registry.api.params import PageToken
+from registry.api.ranges import requested_range
 from registry.errors import (
     AdapterNotFound,
     InvalidName,
@@ -107,16 +108,40 @@ def version_ref(namespace: str, name: str, selector: str) -> str:
     return f"{namespace}/{name}@{selector}"
 
 
-def blob_response(store: ArtifactStore, digest_hex: str, file_name: str) -> StreamingResponse:
+def blob_response(
+    store: ArtifactStore,
+    digest_hex: str,
+    file_name: str,
+    byte_range: str | None = None,
+    if_range: str | None = None,
+) -> StreamingResponse:
     """A stored file streamed from the artifact store (constant memory), its digest in
-    ``X-Content-Digest``: the client re-hashes while writing and refuses a mismatch."""
+    ``X-Content-Digest``: the client re-hashes while writing and refuses a mismatch. A
+    ``Range`` (``registry.api.ranges``) is answered ``206`` with that part only (how an
+    interrupted download resumes); the digest header is the whole file's either way."""
     stat = store.stat_blob(digest_hex)
+    etag = f'"{digest_hex}"'
+    headers = {
+        "X-Content-Digest": f"sha256:{digest_hex}",
+        "Content-Disposition": f'attachment; filename="{file_name}"',
+        "Accept-Ranges": "bytes",
+        "ETag": etag,
+    }
+    part = requested_range(byte_range, stat.size, etag=etag, if_range=if_range)
+    if part is None:
+        return StreamingResponse(
+            store.iter_blob(digest_hex),
+            media_type="application/octet-stream",
+            headers={**headers, "Content-Length": str(stat.size)},
+        )
+    start, stop = part
     return StreamingResponse(
-        store.iter_blob(digest_hex),
+        store.iter_blob_range(digest_hex, start, stop),
+        status_code=206,
         media_type="application/octet-stream",
         headers={
-            "Content-Length": str(stat.size),
-            "X-Content-Digest": f"sha256:{digest_hex}",
-            "Content-Disposition": f'attachment; filename="{file_name}"',
+            **headers,
+            "Content-Length": str(stop - start),
+            "Content-Range": f"bytes {start}-{stop - 1}/{stat.size}",
         },
     )

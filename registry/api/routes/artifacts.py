@@ -19,7 +19,7 @@ from registry.api.routes._common import (
     version_ref,
 )
 from registry.catalog import files
-from registry.errors import BlobNotFound, VersionFileNotFound
+from registry.errors import BlobNotFound, RangeNotSatisfiable, VersionFileNotFound
 
 router = authenticated_router(prefix="/api/v1/adapters", tags=["adapters"])
 
@@ -27,7 +27,7 @@ router = authenticated_router(prefix="/api/v1/adapters", tags=["adapters"])
 @router.get(
     "/{namespace}/{name}/versions/{selector}/files/{file_name}",
     response_class=StreamingResponse,
-    responses=responses(*VERSION_NOT_FOUND, VersionFileNotFound, BlobNotFound),
+    responses=responses(*VERSION_NOT_FOUND, VersionFileNotFound, BlobNotFound, RangeNotSatisfiable),
 )
 def download_file(
     namespace: NamespacePath,
@@ -38,9 +38,14 @@ def download_file(
     principal: PrincipalDep,
     store: StoreDep,
 ) -> StreamingResponse:
-    """Stream one file of a version (constant memory, straight from the artifact store)."""
+    """Stream one file of a version (constant memory, straight from the artifact store). One
+    ``Range: bytes=...`` is answered ``206`` (resuming a download); a malformed or
+    out-of-file range is ``416 range_not_satisfiable``."""
     with short_read(request, principal) as (session, actor):
         found = files.get_version_file(
             session, actor=actor, ref=version_ref(namespace, name, selector), name=file_name
         )
-    return blob_response(store, found.digest, found.name)
+    headers = request.headers
+    return blob_response(
+        store, found.digest, found.name, headers.get("range"), headers.get("if-range")
+    )

@@ -46,6 +46,7 @@ from registry.errors import (
     InvalidBaseModel,
     InvalidName,
     InvalidPageToken,
+    RangeNotSatisfiable,
     UploadNotFound,
     VersionFileNotFound,
 )
@@ -137,7 +138,9 @@ def get_manifest(
 @router.get(
     "/{name:path}/revisions/{revision}/files/{file_name}",
     response_class=StreamingResponse,
-    responses=responses(InvalidName, BaseModelNotFound, VersionFileNotFound, BlobNotFound),
+    responses=responses(
+        InvalidName, BaseModelNotFound, VersionFileNotFound, BlobNotFound, RangeNotSatisfiable
+    ),
 )
 def download_base_file(
     name: BaseModelPath,
@@ -148,12 +151,16 @@ def download_base_file(
     store: StoreDep,
 ) -> StreamingResponse:
     """Stream one stored file of a base revision (registered with ``--upload-weights``),
-    straight from the artifact store; its digest is in ``X-Content-Digest``."""
+    straight from the artifact store; its digest is in ``X-Content-Digest``. One ``Range`` is
+    answered ``206`` (resuming a download), a bad one ``416 range_not_satisfiable``."""
     with short_read(request, principal) as (session, actor):
         found = base_models.get_base_file(
             session, actor=actor, name=name, revision=revision, file_name=file_name
         )
-    return blob_response(store, found.digest, found.name)
+    headers = request.headers
+    return blob_response(
+        store, found.digest, found.name, headers.get("range"), headers.get("if-range")
+    )
 
 
 @router.get(  # the answer's model is the return annotation
