@@ -198,6 +198,10 @@ def _body(method: str, path: str, w: World) -> tuple[object, dict[str, str], dic
         ("POST", "/api/v1/principals/{name}/namespaces"): {"namespaces": [ns]},
         ("POST", "/api/v1/principals/{name}/namespaces/remove"): {"namespaces": [ns]},
         ("POST", "/api/v1/principals/{name}/role"): {"role": "admin"},
+        ("POST", "/api/v1/principals/{name}/logins"): {
+            "subject": "someone",
+            "issuer": "https://id.example.com",
+        },
         ("POST", "/api/v1/publishers"): {
             "name": unique("pub"),
             "issuer": "https://token.actions.githubusercontent.com",
@@ -240,6 +244,8 @@ def _body(method: str, path: str, w: World) -> tuple[object, dict[str, str], dic
         params = {"a": f"{ns}/bot@v1", "b": f"{ns}/bot@v1"}
     if path.endswith("/resolve"):
         params = {"key": "tenant-1"}
+    if path == "/api/v1/principals/{name}/logins" and method == "DELETE":
+        params = {"subject": "someone", "issuer": "https://id.example.com"}
     if path == "/api/v1/audit/served":
         params = {"deployment": w.deployment, "at": "2030-01-01T00:00:00Z"}
     if method == "PUT":

@@ -201,3 +201,19 @@ def test_without_sso_configured_the_start_is_refused(live_server: LiveServer) ->
         refused = browser.get(f"{live_server_url}/console/oidc/start")
         assert refused.status_code == 401
         assert _reason(refused) == "not_configured"
+
+
+def test_a_disabled_principal_cannot_sign_in_and_its_open_session_ends(
+    sso_server: SsoServer, client: TestClient
+) -> None:
+    who, subject = _linked(client, sso_server)
+    with _browser() as browser:
+        assert sso_sign_in(browser, sso_server.url, subject).status_code == 200
+        assert browser.get(f"{sso_server.url}/console/inbox").status_code == 200
+        assert client.post(f"/api/v1/principals/{who.name}/disable").status_code == 200
+        assert browser.get(f"{sso_server.url}/console/inbox").status_code == 303
+    with _browser() as browser:
+        refused = sso_sign_in(browser, sso_server.url, subject)
+        assert refused.status_code == 401
+        assert error_code(refused) == "unauthenticated"
+        assert COOKIE not in browser.cookies
