@@ -35,7 +35,7 @@ run: install
 lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy registry tests
+	$(BIN)/mypy registry tests examples
 
 # The web console's browser tests drive the system's Chromium (Playwright cannot download its
 # own here): Debian's package, installed when missing (CI runs as root).
