@@ -36,6 +36,7 @@ lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy registry tests
+	$(BIN)/mypy examples/make_examples.py  # alone: examples/adapters/ would shadow the adapters package
 
 # The web console's browser tests drive the system's Chromium (Playwright cannot download its
 # own here): Debian's package, installed when missing (CI runs as root).

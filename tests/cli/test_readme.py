@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -16,7 +17,6 @@ import pytest
 from registry.db import migrate
 from tests.fixtures.app import bootstrap
 from tests.fixtures.db import drop_database, new_database_url
-from tests.fixtures.peft import PEFT_FIXTURES
 from tests.fixtures.server import server_env, start_server, stop_server
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -54,8 +54,8 @@ def readme_registry(tmp_path: Path, db_name: str) -> Iterator[tuple[str, str]]:
 def run_as_written(
     script: str, url: str, token: str, tmp_path: Path
 ) -> subprocess.CompletedProcess[str]:
-    """Run README blocks in bash against ``url`` as a reader would, from a checkout's layout:
-    <work>/repo (cwd, with .venv) next to <work>/shared (the peft fixtures)."""
+    """Run README blocks in bash against ``url`` as a reader would, in a copy of what a clone
+    has: <work>/repo (cwd) with .venv and examples/, and nothing beside it."""
     script = re.sub(r"export REGISTRY_URL=\S+", f"export REGISTRY_URL={url}", script)
     script = re.sub(r"export REGISTRY_TOKEN=\S+", f"export REGISTRY_TOKEN={token}", script)
     work = tmp_path / "work"
@@ -63,8 +63,7 @@ def run_as_written(
     # The checkout's venv (a worktree without one: the running interpreter's).
     venv = ROOT / ".venv" if (ROOT / ".venv").exists() else Path(sys.prefix)
     (work / "repo" / ".venv").symlink_to(venv)
-    (work / "shared" / "fixtures").mkdir(parents=True)
-    (work / "shared" / "fixtures" / "peft").symlink_to(PEFT_FIXTURES)
+    shutil.copytree(ROOT / "examples", work / "repo" / "examples")
     env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
     env["PYTHONPATH"] = str(ROOT)  # this checkout's registry, whatever the venv points at
     return subprocess.run(
@@ -119,7 +118,7 @@ def test_readme_walkthrough_runs_as_written(server: tuple[str, str], tmp_path: P
     assert after["arm"] == "stable"
     assert '"reason": "truncated"' in done.stdout or '"reason":"truncated"' in done.stdout
     pulled = work / "repo" / "support-bot-v2"
-    src = PEFT_FIXTURES / "adapters" / "llama-dora-r4"
+    src = ROOT / "examples" / "adapters" / "support-bot-v2"
     assert sorted(p.name for p in pulled.iterdir()) == sorted(p.name for p in src.iterdir())
     for p in src.iterdir():
         assert (pulled / p.name).read_bytes() == p.read_bytes()
@@ -127,3 +126,13 @@ def test_readme_walkthrough_runs_as_written(server: tuple[str, str], tmp_path: P
     assert "experiment decision: better" in done.stdout
     assert "thumbs_up" in done.stdout
     assert "'ref': 'acme/support-bot@v2'" in done.stdout.rstrip().splitlines()[-1]
+
+
+def test_readme_needs_nothing_beside_the_repository() -> None:
+    """Every example in the README, run or not, reads its files from the repository (examples/),
+    never from the project's shared fixtures beside a checkout."""
+    text = (ROOT / "README.md").read_text()
+    assert "shared/fixtures" not in text
+    assert "$F/" not in text
+    for path in re.findall(r"\bexamples/[\w./-]+", text):
+        assert (ROOT / path.rstrip(".")).exists(), path

@@ -15,14 +15,13 @@ import pytest
 from registry.db import migrate
 from tests.cli.test_readme import readme_block
 from tests.fixtures.db import drop_database, new_database_url
-from tests.fixtures.peft import PEFT_FIXTURES
 from tests.fixtures.server import LiveServer, serving
 from tests.mlflow_import.conftest import ROOT, MlflowServer, mlflow_env
 
 PRELUDE = """
 adapter-registry namespaces create acme
 adapter-registry base-models register peft-fixtures/tiny-llama --revision main \\
-  --from $F/bases/tiny-llama
+  --from examples/bases/tiny-llama
 """
 
 
@@ -47,7 +46,6 @@ def test_readme_mlflow_block_runs_as_written(
         PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
         REGISTRY_URL=registry_server.url,
         REGISTRY_TOKEN=registry_server.token,
-        F=str(PEFT_FIXTURES),
     )
     done = subprocess.run(
         ["bash", "-euo", "pipefail", "-c", PRELUDE + block],
