@@ -25,7 +25,7 @@ from tests.fixtures.peft import PEFT_FIXTURES
 from tests.fixtures.server import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-START_TIMEOUT_S = 60.0
+START_TIMEOUT_S = 240.0
 
 
 @dataclass(frozen=True)
