@@ -304,8 +304,9 @@ def test_the_state_scan_sees_every_form_of_write(code: str) -> None:
 TESTS = Path(__file__).resolve().parent
 # Test directories that mirror no registry package: shared fixtures and factories, the fuzz run
 # against a live server, and the migrations (migrations/ lives next to registry/, not in it);
-# deploy/ checks the Helm chart and Dockerfile (deploy/helm/, also next to registry/).
-SUPPORT_DIRS = {"fixtures", "factories", "fuzz", "migrations", "deploy"}
+# deploy/ checks the Helm chart and Dockerfile (deploy/helm/, also next to registry/); ha/ runs
+# the whole system through a database failover (docs/deploy.md, "High availability").
+SUPPORT_DIRS = {"fixtures", "factories", "fuzz", "migrations", "deploy", "ha"}
 
 
 def test_tests_mirror_packages() -> None:
