@@ -21,6 +21,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -102,31 +103,24 @@ def replicas(
             )
             for _ in range(3)
         ]
-        # Started side by side: one start-up takes seconds on a busy machine.
-        started: list[tuple[subprocess.Popen[bytes], str] | BaseException] = [None] * 3  # type: ignore[list-item]
-
-        def start(i: int) -> None:
-            try:
-                started[i] = start_server(envs[i], tmp_path / f"replica-{i}.log", ready_s=180)
-            except BaseException as exc:  # reported below, after every start has ended
-                started[i] = exc
-
-        threads = [threading.Thread(target=start, args=(i,)) for i in range(3)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        procs = [s[0] for s in started if isinstance(s, tuple)]
-        for s in started:
-            if not isinstance(s, tuple):
-                raise RuntimeError("a replica did not start") from s
-        yield Replicas([s[1] for s in started if isinstance(s, tuple)], procs, admin)
+        # Started side by side: one start-up takes seconds on a busy machine. The pool waits
+        # for every start; the ones that came up are stopped below even if another failed.
+        with ThreadPoolExecutor(len(envs)) as pool:
+            futures = [
+                pool.submit(start_server, env, tmp_path / f"replica-{i}.log", ready_s=180)
+                for i, env in enumerate(envs)
+            ]
+        started = [f.result() for f in futures if f.exception() is None]
+        procs = [proc for proc, _ in started]
+        for f in futures:
+            if f.exception() is not None:
+                raise RuntimeError("a replica did not start") from f.exception()
+        yield Replicas([url for _, url in started], procs, admin)
     finally:
         for proc in procs:
             stop_server(proc)
-        for i in range(len(procs)):
-            path = tmp_path / f"replica-{i}.log"
-            log.info("replica %s log (tail):\n%s", i, path.read_text(errors="replace")[-3000:])
+        for path in sorted(tmp_path.glob("replica-*.log")):
+            log.info("%s (tail):\n%s", path.name, path.read_text(errors="replace")[-3000:])
 
 
 def _leader_pid(node: Node) -> int | None:
