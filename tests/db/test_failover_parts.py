@@ -12,16 +12,27 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from sqlalchemy import create_engine, text
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
+from registry.app import create_app
+from registry.db import migrate
 from registry.db.conninfo import psycopg_params
 from registry.db.engine import make_engine
 from registry.db.failures import outage_reason
 from registry.db.leader_lock import LeaderLock
 from registry.settings import DatabaseSettings
-from tests.fixtures.db import dialect, postgres_admin_url
+from tests.factories.catalog import unique
+from tests.fixtures.app import bootstrap, make_settings
+from tests.fixtures.db import (
+    admin_execute,
+    dialect,
+    drop_database,
+    new_database_url,
+    postgres_admin_url,
+)
 from tests.fixtures.server import free_port
 
 postgres_only = pytest.mark.skipif(dialect() != "postgresql", reason="PostgreSQL only")
@@ -63,7 +74,7 @@ def test_a_multi_host_url_skips_a_dead_node(database_url: str) -> None:
 
 
 @pytest.fixture
-def engine(database_url: str) -> Iterator[object]:
+def engine(database_url: str) -> Iterator[Engine]:
     made = make_engine(DatabaseSettings(url=database_url))
     yield made
     made.dispose()
@@ -79,10 +90,10 @@ def test_on_sqlite_every_caller_leads(tmp_path: Path) -> None:
 
 
 @postgres_only
-def test_the_lead_moves_when_the_leaders_connection_dies(engine: object) -> None:
+def test_the_lead_moves_when_the_leaders_connection_dies(engine: Engine) -> None:
     key = uuid.uuid4().int & 0x7FFF_FFFF_FFFF_FFFF  # this test's own lock
-    first = LeaderLock(engine, key, name="first")  # type: ignore[arg-type]
-    second = LeaderLock(engine, key, name="second")  # type: ignore[arg-type]
+    first = LeaderLock(engine, key, name="first")
+    second = LeaderLock(engine, key, name="second")
     try:
         assert first.hold()
         assert not second.hold()
@@ -109,9 +120,40 @@ def test_the_lead_moves_when_the_leaders_connection_dies(engine: object) -> None
 
 
 @postgres_only
-def test_a_write_on_a_read_only_node_is_an_outage(engine: object) -> None:
-    with engine.connect() as conn:  # type: ignore[attr-defined]
+def test_a_write_on_a_read_only_node_is_an_outage(engine: Engine) -> None:
+    with engine.connect() as conn:
         conn.execute(text("SET TRANSACTION READ ONLY"))
         with pytest.raises(DBAPIError) as caught:
             conn.execute(text("CREATE TABLE never_made (x int)"))
     assert outage_reason(caught.value) == "read_only"
+
+
+@postgres_only
+def test_the_api_answers_503_read_only_when_its_node_turns_read_only(tmp_path: Path) -> None:
+    """A node that stopped accepting writes (a demoted primary, a URL reaching a standby): writes
+    answer ``503 database_unavailable`` (reason ``read_only``) with ``Retry-After``, reads go on.
+    Made real with ``default_transaction_read_only`` on the app's own database."""
+    url = new_database_url(tmp_path, "registry_ro")
+    try:
+        migrate.upgrade(url)
+        token = bootstrap(url, "admin")
+        app = create_app(make_settings(url, tmp_path / "artifacts"))
+        with TestClient(app, raise_server_exceptions=False) as client:
+            client.headers["Authorization"] = f"Bearer {token}"
+            assert client.post("/api/v1/namespaces", json={"name": unique("ns")}).status_code == 201
+            name = make_url(url).database
+            admin_execute(f'ALTER DATABASE "{name}" SET default_transaction_read_only = on')
+            admin_execute(  # new sessions see the setting: end the pool's current ones
+                f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+            )
+            refused = client.post("/api/v1/namespaces", json={"name": unique("ns")})
+            assert refused.status_code == 503, refused.text
+            assert refused.json()["error"] == "database_unavailable"
+            assert refused.json()["context"]["reason"] in ("read_only", "connection")
+            assert "Retry-After" in refused.headers
+            # Once pooled connections are fresh, the reason is read_only, and reads still work.
+            again = client.post("/api/v1/namespaces", json={"name": unique("ns")})
+            assert again.json()["context"]["reason"] == "read_only", again.text
+            assert client.get("/api/v1/namespaces").status_code == 200
+    finally:
+        drop_database(url)
