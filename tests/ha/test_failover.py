@@ -117,6 +117,8 @@ def replicas(
                 raise RuntimeError("a replica did not start") from f.exception()
         yield Replicas([url for _, url in started], procs, admin)
     finally:
+        for proc in procs:  # all shut down side by side, then each waited for (or killed)
+            proc.terminate()
         for proc in procs:
             stop_server(proc)
         for path in sorted(tmp_path.glob("replica-*.log")):
