@@ -238,11 +238,12 @@ def _check_writes(c: httpx.Client, ns: str, writers: list[Writer]) -> None:
         lost = {v: d for v, d in x.acked.items() if stored.get(v) != d}
         assert not lost, (x.name, lost, stored)
         log.warning(
-            "%s: %s acknowledged, %s stored, %s retries",
+            "%s: %s acknowledged, %s stored, %s retries (last: %s)",
             x.name,
             len(x.acked),
             len(stored),
             x.retries,
+            x.last_retry,
         )
 
 
