@@ -56,6 +56,7 @@ from registry.console.oidc_login import OidcLogin
 from registry.console.sessions import guard_cookie
 from registry.db import migrate
 from registry.db.engine import make_engine
+from registry.db.leader_lock import LeaderLock
 from registry.db.session import Sessions, unit_of_work
 from registry.deployments.routing import RoutingCache
 from registry.events.worker import WebhookWorker
@@ -69,7 +70,7 @@ from registry.oidc.verifier import OidcVerifier
 from registry.policy.loader import default_policy_dir
 from registry.settings import OidcSettings, Settings, get_settings
 from registry.storage.factory import make_store
-from registry.traffic.controller import Controller
+from registry.traffic.controller import LEADER_LOCK_KEY, Controller
 
 log = logging.getLogger("registry")
 
@@ -164,6 +165,12 @@ def _start_serving(app: FastAPI, settings: Settings) -> Controller:
         app.state.sessions,
         interval_s=settings.controller.interval_s,
         on_decision=app.state.metrics.decision,
+        leader=LeaderLock(
+            app.state.sessions.engine,
+            LEADER_LOCK_KEY,
+            name="adapter-registry-controller",
+            connect_timeout_s=settings.database.connect_timeout_s,
+        ),
     )
     app.state.controller = controller
     if settings.controller.enabled:

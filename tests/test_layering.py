@@ -305,8 +305,9 @@ TESTS = Path(__file__).resolve().parent
 # Test directories that mirror no registry package: shared fixtures and factories, the fuzz run
 # against a live server, and the migrations (migrations/ lives next to registry/, not in it);
 # deploy/ checks the Helm chart and Dockerfile (deploy/helm/, also next to registry/); examples/
-# the README's example base model and adapters and the script that makes them (examples/).
-SUPPORT_DIRS = {"fixtures", "factories", "fuzz", "migrations", "deploy", "examples"}
+# the README's example base model and adapters and the script that makes them (examples/); ha/
+# runs the whole system through a database failover (docs/deploy.md, "High availability").
+SUPPORT_DIRS = {"fixtures", "factories", "fuzz", "migrations", "deploy", "examples", "ha"}
 
 
 def test_tests_mirror_packages() -> None:

@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
@@ -105,8 +105,11 @@ def install_error_handlers(app: FastAPI) -> None:
             _body("conflict", "the change conflicts with the current state"), status_code=409
         )
 
-    @app.exception_handler(OperationalError)
-    async def _operational(request: Request, exc: OperationalError) -> JSONResponse:
+    # Any driver error, not only OperationalError: a connection that died under a failover can
+    # surface as InterfaceError ("the connection is closed") and a session left on a demoted
+    # node as InternalError (read-only transaction); both are outages (503), not bugs.
+    @app.exception_handler(DBAPIError)
+    async def _operational(request: Request, exc: DBAPIError) -> JSONResponse:
         reason = outage_reason(exc)
         if reason is None:
             log.exception("database error", exc_info=exc)

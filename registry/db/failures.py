@@ -11,8 +11,11 @@ from sqlalchemy.exc import DBAPIError
 # PostgreSQL SQLSTATEs: class 53 is "insufficient resources" (53100 disk_full, 53200
 # out_of_memory, 53300 too_many_connections); 57014 query_canceled (statement_timeout);
 # 55P03 lock_not_available (lock_timeout); 40001/40P01 serialization failure / deadlock;
-# class 08 connection exceptions; 57P01-57P03 the server is shutting down or starting.
+# class 08 connection exceptions; 57P01-57P03 the server is shutting down or starting;
+# 25006 read_only_sql_transaction: the session reached a standby (a failover under way, or a
+# URL without target_session_attrs=read-write).
 _PG_REASONS = {
+    "25006": "read_only",
     "53100": "disk_full",
     "57014": "statement_timeout",
     "55P03": "lock_timeout",

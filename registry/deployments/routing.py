@@ -23,7 +23,6 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session
 
 from registry.catalog.models import (
@@ -35,6 +34,7 @@ from registry.catalog.models import (
     VersionFile,
 )
 from registry.catalog.views import serving_name
+from registry.db.conninfo import psycopg_params
 from registry.db.session import Sessions, unit_of_work
 from registry.deployments.models import (
     ROUTING_CHANNEL,
@@ -75,9 +75,12 @@ class RoutingCache:
         listen: bool = True,
     ) -> None:
         self._sessions = sessions
-        url = sessions.engine.url
-        self._listen_url = (
-            _conninfo(url) if listen and url.get_backend_name() == "postgresql" else None
+        engine = sessions.engine
+        # Built by the dialect, so a multi-host URL (failover) reaches libpq as it reaches the pool.
+        self._listen_params: dict[str, Any] | None = (
+            psycopg_params(engine, connect_timeout_s=5)
+            if listen and engine.dialect.name == "postgresql"
+            else None
         )
         self._store = store
         self._presign_ttl_s = presign_ttl_s
@@ -111,7 +114,11 @@ class RoutingCache:
         retry_at = 0.0  # when to try LISTEN again after a failure (not every poll: a blackholed
         # host would make each attempt wait for the connect timeout)
         while not self._stopping.is_set():
-            if listener is None and self._listen_url is not None and time.monotonic() >= retry_at:
+            if (
+                listener is None
+                and self._listen_params is not None
+                and time.monotonic() >= retry_at
+            ):
                 listener = self._listen()
                 if listener is None:
                     retry_at = time.monotonic() + LISTEN_RETRY_S
@@ -141,7 +148,7 @@ class RoutingCache:
         import psycopg  # the PostgreSQL driver; only on this dialect
 
         try:
-            conn = psycopg.connect(self._listen_url or "", autocommit=True, connect_timeout=5)
+            conn = psycopg.connect(**(self._listen_params or {}), autocommit=True)
             conn.execute(f"LISTEN {ROUTING_CHANNEL}")
         except Exception:
             log.warning(
@@ -334,11 +341,6 @@ def read_table(session: Session, name: str) -> TableDraft | None:
 
 def _dump(value: dict[str, Any]) -> bytes:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def _conninfo(url: URL) -> str:
-    """The SQLAlchemy URL as a libpq connection string for psycopg."""
-    return url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def _close(conn: Any) -> None:

@@ -1,8 +1,11 @@
 """The rollout controller: advances canary steps and rolls back failing candidates.
 
-Runs inside the server (a daemon thread, every ``interval_s``). With several replicas only one
-acts per round: on PostgreSQL the round holds a transaction-level advisory lock
-(``pg_try_advisory_xact_lock``: the others skip); on SQLite the write transaction itself
+Runs inside the server (a daemon thread, every ``interval_s``). With several replicas one leads:
+on PostgreSQL the replica holding a session-level advisory lock on a connection of its own
+(``registry.db.leader_lock``) runs the rounds, and another takes over when it dies or its
+connection does (a failover). Each round also holds a transaction-level advisory lock
+(``pg_try_advisory_xact_lock``: a round that finds it taken skips), so two rounds never
+overlap even while leadership changes hands; on SQLite the write transaction itself
 (``BEGIN IMMEDIATE``) serialises rounds. Every decision that changes traffic appends a revision
 and records its evidence (the report ids and computed values) in ``rollout_decisions`` and in
 the audit log.
@@ -33,6 +36,7 @@ from registry.canary.analysis import (
     recent_slice,
 )
 from registry.canary.plans import Plan, plan_from_mapping
+from registry.db.leader_lock import LeaderLock
 from registry.db.session import Sessions, unit_of_work
 from registry.deployments import reports as serving_reports
 from registry.deployments import rollout_records
@@ -51,6 +55,7 @@ from registry.traffic import experiment_gate, moves
 log = logging.getLogger("registry.controller")
 
 ADVISORY_LOCK_KEY = 0x5EED_0A0A  # "the rollout controller round", any stable 64-bit value
+LEADER_LOCK_KEY = 0x5EED_0A0B  # "this replica runs the controller" (held across rounds)
 ACTOR = "system:controller"
 
 
@@ -62,8 +67,10 @@ class Controller:
         interval_s: float,
         on_decision: Callable[[str, str], None] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        leader: LeaderLock | None = None,
     ) -> None:
         self._sessions = sessions
+        self._leader = leader
         self.interval_s = interval_s
         self._on_decision = on_decision
         self._clock = clock
@@ -82,9 +89,12 @@ class Controller:
     def _run(self) -> None:
         while not self._stopping.wait(self.interval_s):
             try:
-                self.tick()
-            except Exception:  # a bad round must not end the loop
+                if self._leader is None or self._leader.hold():
+                    self.tick()
+            except Exception:  # a bad round (or a database outage) must not end the loop
                 log.exception("rollout controller round failed")
+        if self._leader is not None:
+            self._leader.release()
 
     def tick(self) -> list[dict[str, Any]]:
         """One round over every running rollout; returns the decisions taken."""

@@ -66,7 +66,8 @@ def test_an_unreachable_listener_falls_back_to_polling(
 ) -> None:
     state = team.client.app.state  # type: ignore[attr-defined]
     cache = RoutingCache(state.sessions, state.store, presign_ttl_s=900, poll_s=0.1)
-    cache._listen_url = "postgresql://nobody@127.0.0.1:1/nothing"  # nothing listens on port 1
+    # Nothing listens on port 1.
+    cache._listen_params = {"host": "127.0.0.1", "port": 1, "user": "nobody", "dbname": "x"}
     with caplog.at_level(logging.WARNING, logger="registry.routing"):
         cache.start()
         try:
