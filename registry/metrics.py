@@ -19,12 +19,13 @@ classes, S3 operation names (botocore's model), outcomes from a fixed set.
 from __future__ import annotations
 
 import time
+from bisect import bisect_left
 from collections.abc import Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client import generate_latest as _generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
@@ -39,8 +40,61 @@ _S3_START = "registry_metrics_start"
 _S3_OPERATION = "registry_metrics_operation"
 
 
-def status_class(status: int) -> str:
-    return f"{status // 100}xx" if 100 <= status < 600 else "other"
+_STATUS_CLASSES = ("other", "1xx", "2xx", "3xx", "4xx", "5xx")
+_HTTP_LABELS = ["route", "method", "status"]
+# The ``le`` values as prometheus_client writes them ("0.0005", "1.0", "+Inf").
+_HTTP_BOUNDS = (*(repr(float(b)) for b in HTTP_BUCKETS), "+Inf")
+
+
+class HttpCollector(Collector):
+    """``registry_http_requests_total`` and ``registry_http_request_duration_seconds`` by
+    route template, method and status class.
+
+    Kept as plain lists of counts per label set rather than prometheus_client children: this
+    runs on every request (resolve included), and a child's ``inc``/``observe`` take a lock and
+    a few calls each. Only the event loop's thread records (ASGI middleware), so the updates need
+    no lock; a scrape from another thread copies each list first and derives the count from the
+    buckets, so a series is never seen with more requests than its buckets hold.
+    """
+
+    def __init__(self) -> None:
+        # label set -> [count per bucket (last: above the largest bound)..., sum of seconds]
+        self.series: dict[tuple[str, str, str], list[float]] = {}
+
+    def observe(self, route: str, method: str, status: int, seconds: float) -> None:
+        key = (
+            route,
+            method,
+            _STATUS_CLASSES[status // 100] if 100 <= status < 600 else "other",
+        )
+        counts = self.series.get(key)
+        if counts is None:
+            counts = self.series[key] = [0.0] * (len(HTTP_BUCKETS) + 2)
+        counts[bisect_left(HTTP_BUCKETS, seconds)] += 1
+        counts[-1] += seconds
+
+    def collect(self) -> Iterator[CounterMetricFamily | HistogramMetricFamily]:
+        requests = CounterMetricFamily(
+            "registry_http_requests",
+            "HTTP requests answered, by route template, method and status class.",
+            labels=_HTTP_LABELS,
+        )
+        duration = HistogramMetricFamily(
+            "registry_http_request_duration_seconds",
+            "Time from the request's arrival to the end of its response, by route template, "
+            "method and status class.",
+            labels=_HTTP_LABELS,
+        )
+        for key, live in list(self.series.items()):
+            counts = list(live)
+            cumulative, buckets = 0.0, []
+            for bound, n in zip(_HTTP_BOUNDS, counts[:-1], strict=True):
+                cumulative += n
+                buckets.append((bound, cumulative))
+            requests.add_metric(list(key), cumulative)
+            duration.add_metric(list(key), buckets, counts[-1])
+        yield requests
+        yield duration
 
 
 class PoolCollector(Collector):
@@ -171,20 +225,8 @@ class Metrics:
             "past REGISTRY_AUDIT__DENIED_EVENTS_PER_WINDOW).",
             registry=self.registry,
         )
-        self.http_requests = Counter(
-            "registry_http_requests",
-            "HTTP requests answered, by route template, method and status class.",
-            ["route", "method", "status"],
-            registry=self.registry,
-        )
-        self.http_duration = Histogram(
-            "registry_http_request_duration_seconds",
-            "Time from the request's arrival to the end of its response, by route template, "
-            "method and status class.",
-            ["route", "method", "status"],
-            buckets=HTTP_BUCKETS,
-            registry=self.registry,
-        )
+        self.http = HttpCollector()
+        self.registry.register(self.http)
         self.s3_calls = Counter(
             "registry_s3_calls",
             "S3 calls by operation and outcome (ok, not_found, client_error, server_error, "
@@ -207,7 +249,6 @@ class Metrics:
         GCCollector(registry=self.registry)
 
         self._resolve_children: dict[tuple[str, str], Any] = {}
-        self._http_children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
 
     def resolved(self, deployment: str, arm: str) -> None:
         """Count one resolve answer (the labelled child is looked up once per deployment and
@@ -219,19 +260,6 @@ class Metrics:
             child = self.resolves.labels(deployment=deployment, arm=arm)
             self._resolve_children[(deployment, arm)] = child
         child.inc()
-
-    def http_request(self, route: str, method: str, status: int, seconds: float) -> None:
-        """Count and time one HTTP request (children cached per label set, as for resolves)."""
-        key = (route, method, status_class(status))
-        children = self._http_children.get(key)
-        if children is None:
-            if len(self._http_children) >= _MAX_CACHED_CHILDREN:
-                self._http_children.clear()
-            labels = {"route": key[0], "method": key[1], "status": key[2]}
-            children = (self.http_requests.labels(**labels), self.http_duration.labels(**labels))
-            self._http_children[key] = children
-        children[0].inc()
-        children[1].observe(seconds)
 
     def watch_pool(self, pool: Any) -> None:
         """Export ``pool``'s figures (the engine's pool, set at start-up)."""

@@ -11,7 +11,7 @@ route is labelled ``<unmatched>``. Methods outside the standard set are labelled
 
 from __future__ import annotations
 
-import time
+from time import perf_counter
 from typing import Any
 
 from starlette.routing import Match
@@ -25,13 +25,13 @@ METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 class HttpMetricsMiddleware:
     def __init__(self, app: ASGIApp, *, metrics: Metrics) -> None:
         self.app = app
-        self.metrics = metrics
+        self.observe = metrics.http.observe
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = time.perf_counter()
+        started = perf_counter()
         status = 500  # an exception before the response started becomes a 500 outside us
 
         async def send_status(message: Message) -> None:
@@ -43,12 +43,15 @@ class HttpMetricsMiddleware:
         try:
             await self.app(scope, receive, send_status)
         finally:
+            template = getattr(scope.get("route"), "path", None)
+            if template.__class__ is not str or not template:
+                template = route_template(scope)
             method = scope["method"]
-            self.metrics.http_request(
-                route_template(scope),
+            self.observe(
+                template,
                 method if method in METHODS else "other",
                 status,
-                time.perf_counter() - started,
+                perf_counter() - started,
             )
 
 

@@ -220,3 +220,44 @@ def test_s3_calls_are_counted_by_operation_and_outcome(moto_s3_server: S3Server)
     duration = "registry_s3_call_duration_seconds_count"
     assert _value(text_, duration, operation="PutObject") == 1
     assert _value(text_, duration, operation="HeadBucket") == 1
+
+
+def test_bucket_bounds_are_inclusive_and_counts_add_up() -> None:
+    metrics = Metrics()
+    for seconds in (0.0005, 0.0006, 31.0):
+        metrics.http.observe("/r", "GET", 200, seconds)
+    metrics.http.observe("/r", "GET", 999, 0.1)  # no status class: "other"
+    text_ = metrics.render().decode()
+    bucket = "registry_http_request_duration_seconds_bucket"
+    labels = {"route": "/r", "method": "GET", "status": "2xx"}
+    assert _value(text_, bucket, le="0.0005", **labels) == 1  # le: at most the bound
+    assert _value(text_, bucket, le="0.001", **labels) == 2
+    assert _value(text_, bucket, le="30.0", **labels) == 2
+    assert _value(text_, bucket, le="+Inf", **labels) == 3
+    assert _value(text_, "registry_http_request_duration_seconds_count", **labels) == 3
+    assert _value(text_, "registry_http_requests_total", **labels) == 3
+    total = _value(text_, "registry_http_request_duration_seconds_sum", **labels)
+    assert total == pytest.approx(31.0011)
+    assert _value(text_, "registry_http_requests_total", status="other") == 1
+
+
+def test_an_exception_through_the_middleware_counts_as_a_5xx() -> None:
+    """The app below raises where no registry route can be made to: a fault injected on
+    purpose (the real app turns every exception into a response before this layer)."""
+    import asyncio
+
+    from registry.api.http_metrics import HttpMetricsMiddleware
+
+    async def broken(scope: object, receive: object, send: object) -> None:
+        raise RuntimeError("boom")
+
+    metrics = Metrics()
+    middleware = HttpMetricsMiddleware(broken, metrics=metrics)
+    scope = {"type": "http", "method": "GET", "path": "/x", "app": None}
+
+    async def call() -> None:
+        await middleware(scope, None, None)  # type: ignore[arg-type]
+
+    with pytest.raises(RuntimeError, match="boom"):
+        asyncio.run(call())
+    assert sum(metrics.http.series[(UNMATCHED, "GET", "5xx")][:-1]) == 1
