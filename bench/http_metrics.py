@@ -46,6 +46,7 @@ def _app(url: str, artifacts: Path, with_metrics: bool) -> Any:
         {
             "database": {"url": url},
             "storage": {"backend": "local", "root": str(artifacts)},
+            "audit": {"signing_key_path": str(artifacts.parent / "audit-signing.key")},
             "controller": {"enabled": False},
             "jobs": {"enabled": False},
             "webhooks": {"enabled": False},
