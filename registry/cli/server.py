@@ -75,6 +75,12 @@ def serve(
             "REGISTRY_METRICS__PORT needs --workers 1 (docs/observability.md: several workers)",
             param_hint="--workers",
         )
+    if settings.metrics.port is not None and settings.metrics.port == (
+        port or settings.server.port
+    ):
+        raise typer.BadParameter(
+            "REGISTRY_METRICS__PORT must differ from the API port", param_hint="--port"
+        )
     uvicorn.run(
         "registry.app:create_app",
         factory=True,

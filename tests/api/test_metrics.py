@@ -134,23 +134,40 @@ def test_metrics_port_serves_only_metrics(metered: MeteredServer) -> None:
     assert httpx.head(f"{base}/metrics").status_code == 200
 
 
-def test_serve_refuses_several_workers_with_a_metrics_port(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--workers", "2"], b"REGISTRY_METRICS__PORT needs --workers 1"),
+        (["--port", "METRICS_PORT"], b"REGISTRY_METRICS__PORT must differ from the API port"),
+    ],
+)
+def test_serve_refuses_a_metrics_port_it_cannot_serve(
+    tmp_path: Path, args: list[str], message: bytes
+) -> None:
     import subprocess
     import sys
 
     from tests.fixtures.server import server_env
 
     env = server_env("sqlite:///" + str(tmp_path / "r.db"), tmp_path / "a")
-    env["REGISTRY_METRICS__PORT"] = str(free_port())
+    port = str(free_port())
+    env["REGISTRY_METRICS__PORT"] = port
+    env["COLUMNS"] = "200"  # the usage error on one line
     done = subprocess.run(
-        [sys.executable, "-m", "registry", "serve", "--workers", "2"],
+        [
+            sys.executable,
+            "-m",
+            "registry",
+            "serve",
+            *(port if a == "METRICS_PORT" else a for a in args),
+        ],
         env=env,
         capture_output=True,
         timeout=60,
         check=False,
     )
     assert done.returncode == 2
-    assert b"REGISTRY_METRICS__PORT needs --workers 1" in done.stderr
+    assert message in done.stderr
 
 
 # --- the collectors on their own, against real parts ---------------------------------------
