@@ -17,6 +17,8 @@ from registry.access.resolve_guard import ResolveGuard
 from registry.api.errors import install_error_handlers
 from registry.api.fast_path import ServingFastPath
 from registry.api.guard import RequestGuard
+from registry.api.http_metrics import HttpMetricsMiddleware
+from registry.api.metrics_port import MetricsListener
 from registry.api.openapi import install_openapi
 from registry.api.request_id import RequestIdMiddleware
 from registry.api.routes import (
@@ -135,12 +137,31 @@ def _install_health_and_metrics(app: FastAPI, settings: Settings) -> None:
         expected_heads=app.state.schema_heads,
         health=app.state.health,
     )
-    app.state.metrics = Metrics()
+    metrics: Metrics = app.state.metrics
+    metrics.watch_pool(app.state.sessions.engine.pool)
+    if app.state.store.backend == "s3":
+        metrics.watch_s3(app.state.store.client)
     app.state.denials = DenialLimiter(
         limit=settings.audit.denied_events_per_window,
         window_s=settings.audit.denied_window_s,
         on_suppressed=app.state.metrics.denials_suppressed.inc,
     )
+
+
+def _start_metrics_listener(app: FastAPI, settings: Settings) -> MetricsListener | None:
+    """The token-free metrics listener on its own port, when REGISTRY_METRICS__PORT is set."""
+    if settings.metrics.port is None:
+        return None
+    try:
+        listener = MetricsListener(app.state.metrics, settings.metrics.host, settings.metrics.port)
+    except OSError as exc:
+        raise RuntimeError(
+            f"REGISTRY_METRICS__HOST/REGISTRY_METRICS__PORT: cannot listen on "
+            f"{settings.metrics.host}:{settings.metrics.port} ({exc})"
+        ) from exc
+    listener.start()
+    log.info("metrics on http://%s:%d/metrics", settings.metrics.host, listener.port)
+    return listener
 
 
 def _start_serving(app: FastAPI, settings: Settings) -> Controller:
@@ -221,6 +242,7 @@ def _lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextMan
             _open_state(app, settings, engine)
             checkpointer = _start_checkpointer(app, settings)
             _install_health_and_metrics(app, settings)
+            metrics_listener = _start_metrics_listener(app, settings)
             controller = _start_serving(app, settings)
             job_worker = _start_jobs(app, settings)
             webhook_worker = _start_webhooks(app, settings)
@@ -242,6 +264,8 @@ def _lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextMan
                     app.state.console_oidc.close()
                 if checkpointer is not None:
                     checkpointer.stop()
+                if metrics_listener is not None:
+                    metrics_listener.stop()
         finally:
             engine.dispose()
 
@@ -289,14 +313,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url=None,
         redoc_url=None,
     )
+    app.state.metrics = Metrics()
     install_error_handlers(app)
     install_openapi(app)
     # Added first = innermost. The request guard (body limits, authentication before any body
     # is read) sits inside the serving fast path, which only takes body-less GETs of resolve
-    # and routing-table: the hottest requests skip one layer. Outermost: request ids.
+    # and routing-table: the hottest requests skip one layer. Then request ids; outermost the
+    # HTTP metrics, whose time covers every layer.
     app.add_middleware(RequestGuard, limits=settings.server, console_auth=guard_cookie)
     app.add_middleware(ServingFastPath)
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(HttpMetricsMiddleware, metrics=app.state.metrics)
     for module in _ROUTE_MODULES:
         app.include_router(module.router)
     app.include_router(console_pages.router)

@@ -374,6 +374,21 @@ class ServerSettings(BaseModel):
     )
 
 
+class MetricsSettings(BaseModel):
+    port: int | None = Field(
+        None,
+        ge=1,
+        le=65535,
+        description="Port of a second listener serving only GET /metrics without a token, for "
+        "Prometheus (None: none; /metrics on the main port needs a token either way).",
+    )
+    host: str = Field(
+        "127.0.0.1",
+        description="Bind address of the metrics listener (0.0.0.0 in a pod; keep it off "
+        "public networks).",
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="REGISTRY_", env_nested_delimiter="__", extra="ignore"
@@ -393,6 +408,7 @@ class Settings(BaseSettings):
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     mlflow: MlflowSettings = Field(default_factory=MlflowSettings)
     console_oidc: ConsoleOidcSettings = Field(default_factory=ConsoleOidcSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
 
 
 @lru_cache(maxsize=1)

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from registry.api.errors import handler_for
@@ -26,6 +27,10 @@ ENDPOINTS: dict[str, Endpoint] = {
     "resolve": serving.resolve,
     "routing-table": serving.routing_table,
 }
+# The routes the router would have matched, left in ``scope["route"]`` as the router does (the
+# HTTP metrics label requests by their route's path template).
+_RESOLVE_ROUTE, _ROUTING_TABLE_ROUTE = serving.fast_routes()
+ROUTES: dict[str, BaseRoute] = {"resolve": _RESOLVE_ROUTE, "routing-table": _ROUTING_TABLE_ROUTE}
 
 
 class ServingFastPath:
@@ -63,4 +68,5 @@ def _match(scope: Scope) -> Endpoint | None:
     endpoint = ENDPOINTS.get(tail) if sep and name else None
     if endpoint is not None:
         scope["path_params"] = {"name": name}
+        scope["route"] = ROUTES[tail]
     return endpoint

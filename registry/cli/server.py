@@ -61,13 +61,26 @@ def serve(
 ) -> None:
     """Serve the HTTP API with uvicorn (registry.app:create_app).
 
-    Defaults come from REGISTRY_SERVER__HOST / REGISTRY_SERVER__PORT. The server refuses to
+    Defaults come from REGISTRY_SERVER__HOST / REGISTRY_SERVER__PORT; REGISTRY_METRICS__PORT
+    adds a token-free GET /metrics listener on its own port (one worker only). The server refuses to
     start on an out-of-date schema (run `db upgrade` first, or set
     REGISTRY_DATABASE__AUTO_MIGRATE=true).
     """
     import uvicorn
 
     settings = _settings()
+    if workers > 1 and settings.metrics.port is not None:
+        # Each worker process has its own metrics and would try to bind the same port.
+        raise typer.BadParameter(
+            "REGISTRY_METRICS__PORT needs --workers 1 (docs/observability.md: several workers)",
+            param_hint="--workers",
+        )
+    if settings.metrics.port is not None and settings.metrics.port == (
+        port or settings.server.port
+    ):
+        raise typer.BadParameter(
+            "REGISTRY_METRICS__PORT must differ from the API port", param_hint="--port"
+        )
     uvicorn.run(
         "registry.app:create_app",
         factory=True,

@@ -88,6 +88,42 @@ def test_optional_objects_render_when_enabled(all_on: list[dict[str, Any]]) -> N
     assert endpoint["bearerTokenSecret"] == {"name": "registry-metrics", "key": "token"}
 
 
+METRICS_PORT: dict[str, Any] = {**ALL_ON, "metricsPort": 9100, "serviceMonitor": {"enabled": True}}
+
+
+def test_the_metrics_port_is_served_and_scraped_without_a_token() -> None:
+    docs = manifests(METRICS_PORT)
+    for doc in docs:
+        if doc["kind"] not in CRD_KINDS:
+            kubernetes_validate.validate(doc, KUBE_VERSION, strict=True)
+    (api,) = one(docs, "Deployment")["spec"]["template"]["spec"]["containers"]
+    assert {"name": "metrics", "containerPort": 9100, "protocol": "TCP"} in api["ports"]
+    env = {e["name"]: e.get("value") for e in api["env"]}
+    assert env["REGISTRY_METRICS__PORT"] == "9100"
+    assert env["REGISTRY_METRICS__HOST"] == "0.0.0.0"
+    assert {n for n in env if n.startswith("REGISTRY_")} <= setting_env_names()
+    service_ports = one(docs, "Service")["spec"]["ports"]
+    assert {"name": "metrics", "port": 9100, "targetPort": "metrics", "protocol": "TCP"} in (
+        service_ports
+    )
+    (endpoint,) = one(docs, "ServiceMonitor")["spec"]["endpoints"]
+    assert endpoint["port"] == "metrics"
+    assert endpoint["path"] == "/metrics"
+    assert "bearerTokenSecret" not in endpoint
+    report = lint(METRICS_PORT)
+    assert report["errors"] == []
+    assert [m for m in report["messages"] if m["severity"] >= 2] == []
+
+
+def test_without_a_metrics_port_nothing_listens_for_metrics(
+    rendered: list[dict[str, Any]],
+) -> None:
+    (api,) = one(rendered, "Deployment")["spec"]["template"]["spec"]["containers"]
+    assert [p["name"] for p in api["ports"]] == ["http"]
+    assert not any(e["name"].startswith("REGISTRY_METRICS__") for e in api["env"])
+    assert [p["name"] for p in one(rendered, "Service")["spec"]["ports"]] == ["http"]
+
+
 # --- Settings: every REGISTRY_* the chart sets is a field of registry/settings.py ------------
 
 
@@ -275,6 +311,8 @@ def test_images_are_pinned(rendered: list[dict[str, Any]]) -> None:
         ({"storage": {"bucket": ""}}, "storage.bucket is required"),
         ({"database": {"existingSecret": ""}}, "database.existingSecret is required"),
         ({"serviceMonitor": {"enabled": True}}, "bearerTokenSecret.name is required"),
+        ({"metricsPort": 9100, "workers": 2}, "metricsPort needs workers: 1"),
+        ({"metricsPort": 8000}, "metricsPort must differ from containerPort"),
     ],
 )
 def test_the_chart_refuses_unsafe_values(values: dict[str, Any], message: str) -> None:

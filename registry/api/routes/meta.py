@@ -1,4 +1,5 @@
-"""The OpenAPI document and Prometheus metrics (authenticated like every non-health route)."""
+"""The OpenAPI document and Prometheus metrics (authenticated like every non-health route; the
+token-free metrics listener on its own port is registry.api.metrics_port)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ def openapi(request: Request) -> dict[str, Any]:
 
 @router.get("/metrics", include_in_schema=False)
 def metrics(request: Request, actor: ActorDep) -> Response:
-    """Prometheus metrics of this process: resolves per deployment and arm, routing tables,
-    serving reports, controller decisions, rollbacks."""
+    """Prometheus metrics of this process (registry.metrics: HTTP per route, DB pool, S3 calls,
+    resolves, routing tables, serving reports, controller decisions, rollbacks, process)."""
     actor.require("read", registry_resource())
     return Response(request.app.state.metrics.render(), media_type=CONTENT_TYPE_LATEST)

@@ -146,3 +146,18 @@ registry/settings.py (tests/deploy checks it).
 {{ toYaml . }}
 {{- end }}
 {{- end }}
+
+{{/*
+The metrics port when set (checked: one worker per pod, not the API port), else empty.
+*/}}
+{{- define "adapter-registry.metricsPort" -}}
+{{- if .Values.metricsPort -}}
+{{- if gt (int .Values.workers) 1 -}}
+{{- fail "metricsPort needs workers: 1 (each worker would bind it; see docs/observability.md)" -}}
+{{- end -}}
+{{- if eq (int .Values.metricsPort) (int .Values.containerPort) -}}
+{{- fail "metricsPort must differ from containerPort" -}}
+{{- end -}}
+{{- int .Values.metricsPort -}}
+{{- end -}}
+{{- end }}
