@@ -86,6 +86,7 @@ EXIT_CODES: Mapping[str, int] = {
     "principal_exists": EXIT_CONFLICT,
     "publisher_exists": EXIT_CONFLICT,
     "console_login_exists": EXIT_CONFLICT,
+    "last_admin": EXIT_CONFLICT,
     "deployment_exists": EXIT_CONFLICT,
     "gates_failed": EXIT_CONFLICT,
     "promotion_state_conflict": EXIT_CONFLICT,
@@ -126,6 +127,7 @@ EXIT_CODES: Mapping[str, int] = {
     "invalid_webhook_url": EXIT_INVALID,
     "webhook_target_blocked": EXIT_INVALID,
     "unknown_event_type": EXIT_INVALID,
+    "range_not_satisfiable": EXIT_INVALID,
     # 7 server unavailable (retry later)
     "server_unavailable": EXIT_UNAVAILABLE,
     "unavailable": EXIT_UNAVAILABLE,
