@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from registry.cli._common import command_group
-from registry.cli._output import OutputOpt, emit, exit_with_error, get_state, render_record
+from registry.cli._output import OutputOpt, State, emit, exit_with_error, get_state, render_record
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -22,10 +22,11 @@ db_app = command_group("Database schema: upgrade, check, current (REGISTRY_DATAB
 storage_app = command_group("Artifact store maintenance (REGISTRY_STORAGE__*).")
 
 
-def _settings() -> Settings:
-    from registry.settings import get_settings
+def _settings(state: State | None = None) -> Settings:
+    """The server settings; a bad ``REGISTRY_*`` value exits 2 naming the variable."""
+    from registry.cli._settings import settings_or_exit
 
-    return get_settings()
+    return settings_or_exit(state)
 
 
 def _engine(settings: Settings) -> Engine:
@@ -47,6 +48,7 @@ def _schema_status(settings: Settings) -> dict[str, Any]:
 
 
 def serve(
+    ctx: typer.Context,
     host: Annotated[
         str | None, typer.Option(help="Bind address [settings: 127.0.0.1].", show_default=False)
     ] = None,
@@ -66,9 +68,9 @@ def serve(
     start on an out-of-date schema (run `db upgrade` first, or set
     REGISTRY_DATABASE__AUTO_MIGRATE=true).
     """
+    settings = _settings(get_state(ctx))
     import uvicorn
 
-    settings = _settings()
     if workers > 1 and settings.metrics.port is not None:
         # Each worker process has its own metrics and would try to bind the same port.
         raise typer.BadParameter(
@@ -111,7 +113,7 @@ def bootstrap(
     from registry.principals.service import bootstrap_admin
 
     state = get_state(ctx)
-    settings = _settings()
+    settings = _settings(state)
     engine = _engine(settings)
     try:
         migrate.check_schema(engine)
@@ -136,7 +138,7 @@ def db_upgrade(ctx: typer.Context, output: OutputOpt = None) -> None:
     from registry.db import migrate
 
     state = get_state(ctx)
-    settings = _settings()
+    settings = _settings(state)
     migrate.upgrade(settings.database.url)
     emit(state, _schema_status(settings), lambda: "schema up to date")
 
@@ -149,7 +151,7 @@ def db_check(ctx: typer.Context, output: OutputOpt = None) -> None:
     JSON: {"current": [...], "head": [...], "up_to_date": true}.
     """
     state = get_state(ctx)
-    status = _schema_status(_settings())
+    status = _schema_status(_settings(state))
     if not status["up_to_date"]:
         exit_with_error(
             state,
@@ -168,7 +170,7 @@ def db_current(ctx: typer.Context, output: OutputOpt = None) -> None:
     JSON: {"current": [...], "head": [...], "up_to_date": bool}.
     """
     state = get_state(ctx)
-    status = _schema_status(_settings())
+    status = _schema_status(_settings(state))
     emit(state, status, lambda: render_record(status))
 
 
@@ -207,7 +209,7 @@ def storage_gc(
     from registry.storage.gc import GraceTooShort
 
     state = get_state(ctx)
-    settings = _settings()
+    settings = _settings(state)
     grace = settings.storage.gc_grace_s if grace_seconds is None else grace_seconds
     try:
         report = run_gc(settings, dry_run=dry_run, grace_s=grace, force=force)
