@@ -39,6 +39,7 @@ from registry.storage.imports import (
     parse_import_uri,
     validate_allowlist,
 )
+from registry.storage.s3_health import CheckLog
 from registry.storage.s3_io import (
     S3ByteSource,
     S3StagingWriter,
@@ -78,6 +79,7 @@ class S3ArtifactStore:
         self._allowlist = tuple(settings.import_allowlist)
         self._with_checksums = settings.checksum_mode == "when_supported"
         self._client: S3Client = client if client is not None else build_client(settings)
+        self._check_log = CheckLog(endpoint=settings.endpoint_url, bucket=settings.bucket)
         self._transfer = TransferConfig(
             multipart_threshold=settings.multipart_chunk_bytes,
             multipart_chunksize=settings.multipart_chunk_bytes,
@@ -387,9 +389,22 @@ class S3ArtifactStore:
     # --- health ----------------------------------------------------------------------------
 
     def check(self) -> None:
+        """StorageUnavailable with a ``reason`` (registry.storage.s3_health) unless the bucket
+        answers; a change of outcome is logged with its cause."""
         try:
             with s3_errors():
                 self._client.head_bucket(Bucket=self._bucket)
-        except BlobNotFound as exc:
-            # HEAD has no body, so a missing bucket is a bare 404 here, not NoSuchBucket.
-            raise StorageUnavailable("bucket not found", context={"s3_error": "404"}) from exc
+        except (BlobNotFound, ClientError) as exc:
+            # HEAD has no body, so a missing bucket is a bare 404 here, not NoSuchBucket; any
+            # other error answer to HEAD bucket is not one S3 gives (the endpoint is no S3).
+            code = "404" if isinstance(exc, BlobNotFound) else error_code(exc)
+            reason = "no_such_bucket" if code == "404" else "unexpected_answer"
+            self._check_log.failed(reason, exc.__cause__ or exc)
+            raise StorageUnavailable(
+                "bucket not found" if code == "404" else "the endpoint gave no S3 answer",
+                context={"s3_error": code, "reason": reason},
+            ) from exc
+        except StorageUnavailable as exc:
+            self._check_log.failed(str(exc.context.get("reason")), exc.__cause__)
+            raise
+        self._check_log.ok()
