@@ -101,32 +101,91 @@ def serve(
 def bootstrap(
     ctx: typer.Context,
     name: Annotated[str, typer.Option(help="Name of the admin principal.")] = "admin",
+    recover: Annotated[
+        bool,
+        typer.Option(
+            "--recover",
+            help="Lost admin token: mint a new token for admin principal NAME (created if "
+            "missing) even though an admin exists; audited as principal.recover.",
+        ),
+    ] = False,
+    revoke_existing: Annotated[
+        bool,
+        typer.Option(
+            "--revoke-existing",
+            help="With --recover: revoke NAME's other tokens in the same transaction (a "
+            "leaked token). Without it they keep working.",
+        ),
+    ] = False,
     output: OutputOpt = None,
 ) -> None:
     """Create the first admin principal and print its API token once (stored hashed).
 
     JSON: {"token": "..."}. Exit 5 (admin_exists) when an admin exists already, exit 7
     (schema_out_of_date) when the database needs `db upgrade`.
+
+    With --recover (run where the server's REGISTRY_DATABASE__URL is, like `db upgrade`): a new
+    token for the admin principal NAME whatever admins exist, recorded in the audit log
+    (principal.recover, actor system:recover, the OS user and host). JSON: {"token",
+    "principal", "created", "revoked_tokens"}. Exit 6 (bad_request) when NAME is not an
+    admin, 7 (schema_out_of_date) when the database needs `db upgrade`.
     """
     from registry.db import migrate
     from registry.db.session import Sessions, unit_of_work
-    from registry.principals.service import bootstrap_admin
 
     state = get_state(ctx)
+    if revoke_existing and not recover:
+        exit_with_error(state, "usage", "--revoke-existing only goes with --recover")
     settings = _settings(state)
     engine = _engine(settings)
     try:
         migrate.check_schema(engine)
         with unit_of_work(Sessions(engine).write) as session:
-            token = bootstrap_admin(session, name=name)
+            if recover:
+                from registry.principals.recovery import recover_admin
+
+                done = recover_admin(
+                    session, name=name, operator=_operator(), revoke_existing=revoke_existing
+                )
+            else:
+                from registry.principals.service import bootstrap_admin
+
+                token = bootstrap_admin(session, name=name)
     finally:
         engine.dispose()
+    if not recover:
+        emit(
+            state,
+            {"token": token},
+            f"admin token (shown once, stored hashed): {token}\n"
+            f"(principal '{name}'; export REGISTRY_TOKEN={token})",
+        )
+        return
     emit(
         state,
-        {"token": token},
-        f"admin token (shown once, stored hashed): {token}\n"
-        f"(principal '{name}'; export REGISTRY_TOKEN={token})",
+        {
+            "token": done.token,
+            "principal": done.principal,
+            "created": done.created,
+            "revoked_tokens": done.revoked_tokens,
+        },
+        f"recovery admin token (shown once, stored hashed; audited): {done.token}\n"
+        f"(principal '{done.principal}'{', created' if done.created else ''}; "
+        f"{done.revoked_tokens} other token(s) revoked; export REGISTRY_TOKEN={done.token})",
     )
+
+
+def _operator() -> str:
+    """Who ran a recovery, for its audit event: OS user and host (best effort)."""
+    import getpass
+    import os
+    import socket
+
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (containers with an arbitrary uid)
+        user = f"uid {os.getuid()}"
+    return f"{user}@{socket.gethostname()}"
 
 
 @db_app.command("upgrade")
