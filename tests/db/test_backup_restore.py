@@ -159,7 +159,7 @@ def pull(client: TestClient, ref: str, who: Who) -> bytes:
         f"/api/v1/adapters/{ns_name}/versions/{version}/files/{FILE}", headers=who.headers
     )
     assert r.status_code == 200, r.text
-    return r.content
+    return bytes(r.content)
 
 
 def test_backup_and_restore_into_a_fresh_database(
