@@ -189,7 +189,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Console-script entry point (``adapter-registry``, ``python -m registry``)."""
     args = list(sys.argv[1:] if argv is None else argv)
     if COMPLETE_VAR in os.environ:  # shell completion (README, "CLI"): only then load it
-        from typer.completion import completion_init
+        from typer._completion_classes import completion_init  # typer has no public name
 
         completion_init()
     command = root_command(app, RegistryGroup)
