@@ -180,3 +180,36 @@ def test_missing_credentials(
     assert len(logged) == 1, logged
     assert "missing_credentials" in logged[0]
     assert "NoCredentialsError" in logged[0]
+
+
+def test_wrong_secret_key(
+    database_url: str,
+    seaweedfs_s3_server: S3Server,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """SeaweedFS checks signatures like AWS (moto accepts any): a wrong secret is named."""
+    client = seaweedfs_s3_server.client()
+    bucket = f"signed-{uuid.uuid4().hex[:12]}"
+    client.create_bucket(Bucket=bucket)
+    try:
+        settings = s3_settings(
+            database_url,
+            tmp_path,
+            bucket=bucket,
+            endpoint_url=seaweedfs_s3_server.endpoint,
+            access_key_id=seaweedfs_s3_server.access_key_id,
+            secret_access_key=SECRET,
+        )
+        caplog.set_level(logging.INFO, logger="registry.storage.s3")
+        for status, body, text in readyz(settings):
+            assert status == 503
+            # The probe is a HEAD: its 403 has no body, so no error code tells a wrong secret
+            # from a missing permission (requests with a body name bad_credentials).
+            assert body["checks"]["storage"] == "storage_unavailable:access_denied"
+            assert SECRET not in text
+        logged = storage_log(caplog)
+        assert len(logged) == 1, logged
+        assert SECRET not in logged[0]
+    finally:
+        client.delete_bucket(Bucket=bucket)
