@@ -126,9 +126,10 @@ def bootstrap(
 
     With --recover (run where the server's REGISTRY_DATABASE__URL is, like `db upgrade`): a new
     token for the admin principal NAME whatever admins exist, recorded in the audit log
-    (principal.recover, actor system:recover, the OS user and host). JSON: {"token",
-    "principal", "created", "revoked_tokens"}. Exit 6 (bad_request) when NAME is not an
-    admin, 7 (schema_out_of_date) when the database needs `db upgrade`.
+    (principal.recover, actor system:recover, the OS user and host); a disabled admin NAME is
+    enabled again. JSON: {"token", "principal", "created", "enabled", "revoked_tokens"}.
+    Exit 6 (bad_request) when NAME is not an admin, 7 (schema_out_of_date) when the database
+    needs `db upgrade`.
     """
     from registry.db import migrate
     from registry.db.session import Sessions, unit_of_work
@@ -167,10 +168,12 @@ def bootstrap(
             "token": done.token,
             "principal": done.principal,
             "created": done.created,
+            "enabled": done.enabled,
             "revoked_tokens": done.revoked_tokens,
         },
         f"recovery admin token (shown once, stored hashed; audited): {done.token}\n"
-        f"(principal '{done.principal}'{', created' if done.created else ''}; "
+        f"(principal '{done.principal}'{', created' if done.created else ''}"
+        f"{', enabled again' if done.enabled else ''}; "
         f"{done.revoked_tokens} other token(s) revoked; export REGISTRY_TOKEN={done.token})",
     )
 

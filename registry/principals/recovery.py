@@ -10,7 +10,9 @@ from there gives nothing away; what it must not do is pass unseen. Hence:
   and host), whether the principal was created and how many tokens were revoked; it is chained
   and checkpointed like any other event;
 - the principal's other tokens keep working unless ``revoke_existing`` (a lost token is not
-  necessarily a leaked one; a leaked one is revoked in the same transaction).
+  necessarily a leaked one; a leaked one is revoked in the same transaction);
+- a disabled admin is enabled again (its new token would be refused otherwise); the event's
+  ``enabled`` says so.
 
 Runs inside the caller's transaction.
 """
@@ -38,6 +40,7 @@ class Recovery:
     token: str
     principal: str
     created: bool
+    enabled: bool
     revoked_tokens: int
 
 
@@ -55,6 +58,9 @@ def recover_admin(
             "recovery mints tokens for admin principals only; name an admin (or a new name)",
             context={"principal": name, "role": str(principal.role)},
         )
+    # A disabled admin's new token would be refused: recovery enables it (and says so).
+    enabled = principal.disabled_at is not None
+    principal.disabled_at = None
     revoked = 0
     if revoke_existing:
         now = datetime.now(UTC)
@@ -78,9 +84,12 @@ def recover_admin(
                 "recovery": True,
                 "operator": operator[:200],
                 "created": created,
+                "enabled": enabled,
                 "role": Role.admin,
                 "revoked_tokens": revoked,
             },
         ),
     )
-    return Recovery(token=token, principal=name, created=created, revoked_tokens=revoked)
+    return Recovery(
+        token=token, principal=name, created=created, enabled=enabled, revoked_tokens=revoked
+    )

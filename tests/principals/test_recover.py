@@ -111,6 +111,7 @@ def test_recover_when_an_admin_exists(app: TestClient, fresh_url: str, tmp_path:
     assert done["principal"] == "admin"
     assert done["created"] is False
     assert done["revoked_tokens"] == 0
+    assert done["enabled"] is False
     new = done["token"]
     assert new != old
     assert works(app, new)
@@ -157,6 +158,24 @@ def test_recover_creates_a_named_admin_when_none_has_the_name(
     r = app.get("/api/v1/principals", headers={"Authorization": f"Bearer {token}"})
     names = {p["name"]: p["role"] for p in r.json()["items"]}
     assert names["ops-admin"] == "admin"
+
+
+def test_recover_enables_a_disabled_admin(app: TestClient, fresh_url: str, tmp_path: Path) -> None:
+    first = cli(fresh_url, tmp_path, "bootstrap")[1]["token"]
+    rc, other = cli(fresh_url, tmp_path, "bootstrap", "--recover", "--name", "second")
+    assert rc == 0, other
+    auth = {"Authorization": f"Bearer {other['token']}"}
+    r = app.post("/api/v1/principals/admin/disable", headers=auth)
+    assert r.status_code == 200, r.text
+    assert not works(app, first)
+
+    rc, done = cli(fresh_url, tmp_path, "bootstrap", "--recover")
+    assert rc == 0, done
+    assert done["enabled"] is True
+    assert works(app, done["token"])
+    events = recoveries(app, done["token"])
+    assert [e["after"]["enabled"] for e in events] == [False, True]
+    assert verify(app, done["token"], require_checkpoint=False)["ok"] is True
 
 
 def test_recover_refuses_a_principal_that_is_no_admin(
