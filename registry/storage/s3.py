@@ -389,22 +389,11 @@ class S3ArtifactStore:
     # --- health ----------------------------------------------------------------------------
 
     def check(self) -> None:
-        """StorageUnavailable with a ``reason`` (registry.storage.s3_health) unless the bucket
-        answers; a change of outcome is logged with its cause."""
+        """StorageUnavailable with a ``reason`` unless the bucket answers (s3_health)."""
         try:
             with s3_errors():
                 self._client.head_bucket(Bucket=self._bucket)
-        except (BlobNotFound, ClientError) as exc:
-            # HEAD has no body, so a missing bucket is a bare 404 here, not NoSuchBucket; any
-            # other error answer to HEAD bucket is not one S3 gives (the endpoint is no S3).
-            code = "404" if isinstance(exc, BlobNotFound) else error_code(exc)
-            reason = "no_such_bucket" if code == "404" else "unexpected_answer"
-            self._check_log.failed(reason, exc.__cause__ or exc)
-            raise StorageUnavailable(
-                "bucket not found" if code == "404" else "the endpoint gave no S3 answer",
-                context={"s3_error": code, "reason": reason},
-            ) from exc
-        except StorageUnavailable as exc:
-            self._check_log.failed(str(exc.context.get("reason")), exc.__cause__)
-            raise
+        except (BlobNotFound, ClientError, StorageUnavailable) as exc:
+            failure = self._check_log.failed(exc)  # logged when its reason is new
+            raise failure from (exc.__cause__ if failure is exc else exc)
         self._check_log.ok()

@@ -22,11 +22,14 @@ import threading
 
 from botocore.exceptions import (
     BotoCoreError,
+    ClientError,
     ConnectTimeoutError,
     NoCredentialsError,
     PartialCredentialsError,
     ReadTimeoutError,
 )
+
+from registry.errors import BlobNotFound, StorageUnavailable
 
 logger = logging.getLogger("registry.storage.s3")
 
@@ -44,6 +47,12 @@ _CODE_REASONS = {
     "ThrottlingException": "throttled",
     "RequestTimeout": "timeout",
 }
+
+
+def _code(exc: Exception) -> str:
+    if isinstance(exc, ClientError):
+        return str(exc.response.get("Error", {}).get("Code", ""))
+    return type(exc).__name__
 
 
 def client_error_reason(code: str, status: int) -> str:
@@ -74,7 +83,28 @@ class CheckLog:
         self._lock = threading.Lock()
         self._reason: str | None = None
 
-    def failed(self, reason: str, cause: BaseException | None) -> None:
+    def failed(self, exc: Exception) -> StorageUnavailable:
+        """The StorageUnavailable to raise for what HEAD bucket raised (``exc`` itself when it
+        is one already), logged if its reason is new."""
+        if isinstance(exc, StorageUnavailable):
+            failure, cause = exc, exc.__cause__
+        else:
+            # HEAD has no body, so a missing bucket is a bare 404 (BlobNotFound), not
+            # NoSuchBucket; any other error answer to HEAD bucket is none S3 gives.
+            missing = isinstance(exc, BlobNotFound)
+            code = "404" if missing else _code(exc)
+            failure = StorageUnavailable(
+                "bucket not found" if missing else "the endpoint gave no S3 answer",
+                context={
+                    "s3_error": code,
+                    "reason": "no_such_bucket" if missing else "unexpected_answer",
+                },
+            )
+            cause = exc.__cause__ or exc
+        self._log(str(failure.context.get("reason")), cause)
+        return failure
+
+    def _log(self, reason: str, cause: BaseException | None) -> None:
         with self._lock:
             # An open breaker says nothing new about a store already known to be failing.
             if reason == self._reason or (reason == "circuit_open" and self._reason):
