@@ -141,6 +141,7 @@ def _install_health_and_metrics(app: FastAPI, settings: Settings) -> None:
     metrics.watch_pool(app.state.sessions.engine.pool)
     if app.state.store.backend == "s3":
         metrics.watch_s3(app.state.store.client)
+    app.state.readiness.prime("storage")  # logs a misconfigured store (bucket, keys) at once
     app.state.denials = DenialLimiter(
         limit=settings.audit.denied_events_per_window,
         window_s=settings.audit.denied_window_s,

@@ -116,6 +116,12 @@ class ReadinessProbe:
         self._pool = ThreadPoolExecutor(max_workers=len(checks), thread_name_prefix="readyz")
         self._running: dict[str, Future[None]] = {}
 
+    def prime(self, name: str) -> None:
+        """Start check ``name`` now without waiting for it (at start-up, so a misconfigured
+        dependency is logged before the first probe asks)."""
+        if name not in self._running:
+            self._running[name] = self._pool.submit(self._checks[name])
+
     async def run(self) -> dict[str, str]:
         """Each check's outcome (called on the event loop only: no lock needed)."""
         futures: dict[str, Future[None]] = {}

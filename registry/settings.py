@@ -132,7 +132,7 @@ class StorageSettings(BaseModel):
     @model_validator(mode="after")
     def _bucket_for_s3(self) -> StorageSettings:
         if self.backend == "s3" and not self.bucket:
-            raise ValueError("storage.bucket is required when storage.backend is 's3'")
+            raise ValueError("storage.bucket is required for backend s3: REGISTRY_STORAGE__BUCKET")
         return self
 
 

@@ -46,6 +46,8 @@ from registry.cli._output import (
 )
 
 DEFAULT_SERVER = "http://127.0.0.1:8000"
+#: Set by the shell completion scripts (``_ADAPTER_REGISTRY_COMPLETE=source_bash`` prints one).
+COMPLETE_VAR = "_ADAPTER_REGISTRY_COMPLETE"
 
 HELP = """Registry and governance service for PEFT adapters (LoRA, DoRA, IA3, prefix tuning, ...).
 
@@ -186,6 +188,10 @@ app.add_typer(webhooks.app, name="webhooks")
 def main(argv: Sequence[str] | None = None) -> None:
     """Console-script entry point (``adapter-registry``, ``python -m registry``)."""
     args = list(sys.argv[1:] if argv is None else argv)
+    if COMPLETE_VAR in os.environ:  # shell completion (README, "CLI"): only then load it
+        from typer._completion_classes import completion_init  # typer has no public name
+
+        completion_init()
     command = root_command(app, RegistryGroup)
     try:
         result = command.main(args=args, prog_name="adapter-registry", standalone_mode=False)

@@ -127,11 +127,11 @@ def rotate_key(ctx: typer.Context, output: OutputOpt = None) -> None:
     7 (audit_key_retired: the configured key was retired already).
     """
     from registry.audit.keyring import rotate_signing_key
-    from registry.settings import get_settings
+    from registry.cli._settings import settings_or_exit
     from registry.storage.factory import make_store
 
     state = get_state(ctx)
-    settings = get_settings()
+    settings = settings_or_exit(state)
     path = settings.audit.signing_key_path
     if not path.exists():
         exit_with_error(state, "usage", f"no audit signing key at {path}", {"path": str(path)})

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from registry.cli._common import command_group
-from registry.cli._output import OutputOpt, emit, exit_with_error, get_state, render_record
+from registry.cli._output import OutputOpt, State, emit, exit_with_error, get_state, render_record
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -22,10 +22,11 @@ db_app = command_group("Database schema: upgrade, check, current (REGISTRY_DATAB
 storage_app = command_group("Artifact store maintenance (REGISTRY_STORAGE__*).")
 
 
-def _settings() -> Settings:
-    from registry.settings import get_settings
+def _settings(state: State | None = None) -> Settings:
+    """The server settings; a bad ``REGISTRY_*`` value exits 2 naming the variable."""
+    from registry.cli._settings import settings_or_exit
 
-    return get_settings()
+    return settings_or_exit(state)
 
 
 def _engine(settings: Settings) -> Engine:
@@ -47,6 +48,7 @@ def _schema_status(settings: Settings) -> dict[str, Any]:
 
 
 def serve(
+    ctx: typer.Context,
     host: Annotated[
         str | None, typer.Option(help="Bind address [settings: 127.0.0.1].", show_default=False)
     ] = None,
@@ -66,9 +68,9 @@ def serve(
     start on an out-of-date schema (run `db upgrade` first, or set
     REGISTRY_DATABASE__AUTO_MIGRATE=true).
     """
+    settings = _settings(get_state(ctx))
     import uvicorn
 
-    settings = _settings()
     if workers > 1 and settings.metrics.port is not None:
         # Each worker process has its own metrics and would try to bind the same port.
         raise typer.BadParameter(
@@ -99,32 +101,94 @@ def serve(
 def bootstrap(
     ctx: typer.Context,
     name: Annotated[str, typer.Option(help="Name of the admin principal.")] = "admin",
+    recover: Annotated[
+        bool,
+        typer.Option(
+            "--recover",
+            help="Lost admin token: mint a new token for admin principal NAME (created if "
+            "missing) even though an admin exists; audited as principal.recover.",
+        ),
+    ] = False,
+    revoke_existing: Annotated[
+        bool,
+        typer.Option(
+            "--revoke-existing",
+            help="With --recover: revoke NAME's other tokens in the same transaction (a "
+            "leaked token). Without it they keep working.",
+        ),
+    ] = False,
     output: OutputOpt = None,
 ) -> None:
     """Create the first admin principal and print its API token once (stored hashed).
 
     JSON: {"token": "..."}. Exit 5 (admin_exists) when an admin exists already, exit 7
     (schema_out_of_date) when the database needs `db upgrade`.
+
+    With --recover (run where the server's REGISTRY_DATABASE__URL is, like `db upgrade`): a new
+    token for the admin principal NAME whatever admins exist, recorded in the audit log
+    (principal.recover, actor system:recover, the OS user and host); a disabled admin NAME is
+    enabled again. JSON: {"token", "principal", "created", "enabled", "revoked_tokens"}.
+    Exit 6 (bad_request) when NAME is not an admin, 7 (schema_out_of_date) when the database
+    needs `db upgrade`.
     """
     from registry.db import migrate
     from registry.db.session import Sessions, unit_of_work
-    from registry.principals.service import bootstrap_admin
 
     state = get_state(ctx)
-    settings = _settings()
+    if revoke_existing and not recover:
+        exit_with_error(state, "usage", "--revoke-existing only goes with --recover")
+    settings = _settings(state)
     engine = _engine(settings)
     try:
         migrate.check_schema(engine)
         with unit_of_work(Sessions(engine).write) as session:
-            token = bootstrap_admin(session, name=name)
+            if recover:
+                from registry.principals.recovery import recover_admin
+
+                done = recover_admin(
+                    session, name=name, operator=_operator(), revoke_existing=revoke_existing
+                )
+            else:
+                from registry.principals.service import bootstrap_admin
+
+                token = bootstrap_admin(session, name=name)
     finally:
         engine.dispose()
+    if not recover:
+        emit(
+            state,
+            {"token": token},
+            f"admin token (shown once, stored hashed): {token}\n"
+            f"(principal '{name}'; export REGISTRY_TOKEN={token})",
+        )
+        return
     emit(
         state,
-        {"token": token},
-        f"admin token (shown once, stored hashed): {token}\n"
-        f"(principal '{name}'; export REGISTRY_TOKEN={token})",
+        {
+            "token": done.token,
+            "principal": done.principal,
+            "created": done.created,
+            "enabled": done.enabled,
+            "revoked_tokens": done.revoked_tokens,
+        },
+        f"recovery admin token (shown once, stored hashed; audited): {done.token}\n"
+        f"(principal '{done.principal}'{', created' if done.created else ''}"
+        f"{', enabled again' if done.enabled else ''}; "
+        f"{done.revoked_tokens} other token(s) revoked; export REGISTRY_TOKEN={done.token})",
     )
+
+
+def _operator() -> str:
+    """Who ran a recovery, for its audit event: OS user and host (best effort)."""
+    import getpass
+    import os
+    import socket
+
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (containers with an arbitrary uid)
+        user = f"uid {os.getuid()}"
+    return f"{user}@{socket.gethostname()}"
 
 
 @db_app.command("upgrade")
@@ -136,7 +200,7 @@ def db_upgrade(ctx: typer.Context, output: OutputOpt = None) -> None:
     from registry.db import migrate
 
     state = get_state(ctx)
-    settings = _settings()
+    settings = _settings(state)
     migrate.upgrade(settings.database.url)
     emit(state, _schema_status(settings), lambda: "schema up to date")
 
@@ -149,7 +213,7 @@ def db_check(ctx: typer.Context, output: OutputOpt = None) -> None:
     JSON: {"current": [...], "head": [...], "up_to_date": true}.
     """
     state = get_state(ctx)
-    status = _schema_status(_settings())
+    status = _schema_status(_settings(state))
     if not status["up_to_date"]:
         exit_with_error(
             state,
@@ -168,7 +232,7 @@ def db_current(ctx: typer.Context, output: OutputOpt = None) -> None:
     JSON: {"current": [...], "head": [...], "up_to_date": bool}.
     """
     state = get_state(ctx)
-    status = _schema_status(_settings())
+    status = _schema_status(_settings(state))
     emit(state, status, lambda: render_record(status))
 
 
@@ -207,7 +271,7 @@ def storage_gc(
     from registry.storage.gc import GraceTooShort
 
     state = get_state(ctx)
-    settings = _settings()
+    settings = _settings(state)
     grace = settings.storage.gc_grace_s if grace_seconds is None else grace_seconds
     try:
         report = run_gc(settings, dry_run=dry_run, grace_s=grace, force=force)

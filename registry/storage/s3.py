@@ -39,6 +39,7 @@ from registry.storage.imports import (
     parse_import_uri,
     validate_allowlist,
 )
+from registry.storage.s3_health import CheckLog
 from registry.storage.s3_io import (
     S3ByteSource,
     S3StagingWriter,
@@ -78,6 +79,7 @@ class S3ArtifactStore:
         self._allowlist = tuple(settings.import_allowlist)
         self._with_checksums = settings.checksum_mode == "when_supported"
         self._client: S3Client = client if client is not None else build_client(settings)
+        self._check_log = CheckLog(endpoint=settings.endpoint_url, bucket=settings.bucket)
         self._transfer = TransferConfig(
             multipart_threshold=settings.multipart_chunk_bytes,
             multipart_chunksize=settings.multipart_chunk_bytes,
@@ -387,9 +389,11 @@ class S3ArtifactStore:
     # --- health ----------------------------------------------------------------------------
 
     def check(self) -> None:
+        """StorageUnavailable with a ``reason`` unless the bucket answers (s3_health)."""
         try:
             with s3_errors():
                 self._client.head_bucket(Bucket=self._bucket)
-        except BlobNotFound as exc:
-            # HEAD has no body, so a missing bucket is a bare 404 here, not NoSuchBucket.
-            raise StorageUnavailable("bucket not found", context={"s3_error": "404"}) from exc
+        except (BlobNotFound, ClientError, StorageUnavailable) as exc:
+            failure = self._check_log.failed(exc)  # logged when its reason is new
+            raise failure from (exc.__cause__ if failure is exc else exc)
+        self._check_log.ok()

@@ -28,6 +28,7 @@ from registry.errors import BlobNotFound, IntegrityFailure, PayloadTooLarge, Sto
 from registry.settings import StorageSettings
 from registry.storage.base import StagedObject
 from registry.storage.breaker import CircuitBreaker
+from registry.storage.s3_health import client_error_reason, transport_reason
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -103,12 +104,16 @@ def translate(exc: Exception, *, what: str = "object") -> Exception:
         if code in _NOT_FOUND_CODES or (status == 404 and code != "NoSuchBucket"):
             return BlobNotFound(f"{what} not found")
         if status >= 500 or code in _UNAVAILABLE_CODES:
-            return StorageUnavailable("object store unavailable", context={"s3_error": code})
+            return StorageUnavailable(
+                "object store unavailable",
+                context={"s3_error": code, "reason": client_error_reason(code, status)},
+            )
         return exc
     if isinstance(exc, BotoCoreError) and not isinstance(exc, ParamValidationError):
         # Connection refused/reset, timeouts, missing credentials: all retryable outages.
         return StorageUnavailable(
-            "object store unreachable", context={"s3_error": type(exc).__name__}
+            "object store unreachable",
+            context={"s3_error": type(exc).__name__, "reason": transport_reason(exc)},
         )
     return exc
 
