@@ -69,8 +69,9 @@ from registry.metrics import Metrics
 from registry.mlflow_mirror.worker import MirrorWorker
 from registry.oidc.jwks import JwksCache
 from registry.oidc.verifier import OidcVerifier
+from registry.oidc_settings import OidcSettings
 from registry.policy.loader import default_policy_dir
-from registry.settings import OidcSettings, Settings, get_settings
+from registry.settings import Settings, get_settings
 from registry.storage.factory import make_store
 from registry.traffic.controller import LEADER_LOCK_KEY, Controller
 

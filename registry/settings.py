@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from registry.console_settings import ConsoleOidcSettings
 from registry.mlflow_settings import MlflowSettings
+from registry.oidc_settings import ConsoleOidcSettings, OidcSettings
 from registry.webhook_settings import WebhookSettings
 
 if TYPE_CHECKING:
@@ -220,27 +220,6 @@ class PolicySettings(BaseModel):
     )
     promotion_ttl_s: int = Field(
         7 * 24 * 3600, ge=60, description="How long a promotion request stays open for approval."
-    )
-
-
-class OidcSettings(BaseModel):
-    allow_insecure_loopback: bool = Field(
-        False,
-        description="Accept http:// issuers on loopback (tests, local dev); never in production.",
-    )
-    leeway_s: int = Field(30, ge=0, le=300, description="Clock leeway for exp/iat/nbf.")
-    jwks_cache_s: int = Field(3600, ge=0, description="How long fetched JWKS keys are trusted.")
-    jwks_refresh_min_s: float = Field(
-        60.0, ge=0, description="An unknown kid refreshes the JWKS at most this often."
-    )
-    jwks_timeout_s: float = Field(
-        3.0, gt=0, description="Bound on one JWKS / discovery fetch (a slow issuer)."
-    )
-    token_ttl_s: int = Field(
-        900, ge=60, le=24 * 3600, description="Lifetime of a registry token minted for CI."
-    )
-    max_token_age_s: int = Field(
-        3600, ge=60, description="Refuse OIDC tokens whose iat is older than this."
     )
 
 

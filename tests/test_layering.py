@@ -444,7 +444,7 @@ GROUND_FLOOR = [
     "settings",
     "webhook_settings",
     "mlflow_settings",
-    "console_settings",
+    "oidc_settings",
     "metrics",
     "refs",
     "schemas",

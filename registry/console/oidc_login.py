@@ -26,10 +26,10 @@ from typing import Any
 
 import httpx
 
-from registry.console_settings import ConsoleOidcSettings
 from registry.errors import OidcProviderUnavailable, OidcSignInFailed
 from registry.oidc.jwks import JwksFetchError, fetch_json, is_allowed_issuer_url
 from registry.oidc.verifier import OidcVerifier
+from registry.oidc_settings import ConsoleOidcSettings
 
 COOKIE = "ar_console_oidc"
 _KEY_CHARS = 43  # token_urlsafe(32)

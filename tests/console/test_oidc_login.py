@@ -11,10 +11,10 @@ import pytest
 from pydantic import SecretStr, ValidationError
 
 from registry.console.oidc_login import OidcLogin, Started
-from registry.console_settings import ConsoleOidcSettings
 from registry.errors import OidcProviderUnavailable, OidcSignInFailed
 from registry.oidc.jwks import JwksCache
 from registry.oidc.verifier import OidcVerifier
+from registry.oidc_settings import ConsoleOidcSettings
 from tests.console.oidc import Provider, authorize
 from tests.factories.catalog import unique
 from tests.fixtures.server import free_port

@@ -18,7 +18,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from registry.app import create_app
-from registry.settings import OidcSettings, Settings
+from registry.oidc_settings import OidcSettings
+from registry.settings import Settings
 from tests.factories.catalog import create_namespace, push, register_base, unique
 from tests.factories.governance import (
     auth,

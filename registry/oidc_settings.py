@@ -1,12 +1,34 @@
-"""Settings of the web console's OpenID Connect sign-in (``REGISTRY_CONSOLE_OIDC__*``).
+"""OpenID Connect settings: CI trusted publishing (``REGISTRY_OIDC__*``) and the web console's
+sign-in (``REGISTRY_CONSOLE_OIDC__*``; unset ``issuer``: API-token sign-in only).
 
-Kept out of ``registry/settings.py`` (one field there) so the console owns its knobs. Unset
-``issuer``: the console signs in with a pasted API token only.
+Kept out of ``registry/settings.py`` (one field each there) to keep it small.
 """
 
 from __future__ import annotations
 
 from pydantic import BaseModel, Field, SecretStr, model_validator
+
+
+class OidcSettings(BaseModel):
+    allow_insecure_loopback: bool = Field(
+        False,
+        description="Accept http:// issuers on loopback (tests, local dev); never in production.",
+    )
+    leeway_s: int = Field(30, ge=0, le=300, description="Clock leeway for exp/iat/nbf.")
+    jwks_cache_s: int = Field(3600, ge=0, description="How long fetched JWKS keys are trusted.")
+    jwks_refresh_min_s: float = Field(
+        60.0, ge=0, description="An unknown kid refreshes the JWKS at most this often."
+    )
+    jwks_timeout_s: float = Field(
+        3.0, gt=0, description="Bound on one JWKS / discovery fetch (a slow issuer)."
+    )
+    token_ttl_s: int = Field(
+        900, ge=60, le=24 * 3600, description="Lifetime of a registry token minted for CI."
+    )
+    max_token_age_s: int = Field(
+        3600, ge=60, description="Refuse OIDC tokens whose iat is older than this."
+    )
+
 
 _ISSUER_HELP = (
     "OpenID Connect issuer people sign in with (https://…; http:// on loopback only with "
