@@ -38,6 +38,8 @@ _WS = re.compile(r"[ \t\n\r]*")
 # The C string scanner json itself uses (typeshed does not declare it).
 _scanstring: Callable[[str, int, bool], tuple[str, int]] = json.decoder.scanstring  # type: ignore[attr-defined]
 _ENTRY_DECODER = json.JSONDecoder(object_pairs_hook=Obj, parse_constant=reject_constant)
+# raw_decode's C scanner, called without raw_decode's Python frame (one call per tensor).
+_scan_entry: Callable[[str, int], tuple[Any, int]] = _ENTRY_DECODER.scan_once  # type: ignore[attr-defined]
 
 
 class _Malformed(ValueError):
@@ -108,26 +110,51 @@ def scan_header(raw: bytes, file_name: str, max_tensors: int) -> list[tuple[str,
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         fail("malformed_header_json", "header is not valid UTF-8", file_name)
+    try:
+        pairs = _walk_top(text, file_name, max_tensors)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
+        fail("malformed_header_json", f"header is not valid JSON: {str(exc)[:120]}", file_name)
+    return pairs
+
+
+#: ``:`` between a key and its value, and what may follow a value (``,`` or the closing ``}``),
+#: each with the whitespace around it: one C-level match per step of the top-level walk.
+_COLON = re.compile(r"[ \t\n\r]*:[ \t\n\r]*")
+_NEXT = re.compile(r"[ \t\n\r]*(?:(\})|,[ \t\n\r]*)")
+
+
+def _walk_top(text: str, file_name: str, max_tensors: int) -> list[tuple[str, Any]]:
+    """:func:`_walk_object` for the top level, inlined (it runs once per tensor)."""
     pairs: list[tuple[str, Any]] = []
     tensors = 0
-
-    def item(key: str, at: int) -> int:
-        nonlocal tensors
+    pos = _expect(text, 0, "{")
+    closed = text[pos : pos + 1] == "}"
+    if closed:
+        pos += 1
+    while not closed:
+        if text[pos : pos + 1] != '"':
+            raise _Malformed(f"expected a key at {pos}")
+        key, pos = _scanstring(text, pos + 1, True)
+        colon = _COLON.match(text, pos)
+        if colon is None:
+            raise _Malformed(f"expected ':' at {pos}")
         value: Any
         if key == "__metadata__":
-            value, end = _metadata(text, at, file_name)
+            value, pos = _metadata(text, colon.end(), file_name)
         else:
             tensors += 1
             if tensors > max_tensors:
                 fail("too_many_tensors", f"more than {max_tensors} tensors", file_name)
-            value, end = _ENTRY_DECODER.raw_decode(text, at)
+            try:
+                value, pos = _scan_entry(text, colon.end())
+            except StopIteration as stop:  # what raw_decode turns into "Expecting value"
+                raise _Malformed(f"expected a value at {stop.value}") from None
         pairs.append((key, value))
-        return int(end)
-
-    try:
-        end = _skip_ws(text, _walk_object(text, 0, item))
-        if end != len(text):
-            raise _Malformed("data after the header object")
-    except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
-        fail("malformed_header_json", f"header is not valid JSON: {str(exc)[:120]}", file_name)
+        after = _NEXT.match(text, pos)
+        if after is None:
+            raise _Malformed(f"expected ',' at {pos}")
+        pos = after.end()
+        closed = after.group(1) is not None
+    if _skip_ws(text, pos) != len(text):
+        raise _Malformed("data after the header object")
     return pairs
