@@ -1,10 +1,12 @@
 """The JSON layer of the safetensors header parser: a walk that counts while it scans.
 
-The header is walked one top-level entry at a time (keys and metadata strings with json's C
-``scanstring``, each tensor entry with json's C scanner), so the tensor and ``__metadata__``
-counts stop the work early and the header is never decoded as one object tree: a 55 MB header
-of 3.5 M metadata entries is refused after 4096 of them. Deep nesting inside an entry trips the
-C scanner's recursion guard at once. Errors are those of :mod:`registry.validation.safetensors`.
+A header of at most :data:`FAST_DECODE_BYTES` is first decoded in one C call and kept when it
+passes every check of the walk (:func:`decode_whole`). Any other header is walked one top-level
+entry at a time (keys and metadata strings with json's C ``scanstring``, each tensor entry with
+json's C scanner), so the tensor and ``__metadata__`` counts stop the work early and a large
+header is never decoded as one object tree: a 55 MB header of 3.5 M metadata entries is refused
+after 4096 of them. Deep nesting inside an entry trips the C scanner's recursion guard at once.
+Errors are those of :mod:`registry.validation.safetensors`.
 """
 
 from __future__ import annotations
@@ -21,6 +23,11 @@ from registry.validation.strict_json import reject_constant
 MAX_TENSORS = 250_000
 #: ``__metadata__`` entries: writers store a handful ("format", training notes).
 MAX_METADATA_ENTRIES = 4096
+#: Headers up to this size are decoded in one call (:func:`decode_whole`; a 7B adapter with four
+#: tensors per module has a 123 KB header), larger ones walked entry by entry, counting as they go.
+#: A hostile header of this size (37 k metadata entries) costs a few milliseconds to decode whole
+#: before the walk refuses it.
+FAST_DECODE_BYTES = 256 * 1024
 
 
 class Obj(list[tuple[str, Any]]):
@@ -110,11 +117,44 @@ def scan_header(raw: bytes, file_name: str, max_tensors: int) -> list[tuple[str,
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         fail("malformed_header_json", "header is not valid UTF-8", file_name)
+    if len(raw) <= FAST_DECODE_BYTES:
+        decoded = decode_whole(text, max_tensors)
+        if decoded is not None:
+            return decoded
     try:
         pairs = _walk_top(text, file_name, max_tensors)
     except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
         fail("malformed_header_json", f"header is not valid JSON: {str(exc)[:120]}", file_name)
     return pairs
+
+
+def decode_whole(text: str, max_tensors: int) -> list[tuple[str, Any]] | None:
+    """The pairs :func:`_walk_top` gives, decoded in one C call, for a header that passes every
+    check of the walk; None for any other (the walk then says what is wrong, and where).
+
+    Only for headers of at most :data:`FAST_DECODE_BYTES`: decoding a small header whole costs
+    less than any count could save by stopping early.
+    """
+    try:
+        top = _ENTRY_DECODER.decode(text)
+    except (ValueError, RecursionError):
+        return None
+    if type(top) is not Obj:
+        return None
+    tensors = 0
+    for key, value in top:
+        if key != "__metadata__":
+            tensors += 1
+        elif value is not None and not _string_map(value):
+            return None
+    return None if tensors > max_tensors else list(top)
+
+
+def _string_map(value: Any) -> bool:
+    """What :func:`_metadata` accepts: an object of at most MAX_METADATA_ENTRIES strings."""
+    if type(value) is not Obj or len(value) > MAX_METADATA_ENTRIES:
+        return False
+    return all(type(item) is str for _, item in value)
 
 
 #: ``:`` between a key and its value, and what may follow a value (``,`` or the closing ``}``),

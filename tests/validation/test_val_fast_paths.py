@@ -28,6 +28,7 @@ from registry.validation.safetensors import (
     _tensor_info,
     parse_header,
 )
+from registry.validation.safetensors_json import FAST_DECODE_BYTES, _walk_top, decode_whole
 from tests.validation.validation_builders import raw_safetensors
 
 
@@ -138,3 +139,40 @@ def test_header_walk_takes_json_whitespace_anywhere_between_tokens() -> None:
     header = parse_header(BytesSource(raw_safetensors(body, b"\x00")))
     assert list(header.tensors) == ["a"]
     assert header.metadata == {}
+
+
+HEADERS = [
+    b"{}",
+    b'{"__metadata__": null}',
+    b'{"__metadata__": {"format": "pt", "k": ""}, "a": {"dtype": "U8"}}',
+    b'{"a": {"dtype": "U8", "a": [1, {"b": null}]}, "b": [1, 2], "c": "x"}',
+    b'{"__metadata__": {"k": 1}}',
+    b'{"__metadata__": {"k": null}}',
+    b'{"__metadata__": ["k"]}',
+    b'{"__metadata__": "k"}',
+    b'{"__metadata__": {}, "__metadata__": {"k": "v"}}',
+    b'{"__metadata__": {"k": "v", "k": "w"}}',
+    b'{"a": 1, "a": 2}',
+    b'{"a": NaN}',
+    b'{"a": 1} x',
+    b'{"a": 1,}',
+    b'{"a": "\\ud800"}',
+    b'{"a": "\x01"}',
+    b"{" + b'"a": ' + b"[" * 3000 + b"]" * 3000 + b"}",
+    b'{"__metadata__": {' + b", ".join(b'"k%d": ""' % i for i in range(4097)) + b"}}",
+    b'{"__metadata__": {' + b", ".join(b'"k%d": ""' % i for i in range(4096)) + b"}}",
+    b"{" + b", ".join(b'"t%d": 0' % i for i in range(11)) + b"}",
+]
+
+
+@pytest.mark.parametrize("body", HEADERS, ids=range(len(HEADERS)))
+def test_whole_decode_keeps_only_what_the_walk_accepts_and_gives_its_pairs(body: bytes) -> None:
+    text = body.decode()
+    fast = decode_whole(text, max_tensors=10)
+    try:
+        walked: list[tuple[str, object]] | None = _walk_top(text, "f", 10)
+    except (ValueError, RecursionError, CorruptSafetensors):
+        walked = None
+    assert fast is None or fast == walked
+    if walked is not None and len(body) <= FAST_DECODE_BYTES:
+        assert fast == walked  # the fast path takes every header the walk accepts
