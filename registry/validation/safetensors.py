@@ -38,6 +38,7 @@ compared with the file size - larger means ``truncated``, smaller means ``traili
 from __future__ import annotations
 
 import math
+import operator
 import re
 import struct
 from collections.abc import Iterator
@@ -82,6 +83,7 @@ DTYPE_BITS: dict[str, int] = {
 }
 
 _ENTRY_KEYS = frozenset({"dtype", "shape", "data_offsets"})
+_BY_OFFSETS = operator.itemgetter(3, 4)  # (begin, end) of an entry tuple
 
 
 @dataclass(frozen=True)
@@ -189,12 +191,24 @@ def _uints(values: Any) -> bool:
 
 
 def _parse_entry(name: str, raw: Any, file_name: str) -> tuple[str, tuple[int, ...], int, int]:
-    if type(raw) is Obj and len(raw) == 3:  # the usual entry: one dict, no per-key loop
-        entry = dict(raw)
-        if len(entry) != 3:
-            entry = _strict_dict(raw, f"tensor entry {name!r}", file_name, name)
-    else:
-        entry = _strict_dict(raw, f"tensor entry {name!r}", file_name, name)
+    if type(raw) is Obj and len(raw) == 3:
+        # The entry as every writer orders it, and sound: taken without building a dict.
+        (k1, dtype), (k2, shape), (k3, offsets) = raw
+        if (
+            k1 == "dtype"
+            and k2 == "shape"
+            and k3 == "data_offsets"
+            and type(dtype) is str
+            and dtype in DTYPE_BITS
+            and type(shape) is list
+            and len(shape) <= MAX_TENSOR_DIMS
+            and type(offsets) is list
+            and len(offsets) == 2
+            and _uints(shape)
+            and _uints(offsets)
+        ):
+            return dtype, tuple(shape), offsets[0], offsets[1]
+    entry = _strict_dict(raw, f"tensor entry {name!r}", file_name, name)
     if entry.keys() != _ENTRY_KEYS:
         fail(
             "malformed_header_json",
@@ -299,7 +313,7 @@ def _validate_layout(
 ) -> None:
     """Check offsets tile the buffer from 0 and each span equals the tensor's byte size."""
     expected_start = 0
-    for name, dtype, shape, begin, end in sorted(entries, key=lambda e: (e[3], e[4])):
+    for name, dtype, shape, begin, end in sorted(entries, key=_BY_OFFSETS):
         if begin != expected_start or end < begin:
             fail("invalid_offsets", f"invalid offsets [{begin}, {end}]", file_name, name)
         bits = math.prod(shape) * DTYPE_BITS[dtype]

@@ -176,3 +176,25 @@ def test_whole_decode_keeps_only_what_the_walk_accepts_and_gives_its_pairs(body:
     assert fast is None or fast == walked
     if walked is not None and len(body) <= FAST_DECODE_BYTES:
         assert fast == walked  # the fast path takes every header the walk accepts
+
+
+@pytest.mark.parametrize(
+    "order", [("dtype", "shape", "data_offsets"), ("data_offsets", "dtype", "shape")]
+)
+def test_entries_in_any_key_order_parse_alike(order: tuple[str, ...]) -> None:
+    fields = {"dtype": '"F32"', "shape": "[2, 3]", "data_offsets": "[0, 24]"}
+    body = '{"t": {' + ", ".join(f'"{key}": {fields[key]}' for key in order) + "}}"
+    header = parse_header(BytesSource(raw_safetensors(body.encode(), bytes(24))))
+    assert header.tensors["t"] == TensorInfo("t", "F32", (2, 3), 0, 24)
+
+
+@pytest.mark.parametrize("dims", [32, 33])
+def test_the_dimension_limit_holds_on_the_usual_entry(dims: int) -> None:
+    entry = {"dtype": "U8", "shape": [1] * dims, "data_offsets": [0, 1]}
+    src = BytesSource(raw_safetensors({"t": entry}, b"\x00"))
+    if dims <= 32:
+        assert parse_header(src).tensors["t"].shape == (1,) * dims
+    else:
+        with pytest.raises(CorruptSafetensors) as info:
+            parse_header(src)
+        assert info.value.reason == "too_many_dims"
