@@ -140,7 +140,7 @@ class ValidationSettings(BaseModel):
     scan_limit_bytes: int = Field(
         64 * 1024 * 1024,
         ge=0,
-        description="Adapters whose tensor data is at most this size are scanned for NaN/Inf.",
+        description="Tensor data at most this size is scanned for NaN/Inf; sparse indices too.",
     )
     max_config_bytes: int = Field(
         256 * 1024, ge=1024, description="Largest accepted adapter_config.json / config.json."

@@ -16,7 +16,8 @@ Order of checks (the first failure is raised; each names the file / tensor / mod
 7. Base compatibility when ``base`` is given (``incompatible_base``: ``missing_modules``,
    ``shape_mismatch``, ``vocab_mismatch``).
    Sparse methods' indices are then read, streamed within ``max_index_bytes``
-   (:mod:`registry.validation.methods.engine_indices`: ``index_out_of_range``, ...).
+   (:mod:`registry.validation.methods.engine_indices`: ``index_out_of_range``, ...), when they
+   are at most ``scan_limit_bytes`` (above it, within the budget: a warning, not read).
 8. Health scan when the data is at most ``scan_limit_bytes`` (``unhealthy_tensors``:
    ``nan_or_inf``); an all-zero ``lora_B`` is only a warning (peft's untrained initialisation).
 """
@@ -217,7 +218,16 @@ def validate_adapter(
     weights = files[WEIGHTS_NAME]
     header = _read_header(weights, max_header_bytes=max_header_bytes, max_tensors=max_tensors)
     found = _check_tensors(cfg, header, base)
-    check_sparse_data(cfg, header, weights, base, max_index_bytes=max_index_bytes)
+    found.warnings.extend(
+        check_sparse_data(
+            cfg,
+            header,
+            weights,
+            base,
+            max_index_bytes=max_index_bytes,
+            read_limit_bytes=scan_limit_bytes,
+        )
+    )
     found.warnings.extend(
         scan_tensors_health(
             weights,

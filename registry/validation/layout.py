@@ -116,18 +116,27 @@ def classify(
         InconsistentAdapter: ``unexpected_tensor``.
     """
     suffixes = SUFFIXES[cfg.peft_type] if suffixes is None else suffixes
+    own, extra = _SuffixTable(suffixes), _EXTRA_TABLE
+    targeted: dict[str, bool] = {}  # per module: several tensors share one
     layout = AdapterLayout()
+    modules = layout.modules
     for name, info in tensors.items():
         if not name.startswith(PEFT_PREFIX):
             _unexpected(name, f"tensor name does not start with {PEFT_PREFIX!r}")
         path = name[len(PEFT_PREFIX) :]
-        role, module = _match_suffix(path, suffixes)
+        role, module = own.match(path)
         if role is not None:
-            if not module_is_targeted(module, cfg):
+            selected = targeted.get(module)
+            if selected is None:
+                selected = targeted[module] = module_is_targeted(module, cfg)
+            if not selected:
                 _unexpected(name, "module not selected by the config's targeting", module=module)
-            layout.modules.setdefault(module, ModuleTensors(module)).parts[role] = info
+            group = modules.get(module)
+            if group is None:
+                group = modules[module] = ModuleTensors(module)
+            group.parts[role] = info
             continue
-        extra_role, module = _match_suffix(path, EXTRA_SUFFIXES)
+        extra_role, module = extra.match(path)
         if extra_role is not None:
             base_key = module + "." + extra_role.removeprefix("base_")
             layout.extras.append(Extra(extra_role, module, base_key, info))
@@ -142,9 +151,33 @@ def classify(
     return layout
 
 
-def _match_suffix(path: str, suffixes: Mapping[str, str]) -> tuple[str | None, str]:
-    # Longest suffix first: "lora_B.bias" must not be read as a module named "...lora_B".
-    for suffix in sorted(suffixes, key=len, reverse=True):
-        if path.endswith("." + suffix) and len(path) > len(suffix) + 1:
-            return suffixes[suffix], path[: -len(suffix) - 1]
-    return None, path
+class _SuffixTable:
+    """A method's suffixes by their number of dotted components, so that a path finds its role
+    with a dict lookup per component count instead of an ``endswith`` per suffix.
+
+    Same answer as trying every suffix longest first (``"lora_B.bias"`` must not be read as a
+    module named ``"...lora_B"``): the suffixes a path ends with all end at its end and start
+    after a dot, so the longest has the most components.
+    """
+
+    def __init__(self, suffixes: Mapping[str, str]) -> None:
+        by_count: dict[int, dict[str, str]] = {}
+        for suffix, role in suffixes.items():
+            by_count.setdefault(suffix.count(".") + 1, {})[suffix] = role
+        self.counts = sorted(by_count.items(), reverse=True)
+        self.most = self.counts[0][0] if self.counts else 0
+
+    def match(self, path: str) -> tuple[str | None, str]:
+        """(role, module path), or (None, path) when no suffix with a module before it fits."""
+        parts = path.rsplit(".", self.most)
+        for count, table in self.counts:
+            if len(parts) <= count:
+                continue
+            role = table.get(parts[-1] if count == 1 else ".".join(parts[-count:]))
+            module = ".".join(parts[:-count]) if role is not None else ""
+            if module:
+                return role, module
+        return None, path
+
+
+_EXTRA_TABLE = _SuffixTable(EXTRA_SUFFIXES)

@@ -1,10 +1,12 @@
 """The JSON layer of the safetensors header parser: a walk that counts while it scans.
 
-The header is walked one top-level entry at a time (keys and metadata strings with json's C
-``scanstring``, each tensor entry with json's C scanner), so the tensor and ``__metadata__``
-counts stop the work early and the header is never decoded as one object tree: a 55 MB header
-of 3.5 M metadata entries is refused after 4096 of them. Deep nesting inside an entry trips the
-C scanner's recursion guard at once. Errors are those of :mod:`registry.validation.safetensors`.
+A header of at most :data:`FAST_DECODE_BYTES` is first decoded in one C call and kept when it
+passes every check of the walk (:func:`decode_whole`). Any other header is walked one top-level
+entry at a time (keys and metadata strings with json's C ``scanstring``, each tensor entry with
+json's C scanner), so the tensor and ``__metadata__`` counts stop the work early and a large
+header is never decoded as one object tree: a 55 MB header of 3.5 M metadata entries is refused
+after 4096 of them. Deep nesting inside an entry trips the C scanner's recursion guard at once.
+Errors are those of :mod:`registry.validation.safetensors`.
 """
 
 from __future__ import annotations
@@ -21,6 +23,11 @@ from registry.validation.strict_json import reject_constant
 MAX_TENSORS = 250_000
 #: ``__metadata__`` entries: writers store a handful ("format", training notes).
 MAX_METADATA_ENTRIES = 4096
+#: Headers up to this size are decoded in one call (:func:`decode_whole`; a 7B adapter with four
+#: tensors per module has a 123 KB header), larger ones walked entry by entry, counting as they go.
+#: A hostile header of this size (37 k metadata entries) costs a few milliseconds to decode whole
+#: before the walk refuses it.
+FAST_DECODE_BYTES = 256 * 1024
 
 
 class Obj(list[tuple[str, Any]]):
@@ -38,6 +45,8 @@ _WS = re.compile(r"[ \t\n\r]*")
 # The C string scanner json itself uses (typeshed does not declare it).
 _scanstring: Callable[[str, int, bool], tuple[str, int]] = json.decoder.scanstring  # type: ignore[attr-defined]
 _ENTRY_DECODER = json.JSONDecoder(object_pairs_hook=Obj, parse_constant=reject_constant)
+# raw_decode's C scanner, called without raw_decode's Python frame (one call per tensor).
+_scan_entry: Callable[[str, int], tuple[Any, int]] = _ENTRY_DECODER.scan_once  # type: ignore[attr-defined]
 
 
 class _Malformed(ValueError):
@@ -108,26 +117,84 @@ def scan_header(raw: bytes, file_name: str, max_tensors: int) -> list[tuple[str,
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         fail("malformed_header_json", "header is not valid UTF-8", file_name)
+    if len(raw) <= FAST_DECODE_BYTES:
+        decoded = decode_whole(text, max_tensors)
+        if decoded is not None:
+            return decoded
+    try:
+        pairs = _walk_top(text, file_name, max_tensors)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
+        fail("malformed_header_json", f"header is not valid JSON: {str(exc)[:120]}", file_name)
+    return pairs
+
+
+def decode_whole(text: str, max_tensors: int) -> list[tuple[str, Any]] | None:
+    """The pairs :func:`_walk_top` gives, decoded in one C call, for a header that passes every
+    check of the walk; None for any other (the walk then says what is wrong, and where).
+
+    Only for headers of at most :data:`FAST_DECODE_BYTES`: decoding a small header whole costs
+    less than any count could save by stopping early.
+    """
+    try:
+        top = _ENTRY_DECODER.decode(text)
+    except (ValueError, RecursionError):
+        return None
+    if type(top) is not Obj:
+        return None
+    tensors = 0
+    for key, value in top:
+        if key != "__metadata__":
+            tensors += 1
+        elif value is not None and not _string_map(value):
+            return None
+    return None if tensors > max_tensors else list(top)
+
+
+def _string_map(value: Any) -> bool:
+    """What :func:`_metadata` accepts: an object of at most MAX_METADATA_ENTRIES strings."""
+    if type(value) is not Obj or len(value) > MAX_METADATA_ENTRIES:
+        return False
+    return all(type(item) is str for _, item in value)
+
+
+#: ``:`` between a key and its value, and what may follow a value (``,`` or the closing ``}``),
+#: each with the whitespace around it: one C-level match per step of the top-level walk.
+_COLON = re.compile(r"[ \t\n\r]*:[ \t\n\r]*")
+_NEXT = re.compile(r"[ \t\n\r]*(?:(\})|,[ \t\n\r]*)")
+
+
+def _walk_top(text: str, file_name: str, max_tensors: int) -> list[tuple[str, Any]]:
+    """:func:`_walk_object` for the top level, inlined (it runs once per tensor)."""
     pairs: list[tuple[str, Any]] = []
     tensors = 0
-
-    def item(key: str, at: int) -> int:
-        nonlocal tensors
+    pos = _expect(text, 0, "{")
+    closed = text[pos : pos + 1] == "}"
+    if closed:
+        pos += 1
+    while not closed:
+        if text[pos : pos + 1] != '"':
+            raise _Malformed(f"expected a key at {pos}")
+        key, pos = _scanstring(text, pos + 1, True)
+        colon = _COLON.match(text, pos)
+        if colon is None:
+            raise _Malformed(f"expected ':' at {pos}")
         value: Any
         if key == "__metadata__":
-            value, end = _metadata(text, at, file_name)
+            value, pos = _metadata(text, colon.end(), file_name)
         else:
             tensors += 1
             if tensors > max_tensors:
                 fail("too_many_tensors", f"more than {max_tensors} tensors", file_name)
-            value, end = _ENTRY_DECODER.raw_decode(text, at)
+            try:
+                value, pos = _scan_entry(text, colon.end())
+            except StopIteration as stop:  # what raw_decode turns into "Expecting value"
+                raise _Malformed(f"expected a value at {stop.value}") from None
         pairs.append((key, value))
-        return int(end)
-
-    try:
-        end = _skip_ws(text, _walk_object(text, 0, item))
-        if end != len(text):
-            raise _Malformed("data after the header object")
-    except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
-        fail("malformed_header_json", f"header is not valid JSON: {str(exc)[:120]}", file_name)
+        after = _NEXT.match(text, pos)
+        if after is None:
+            raise _Malformed(f"expected ',' at {pos}")
+        pos = after.end()
+        closed = after.group(1) is not None
+    if _skip_ws(text, pos) != len(text):
+        raise _Malformed("data after the header object")
     return pairs

@@ -165,3 +165,60 @@ def test_indices_are_streamed_in_bounded_chunks(delta: Path, tmp_path: Path) -> 
     job = IndexJob("m", header.tensors["i"], (Segment(0, len(fixed), 30_000),), ordered=True)
     read_indices(src, header, [job], max_index_bytes=1 << 20, chunk_bytes=4096)
     assert src.largest <= 4096
+
+
+def test_indices_above_the_scan_limit_are_not_read_and_a_warning_says_so(
+    delta: Path, llama: Path, tmp_path: Path
+) -> None:
+    base = read_base_dir(llama)
+    past = variant(delta, tmp_path / "past", edit(f"{Q}.sparse_indices", lambda a: a + 32 * 32))
+    unsorted = variant(
+        delta, tmp_path / "unsorted", edit(f"{Q}.sparse_indices", lambda a: a[::-1].copy())
+    )
+    faults = [
+        (past, "incompatible_base", "index_out_of_range"),
+        (unsorted, "inconsistent_adapter", "unsorted_indices"),
+    ]
+    for broken, code, reason in faults:
+        files = dir_files(broken)
+        tensors = parse_header(files["adapter_model.safetensors"]).tensors
+        index_bytes = sum(t.nbytes for n, t in tensors.items() if n.endswith(".sparse_indices"))
+        # At or above the indices' size (the default settings: scan limit = index budget), every
+        # index is read and the fault found.
+        with pytest.raises(AdapterInvalid) as info:
+            validate_adapter(files, base=base, scan_limit_bytes=index_bytes)
+        assert_error(info.value, code, reason)
+        # Below it (the header-only path), no index byte is read: a warning says what is unchecked.
+        weights = CountingSource(files["adapter_model.safetensors"])
+        report = validate_adapter(
+            {**files, "adapter_model.safetensors": weights}, base=base, scan_limit_bytes=0
+        )
+        (warning,) = [w for w in report.warnings if w.startswith("sparse_indices:")]
+        assert f"{index_bytes} bytes of indices above the scan limit of 0 bytes" in warning
+        assert "ranges and order not" in warning
+        sound = dir_files(delta)
+        full = CountingSource(sound["adapter_model.safetensors"])
+        validate_adapter(
+            {**sound, "adapter_model.safetensors": full}, base=base, scan_limit_bytes=index_bytes
+        )
+        assert full.read - weights.read >= index_bytes  # what the header-only path left unread
+
+
+def test_indices_over_the_budget_are_refused_whatever_the_scan_limit(
+    llama: Path, tmp_path: Path
+) -> None:
+    big = tmp_path / "big"
+    big.mkdir()
+    save_file(
+        {
+            f"{PREFIX}{Q}.sparse_indices": np.arange(1024, dtype=np.int64),
+            f"{PREFIX}{Q}.sparse_values": np.zeros(1024, np.float32),
+        },
+        big / "adapter_model.safetensors",
+    )
+    (big / "adapter_config.json").write_text(json.dumps({"peft_type": "SPARSE_DELTA"}))
+    with pytest.raises(AdapterInvalid) as info:
+        validate_adapter(
+            dir_files(big), base=read_base_dir(llama), max_index_bytes=4096, scan_limit_bytes=0
+        )
+    assert_error(info.value, "forbidden_file", "too_large")

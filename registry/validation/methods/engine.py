@@ -163,12 +163,14 @@ def _split_shared(
 ) -> tuple[dict[str, TensorInfo], dict[str, TensorInfo]]:
     names = {SHARED_PREFIX + role.suffix: role.suffix for role in method.shared if not role.count}
     counted = [_counted(role) for role in method.shared if role.count or is_grouped(role)]
+    # One pattern for all counted roles: one C-level match per tensor.
+    either = re.compile("|".join(f"(?:{p.pattern})" for p in counted)) if counted else None
     shared: dict[str, TensorInfo] = {}
     rest: dict[str, TensorInfo] = {}
     for name, info in tensors.items():
         if name in names:
             shared[names[name]] = info
-        elif any(p.fullmatch(name) for p in counted):
+        elif either is not None and either.fullmatch(name):
             shared[name.removeprefix(SHARED_PREFIX)] = info
         else:
             rest[name] = info
@@ -200,6 +202,10 @@ def check_method(
     weights = base_weights(cfg, layout, base, found.warnings) if base is not None else {}
     sizes: dict[str, list[int]] = {"in": [], "out": []}
     roles = active_roles(cfg, method.roles, dims)
+    # Modules of one kind (q_proj of every layer) repeat the same shape check: a check that
+    # passed is remembered by everything it reads (the names bound so far, the base's shapes, the
+    # tensors' suffixes and shapes), and its outcome (the names it bound) reused.
+    passed: dict[tuple[Any, ...], tuple[dict[str, int], frozenset[str]]] = {}
     for module, group in sorted(layout.modules.items()):
         check_inactive(group.parts, roles, module)
         check_roles(
@@ -211,17 +217,18 @@ def check_method(
         )
         shapes = _module_shapes(cfg, base, weights, module, module_ints(cfg, method, module, ints))
         base_shapes = _whole_shapes(base, weights, module)
-        shapes.from_base = add_derived(method, shapes.env, shapes.from_base, numbers)
-        underived = not method.derived.keys() <= shapes.env.keys()
-        for again in (False, True):  # again: dims and derived names that needed a later tensor
-            if again and not (shapes.skipped or underived):
-                break
-            if again:
-                shapes.from_base = add_derived(method, shapes.env, shapes.from_base, numbers)
-            for role in roles:
-                info = group.parts.get(role.suffix)
-                if info is not None:
-                    shapes.check(role, info, module, base_shapes)
+        key = (
+            tuple(shapes.env.items()),
+            shapes.from_base,
+            tuple(base_shapes.items()),
+            tuple((suffix, info.shape) for suffix, info in group.parts.items()),
+        )
+        seen = passed.get(key)
+        if seen is None:
+            _check_shapes(method, roles, numbers, shapes, group.parts, module, base_shapes)
+            passed[key] = (dict(shapes.env), shapes.from_base)
+        else:
+            shapes = _Shapes(seen[0], seen[1])
         grouped.check(module, shapes, dims)
         for name in ("in", "out"):
             if name in shapes.env:
@@ -234,6 +241,29 @@ def check_method(
     rank = ints.get("r")
     found.rank = rank
     return _run_hook(cfg, method, tensors, base, found)
+
+
+def _check_shapes(
+    method: Method,
+    roles: tuple[Role, ...],
+    numbers: Mapping[str, float],
+    shapes: _Shapes,
+    parts: Mapping[str, TensorInfo],
+    module: str,
+    base_shapes: Mapping[str, tuple[int, ...]],
+) -> None:
+    """One module's tensors against its roles, binding names in ``shapes`` as they show."""
+    shapes.from_base = add_derived(method, shapes.env, shapes.from_base, numbers)
+    underived = not method.derived.keys() <= shapes.env.keys()
+    for again in (False, True):  # again: dims and derived names that needed a later tensor
+        if again and not (shapes.skipped or underived):
+            break
+        if again:
+            shapes.from_base = add_derived(method, shapes.env, shapes.from_base, numbers)
+        for role in roles:
+            info = parts.get(role.suffix)
+            if info is not None:
+                shapes.check(role, info, module, base_shapes)
 
 
 def _grouped_parts(method: Method, shared: Mapping[str, TensorInfo]) -> dict[str, TensorInfo]:
@@ -276,10 +306,10 @@ def _whole_shapes(
 ) -> dict[str, tuple[int, ...]]:
     if base is None:
         return {}
-    shapes = {"weight": weights[module][1]}
+    shapes = {"weight": tuple(weights[module][1])}
     bias = base.tensors.get(module + ".bias")
     if bias is not None:
-        shapes["bias"] = bias[1]
+        shapes["bias"] = tuple(bias[1])
     return shapes
 
 

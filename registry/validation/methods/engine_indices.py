@@ -6,7 +6,9 @@ shapes. Header facts first: index tensors hold integers and value tensors floats
 index *data*, streamed in chunks of :data:`CHUNK_BYTES` (memory stays bounded) and never more
 than ``max_index_bytes`` in all (:data:`DEFAULT_MAX_INDEX_BYTES`): an adapter whose index tensors
 are larger than the budget is refused from the header's sizes before any index byte is read
-(``forbidden_file`` ``too_large``), never accepted unchecked. Indices below zero or, with a base,
+(``forbidden_file`` ``too_large``), never accepted unchecked; within the budget but above the
+validator's scan limit (set below the budget: the header-only path) the data is not read and a
+warning says so (:func:`check_sparse_data`). Indices below zero or, with a base,
 outside the base weight (``incompatible_base`` ``index_out_of_range``; without a base only the
 sign is checked, as ``inconsistent_adapter`` ``index_out_of_range``); for formats that promise
 it, strictly increasing order (``inconsistent_adapter`` ``unsorted_indices`` or
@@ -337,13 +339,29 @@ def check_sparse_data(
     base: BaseManifest | None,
     *,
     max_index_bytes: int = DEFAULT_MAX_INDEX_BYTES,
-) -> None:
-    """The index checks of a sparse method (see the module docstring); nothing for other methods."""
+    read_limit_bytes: int | None = None,
+) -> list[str]:
+    """The index checks of a sparse method (see the module docstring); nothing for other methods.
+
+    ``read_limit_bytes`` (the validator's scan limit; None: no limit, for the merge, which reads
+    every index anyway): index data larger than it, though within ``max_index_bytes``, is not read,
+    like the health scan of data above the scan limit; its header checks still run, and the
+    returned warning says what was left unchecked. With the default settings both limits are
+    64 MiB, so nothing within the budget goes unread.
+    """
     rule = SPARSE_RULES.get(cfg.peft_type)
     if rule is None:
-        return
+        return []
     if rule.layout == "config":
         check_config_indices(cfg, rule, header, base)
-        return
+        return []
     jobs = plan_index_checks(cfg, rule, header, base)
+    total = sum(job.tensor.nbytes for job in jobs)
+    if read_limit_bytes is not None and read_limit_bytes < total <= max_index_bytes:
+        unchecked = "ranges and order" if rule.ordered else "ranges"
+        return [
+            f"{rule.indices}: {total} bytes of indices above the scan limit of {read_limit_bytes}"
+            f" bytes were not read; their dtypes and counts are checked, their {unchecked} not"
+        ]
     read_indices(src, header, jobs, max_index_bytes=max_index_bytes)
+    return []

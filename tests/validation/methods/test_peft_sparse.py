@@ -10,11 +10,14 @@ import numpy as np
 import peft
 import pytest
 
+from registry.validation import validate_adapter
+from registry.validation.manifest import read_base_dir
 from tests.validation.methods.method_builders import (
     Tensors,
     add,
     assert_error,
     build,
+    dir_files,
     drop,
     first,
     invalid_dir,
@@ -68,6 +71,10 @@ def test_shira_indices_out_of_the_base_weight(shira: Path, llama: Path, tmp_path
 
     cols = variant(shira, tmp_path / "cols", tensors=change("q_proj.shira_indices", col_past))
     assert_error(invalid_dir(cols, llama), "incompatible_base", "index_out_of_range")
+    # The header-only path (indices above the scan limit) reads no index: a warning says so.
+    report = validate_adapter(dir_files(cols), base=read_base_dir(llama), scan_limit_bytes=0)
+    (warning,) = [w for w in report.warnings if w.startswith("shira_indices:")]
+    assert warning.endswith("their dtypes and counts are checked, their ranges not")
     negative = variant(
         shira, tmp_path / "neg", tensors=change("q_proj.shira_indices", lambda a: -a)
     )
