@@ -18,6 +18,9 @@ server is started with short bounds (``bench._asgi_probe.PROBE_SETTINGS``) and p
 hostile connections: what ``serve``'s protections become under granian.
 
     python -m bench.asgi_servers [--quick] [--rounds N] [--dialects sqlite]
+
+granian's own ``GRANIAN_*`` environment variables reach it (e.g. ``GRANIAN_TASK_IMPL=rust``) for
+variants; the flags this script sets win over them.
 """
 
 from __future__ import annotations
