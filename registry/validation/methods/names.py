@@ -48,6 +48,13 @@ HAND_CHECKED: Mapping[str, tuple[str, str]] = {
     "ADAPTERHUB_SEQ_BN": ("Sequential bottleneck adapter (Pfeiffer, AdapterHub)", "bottleneck"),
     "ADAPTERHUB_DOUBLE_SEQ_BN": ("Double bottleneck adapter (Houlsby, AdapterHub)", "bottleneck"),
     "ADAPTERHUB_PAR_BN": ("Parallel bottleneck adapter (AdapterHub)", "bottleneck"),
+    "ADAPTERHUB_COMPACTER": (
+        "Compacter: PHM bottleneck adapter (Houlsby, AdapterHub)",
+        "bottleneck",
+    ),
+    "ADAPTERHUB_COMPACTER_PP": ("Compacter++: PHM bottleneck adapter (AdapterHub)", "bottleneck"),
+    "ADAPTERHUB_PREFIX_TUNING": ("Prefix tuning (AdapterHub, converted)", "prompt"),
+    "ADAPTERHUB_FUSION": ("AdapterFusion of named adapters (AdapterHub)", "other"),
 }
 
 #: Families by ``peft_type`` prefix, for types named by convention (AdapterHub's modules).
