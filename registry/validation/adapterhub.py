@@ -10,7 +10,8 @@ Files (``model.save_adapter(dir, name, use_safetensors=True)``): ``adapter_confi
 Tensors, per adapted position ``<path>`` (``...layer.<i>.output`` for the output adapter,
 ``...layer.<i>.attention.output`` for the multi-head one):
 ``<path>.adapters.<name>.adapter_down.<j>.weight`` ``[hidden // reduction_factor, hidden]``
-(``j`` is 1 after a ``ln_before`` norm, else 0) and ``.bias``, ``adapter_up.weight``
+(``j`` is 1 after a ``ln_before`` norm, which is then ``adapter_down.0.weight|bias`` ``[hidden]``,
+else 0) and ``.bias``, ``adapter_up.weight``
 ``[hidden, hidden // reduction_factor]`` and ``.bias``, ``adapter_norm_after.weight|bias``
 ``[hidden]`` with ``ln_after``. ``<name>`` is the config's ``name``.
 
@@ -125,6 +126,9 @@ def _parts(cfg: Mapping[str, Any], width: int, hidden: int) -> dict[str, tuple[i
             "adapter_up.weight": (hidden, width),
             "adapter_up.bias": (hidden,),
         }
+    if cfg.get("ln_before"):  # the norm is adapter_down.0 and adapter_norm_before (shared):
+        # adapters can only pickle it; adapters convert keeps the shorter name
+        parts.update({"adapter_down.0.weight": (hidden,), "adapter_down.0.bias": (hidden,)})
     if cfg.get("ln_after"):
         parts.update({"adapter_norm_after.weight": (hidden,), "adapter_norm_after.bias": (hidden,)})
     return parts

@@ -27,7 +27,13 @@ def main() -> int:
 
     failed = 0
     with tempfile.TemporaryDirectory() as tmp:
-        for name in ("prefix_pickle", "prefix_flat_pickle", "seq_pickle"):
+        for name in (
+            "prefix_pickle",
+            "prefix_flat_pickle",
+            "seq_pickle",
+            "ln_before_pickle",
+            "cpp_ln_pickle",
+        ):
             out = Path(tmp) / name
             convert_dir(FIXTURES / name, out)
             models, names = [], []

@@ -16,7 +16,9 @@ Compacter (``cp``: Houlsby PHM, shared rule), a Compacter++ (``cpp``: Pfeiffer P
 PHM variant with shared factorized W and per-layer factorized rules and no bias (``cp_shared``),
 an AdapterFusion of two Pfeiffer adapters (``fusion``: query/key/value), a dense-only fusion
 (``fusion_dense``), and prefix tuning saved the only way ``adapters`` can (a pickle:
-``prefix_pickle``, bottleneck MLP, and ``prefix_flat_pickle``).
+``prefix_pickle``, bottleneck MLP, and ``prefix_flat_pickle``), and, pickle-only too since their
+``ln_before`` norm is shared, ``ln_before_pickle`` (Pfeiffer) and ``cpp_ln_pickle`` (Compacter++
+with ``ln_before`` and ``ln_after``). Run ``main`` first: it deletes ``fixtures/``.
 """
 # mypy: disable-error-code="import-not-found"
 
@@ -108,6 +110,12 @@ def more() -> None:
     model.save_adapter(OUT / "prefix_pickle", "pt")
     model.add_adapter("ptflat", config=PrefixTuningConfig(prefix_length=3, flat=True))
     model.save_adapter(OUT / "prefix_flat_pickle", "ptflat")
+    # ln_before: the norm is both adapter_norm_before and adapter_down.0 (shared: pickle only)
+    model.add_adapter("lnb", config=SeqBnConfig(reduction_factor=4, ln_before=True))
+    model.save_adapter(OUT / "ln_before_pickle", "lnb")
+    ln_phm = CompacterPlusPlusConfig(reduction_factor=4, ln_before=True, ln_after=True)
+    model.add_adapter("cpp_ln", config=ln_phm)
+    model.save_adapter(OUT / "cpp_ln_pickle", "cpp_ln")
     sys.stdout.write(f"adapters {adapters.__version__} (more) -> {OUT}\n")
 
 

@@ -347,3 +347,26 @@ def test_other_head_types_are_listed_as_unchecked(tmp_path: Path) -> None:
     lm = head(tmp_path / "lm", cfg=lambda c: c["config"].update(head_type="causal_lm"))
     report = validate(lm)
     assert report.warnings == ["prediction head 'hub_seq' of type 'causal_lm': tensors not checked"]
+
+
+# --- ln_before (pickle only: the norm is shared) -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "peft_type"),
+    [("ln_before_pickle", "ADAPTERHUB_SEQ_BN"), ("cpp_ln_pickle", "ADAPTERHUB_COMPACTER_PP")],
+)
+def test_ln_before_adapters_convert_and_validate(tmp_path: Path, name: str, peft_type: str) -> None:
+    expect(FIXTURES / name, "forbidden_file", "pickle")
+    convert_dir(FIXTURES / name, tmp_path / "c")
+    names = load_file(tmp_path / "c" / "adapter.safetensors")
+    assert not [k for k in names if "adapter_norm_before" in k]  # kept as adapter_down.0
+    assert len([k for k in names if ".adapter_down.0." in k]) == 4  # 2 layers: weight, bias
+    report = validate(tmp_path / "c")
+    assert (report.peft_type, report.r) == (peft_type, 8)
+
+    def drop_norm(t: Tensors) -> None:
+        del t[first(t, "adapter_down.0.bias")]
+
+    broken = make(tmp_path / "c", tmp_path / "b", tensors=drop_norm)
+    expect(broken, "inconsistent_adapter", "missing_tensor")
