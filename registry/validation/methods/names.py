@@ -53,8 +53,9 @@ HAND_CHECKED: Mapping[str, tuple[str, str]] = {
         "bottleneck",
     ),
     "ADAPTERHUB_COMPACTER_PP": ("Compacter++: PHM bottleneck adapter (AdapterHub)", "bottleneck"),
-    "ADAPTERHUB_PREFIX_TUNING": ("Prefix tuning (AdapterHub, converted)", "prompt"),
-    "ADAPTERHUB_FUSION": ("AdapterFusion of named adapters (AdapterHub)", "other"),
+    # family "bottleneck" like every ADAPTERHUB_ type: family:bottleneck matches the prefix
+    "ADAPTERHUB_PREFIX_TUNING": ("Prefix tuning (AdapterHub, converted)", "bottleneck"),
+    "ADAPTERHUB_FUSION": ("AdapterFusion of named bottleneck adapters (AdapterHub)", "bottleneck"),
 }
 
 #: Families by ``peft_type`` prefix, for types named by convention (AdapterHub's modules).
