@@ -82,6 +82,7 @@ def validate_adapterhub(
         check_file_allowed(name, src.read_at(0, HEAD_BYTES))
     if WEIGHTS_NAME in files:  # is_adapterhub_dir's caller guarantees it; a guard
         raise ForbiddenFile("peft weights in an AdapterHub adapter", reason="forbidden_name")
+    _check_one_kind(files)
     limits = {"max_header_bytes": max_header_bytes, "max_tensors": max_tensors}
     warnings: list[str] = []
     if HUB_CONFIG not in files:  # is_adapterhub_dir: an AdapterFusion
@@ -122,6 +123,20 @@ def validate_adapterhub(
         checked_against_base=base is not None,
         warnings=warnings,
     )
+
+
+def _check_one_kind(files: Mapping[str, ByteSource]) -> None:
+    """An AdapterFusion is uploaded on its own: its files beside an adapter (or a head beside a
+    fusion) would be stored unchecked."""
+    fusion = sorted(files.keys() & {FUSION_CONFIG, FUSION_WEIGHTS})
+    other = sorted(files.keys() & {HUB_WEIGHTS, HUB_HEAD_CONFIG, HUB_HEAD_WEIGHTS})
+    if fusion and (other or HUB_CONFIG in files):
+        name = fusion[0] if HUB_CONFIG in files else other[0]
+        raise ForbiddenFile(
+            f"{name}: an AdapterFusion is uploaded on its own, without an adapter or a head",
+            reason="forbidden_name",
+            context={"file": name},
+        )
 
 
 def _check_head(

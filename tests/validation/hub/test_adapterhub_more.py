@@ -370,3 +370,14 @@ def test_ln_before_adapters_convert_and_validate(tmp_path: Path, name: str, peft
 
     broken = make(tmp_path / "c", tmp_path / "b", tensors=drop_norm)
     expect(broken, "inconsistent_adapter", "missing_tensor")
+
+
+def test_fusion_files_beside_an_adapter_or_a_head_are_refused(tmp_path: Path) -> None:
+    bundled = make(FIXTURES / "seq", tmp_path / "bundled")
+    shutil.copy(FIXTURES / "fusion" / FUSION, bundled / FUSION)
+    detail = expect(bundled, "forbidden_file", "forbidden_name")
+    assert "uploaded on its own" in detail
+    headed = make(FIXTURES / "fusion", tmp_path / "headed")
+    for name in (HEAD, HEAD_CFG):
+        shutil.copy(FIXTURES / "seq" / name, headed / name)
+    expect(headed, "forbidden_file", "forbidden_name")
