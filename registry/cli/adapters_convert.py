@@ -1,7 +1,8 @@
 """``adapters convert DIR``: turn pickle weights (AdapterHub ``pytorch_adapter.bin``, peft
 ``adapter_model.bin``) into safetensors locally, with ``torch.load(weights_only=True)``. The
-registry refuses pickles; this is the local fix. Registered on the ``adapters`` group by
-:mod:`registry.cli.adapters`.
+registry refuses pickles; this is the local fix (also for AdapterHub prefix tuning, which
+``adapters`` can only save as a pickle: shared tensors keep one name each). Registered on the
+``adapters`` group by :mod:`registry.cli.adapters`.
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ def convert(
     output: OutputOpt = None,
 ) -> None:
     """Convert pickle weights in DIR to safetensors, locally (weights-only unpickling).
+
+    Tensors saved under several names (AdapterHub prefix tuning: the pool and a copy per layer)
+    keep one name each, the shortest (the pool's), which ``adapters`` loads back.
 
     JSON: {"dir", "written": [file names]}. Exit 2 (maths_unavailable: no torch), invalid input
     (not a dict of tensors, nothing to convert) exits with invalid_request.

@@ -14,6 +14,7 @@ PICKLE_TO_SAFETENSORS: dict[str, str] = {
     "pytorch_adapter.bin": "adapter.safetensors",
     "adapter_model.bin": "adapter_model.safetensors",
     "pytorch_model_head.bin": "model_head.safetensors",
+    "pytorch_model_adapter_fusion.bin": "model_adapter_fusion.safetensors",
 }
 
 
@@ -35,7 +36,21 @@ def _load_tensors(path: Path) -> dict[str, Any]:
     for key, value in loaded.items():
         if not isinstance(key, str) or not isinstance(value, torch.Tensor):
             raise ConvertError(f"{path.name}: entry {str(key)[:80]!r} is not a named tensor")
-    return {k: v.contiguous() for k, v in loaded.items()}
+    return _one_name_per_tensor(loaded)
+
+
+def _one_name_per_tensor(loaded: dict[str, Any]) -> dict[str, Any]:
+    """safetensors refuses tensors that share memory; ``adapters`` pickles prefix tuning with the
+    pool's tensors also named under every layer. Keep one name per tensor - the shortest (then
+    the first in order): the pool's ``<prefix>.prefix_tuning.prefix_tunings.<name>...``, which
+    ``adapters`` loads back into the one shared module - and copy each kept tensor so no two
+    kept ones share memory (partly overlapping views stay, as copies)."""
+    kept: dict[tuple[Any, ...], str] = {}
+    for key in sorted(loaded, key=lambda k: (len(k), k)):
+        value = loaded[key]
+        same = (value.data_ptr(), tuple(value.shape), value.stride(), value.dtype)
+        kept.setdefault(same, key)
+    return {key: loaded[key].detach().clone().contiguous() for key in sorted(kept.values())}
 
 
 def convert_dir(src: Path, out: Path | None = None) -> list[str]:

@@ -10,14 +10,21 @@ Files (``model.save_adapter(dir, name, use_safetensors=True)``): ``adapter_confi
 Tensors, per adapted position ``<path>`` (``...layer.<i>.output`` for the output adapter,
 ``...layer.<i>.attention.output`` for the multi-head one):
 ``<path>.adapters.<name>.adapter_down.<j>.weight`` ``[hidden // reduction_factor, hidden]``
-(``j`` is 1 after a ``ln_before`` norm, else 0) and ``.bias``, ``adapter_up.weight``
+(``j`` is 1 after a ``ln_before`` norm, which is then ``adapter_down.0.weight|bias`` ``[hidden]``,
+else 0) and ``.bias``, ``adapter_up.weight``
 ``[hidden, hidden // reduction_factor]`` and ``.bias``, ``adapter_norm_after.weight|bias``
 ``[hidden]`` with ``ln_after``. ``<name>`` is the config's ``name``.
 
 The method (``peft_type``) is named from the config: ``ADAPTERHUB_PAR_BN`` (``is_parallel``),
 ``ADAPTERHUB_DOUBLE_SEQ_BN`` (``mh_adapter`` and ``output_adapter``: Houlsby),
-``ADAPTERHUB_SEQ_BN`` (Pfeiffer). Others (prefix tuning, PHM, compositions) are refused as
-``unknown_peft_type`` / ``not_validated``.
+``ADAPTERHUB_SEQ_BN`` (Pfeiffer); with ``phm_layer`` (:mod:`registry.validation.adapterhub_phm`)
+``ADAPTERHUB_COMPACTER`` (Houlsby positions) or ``ADAPTERHUB_COMPACTER_PP`` (one position), whose
+PHM tensors replace ``weight``/``bias`` and whose shared parameters sit at
+``<prefix>.shared_parameters.<name>.*``; ``architecture: prefix_tuning`` is
+``ADAPTERHUB_PREFIX_TUNING`` (:mod:`registry.validation.adapterhub_prefix`). AdapterFusion
+(:mod:`registry.validation.adapterhub_fusion`) is ``ADAPTERHUB_FUSION``. Others (parallel PHM,
+LoRA/IA3/prompt tuning from ``adapters``, compositions) are refused as ``unknown_peft_type`` /
+``not_validated``.
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ from registry.errors import (
     InvalidAdapterConfig,
     UnknownPeftType,
 )
+from registry.validation.adapterhub_phm import SHARED_KEY, phm_parts, shared_parts
 from registry.validation.manifest import BaseManifest
 from registry.validation.safetensors import TensorInfo
 
@@ -40,7 +48,15 @@ HUB_WEIGHTS = "adapter.safetensors"
 HUB_HEAD_CONFIG = "head_config.json"
 HUB_HEAD_WEIGHTS = "model_head.safetensors"
 HUB_TYPES: frozenset[str] = frozenset(
-    {"ADAPTERHUB_SEQ_BN", "ADAPTERHUB_DOUBLE_SEQ_BN", "ADAPTERHUB_PAR_BN"}
+    {
+        "ADAPTERHUB_SEQ_BN",
+        "ADAPTERHUB_DOUBLE_SEQ_BN",
+        "ADAPTERHUB_PAR_BN",
+        "ADAPTERHUB_COMPACTER",
+        "ADAPTERHUB_COMPACTER_PP",
+        "ADAPTERHUB_PREFIX_TUNING",
+        "ADAPTERHUB_FUSION",
+    }
 )
 _KEY = re.compile(r"(?P<path>.+)\.adapters\.(?P<name>[^.]+)\.(?P<part>.+)\Z")
 _LAYER = re.compile(r"\.(?:layer|layers|h|block|blocks)\.(\d+)\.")
@@ -69,13 +85,20 @@ def hub_method(raw: Mapping[str, Any]) -> str:
         UnknownPeftType: ``not_validated`` for a kind without checks here.
     """
     cfg = raw["config"]
-    if cfg.get("architecture") not in (None, "bottleneck") or cfg.get("phm_layer"):
-        kind = cfg.get("architecture") or "phm"
+    if cfg.get("architecture") == "prefix_tuning":
+        return "ADAPTERHUB_PREFIX_TUNING"
+    if cfg.get("architecture") not in (None, "bottleneck") or (
+        cfg.get("phm_layer") and cfg.get("is_parallel")
+    ):
+        kind = cfg.get("architecture") or "parallel_phm"
         raise UnknownPeftType(
             f"AdapterHub {kind} adapters cannot be validated yet",
             reason="not_validated",
             context={"peft_type": f"ADAPTERHUB_{str(kind).upper()}"[:64]},
         )
+    if cfg.get("phm_layer"):
+        double = cfg.get("mh_adapter") and cfg.get("output_adapter")
+        return "ADAPTERHUB_COMPACTER" if double else "ADAPTERHUB_COMPACTER_PP"
     if cfg.get("is_parallel"):
         return "ADAPTERHUB_PAR_BN"
     if cfg.get("mh_adapter") and cfg.get("output_adapter"):
@@ -94,12 +117,18 @@ def _width(hidden: int, factor: Any, layer: int | None) -> int:
 
 def _parts(cfg: Mapping[str, Any], width: int, hidden: int) -> dict[str, tuple[int, ...]]:
     down = 1 if cfg.get("ln_before") else 0
-    parts = {
-        f"adapter_down.{down}.weight": (width, hidden),
-        f"adapter_down.{down}.bias": (width,),
-        "adapter_up.weight": (hidden, width),
-        "adapter_up.bias": (hidden,),
-    }
+    if cfg.get("phm_layer"):
+        parts = phm_parts(cfg, width, hidden, down)
+    else:
+        parts = {
+            f"adapter_down.{down}.weight": (width, hidden),
+            f"adapter_down.{down}.bias": (width,),
+            "adapter_up.weight": (hidden, width),
+            "adapter_up.bias": (hidden,),
+        }
+    if cfg.get("ln_before"):  # the norm is adapter_down.0 and adapter_norm_before (shared):
+        # adapters can only pickle it; adapters convert keeps the shorter name
+        parts.update({"adapter_down.0.weight": (hidden,), "adapter_down.0.bias": (hidden,)})
     if cfg.get("ln_after"):
         parts.update({"adapter_norm_after.weight": (hidden,), "adapter_norm_after.bias": (hidden,)})
     return parts
@@ -125,7 +154,12 @@ def check_adapterhub(
     if not isinstance(leave_out, list) or not all(isinstance(i, int) for i in leave_out):
         _bad_config("leave_out must be a list of layer indices", "config")
     groups: dict[str, dict[str, TensorInfo]] = {}
+    shared: dict[str, TensorInfo] = {}
     for key, info in tensors.items():
+        found = SHARED_KEY.match(key) if cfg.get("phm_layer") else None
+        if found is not None and found["name"] == name:
+            shared[found["part"]] = info
+            continue
         match = _KEY.match(key)
         if match is None or match["name"] != name:
             _inconsistent(
@@ -134,24 +168,26 @@ def check_adapterhub(
         groups.setdefault(match["path"], {})[match["part"]] = info
     widths: set[int] = set()
     for path, parts in sorted(groups.items()):
-        layer = _layer(path)
+        layer = layer_of(path)
         if layer is not None and layer in leave_out:
             _inconsistent("unexpected_tensor", f"layer {layer} is left out", module=path)
         width = _width(hidden, cfg.get("reduction_factor"), layer)
         widths.add(width)
-        _check_parts(path, parts, _parts(cfg, width, hidden))
+        check_parts(path, parts, _parts(cfg, width, hidden))
     _check_positions(cfg, groups)
+    if cfg.get("phm_layer"):
+        check_parts(f"shared_parameters.{name}", shared, shared_parts(cfg, hidden))
     if base is not None:
-        _check_base(raw, hidden, groups, base)
+        check_base(raw, hidden, groups, base)
     return sorted(groups), max(widths, default=0)
 
 
-def _layer(path: str) -> int | None:
+def layer_of(path: str) -> int | None:
     found = _LAYER.search(path + ".")
     return int(found.group(1)) if found else None
 
 
-def _check_parts(
+def check_parts(
     path: str, parts: Mapping[str, TensorInfo], expected: Mapping[str, tuple[int, ...]]
 ) -> None:
     for part, info in sorted(parts.items()):
@@ -180,7 +216,7 @@ def _check_positions(cfg: Mapping[str, Any], groups: Mapping[str, Any]) -> None:
     ]
     layers: dict[int, set[str]] = {}
     for path in groups:
-        layer = _layer(path)
+        layer = layer_of(path)
         if layer is not None:
             kind = "attention" if ".attention." in path + "." or ".attn" in path else "output"
             layers.setdefault(layer, set()).add(kind)
@@ -195,7 +231,7 @@ def _check_positions(cfg: Mapping[str, Any], groups: Mapping[str, Any]) -> None:
                 )
 
 
-def _check_base(
+def check_base(
     raw: Mapping[str, Any], hidden: int, groups: Mapping[str, Any], base: BaseManifest
 ) -> None:
     model_type = raw.get("model_type")
@@ -213,7 +249,7 @@ def _check_base(
         )
     names = list(base.tensors)
     for path in sorted(groups):
-        layer = _layer(path)
+        layer = layer_of(path)
         beyond = layer is not None and base.num_layers is not None and layer >= base.num_layers
         if beyond or not _in_base(path, names):
             raise IncompatibleBase(

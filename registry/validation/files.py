@@ -61,8 +61,10 @@ TEXT_EXTRAS: frozenset[str] = frozenset(
 )
 #: AdapterHub's weights and head files: allowed only in an AdapterHub adapter
 #: (:mod:`registry.validation.adapterhub`), where the strict parsers read them whole.
-HUB_SAFETENSORS: frozenset[str] = frozenset({"adapter.safetensors", "model_head.safetensors"})
-HUB_JSON: frozenset[str] = frozenset({"head_config.json"})
+HUB_SAFETENSORS: frozenset[str] = frozenset(
+    {"adapter.safetensors", "model_head.safetensors", "model_adapter_fusion.safetensors"}
+)
+HUB_JSON: frozenset[str] = frozenset({"head_config.json", "adapter_fusion_config.json"})
 ALLOWED_NAMES: frozenset[str] = (
     frozenset({CONFIG_NAME, WEIGHTS_NAME}) | TEXT_EXTRAS | HUB_SAFETENSORS | HUB_JSON
 )

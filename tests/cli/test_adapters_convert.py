@@ -71,3 +71,37 @@ def test_adapterhub_pickle_refusal_names_the_fix() -> None:
     assert info.value.reason == "pickle"
     assert "use_safetensors=True" in info.value.detail
     assert "adapters convert" in info.value.detail
+
+
+def test_shared_tensors_keep_one_name_each(tmp_path: Path) -> None:
+    """``adapters`` pickles prefix tuning with one tensor under many names; safetensors refuses
+    shared memory, so the shortest name is kept, and a partly overlapping view becomes a copy."""
+    src = tmp_path / "src"
+    src.mkdir()
+    pool = torch.arange(12.0).reshape(3, 4)
+    torch.save(
+        {"p.w": pool, "layer.0.pool.p.w": pool, "layer.1.pool.p.w": pool, "p.row": pool[1]},
+        src / "pytorch_adapter.bin",
+    )
+    result = CliRunner().invoke(app, ["adapters", "convert", str(src)])
+    assert result.exit_code == 0, result.output
+    loaded = load_file(str(src / "adapter.safetensors"))
+    assert sorted(loaded) == ["p.row", "p.w"]
+    assert torch.equal(loaded["p.w"], pool)
+    assert torch.equal(loaded["p.row"], pool[1])
+
+
+def test_a_real_prefix_tuning_pickle_converts_and_validates(tmp_path: Path) -> None:
+    from registry.validation import validate_adapter
+    from registry.validation.manifest import read_base_dir
+    from registry.validation.source import ByteSource, FileSource
+
+    hub = Path(__file__).parents[1] / "validation" / "hub" / "fixtures"
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        app, ["adapters", "convert", str(hub / "prefix_pickle"), "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    files: dict[str, ByteSource] = {p.name: FileSource(p) for p in out.iterdir()}
+    report = validate_adapter(files, base=read_base_dir(hub / "bert-base"))
+    assert (report.peft_type, report.r) == ("ADAPTERHUB_PREFIX_TUNING", 5)

@@ -48,6 +48,14 @@ HAND_CHECKED: Mapping[str, tuple[str, str]] = {
     "ADAPTERHUB_SEQ_BN": ("Sequential bottleneck adapter (Pfeiffer, AdapterHub)", "bottleneck"),
     "ADAPTERHUB_DOUBLE_SEQ_BN": ("Double bottleneck adapter (Houlsby, AdapterHub)", "bottleneck"),
     "ADAPTERHUB_PAR_BN": ("Parallel bottleneck adapter (AdapterHub)", "bottleneck"),
+    "ADAPTERHUB_COMPACTER": (
+        "Compacter: PHM bottleneck adapter (Houlsby, AdapterHub)",
+        "bottleneck",
+    ),
+    "ADAPTERHUB_COMPACTER_PP": ("Compacter++: PHM bottleneck adapter (AdapterHub)", "bottleneck"),
+    # family "bottleneck" like every ADAPTERHUB_ type: family:bottleneck matches the prefix
+    "ADAPTERHUB_PREFIX_TUNING": ("Prefix tuning (AdapterHub, converted)", "bottleneck"),
+    "ADAPTERHUB_FUSION": ("AdapterFusion of named bottleneck adapters (AdapterHub)", "bottleneck"),
 }
 
 #: Families by ``peft_type`` prefix, for types named by convention (AdapterHub's modules).
