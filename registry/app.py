@@ -40,6 +40,7 @@ from registry.api.routes import (
     tokens,
     traffic,
     uploads,
+    uploads_direct,
     webhooks,
 )
 from registry.audit.checkpoints import Checkpointer
@@ -234,6 +235,7 @@ _ROUTE_MODULES = (
     namespaces,
     base_models,
     uploads,
+    uploads_direct,
     adapters,
     mlflow_imports,
     artifacts,

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from registry.direct_settings import DirectUploadSettings
 from registry.mlflow_settings import MlflowSettings
 from registry.webhook_settings import WebhookSettings
 
@@ -127,6 +128,7 @@ class StorageSettings(BaseModel):
     max_upload_bytes: int = Field(
         64 * 1024**3, ge=1, description="Largest single file accepted by an upload."
     )
+    direct: DirectUploadSettings = Field(default_factory=DirectUploadSettings)
 
     @model_validator(mode="after")
     def _bucket_for_s3(self) -> StorageSettings:

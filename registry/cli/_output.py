@@ -75,6 +75,7 @@ EXIT_CODES: Mapping[str, int] = {
     "namespace_exists": EXIT_CONFLICT,
     "base_model_version_exists": EXIT_CONFLICT,
     "version_exists": EXIT_CONFLICT,
+    "version_verifying": EXIT_CONFLICT,
     "invalid_transition": EXIT_CONFLICT,
     "upload_state_conflict": EXIT_CONFLICT,
     "dataset_conflict": EXIT_CONFLICT,

@@ -39,6 +39,7 @@ from registry.storage.imports import (
     parse_import_uri,
     validate_allowlist,
 )
+from registry.storage.s3_direct import S3DirectUploads
 from registry.storage.s3_io import (
     S3ByteSource,
     S3StagingWriter,
@@ -78,10 +79,22 @@ class S3ArtifactStore:
         self._allowlist = tuple(settings.import_allowlist)
         self._with_checksums = settings.checksum_mode == "when_supported"
         self._client: S3Client = client if client is not None else build_client(settings)
+        self._direct = S3DirectUploads(
+            self._client,
+            self._bucket,
+            self._prefix,
+            part_size=settings.direct.part_bytes,
+            url_ttl_s=settings.direct.url_ttl_s,
+        )
         self._transfer = TransferConfig(
             multipart_threshold=settings.multipart_chunk_bytes,
             multipart_chunksize=settings.multipart_chunk_bytes,
         )
+
+    @property
+    def direct(self) -> S3DirectUploads:
+        """Direct (presigned multipart) uploads into this bucket's staging."""
+        return self._direct
 
     @property
     def client(self) -> S3Client:
