@@ -1,6 +1,6 @@
-"""Settings of direct uploads to S3 (``REGISTRY_STORAGE__DIRECT__*``).
+"""Settings of direct uploads to S3 (``REGISTRY_DIRECT_UPLOADS__*``).
 
-Kept out of ``registry/settings.py`` (one field there, under ``storage``).
+Kept out of ``registry/settings.py`` (one field there).
 """
 
 from __future__ import annotations

@@ -128,7 +128,6 @@ class StorageSettings(BaseModel):
     max_upload_bytes: int = Field(
         64 * 1024**3, ge=1, description="Largest single file accepted by an upload."
     )
-    direct: DirectUploadSettings = Field(default_factory=DirectUploadSettings)
 
     @model_validator(mode="after")
     def _bucket_for_s3(self) -> StorageSettings:
@@ -392,6 +391,7 @@ class Settings(BaseSettings):
     controller: ControllerSettings = Field(default_factory=ControllerSettings)
     jobs: JobsSettings = Field(default_factory=JobsSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
+    direct_uploads: DirectUploadSettings = Field(default_factory=DirectUploadSettings)
     mlflow: MlflowSettings = Field(default_factory=MlflowSettings)
 
 

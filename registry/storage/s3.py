@@ -79,13 +79,7 @@ class S3ArtifactStore:
         self._allowlist = tuple(settings.import_allowlist)
         self._with_checksums = settings.checksum_mode == "when_supported"
         self._client: S3Client = client if client is not None else build_client(settings)
-        self._direct = S3DirectUploads(
-            self._client,
-            self._bucket,
-            self._prefix,
-            part_size=settings.direct.part_bytes,
-            url_ttl_s=settings.direct.url_ttl_s,
-        )
+        self._direct = S3DirectUploads(self._client, self._bucket, self._prefix)
         self._transfer = TransferConfig(
             multipart_threshold=settings.multipart_chunk_bytes,
             multipart_chunksize=settings.multipart_chunk_bytes,

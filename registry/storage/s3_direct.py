@@ -77,14 +77,10 @@ def part_count(size: int, part_size: int) -> int:
 class S3DirectUploads:
     """Start, complete and abort direct uploads on one bucket (``S3ArtifactStore.direct``)."""
 
-    def __init__(
-        self, client: S3Client, bucket: str, prefix: str, *, part_size: int, url_ttl_s: int
-    ) -> None:
+    def __init__(self, client: S3Client, bucket: str, prefix: str) -> None:
         self._client = client
         self._bucket = bucket
         self._prefix = prefix
-        self.part_size = part_size
-        self.url_ttl_s = url_ttl_s
 
     def key_for(self, session_id: uuid.UUID, token: str) -> str:
         """The staging key of direct upload ``token`` (``d`` + 32 hex) of a session, or
@@ -94,10 +90,17 @@ class S3DirectUploads:
         return keys.staging_session_prefix(self._prefix, session_id) + token
 
     def start(
-        self, session_id: uuid.UUID, *, name: str, size: int, sha256_hex: str
+        self,
+        session_id: uuid.UUID,
+        *,
+        name: str,
+        size: int,
+        sha256_hex: str,
+        part_size: int,
+        url_ttl_s: int,
     ) -> StartedDirect:
         """Create the multipart upload on a fresh ``d`` key and presign every part."""
-        count = part_count(size, self.part_size)
+        count = part_count(size, part_size)
         if count > MAX_PARTS:
             raise InvalidPartList(
                 "file needs more than 10,000 parts", context={"reason": "too_many_parts"}
@@ -112,7 +115,7 @@ class S3DirectUploads:
                     META_NAME: name,
                     META_SHA256: sha256_hex,
                     META_SIZE: str(size),
-                    META_PART: str(self.part_size),
+                    META_PART: str(part_size),
                 },
             )
             upload_id = created["UploadId"]
@@ -125,11 +128,11 @@ class S3DirectUploads:
                         "UploadId": upload_id,
                         "PartNumber": number,
                     },
-                    ExpiresIn=self.url_ttl_s,
+                    ExpiresIn=url_ttl_s,
                 )
                 for number in range(1, count + 1)
             ]
-        return StartedDirect(key=key, upload_id=upload_id, part_size=self.part_size, urls=urls)
+        return StartedDirect(key=key, upload_id=upload_id, part_size=part_size, urls=urls)
 
     def complete(self, key: str, upload_id: str, parts: list[tuple[int, str]]) -> CompletedDirect:
         """``CompleteMultipartUpload`` with the client's part list, then read back what the

@@ -103,10 +103,17 @@ def check_direct(
     return DirectTarget(upload_id=upload_id, name=name, size=size, sha256_hex=claimed_hex)
 
 
-def start_direct(store: ArtifactStore, target: DirectTarget) -> StartedDirect:
+def start_direct(
+    store: ArtifactStore, target: DirectTarget, *, part_size: int, url_ttl_s: int
+) -> StartedDirect:
     """Start the multipart upload on a fresh ``d`` staging key and presign its parts."""
     return _require_direct(store).start(
-        target.upload_id, name=target.name, size=target.size, sha256_hex=target.sha256_hex
+        target.upload_id,
+        name=target.name,
+        size=target.size,
+        sha256_hex=target.sha256_hex,
+        part_size=part_size,
+        url_ttl_s=url_ttl_s,
     )
 
 

@@ -118,7 +118,9 @@ def rig(request: pytest.FixtureRequest, database_url: str, tmp_path: Path) -> It
             endpoint_url=s3.endpoint,
             access_key_id=s3.access_key_id,
             secret_access_key=s3.secret_access_key,
-            direct=DirectUploadSettings(threshold_bytes=MIB, part_bytes=PART),
+        )
+        settings = settings.model_copy(
+            update={"direct_uploads": DirectUploadSettings(threshold_bytes=MIB, part_bytes=PART)}
         )
         with TestClient(create_app(settings), raise_server_exceptions=False) as client:
             client.headers["Authorization"] = f"Bearer {bootstrap(database_url, unique('du'))}"

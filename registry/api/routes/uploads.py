@@ -86,8 +86,8 @@ def _direct_info(store: ArtifactStore, settings: Settings, purpose: str) -> Dire
     if purpose != UploadPurpose.adapter or direct.direct_uploads(store) is None:
         return None
     return DirectInfo(
-        threshold_bytes=settings.storage.direct.threshold_bytes,
-        part_bytes=settings.storage.direct.part_bytes,
+        threshold_bytes=settings.direct_uploads.threshold_bytes,
+        part_bytes=settings.direct_uploads.part_bytes,
     )
 
 

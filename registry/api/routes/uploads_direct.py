@@ -78,8 +78,11 @@ def start_direct(
             digest=body.digest,
             max_bytes=storage.max_upload_bytes,
         )
-    started = direct.start_direct(store, target)
-    expires_at = datetime.now(UTC) + timedelta(seconds=storage.direct.url_ttl_s)
+    knobs = slow.settings.direct_uploads
+    started = direct.start_direct(
+        store, target, part_size=knobs.part_bytes, url_ttl_s=knobs.url_ttl_s
+    )
+    expires_at = datetime.now(UTC) + timedelta(seconds=knobs.url_ttl_s)
 
     def produce(session: DbSession) -> DirectStartRead:
         actor.audit(
