@@ -16,7 +16,7 @@ Each round pushes it twice with the real client (``RegistryClient.push``), as a 
   the wall time runs until the version is ``validated``.
 
 Both include the client's first pass that hashes the file. Server CPU is the registry process's
-``utime + stime`` (``/proc/<pid>/stat`` via psutil) over the push, per GiB pushed; SeaweedFS's
+``utime + stime`` (``/proc/<pid>/stat``) over the push, per GiB pushed; SeaweedFS's
 CPU is reported beside it (the store's work, not the registry's). Client, registry and store
 share the machine's cores.
 
@@ -26,14 +26,13 @@ share the machine's cores.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-
-import psutil
 
 from bench._common import (
     mark,
@@ -55,13 +54,45 @@ TARGET_CPU_RATIO = 5.0
 IDLE_WINDOW_S = 10.0
 
 
-def _cpu_s(proc: psutil.Process) -> float:
-    t = proc.cpu_times()
-    return float(t.user + t.system + t.children_user + t.children_system)
+def _big_volumes() -> None:
+    """The test fixture starts SeaweedFS with 64 MB volumes (one per test bucket, many
+    buckets); a GiB payload would spend its time growing volumes, so use 1 GB ones here."""
+    from tests.fixtures import seaweedfs
+
+    command = seaweedfs._command
+
+    def bigger(*args: Any) -> Any:
+        argv, port, sockets = command(*args)
+        argv = [a.replace("volumeSizeLimitMB=64", "volumeSizeLimitMB=1024") for a in argv]
+        return argv, port, sockets
+
+    seaweedfs._command = bigger  # type: ignore[assignment]
 
 
-def _weed(root: psutil.Process) -> psutil.Process | None:
-    return next((p for p in root.children(recursive=True) if "weed" in p.name()), None)
+def _stat(pid: int) -> list[str]:
+    raw = Path(f"/proc/{pid}/stat").read_text()
+    # comm (field 2) may hold spaces: split after its closing parenthesis.
+    open_, close = raw.index(" ("), raw.rindex(")")
+    return [raw[:open_], raw[open_ + 2 : close], *raw[close + 2 :].split()]
+
+
+def _cpu_s(pid: int) -> float:
+    """utime + stime (+ those of reaped children) of ``pid``, from ``/proc/<pid>/stat``."""
+    fields = _stat(pid)
+    return sum(int(fields[i]) for i in (13, 14, 15, 16)) / os.sysconf("SC_CLK_TCK")
+
+
+def _weed(parent: int) -> int | None:
+    """The ``weed`` process started by this one."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = _stat(int(entry.name))
+            except (OSError, ValueError):
+                continue
+            if fields[1] == "weed" and int(fields[3]) == parent:
+                return int(entry.name)
+    return None
 
 
 def _push(
@@ -91,10 +122,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     from tests.fixtures.seaweedfs import WEED_ACCESS_KEY, WEED_SECRET_KEY, running_seaweedfs
 
     args = _args(argv)
+    _big_volumes()
     size = (args.size_mib or (256 if args.quick else 2048)) * MIB
     rounds = args.rounds or (1 if args.quick else 2)
     busy = wait_for_quiet()
-    me = psutil.Process()
     results: dict[str, list[dict[str, float]]] = {"api": [], "direct": []}
     with tempfile.TemporaryDirectory(prefix="bench-direct-") as tmp_s:
         tmp = Path(tmp_s)
@@ -137,8 +168,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                     base_url=server.url, headers={"Authorization": f"Bearer {token}"}
                 ) as c:
                     base = setup_catalog(c)
-                registry = psutil.Process(server.pid)
-                weed = _weed(me)
+                registry = server.pid
+                weed = _weed(os.getpid())
                 # The idle server still polls (job worker, routing, webhooks): measured, so the
                 # push's own CPU can be shown net of it too.
                 idle0, t_idle = _cpu_s(registry), time.perf_counter()

@@ -12,15 +12,24 @@ from registry.access.actor import Actor
 from registry.catalog.models import VersionFile, VersionState
 from registry.catalog.queries import VersionContext, resolve_version
 from registry.catalog.repository import BaseModelRepository, VersionRepository
-from registry.errors import VersionFileNotFound, VersionVerifying
+from registry.errors import VersionFailedVerification, VersionFileNotFound, VersionVerifying
 
 
 def require_verified(ctx: VersionContext) -> None:
-    """``version_verifying`` while a direct upload's bytes are not yet hashed by the server."""
+    """``version_verifying`` while a direct upload's bytes are not yet hashed by the server;
+    ``version_failed_verification`` once they failed (its files are never served: a declared
+    digest may name a blob of someone else's, which the uploader never had)."""
     if ctx.version.state == VersionState.verifying:
         raise VersionVerifying(
             "the version's files are still being verified; try again shortly",
             context={"ref": ctx.ref, "state": ctx.version.state},
+        )
+    report = ctx.version.validation_report
+    verification = report.get("verification") if isinstance(report, dict) else None
+    if isinstance(verification, dict) and verification.get("verified") is False:
+        raise VersionFailedVerification(
+            "the version's uploaded bytes did not match their declared digest",
+            context={"ref": ctx.ref, "reason": str(verification.get("reason"))},
         )
 
 

@@ -104,6 +104,14 @@ class VersionVerifying(Conflict):
     code = "version_verifying"
 
 
+class VersionFailedVerification(Conflict):
+    """The version was quarantined because a direct upload's stored bytes did not hash to the
+    digest the client declared: its files are never served (the declared digest may name
+    someone else's blob)."""
+
+    code = "version_failed_verification"
+
+
 class DatasetConflict(Conflict):
     """Reserved for a dataset that contradicts a recorded one; no call raises it yet."""
 

@@ -195,6 +195,10 @@ def test_declared_digest_mismatch_quarantines(rig: Rig, tmp_path: Path) -> None:
     verification = version["verification"]
     assert verification["reason"] == "digest_mismatch"
     assert verification["file"] == "adapter_model.safetensors"
+    # Never served: the declared digest could name another version's blob.
+    for name in ("adapter_model.safetensors", "adapter_config.json"):
+        r = rig.client.get(f"/api/v1/adapters/{rig.namespace}/bot/versions/v1/files/{name}")
+        assert (r.status_code, r.json()["error"]) == (409, "version_failed_verification")
     assert rig.s3 is not None
     assert rig.bucket is not None
     s3 = client_for(rig.s3)

@@ -19,7 +19,12 @@ from registry.api.routes._common import (
     version_ref,
 )
 from registry.catalog import files
-from registry.errors import BlobNotFound, VersionFileNotFound
+from registry.errors import (
+    BlobNotFound,
+    VersionFailedVerification,
+    VersionFileNotFound,
+    VersionVerifying,
+)
 
 router = authenticated_router(prefix="/api/v1/adapters", tags=["adapters"])
 
@@ -27,7 +32,13 @@ router = authenticated_router(prefix="/api/v1/adapters", tags=["adapters"])
 @router.get(
     "/{namespace}/{name}/versions/{selector}/files/{file_name}",
     response_class=StreamingResponse,
-    responses=responses(*VERSION_NOT_FOUND, VersionFileNotFound, BlobNotFound),
+    responses=responses(
+        *VERSION_NOT_FOUND,
+        VersionFileNotFound,
+        BlobNotFound,
+        VersionVerifying,
+        VersionFailedVerification,
+    ),
 )
 def download_file(
     namespace: NamespacePath,
@@ -38,7 +49,8 @@ def download_file(
     principal: PrincipalDep,
     store: StoreDep,
 ) -> StreamingResponse:
-    """Stream one file of a version (constant memory, straight from the artifact store)."""
+    """Stream one file of a version (constant memory, straight from the artifact store); 409
+    while a direct upload's bytes are being verified, or after they failed verification."""
     with short_read(request, principal) as (session, actor):
         found = files.get_version_file(
             session, actor=actor, ref=version_ref(namespace, name, selector), name=file_name
