@@ -1,6 +1,7 @@
-"""Direct uploads to S3 (presigned multipart, registry/uploads/direct.py), on both S3 servers of tests/fixtures/s3.py (moto,
-SeaweedFS) and the selected database dialect; the real app in-process, the bytes over real HTTP
-to the real S3 server. The verification job is driven step by step (``run_verify_jobs``).
+"""Direct uploads to S3 (presigned multipart, registry/uploads/direct.py), on both S3 servers
+of tests/fixtures/s3.py (moto, SeaweedFS) and the selected database dialect; the real app
+in-process, the bytes over real HTTP to the real S3 server. The verification job is driven
+step by step (``run_verify_jobs``).
 
 - happy path through the CLI: the large file goes direct (two parts, in parallel), the version
   is ``verifying`` and not pullable until the job has hashed it, then ``validated`` and pulled
