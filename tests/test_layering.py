@@ -442,6 +442,7 @@ GROUND_FLOOR = [
     "settings",
     "webhook_settings",
     "mlflow_settings",
+    "direct_settings",
     "metrics",
     "refs",
     "schemas",
