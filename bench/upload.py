@@ -14,6 +14,9 @@ Client and server share the machine's cores, as they would on a single-box deplo
 The file and the staged copy are removed afterwards.
 
     python -m bench.upload [--quick]
+
+``--direct`` runs bench/upload_direct.py instead: a push through the API vs a direct upload
+to S3 (presigned multipart), side by side.
 """
 
 from __future__ import annotations
@@ -147,6 +150,11 @@ def file_chunks(path: Path) -> Iterator[bytes]:
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    rest = list(sys.argv[1:] if argv is None else argv)
+    if "--direct" in rest:
+        from bench import upload_direct
+
+        return upload_direct.main([a for a in rest if a != "--direct"])
     args = parse_args(__doc__ or NAME, argv)
     wait_for_quiet()
     total = (256 if args.quick else 2048) * MIB

@@ -43,6 +43,7 @@ from registry.api.routes import (
     tokens,
     traffic,
     uploads,
+    uploads_direct,
     webhooks,
 )
 from registry.audit.checkpoints import Checkpointer
@@ -284,6 +285,7 @@ _ROUTE_MODULES = (
     namespaces,
     base_models,
     uploads,
+    uploads_direct,
     adapters,
     mlflow_imports,
     artifacts,

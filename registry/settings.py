@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from registry.direct_settings import DirectUploadSettings
 from registry.mlflow_settings import MlflowSettings
 from registry.oidc_settings import ConsoleOidcSettings, OidcSettings
 from registry.webhook_settings import WebhookSettings
@@ -385,6 +386,7 @@ class Settings(BaseSettings):
     controller: ControllerSettings = Field(default_factory=ControllerSettings)
     jobs: JobsSettings = Field(default_factory=JobsSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
+    direct_uploads: DirectUploadSettings = Field(default_factory=DirectUploadSettings)
     mlflow: MlflowSettings = Field(default_factory=MlflowSettings)
     console_oidc: ConsoleOidcSettings = Field(default_factory=ConsoleOidcSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)

@@ -445,6 +445,7 @@ GROUND_FLOOR = [
     "webhook_settings",
     "mlflow_settings",
     "oidc_settings",
+    "direct_settings",
     "metrics",
     "refs",
     "schemas",

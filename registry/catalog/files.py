@@ -9,15 +9,34 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from registry.access.actor import Actor
-from registry.catalog.models import VersionFile
+from registry.catalog.models import VersionFile, VersionState
 from registry.catalog.queries import VersionContext, resolve_version
 from registry.catalog.repository import BaseModelRepository, VersionRepository
-from registry.errors import VersionFileNotFound
+from registry.errors import VersionFailedVerification, VersionFileNotFound, VersionVerifying
+
+
+def require_verified(ctx: VersionContext) -> None:
+    """``version_verifying`` while a direct upload's bytes are not yet hashed by the server;
+    ``version_failed_verification`` once they failed (its files are never served: a declared
+    digest may name a blob of someone else's, which the uploader never had)."""
+    if ctx.version.state == VersionState.verifying:
+        raise VersionVerifying(
+            "the version's files are still being verified; try again shortly",
+            context={"ref": ctx.ref, "state": ctx.version.state},
+        )
+    report = ctx.version.validation_report
+    verification = report.get("verification") if isinstance(report, dict) else None
+    if isinstance(verification, dict) and verification.get("verified") is False:
+        raise VersionFailedVerification(
+            "the version's uploaded bytes did not match their declared digest",
+            context={"ref": ctx.ref, "reason": str(verification.get("reason"))},
+        )
 
 
 def get_version_file(session: Session, *, actor: Actor, ref: str, name: str) -> VersionFile:
     """The file ``name`` of a version, or ``file_not_found`` (names are matched exactly)."""
     ctx = resolve_version(session, ref=ref, actor=actor)
+    require_verified(ctx)
     for f in VersionRepository(session).files([ctx.version.id])[ctx.version.id]:
         if f.name == name:
             return f
@@ -57,6 +76,7 @@ def stored_version(session: Session, *, actor: Actor, ref: str) -> StoredVersion
 
     Errors: those of :func:`~registry.catalog.queries.resolve_version`."""
     ctx = resolve_version(session, ref=ref, actor=actor)
+    require_verified(ctx)
     rows = VersionRepository(session).files([ctx.version.id])[ctx.version.id]
     base_id = ctx.version.base_model_version_id
     base = BaseModelRepository(session).names_of([base_id]).get(base_id, "?")

@@ -27,6 +27,9 @@ from registry.db.types import JSONType, UTCDateTime
 
 
 class VersionState(StrEnum):
+    # Registered from a direct upload whose bytes the server has not hashed yet (not pullable,
+    # not servable); the verification job moves it to validated or quarantined.
+    verifying = "verifying"
     registered = "registered"
     validated = "validated"
     quarantined = "quarantined"

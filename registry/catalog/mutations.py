@@ -17,6 +17,8 @@ MAX_TAGS_PER_VERSION = 50
 
 # Allowed state moves; anything else is ``invalid_transition``.
 _TRANSITIONS: dict[str, frozenset[str]] = {
+    # Only the direct-upload verification job leaves ``verifying`` (catalog/verification.py).
+    VersionState.verifying: frozenset({VersionState.validated, VersionState.quarantined}),
     VersionState.registered: frozenset(
         {VersionState.validated, VersionState.quarantined, VersionState.archived}
     ),

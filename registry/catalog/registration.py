@@ -46,6 +46,7 @@ from registry.catalog.models import (
     LineageRelation,
     Namespace,
     VersionFile,
+    VersionState,
 )
 from registry.catalog.namespaces import get_namespace
 from registry.catalog.queries import VersionContext
@@ -65,6 +66,7 @@ from registry.errors import AdapterInvalid, BaseModelNotFound, InvalidRequest, V
 from registry.policy.types import Decision
 from registry.storage.base import ArtifactStore
 from registry.storage.imports import parse_import_uri
+from registry.storage.keys import is_direct_staging_key
 from registry.uploads import service as uploads
 from registry.uploads.models import UploadPurpose
 from registry.validation import ValidationReport, validate_adapter
@@ -117,6 +119,12 @@ class PreparedVersion:
     report: ValidationReport
     digest: str
     config: dict[str, Any]
+
+    @property
+    def unverified(self) -> list[uploads.StagedFile]:
+        """Files uploaded straight to the store (not hashed by the server yet, not published):
+        the version is registered ``verifying`` and a verification job hashes them."""
+        return [f for f in self.staged if is_direct_staging_key(f.staged.key)]
 
 
 def plan_version(
@@ -202,12 +210,15 @@ def prepare_version(
         upload, files = uploads.get_upload(session, principal=principal, upload_id=upload_id)
         uploads.require_open(upload, purpose=UploadPurpose.adapter)
     staged = uploads.open_staged_files(store, files)
+    direct = any(is_direct_staging_key(f.staged.key) for f in staged)
     base_manifest = manifests.load(store, plan.manifest_blob)
     try:
         report = validate_adapter(
             {f.name: f.source for f in staged},
             base=base_manifest,
-            scan_limit_bytes=limits.scan_limit_bytes,
+            # Direct uploads: headers only (ranged GETs); the server never reads the bytes on
+            # the request path, the verification job hashes them afterwards.
+            scan_limit_bytes=0 if direct else limits.scan_limit_bytes,
             max_config_bytes=limits.max_config_bytes,
             max_header_bytes=limits.max_header_bytes,
             max_tensors=limits.max_tensors,
@@ -234,7 +245,8 @@ def prepare_version(
                 f"{plan.namespace}/{plan.adapter}",
                 digest,
             )
-    uploads.publish_staged(store, staged)
+    # Direct files are published by the verification job once their bytes hash right.
+    uploads.publish_staged(store, [f for f in staged if not is_direct_staging_key(f.staged.key)])
     return PreparedVersion(plan, upload_id, staged, report, digest, config)
 
 
@@ -285,19 +297,20 @@ def _insert_version(
     metadata = plan.metadata
     versions = VersionRepository(session)
     adapter_row.latest_version += 1
-    version = versions.add(
-        version_row(
-            adapter_row.id,
-            adapter_row.latest_version,
-            prepared.digest,
-            plan.base_version_id,
-            actor.principal,
-            prepared.report,
-            prepared.config,
-            metadata,
-            plan.source_uri,
-        )
+    row = version_row(
+        adapter_row.id,
+        adapter_row.latest_version,
+        prepared.digest,
+        plan.base_version_id,
+        actor.principal,
+        prepared.report,
+        prepared.config,
+        metadata,
+        plan.source_uri,
     )
+    if prepared.unverified:
+        row.state = VersionState.verifying
+    version = versions.add(row)
     adapter_row.updated_at = version.created_at
     file_rows = [
         VersionFile(adapter_version_id=version.id, name=f.name, digest=f.digest, size=f.size)

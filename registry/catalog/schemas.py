@@ -190,6 +190,11 @@ class VersionRead(BaseModel):
     files: list[FileRead] = Field(default_factory=list)
     datasets: list[DatasetRead] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)
+    verification: dict[str, Any] | None = Field(
+        None,
+        description="Direct uploads: the server's check of the stored bytes ({verified, and "
+        "reason/file/digest/actual when quarantined}); null until checked or when not direct.",
+    )
     serving_name: str
 
 

@@ -128,6 +128,7 @@ def version_reads(
                 datasets=[DatasetRead.model_validate(d) for d in datasets.get(v.id, [])],
                 trained_on=quantized.get(v.id),
                 warnings=list(report.get("warnings", [])) if detail else [],
+                verification=report.get("verification"),
                 serving_name=serving_name(namespace, adapter.name, v.version, v.digest),
             )
         )

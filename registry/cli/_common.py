@@ -111,7 +111,10 @@ def option_group(
         signature = inspect.signature(command, eval_str=True)
         own = [p for p in signature.parameters.values() if p.name not in (name, "output")]
         tail = [p for p in signature.parameters.values() if p.name == "output"]
-        parameters = [*own, *shared, *tail]
+        # Required ones first (Python's rule); otherwise the command's own, then the group's.
+        required = [p for p in [*own, *shared] if p.default is inspect.Parameter.empty]
+        optional = [p for p in [*own, *shared] if p.default is not inspect.Parameter.empty]
+        parameters = [*required, *optional, *tail]
 
         @functools.wraps(command)
         def run(**kwargs: Any) -> None:

@@ -157,7 +157,9 @@ RankOpt = Annotated[
 StateOpt = Annotated[
     str | None,
     typer.Option(
-        "--state", help="registered | validated | quarantined | archived.", show_default=False
+        "--state",
+        help="verifying | registered | validated | quarantined | archived.",
+        show_default=False,
     ),
 ]
 TagOpt = Annotated[str | None, typer.Option("--tag", help="Tag.", show_default=False)]

@@ -141,12 +141,32 @@ def push(
     ],
     options: VersionOptions,
     output: OutputOpt = None,
+    direct: Annotated[
+        bool,
+        typer.Option(
+            "--direct/--no-direct",
+            help="Send large files straight to the server's S3 bucket when it offers it.",
+        ),
+    ] = True,
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait/--no-wait",
+            help="After a direct upload, wait until the server has checked the stored bytes.",
+        ),
+    ] = True,
 ) -> None:
     """Upload every file of DIR and register it as the next version of NS/NAME.
 
     Every regular file directly in DIR is sent as is (no sub-directories); the server refuses
     anything outside the allowed set (forbidden_file) and validates the adapter against the base
     before the version exists. The adapter is created by its first version.
+
+    Direct uploads (S3 backend): files of at least the server's threshold (64 MiB by default)
+    go straight to the bucket through presigned multipart URLs, parts in parallel; the server
+    never proxies them. The version is "verifying" until the server has hashed the stored
+    bytes, then "validated" (or "quarantined" on a mismatch); push waits for that unless
+    --no-wait. Other files, and every file on a local-storage server, go through the API.
 
     JSON: the version {"ref", "version", "digest", "state", "peft_type", "files", ...}.
     Exit 6 for a bad adapter (error code + context.reason), 4 for an unknown namespace or base,
@@ -161,7 +181,7 @@ def push(
     from registry.cli._progress import progress_bars
 
     with client(state) as api, progress_bars(state, api):
-        version = api.push(namespace, name, files, body)
+        version = api.push(namespace, name, files, body, direct=direct, wait=wait)
     emit(state, version, lambda: _pushed(version))
 
 

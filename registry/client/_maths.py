@@ -18,9 +18,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from registry.client._direct import _DirectUploads
 from registry.client._errors import JSON, ClientError
 from registry.client._refs import split_ref
-from registry.client._transfer import _Transfers
 
 #: ``progress(done, total)`` as the computation advances.
 Progress = Callable[[int, int], None]
@@ -33,7 +33,7 @@ def _maths(module: str) -> Any:
     return importlib.import_module(f"registry.maths.{module}")
 
 
-class _Maths(_Transfers):
+class _Maths(_DirectUploads):
     """``compose``, ``aggregate`` and ``merge``, computed here on pulled inputs."""
 
     def compose(

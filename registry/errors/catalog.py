@@ -83,6 +83,35 @@ class UploadStateConflict(Conflict):
     code = "upload_state_conflict"
 
 
+class DirectUploadUnsupported(Conflict):
+    """A direct (presigned multipart) upload asked of a store that cannot take one (the local
+    backend): send the file through ``PUT .../files/{name}`` instead."""
+
+    code = "direct_upload_unsupported"
+
+
+class InvalidPartList(BadRequest):
+    """Completing a direct upload with a part list the store refuses or that does not match
+    the declared size (``context["reason"]``)."""
+
+    code = "invalid_part_list"
+
+
+class VersionVerifying(Conflict):
+    """The version's files were uploaded straight to the store and the server has not yet
+    checked their sha256 (state ``verifying``): it cannot be pulled, resolved or deployed."""
+
+    code = "version_verifying"
+
+
+class VersionFailedVerification(Conflict):
+    """The version was quarantined because a direct upload's stored bytes did not hash to the
+    digest the client declared: its files are never served (the declared digest may name
+    someone else's blob)."""
+
+    code = "version_failed_verification"
+
+
 class DatasetConflict(Conflict):
     """Reserved for a dataset that contradicts a recorded one; no call raises it yet."""
 

@@ -24,6 +24,7 @@ class JobKind(StrEnum):
     merge = "merge"  # an adapter folded into its base: a new base model version
     compose = "compose"  # adapters of one base combined into a new adapter version
     aggregate = "aggregate"  # federated sites combined into a new adapter version
+    verify = "verify"  # a direct upload's stored bytes hashed; its version made available
 
 
 class JobState(StrEnum):

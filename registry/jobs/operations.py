@@ -13,6 +13,7 @@ from registry.jobs.env import Creator, WorkerEnv
 from registry.jobs.materialise import LocalInput, materialise_base, materialise_inputs
 from registry.jobs.models import JobKind
 from registry.jobs.publish import publish_adapter_version, publish_base_version
+from registry.jobs.verify import run_verify
 from registry.maths.combine import Input, Progress
 
 
@@ -87,6 +88,8 @@ def run_maths(
     """Copy the inputs, run the job's maths with ``progress``, publish the result (which ends
     the job ``succeeded``); returns the job's result."""
     kind = JobKind(claimed.kind)
+    if kind == JobKind.verify:  # no maths: hash a direct upload's stored bytes
+        return run_verify(env, claimed)
     inputs = materialise_inputs(
         env.sessions, env.store, creator, claimed.params["inputs"], tmp / "inputs"
     )

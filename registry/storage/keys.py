@@ -9,6 +9,7 @@ Invariants:
 
       <prefix>/blobs/sha256/<hh>/<hex>           content-addressed blobs (hh = hex[:2])
       <prefix>/staging/<session-uuid>/<token>    one staging object per PUT
+      <prefix>/staging/<session-uuid>/d<token>   one direct (presigned multipart) upload
 
   The two-character fan-out keeps local directories and S3 listings small.
 - A staging key is never reused: every PUT draws a fresh 128-bit token
@@ -34,7 +35,7 @@ _HEX_RE = re.compile(r"[0-9a-f]{64}")
 _TOKEN_RE = re.compile(r"[0-9a-f]{32}")
 # Staging objects are named by a 32-hex token (older ones by a decimal part index); local temp
 # files are ".<name>.<random>.tmp".
-_STAGED_NAME_RE = re.compile(r"[0-9a-f]{32}|0|[1-9][0-9]{0,4}")
+_STAGED_NAME_RE = re.compile(r"d?[0-9a-f]{32}|0|[1-9][0-9]{0,4}")
 _TEMP_NAME_RE = re.compile(r"\.(?:[0-9a-f]{32}|0|[1-9][0-9]{0,4})\.[0-9a-f]{16}\.tmp")
 _PREFIX_SEGMENT_RE = re.compile(r"[A-Za-z0-9._\-]+")
 
@@ -140,6 +141,19 @@ def new_staging_key(prefix: str, session_id: uuid.UUID) -> str:
     distinct objects, and a finished staging object is never written again.
     """
     return staging_key(prefix, session_id, secrets.token_hex(TOKEN_BYTES))
+
+
+def new_direct_staging_key(prefix: str, session_id: uuid.UUID) -> str:
+    """A fresh staging key for a direct upload (the client sends the bytes to the store itself
+    through presigned part URLs): ``d<token>``. The server draws it, so the ``d`` marks bytes
+    whose sha256 no server has computed yet: registration leaves their version ``verifying``.
+    """
+    return staging_session_prefix(prefix, session_id) + "d" + secrets.token_hex(TOKEN_BYTES)
+
+
+def is_direct_staging_key(key: str) -> bool:
+    """Whether ``key`` was drawn by :func:`new_direct_staging_key` (its bytes are unverified)."""
+    return re.fullmatch(r"d[0-9a-f]{32}", key.rpartition("/")[2]) is not None
 
 
 def parse_blob_key(prefix: str, key: str) -> str | None:

@@ -14,9 +14,8 @@ Invariants (beyond those of :mod:`registry.storage.base`):
   object; security.md §5.2).
 - Only keys that parse as our own blob/staging keys are listed, deleted or aborted, so a
   shared bucket's foreign objects are never touched by gc.
-- Named metadata objects (audit checkpoints) live under ``<prefix>/meta/``, which gc never
-  lists. For checkpoints to be worth anything, that prefix should be write-once for the
-  application (S3 Object Lock or versioning, a bucket policy denying DeleteObject).
+- Named metadata objects (audit checkpoints) live under ``<prefix>/meta/``, never listed by gc;
+  it should be write-once for the application (Object Lock, a policy denying DeleteObject).
 """
 
 from __future__ import annotations
@@ -30,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
 
-from registry.errors import BadRequest, BlobNotFound, IntegrityFailure, StorageUnavailable
+from registry.errors import BadRequest, BlobNotFound, IntegrityFailure
 from registry.settings import StorageSettings
 from registry.storage import base, keys
 from registry.storage.imports import (
@@ -39,11 +38,13 @@ from registry.storage.imports import (
     parse_import_uri,
     validate_allowlist,
 )
+from registry.storage.s3_direct import S3DirectUploads
 from registry.storage.s3_health import CheckLog
 from registry.storage.s3_io import (
     S3ByteSource,
     S3StagingWriter,
     build_client,
+    check_bucket,
     error_code,
     iter_body,
     s3_errors,
@@ -80,10 +81,16 @@ class S3ArtifactStore:
         self._with_checksums = settings.checksum_mode == "when_supported"
         self._client: S3Client = client if client is not None else build_client(settings)
         self._check_log = CheckLog(endpoint=settings.endpoint_url, bucket=settings.bucket)
+        self._direct = S3DirectUploads(self._client, self._bucket, self._prefix)
         self._transfer = TransferConfig(
             multipart_threshold=settings.multipart_chunk_bytes,
             multipart_chunksize=settings.multipart_chunk_bytes,
         )
+
+    @property
+    def direct(self) -> S3DirectUploads:
+        """Direct (presigned multipart) uploads into this bucket's staging."""
+        return self._direct
 
     @property
     def client(self) -> S3Client:
@@ -390,10 +397,4 @@ class S3ArtifactStore:
 
     def check(self) -> None:
         """StorageUnavailable with a ``reason`` unless the bucket answers (s3_health)."""
-        try:
-            with s3_errors():
-                self._client.head_bucket(Bucket=self._bucket)
-        except (BlobNotFound, ClientError, StorageUnavailable) as exc:
-            failure = self._check_log.failed(exc)  # logged when its reason is new
-            raise failure from (exc.__cause__ if failure is exc else exc)
-        self._check_log.ok()
+        check_bucket(self._client, self._bucket, self._check_log)

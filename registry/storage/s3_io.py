@@ -28,7 +28,7 @@ from registry.errors import BlobNotFound, IntegrityFailure, PayloadTooLarge, Sto
 from registry.settings import StorageSettings
 from registry.storage.base import StagedObject
 from registry.storage.breaker import CircuitBreaker
-from registry.storage.s3_health import client_error_reason, transport_reason
+from registry.storage.s3_health import CheckLog, client_error_reason, transport_reason
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -329,3 +329,15 @@ def iter_body(body: StreamingBody, chunk_size: int) -> Iterator[bytes]:
             if mapped is exc:
                 raise
             raise mapped from exc
+
+
+def check_bucket(client: S3Client, bucket: str, log: CheckLog) -> None:
+    """``HEAD`` the bucket: StorageUnavailable with a ``reason`` unless it answers; a new reason
+    is logged once by ``log`` (s3_health), and so is the recovery."""
+    try:
+        with s3_errors():
+            client.head_bucket(Bucket=bucket)
+    except (BlobNotFound, ClientError, StorageUnavailable) as exc:
+        failure = log.failed(exc)
+        raise failure from (exc.__cause__ if failure is exc else exc)
+    log.ok()

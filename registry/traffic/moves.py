@@ -23,7 +23,12 @@ from registry.deployments import rollout_records
 from registry.deployments import service as deployments
 from registry.deployments.models import Deployment, DeploymentRevision, RolloutState
 from registry.deployments.states import RevisionReason
-from registry.errors import InvalidTransition, PreconditionFailed, PreconditionRequired
+from registry.errors import (
+    InvalidTransition,
+    PreconditionFailed,
+    PreconditionRequired,
+    VersionVerifying,
+)
 from registry.promotions.expiry import append_revision
 from registry.promotions.models import PromotionState
 from registry.promotions.outcomes import end_rollout, resume_rollout
@@ -253,6 +258,11 @@ def _require_servable(session: Session, version_id: uuid.UUID | None) -> None:
     if version_id is None:
         return
     version = session.get_one(AdapterVersion, version_id)
+    if version.state == VersionState.verifying:
+        raise VersionVerifying(
+            f"version v{version.version} is still being verified and cannot serve",
+            context={"version": version.version, "state": version.state},
+        )
     if version.state != VersionState.validated:
         raise InvalidTransition(
             f"version v{version.version} is {version.state} and cannot serve",

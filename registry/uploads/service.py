@@ -155,6 +155,16 @@ def prepare_file(
     )
 
 
+def check_head(purpose: str, name: str, head: bytes) -> None:
+    """``forbidden_file`` for a name or first bytes (pickle, archive, binary) not allowed."""
+    _check_name_and_head(purpose, name, head)
+
+
+def check_file_limit(files: list[UploadFile], name: str) -> None:
+    """``upload_state_conflict`` when a new ``name`` would exceed the session's file limit."""
+    _check_file_limit(files, name)
+
+
 def _check_file_limit(files: list[UploadFile], name: str) -> None:
     if len(files) >= MAX_FILES_PER_UPLOAD and all(f.name != name for f in files):
         raise UploadStateConflict(

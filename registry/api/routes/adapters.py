@@ -54,6 +54,7 @@ from registry.errors import (
     UriNotAllowed,
     VersionAlreadyExists,
 )
+from registry.jobs import verify
 from registry.schemas import documented
 from registry.validation.methods import names
 
@@ -71,7 +72,9 @@ PeftTypeQ = Annotated[
     ),
 ]
 RankQ = Annotated[int | None, Query(ge=1, le=1_000_000)]
-StateQ = Annotated[str | None, Query(pattern="^(registered|validated|quarantined|archived)$")]
+StateQ = Annotated[
+    str | None, Query(pattern="^(verifying|registered|validated|quarantined|archived)$")
+]
 
 
 def _one(session: SessionDep, ctx: queries.VersionContext, *, detail: bool = True) -> VersionRead:
@@ -202,6 +205,14 @@ def register_version(
             session, actor=actor, store=store, prepared=prepared
         )
         c = registered.ctx
+        if prepared.unverified:  # a direct upload: hashed off the request path, then available
+            verify.enqueue(
+                session,
+                actor=actor,
+                target=f"{c.namespace.name}/{c.adapter.name}",
+                version_id=c.version.id,
+                files=[(f.name, f.staged.key, f.digest, f.size) for f in prepared.unverified],
+            )
         return version_reads(
             session, c.namespace.name, c.adapter, [c.version], detail=True, known=registered.known
         )[0]

@@ -19,7 +19,13 @@ from registry.api.routes._common import (
     version_ref,
 )
 from registry.catalog import files
-from registry.errors import BlobNotFound, RangeNotSatisfiable, VersionFileNotFound
+from registry.errors import (
+    BlobNotFound,
+    RangeNotSatisfiable,
+    VersionFailedVerification,
+    VersionFileNotFound,
+    VersionVerifying,
+)
 
 router = authenticated_router(prefix="/api/v1/adapters", tags=["adapters"])
 
@@ -27,7 +33,14 @@ router = authenticated_router(prefix="/api/v1/adapters", tags=["adapters"])
 @router.get(
     "/{namespace}/{name}/versions/{selector}/files/{file_name}",
     response_class=StreamingResponse,
-    responses=responses(*VERSION_NOT_FOUND, VersionFileNotFound, BlobNotFound, RangeNotSatisfiable),
+    responses=responses(
+        *VERSION_NOT_FOUND,
+        VersionFileNotFound,
+        BlobNotFound,
+        RangeNotSatisfiable,
+        VersionVerifying,
+        VersionFailedVerification,
+    ),
 )
 def download_file(
     namespace: NamespacePath,
@@ -40,7 +53,8 @@ def download_file(
 ) -> StreamingResponse:
     """Stream one file of a version (constant memory, straight from the artifact store). One
     ``Range: bytes=...`` is answered ``206`` (resuming a download); a malformed or
-    out-of-file range is ``416 range_not_satisfiable``."""
+    out-of-file range is ``416 range_not_satisfiable``; 409 while a direct upload's bytes are
+    being verified, or after they failed verification."""
     with short_read(request, principal) as (session, actor):
         found = files.get_version_file(
             session, actor=actor, ref=version_ref(namespace, name, selector), name=file_name

@@ -18,7 +18,7 @@ from fastapi import Request, status
 from starlette.concurrency import run_in_threadpool
 
 from registry.access.actor import registry_resource
-from registry.api.deps import PrincipalDep, SessionDep, SessionsDep, StoreDep, WriteDep
+from registry.api.deps import PrincipalDep, SessionDep, SessionsDep, SettingsDep, StoreDep, WriteDep
 from registry.api.params import ContentDigest, UploadFilePath
 from registry.api.routes._common import authenticated_router, responses
 from registry.db.session import unit_of_work
@@ -32,10 +32,11 @@ from registry.errors import (
 )
 from registry.schemas import FileRead
 from registry.settings import Settings
-from registry.storage.base import StagedObject
+from registry.storage.base import ArtifactStore, StagedObject
+from registry.uploads import direct
 from registry.uploads import service as uploads
 from registry.uploads.models import UploadFile, UploadPurpose, UploadSession
-from registry.uploads.schemas import UploadCreate, UploadRead
+from registry.uploads.schemas import DirectInfo, UploadCreate, UploadRead
 
 router = authenticated_router(prefix="/api/v1/uploads", tags=["uploads"])
 
@@ -69,17 +70,29 @@ async def _stream_into(request: Request, writer: uploads.StagedFileWriter) -> St
     return await run_in_threadpool(writer.finish)
 
 
-def _read(upload: UploadSession, files: list[UploadFile]) -> UploadRead:
+def _read(
+    upload: UploadSession, files: list[UploadFile], direct: DirectInfo | None = None
+) -> UploadRead:
     return UploadRead(
         id=upload.id,
         state=upload.state,
         expires_at=upload.expires_at,
         files=[FileRead(name=f.name, digest=f"sha256:{f.digest}", size=f.size) for f in files],
+        direct=direct,
+    )
+
+
+def _direct_info(store: ArtifactStore, settings: Settings, purpose: str) -> DirectInfo | None:
+    if purpose != UploadPurpose.adapter or direct.direct_uploads(store) is None:
+        return None
+    return DirectInfo(
+        threshold_bytes=settings.direct_uploads.threshold_bytes,
+        part_bytes=settings.direct_uploads.part_bytes,
     )
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=UploadRead)
-def create_upload(ctx: WriteDep, body: UploadCreate | None = None) -> object:
+def create_upload(ctx: WriteDep, store: StoreDep, body: UploadCreate | None = None) -> object:
     """Open an upload session (files are then PUT one by one); needs ``upload`` (adapter files)
     or ``register_base_model`` (base weights)."""
     settings: Settings = ctx.settings
@@ -97,16 +110,22 @@ def create_upload(ctx: WriteDep, body: UploadCreate | None = None) -> object:
         ctx.actor.audit(
             ctx.session, "upload.create", f"upload:{upload.id}", after={"purpose": str(purpose)}
         )
-        return _read(upload, [])
+        return _read(upload, [], _direct_info(store, settings, purpose))
 
     return ctx.idempotent(body, produce, status_code=201)
 
 
 @router.get("/{upload_id}", response_model=UploadRead, responses=responses(UploadNotFound))
-def get_upload(upload_id: uuid.UUID, session: SessionDep, principal: PrincipalDep) -> UploadRead:
+def get_upload(
+    upload_id: uuid.UUID,
+    session: SessionDep,
+    principal: PrincipalDep,
+    store: StoreDep,
+    settings: SettingsDep,
+) -> UploadRead:
     """An upload session of the caller, with the files staged so far."""
     upload, files = uploads.get_upload(session, principal=principal, upload_id=upload_id)
-    return _read(upload, files)
+    return _read(upload, files, _direct_info(store, settings, upload.purpose))
 
 
 @router.put(
