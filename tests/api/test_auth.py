@@ -11,10 +11,13 @@ from registry.api.routes_index import all_routes
 from registry.app import create_app
 
 PUBLIC = {"/healthz", "/readyz"}
-# The web console's public pages: sign-in (form and post), its stylesheet, the root redirect.
+# The web console's public pages: sign-in (form and post, and single sign-on's start and
+# callback: 401 oidc_sign_in_failed when it is not configured), its stylesheet, the root redirect.
 CONSOLE_PUBLIC = {
     "/console",
     "/console/sign-in",
+    "/console/oidc/start",
+    "/console/oidc/callback",
     "/console/static/{name}",
     "/console/swagger/{name}",
     "/docs",
