@@ -79,7 +79,8 @@ def serve(
     import uvicorn
 
     settings = _settings()
-    workers = workers or os.cpu_count() or 1
+    # The CPUs this process may run on (a container's cpuset), not every core of the host.
+    workers = workers or len(os.sched_getaffinity(0)) or 1
     if workers > 1 and settings.database.auto_migrate:
         from registry.db import migrate
 
