@@ -205,10 +205,12 @@ def registry_env(database_url: str, artifacts: Path) -> dict[str, str]:
     return env
 
 
-def start_registry(database_url: str, tmp: Path, label: str, **settings: str) -> Server:
-    """``adapter-registry serve`` (one worker: uvicorn with the registry's guarded protocol,
-    keep-alive and concurrency settings, as in production) on a free loopback port; extra
-    ``REGISTRY_*`` settings in ``settings``."""
+def start_registry(
+    database_url: str, tmp: Path, label: str, *, workers: int | None = 1, **settings: str
+) -> Server:
+    """``adapter-registry serve`` (``workers`` processes, its default of one per core when None:
+    uvicorn with the registry's guarded protocol, keep-alive and concurrency settings, as in
+    production) on a free loopback port; extra ``REGISTRY_*`` settings in ``settings``."""
     artifacts = tmp / f"{label}-artifacts"
     artifacts.mkdir(parents=True, exist_ok=True)
     log = tmp / f"{label}-registry.log"
@@ -228,8 +230,7 @@ def start_registry(database_url: str, tmp: Path, label: str, **settings: str) ->
             str(port),
             "--log-level",
             "warning",
-            "--workers",
-            "1",
+            *(["--workers", str(workers)] if workers else []),
         ],
         env=env,
         stdout=log.open("wb"),
@@ -244,8 +245,9 @@ def mlflow_backend_uri(database_url: str) -> str:
     return database_url
 
 
-def start_mlflow(database_url: str, tmp: Path, label: str) -> Server:
-    """``mlflow server`` (one worker, no artifact serving, artifacts to a tmp dir)."""
+def start_mlflow(database_url: str, tmp: Path, label: str, *, workers: int | None = 1) -> Server:
+    """``mlflow server`` (``workers`` processes, its own default when None; no artifact
+    serving, artifacts to a tmp dir)."""
     artifacts = tmp / f"{label}-mlartifacts"
     artifacts.mkdir(parents=True, exist_ok=True)
     log = tmp / f"{label}-mlflow.log"
@@ -267,8 +269,7 @@ def start_mlflow(database_url: str, tmp: Path, label: str) -> Server:
             "127.0.0.1",
             "--port",
             str(port),
-            "--workers",
-            "1",
+            *(["--workers", str(workers)] if workers else []),
         ],
         env=env,
         stdout=log.open("wb"),

@@ -1,6 +1,8 @@
 """Registration rate on the metadata path, ours vs MLflow ``create_model_version``.
 
-Ours, through the real HTTP API of a ``uvicorn`` subprocess (one worker):
+Each side at its default worker count, up side by side on databases of their own, the sides
+alternating per client count. Ours, through the real HTTP API of ``adapter-registry serve``
+(one uvicorn worker per core):
 
 * **full push**: ``POST /uploads`` + 3 ``PUT`` (config, weights, a README that differs per
   version so every version has its own digest) + ``POST .../versions``;
@@ -8,9 +10,9 @@ Ours, through the real HTTP API of a ``uvicorn`` subprocess (one worker):
   ``POST .../versions`` (validation of the staged files + the version row) is timed.
 
 MLflow: ``MlflowClient().create_model_version(name, source="s3://...", await_creation_for=0)``
-(one REST call per version, no artifact upload) against ``mlflow server`` (one worker,
-``--no-serve-artifacts``) on the same database engine. 1 and 4 clients, each a forked process
-with its own HTTP client (threads would queue on the benchmark's GIL; MLflow's Python client
+(one REST call per version, no artifact upload) against ``mlflow server`` (its default 4
+workers, ``--no-serve-artifacts``) on the same database engine. 1 and 4 clients, each a forked
+process with its own HTTP client (threads would queue on the benchmark's GIL; MLflow's Python client
 alone costs ~2 ms of CPU per call); every client registers versions of the same adapter /
 registered model.
 
@@ -19,6 +21,7 @@ registered model.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import tempfile
@@ -32,6 +35,7 @@ import httpx
 
 from bench._common import (
     ADAPTER_DIR,
+    Server,
     api_client,
     dialects_of,
     latency_summary_ms,
@@ -141,88 +145,104 @@ def register(client: httpx.Client, adapter: str, base: str, upload_id: str) -> N
     )
 
 
-def bench_ours(dialect: str, url: str, tmp: Path, n_ops: int) -> list[RateResult]:
-    token = migrate_and_bootstrap(url)
+def bench_ours(
+    server: Server, token: str, base: str, dialect: str, clients: int, n_ops: int
+) -> list[RateResult]:
+    """Full push, then register only, at ``clients`` clients."""
     files = AdapterFiles()
     results: list[RateResult] = []
-    with running(start_registry(url, tmp, f"reg-{dialect}")) as server:
-        with api_client(server, token) as client:
-            base = setup_catalog(client)
-        for clients in CLIENTS:
-            # full push: upload session + 3 PUTs + register
-            adapter = f"push-t{clients}"
-            with api_client(server, token) as client:
-                for w in range(WARMUP_OPS):
-                    register(client, adapter, base, stage_upload(client, files, f"{adapter}-w{w}"))
+    # full push: upload session + 3 PUTs + register
+    adapter = f"push-t{clients}"
+    with api_client(server, token) as client:
+        for w in range(WARMUP_OPS):
+            register(client, adapter, base, stage_upload(client, files, f"{adapter}-w{w}"))
 
-            def push_worker(
-                adapter: str = adapter,
-            ) -> tuple[Callable[[int], None], Callable[[], None]]:
-                client = api_client(server, token)
+    def push_worker(adapter: str = adapter) -> tuple[Callable[[int], None], Callable[[], None]]:
+        client = api_client(server, token)
 
-                def op(i: int) -> None:
-                    register(client, adapter, base, stage_upload(client, files, f"{adapter}-{i}"))
+        def op(i: int) -> None:
+            register(client, adapter, base, stage_upload(client, files, f"{adapter}-{i}"))
 
-                return op, client.close
+        return op, client.close
 
-            wall, lat = run_processes(n_ops, clients, push_worker)
-            results.append(RateResult("ours", dialect, "full push", clients, n_ops, wall, lat))
-            _progress(results[-1])
+    wall, lat = run_processes(n_ops, clients, push_worker)
+    results.append(RateResult("ours", dialect, "full push", clients, n_ops, wall, lat))
+    _progress(results[-1])
 
-            # register only: uploads staged before the clock starts
-            adapter = f"reg-t{clients}"
-            with api_client(server, token) as client:
-                for w in range(WARMUP_OPS):
-                    register(client, adapter, base, stage_upload(client, files, f"{adapter}-w{w}"))
-                staged = [stage_upload(client, files, f"{adapter}-{k}") for k in range(n_ops)]
+    # register only: uploads staged before the clock starts
+    adapter = f"reg-t{clients}"
+    with api_client(server, token) as client:
+        for w in range(WARMUP_OPS):
+            register(client, adapter, base, stage_upload(client, files, f"{adapter}-w{w}"))
+        staged = [stage_upload(client, files, f"{adapter}-{k}") for k in range(n_ops)]
 
-            def register_worker(
-                adapter: str = adapter, staged: list[str] = staged
-            ) -> tuple[Callable[[int], None], Callable[[], None]]:
-                client = api_client(server, token)
+    def register_worker(
+        adapter: str = adapter, staged: list[str] = staged
+    ) -> tuple[Callable[[int], None], Callable[[], None]]:
+        client = api_client(server, token)
 
-                def op(i: int) -> None:
-                    register(client, adapter, base, staged[i])
+        def op(i: int) -> None:
+            register(client, adapter, base, staged[i])
 
-                return op, client.close
+        return op, client.close
 
-            wall, lat = run_processes(n_ops, clients, register_worker)
-            results.append(RateResult("ours", dialect, "register POST", clients, n_ops, wall, lat))
-            _progress(results[-1])
+    wall, lat = run_processes(n_ops, clients, register_worker)
+    results.append(RateResult("ours", dialect, "register POST", clients, n_ops, wall, lat))
+    _progress(results[-1])
     return results
 
 
 # --------------------------------------------------------------------------- MLflow
 
 
-def bench_mlflow(dialect: str, url: str, tmp: Path, n_ops: int) -> list[RateResult]:
+def bench_mlflow(server: Server, dialect: str, clients: int, n_ops: int) -> list[RateResult]:
     from mlflow import MlflowClient
 
     logging.getLogger("mlflow").setLevel(logging.WARNING)
-    results: list[RateResult] = []
-    with running(start_mlflow(url, tmp, f"mlflow-{dialect}")) as server:
-        for clients in CLIENTS:
-            model = f"bench-t{clients}"
-            setup = MlflowClient(tracking_uri=server.url, registry_uri=server.url)
-            setup.create_registered_model(model)
-            for w in range(WARMUP_OPS):
-                setup.create_model_version(model, f"s3://bench/{model}/w{w}", await_creation_for=0)
+    model = f"bench-t{clients}"
+    setup = MlflowClient(tracking_uri=server.url, registry_uri=server.url)
+    setup.create_registered_model(model)
+    for w in range(WARMUP_OPS):
+        setup.create_model_version(model, f"s3://bench/{model}/w{w}", await_creation_for=0)
 
-            def worker(model: str = model) -> tuple[Callable[[int], None], Callable[[], None]]:
-                client = MlflowClient(tracking_uri=server.url, registry_uri=server.url)
+    def worker(model: str = model) -> tuple[Callable[[int], None], Callable[[], None]]:
+        client = MlflowClient(tracking_uri=server.url, registry_uri=server.url)
 
-                def op(i: int) -> None:
-                    client.create_model_version(
-                        model, f"s3://bench/{model}/{i}/model", await_creation_for=0
-                    )
-
-                return op, lambda: None
-
-            wall, lat = run_processes(n_ops, clients, worker)
-            results.append(
-                RateResult("mlflow", dialect, "create_model_version", clients, n_ops, wall, lat)
+        def op(i: int) -> None:
+            client.create_model_version(
+                model, f"s3://bench/{model}/{i}/model", await_creation_for=0
             )
-            _progress(results[-1])
+
+        return op, lambda: None
+
+    wall, lat = run_processes(n_ops, clients, worker)
+    result = RateResult("mlflow", dialect, "create_model_version", clients, n_ops, wall, lat)
+    _progress(result)
+    return [result]
+
+
+def bench_dialect(dialect: str, tmp: Path, n_ops: int, with_mlflow: bool) -> list[RateResult]:
+    """Both servers up side by side (each on a database of its own, at its default worker
+    count: ours one per core, MLflow's 4); the sides alternate per client count."""
+    results: list[RateResult] = []
+    with contextlib.ExitStack() as stack:
+        url = stack.enter_context(scratch_database(dialect, tmp, f"reg_{dialect}"))
+        token = migrate_and_bootstrap(url)
+        ours = stack.enter_context(
+            running(start_registry(url, tmp, f"reg-{dialect}", workers=None))
+        )
+        with api_client(ours, token) as client:
+            base = setup_catalog(client)
+        mlflow = None
+        if with_mlflow:
+            ml_url = stack.enter_context(scratch_database(dialect, tmp, f"mlreg_{dialect}"))
+            mlflow = stack.enter_context(
+                running(start_mlflow(ml_url, tmp, f"mlflow-{dialect}", workers=None))
+            )
+        for clients in CLIENTS:
+            results += bench_ours(ours, token, base, dialect, clients, n_ops)
+            if mlflow is not None:
+                results += bench_mlflow(mlflow, dialect, clients, n_ops)
     return results
 
 
@@ -281,14 +301,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     notes: list[str] = []
     with tempfile.TemporaryDirectory(prefix="bench-reg-") as tmp_s:
         tmp = Path(tmp_s)
+        if not mlflow_available():
+            notes.append("mlflow is not installed in this venv: MLflow side skipped")
         for dialect in dialects_of(args):
-            with scratch_database(dialect, tmp, f"reg_{dialect}") as url:
-                results += bench_ours(dialect, url, tmp, n_ops)
-            if mlflow_available():
-                with scratch_database(dialect, tmp, f"mlreg_{dialect}") as url:
-                    results += bench_mlflow(dialect, url, tmp, n_ops)
-            else:
-                notes.append("mlflow is not installed in this venv: MLflow side skipped")
+            results += bench_dialect(dialect, tmp, n_ops, mlflow_available())
     rows, checks = summarize(results)
     print_table(
         f"Registration rate, ops/s ({n_ops} versions per case, after {WARMUP_OPS} warm-up)",

@@ -46,6 +46,7 @@ from registry.api.routes import (
     uploads_direct,
     webhooks,
 )
+from registry.audit.checkpoints import LEADER_LOCK_KEY as CHECKPOINT_LEADER_KEY
 from registry.audit.checkpoints import Checkpointer
 from registry.audit.denials import DenialLimiter
 from registry.audit.keys import load_or_create_signing_key
@@ -125,6 +126,13 @@ def _start_checkpointer(app: FastAPI, settings: Settings) -> Checkpointer | None
         app.state.store,
         app.state.audit_key,
         interval_s=settings.audit.checkpoint_interval_s,
+        # One exporter across replicas and `serve --workers` processes.
+        leader=LeaderLock(
+            app.state.sessions.engine,
+            CHECKPOINT_LEADER_KEY,
+            name="adapter-registry-checkpointer",
+            connect_timeout_s=settings.database.connect_timeout_s,
+        ),
     )
     checkpointer.start()
     return checkpointer

@@ -11,22 +11,22 @@ which gc never touches) holds the canonical JSON of::
 ``signature`` is Ed25519 over ``canonical_json({"seq", "hash", "at", "key_id", "segment"})``.
 ``segment`` covers the events after the previous checkpoint (``after``) up to ``seq``; its
 ``syndrome`` lets the verifier name the edited event of a re-chained history
-(:mod:`registry.audit.syndrome`). Checkpoints written before segments existed have no
-``segment`` (their signature covers the other four fields) and still verify. With
-checkpoints, deleting the newest events (and rewinding ``audit_head``) is detected: the
-database head falls behind the last checkpoint. Without one it is not (security.md §4.3).
+(:mod:`registry.audit.syndrome`). Checkpoints from before segments have no ``segment`` (their
+signature covers the other four fields) and still verify. With checkpoints, deleting the
+newest events (and rewinding ``audit_head``) is detected: the database head falls behind the
+last checkpoint. Without one it is not (security.md §4.3).
 
 Before signing, export checks that the head row agrees with the event it names and walks the
 chain from the previous checkpoint (the one passed in, else the newest in the store, else from
 the first event) to the head; a broken chain is never signed (``audit_chain_broken``). It
-refuses to sign with a key that was rotated out (``audit_key_retired``,
-:mod:`registry.audit.keyring`) and never dates a checkpoint before its key's window. Export is
-idempotent: an existing checkpoint for the head's seq is returned as is (and must name the same
-hash).
+refuses a key rotated out (``audit_key_retired``, :mod:`registry.audit.keyring`) and never
+dates a checkpoint before its key's window. Export is idempotent: an existing checkpoint for
+the head's seq is returned as is (and must name the same hash).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
@@ -44,6 +44,7 @@ from registry.audit.keyring import KeyWindow
 from registry.audit.models import GENESIS_HASH
 from registry.audit.repository import AuditRepository
 from registry.db.base import utcnow
+from registry.db.leader_lock import LeaderLock
 from registry.db.session import Sessions, unit_of_work
 from registry.errors import AuditChainBroken, BlobNotFound
 from registry.storage.base import ArtifactStore
@@ -54,6 +55,7 @@ CHECKPOINT_PREFIX = "audit/checkpoints/"
 SEQ_WIDTH = 20
 _FIELDS = {"seq", "hash", "at", "key_id", "public_key", "signature"}
 _SEGMENT_FIELDS = {"after", "syndrome"}
+LEADER_LOCK_KEY = 0x5EED_0C0B  # "this replica runs the checkpointer", any stable 64-bit value
 
 # Reasons a checkpoint's signature is not accepted (see Checkpoint.signature_problem).
 KEY_UNKNOWN = "checkpoint_key_unknown"
@@ -226,10 +228,9 @@ def _broken(message: str, **context: object) -> AuditChainBroken:
 def _stored_previous(store: ArtifactStore) -> Checkpoint | None:
     """The newest stored checkpoint, or None (also when it is malformed: export then walks from
     the first event, and verify reports the malformed one)."""
-    try:
+    with contextlib.suppress(ValueError, BlobNotFound):
         return latest_checkpoint(store)
-    except (ValueError, BlobNotFound):
-        return None
+    return None
 
 
 def _segment(session: Session, head: service.ChainHead, previous: Checkpoint | None) -> Segment:
@@ -283,10 +284,9 @@ def export_checkpoint(
     if head.seq == 0:
         return None
     name = checkpoint_name(head.seq)
-    try:
+    data: bytes | None = None
+    with contextlib.suppress(BlobNotFound):
         data = store.get_object(name)
-    except BlobNotFound:
-        data = None
     if data is not None:
         try:
             existing = Checkpoint.from_json(data)
@@ -308,13 +308,11 @@ def export_checkpoint(
 
 
 class Checkpointer:
-    """Exports a checkpoint every ``interval_s`` when the head moved (a daemon thread).
-
-    Each round opens its own unit of work on ``sessions.read``: export only reads the database,
-    and on SQLite a write session (``BEGIN IMMEDIATE``) would hold the database's write lock
-    across the object-store PUT; a new checkpoint's audit event follows in a short write of its
-    own. Errors are logged and the thread carries on; :meth:`stop` ends it within one round.
-    """
+    """Exports a checkpoint every ``interval_s`` when the head moved (a daemon thread) in the
+    process holding ``leader`` (one across replicas and ``serve --workers``; always when None).
+    A round reads in its own ``sessions.read`` unit (on SQLite a write session would hold the
+    write lock across the store PUT); a new checkpoint's audit event follows in a short write.
+    Errors are logged and the thread carries on; :meth:`stop` ends it and releases ``leader``."""
 
     def __init__(
         self,
@@ -323,18 +321,17 @@ class Checkpointer:
         key: Ed25519PrivateKey,
         *,
         interval_s: float,
+        leader: LeaderLock | None = None,
     ) -> None:
         if interval_s <= 0:
             raise ValueError("interval_s must be > 0")
-        self._sessions = sessions
-        self._store = store
-        self._key = key
-        self._interval_s = interval_s
+        self._sessions, self._store, self._key = sessions, store, key
+        self._interval_s, self._leader = interval_s, leader
         self._stopping = threading.Event()
         self._changed = threading.Condition()
         self._thread: threading.Thread | None = None
         self._last: Checkpoint | None = None
-        self._loaded = False
+        self._loaded = False  # whether _last was read from the store
 
     @property
     def last(self) -> Checkpoint | None:
@@ -387,6 +384,8 @@ class Checkpointer:
             self._thread.join(timeout_s)
             if self._thread.is_alive():
                 logger.warning("audit checkpointer did not stop within %.0f s", timeout_s)
+        if self._leader is not None:
+            self._leader.release()
 
     @property
     def running(self) -> bool:
@@ -395,6 +394,7 @@ class Checkpointer:
     def _run(self) -> None:
         while not self._stopping.wait(self._interval_s):
             try:
-                self.run_once()
+                if self._leader is None or self._leader.hold():
+                    self.run_once()
             except Exception:
                 logger.exception("audit checkpoint export failed")

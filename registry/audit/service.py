@@ -2,10 +2,11 @@
 
 ``append`` is called by services in the same transaction as the change it records (STYLE.md
 §3.4): it locks the ``audit_head`` row (``SELECT ... FOR UPDATE``; on SQLite the writer's
-``BEGIN IMMEDIATE`` already serialises), computes the next event from the head, inserts it and
-moves the head, then flushes. It never commits. Two transactions can therefore never fork the
-chain: the second waits for the first's commit and then sees its head. If the caller rolls
-back, the event and the head move vanish together.
+``BEGIN IMMEDIATE`` already serialises), computes the next event from the head, flushes the
+caller's pending changes, then inserts the event and moves the head with two Core statements
+(no ORM unit of work for the chain's rows). It never commits. Two transactions can therefore
+never fork the chain: the second waits for the first's commit and then sees its head. If the
+caller rolls back, the event and the head move vanish together.
 
 The head lock is held from ``append`` until the caller's commit, and every audited write takes
 it: call ``append`` as the last step before the commit (after slow work such as validation or
@@ -18,17 +19,22 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
+from sqlalchemy import Table, insert, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from registry.audit import canonical
-from registry.audit.models import AuditEvent
+from registry.audit.models import AuditEvent, AuditHead
 from registry.audit.repository import AuditRepository
 from registry.db.base import utcnow
 from registry.errors import BadRequest
 
 MAX_LOG_LIMIT = 1000
 # Column widths of audit_events (SQLite does not enforce them; PostgreSQL would fail the flush).
+_EVENTS = cast(Table, AuditEvent.__table__)
+_HEAD = cast(Table, AuditHead.__table__)
 _LIMITS = {"actor": 128, "action": 128, "resource": 512, "request_id": 128}
 
 
@@ -72,7 +78,8 @@ def append(session: Session, entry: AuditEntry, *, at: datetime | None = None) -
 
     ``at`` defaults to now, read after the head lock is held, so timestamps follow seq order
     as far as the clock does. Payloads are stored normalised (:func:`canonical.to_json_value`),
-    exactly as they are hashed.
+    exactly as they are hashed. Returns the event written (a transient object: not in the
+    session).
     """
     repo = AuditRepository(session)
     head = repo.head(for_update=True)
@@ -93,11 +100,14 @@ def append(session: Session, entry: AuditEntry, *, at: datetime | None = None) -
         "request_id": canonical.to_json_value(entry.request_id),
     }
     digest = canonical.chain_hash(head.hash, canonical.event_document(**values))
-    event = repo.add(AuditEvent(**values, prev_hash=head.hash, hash=digest))
-    head.seq = event.seq
-    head.hash = digest
-    session.flush()
-    return event
+    row = {**values, "prev_hash": head.hash, "hash": digest}
+    session.flush()  # the caller's pending changes first, as an ORM add's flush would
+    # Core statements, no unit of work: the event row and the head move, one round trip each.
+    session.execute(insert(_EVENTS).values(row))
+    session.execute(update(_HEAD).where(_HEAD.c.id == head.id).values(seq=row["seq"], hash=digest))
+    set_committed_value(head, "seq", row["seq"])
+    set_committed_value(head, "hash", digest)
+    return AuditEvent(**row)  # transient: what was written, for the caller to read
 
 
 def head(session: Session) -> ChainHead:

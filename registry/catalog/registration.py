@@ -61,6 +61,7 @@ from registry.catalog.registration_inputs import (
 from registry.catalog.repository import AdapterRepository, BaseModelRepository, VersionRepository
 from registry.catalog.repository_provenance import DatasetRepository, LineageRepository
 from registry.catalog.views import KnownParts
+from registry.db.base import utcnow
 from registry.db.session import Sessions, unit_of_work
 from registry.errors import AdapterInvalid, BaseModelNotFound, InvalidRequest, VersionAlreadyExists
 from registry.policy.types import Decision
@@ -258,9 +259,12 @@ def _lock_adapter(
     plan = prepared.plan
     ns = get_namespace(session, name=plan.namespace, actor=actor, action="register_version")
     adapters = AdapterRepository(session)
-    adapters.ensure(ns.id, plan.adapter)
-    # The row lock serialises version allocation per adapter (BEGIN IMMEDIATE on SQLite).
+    # The row lock serialises version allocation per adapter (BEGIN IMMEDIATE on SQLite). Locked
+    # first: only an adapter's first version pays for the insert (safe under concurrent firsts).
     adapter_row = adapters.get(ns.id, plan.adapter, for_update=True)
+    if adapter_row is None:
+        adapters.ensure(ns.id, plan.adapter)
+        adapter_row = adapters.get(ns.id, plan.adapter, for_update=True)
     assert adapter_row is not None
     # Re-checked under the lock: a concurrent push of the same content may have won meanwhile.
     _refuse_duplicate(
@@ -271,11 +275,11 @@ def _lock_adapter(
         f"{ns.name}/{plan.adapter}",
         prepared.digest,
     )
-    upload, _files = uploads.get_upload(
-        session, principal=actor.principal, upload_id=prepared.upload_id
+    # Under the upload's row lock: the caller's, still open, still exactly the files that were
+    # validated (one read of the session and its files).
+    uploads.record_upload(
+        session, upload=prepared.upload_id, files=prepared.staged, owner=actor.principal
     )
-    # Under the upload's row lock: still open, still exactly the files that were validated.
-    uploads.record_upload(session, upload=upload, files=prepared.staged)
     return ns, adapter_row
 
 
@@ -296,7 +300,10 @@ def _insert_version(
     plan = prepared.plan
     metadata = plan.metadata
     versions = VersionRepository(session)
+    now = utcnow()
+    # Counter and timestamp together: one UPDATE of the adapter row.
     adapter_row.latest_version += 1
+    adapter_row.updated_at = now
     row = version_row(
         adapter_row.id,
         adapter_row.latest_version,
@@ -310,8 +317,8 @@ def _insert_version(
     )
     if prepared.unverified:
         row.state = VersionState.verifying
+    row.created_at = now
     version = versions.add(row)
-    adapter_row.updated_at = version.created_at
     file_rows = [
         VersionFile(adapter_version_id=version.id, name=f.name, digest=f.digest, size=f.size)
         for f in sorted(prepared.staged, key=lambda f: f.name)

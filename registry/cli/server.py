@@ -58,19 +58,32 @@ def serve(
     ] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
     workers: Annotated[
-        int, typer.Option(min=1, max=64, help="Worker processes (the server is stateless).")
-    ] = 1,
+        int | None,
+        typer.Option(
+            min=1,
+            max=64,
+            show_default=False,
+            help="Worker processes [default: one per core]; 1 serves in this process. "
+            "Each worker's /metrics counts its own requests only.",
+        ),
+    ] = None,
 ) -> None:
     """Serve the HTTP API with uvicorn (registry.app:create_app).
 
     Defaults come from REGISTRY_SERVER__HOST / REGISTRY_SERVER__PORT; REGISTRY_METRICS__PORT
     adds a token-free GET /metrics listener on its own port (one worker only). The server refuses to
     start on an out-of-date schema (run `db upgrade` first, or set
-    REGISTRY_DATABASE__AUTO_MIGRATE=true).
+    REGISTRY_DATABASE__AUTO_MIGRATE=true). With several workers, the rollout controller and the
+    audit checkpointer run in one of them (elected by lock: a PostgreSQL advisory lock, a file
+    lock next to a SQLite database); webhook, MLflow mirror and job rounds lock per round.
     """
-    settings = _settings(get_state(ctx))
+    import os
+
     import uvicorn
 
+    settings = _settings(get_state(ctx))
+    # The CPUs this process may run on (a container's cpuset), not every core of the host.
+    workers = workers or len(os.sched_getaffinity(0)) or 1
     if workers > 1 and settings.metrics.port is not None:
         # Each worker process has its own metrics and would try to bind the same port.
         raise typer.BadParameter(
@@ -83,6 +96,10 @@ def serve(
         raise typer.BadParameter(
             "REGISTRY_METRICS__PORT must differ from the API port", param_hint="--port"
         )
+    if workers > 1 and settings.database.auto_migrate:
+        from registry.db import migrate
+
+        migrate.upgrade(settings.database.url)  # once here, not racing in every worker
     uvicorn.run(
         "registry.app:create_app",
         factory=True,

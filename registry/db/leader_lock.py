@@ -12,7 +12,10 @@ Holding the lock says who runs rounds, not that a round is alone: between a hold
 session and noticing, another replica may already act. Rounds therefore still serialise on
 their own transaction-level lock (``registry.traffic.controller``).
 
-On SQLite (one process, one writer) every caller holds it.
+On SQLite the lock is an exclusive ``flock`` on a file next to the database
+(``<database>.leader-<key hex>``), held on an open file of its own: one of the server's worker
+processes (``serve --workers N``) holds it, and the kernel frees it when that process dies. An
+in-memory database has one process only: every caller holds it there.
 
 The lock's connection is named ``<application_name> <host>:<pid>`` (``pg_stat_activity``), so an
 operator (and the HA test) can tell which replica leads::
@@ -23,6 +26,7 @@ operator (and the HA test) can tell which replica leads::
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import socket
@@ -55,11 +59,18 @@ class LeaderLock:
                 **psycopg_params(engine, connect_timeout_s=connect_timeout_s),
                 "application_name": label[:63],
             }
+        self._path: str | None = None  # the lock file (SQLite on a file)
+        database = engine.url.database
+        if engine.dialect.name == "sqlite" and database and database != ":memory:":
+            self._path = f"{database}.leader-{key:x}"
+        self._fd: int | None = None  # the open lock file while this process holds its flock
         self._conn: Any = None  # the dedicated connection (PostgreSQL), None before/after one
-        self.held = self._params is None
+        self.held = self._params is None and self._path is None
 
     def hold(self) -> bool:
         """Whether this process holds the lock now (taking it when it is free)."""
+        if self._path is not None:
+            return self._hold_file(self._path)
         if self._params is None:
             return True
         if self._conn is not None and self.held:
@@ -82,8 +93,30 @@ class LeaderLock:
         self.held = bool(row and row[0])
         return self.held
 
+    def _hold_file(self, path: str) -> bool:
+        if self._fd is not None:
+            return True
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            log.warning("%s: cannot open the lock file %s (%s)", self._name, path, exc)
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:  # another process holds it
+            os.close(fd)
+            return False
+        log.info("%s: this process holds the lock now (pid %d)", self._name, os.getpid())
+        self._fd, self.held = fd, True
+        return True
+
     def release(self) -> None:
-        """Close the connection (PostgreSQL frees the lock with the session)."""
+        """Close the connection (PostgreSQL frees the lock with the session) or the lock file
+        (the kernel frees the flock with it)."""
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)
+            self.held = False
         self._drop()
 
     def _connect(self) -> Any:
@@ -93,7 +126,7 @@ class LeaderLock:
 
     def _drop(self) -> None:
         conn, self._conn = self._conn, None
-        self.held = self._params is None
+        self.held = self._fd is not None or (self._params is None and self._path is None)
         if conn is not None:
             try:
                 conn.close()

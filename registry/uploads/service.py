@@ -349,24 +349,32 @@ def publish_staged(store: ArtifactStore, files: list[StagedFile]) -> None:
             ) from exc
 
 
-def record_upload(session: Session, *, upload: UploadSession, files: list[StagedFile]) -> None:
+def record_upload(
+    session: Session,
+    *,
+    upload: UploadSession | uuid.UUID,
+    files: list[StagedFile],
+    owner: AuthenticatedPrincipal | None = None,
+) -> None:
     """Record blob rows for published files and close the session. Flushes.
 
     Takes the session row lock (the one ``record_file`` takes) and re-checks under it that the
-    session is still open and still holds exactly ``files``: a PUT that landed after
-    validation read the session, or a concurrent registration of the same upload, is then
-    ``upload_state_conflict`` rather than a version that silently lacks a file that got a 201.
+    session is still open (and ``owner``'s, when given: others' are ``upload_not_found``) and
+    still holds exactly ``files``: a PUT that landed after validation read the session, or a
+    concurrent registration of the same upload, is then ``upload_state_conflict`` rather than a
+    version that silently lacks a file that got a 201.
     """
+    upload_id = upload if isinstance(upload, uuid.UUID) else upload.id
     repo = UploadRepository(session)
-    locked = repo.get(upload.id, for_update=True)
-    if locked is None:
-        raise UploadNotFound("no such upload session", context={"upload_id": str(upload.id)})
+    locked = repo.get(upload_id, for_update=True)
+    if locked is None or (owner is not None and locked.principal_id != owner.id):
+        raise UploadNotFound("no such upload session", context={"upload_id": str(upload_id)})
     require_open(locked)
-    current = {(f.name, f.staging_key, f.digest, f.size) for f in repo.files(upload.id)}
+    current = {(f.name, f.staging_key, f.digest, f.size) for f in repo.files(upload_id)}
     if current != {(f.name, f.staged.key, f.digest, f.size) for f in files}:
         raise UploadStateConflict(
             "the upload session changed while it was being registered; register again",
-            context={"upload_id": str(upload.id)},
+            context={"upload_id": str(upload_id)},
         )
     BlobRepository(session).add_many((f.digest, f.size) for f in files)
     locked.state = UploadState.committed

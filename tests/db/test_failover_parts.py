@@ -80,13 +80,33 @@ def engine(database_url: str) -> Iterator[Engine]:
     made.dispose()
 
 
-def test_on_sqlite_every_caller_leads(tmp_path: Path) -> None:
+def test_on_sqlite_one_holder_of_the_file_lock_leads(tmp_path: Path) -> None:
+    # A file lock next to the database: one of `serve --workers N`'s processes leads (two
+    # locks here stand for two processes: each opens the file on its own).
     engine = make_engine(DatabaseSettings(url=f"sqlite:///{tmp_path / 'lead.db'}"))
+    first = LeaderLock(engine, 1, name="first")
+    second = LeaderLock(engine, 1, name="second")
+    other_key = LeaderLock(engine, 2, name="other")
+    assert first.hold()
+    assert first.hold()
+    assert not second.hold()
+    assert other_key.hold()  # another key, another file
+    first.release()
+    assert not first.held
+    assert second.hold()  # freed with the file
+    assert not first.hold()
+    second.release()
+    other_key.release()
+    engine.dispose()
+
+
+def test_on_in_memory_sqlite_every_caller_leads() -> None:
+    engine = make_engine(DatabaseSettings(url="sqlite://"))
     lock = LeaderLock(engine, 1, name="test")
-    assert lock.hold()
     assert lock.hold()
     lock.release()
     assert lock.held
+    engine.dispose()
 
 
 @postgres_only
