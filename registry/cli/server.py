@@ -84,17 +84,17 @@ def serve(
     settings = _settings(get_state(ctx))
     # The CPUs this process may run on (a container's cpuset), not every core of the host.
     workers = workers or len(os.sched_getaffinity(0)) or 1
-    if workers > 1 and settings.metrics.port is not None:
-        # Each worker process has its own metrics and would try to bind the same port.
-        raise typer.BadParameter(
-            "REGISTRY_METRICS__PORT needs --workers 1 (docs/observability.md: several workers)",
-            param_hint="--workers",
-        )
     if settings.metrics.port is not None and settings.metrics.port == (
         port or settings.server.port
     ):
         raise typer.BadParameter(
             "REGISTRY_METRICS__PORT must differ from the API port", param_hint="--port"
+        )
+    if workers > 1 and settings.metrics.port is not None:
+        # Each worker process has its own metrics and would try to bind the same port.
+        raise typer.BadParameter(
+            "REGISTRY_METRICS__PORT needs --workers 1 (docs/observability.md: several workers)",
+            param_hint="--workers",
         )
     if workers > 1 and settings.database.auto_migrate:
         from registry.db import migrate
