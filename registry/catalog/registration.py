@@ -56,6 +56,7 @@ from registry.catalog.registration_inputs import (
     VersionMetadata,
     check_metadata,
     import_from_s3,
+    refuse_duplicate,
     version_row,
 )
 from registry.catalog.repository import AdapterRepository, BaseModelRepository, VersionRepository
@@ -63,7 +64,7 @@ from registry.catalog.repository_provenance import DatasetRepository, LineageRep
 from registry.catalog.views import KnownParts
 from registry.db.base import utcnow
 from registry.db.session import Sessions, unit_of_work
-from registry.errors import AdapterInvalid, BaseModelNotFound, InvalidRequest, VersionAlreadyExists
+from registry.errors import AdapterInvalid, BaseModelNotFound, InvalidRequest
 from registry.policy.types import Decision
 from registry.storage.base import ArtifactStore
 from registry.storage.imports import parse_import_uri
@@ -238,7 +239,7 @@ def prepare_version(
         ns = get_namespace(session, name=plan.namespace)
         existing = AdapterRepository(session).get(ns.id, plan.adapter)
         if existing is not None:  # a re-push of registered content costs no publish
-            _refuse_duplicate(
+            refuse_duplicate(
                 store,
                 VersionRepository(session),
                 existing.id,
@@ -267,7 +268,7 @@ def _lock_adapter(
         adapter_row = adapters.get(ns.id, plan.adapter, for_update=True)
     assert adapter_row is not None
     # Re-checked under the lock: a concurrent push of the same content may have won meanwhile.
-    _refuse_duplicate(
+    refuse_duplicate(
         store,
         VersionRepository(session),
         adapter_row.id,
@@ -387,20 +388,3 @@ def _require_combine(
 ) -> dict[str, Decision]:
     """A merge / compose / aggregate registered into ``namespace`` is authorized there."""
     return require_combine(parents, lambda a: actor.require(a, namespace_resource(namespace)))
-
-
-def _refuse_duplicate(
-    store: ArtifactStore,
-    versions: VersionRepository,
-    adapter_id: uuid.UUID,
-    upload_id: uuid.UUID,
-    adapter: str,
-    digest: str,
-) -> None:
-    existing = versions.get_by_digest(adapter_id, digest)
-    if existing is not None:
-        uploads.discard_upload(store, upload_id)
-        raise VersionAlreadyExists(
-            "this content is already registered",
-            context={"ref": f"{adapter}@v{existing.version}", "digest": digest},
-        )

@@ -17,8 +17,9 @@ from registry import refs
 from registry.auth.principal import AuthenticatedPrincipal
 from registry.catalog.lineage import ParentSpec, check_relations
 from registry.catalog.models import AdapterVersion, VersionState
+from registry.catalog.repository import VersionRepository
 from registry.db.session import Sessions, unit_of_work
-from registry.errors import BadRequest
+from registry.errors import BadRequest, VersionAlreadyExists
 from registry.settings import Settings
 from registry.storage.base import ArtifactStore
 from registry.storage.imports import parse_import_uri
@@ -214,3 +215,21 @@ def ci_actor(identity: Mapping[str, Any] | None) -> str | None:
         return None
     actor = identity.get("actor")
     return str(actor).strip().lower()[:128] or None if actor else None
+
+
+def refuse_duplicate(
+    store: ArtifactStore,
+    versions: VersionRepository,
+    adapter_id: uuid.UUID,
+    upload_id: uuid.UUID,
+    adapter: str,
+    digest: str,
+) -> None:
+    """``version_exists`` (its upload discarded) when the adapter has this content already."""
+    existing = versions.get_by_digest(adapter_id, digest)
+    if existing is not None:
+        uploads.discard_upload(store, upload_id)
+        raise VersionAlreadyExists(
+            "this content is already registered",
+            context={"ref": f"{adapter}@v{existing.version}", "digest": digest},
+        )

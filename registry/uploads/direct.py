@@ -84,7 +84,6 @@ def check_direct(
     and the policy's refusal of ``register_version`` in the adapter's namespace (403):
     presigned URLs only for a caller who may push to ``adapter``.
     """
-    _require_direct(store)
     claimed_hex = parse_digest(digest)
     namespace, _, adapter_name = adapter.partition("/")
     refs.namespace_name(namespace)
@@ -92,6 +91,7 @@ def check_direct(
     actor.require("register_version", namespace_resource(namespace))
     upload, files = service.get_upload(session, principal=actor.principal, upload_id=upload_id)
     service.require_open(upload, purpose=UploadPurpose.adapter)
+    _require_direct(store)  # after authorization: an outsider learns nothing of the store
     service.check_head(upload.purpose, name, b"")
     service.check_file_limit(files, name)
     if size < 1:

@@ -148,31 +148,23 @@ def prepare_file(
     claimed_hex = parse_digest(claimed_digest) if claimed_digest is not None else None
     upload, files = get_upload(session, principal=principal, upload_id=upload_id)
     require_open(upload)
-    _check_name_and_head(upload.purpose, name, b"")
-    _check_file_limit(files, name)
+    check_head(upload.purpose, name, b"")
+    check_file_limit(files, name)
     return FileTarget(
         upload_id=upload_id, purpose=upload.purpose, name=name, claimed_hex=claimed_hex
     )
 
 
-def check_head(purpose: str, name: str, head: bytes) -> None:
-    """``forbidden_file`` for a name or first bytes (pickle, archive, binary) not allowed."""
-    _check_name_and_head(purpose, name, head)
-
-
 def check_file_limit(files: list[UploadFile], name: str) -> None:
     """``upload_state_conflict`` when a new ``name`` would exceed the session's file limit."""
-    _check_file_limit(files, name)
-
-
-def _check_file_limit(files: list[UploadFile], name: str) -> None:
     if len(files) >= MAX_FILES_PER_UPLOAD and all(f.name != name for f in files):
         raise UploadStateConflict(
             "too many files in one upload", context={"limit": MAX_FILES_PER_UPLOAD}
         )
 
 
-def _check_name_and_head(purpose: str, name: str, head: bytes) -> None:
+def check_head(purpose: str, name: str, head: bytes) -> None:
+    """``forbidden_file`` for a name or first bytes (pickle, archive, binary) not allowed."""
     if purpose == UploadPurpose.base_model:
         check_base_file_allowed(name, head)
     else:
@@ -206,7 +198,7 @@ class StagedFileWriter:
 
     def _sniff(self) -> None:
         self._sniffed = True
-        _check_name_and_head(self.target.purpose, self.target.name, bytes(self._head))
+        check_head(self.target.purpose, self.target.name, bytes(self._head))
 
     def finish(self) -> StagedObject:
         """Close the staged object; raise ``digest_mismatch`` (and drop it) on a wrong claim."""
@@ -268,7 +260,7 @@ def record_file(
         raise UploadNotFound("no such upload session", context={"upload_id": str(target.upload_id)})
     require_open(upload)
     files = repo.files(target.upload_id)
-    _check_file_limit(files, target.name)
+    check_file_limit(files, target.name)
     superseded: list[str] = []
     for existing in files:
         if existing.name == target.name:

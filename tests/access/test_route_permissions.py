@@ -153,6 +153,7 @@ def _concrete(path: str, w: World) -> str:
         "job_id": w.job,
         "webhook_id": w.webhook,
         "delivery_id": "00000000-0000-4000-8000-000000000000",
+        "direct_id": "d" + "0" * 32,
     }
 
     def fill(m: re.Match[str]) -> str:
@@ -198,6 +199,16 @@ def _body(method: str, path: str, w: World) -> tuple[object, dict[str, str], dic
         ("POST", "/api/v1/principals/{name}/namespaces"): {"namespaces": [ns]},
         ("POST", "/api/v1/principals/{name}/namespaces/remove"): {"namespaces": [ns]},
         ("POST", "/api/v1/principals/{name}/role"): {"role": "admin"},
+        ("POST", "/api/v1/uploads/{upload_id}/direct"): {
+            "adapter": f"{ns}/bot",
+            "name": "adapter_model.safetensors",
+            "size": 1,
+            "digest": "sha256:" + "0" * 64,
+        },
+        ("POST", "/api/v1/uploads/{upload_id}/direct/{direct_id}/complete"): {
+            "s3_upload_id": "x",
+            "parts": [{"part_number": 1, "etag": "e"}],
+        },
         ("POST", "/api/v1/principals/{name}/logins"): {
             "subject": "someone",
             "issuer": "https://id.example.com",
