@@ -37,9 +37,9 @@ def _positive(case: Any) -> bool:
 def map_case(context: Any, case: Any) -> Any:
     params = case.path_parameters or {}
     path = str(getattr(case.operation, "path", ""))
-    if params.get("name") == FUZZ_PRINCIPAL and path.startswith("/api/v1/principals/"):
-        if path.endswith(_SELF_HARM):
-            case.path_parameters = {**params, "name": "fuzz-nobody"}
+    own = params.get("name") == FUZZ_PRINCIPAL and path.startswith("/api/v1/principals/")
+    if own and path.endswith(_SELF_HARM):
+        case.path_parameters = {**params, "name": "fuzz-nobody"}
     if not _positive(case):
         return case
     if case.query and "page_token" in case.query:
