@@ -234,19 +234,7 @@ def _check_positions(cfg: Mapping[str, Any], groups: Mapping[str, Any]) -> None:
 def check_base(
     raw: Mapping[str, Any], hidden: int, groups: Mapping[str, Any], base: BaseManifest
 ) -> None:
-    model_type = raw.get("model_type")
-    if base.model_type is not None and model_type not in (None, base.model_type):
-        raise IncompatibleBase(
-            f"adapter for {model_type}, base is {base.model_type}",
-            reason="model_type_mismatch",
-            context={"expected": base.model_type, "actual": model_type},
-        )
-    if base.hidden_size is not None and base.hidden_size != hidden:
-        raise IncompatibleBase(
-            f"adapter hidden size {hidden}, base {base.hidden_size}",
-            reason="shape_mismatch",
-            context={"field": "hidden_size", "expected": base.hidden_size, "actual": hidden},
-        )
+    check_model(raw, hidden, base)
     names = list(base.tensors)
     for path in sorted(groups):
         layer = layer_of(path)
@@ -265,3 +253,24 @@ def _in_base(path: str, names: list[str]) -> bool:
     parts = path.split(".")
     candidates = {".".join(parts[i:]) for i in range(min(2, len(parts) - 1))}
     return any(n.startswith(c + ".") or f".{c}." in n for n in names for c in candidates)
+
+
+def check_model(raw: Mapping[str, Any], hidden: int, base: BaseManifest) -> None:
+    """The adapter's ``model_type`` and ``hidden_size`` against the base's (when both known).
+
+    Raises:
+        IncompatibleBase: ``model_type_mismatch``, ``shape_mismatch``.
+    """
+    model_type = raw.get("model_type")
+    if base.model_type is not None and model_type not in (None, base.model_type):
+        raise IncompatibleBase(
+            f"adapter for {model_type}, base is {base.model_type}",
+            reason="model_type_mismatch",
+            context={"expected": base.model_type, "actual": model_type},
+        )
+    if base.hidden_size is not None and base.hidden_size != hidden:
+        raise IncompatibleBase(
+            f"adapter hidden size {hidden}, base {base.hidden_size}",
+            reason="shape_mismatch",
+            context={"field": "hidden_size", "expected": base.hidden_size, "actual": hidden},
+        )

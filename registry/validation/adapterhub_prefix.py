@@ -30,6 +30,7 @@ from registry.errors import (
     InvalidAdapterConfig,
     UnknownPeftType,
 )
+from registry.validation.adapterhub import check_model
 from registry.validation.manifest import BaseManifest
 from registry.validation.safetensors import TensorInfo
 
@@ -111,7 +112,8 @@ def check_prefix_tuning(
         _bad("name must be a non-empty string", "name")
     if not isinstance(hidden, int) or isinstance(hidden, bool) or hidden <= 0:
         _bad("hidden_size must be a positive integer", "hidden_size")
-    _check_base(raw, hidden, base)
+    if base is not None:
+        check_model(raw, hidden, base)
     parts: dict[str, TensorInfo] = {}
     modules: set[str] = set()
     for key, info in tensors.items():
@@ -157,21 +159,3 @@ def check_prefix_tuning(
             context={"field": "num_layers", "expected": wanted, "actual": layers},
         )
     return sorted(modules), _positive(cfg, "prefix_length")
-
-
-def _check_base(raw: Mapping[str, Any], hidden: int, base: BaseManifest | None) -> None:
-    if base is None:
-        return
-    model_type = raw.get("model_type")
-    if base.model_type is not None and model_type not in (None, base.model_type):
-        raise IncompatibleBase(
-            f"adapter for {model_type}, base is {base.model_type}",
-            reason="model_type_mismatch",
-            context={"expected": base.model_type, "actual": model_type},
-        )
-    if base.hidden_size is not None and base.hidden_size != hidden:
-        raise IncompatibleBase(
-            f"adapter hidden size {hidden}, base {base.hidden_size}",
-            reason="shape_mismatch",
-            context={"field": "hidden_size", "expected": base.hidden_size, "actual": hidden},
-        )
