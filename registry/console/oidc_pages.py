@@ -21,8 +21,7 @@ from registry.api.deps import request_unit
 from registry.console import sessions
 from registry.console.oidc_login import COOKIE as LOGIN_COOKIE
 from registry.console.oidc_login import OidcLogin
-from registry.console.sessions import COOKIE
-from registry.console.web import redirect, render, safe_next
+from registry.console.web import redirect, render, safe_next, set_session_cookie
 from registry.errors import OidcSignInFailed, RegistryError
 from registry.principals.logins import principal_of_login
 
@@ -32,6 +31,16 @@ _Param = Annotated[str | None, Query(max_length=4096)]
 
 def configured(request: Request) -> OidcLogin | None:
     login: OidcLogin | None = getattr(request.app.state, "console_oidc", None)
+    return login
+
+
+def _required(request: Request) -> OidcLogin:
+    """The configured sign-in, or ``oidc_sign_in_failed`` / ``not_configured``."""
+    login = configured(request)
+    if login is None:
+        raise OidcSignInFailed(
+            "single sign-on is not configured", context={"reason": "not_configured"}
+        )
     return login
 
 
@@ -56,12 +65,8 @@ def _refused(request: Request, exc: RegistryError, next_path: str) -> Response:
 
 @router.get("/start")
 def start(request: Request, next: Annotated[str | None, Query(max_length=300)] = None) -> Response:
-    login = configured(request)
     try:
-        if login is None:
-            raise OidcSignInFailed(
-                "single sign-on is not configured", context={"reason": "not_configured"}
-            )
+        login = _required(request)
         started = login.begin(safe_next(next))
     except RegistryError as exc:
         return _refused(request, exc, next or "")
@@ -86,15 +91,10 @@ def callback(
     state: _Param = None,
     error: _Param = None,
 ) -> Response:
-    login = configured(request)
     params = {k: v for k, v in (("code", code), ("state", state), ("error", error)) if v}
     next_path = "/console/inbox"
     try:
-        if login is None:
-            raise OidcSignInFailed(
-                "single sign-on is not configured", context={"reason": "not_configured"}
-            )
-        person = login.finish(request.cookies.get(LOGIN_COOKIE), params)
+        person = _required(request).finish(request.cookies.get(LOGIN_COOKIE), params)
         next_path = safe_next(person.next)
         with request_unit(request, write=True) as session:
             principal_id = principal_of_login(session, issuer=person.issuer, subject=person.subject)
@@ -114,14 +114,6 @@ def callback(
     except RegistryError as exc:
         return _refused(request, exc, next_path)
     response = render(request, "signed_in.html", next=next_path)
-    response.set_cookie(
-        COOKIE,
-        key,
-        expires=expires,
-        path="/console",
-        httponly=True,
-        samesite="strict",
-        secure=request.url.scheme == "https",
-    )
+    set_session_cookie(response, request, key, expires)
     response.delete_cookie(LOGIN_COOKIE, path="/console/oidc")
     return response

@@ -39,6 +39,7 @@ from registry.console.web import (
     redirect,
     render,
     safe_next,
+    set_session_cookie,
 )
 from registry.deployments import service as deployments
 from registry.errors import BadRequest, PromotionNotFound, RegistryError
@@ -109,15 +110,7 @@ async def sign_in(request: Request) -> Response:
             sso=sso_label(request),
         )
     response = redirect(safe_next(fields.get("next")))
-    response.set_cookie(
-        COOKIE,
-        key,
-        expires=expires,
-        path="/console",
-        httponly=True,
-        samesite="strict",
-        secure=request.url.scheme == "https",
-    )
+    set_session_cookie(response, request, key, expires)
     return response
 
 

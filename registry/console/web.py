@@ -11,6 +11,7 @@ import urllib.parse
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from fastapi import Request
@@ -85,6 +86,20 @@ def render(
 
 def redirect(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303, headers=SECURITY_HEADERS)
+
+
+def set_session_cookie(response: Response, request: Request, key: str, expires: datetime) -> None:
+    """The console session's cookie: HttpOnly, SameSite=Strict, Secure behind TLS, under
+    ``/console``, no longer than the session lives."""
+    response.set_cookie(
+        COOKIE,
+        key,
+        expires=expires,
+        path="/console",
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
 
 
 def to_sign_in(request: Request) -> RedirectResponse:
