@@ -68,6 +68,7 @@ from registry.health import DependencyHealth, build_probe
 from registry.jobs.env import WorkerEnv
 from registry.jobs.worker import JobWorker
 from registry.metrics import Metrics
+from registry.metrics_workers import SnapshotWriter, snapshot_dir_from_env
 from registry.mlflow_mirror.worker import MirrorWorker
 from registry.oidc.jwks import JwksCache
 from registry.oidc.verifier import OidcVerifier
@@ -161,10 +162,12 @@ def _install_health_and_metrics(app: FastAPI, settings: Settings) -> None:
 
 def _start_metrics_listener(app: FastAPI, settings: Settings) -> MetricsListener | None:
     """The token-free metrics listener on its own port, when REGISTRY_METRICS__PORT is set."""
-    if settings.metrics.port is None:
-        return None
+    if settings.metrics.port is None or app.state.metrics.snapshots is not None:
+        return None  # (several workers: the `serve` parent listens for all of them)
     try:
-        listener = MetricsListener(app.state.metrics, settings.metrics.host, settings.metrics.port)
+        listener = MetricsListener(
+            app.state.metrics.render, settings.metrics.host, settings.metrics.port
+        )
     except OSError as exc:
         raise RuntimeError(
             f"REGISTRY_METRICS__HOST/REGISTRY_METRICS__PORT: cannot listen on "
@@ -173,6 +176,16 @@ def _start_metrics_listener(app: FastAPI, settings: Settings) -> MetricsListener
     listener.start()
     log.info("metrics on http://%s:%d/metrics", settings.metrics.host, listener.port)
     return listener
+
+
+def _start_snapshots(app: FastAPI) -> SnapshotWriter | None:
+    """Under ``serve --workers N``: this worker's metrics snapshots, for the others' scrapes."""
+    metrics: Metrics = app.state.metrics
+    if metrics.snapshots is None:
+        return None
+    writer = SnapshotWriter(metrics.registry, metrics.snapshots)
+    writer.start()
+    return writer
 
 
 def _start_serving(app: FastAPI, settings: Settings) -> Controller:
@@ -254,6 +267,7 @@ def _lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextMan
             checkpointer = _start_checkpointer(app, settings)
             _install_health_and_metrics(app, settings)
             metrics_listener = _start_metrics_listener(app, settings)
+            snapshots = _start_snapshots(app)
             controller = _start_serving(app, settings)
             job_worker = _start_jobs(app, settings)
             webhook_worker = _start_webhooks(app, settings)
@@ -277,6 +291,8 @@ def _lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextMan
                     checkpointer.stop()
                 if metrics_listener is not None:
                     metrics_listener.stop()
+                if snapshots is not None:
+                    snapshots.stop()
         finally:
             engine.dispose()
 
@@ -325,7 +341,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url=None,
         redoc_url=None,
     )
-    app.state.metrics = Metrics()
+    app.state.metrics = Metrics(snapshot_dir_from_env())
     install_error_handlers(app)
     install_openapi(app)
     # Added first = innermost. The request guard (body limits, authentication before any body

@@ -1,4 +1,5 @@
-"""Prometheus metrics of one server process (``GET /metrics``, text exposition format).
+"""Prometheus metrics of a server process (``GET /metrics``, text exposition format); under
+``serve --workers N`` a scrape answers for every worker (:mod:`registry.metrics_workers`).
 
 What is exported (docs/observability.md lists every family):
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 import time
 from bisect import bisect_left
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -30,6 +32,8 @@ from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
+
+from registry.metrics_workers import render_merged, write_snapshot
 
 _MAX_CACHED_CHILDREN = 10_000
 # Seconds. Resolve answers in well under a millisecond; uploads and merges take seconds.
@@ -187,7 +191,12 @@ class S3CallMetrics:
 
 
 class Metrics:
-    def __init__(self) -> None:
+    """One process's metrics. ``snapshots``: under ``serve --workers N``, the directory every
+    worker writes its snapshot to (registry.metrics_workers); ``render`` then answers for all of
+    them."""
+
+    def __init__(self, snapshots: Path | None = None) -> None:
+        self.snapshots = snapshots
         self.registry = CollectorRegistry(auto_describe=True)
         self.resolves = Counter(
             "registry_resolves",
@@ -275,4 +284,7 @@ class Metrics:
             self.rollbacks.labels(kind="automatic").inc()
 
     def render(self) -> bytes:
-        return _generate_latest(self.registry)
+        if self.snapshots is None:
+            return _generate_latest(self.registry)
+        write_snapshot(self.registry, self.snapshots)  # this worker's requests so far
+        return render_merged(self.snapshots)

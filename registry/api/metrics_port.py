@@ -1,6 +1,7 @@
 """The metrics listener: ``GET /metrics`` without a token on a port of its own, for Prometheus.
 
-Started by the app's lifespan when ``REGISTRY_METRICS__PORT`` is set, stopped with it. It
+Started by the app's lifespan when ``REGISTRY_METRICS__PORT`` is set, stopped with it; under
+``serve --workers N`` by the ``serve`` parent instead, answering for every worker. It
 serves that one path and nothing else (404 for any other path, 405 for any other method): the
 API, the console and the health probes stay on the main port, with their own rules. Bind it
 to an address only the monitoring network reaches (``REGISTRY_METRICS__HOST``, loopback by
@@ -11,19 +12,18 @@ a slow scraper never holds an API worker.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from registry.metrics import Metrics
-
 PATH = "/metrics"
 
 
 class MetricsListener:
-    def __init__(self, metrics: Metrics, host: str, port: int) -> None:
-        handler = type("Handler", (_Handler,), {"metrics": metrics})
+    def __init__(self, render: Callable[[], bytes], host: str, port: int) -> None:
+        handler = type("Handler", (_Handler,), {"render": staticmethod(render)})
         self._server = ThreadingHTTPServer((host, port), handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(
@@ -44,7 +44,7 @@ class MetricsListener:
 
 
 class _Handler(BaseHTTPRequestHandler):
-    metrics: Metrics
+    render: Callable[[], bytes]
     server_version = "adapter-registry-metrics"
     sys_version = ""
     timeout = 10  # seconds a connection may stay silent
@@ -59,7 +59,7 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path.split("?", 1)[0] != PATH:
             self._plain(404, b"not found: only /metrics is served on this port\n", body=body)
             return
-        payload = self.metrics.render()
+        payload = self.render()
         self.send_response(200)
         self.send_header("Content-Type", CONTENT_TYPE_LATEST)
         self.send_header("Content-Length", str(len(payload)))

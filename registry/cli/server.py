@@ -64,14 +64,15 @@ def serve(
             max=64,
             show_default=False,
             help="Worker processes [default: one per core]; 1 serves in this process. "
-            "Each worker's /metrics counts its own requests only.",
+            "/metrics sums every worker's figures.",
         ),
     ] = None,
 ) -> None:
     """Serve the HTTP API with uvicorn (registry.app:create_app).
 
     Defaults come from REGISTRY_SERVER__HOST / REGISTRY_SERVER__PORT; REGISTRY_METRICS__PORT
-    adds a token-free GET /metrics listener on its own port (one worker only). The server refuses to
+    adds a token-free GET /metrics listener on its own port (with several workers, in this parent
+    process, answering for all of them). The server refuses to
     start on an out-of-date schema (run `db upgrade` first, or set
     REGISTRY_DATABASE__AUTO_MIGRATE=true). With several workers, the rollout controller and the
     audit checkpointer run in one of them (elected by lock: a PostgreSQL advisory lock, a file
@@ -80,6 +81,8 @@ def serve(
     import os
 
     import uvicorn
+
+    from registry.cli._serve_metrics import worker_metrics
 
     settings = _settings(get_state(ctx))
     # The CPUs this process may run on (a container's cpuset), not every core of the host.
@@ -90,29 +93,24 @@ def serve(
         raise typer.BadParameter(
             "REGISTRY_METRICS__PORT must differ from the API port", param_hint="--port"
         )
-    if workers > 1 and settings.metrics.port is not None:
-        # Each worker process has its own metrics and would try to bind the same port.
-        raise typer.BadParameter(
-            "REGISTRY_METRICS__PORT needs --workers 1 (docs/observability.md: several workers)",
-            param_hint="--workers",
-        )
     if workers > 1 and settings.database.auto_migrate:
         from registry.db import migrate
 
         migrate.upgrade(settings.database.url)  # once here, not racing in every worker
-    uvicorn.run(
-        "registry.app:create_app",
-        factory=True,
-        host=host or settings.server.host,
-        port=port or settings.server.port,
-        log_level=log_level,
-        workers=workers,
-        # Header size and header time bounds (registry/api/protocol.py); body bounds are the
-        # request guard's.
-        http="registry.api.protocol:GuardedHttpToolsProtocol",
-        timeout_keep_alive=settings.server.keep_alive_s,
-        limit_concurrency=settings.server.max_concurrency,
-    )
+    with worker_metrics(settings, workers):
+        uvicorn.run(
+            "registry.app:create_app",
+            factory=True,
+            host=host or settings.server.host,
+            port=port or settings.server.port,
+            log_level=log_level,
+            workers=workers,
+            # Header size and header time bounds (registry/api/protocol.py); body bounds are
+            # the request guard's.
+            http="registry.api.protocol:GuardedHttpToolsProtocol",
+            timeout_keep_alive=settings.server.keep_alive_s,
+            limit_concurrency=settings.server.max_concurrency,
+        )
 
 
 def bootstrap(

@@ -137,13 +137,15 @@ def test_metrics_port_serves_only_metrics(metered: MeteredServer) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--workers", "2"], b"REGISTRY_METRICS__PORT needs --workers 1"),
         (["--port", "METRICS_PORT"], b"REGISTRY_METRICS__PORT must differ from the API port"),
+        # Several workers: the parent binds the metrics port before any worker starts.
+        (["--workers", "2", "BUSY"], b"cannot listen on 127.0.0.1:"),
     ],
 )
 def test_serve_refuses_a_metrics_port_it_cannot_serve(
     tmp_path: Path, args: list[str], message: bytes
 ) -> None:
+    import socket
     import subprocess
     import sys
 
@@ -153,20 +155,26 @@ def test_serve_refuses_a_metrics_port_it_cannot_serve(
     port = str(free_port())
     env["REGISTRY_METRICS__PORT"] = port
     env["COLUMNS"] = "200"  # the usage error on one line
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "registry",
-            "serve",
-            *(port if a == "METRICS_PORT" else a for a in args),
-        ],
-        env=env,
-        capture_output=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 2
+    with socket.socket() as taken:
+        if "BUSY" in args:
+            taken.bind(("127.0.0.1", int(port)))
+            taken.listen()
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "registry",
+                "serve",
+                "--port",
+                str(free_port()),
+                *(port if a == "METRICS_PORT" else a for a in args if a != "BUSY"),
+            ],
+            env=env,
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+    assert done.returncode == 2, done.stderr
     assert message in done.stderr
 
 

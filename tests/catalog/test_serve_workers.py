@@ -7,6 +7,7 @@ audit chain the workers wrote together verifies against the checkpoints one of t
 from __future__ import annotations
 
 import os
+import signal
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -24,8 +25,9 @@ from tests.catalog.test_concurrency import _client, _push, _run, _variant
 from tests.factories.catalog import create_namespace, register_base
 from tests.fixtures.app import bootstrap
 from tests.fixtures.db import drop_database, new_database_url
+from tests.fixtures.metrics import families, scrape
 from tests.fixtures.peft import PEFT_FIXTURES
-from tests.fixtures.server import LiveServer, server_env, start_server, stop_server
+from tests.fixtures.server import LiveServer, free_port, server_env, start_server, stop_server
 
 WORKERS = 3
 PUSHES = 12
@@ -99,6 +101,8 @@ def workers_server(tmp_path: Path) -> Iterator[tuple[LiveServer, str, int]]:
         REGISTRY_CONTROLLER__ENABLED="true",
         REGISTRY_CONTROLLER__INTERVAL_S="0.2",
         REGISTRY_AUDIT__CHECKPOINT_INTERVAL_S="0.3",
+        REGISTRY_METRICS__HOST="127.0.0.1",
+        REGISTRY_METRICS__PORT=str(free_port()),
     )
     proc, base_url = start_server(env, tmp_path / "server.log", workers=WORKERS, ready_s=60)
     try:
@@ -145,6 +149,51 @@ def test_three_workers_number_gap_free_and_elect_one_controller_and_checkpointer
         report = c.get("/api/v1/audit/verify").json()
     assert report["ok"] is True, report
     assert report["checkpoints"] >= 1, report
+
+
+def _namespace_gets(text: str) -> float:
+    return sum(
+        s.value
+        for s in families(text)["registry_http_requests"]
+        if s.labels == {"route": "/api/v1/namespaces", "method": "GET", "status": "2xx"}
+    )
+
+
+def test_metrics_answer_for_every_worker_whichever_is_scraped(
+    workers_server: tuple[LiveServer, str, int],
+) -> None:
+    """The parent's token-free listener and each worker's /metrics give the sum of the workers'
+    counts (a counter never goes back from one scrape to the next, whichever worker answers),
+    gauges one series per live worker; a killed worker's counts stay, its gauges go with it."""
+    server, _, parent = workers_server
+    _until(lambda: len(_children(parent)) == WORKERS, f"{WORKERS} worker processes")
+    listener = f"http://127.0.0.1:{server.env['REGISTRY_METRICS__PORT']}/metrics"
+    requests = 40
+    for _ in range(requests):  # a connection each: the kernel spreads them over the workers
+        with _client(server) as c:
+            assert c.get("/api/v1/namespaces").status_code == 200
+
+    # Other workers' figures are at most one snapshot interval old.
+    _until(lambda: _namespace_gets(scrape(listener)) == requests, "every request counted")
+    seen = []
+    for _ in range(12):
+        with _client(server) as c:
+            seen.append(_namespace_gets(scrape(f"{server.url}/metrics", server.token)))
+    assert seen == [requests] * len(seen)
+
+    def gauge_workers() -> set[int]:
+        pool = families(scrape(listener))["process_resident_memory_bytes"]
+        return {int(s.labels["worker"]) for s in pool}
+
+    _until(lambda: gauge_workers() == _children(parent), "one gauge series per worker")
+    victim = sorted(_children(parent))[0]
+    os.kill(victim, signal.SIGKILL)
+    _until(
+        lambda: victim not in _children(parent) and len(_children(parent)) == WORKERS,
+        "uvicorn replaced the killed worker",
+    )
+    _until(lambda: gauge_workers() == _children(parent), "the new worker's gauges")
+    assert _namespace_gets(scrape(listener)) == requests
 
 
 def test_workers_default_to_one_per_core() -> None:

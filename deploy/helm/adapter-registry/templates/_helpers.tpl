@@ -148,13 +148,11 @@ registry/settings.py (tests/deploy checks it).
 {{- end }}
 
 {{/*
-The metrics port when set (checked: one worker per pod, not the API port), else empty.
+The metrics port when set (checked: not the API port), else empty. With several workers the
+`serve` parent listens on it for all of them.
 */}}
 {{- define "adapter-registry.metricsPort" -}}
 {{- if .Values.metricsPort -}}
-{{- if gt (int .Values.workers) 1 -}}
-{{- fail "metricsPort needs workers: 1 (each worker would bind it; see docs/observability.md)" -}}
-{{- end -}}
 {{- if eq (int .Values.metricsPort) (int .Values.containerPort) -}}
 {{- fail "metricsPort must differ from containerPort" -}}
 {{- end -}}
