@@ -447,6 +447,7 @@ GROUND_FLOOR = [
     "oidc_settings",
     "direct_settings",
     "metrics",
+    "metrics_workers",
     "refs",
     "schemas",
     "db",
