@@ -24,10 +24,6 @@ COPY --from=build /wheels /tmp/wheels
 # Every dependency at the version constraints.txt pins (the same file as CI and `make`).
 RUN pip install -c /tmp/constraints.txt /tmp/wheels/*.whl \
     && rm -rf /tmp/wheels /tmp/constraints.txt
-# `adapter-registry db upgrade` reads alembic.ini and migrations/ from the directory above the
-# `registry` package (registry/db/migrate.py), and the wheel does not carry them: put them there.
-COPY alembic.ini /opt/venv/lib/python3.11/site-packages/alembic.ini
-COPY migrations /opt/venv/lib/python3.11/site-packages/migrations
 
 RUN groupadd --system --gid 10001 registry \
     && useradd --system --uid 10001 --gid registry --home-dir /var/lib/adapter-registry \

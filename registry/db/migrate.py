@@ -12,7 +12,8 @@ from sqlalchemy import Engine
 
 from registry.errors import RegistryError
 
-ROOT = Path(__file__).resolve().parents[2]
+# The Alembic tree ships inside the package (a wheel install migrates like a checkout does).
+MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
 
 
 class SchemaOutOfDate(RegistryError):
@@ -21,8 +22,11 @@ class SchemaOutOfDate(RegistryError):
 
 
 def alembic_config(url: str | None = None) -> Config:
-    cfg = Config(str(ROOT / "alembic.ini"))
-    cfg.set_main_option("script_location", str(ROOT / "migrations"))
+    """The tree's configuration, built here: no ``alembic.ini`` is needed at run time (the one
+    beside the package is for ``alembic revision`` while developing)."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("path_separator", "os")
     if url is not None:
         cfg.attributes["url"] = url
     return cfg

@@ -34,7 +34,7 @@ from registry.settings import DatabaseSettings
 from tests.fixtures.app import make_settings
 from tests.fixtures.db import drop_database, new_database_url
 
-VERSIONS_DIR = migrate.ROOT / "migrations" / "versions"
+VERSIONS_DIR = migrate.MIGRATIONS / "versions"
 DOCSTRING_SECTIONS = ("Why:", "Locking:", "Downgrade:")
 # alembic.ini's file_template: YYYY-MM-DD-HHMM_<rev>_<slug>.py
 FILE_NAME = re.compile(r"^\d{4}-\d{2}-\d{2}-\d{4}_[0-9a-f]+_[a-z0-9_]+\.py$")
