@@ -13,7 +13,8 @@ Tensors, per adapted position ``<path>`` (``...layer.<i>.output`` for the output
 (``j`` is 1 after a ``ln_before`` norm, which is then ``adapter_down.0.weight|bias`` ``[hidden]``,
 else 0) and ``.bias``, ``adapter_up.weight``
 ``[hidden, hidden // reduction_factor]`` and ``.bias``, ``adapter_norm_after.weight|bias``
-``[hidden]`` with ``ln_after``. ``<name>`` is the config's ``name``.
+``[hidden]`` with ``ln_after``, ``gate.weight`` ``[1, hidden]`` and ``gate.bias`` ``[1]`` with
+``use_gating``. ``<name>`` is the config's ``name``.
 
 The method (``peft_type``) is named from the config: ``ADAPTERHUB_PAR_BN`` (``is_parallel``),
 ``ADAPTERHUB_DOUBLE_SEQ_BN`` (``mh_adapter`` and ``output_adapter``: Houlsby),
@@ -131,6 +132,8 @@ def _parts(cfg: Mapping[str, Any], width: int, hidden: int) -> dict[str, tuple[i
         parts.update({"adapter_down.0.weight": (hidden,), "adapter_down.0.bias": (hidden,)})
     if cfg.get("ln_after"):
         parts.update({"adapter_norm_after.weight": (hidden,), "adapter_norm_after.bias": (hidden,)})
+    if cfg.get("use_gating"):  # one scalar gate per position: Linear(hidden, 1)
+        parts.update({"gate.weight": (1, hidden), "gate.bias": (1,)})
     return parts
 
 

@@ -11,7 +11,9 @@ Tensors, from ``adapters`` 1.3 (``methods/prefix_tuning.py``), for ``<name>`` th
 - ``flat: false``: ``wte.weight [P, H]``, ``control_trans.0.weight [B, H]``,
   ``control_trans.0.bias [B]``, ``control_trans.2.weight [L*2*H, B]``,
   ``control_trans.2.bias [L*2*H]``;
-- ``flat: true``: ``control_trans [P*L*2*H]``.
+- ``flat: true``: ``control_trans [P*L*2*H]``;
+- with ``use_gating``, one gate per layer that carries the prefix, beside that layer's attention:
+  ``<layer path>.prefix_tuning.prefix_gates.<name>.weight [1, H]`` and ``.bias [1]``.
 
 Only the encoder-only ``self_prefix`` is validated; an ``encoder_prefix``/``cross_prefix`` group
 (encoder-decoder models) is refused as ``unknown_peft_type`` / ``not_validated``, and so are the
@@ -37,6 +39,9 @@ from registry.validation.safetensors import TensorInfo
 _KEY = re.compile(
     r"(?P<prefix>(?:[^.]+\.)?)prefix_tuning\.prefix_tunings\.(?P<name>[^.]+)\."
     r"(?P<group>[^.]+)\.(?P<part>.+)\Z"
+)
+_GATE = re.compile(
+    r"(?P<path>.+)\.prefix_tuning\.prefix_gates\.(?P<name>[^.]+)\.(?P<part>weight|bias)\Z"
 )
 _POSITIVE = ("prefix_length", "bottleneck_size")
 
@@ -115,8 +120,13 @@ def check_prefix_tuning(
     if base is not None:
         check_model(raw, hidden, base)
     parts: dict[str, TensorInfo] = {}
+    gates: dict[str, dict[str, TensorInfo]] = {}
     modules: set[str] = set()
     for key, info in tensors.items():
+        gate = _GATE.match(key)
+        if gate is not None and gate["name"] == name:
+            gates.setdefault(gate["path"], {})[gate["part"]] = info
+            continue
         match = _KEY.match(key)
         if match is None or match["name"] != name or ".pool." in key:
             _inconsistent(
@@ -151,6 +161,7 @@ def check_prefix_tuning(
             )
     for part in sorted(expected.keys() - parts.keys()):
         _inconsistent("missing_tensor", f"prefix {name!r}: {part} missing", tensor=part)
+    _check_gates(cfg, gates, hidden, layers)
     wanted = _layers(cfg, base)
     if wanted is not None and wanted != layers:
         raise IncompatibleBase(
@@ -159,3 +170,40 @@ def check_prefix_tuning(
             context={"field": "num_layers", "expected": wanted, "actual": layers},
         )
     return sorted(modules), _positive(cfg, "prefix_length")
+
+
+def _check_gates(
+    cfg: Mapping[str, Any], gates: Mapping[str, Mapping[str, TensorInfo]], hidden: int, layers: int
+) -> None:
+    """``use_gating``: a ``[1, H]`` weight and ``[1]`` bias beside each of the ``layers``
+    layers' attention; none without it."""
+    if not cfg.get("use_gating"):
+        for parts in gates.values():
+            for info in parts.values():
+                _inconsistent(
+                    "unexpected_tensor",
+                    f"{info.name}: a gate, but use_gating is off",
+                    tensor=info.name,
+                )
+        return
+    expected = {"weight": (1, hidden), "bias": (1,)}
+    for path, parts in sorted(gates.items()):
+        for part, shape in expected.items():
+            found = parts.get(part)
+            if found is None:
+                _inconsistent("missing_tensor", f"{path}: gate {part} missing", module=path)
+            if found.shape != shape:
+                _inconsistent(
+                    "shape_mismatch",
+                    f"{found.name}: expected {list(shape)}, got {list(found.shape)}",
+                    tensor=found.name,
+                    expected=list(shape),
+                    actual=list(found.shape),
+                )
+    if len(gates) != layers:
+        _inconsistent(
+            "missing_tensor",
+            f"use_gating: {len(gates)} layer gates for a prefix over {layers} layers",
+            expected=layers,
+            actual=len(gates),
+        )

@@ -18,7 +18,9 @@ an AdapterFusion of two Pfeiffer adapters (``fusion``: query/key/value), a dense
 (``fusion_dense``), and prefix tuning saved the only way ``adapters`` can (a pickle:
 ``prefix_pickle``, bottleneck MLP, and ``prefix_flat_pickle``), and, pickle-only too since their
 ``ln_before`` norm is shared, ``ln_before_pickle`` (Pfeiffer) and ``cpp_ln_pickle`` (Compacter++
-with ``ln_before`` and ``ln_after``). Run ``main`` first: it deletes ``fixtures/``.
+with ``ln_before`` and ``ln_after``), and with ``use_gating`` a Houlsby adapter (``gated``) and,
+pickle-only, prefix tuning (``prefix_gated_pickle``). Run ``main`` first: it deletes
+``fixtures/``; ``--more`` rewrites its own fixtures byte for byte and adds the new ones.
 """
 # mypy: disable-error-code="import-not-found"
 
@@ -75,6 +77,7 @@ def more() -> None:
         AutoAdapterModel,
         CompacterConfig,
         CompacterPlusPlusConfig,
+        DoubleSeqBnConfig,
         Fuse,
         PrefixTuningConfig,
         SeqBnConfig,
@@ -116,6 +119,12 @@ def more() -> None:
     ln_phm = CompacterPlusPlusConfig(reduction_factor=4, ln_before=True, ln_after=True)
     model.add_adapter("cpp_ln", config=ln_phm)
     model.save_adapter(OUT / "cpp_ln_pickle", "cpp_ln")
+    # use_gating: a scalar gate (Linear(hidden, 1)) per position, and per layer for the prefix
+    model.add_adapter("gated", config=DoubleSeqBnConfig(reduction_factor=8, use_gating=True))
+    model.save_adapter(OUT / "gated", "gated", use_safetensors=True)
+    gated_prefix = PrefixTuningConfig(prefix_length=4, bottleneck_size=8, use_gating=True)
+    model.add_adapter("ptgate", config=gated_prefix)
+    model.save_adapter(OUT / "prefix_gated_pickle", "ptgate")
     sys.stdout.write(f"adapters {adapters.__version__} (more) -> {OUT}\n")
 
 
