@@ -66,7 +66,10 @@ class MlflowSettings(BaseModel):
         "long.",
     )
     mirror_batch: int = Field(
-        500, ge=1, le=1000, description="Audit events the MLflow mirror reads per round."
+        500,
+        ge=1,
+        le=1000,
+        description="Audit events of the bound deployments the MLflow mirror reads per round.",
     )
 
     @field_validator("allowed_servers")

@@ -1,12 +1,13 @@
 """The mirror's database side of a round (in the worker's transactions; flushes, never
 commits).
 
-- :func:`plan_round` walks the audit log past the bindings' cursors: a binding is due when an
-  event touched its deployment (every traffic change is a ``deployment.revision`` on
-  ``deployment:NAME``: promotion approvals, rollout steps, completions, rollbacks), when it was
-  changed, when its last attempt failed, or when it was last asserted ``reassert_s`` ago. A
-  due binding is leased (no other replica takes it meanwhile) and planned: the MLflow
-  version behind each arm, from the ``mlflow_imports`` records of this server and model.
+- :func:`plan_round` reads the bound deployments' audit events past the bindings' cursors: a
+  binding is due when an event touched its deployment (every traffic change is a
+  ``deployment.revision`` on ``deployment:NAME``: promotion approvals, rollout steps,
+  completions, rollbacks), when it was changed, when its last attempt failed, or when it was
+  last asserted ``reassert_s`` ago. A due binding is leased (no other replica takes it
+  meanwhile) and planned: the MLflow version behind each arm, from the ``mlflow_imports``
+  records of this server and model.
 - :func:`record` writes an attempt's outcome: on success the cursor moves past the events the
   plan saw; drifts are audited (``mlflow_mirror.drift``) and kept on the binding; on failure
   the error is kept and the binding is due again next round.
@@ -18,11 +19,12 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from registry.audit import canonical
 from registry.audit import service as audit
+from registry.audit.models import AuditEvent
 from registry.audit.service import AuditEntry
 from registry.catalog.models import AdapterVersion
 from registry.deployments.models import Deployment, DeploymentRevision
@@ -116,20 +118,16 @@ def plan_round(session: Session, *, now: datetime, settings: MlflowSettings) -> 
     rows = _bindings(session)
     if not rows:
         return []
-    start = min(row.cursor for row, _ in rows)
-    events = audit.log(
-        session, after_seq=start, limit=min(settings.mirror_batch, audit.MAX_LOG_LIMIT)
+    resources = {f"deployment:{dep.name}" for _, dep in rows}
+    events, last = _events(
+        session, resources, after=min(row.cursor for row, _ in rows), limit=settings.mirror_batch
     )
-    last = events[-1].seq if events else start
     plans = []
     for row, dep in rows:
         if row.lease_until is not None and row.lease_until > now:
             continue  # another replica is asserting it
         resource = f"deployment:{dep.name}"
-        touched = any(
-            e.seq > row.cursor and e.resource == resource and not e.action.startswith(OWN_ACTIONS)
-            for e in events
-        )
+        touched = any(seq > row.cursor and on == resource for seq, on in events)
         cursor = max(row.cursor, last)
         if not _due(row, touched, now, settings):
             row.cursor = cursor
@@ -138,6 +136,30 @@ def plan_round(session: Session, *, now: datetime, settings: MlflowSettings) -> 
         plans.append(_plan(session, row, dep, cursor))
     session.flush()
     return plans
+
+
+def _events(
+    session: Session, resources: set[str], *, after: int, limit: int
+) -> tuple[list[tuple[int, str]], int]:
+    """The events on ``resources`` after seq ``after`` (the mirror's own left out), at most
+    ``limit``, and the seq every cursor may move to: the log's end when they all fit. Only the
+    bound deployments' events are read (index ``(resource, seq)``), so a long stretch of other
+    events (registrations, a mirror off for a day) costs one round, not one per ``limit``.
+    The end is read first: an event appended after it waits for the next round."""
+    end = session.scalar(select(func.max(AuditEvent.seq))) or 0
+    stmt = (
+        select(AuditEvent.seq, AuditEvent.resource)
+        .where(
+            AuditEvent.seq > after,
+            AuditEvent.seq <= end,
+            AuditEvent.resource.in_(sorted(resources)),
+            AuditEvent.action.not_like(OWN_ACTIONS.replace("_", "\\_") + "%", escape="\\"),
+        )
+        .order_by(AuditEvent.seq)
+        .limit(limit)
+    )
+    found = [(int(seq), str(resource)) for seq, resource in session.execute(stmt).all()]
+    return found, found[-1][0] if len(found) == limit else max(end, after)
 
 
 def _new_drifts(previous: Any, drifts: list[dict[str, Any]]) -> list[dict[str, Any]]:

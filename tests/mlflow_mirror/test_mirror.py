@@ -17,7 +17,7 @@ from registry.mlflow_mirror import worker as worker_module
 from registry.mlflow_mirror.rest import MirrorRest
 from registry.mlflow_mirror.worker import MirrorWorker
 from registry.mlflow_settings import MlflowSettings
-from tests.factories.catalog import error_of, unique
+from tests.factories.catalog import create_namespace, error_of, unique
 from tests.factories.governance import create_deployment, decide, record_eval, request_promotion
 from tests.fixtures.governance import Team
 from tests.fixtures.server import free_port
@@ -288,3 +288,24 @@ def test_one_replica_asserts_a_binding_at_a_time(rig: Rig, mirror_settings: Mlfl
     rig.worker.assert_one(plans[0])
     assert rig.alias("prod-stable") == "1"
     assert rig.dep not in other.tick()  # recorded: nothing new to assert
+
+
+def test_a_long_stretch_of_other_events_costs_one_round(
+    rig: Rig, mirror_settings: MlflowSettings
+) -> None:
+    """A round reads only the bound deployments' events: more unrelated events than a round's
+    batch between the binding's cursor and a promotion still make it due in the next round."""
+    worker = MirrorWorker(
+        rig.team.client.app.state.sessions,  # type: ignore[attr-defined]
+        mirror_settings.model_copy(update={"mirror_batch": 2}),
+        clock=rig.clock,
+    )
+    assert rig.dep in worker.tick()  # first assertion: cursor at the log's end
+    rig.clock.advance(1)
+    for _ in range(5):  # audited, on other resources
+        create_namespace(rig.team.client)
+    assert worker.claim() == []  # nothing touched the deployment
+    _promote(rig.team, rig.v1, rig.dep, "completed")
+    for _ in range(5):
+        create_namespace(rig.team.client)
+    assert [p.deployment for p in worker.claim()] == [rig.dep]
