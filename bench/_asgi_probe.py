@@ -82,7 +82,7 @@ def start_granian(database_url: str, tmp: Path, label: str, **settings: str) -> 
 
 def start(kind: str, database_url: str, tmp: Path, label: str, **settings: str) -> Server:
     if kind == "uvicorn":
-        return start_registry(database_url, tmp, f"{label}-uvicorn", **settings)
+        return start_registry(database_url, tmp, f"{label}-uvicorn", workers=1, **settings)
     return start_granian(database_url, tmp, f"{label}-granian", **settings)
 
 

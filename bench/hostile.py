@@ -290,7 +290,7 @@ def frozen_s3(tmp: Path) -> dict[str, Any]:
                 "REGISTRY_STORAGE__ACCESS_KEY_ID": "testing",
                 "REGISTRY_STORAGE__SECRET_ACCESS_KEY": "testing",
             }
-            with running(start_registry(url, tmp, "frozen-s3", **settings)) as server:
+            with running(start_registry(url, tmp, "frozen-s3", workers=1, **settings)) as server:
                 upload = httpx.post(
                     f"{server.url}/api/v1/uploads",
                     headers={"Authorization": f"Bearer {token}"},
