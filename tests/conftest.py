@@ -12,4 +12,6 @@ pytest_plugins = [
     "tests.fixtures.governance",
     # S3 servers (moto, SeaweedFS): registered once so that every package shares one of each.
     "tests.fixtures.s3",
+    # The PostgreSQL leg runs only the tests that can differ by dialect.
+    "tests.fixtures.dialects",
 ]

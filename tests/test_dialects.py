@@ -1,0 +1,63 @@
+"""The PostgreSQL leg's selection (tests/fixtures/dialects.py): what imports the database, even
+through other test modules, runs on both legs; the rest is dialect-free; and a dialect-free
+test that opens a connection anyway fails, naming the marker."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures.dialects import ROOT, module_touches_database
+
+TESTS = ROOT / "tests"
+pytest_plugins = ["pytester"]
+
+
+@pytest.mark.parametrize(
+    ("path", "touches"),
+    [
+        ("validation/hub/test_adapterhub.py", False),
+        ("client/test_router.py", False),
+        ("maths/test_merge_lora.py", False),
+        ("catalog/test_serve_workers.py", True),  # new_database_url (tests.fixtures.db)
+        ("api/test_metrics.py", True),  # registry.db.engine, tests.fixtures.server
+        ("mlflow_mirror/test_mirror.py", True),  # tests.fixtures.governance
+    ],
+)
+def test_known_modules_are_classified(path: str, touches: bool) -> None:
+    assert module_touches_database(TESTS / path) is touches
+
+
+def test_a_database_import_counts_through_other_test_modules(tmp_path: Path) -> None:
+    relay = tmp_path / "test_relay.py"
+    # tests.catalog.test_concurrency imports the server fixtures: the relay touches them too
+    relay.write_text("from tests.catalog.test_concurrency import _client\n")
+    assert module_touches_database(relay)
+    plain = tmp_path / "test_plain.py"
+    plain.write_text("from tests.validation.hub.test_adapterhub import validate\n")
+    assert not module_touches_database(plain)
+
+
+def test_a_dialect_free_test_that_connects_fails(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    monkeypatch.setenv("REGISTRY_TEST_DIALECT", "sqlite")
+    pytester.makeconftest('pytest_plugins = ["tests.fixtures.dialects"]\n')
+    pytester.makepyfile(
+        test_sneaky="""
+        import importlib
+
+        def test_connects():
+            sa = importlib.import_module("sqlalchemy")  # not an import the scan reads
+            with sa.create_engine("sqlite://").connect():
+                pass
+
+        def test_pure():
+            assert 1 + 1 == 2
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*classified dialect-free*mark it @pytest.mark.database*"])
