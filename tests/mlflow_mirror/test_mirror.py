@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -109,7 +110,9 @@ def _promote(team: Team, ref: str, dep: str, state: str) -> None:
 
 
 @pytest.fixture
-def rig(mirror_team: Team, mlflow_server: MlflowServer, mirror_settings: MlflowSettings) -> Rig:
+def rig(
+    mirror_team: Team, mlflow_server: MlflowServer, mirror_settings: MlflowSettings
+) -> Iterator[Rig]:
     team = mirror_team
     model = _model_versions(mlflow_server)
     v1 = _import(team, mlflow_server, f"models:/{model}/1")
@@ -124,7 +127,13 @@ def rig(mirror_team: Team, mlflow_server: MlflowServer, mirror_settings: MlflowS
     clock = Clock()
     sessions = team.client.app.state.sessions  # type: ignore[attr-defined]
     worker = MirrorWorker(sessions, mirror_settings, clock=clock)
-    return Rig(team, mlflow_server, model, dep, v1, v2, clock, worker)
+    yield Rig(team, mlflow_server, model, dep, v1, v2, clock, worker)
+    # The database is shared by the module's tests: a binding left behind (its MLflow server
+    # gone with its test) would be due in every later test's rounds.
+    r = team.client.delete(
+        f"/api/v1/deployments/{dep}/mlflow-mirror", headers=team.operator.headers
+    )
+    assert r.status_code == 204, r.text
 
 
 def _move_by_hand(rig: Rig, alias: str, version: str) -> None:
