@@ -139,14 +139,16 @@ def _read_header(
 
 @dataclass
 class _TensorFindings:
-    """What steps 6-7 learnt: warnings, ranks, target modules, and the lora_B tensors whose
-    all-zero state is only worth a warning."""
+    """What steps 6-7 learnt: warnings, ranks, target modules, the lora_B tensors whose
+    all-zero state is only worth a warning, and the saved buffers (a table's ``Role.buffer``),
+    which are not trainable parameters."""
 
     warnings: list[str] = field(default_factory=list)
     ranks: list[int] = field(default_factory=list)
     targets: list[str] = field(default_factory=list)
     zero_check: list[str] = field(default_factory=list)
     checked: bool = False
+    buffers: list[str] = field(default_factory=list)
 
 
 def _check_tensors(
@@ -159,7 +161,7 @@ def _check_tensors(
         result = check_method(cfg, method, header.tensors, base)
         if method is BITFIT:
             check_bias_deltas(header.tensors, base)
-        found.targets, found.checked = result.targets, result.checked
+        found.targets, found.checked, found.buffers = result.targets, result.checked, result.buffers
         found.warnings.extend(result.warnings)
         if result.rank is not None:
             found.ranks.append(result.rank)
@@ -237,18 +239,17 @@ def validate_adapter(
             file_name=WEIGHTS_NAME,
         )
     )
-    return _report(cfg, header, files, found.ranks, found.targets, found.warnings, found.checked)
+    return _report(cfg, header, files, found)
 
 
 def _report(
     cfg: AdapterConfig,
     header: SafetensorsHeader,
     files: Mapping[str, ByteSource],
-    ranks: list[int],
-    targets: list[str],
-    warnings: list[str],
-    checked: bool,
+    found: _TensorFindings,
 ) -> ValidationReport:
+    ranks = found.ranks
+    buffers = set(found.buffers)
     r: int | None
     alpha: float | None
     if cfg.peft_type in METHODS:
@@ -267,15 +268,15 @@ def _report(
         revision=cfg.revision,
         r=r,
         lora_alpha=alpha,
-        target_modules=sorted(targets),
+        target_modules=sorted(found.targets),
         rank_pattern=dict(cfg.rank_pattern),
         use_dora=cfg.use_dora,
         use_rslora=cfg.use_rslora,
         modules_to_save=list(cfg.modules_to_save) if cfg.modules_to_save is not None else None,
         dtype=_dtype(header),
-        trainable_params=sum(t.numel for t in header.tensors.values()),
+        trainable_params=sum(t.numel for t in header.tensors.values() if t.name not in buffers),
         tensor_count=len(header.tensors),
         files={name: src.size for name, src in sorted(files.items())},
-        warnings=warnings,
-        checked_against_base=checked,
+        warnings=found.warnings,
+        checked_against_base=found.checked,
     )

@@ -117,6 +117,8 @@ def validate_adapterhub(
         use_rslora=False,
         modules_to_save=None,
         dtype=(dtypes.pop() if len(dtypes) == 1 else "mixed") if dtypes else None,
+        # The adapters library saves no buffers (bottleneck, PHM, prefix tuning, fusion and heads
+        # hold nn.Parameters only): every saved tensor counts.
         trainable_params=sum(t.numel for t in header.tensors.values()),
         tensor_count=len(header.tensors),
         files={name: src.size for name, src in sorted(files.items())},

@@ -23,7 +23,10 @@ class ValidationReport:
     use_rslora: bool
     modules_to_save: list[str] | None
     dtype: str | None
+    #: Elements of the saved tensors less the buffers (a method table's ``Role.buffer`` and
+    #: ``indices``: random projections, SVD factors, indices): peft's trainable parameters.
     trainable_params: int
+    #: Every saved tensor, buffers included.
     tensor_count: int
     files: dict[str, int]
     warnings: list[str] = field(default_factory=list)

@@ -7,7 +7,9 @@ not save or a module the config does not target); each module's required tensors
 (``missing_tensor``) and no tensor its switches turn off (``unexpected_tensor``); shapes, first
 against each other and the config (``inconsistent_adapter`` ``shape_mismatch``), then, with a
 base, against the base weights (``incompatible_base`` ``missing_modules``/``shape_mismatch``);
-shared tensors last (``missing_tensor`` when a switch says they were saved).
+shared tensors last (``missing_tensor`` when a switch says they were saved). The findings name
+the saved tensors that are buffers (``Role.buffer``/``indices``), which the report's
+``trainable_params`` leaves out.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any, NoReturn
 from registry.errors import IncompatibleBase, InconsistentAdapter, InvalidAdapterConfig
 from registry.validation.checks_base import base_tensor, base_weights, check_extras, is_conv1d
 from registry.validation.config import AdapterConfig
-from registry.validation.layout import PEFT_PREFIX, AdapterLayout, classify
+from registry.validation.layout import PEFT_PREFIX, AdapterLayout, ModuleTensors, classify
 from registry.validation.manifest import BaseManifest
 from registry.validation.methods.engine_groups import GroupedShared, check_roles, is_grouped
 from registry.validation.methods.engine_patterns import expand_counts, module_ints
@@ -41,6 +43,9 @@ class MethodFindings:
     warnings: list[str] = field(default_factory=list)
     rank: int | None = None
     checked: bool = False
+    #: The saved tensors whose role is a buffer (:attr:`Role.is_buffer`), by full name: not
+    #: counted in the report's ``trainable_params``.
+    buffers: list[str] = field(default_factory=list)
 
 
 def config_dims(cfg: AdapterConfig, method: Method) -> dict[str, int | bool | float]:
@@ -196,9 +201,10 @@ def check_method(
     shared, rest = _split_shared(tensors, method)
     layout: AdapterLayout = classify(rest, cfg, {role.suffix: role.suffix for role in method.roles})
     method = expand_counts(method, {**dims, "modules": len(layout.modules)})
+    buffers = _buffers(method, layout.modules, shared)
     grouped = GroupedShared(method, _grouped_parts(method, shared), SHARED_PREFIX)
     shared = {k: v for k, v in shared.items() if k not in grouped.parts}
-    found = MethodFindings(targets=sorted(layout.modules))
+    found = MethodFindings(targets=sorted(layout.modules), buffers=buffers)
     weights = base_weights(cfg, layout, base, found.warnings) if base is not None else {}
     sizes: dict[str, list[int]] = {"in": [], "out": []}
     roles = active_roles(cfg, method.roles, dims)
@@ -264,6 +270,25 @@ def _check_shapes(
             info = parts.get(role.suffix)
             if info is not None:
                 shapes.check(role, info, module, base_shapes)
+
+
+def _buffers(
+    method: Method, modules: Mapping[str, ModuleTensors], shared: Mapping[str, TensorInfo]
+) -> list[str]:
+    """The full names of the saved tensors whose role (per module or shared, counted or per
+    group) is a buffer."""
+    suffixes = {role.suffix for role in method.roles if role.is_buffer}
+    names = [
+        info.name
+        for group in modules.values()
+        for suffix, info in group.parts.items()
+        if suffix in suffixes
+    ]
+    patterns = [_counted(role) for role in method.shared if role.is_buffer]
+    names += [
+        info.name for info in shared.values() if any(p.fullmatch(info.name) for p in patterns)
+    ]
+    return sorted(names)
 
 
 def _grouped_parts(method: Method, shared: Mapping[str, TensorInfo]) -> dict[str, TensorInfo]:

@@ -60,7 +60,7 @@ FROD = Method(
     family="vector",
     roles=(Role("frod_lambda_l", "in"), Role("frod_lambda_s_values", "nnz")),
     shared=(
-        Role("frod_V.{group}", "in, in", required="save_projection"),
+        Role("frod_V.{group}", "in, in", required="save_projection", buffer=True),
         Role("frod_s_indices.{group}", "2, nnz", required="save_projection", indices=True),
         Role("frod_s_size.{group}", "2", required="save_projection", indices=True),
     ),
@@ -68,7 +68,8 @@ FROD = Method(
     derived={"nnz": _NNZ},
     group=frod_category,
     source="peft/tuners/frod/{layer,model}.py: lambda_l [in], lambda_s_values [nnz] per linear "
-    "layer; per category (_category_from_key) V [in, in], s_indices [2, nnz], s_size [2]",
+    "layer; per category (_category_from_key) V [in, in], s_indices [2, nnz], s_size [2] "
+    "(BufferDicts, model.py)",
 )
 
 ADAMSS = Method(
@@ -76,7 +77,7 @@ ADAMSS = Method(
     title="AdaMSS (adaptive multi-subspace low-rank updates from the base's SVD)",
     family="vector",
     roles=(
-        Role("adamss_newB", "svd_rank, in + biased"),
+        Role("adamss_newB", "svd_rank, in + biased", buffer=True),
         # Per subspace: A [min(k_i, svd_rank), svd_rank], B [n_i, k_i] (rows and ranks are data;
         # check_adamss counts the subspaces, sums the rows to out and checks each k_i).
         Role("adamss_A.{i}", "*, svd_rank", required=False, count="num_subspaces"),
@@ -85,8 +86,8 @@ ADAMSS = Method(
     dims={"r": 100, "num_subspaces": 5, "subspace_rank": 1, "use_dynamic_rank": False},
     derived={"svd_rank": "min(r, out, in + biased)"},
     check=check_adamss,
-    source="peft/tuners/adamss/{layer,utils}.py: newB = VVT [min(r, out, in'), in'] over "
-    "[W | b]; per k-means subspace i: A [k_i, R], B [n_i, k_i], K = min(num_subspaces, out)",
+    source="peft/tuners/adamss/{layer,utils}.py: newB = VVT [min(r, out, in'), in'] (a buffer) "
+    "over [W | b]; per k-means subspace i: A [k_i, R], B [n_i, k_i], K = min(num_subspaces, out)",
 )
 
 TABLES: tuple[Method, ...] = (POLY, ADAPTION_PROMPT, FROD, ADAMSS)

@@ -38,7 +38,7 @@ DELORA = Method(
         Role("delora_A", "r, in"),
         Role("delora_B", "out, r"),
         Role("delora_lambda", "1"),
-        Role("delora_w_norm", "in"),
+        Role("delora_w_norm", "in", buffer=True),
     ),
     dims={"r": 8},
     source="peft/tuners/delora/layer.py: A [r, in], B [out, r], lambda [1], w_norm buffer [in]",
@@ -76,7 +76,7 @@ def _glora_roles() -> tuple[Role, ...]:
             Role(f"{path}.Xu", "r, in", when=when["lora"]),
             Role(f"{path}.X", "out, 1", when=when["vector"]),
             Role(f"{path}.X", "1", when=when["constant"]),
-            Role(f"{path}.zeros", "out, in", when=when["none"]),
+            Role(f"{path}.zeros", "out, in", when=when["none"], buffer=True),
         ]
     # C, D and E are trained only when the base module has a bias; without one peft saves a
     # zero buffer instead, so either form is accepted (sizes still checked).
@@ -86,7 +86,7 @@ def _glora_roles() -> tuple[Role, ...]:
         Role("glora_C.Xd", "in, r", False, when=when["lora"]),
         Role("glora_C.Xu", "r, 1", False, when=when["lora"]),
         Role("glora_C.X", "in, 1", False, when=when["vector"]),
-        Role("glora_C.zeros", "in, 1", False),
+        Role("glora_C.zeros", "in, 1", False, buffer=True),
     ]
     d_e = ("constant", "vector", "none")
     when = {v: _choice("config_D_E", v, d_e) for v in d_e}
@@ -94,7 +94,7 @@ def _glora_roles() -> tuple[Role, ...]:
         roles += [
             Role(f"{path}.X", "out", False, when=when["vector"]),
             Role(f"{path}.X", "1", False, when=when["constant"]),
-            Role(f"{path}.zeros", "out", False),
+            Role(f"{path}.zeros", "out", False, buffer=True),
         ]
     return tuple(roles)
 
@@ -105,7 +105,8 @@ GLORA = Method(
     family="orthogonal",
     roles=_glora_roles(),
     dims={"r": 8},
-    source="peft/tuners/glora/layer.py: A/B/C/D/E paths (lora Xd/Xu, vector/scalar X, zeros)",
+    source="peft/tuners/glora/layer.py: A/B/C/D/E paths (lora Xd/Xu, vector/scalar X, zeros: "
+    "GloraEmptyPath's register_buffer)",
 )
 
 TABLES: tuple[Method, ...] = (MISS, C3A, DELORA, GRALORA, GLORA)

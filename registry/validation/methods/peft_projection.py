@@ -46,11 +46,11 @@ PVERA = Method(
     family="vector",
     roles=(Role("pvera_lambda_b", "out"), Role("pvera_lambda_d", "r * 2")),
     shared=(
-        Role("pvera_A", "r * 2, max_in", required="save_projection"),
-        Role("pvera_B", "max_out, r", required="save_projection"),
+        Role("pvera_A", "r * 2, max_in", required="save_projection", buffer=True),
+        Role("pvera_B", "max_out, r", required="save_projection", buffer=True),
     ),
     dims={"r": 256, "save_projection": True},
-    source="peft/tuners/pvera/: lambda_d [2r]; pvera_A [2r, max in], B [max out, r]",
+    source="peft/tuners/pvera/: lambda_d [2r]; pvera_A [2r, max in], B [max out, r] (buffers)",
 )
 
 HIRA = Method(
@@ -123,16 +123,23 @@ RANDLORA = Method(
         Role("randlora_lambda", f"r, {_BASES}"),
         Role("randlora_gamma", f"{_BASES}, min(in, out)"),
         # Each layer's reference to the shared bases is saved under its own name too.
-        Role("randlora_A", "r, 1, >=min(in, out)", required="save_projection"),
-        Role("randlora_B", f">=max(in, out), >={_BASES}, r", required="save_projection"),
+        Role("randlora_A", "r, 1, >=min(in, out)", required="save_projection", buffer=True),
+        Role(
+            "randlora_B", f">=max(in, out), >={_BASES}, r", required="save_projection", buffer=True
+        ),
     ),
     shared=(
-        Role("randlora_A", "r, 1, min(max_in, max_out)", required="save_projection"),
-        Role("randlora_B", f"max(max_in, max_out), {_MAX_BASES}, r", required="save_projection"),
+        Role("randlora_A", "r, 1, min(max_in, max_out)", required="save_projection", buffer=True),
+        Role(
+            "randlora_B",
+            f"max(max_in, max_out), {_MAX_BASES}, r",
+            required="save_projection",
+            buffer=True,
+        ),
     ),
     dims={"r": 32, "save_projection": True},
     source="peft/tuners/randlora/{layer,model}.py: lambda [r, bases], gamma [bases, min dim]; "
-    "A [r, 1, min dim], B [max dim, bases, r] over the largest targeted shape",
+    "A [r, 1, min dim], B [max dim, bases, r] over the largest targeted shape (buffers)",
 )
 
 TABLES: tuple[Method, ...] = (VBLORA, PVERA, HIRA, LILY, PEANUT, LN_TUNING, UNILORA, RANDLORA)

@@ -16,9 +16,9 @@ TINYLORA = Method(
     title="TinyLoRA (a tiny trainable vector through fixed projections of an SVD)",
     family="vector",
     roles=(
-        Role("tinylora_A", f"{_RANK}, in"),
-        Role("tinylora_B", f"out, {_RANK}"),
-        Role("tinylora_P", f"u, {_RANK}, {_RANK}", required="save_projection"),
+        Role("tinylora_A", f"{_RANK}, in", buffer=True),
+        Role("tinylora_B", f"out, {_RANK}", buffer=True),
+        Role("tinylora_P", f"u, {_RANK}, {_RANK}", required="save_projection", buffer=True),
     ),
     # One trainable vector per weight-tying group, saved once for the model; peft numbers the
     # targeted layers and makes max(1, round(layers * (1 - weight_tying))) groups.

@@ -24,11 +24,12 @@ VERA = Method(
     family="vector",
     roles=(Role("vera_lambda_b", "out"), Role("vera_lambda_d", "r")),
     shared=(
-        Role("vera_A", "r, max_in", required="save_projection"),
-        Role("vera_B", "max_out, r", required="save_projection"),
+        Role("vera_A", "r, max_in", required="save_projection", buffer=True),
+        Role("vera_B", "max_out, r", required="save_projection", buffer=True),
     ),
     dims={"r": 256, "save_projection": True},
-    source="peft/tuners/vera/{config,layer,model}.py: vera_A [r, max in], vera_B [max out, r]",
+    source="peft/tuners/vera/{config,layer,model}.py: vera_A [r, max in], vera_B [max out, r] "
+    "(BufferDict(persistent=save_projection), model.py)",
 )
 
 TABLES: tuple[Method, ...] = (BEFT, VERA)

@@ -54,6 +54,13 @@ only a later tensor binds (``min(r, in, out)`` before ``in`` is seen) is still c
 ``unpinned`` maps a dimension to a switch that, when on, leaves it to be bound by each module's
 tensors.
 
+A role with ``buffer`` is a tensor that is not a trained parameter: peft saves a buffer
+(``register_buffer``, a ``BufferDict``: VeRA's random projections, TinyLoRA's SVD factors,
+DeLoRA's weight norms, GLoRA's ``zeros``) or computes it at save time. An ``indices`` role
+(integers) is a buffer too. The engine names the saved buffers (``MethodFindings.buffers``) and
+the report's ``trainable_params`` leaves them out, so that it is peft's count of trainable
+parameters. Roles that share a suffix (``when`` variants) must agree on it.
+
 A shared role whose suffix has ``{group}`` is saved once per group of modules: ``Method.group``
 maps a module path to its group's name (FRoD's projection category, ``self_attn_q_proj``). Its
 shape is checked against every module of the group, in that module's names (``in``, and names the
@@ -279,10 +286,17 @@ class Role:
     when: str = ""
     #: A dims key: the role is a list of that many tensors, ``{i}`` in ``suffix`` numbering them.
     count: str = ""
+    #: A saved buffer, not a trained parameter (see the module doc; ``indices`` implies it).
+    buffer: bool = False
 
     @cached_property
     def dims(self) -> tuple[Dim, ...] | str:
         return parse_shape(self.shape)
+
+    @property
+    def is_buffer(self) -> bool:
+        """Left out of the trainable parameters: a buffer, or integer indices."""
+        return self.buffer or self.indices
 
 
 #: ``check(cfg, tensors, base, findings)``: called by the engine after the table's own checks
@@ -344,6 +358,10 @@ class Method:
             for cond in parse_when(role.when):
                 if cond.op in ("true", "not") and cond.key not in self.dims:
                     raise ValueError(f"{self.peft_type}.{role.suffix}: unknown switch")
+        for roles in (self.roles, self.shared):
+            kinds = {(role.suffix, role.is_buffer) for role in roles}
+            if len(kinds) != len({suffix for suffix, _ in kinds}):
+                raise ValueError(f"{self.peft_type}: variants of a suffix disagree on buffer")
         if not {*self.patterns, *self.unpinned, *self.unpinned.values()} <= set(self.dims):
             raise ValueError(f"{self.peft_type}: a pattern for an unknown dimension")
         if any(not _NAME.match(key) for key in self.dims):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from registry.validation.methods import METHODS
 from registry.validation.methods.engine_patterns import expand_counts
 from registry.validation.methods.engine_variants import add_derived
 from registry.validation.methods.spec import (
@@ -172,3 +173,51 @@ def test_group_roles_need_a_grouping_and_are_shared_only() -> None:
         Method("X", "x", "vector", roles=(Role("v.{group}", "in"),), group=str.upper)
     dim = parse_dim("max(min(ceil(rate), in - 1), min(in * in * rate, in * in - in))")
     assert [dim.value({"in": 32, "rate": r}) for r in (0.0, 0.0001, 0.05, 1.0)] == [0, 1, 51, 992]  # type: ignore[dict-item]
+
+
+def test_buffers_are_flagged_roles_and_indices_and_variants_agree() -> None:
+    assert Role("vera_A", "r, in", buffer=True).is_buffer
+    assert Role("idx", "*", indices=True).is_buffer
+    assert not Role("vera_lambda_b", "out").is_buffer
+    agree = (Role("z", "out", buffer=True, when="on"), Role("z", "in", buffer=True, when="not on"))
+    Method("A", "a", "x", roles=agree, dims={"on": False})
+    disagree = (Role("z", "out", buffer=True, when="on"), Role("z", "in", when="not on"))
+    with pytest.raises(ValueError, match="disagree on buffer"):
+        Method("B", "b", "x", roles=disagree, dims={"on": False})
+
+
+def test_every_saved_buffer_of_the_tables_is_flagged() -> None:
+    """The roles peft 0.21 saves from buffers (register_buffer, BufferDict) or computes as
+    integer indices at save time; everything else is a trained parameter."""
+    flagged = {
+        (m.peft_type, r.suffix)
+        for m in METHODS.values()
+        for r in (*m.roles, *m.shared)
+        if r.is_buffer
+    }
+    assert flagged == {
+        ("VERA", "vera_A"),
+        ("VERA", "vera_B"),
+        ("PVERA", "pvera_A"),
+        ("PVERA", "pvera_B"),
+        ("RANDLORA", "randlora_A"),
+        ("RANDLORA", "randlora_B"),
+        ("VBLORA", "vblora_logits_A_topk_indices"),
+        ("VBLORA", "vblora_logits_B_topk_indices"),
+        ("DELORA", "delora_w_norm"),
+        ("GLORA", "glora_A.zeros"),
+        ("GLORA", "glora_B.zeros"),
+        ("GLORA", "glora_C.zeros"),
+        ("GLORA", "glora_D.zeros"),
+        ("GLORA", "glora_E.zeros"),
+        ("TINYLORA", "tinylora_A"),
+        ("TINYLORA", "tinylora_B"),
+        ("TINYLORA", "tinylora_P"),
+        ("FROD", "frod_V.{group}"),
+        ("FROD", "frod_s_indices.{group}"),
+        ("FROD", "frod_s_size.{group}"),
+        ("ADAMSS", "adamss_newB"),
+        ("SHIRA", "shira_indices"),
+        ("SUPERTUNING", "supertuning_indices"),
+        ("SPARSE_DELTA", "sparse_indices"),
+    }
