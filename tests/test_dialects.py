@@ -61,3 +61,38 @@ def test_a_dialect_free_test_that_connects_fails(
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q")
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*classified dialect-free*mark it @pytest.mark.database*"])
+
+
+def test_the_sqlite_leg_marker_needs_a_reason_and_leaves_the_postgresql_leg(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    monkeypatch.setenv("REGISTRY_TEST_DIALECT", "postgresql")
+    pytester.makeconftest('pytest_plugins = ["tests.fixtures.dialects"]\n')
+    pytester.makepyfile(
+        test_marked="""
+        import pytest
+        import sqlalchemy  # touches the database: would run on both legs
+
+        @pytest.mark.sqlite_leg("documented defaults")
+        def test_walkthrough():
+            pass
+
+        def test_both_legs():
+            pass
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q")
+    result.assert_outcomes(passed=1, deselected=1)
+    pytester.makepyfile(
+        test_marked="""
+        import pytest
+
+        @pytest.mark.sqlite_leg
+        def test_walkthrough():
+            pass
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*sqlite_leg needs a reason*"])

@@ -17,6 +17,7 @@ import pytest
 from registry.db import migrate
 from tests.fixtures.app import bootstrap
 from tests.fixtures.db import drop_database, new_database_url
+from tests.fixtures.dialects import README_ON_SQLITE
 from tests.fixtures.server import server_env, start_server, stop_server
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -83,6 +84,7 @@ def server(tmp_path: Path) -> Iterator[tuple[str, str]]:
         yield found
 
 
+@pytest.mark.sqlite_leg(README_ON_SQLITE)
 def test_readme_walkthrough_runs_as_written(server: tuple[str, str], tmp_path: Path) -> None:
     url, token = server
     done = run_as_written(walkthrough(), url, token, tmp_path)

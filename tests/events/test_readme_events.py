@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.cli.test_readme import readme_block, readme_registry, run_as_written
+from tests.fixtures.dialects import README_ON_SQLITE
 
 
 @pytest.fixture
@@ -17,6 +18,7 @@ def server(tmp_path: Path) -> Iterator[tuple[str, str]]:
         yield found
 
 
+@pytest.mark.sqlite_leg(README_ON_SQLITE)
 def test_readme_events_block_runs_as_written(server: tuple[str, str], tmp_path: Path) -> None:
     url, token = server
     script = readme_block("walkthrough") + "\n" + readme_block("events")

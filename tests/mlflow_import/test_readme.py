@@ -15,6 +15,7 @@ import pytest
 from registry.db import migrate
 from tests.cli.test_readme import readme_block
 from tests.fixtures.db import drop_database, new_database_url
+from tests.fixtures.dialects import README_ON_SQLITE
 from tests.fixtures.server import LiveServer, serving
 from tests.mlflow_import.conftest import ROOT, MlflowServer, mlflow_env
 
@@ -37,6 +38,7 @@ def registry_server(tmp_path: Path, mlflow_server: MlflowServer) -> Iterator[Liv
         drop_database(url)
 
 
+@pytest.mark.sqlite_leg(README_ON_SQLITE)
 def test_readme_mlflow_block_runs_as_written(
     registry_server: LiveServer, mlflow_server: MlflowServer
 ) -> None:
