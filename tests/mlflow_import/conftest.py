@@ -44,6 +44,9 @@ def mlflow_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("REGISTRY_", "MLFLOW_"))}
     env.update(
         MLFLOW_DISABLE_TELEMETRY="true",
+        # No huey job consumers (GenAI jobs, periodic tasks): seven extra processes importing
+        # mlflow at start-up, none of which the model registry's REST API uses.
+        MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false",
         DO_NOT_TRACK="true",
         HF_HUB_OFFLINE="1",
         TRANSFORMERS_OFFLINE="1",
