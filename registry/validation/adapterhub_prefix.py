@@ -32,7 +32,7 @@ from registry.errors import (
     InvalidAdapterConfig,
     UnknownPeftType,
 )
-from registry.validation.adapterhub import check_model
+from registry.validation.adapterhub import check_model, check_parts
 from registry.validation.manifest import BaseManifest
 from registry.validation.safetensors import TensorInfo
 
@@ -186,20 +186,8 @@ def _check_gates(
                     tensor=info.name,
                 )
         return
-    expected = {"weight": (1, hidden), "bias": (1,)}
     for path, parts in sorted(gates.items()):
-        for part, shape in expected.items():
-            found = parts.get(part)
-            if found is None:
-                _inconsistent("missing_tensor", f"{path}: gate {part} missing", module=path)
-            if found.shape != shape:
-                _inconsistent(
-                    "shape_mismatch",
-                    f"{found.name}: expected {list(shape)}, got {list(found.shape)}",
-                    tensor=found.name,
-                    expected=list(shape),
-                    actual=list(found.shape),
-                )
+        check_parts(path, parts, {"weight": (1, hidden), "bias": (1,)})
     if len(gates) != layers:
         _inconsistent(
             "missing_tensor",
