@@ -39,14 +39,25 @@ def test_a_database_import_counts_through_other_test_modules(tmp_path: Path) -> 
     assert not module_touches_database(plain)
 
 
+def _run_leg(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, dialect: str, source: str
+) -> pytest.RunResult:
+    """``source`` as a test module of a fresh run of the ``dialect`` leg with the plugin."""
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    monkeypatch.setenv("REGISTRY_TEST_DIALECT", dialect)
+    pytester.makeconftest('pytest_plugins = ["tests.fixtures.dialects"]\n')
+    pytester.makepyfile(test_leg=source)
+    return pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q")
+
+
 def test_a_dialect_free_test_that_connects_fails(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("PYTHONPATH", str(ROOT))
-    monkeypatch.setenv("REGISTRY_TEST_DIALECT", "sqlite")
-    pytester.makeconftest('pytest_plugins = ["tests.fixtures.dialects"]\n')
-    pytester.makepyfile(
-        test_sneaky="""
+    result = _run_leg(
+        pytester,
+        monkeypatch,
+        "sqlite",
+        """
         import importlib
 
         def test_connects():
@@ -56,9 +67,8 @@ def test_a_dialect_free_test_that_connects_fails(
 
         def test_pure():
             assert 1 + 1 == 2
-        """
+        """,
     )
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q")
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*classified dialect-free*mark it @pytest.mark.database*"])
 
@@ -66,11 +76,11 @@ def test_a_dialect_free_test_that_connects_fails(
 def test_the_sqlite_leg_marker_needs_a_reason_and_leaves_the_postgresql_leg(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("PYTHONPATH", str(ROOT))
-    monkeypatch.setenv("REGISTRY_TEST_DIALECT", "postgresql")
-    pytester.makeconftest('pytest_plugins = ["tests.fixtures.dialects"]\n')
-    pytester.makepyfile(
-        test_marked="""
+    result = _run_leg(
+        pytester,
+        monkeypatch,
+        "postgresql",
+        """
         import pytest
         import sqlalchemy  # touches the database: would run on both legs
 
@@ -80,19 +90,20 @@ def test_the_sqlite_leg_marker_needs_a_reason_and_leaves_the_postgresql_leg(
 
         def test_both_legs():
             pass
-        """
+        """,
     )
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q")
     result.assert_outcomes(passed=1, deselected=1)
-    pytester.makepyfile(
-        test_marked="""
+    result = _run_leg(
+        pytester,
+        monkeypatch,
+        "postgresql",
+        """
         import pytest
 
         @pytest.mark.sqlite_leg
         def test_walkthrough():
             pass
-        """
+        """,
     )
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*sqlite_leg needs a reason*"])

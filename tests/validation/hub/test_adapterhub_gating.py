@@ -12,7 +12,7 @@ from safetensors.numpy import load_file
 
 from registry.maths.convert import convert_dir
 from tests.validation.hub.test_adapterhub import BASE, FIXTURES, validate
-from tests.validation.hub.test_adapterhub_more import Tensors, expect, first, make
+from tests.validation.hub.test_adapterhub_more import ConfigEdit, Edit, Tensors, expect, first, make
 
 BAD = "inconsistent_adapter"
 
@@ -28,8 +28,8 @@ def test_a_gated_bottleneck_adapter_validates() -> None:
 
 
 def test_broken_gated_bottleneck_adapters(tmp_path: Path) -> None:
-    def gated(out: str, **edits: object) -> Path:
-        return make(FIXTURES / "gated", tmp_path / out, **edits)  # type: ignore[arg-type]
+    def gated(out: str, tensors: Edit | None = None, cfg: ConfigEdit | None = None) -> Path:
+        return make(FIXTURES / "gated", tmp_path / out, tensors=tensors, cfg=cfg)
 
     def drop_gate(t: Tensors) -> None:
         del t[first(t, "gate.bias")]
@@ -71,8 +71,8 @@ def test_gated_prefix_tuning_validates_after_convert(gated_prefix: Path) -> None
 
 
 def test_broken_gated_prefix_tuning(tmp_path: Path, gated_prefix: Path) -> None:
-    def prefix(out: str, **edits: object) -> Path:
-        return make(gated_prefix, tmp_path / out, **edits)  # type: ignore[arg-type]
+    def prefix(out: str, tensors: Edit | None = None, cfg: ConfigEdit | None = None) -> Path:
+        return make(gated_prefix, tmp_path / out, tensors=tensors, cfg=cfg)
 
     def drop_layer(t: Tensors) -> None:
         for key in [k for k in t if "layer.1.attention.self.prefix_tuning.prefix_gates" in k]:
