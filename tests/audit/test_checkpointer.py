@@ -18,7 +18,7 @@ from registry.db.session import Sessions, unit_of_work
 from registry.errors import AuditChainBroken, StorageUnavailable
 from registry.settings import StorageSettings
 from registry.storage.local import LocalArtifactStore
-from tests.audit.conftest import append_events, tamper
+from tests.audit.conftest import append_events, entry, tamper
 
 WAIT_S = 30.0
 INTERVAL_S = 0.01
@@ -55,7 +55,11 @@ def test_thread_exports_as_the_head_moves_and_stops(
         assert checkpointer.running
         assert checkpointer.wait_for(3, timeout_s=WAIT_S)
         # seq 4 is the checkpoint's own audit event: alone, it is no reason for another one.
-        append_events(sessions, 2, start=4)
+        # Seqs 5 and 6 commit together, so the next head the thread can see is 6 (two
+        # transactions would let it checkpoint 5 in between, as a CI run once did).
+        with unit_of_work(sessions.write) as session:
+            for n in (5, 6):
+                audit_service.append(session, entry(n))
         assert checkpointer.wait_for(6, timeout_s=WAIT_S)
     finally:
         checkpointer.stop(timeout_s=WAIT_S)
