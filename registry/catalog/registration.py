@@ -6,7 +6,8 @@ transaction (on SQLite it would hold the database-wide write lock, blocking ever
 for its duration). A registration therefore runs in three phases:
 
 1. :func:`plan_version` — a read transaction: names, metadata, namespace (authorized), base
-   version, parents, the upload session (404s and 400s before any slow work);
+   version, parents, the upload session and its files, whether their content is registered
+   already (404s and 400s before any slow work);
 2. :func:`prepare_version` — no transaction held: the S3 import (its own short units of work),
    validation against the base manifest (on failure the staged bytes are discarded, so a
    rejected push leaves nothing behind), the version digest, then publishing the staged files
@@ -57,6 +58,8 @@ from registry.catalog.registration_inputs import (
     check_metadata,
     import_from_s3,
     refuse_duplicate,
+    refuse_registered,
+    registered_files_as,
     version_row,
 )
 from registry.catalog.repository import AdapterRepository, BaseModelRepository, VersionRepository
@@ -70,7 +73,7 @@ from registry.storage.base import ArtifactStore
 from registry.storage.imports import parse_import_uri
 from registry.storage.keys import is_direct_staging_key
 from registry.uploads import service as uploads
-from registry.uploads.models import UploadPurpose
+from registry.uploads.models import UploadFile, UploadPurpose
 from registry.validation import ValidationReport, validate_adapter
 
 __all__ = [
@@ -109,6 +112,11 @@ class RegistrationPlan:
     upload_id: uuid.UUID | None
     source_uri: str | None
     metadata: VersionMetadata
+    # An upload's files as phase 1 read them, and the version already holding their content
+    # (``NS/NAME@vN``; refused once validated, as a duplicate found later would be). An import's
+    # files exist only after phase 2 fetched them: both unset then.
+    files: tuple[UploadFile, ...] | None = None
+    registered_as: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +159,7 @@ def plan_version(
     refs.adapter_name(adapter)
     base_ref = refs.parse_base_ref(base)
     check_metadata(metadata)
-    get_namespace(session, name=namespace, actor=actor, action="register_version")
+    ns = get_namespace(session, name=namespace, actor=actor, action="register_version")
     _require_combine(actor, namespace, metadata.parents)
     base_version = BaseModelRepository(session).get_version(base_ref.name, base_ref.revision)
     if base_version is None:
@@ -161,12 +169,14 @@ def plan_version(
     # Cheap lookups first: a wrong parent must not cost an S3 import or a validation pass.
     parents = resolve_parents(session, actor, metadata.parents)
     check_trained_on(session, base_version.id, parents)
+    files: tuple[UploadFile, ...] | None = None
     if source_uri is not None:
         parse_import_uri(source_uri, list(limits.import_allowlist))
     else:
         assert upload_id is not None
-        upload, _files = uploads.get_upload(session, principal=actor.principal, upload_id=upload_id)
+        upload, found = uploads.get_upload(session, principal=actor.principal, upload_id=upload_id)
         uploads.require_open(upload, purpose=UploadPurpose.adapter)
+        files = tuple(found)
     return RegistrationPlan(
         namespace=namespace,
         adapter=adapter,
@@ -177,6 +187,8 @@ def plan_version(
         upload_id=upload_id,
         source_uri=source_uri,
         metadata=metadata,
+        files=files,
+        registered_as=None if files is None else registered_files_as(session, ns, adapter, files),
     )
 
 
@@ -197,8 +209,8 @@ def prepare_version(
     ``upload_state_conflict``, ``version_exists`` (already registered: nothing published),
     ``integrity_failure``, ``storage_unavailable``.
     """
-    upload_id = plan.upload_id
-    if upload_id is None:
+    upload_id, files, duplicate = plan.upload_id, plan.files, plan.registered_as
+    if upload_id is None or files is None:
         assert plan.source_uri is not None
         upload_id = import_from_s3(
             sessions,
@@ -208,10 +220,13 @@ def prepare_version(
             upload_ttl_s=limits.upload_ttl_s,
             uri=plan.source_uri,
         )
-    with unit_of_work(sessions.read) as session:
-        upload, files = uploads.get_upload(session, principal=principal, upload_id=upload_id)
-        uploads.require_open(upload, purpose=UploadPurpose.adapter)
-    staged = uploads.open_staged_files(store, files)
+        with unit_of_work(sessions.read) as session:
+            upload, found = uploads.get_upload(session, principal=principal, upload_id=upload_id)
+            uploads.require_open(upload, purpose=UploadPurpose.adapter)
+            files = tuple(found)
+            ns = get_namespace(session, name=plan.namespace)
+            duplicate = registered_files_as(session, ns, plan.adapter, files)
+    staged = uploads.open_staged_files(store, list(files))
     direct = any(is_direct_staging_key(f.staged.key) for f in staged)
     base_manifest = manifests.load(store, plan.manifest_blob)
     try:
@@ -235,18 +250,7 @@ def prepare_version(
     # Validated above (size-capped, duplicate-free JSON object): safe to keep as a snapshot.
     config_src = next(f.source for f in staged if f.name == "adapter_config.json")
     config = json.loads(config_src.read_at(0, config_src.size))
-    with unit_of_work(sessions.read) as session:
-        ns = get_namespace(session, name=plan.namespace)
-        existing = AdapterRepository(session).get(ns.id, plan.adapter)
-        if existing is not None:  # a re-push of registered content costs no publish
-            refuse_duplicate(
-                store,
-                VersionRepository(session),
-                existing.id,
-                upload_id,
-                f"{plan.namespace}/{plan.adapter}",
-                digest,
-            )
+    refuse_registered(store, upload_id, duplicate, digest)  # a re-push costs no publish
     # Direct files are published by the verification job once their bytes hash right.
     uploads.publish_staged(store, [f for f in staged if not is_direct_staging_key(f.staged.key)])
     return PreparedVersion(plan, upload_id, staged, report, digest, config)

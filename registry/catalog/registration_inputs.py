@@ -9,21 +9,25 @@ the slow work's own short units of work (the import), never inside the insert tr
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from registry import refs
 from registry.auth.principal import AuthenticatedPrincipal
+from registry.catalog.files import version_digest
 from registry.catalog.lineage import ParentSpec, check_relations
-from registry.catalog.models import AdapterVersion, VersionState
-from registry.catalog.repository import VersionRepository
+from registry.catalog.models import AdapterVersion, Namespace, VersionState
+from registry.catalog.repository import AdapterRepository, VersionRepository
 from registry.db.session import Sessions, unit_of_work
 from registry.errors import BadRequest, VersionAlreadyExists
 from registry.settings import Settings
 from registry.storage.base import ArtifactStore
 from registry.storage.imports import parse_import_uri
 from registry.uploads import service as uploads
+from registry.uploads.models import UploadFile
 from registry.validation import ValidationReport
 from registry.validation.files import MAX_TEXT_BYTES, MAX_TOKENIZER_BYTES
 from registry.validation.patterns import RegexLimits
@@ -217,6 +221,36 @@ def ci_actor(identity: Mapping[str, Any] | None) -> str | None:
     return str(actor).strip().lower()[:128] or None if actor else None
 
 
+def registered_as(
+    versions: VersionRepository, adapter_id: uuid.UUID, adapter: str, digest: str
+) -> str | None:
+    """The reference of ``adapter``'s version holding exactly this content, if there is one."""
+    existing = versions.get_by_digest(adapter_id, digest)
+    return None if existing is None else f"{adapter}@v{existing.version}"
+
+
+def registered_files_as(
+    session: Session, ns: Namespace, adapter: str, files: Sequence[UploadFile]
+) -> str | None:
+    """The version of ``adapter`` holding exactly ``files`` (a re-push), if there is one."""
+    existing = AdapterRepository(session).get(ns.id, adapter)
+    if existing is None:
+        return None
+    digest = version_digest([(f.name, f.digest, f.size) for f in files])
+    return registered_as(VersionRepository(session), existing.id, f"{ns.name}/{adapter}", digest)
+
+
+def refuse_registered(
+    store: ArtifactStore, upload_id: uuid.UUID, ref: str | None, digest: str
+) -> None:
+    """``version_exists`` (its upload discarded) when ``ref`` names a version of this content."""
+    if ref is not None:
+        uploads.discard_upload(store, upload_id)
+        raise VersionAlreadyExists(
+            "this content is already registered", context={"ref": ref, "digest": digest}
+        )
+
+
 def refuse_duplicate(
     store: ArtifactStore,
     versions: VersionRepository,
@@ -226,10 +260,5 @@ def refuse_duplicate(
     digest: str,
 ) -> None:
     """``version_exists`` (its upload discarded) when the adapter has this content already."""
-    existing = versions.get_by_digest(adapter_id, digest)
-    if existing is not None:
-        uploads.discard_upload(store, upload_id)
-        raise VersionAlreadyExists(
-            "this content is already registered",
-            context={"ref": f"{adapter}@v{existing.version}", "digest": digest},
-        )
+    ref = registered_as(versions, adapter_id, adapter, digest)
+    refuse_registered(store, upload_id, ref, digest)
