@@ -11,7 +11,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from registry.validation.config import AdapterConfig, TargetSpec
-from registry.validation.patterns import DEFAULT_LAYERS_REGEX, layers_regex, rank_key_pattern
+from registry.validation.patterns import (
+    DEFAULT_LAYERS_REGEX,
+    EARLIER_LAYERS_REGEX,
+    layers_regex,
+    rank_key_pattern,
+)
 
 
 def _spec_matches(cfg: AdapterConfig, module: str, spec: tuple[str, ...] | str) -> bool:
@@ -38,15 +43,24 @@ def module_is_targeted(module: str, cfg: AdapterConfig) -> bool:
         return False
     if not cfg.layers_to_transform:
         return True
-    index: str | None = None
+    # peft 0.21 reads a module's layer index from the first numbered segment of its path, earlier
+    # releases from the last: they differ where a path has two (T5's ``block.1.layer.0``, MoE
+    # ``layers.1.experts.0``), and adapters saved by either must validate.
+    return any(
+        index is not None and int(index) in cfg.layers_to_transform
+        for index in (_layer_index(cfg, module, True), _layer_index(cfg, module, False))
+    )
+
+
+def _layer_index(cfg: AdapterConfig, module: str, first: bool) -> str | None:
     if not cfg.layers_pattern:
-        index = cfg.patterns.match_group(DEFAULT_LAYERS_REGEX, module, 1)
-    else:
-        for pattern in cfg.layers_pattern:
-            index = cfg.patterns.match_group(layers_regex(pattern), module, 1)
-            if index is not None:
-                break
-    return index is not None and int(index) in cfg.layers_to_transform
+        regex = DEFAULT_LAYERS_REGEX if first else EARLIER_LAYERS_REGEX
+        return cfg.patterns.match_group(regex, module, 1)
+    for pattern in cfg.layers_pattern:
+        index = cfg.patterns.match_group(layers_regex(pattern, first=first), module, 1)
+        if index is not None:
+            return index
+    return None
 
 
 def spec_matches(cfg: AdapterConfig, module: str, spec: TargetSpec) -> bool:

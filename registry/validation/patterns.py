@@ -251,12 +251,17 @@ def rank_key_pattern(key: str) -> str:
     return rf"(.*\.)?({key})$"
 
 
-def layers_regex(pattern: str) -> str:
-    """peft's layer-index regex for one ``layers_pattern`` entry (group 1 is the index)."""
-    return rf".*\.{pattern}\.(\d+)\."
+def layers_regex(pattern: str, *, first: bool = True) -> str:
+    """peft's layer-index regex for one ``layers_pattern`` entry (group 1 is the index): the
+    first numbered segment after the pattern as peft 0.21 reads it (lazy), or with ``first=False``
+    the last, as earlier releases did (greedy; MoE expert and T5 sub-layer indices won)."""
+    return rf"(?:^|.*?\.){pattern}\.(\d+)\." if first else rf".*\.{pattern}\.(\d+)\."
 
 
-DEFAULT_LAYERS_REGEX = r".*\.[^.]*\.(\d+)\."
+#: peft's layer index without ``layers_pattern``: the first numbered segment (peft 0.21) ...
+DEFAULT_LAYERS_REGEX = r".*?\.[^.]*\.(\d+)\."
+#: ... and the last one, as peft read it before (huggingface/peft#3318).
+EARLIER_LAYERS_REGEX = r".*\.[^.]*\.(\d+)\."
 
 
 def _config_patterns(cfg: AdapterConfig) -> list[tuple[str, str]]:

@@ -140,8 +140,41 @@ class TestSemanticsKept:
                 "layers_pattern": ["h", "layers"],
             }
         )
+        # peft 0.21 reads the first index after a pattern, earlier releases the last: an adapter
+        # saved by either selected its modules by one of them.
         assert module_is_targeted("model.layers.3.inner.layers.12.q_proj", cfg)
-        assert not module_is_targeted("model.layers.12.inner.layers.3.q_proj", cfg)
+        assert module_is_targeted("model.layers.12.inner.layers.3.q_proj", cfg)
+        assert not module_is_targeted("model.layers.3.inner.layers.4.q_proj", cfg)
+
+    @pytest.mark.parametrize("pattern", [None, ["layers"], ["h", "layers"], ["block"]])
+    def test_every_module_peft_selects_by_layer_is_targeted(
+        self, pattern: list[str] | None
+    ) -> None:
+        from peft import LoraConfig
+        from peft.tuners.tuners_utils import check_target_module_exists
+
+        keys = [
+            f"{root}.{i}.{middle}.{j}.{leaf}"
+            for root in ("model.layers", "encoder.block", "layers")
+            for middle in ("mlp.experts", "layer", "inner.layers")
+            for leaf in ("q_proj", "up_proj")
+            for i in range(3)
+            for j in range(3)
+        ]
+        raw: dict[str, Any] = {"peft_type": "LORA", "target_modules": ["q_proj", "up_proj"]}
+        raw |= {"layers_to_transform": [1], "layers_pattern": pattern}
+        cfg = config_from_dict(raw)
+        ours = {key for key in keys if module_is_targeted(key, cfg)}
+        config = LoraConfig(target_modules=["q_proj", "up_proj"], layers_to_transform=[1])
+        config.layers_pattern = pattern
+        peft_selects = {key for key in keys if check_target_module_exists(config, key)}
+        assert peft_selects  # the case is not empty
+        assert peft_selects <= ours
+        # What peft 0.21 leaves out is selected only when the last index is in the list (the
+        # reading of earlier releases); a module with neither index in it never is.
+        for key in ours - peft_selects:
+            assert key.split(".")[-2] == "1", key
+        assert not any(module_is_targeted(k, cfg) for k in keys if "1" not in k.split("."))
 
     def test_rank_pattern_first_matching_key_wins_on_both_engines(self) -> None:
         pattern = {r"(?=.*layers\.1\.).*o_proj": 2, "o_proj": 8}

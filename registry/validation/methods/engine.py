@@ -43,7 +43,8 @@ class MethodFindings:
     warnings: list[str] = field(default_factory=list)
     rank: int | None = None
     checked: bool = False
-    #: The saved tensors whose role is a buffer (:attr:`Role.is_buffer`), by full name: not
+    #: The saved tensors whose role is a buffer (:attr:`Role.is_buffer`), and the saved copies
+    #: of a parameter shared across layers (a method's check adds them), by full name: not
     #: counted in the report's ``trainable_params``.
     buffers: list[str] = field(default_factory=list)
 

@@ -8,6 +8,7 @@ TinyLoRA, whose buffers come from an SVD of the base weight, is in ``peft_svd.py
 
 from __future__ import annotations
 
+from registry.validation.methods.lily_checks import count_lily
 from registry.validation.methods.spec import Method, Role
 
 _TOPK = "save_only_topk_weights"
@@ -74,6 +75,8 @@ LILY = Method(
     ),
     dims={"r": 32, "num_B": 2},
     source="peft/tuners/lily/layer.py: Linear(in, r), Linear(out, num_B * r), Linear(r, num_B)",
+    # A and B shared across layers, saved per layer: the copies are not counted.
+    check=count_lily,
 )
 
 PEANUT = Method(

@@ -67,8 +67,10 @@ TRAINABLE_TOKENS = Method(
     family="sparse",
     roles=(Role("trainable_tokens_delta", "*, in"),),
     # With tie_word_embeddings peft ties an adapter to the output embedding, whose state dict
-    # holds the same delta again under the lm_head's name.
-    shared=(Role("model.lm_head.trainable_tokens_delta", "*, max_in", required=False),),
+    # holds the same delta again under the lm_head's name: a copy, not counted as trainable.
+    shared=(
+        Role("model.lm_head.trainable_tokens_delta", "*, max_in", required=False, buffer=True),
+    ),
     source="peft/tuners/trainable_tokens/{layer,model}.py: trainable_tokens_delta"
     " [len(token_indices), embedding_dim]; token_indices in the config; tied lm_head copy",
 )

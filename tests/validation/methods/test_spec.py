@@ -188,7 +188,8 @@ def test_buffers_are_flagged_roles_and_indices_and_variants_agree() -> None:
 
 def test_every_saved_buffer_of_the_tables_is_flagged() -> None:
     """The roles peft 0.21 saves from buffers (register_buffer, BufferDict) or computes as
-    integer indices at save time; everything else is a trained parameter."""
+    integer indices at save time, and the tied lm_head's copy of TRAINABLE_TOKENS' delta;
+    everything else is a trained parameter (Lily's per-layer copies are found by its check)."""
     flagged = {
         (m.peft_type, r.suffix)
         for m in METHODS.values()
@@ -220,4 +221,5 @@ def test_every_saved_buffer_of_the_tables_is_flagged() -> None:
         ("SHIRA", "shira_indices"),
         ("SUPERTUNING", "supertuning_indices"),
         ("SPARSE_DELTA", "sparse_indices"),
+        ("TRAINABLE_TOKENS", "model.lm_head.trainable_tokens_delta"),
     }

@@ -119,3 +119,29 @@ def test_vblora_topk_counts_the_saved_weights_not_the_indices(llama: Path, tmp_p
     assert report.trainable_params == bank + weights == sum(sizes.values()) - indices
     assert report.trainable_params < trainable  # the logits themselves are not saved
     assert report.tensor_count == len(sizes)
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_lily_counts_each_shared_a_and_b_once(stride: int, llama: Path, tmp_path: Path) -> None:
+    # Lily's layers share one lily_B per target and one lily_A per block of stride_A layers;
+    # peft saves every layer's (cloned) copy of them.
+    config = peft.LilyConfig(r=4, num_B=2, stride_A=stride, target_modules=T)
+    trainable, sizes = _saved(tmp_path / "a", llama, config)
+    assert trainable < sum(sizes.values())  # the file holds copies
+    for base in (llama, None):
+        report = validate_dir(tmp_path / "a", base)
+        assert report.trainable_params == trainable
+        assert report.tensor_count == len(sizes)
+
+
+def test_a_tied_output_embedding_counts_the_token_delta_once(gpt2: Path, tmp_path: Path) -> None:
+    # With tied embeddings peft ties the lm_head's adapter to the input embedding's: one delta,
+    # saved a second time under the lm_head's name.
+    config = peft.TrainableTokensConfig(token_indices=[5, 9])
+    trainable, sizes = _saved(tmp_path / "a", gpt2, config)
+    head = sizes["base_model.model.lm_head.trainable_tokens_delta"]
+    assert trainable == sum(sizes.values()) - head
+    for base in (gpt2, None):
+        report = validate_dir(tmp_path / "a", base)
+        assert report.trainable_params == trainable
+        assert report.tensor_count == len(sizes)
