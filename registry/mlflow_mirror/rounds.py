@@ -180,11 +180,14 @@ def record(session: Session, plan: Plan, outcome: Outcome, *, now: datetime) -> 
         return  # removed or changed meanwhile: the next round plans it afresh
     row.lease_until = None
     row.last_set = outcome.last_set
+    # The cursor moves on a failure too: a binding in error is due every round anyway (and its
+    # retry asserts the whole state), while a cursor left behind would hold every binding's
+    # round reads back to it (they start at the lowest cursor).
+    row.cursor = max(row.cursor, plan.cursor)
     if outcome.error is not None:
         row.last_error = outcome.error
         session.flush()
         return
-    row.cursor = max(row.cursor, plan.cursor)
     row.last_error = None
     row.last_asserted_at = now
     fresh = _new_drifts(row.last_drift, outcome.drifts)

@@ -14,8 +14,11 @@ from typing import Any
 import httpx
 import pytest
 
+from registry.db.session import unit_of_work
+from registry.mlflow_mirror import rounds
 from registry.mlflow_mirror import worker as worker_module
 from registry.mlflow_mirror.rest import MirrorRest
+from registry.mlflow_mirror.sync import Outcome
 from registry.mlflow_mirror.worker import MirrorWorker
 from registry.mlflow_settings import MlflowSettings
 from tests.factories.catalog import create_namespace, error_of, unique
@@ -318,3 +321,58 @@ def test_a_long_stretch_of_other_events_costs_one_round(
     for _ in range(5):
         create_namespace(rig.team.client)
     assert [p.deployment for p in worker.claim()] == [rig.dep]
+
+
+def test_a_binding_in_error_does_not_hold_the_others_back(
+    rig: Rig, mirror_settings: MlflowSettings
+) -> None:
+    """Rounds read the audit log from the lowest cursor of all bindings. A binding whose every
+    attempt fails (its MLflow down: recorded as the worker records a failed attempt) moves its
+    cursor anyway, so round after round the other bindings still see their new events."""
+    team = rig.team
+    sessions = team.client.app.state.sessions  # type: ignore[attr-defined]
+    failing = create_deployment(team.client, team.operator, team.base, team.adapter_ref)
+    r = team.client.put(
+        f"/api/v1/deployments/{failing}/mlflow-mirror",
+        json={"tracking_server": rig.server.url, "model": rig.model},
+        headers=team.operator.headers,
+    )
+    assert r.status_code == 201, r.text
+    worker = MirrorWorker(
+        sessions, mirror_settings.model_copy(update={"mirror_batch": 2}), clock=rig.clock
+    )
+
+    def one_round() -> set[str]:
+        planned = set()
+        for plan in worker.claim():
+            planned.add(plan.deployment)
+            if plan.deployment != failing:
+                assert worker.assert_one(plan).error is None
+                continue
+            down = Outcome(last_set=dict(plan.last_set), error="mlflow_unavailable: down")
+            with unit_of_work(sessions.write) as session:
+                rounds.record(session, plan, down, now=rig.clock())
+        rig.clock.advance(1)
+        return planned
+
+    try:
+        assert one_round() == {rig.dep, failing}  # both new
+        _promote(team, rig.v1, rig.dep, "completed")
+        assert one_round() == {rig.dep, failing}
+        assert rig.alias("prod-stable") == "1"
+        _promote(team, rig.v2, rig.dep, "rolling_out")
+        assert one_round() == {rig.dep, failing}
+        assert rig.alias("prod-candidate") == "2"
+        r = team.client.post(
+            f"/api/v1/deployments/{rig.dep}/rollback",
+            json={"expected_revision": rig.revision()},
+            headers=team.operator.headers,
+        )
+        assert r.status_code == 200, r.text
+        assert one_round() == {rig.dep, failing}
+        assert rig.alias("prod-candidate") is None
+    finally:
+        r = team.client.delete(
+            f"/api/v1/deployments/{failing}/mlflow-mirror", headers=team.operator.headers
+        )
+        assert r.status_code == 204, r.text
