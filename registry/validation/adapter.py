@@ -166,9 +166,10 @@ def _check_tensors(
         if result.rank is not None:
             found.ranks.append(result.rank)
     elif cfg.is_prompt_learning:
-        info = check_prompt_tensors(cfg, check_prompt_relatives(cfg, header.tensors))
+        prompt = check_prompt_relatives(cfg, header.tensors)
+        info = check_prompt_tensors(cfg, prompt)
         if base is not None:
-            found.warnings.extend(check_prompt_against_base(cfg, info, base))
+            found.warnings.extend(check_prompt_against_base(cfg, prompt, info, base))
             found.checked = True
     else:
         layout = classify(header.tensors, cfg)

@@ -10,6 +10,11 @@ Shapes (peft ``get_prompt_embedding_to_save``):
   ``token_dim`` = the KV width (``hidden // heads * kv_heads``: smaller than the hidden size under
   grouped-query attention).
 
+Beside it, the task head of a classification task (``modules_to_save``: ``classifier``,
+``score``) saved in full as ``base_model.<module>.<param>`` (peft's prompt-learning model wraps no
+tuner: its ``base_model`` is the transformers model itself); with a base, each copy has its base
+tensor's shape (a head the base checkpoint lacks is a warning, as for LoRA).
+
 Errors: :class:`~registry.errors.InconsistentAdapter` reasons ``unexpected_tensor``,
 ``missing_tensor`` (no ``prompt_embeddings``), ``config_mismatch`` (shape disagrees with the
 config); :class:`~registry.errors.IncompatibleBase` reason ``shape_mismatch`` (``token_dim`` /
@@ -18,10 +23,13 @@ config); :class:`~registry.errors.IncompatibleBase` reason ``shape_mismatch`` (`
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, NoReturn
 
 from registry.errors import IncompatibleBase, InconsistentAdapter
+from registry.validation.checks_base import base_weights, check_extras
 from registry.validation.config import PREFIX_LAYOUT_TYPES, AdapterConfig
+from registry.validation.layout import AdapterLayout, Extra, in_modules_to_save
 from registry.validation.manifest import BaseManifest
 from registry.validation.safetensors import TensorInfo
 
@@ -40,15 +48,36 @@ def _incompatible(field: str, expected: Any, actual: Any) -> NoReturn:
     )
 
 
+#: Where a prompt-learning adapter saves a ``modules_to_save`` copy: ``base_model.<path>``.
+SAVED_PREFIX = "base_model."
+
+
+def prompt_extras(cfg: AdapterConfig, tensors: Mapping[str, TensorInfo]) -> list[Extra]:
+    """The ``modules_to_save`` copies saved beside ``prompt_embeddings``.
+
+    Raises:
+        InconsistentAdapter: ``unexpected_tensor`` (any other tensor).
+    """
+    extras = []
+    for name, info in tensors.items():
+        if name == PROMPT_TENSOR:
+            continue
+        path = name.removeprefix(SAVED_PREFIX)
+        module = in_modules_to_save(path, cfg) if path != name else None
+        if module is None:
+            detail = f"{cfg.peft_type} saves only {PROMPT_TENSOR} and its modules_to_save"
+            _inconsistent("unexpected_tensor", detail, name)
+        extras.append(Extra("modules_to_save", module, path, info))
+    return extras
+
+
 def check_prompt_tensors(cfg: AdapterConfig, tensors: dict[str, TensorInfo]) -> TensorInfo:
     """Check the tensor set and ``prompt_embeddings``' shape against the config; return it.
 
     Raises:
         InconsistentAdapter: ``unexpected_tensor``, ``missing_tensor``, ``config_mismatch``.
     """
-    for name in tensors:
-        if name != PROMPT_TENSOR:
-            _inconsistent("unexpected_tensor", f"{cfg.peft_type} saves only {PROMPT_TENSOR}", name)
+    prompt_extras(cfg, tensors)
     info = tensors.get(PROMPT_TENSOR)
     if info is None:
         _inconsistent("missing_tensor", f"{PROMPT_TENSOR} missing", PROMPT_TENSOR)
@@ -90,15 +119,24 @@ def _expected_cols(peft_type: str, token_dim: int | None, num_layers: int | None
 
 
 def check_prompt_against_base(
-    cfg: AdapterConfig, info: TensorInfo, manifest: BaseManifest
+    cfg: AdapterConfig, tensors: dict[str, TensorInfo], info: TensorInfo, manifest: BaseManifest
 ) -> list[str]:
-    """Check ``token_dim``, ``num_layers`` and the embedding width against the base config.
+    """Check the saved head copies against the base weights, and ``token_dim``, ``num_layers``
+    and the embedding width against the base config.
 
-    Returns warnings for values the base config does not state.
+    Returns warnings for values the base config does not state (and heads it lacks).
 
     Raises:
-        IncompatibleBase: ``shape_mismatch``.
+        IncompatibleBase: ``shape_mismatch``, ``missing_modules``.
     """
+    warnings: list[str] = []
+    layout = AdapterLayout(extras=prompt_extras(cfg, tensors))
+    base_weights(cfg, layout, manifest, warnings)
+    check_extras(cfg, layout, manifest)
+    return warnings + _check_prompt_shape(cfg, info, manifest)
+
+
+def _check_prompt_shape(cfg: AdapterConfig, info: TensorInfo, manifest: BaseManifest) -> list[str]:
     prefix = cfg.peft_type in PREFIX_LAYOUT_TYPES
     token_dim = manifest.kv_width if prefix else manifest.hidden_size
     if token_dim is None:

@@ -261,6 +261,8 @@ _LORA = _low_rank(
 )
 _LYCORIS = _low_rank("alpha", use_effective_conv2d=_bool)
 _PROMPT: dict[str, Validator] = {
+    # Classification tasks: peft adds the task head (``classifier``/``score``), saved in full.
+    "modules_to_save": _str_list,
     "num_virtual_tokens": _pos_int,
     "token_dim": _pos_int,
     "num_transformer_submodules": _pos_int,

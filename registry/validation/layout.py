@@ -92,7 +92,7 @@ def _unexpected(tensor: str, detail: str, **context: str) -> NoReturn:
     )
 
 
-def _in_modules_to_save(path: str, cfg: AdapterConfig) -> str | None:
+def in_modules_to_save(path: str, cfg: AdapterConfig) -> str | None:
     """Return the saved module's path when ``path`` (a parameter key) lies inside one."""
     if not cfg.modules_to_save:
         return None
@@ -141,7 +141,7 @@ def classify(
             base_key = module + "." + extra_role.removeprefix("base_")
             layout.extras.append(Extra(extra_role, module, base_key, info))
             continue
-        saved = _in_modules_to_save(path, cfg)
+        saved = in_modules_to_save(path, cfg)
         if saved is not None:
             layout.extras.append(Extra("modules_to_save", saved, path, info))
         elif cfg.bias == "all" and path.endswith(".bias"):
