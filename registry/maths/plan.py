@@ -41,12 +41,12 @@ from registry.maths.deltas import (
     LoraDelta,
     Replace,
 )
-from registry.maths.sparse import SPARSE_MERGEABLE, sparse_edits
+from registry.maths.sparse import SPARSE_MERGEABLE, RowCopy, sparse_edits
 from registry.maths.st_stream import FLOAT_DTYPES, StFile
 from registry.validation.checks_base import base_key, check_against_base, is_conv1d
 from registry.validation.checks_lora import check_module, configured_rank
 from registry.validation.config import LORA_LIKE_PEFT_TYPES, AdapterConfig
-from registry.validation.layout import ModuleTensors, classify
+from registry.validation.layout import ModuleTensors, classify, token_rows
 from registry.validation.manifest import BaseManifest
 from registry.validation.matching import pattern_lookup
 
@@ -154,7 +154,9 @@ def plan_merge(cfg: AdapterConfig, adapter: StFile, manifest: BaseManifest) -> M
         target = base_key(manifest, extra.base_key)
         if target is None:
             _missing(f"{extra.base_key} is not in the base", module=extra.module)
-        edit = Replace(extra.module, extra.tensor.name)
+        edit: Edit = Replace(extra.module, extra.tensor.name)
+        if extra.kind == "token_delta":  # trainable_token_indices: those rows become the saved
+            edit = RowCopy(extra.module, extra.tensor.name, token_rows(cfg, extra.module) or ())
         if extra.kind == "modules_to_save" and target != extra.base_key:
             plan.added[extra.base_key] = (target, [edit])  # a tied lm_head trained in full
             plan.untie = True

@@ -23,7 +23,7 @@ from typing import Any, NoReturn
 from registry.errors import IncompatibleBase
 from registry.validation.checks_lora import lokr_factor
 from registry.validation.config import AdapterConfig
-from registry.validation.layout import AdapterLayout, ModuleTensors
+from registry.validation.layout import AdapterLayout, Extra, ModuleTensors, token_rows
 from registry.validation.manifest import BaseManifest, TensorSpec
 from registry.validation.matching import spec_matches
 
@@ -241,6 +241,9 @@ def check_extras(cfg: AdapterConfig, layout: AdapterLayout, manifest: BaseManife
             continue  # a task head, warned about by base_weights
         shape = found[1]
         actual = extra.tensor.shape
+        if extra.kind == "token_delta":
+            _check_token_rows(cfg, extra, shape)
+            continue
         if actual != shape:
             vocab = (
                 len(actual) == len(shape)
@@ -249,4 +252,28 @@ def check_extras(cfg: AdapterConfig, layout: AdapterLayout, manifest: BaseManife
             )
             checker.fail(
                 extra.module, extra.tensor.name, list(shape), list(actual), "saved copy", vocab
+            )
+
+
+def _check_token_rows(cfg: AdapterConfig, extra: Extra, shape: tuple[int, ...]) -> None:
+    """``trainable_token_indices`` rows: the embedding's width, indices within its vocabulary."""
+    name = extra.tensor.name
+    if len(shape) != 2 or extra.tensor.shape[1] != shape[1]:
+        raise IncompatibleBase(
+            f"{name}: rows of {extra.base_key} are {list(shape[1:])} wide, "
+            f"got {list(extra.tensor.shape[1:])}",
+            reason="shape_mismatch",
+            context={
+                "tensor": name,
+                "expected": list(shape[1:]),
+                "actual": list(extra.tensor.shape),
+            },
+        )
+    for position, index in enumerate(token_rows(cfg, extra.module) or ()):
+        if index >= shape[0]:
+            raise IncompatibleBase(
+                f"trainable_token_indices: token {index} is past {extra.base_key}'s "
+                f"{shape[0]} rows",
+                reason="index_out_of_range",
+                context={"tensor": name, "position": position, "index": index, "bound": shape[0]},
             )

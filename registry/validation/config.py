@@ -106,6 +106,8 @@ class AdapterConfig:
     num_layers: int | None = None
     prefix_projection: bool = False
     encoder_hidden_size: int | None = None
+    #: LoRA's ``trainable_token_indices``: embedding rows trained in full beside the adapter.
+    trainable_token_indices: tuple[int, ...] | dict[str, tuple[int, ...]] | None = None
     raw: dict[str, Any] = field(default_factory=dict)
     #: The config's regexes, compiled, with the matching budget of this validation.
     patterns: PatternSet = field(default_factory=PatternSet, compare=False, repr=False)
@@ -195,6 +197,19 @@ def _layers(v: Any) -> tuple[int, ...]:
     return tuple(v)
 
 
+def _rows(v: Any) -> tuple[int, ...]:
+    if not isinstance(v, list) or not all(_is_int(x) and x >= 0 for x in v):
+        raise _SchemaError("must list non-negative integers (one object of lists per module)")
+    return tuple(int(x) for x in v)
+
+
+def _token_indices(v: Any) -> tuple[int, ...] | dict[str, tuple[int, ...]]:
+    # LoRA's trainable_token_indices: rows of the input embedding, or an object of them per module.
+    if isinstance(v, dict):
+        return {str(module): _rows(rows) for module, rows in v.items()}
+    return _rows(v)
+
+
 def _pattern_keys(v: Any) -> dict[str, Any]:
     if not isinstance(v, dict):
         raise _SchemaError("must be an object")
@@ -257,7 +272,13 @@ def _low_rank(alpha: str, **flags: Validator) -> dict[str, Validator]:
 
 
 _LORA = _low_rank(
-    "lora_alpha", use_dora=_bool, use_rslora=_bool, fan_in_fan_out=_bool, bias=_str, lora_bias=_bool
+    "lora_alpha",
+    use_dora=_bool,
+    use_rslora=_bool,
+    fan_in_fan_out=_bool,
+    bias=_str,
+    lora_bias=_bool,
+    trainable_token_indices=_token_indices,
 )
 _LYCORIS = _low_rank("alpha", use_effective_conv2d=_bool)
 _PROMPT: dict[str, Validator] = {

@@ -70,11 +70,30 @@ class ModuleTensors:
     parts: dict[str, TensorInfo] = field(default_factory=dict)
 
 
+#: Where LoRA's ``trainable_token_indices`` rows are saved, after the embedding's path.
+TOKEN_DELTA = ".token_adapter.trainable_tokens_delta"
+#: The names an input embedding goes by (peft puts a plain list of token indices on it).
+INPUT_EMBEDDING_LEAVES = ("embed_tokens", "wte", "word_embeddings", "embed_in", "shared")
+
+
+def token_rows(cfg: AdapterConfig, module: str) -> tuple[int, ...] | None:
+    """The embedding rows ``trainable_token_indices`` gives ``module`` (None: it names none)."""
+    spec = cfg.trainable_token_indices
+    if isinstance(spec, dict):
+        return next(
+            (rows for name, rows in spec.items() if module == name or module.endswith("." + name)),
+            None,
+        )
+    if spec is not None and module.rsplit(".", 1)[-1] in INPUT_EMBEDDING_LEAVES:
+        return spec
+    return None
+
+
 @dataclass(frozen=True)
 class Extra:
     """A tensor saved in full; ``base_key`` is the base checkpoint key it must match."""
 
-    kind: str  # "modules_to_save" | "bias" | "base_bias" | "base_weight"
+    kind: str  # "modules_to_save" | "bias" | "base_bias" | "base_weight" | "token_delta"
     module: str
     base_key: str
     tensor: TensorInfo
@@ -136,6 +155,9 @@ def classify(
                 group = modules[module] = ModuleTensors(module)
             group.parts[role] = info
             continue
+        if path.endswith(TOKEN_DELTA):
+            layout.extras.append(_token_delta(cfg, name, path.removesuffix(TOKEN_DELTA), info))
+            continue
         extra_role, module = extra.match(path)
         if extra_role is not None:
             base_key = module + "." + extra_role.removeprefix("base_")
@@ -149,6 +171,20 @@ def classify(
         else:
             _unexpected(name, f"tensor is not part of a {cfg.peft_type} adapter")
     return layout
+
+
+def _token_delta(cfg: AdapterConfig, name: str, module: str, info: TensorInfo) -> Extra:
+    """The rows ``trainable_token_indices`` trains in ``module``: ``[len(rows), dim]``."""
+    rows = token_rows(cfg, module)
+    if rows is None:
+        _unexpected(name, "trainable_token_indices names no such embedding", module=module)
+    if len(info.shape) != 2 or info.shape[0] != len(rows):
+        raise InconsistentAdapter(
+            f"{name}: one row per trainable token index ({len(rows)}), got {list(info.shape)}",
+            reason="shape_mismatch",
+            context={"tensor": name, "expected_rows": len(rows), "actual": list(info.shape)},
+        )
+    return Extra("token_delta", module, module + ".weight", info)
 
 
 class _SuffixTable:

@@ -179,3 +179,13 @@ def test_large_matrices_are_edited_by_blocks_of_rows(
     changed |= _merge_and_compare(gpt2, conv, tmp_path / "gpt2")
     assert set(blocked) == changed
     assert len(changed) == 1 + 2 * 2 + 2
+
+
+@pytest.mark.parametrize("indices", [[1, 5, 9], {"embed_tokens": [2, 3]}])
+def test_trainable_token_rows_become_the_saved_rows(
+    llama: Path, tmp_path: Path, indices: list[int] | dict[str, list[int]]
+) -> None:
+    # LoRA with trainable_token_indices: the embedding rows are trained in full beside it.
+    config = peft.LoraConfig(r=4, target_modules=["q_proj"], trainable_token_indices=indices)
+    changed = _merge_and_compare(llama, config, tmp_path)
+    assert "model.embed_tokens.weight" in changed
