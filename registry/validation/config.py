@@ -40,7 +40,7 @@ from registry.validation.patterns import (
     compile_config_patterns,
     layers_regex,
 )
-from registry.validation.refused_methods import REFUSED_WHY
+from registry.validation.refused_methods import REFUSED_WHY, refuse_target_parameters
 from registry.validation.strict_json import DuplicateKey, no_duplicates, reject_constant
 
 MAX_CONFIG_BYTES = 256 * 1024
@@ -378,6 +378,7 @@ def config_from_dict(
                 context={**context, "peft_type": shown, "why": why},
             )
         raise UnknownPeftType(f"unknown peft_type {shown!r}", reason=shown, context=context)
+    refuse_target_parameters(raw, peft_type)
     validators = {**_COMMON, **FIELDS_BY_TYPE.get(peft_type, _TARGETING)}
     values: dict[str, Any] = {}
     for name, check in validators.items():

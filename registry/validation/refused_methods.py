@@ -6,6 +6,9 @@ what it saves; docs/formats.md, "Methods refused", says the same in prose."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
+
+from registry.errors import UnknownPeftType
 
 REFUSED_WHY: Mapping[str, str] = {
     "BONE": (
@@ -31,3 +34,29 @@ REFUSED_WHY: Mapping[str, str] = {
         " a rule peft states, so no table can check them from headers"
     ),
 }
+
+#: Why a LoRA with ``target_parameters`` is refused (``unknown_peft_type`` / ``not_validated``).
+TARGET_PARAMETERS_WHY = (
+    "LoRA on parameters (target_parameters: a mixture-of-experts' fused expert weights and"
+    " router, peft 0.17+) saves per-module factors sized by the number of experts, nested one"
+    " base_layer per further parameter of the module, and transformers 5 names those modules"
+    " otherwise than the base checkpoint stores them (block_sparse_moe.experts.N.w1 ->"
+    " mlp.experts.gate_up_proj): neither can be checked from the headers yet. Target the"
+    " attention and dense projections with target_modules instead"
+)
+
+
+def refuse_target_parameters(raw: Mapping[str, Any], peft_type: str) -> None:
+    """``unknown_peft_type`` / ``not_validated`` for a config with ``target_parameters``."""
+    if raw.get("target_parameters"):  # any LoRA-like method: peft's BaseTuner handles them
+        raise UnknownPeftType(
+            f"{peft_type} with target_parameters: refused rather than stored unchecked: "
+            + TARGET_PARAMETERS_WHY,
+            reason="not_validated",
+            context={
+                "file": "adapter_config.json",
+                "field": "target_parameters",
+                "peft_type": peft_type,
+                "why": TARGET_PARAMETERS_WHY,
+            },
+        )
