@@ -88,8 +88,6 @@ def _target_kind(adapter: LoraAdapter) -> str:
 
 def check_combinable(adapters: Sequence[LoraAdapter]) -> None:
     """Refuse inputs whose combination peft refuses, or could not save correctly."""
-    if any(a.raw.get("target_parameters") for a in adapters):
-        raise refuse("target_parameters", "adapters of nn.Parameter targets cannot be combined")
     if any(a.config.lora_bias for a in adapters):
         raise refuse("lora_bias_not_combinable", "adapters with a lora_B bias cannot be combined")
     kinds = sorted({_target_kind(a) for a in adapters})

@@ -59,7 +59,6 @@ LORA_VARIANT_FIELDS = (
     "velora_config",
     "monteclora_config",
     "kasa_config",
-    "target_parameters",
     "layer_replication",
 )
 _BASE_REASONS = {"missing_modules": "module_not_in_base"}

@@ -9,7 +9,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from registry.errors import IncompatibleAdapters
+from registry.errors import IncompatibleAdapters, UnknownPeftType
 from registry.maths.combine import Input
 from registry.maths.compose import compose
 from tests.maths._compose_models import write_adapter
@@ -79,7 +79,6 @@ def test_unequal_ranks_where_peft_mixes_factors(tmp_path: Path, method: str) -> 
         ({"exclude_modules": ["o_proj"]}, "different_targets"),
         ({"bias": "all"}, "bias_mismatch"),
         ({"lora_bias": True}, "lora_bias_not_combinable"),
-        ({"target_parameters": ["mlp.experts.down_proj"]}, "target_parameters"),
     ],
 )
 def test_incompatible_configs(tmp_path: Path, second: dict[str, Any], reason: str) -> None:
@@ -120,3 +119,14 @@ def test_a_non_empty_output_directory(tmp_path: Path) -> None:
         compose(pair(tmp_path), out, method="cat")
     assert caught.value.context["reason"] == "output_exists"
     assert [p.name for p in out.iterdir()] == ["keep"]
+
+
+def test_an_input_with_target_parameters_is_refused_as_the_validator_refuses_it(
+    tmp_path: Path,
+) -> None:
+    inputs = pair(tmp_path, {"target_parameters": ["mlp.experts.down_proj"]})
+    out = tmp_path / "out"
+    with pytest.raises(UnknownPeftType) as caught:
+        compose(inputs, out, method="cat")
+    assert (caught.value.code, caught.value.reason) == ("unknown_peft_type", "not_validated")
+    assert not out.exists()
