@@ -166,10 +166,9 @@ def _check_tensors(
         if result.rank is not None:
             found.ranks.append(result.rank)
     elif cfg.is_prompt_learning:
-        prompt = check_prompt_relatives(cfg, header.tensors)
-        info = check_prompt_tensors(cfg, prompt)
+        info, extras = check_prompt_tensors(cfg, check_prompt_relatives(cfg, header.tensors))
         if base is not None:
-            found.warnings.extend(check_prompt_against_base(cfg, prompt, info, base))
+            found.warnings.extend(check_prompt_against_base(cfg, extras, info, base))
             found.checked = True
     else:
         layout = classify(header.tensors, cfg)

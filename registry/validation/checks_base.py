@@ -23,7 +23,13 @@ from typing import Any, NoReturn
 from registry.errors import IncompatibleBase
 from registry.validation.checks_lora import lokr_factor
 from registry.validation.config import AdapterConfig
-from registry.validation.layout import AdapterLayout, Extra, ModuleTensors, token_rows
+from registry.validation.layout import (
+    INPUT_EMBEDDING_LEAVES,
+    AdapterLayout,
+    Extra,
+    ModuleTensors,
+    token_rows,
+)
 from registry.validation.manifest import BaseManifest, TensorSpec
 from registry.validation.matching import spec_matches
 
@@ -33,13 +39,7 @@ EMBED_LEAVES = frozenset(
 )
 #: Heads that peft adds to ``modules_to_save`` for these tasks; a causal-LM base lacks them.
 HEAD_TASKS = frozenset({"SEQ_CLS", "TOKEN_CLS", "QUESTION_ANS"})
-_INPUT_EMBEDDING_SUFFIXES = (
-    "embed_tokens.weight",
-    "wte.weight",
-    "word_embeddings.weight",
-    "embed_in.weight",
-    "shared.weight",
-)
+_INPUT_EMBEDDING_SUFFIXES = tuple(f"{leaf}.weight" for leaf in INPUT_EMBEDDING_LEAVES)
 
 
 def _leaf(module: str) -> str:

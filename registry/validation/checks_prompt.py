@@ -71,13 +71,16 @@ def prompt_extras(cfg: AdapterConfig, tensors: Mapping[str, TensorInfo]) -> list
     return extras
 
 
-def check_prompt_tensors(cfg: AdapterConfig, tensors: dict[str, TensorInfo]) -> TensorInfo:
-    """Check the tensor set and ``prompt_embeddings``' shape against the config; return it.
+def check_prompt_tensors(
+    cfg: AdapterConfig, tensors: dict[str, TensorInfo]
+) -> tuple[TensorInfo, list[Extra]]:
+    """Check the tensor set and ``prompt_embeddings``' shape against the config; return it and
+    the ``modules_to_save`` copies beside it.
 
     Raises:
         InconsistentAdapter: ``unexpected_tensor``, ``missing_tensor``, ``config_mismatch``.
     """
-    prompt_extras(cfg, tensors)
+    extras = prompt_extras(cfg, tensors)
     info = tensors.get(PROMPT_TENSOR)
     if info is None:
         _inconsistent("missing_tensor", f"{PROMPT_TENSOR} missing", PROMPT_TENSOR)
@@ -107,7 +110,7 @@ def check_prompt_tensors(cfg: AdapterConfig, tensors: dict[str, TensorInfo]) -> 
             expected=expected_cols,
             actual=cols,
         )
-    return info
+    return info, extras
 
 
 def _expected_cols(peft_type: str, token_dim: int | None, num_layers: int | None) -> int | None:
@@ -119,7 +122,7 @@ def _expected_cols(peft_type: str, token_dim: int | None, num_layers: int | None
 
 
 def check_prompt_against_base(
-    cfg: AdapterConfig, tensors: dict[str, TensorInfo], info: TensorInfo, manifest: BaseManifest
+    cfg: AdapterConfig, extras: list[Extra], info: TensorInfo, manifest: BaseManifest
 ) -> list[str]:
     """Check the saved head copies against the base weights, and ``token_dim``, ``num_layers``
     and the embedding width against the base config.
@@ -130,7 +133,7 @@ def check_prompt_against_base(
         IncompatibleBase: ``shape_mismatch``, ``missing_modules``.
     """
     warnings: list[str] = []
-    layout = AdapterLayout(extras=prompt_extras(cfg, tensors))
+    layout = AdapterLayout(extras=extras)
     base_weights(cfg, layout, manifest, warnings)
     check_extras(cfg, layout, manifest)
     return warnings + _check_prompt_shape(cfg, info, manifest)

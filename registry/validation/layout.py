@@ -80,10 +80,8 @@ def token_rows(cfg: AdapterConfig, module: str) -> tuple[int, ...] | None:
     """The embedding rows ``trainable_token_indices`` gives ``module`` (None: it names none)."""
     spec = cfg.trainable_token_indices
     if isinstance(spec, dict):
-        return next(
-            (rows for name, rows in spec.items() if module == name or module.endswith("." + name)),
-            None,
-        )
+        named = (rows for name, rows in spec.items() if spec_matches(cfg, module, (name,)))
+        return next(named, None)
     if spec is not None and module.rsplit(".", 1)[-1] in INPUT_EMBEDDING_LEAVES:
         return spec
     return None
