@@ -18,11 +18,11 @@ modules), ``shape_mismatch`` (prompt width != the base hidden size).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from registry.errors import IncompatibleBase, InconsistentAdapter, InvalidAdapterConfig
+from registry.validation.module_order import module_order
 
 if TYPE_CHECKING:
     from registry.validation.config import AdapterConfig
@@ -33,7 +33,6 @@ PREFIX = "base_model.model."
 PROMPT, GATE = "adaption_prompt", "adaption_gate"
 #: peft's ``TRANSFORMERS_MODEL_CONFIG``: model type -> default attention module name.
 MODEL_TYPES: dict[str, str] = {"llama": "self_attn", "mistral": "self_attn", "gpt2": "attn"}
-_DIGITS = re.compile(r"(\d+)")
 
 
 def _config_int(cfg: AdapterConfig, key: str) -> int:
@@ -134,10 +133,6 @@ def check_adaption_prompt(
         found.checked = True
 
 
-def _natural(name: str) -> list[Any]:
-    return [int(p) if p.isdigit() else p for p in _DIGITS.split(name)]
-
-
 def _base_attention(base: BaseManifest, target: str) -> list[str]:
     """The base's modules named ``.<target>``, in layer order (as ``named_modules`` walks them)."""
     found: set[str] = set()
@@ -147,7 +142,7 @@ def _base_attention(base: BaseManifest, target: str) -> list[str]:
             path = ".".join(parts[:end])
             if path.endswith("." + target):
                 found.add(path)
-    return sorted(found, key=_natural)
+    return sorted(found, key=module_order)
 
 
 def _check_base(

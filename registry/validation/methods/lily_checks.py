@@ -17,15 +17,10 @@ from typing import Any
 
 from registry.errors import InvalidAdapterConfig
 from registry.validation.manifest import BaseManifest
+from registry.validation.module_order import module_order
 from registry.validation.safetensors import TensorInfo
 
 _PART = re.compile(r"(?P<module>.+)\.lily_(?P<part>[AB])\.weight")
-_DIGITS = re.compile(r"(\d+)")
-
-
-def module_order(path: str) -> tuple[tuple[int, int | str], ...]:
-    """A sort key that puts ``layers.2`` before ``layers.10``, as the model registers them."""
-    return tuple((0, int(p)) if p.isdigit() else (1, p) for p in _DIGITS.split(path) if p)
 
 
 def _suffix(module: str, targets: object) -> str:

@@ -9,7 +9,8 @@ import pytest
 from registry.errors import InvalidAdapterConfig
 from registry.validation.config import config_from_dict
 from registry.validation.methods.engine import MethodFindings
-from registry.validation.methods.lily_checks import count_lily, module_order, shared_copies
+from registry.validation.methods.lily_checks import count_lily, shared_copies
+from registry.validation.module_order import module_order
 from registry.validation.safetensors import TensorInfo
 
 P = "base_model.model.model.layers"
