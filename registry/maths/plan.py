@@ -46,7 +46,7 @@ from registry.maths.st_stream import FLOAT_DTYPES, StFile
 from registry.validation.checks_base import base_key, check_against_base, is_conv1d
 from registry.validation.checks_lora import check_module, configured_rank
 from registry.validation.config import LORA_LIKE_PEFT_TYPES, AdapterConfig
-from registry.validation.layout import ModuleTensors, classify, token_rows
+from registry.validation.layout import ModuleTensors, classify
 from registry.validation.manifest import BaseManifest
 from registry.validation.matching import pattern_lookup
 
@@ -155,7 +155,7 @@ def plan_merge(cfg: AdapterConfig, adapter: StFile, manifest: BaseManifest) -> M
             _missing(f"{extra.base_key} is not in the base", module=extra.module)
         edit: Edit = Replace(extra.module, extra.tensor.name)
         if extra.kind == "token_delta":  # trainable_token_indices: those rows become the saved
-            edit = RowCopy(extra.module, extra.tensor.name, token_rows(cfg, extra.module) or ())
+            edit = RowCopy(extra.module, extra.tensor.name, extra.rows)
         if extra.kind == "modules_to_save" and target != extra.base_key:
             plan.added[extra.base_key] = (target, [edit])  # a tied lm_head trained in full
             plan.untie = True

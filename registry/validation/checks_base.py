@@ -23,13 +23,7 @@ from typing import Any, NoReturn
 from registry.errors import IncompatibleBase
 from registry.validation.checks_lora import lokr_factor
 from registry.validation.config import AdapterConfig
-from registry.validation.layout import (
-    INPUT_EMBEDDING_LEAVES,
-    AdapterLayout,
-    Extra,
-    ModuleTensors,
-    token_rows,
-)
+from registry.validation.layout import INPUT_EMBEDDING_LEAVES, AdapterLayout, Extra, ModuleTensors
 from registry.validation.manifest import BaseManifest, TensorSpec
 from registry.validation.matching import spec_matches
 
@@ -242,7 +236,7 @@ def check_extras(cfg: AdapterConfig, layout: AdapterLayout, manifest: BaseManife
         shape = found[1]
         actual = extra.tensor.shape
         if extra.kind == "token_delta":
-            _check_token_rows(cfg, extra, shape)
+            _check_token_rows(extra, shape)
             continue
         if actual != shape:
             vocab = (
@@ -255,7 +249,7 @@ def check_extras(cfg: AdapterConfig, layout: AdapterLayout, manifest: BaseManife
             )
 
 
-def _check_token_rows(cfg: AdapterConfig, extra: Extra, shape: tuple[int, ...]) -> None:
+def _check_token_rows(extra: Extra, shape: tuple[int, ...]) -> None:
     """``trainable_token_indices`` rows: the embedding's width, indices within its vocabulary."""
     name = extra.tensor.name
     if len(shape) != 2 or extra.tensor.shape[1] != shape[1]:
@@ -269,7 +263,7 @@ def _check_token_rows(cfg: AdapterConfig, extra: Extra, shape: tuple[int, ...]) 
                 "actual": list(extra.tensor.shape),
             },
         )
-    for position, index in enumerate(token_rows(cfg, extra.module) or ()):
+    for position, index in enumerate(extra.rows):
         if index >= shape[0]:
             raise IncompatibleBase(
                 f"trainable_token_indices: token {index} is past {extra.base_key}'s "

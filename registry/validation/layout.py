@@ -76,15 +76,28 @@ TOKEN_DELTA = ".token_adapter.trainable_tokens_delta"
 INPUT_EMBEDDING_LEAVES = ("embed_tokens", "wte", "word_embeddings", "embed_in", "shared")
 
 
-def token_rows(cfg: AdapterConfig, module: str) -> tuple[int, ...] | None:
-    """The embedding rows ``trainable_token_indices`` gives ``module`` (None: it names none)."""
-    spec = cfg.trainable_token_indices
-    if isinstance(spec, dict):
-        named = (rows for name, rows in spec.items() if spec_matches(cfg, module, (name,)))
-        return next(named, None)
-    if spec is not None and module.rsplit(".", 1)[-1] in INPUT_EMBEDDING_LEAVES:
-        return spec
-    return None
+class TokenRows:
+    """The embedding rows ``trainable_token_indices`` gives each module. An object of names is
+    looked up by the module path's dotted suffixes (``module == name`` or ``.name`` at its end,
+    the first name the config lists winning), so a config naming many modules costs one pass,
+    not one per saved tensor."""
+
+    def __init__(self, cfg: AdapterConfig) -> None:
+        spec = cfg.trainable_token_indices
+        self._all = spec if isinstance(spec, tuple) else None
+        named = spec.items() if isinstance(spec, dict) else ()
+        self._named = {name: (i, rows) for i, (name, rows) in enumerate(named)}
+
+    def of(self, module: str) -> tuple[int, ...] | None:
+        """``module``'s rows (None: the config names no such embedding)."""
+        if self._named:
+            parts = module.split(".")
+            suffixes = (".".join(parts[i:]) for i in range(len(parts)))
+            hits = [self._named[s] for s in suffixes if s in self._named]
+            return min(hits)[1] if hits else None
+        if self._all is not None and module.rsplit(".", 1)[-1] in INPUT_EMBEDDING_LEAVES:
+            return self._all
+        return None
 
 
 @dataclass(frozen=True)
@@ -95,6 +108,8 @@ class Extra:
     module: str
     base_key: str
     tensor: TensorInfo
+    #: ``token_delta``: the embedding rows the tensor holds, in order.
+    rows: tuple[int, ...] = ()
 
 
 @dataclass
@@ -135,6 +150,7 @@ def classify(
     suffixes = SUFFIXES[cfg.peft_type] if suffixes is None else suffixes
     own, extra = _SuffixTable(suffixes), _EXTRA_TABLE
     targeted: dict[str, bool] = {}  # per module: several tensors share one
+    tokens: TokenRows | None = None
     layout = AdapterLayout()
     modules = layout.modules
     for name, info in tensors.items():
@@ -154,7 +170,9 @@ def classify(
             group.parts[role] = info
             continue
         if path.endswith(TOKEN_DELTA):
-            layout.extras.append(_token_delta(cfg, name, path.removesuffix(TOKEN_DELTA), info))
+            tokens = tokens or TokenRows(cfg)
+            module = path.removesuffix(TOKEN_DELTA)
+            layout.extras.append(_token_delta(tokens.of(module), name, module, info))
             continue
         extra_role, module = extra.match(path)
         if extra_role is not None:
@@ -171,9 +189,8 @@ def classify(
     return layout
 
 
-def _token_delta(cfg: AdapterConfig, name: str, module: str, info: TensorInfo) -> Extra:
+def _token_delta(rows: tuple[int, ...] | None, name: str, module: str, info: TensorInfo) -> Extra:
     """The rows ``trainable_token_indices`` trains in ``module``: ``[len(rows), dim]``."""
-    rows = token_rows(cfg, module)
     if rows is None:
         _unexpected(name, "trainable_token_indices names no such embedding", module=module)
     if len(info.shape) != 2 or info.shape[0] != len(rows):
@@ -182,7 +199,7 @@ def _token_delta(cfg: AdapterConfig, name: str, module: str, info: TensorInfo) -
             reason="shape_mismatch",
             context={"tensor": name, "expected_rows": len(rows), "actual": list(info.shape)},
         )
-    return Extra("token_delta", module, module + ".weight", info)
+    return Extra("token_delta", module, module + ".weight", info, rows)
 
 
 class _SuffixTable:

@@ -10,6 +10,8 @@ from typing import Any
 import peft
 import pytest
 
+from registry.validation.config import config_from_dict
+from registry.validation.layout import TokenRows
 from tests.maths.tiny import save_adapter
 from tests.validation.methods.method_builders import (
     assert_error,
@@ -74,3 +76,25 @@ def test_broken_token_rows(adapter: Path, llama: Path, tmp_path: Path) -> None:
         adapter, tmp_path / "neg", config=set_key("trainable_token_indices", [-1, 5])
     )
     assert_error(invalid_dir(negative, None), "invalid_adapter_config", "schema")
+
+
+def test_token_rows_by_module_name() -> None:
+    # An object of names: a name matches the module path or its dotted end; the first the
+    # config lists wins; a plain list goes to the input embedding only.
+    named = config_from_dict(
+        {
+            "peft_type": "LORA",
+            "trainable_token_indices": {"embed_tokens": [1], "model.embed_tokens": [2], "x": [3]},
+        }
+    )
+    rows = TokenRows(named)
+    assert rows.of("model.embed_tokens") == (1,)
+    assert rows.of("embed_tokens") == (1,)
+    assert rows.of("model.my_embed_tokens") is None  # a dotted end, not a string end
+    assert rows.of("a.x") == (3,)
+    assert rows.of("lm_head") is None
+    plain = TokenRows(config_from_dict({"peft_type": "LORA", "trainable_token_indices": [4]}))
+    assert (plain.of("transformer.wte"), plain.of("lm_head")) == ((4,), None)
+    many = {f"m{i}": [i] for i in range(30_000)}  # a config naming many modules
+    lookup = TokenRows(config_from_dict({"peft_type": "LORA", "trainable_token_indices": many}))
+    assert [lookup.of(f"model.layers.{i}.m{i}") for i in (0, 29_999)] == [(0,), (29_999,)]
