@@ -35,6 +35,7 @@ from typing import Any, NoReturn
 from registry.errors import InvalidAdapterConfig, UnknownPeftType
 from registry.validation.methods import METHODS
 from registry.validation.patterns import (
+    Names,
     PatternSet,
     RegexLimits,
     compile_config_patterns,
@@ -167,10 +168,10 @@ def _regex(pattern: str) -> str:
     return pattern
 
 
-def _str_list(v: Any) -> tuple[str, ...]:
+def _str_list(v: Any) -> Names:
     if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
         raise _SchemaError("must be a list of strings")
-    return tuple(v)
+    return Names(v)
 
 
 def _target(v: Any) -> tuple[str, ...] | str:

@@ -14,6 +14,7 @@ from registry.validation.config import AdapterConfig, TargetSpec
 from registry.validation.patterns import (
     DEFAULT_LAYERS_REGEX,
     EARLIER_LAYERS_REGEX,
+    Names,
     layers_regex,
     rank_key_pattern,
 )
@@ -22,7 +23,12 @@ from registry.validation.patterns import (
 def _spec_matches(cfg: AdapterConfig, module: str, spec: tuple[str, ...] | str) -> bool:
     if isinstance(spec, str):
         return cfg.patterns.fullmatch(spec, module)
-    return any(module == t or module.endswith("." + t) for t in spec)
+    return _names(spec).match(module)
+
+
+def _names(spec: tuple[str, ...]) -> Names:
+    """The config's name lists are :class:`Names` already (their set cached); others are wrapped."""
+    return spec if isinstance(spec, Names) else Names(spec)
 
 
 def module_is_targeted(module: str, cfg: AdapterConfig) -> bool:
@@ -37,7 +43,7 @@ def module_is_targeted(module: str, cfg: AdapterConfig) -> bool:
         return True
     if isinstance(spec, str):
         return _spec_matches(cfg, module, spec)
-    if module in spec:
+    if module in _names(spec).names:
         return True  # an exact name bypasses the layer filter, as in peft
     if not _spec_matches(cfg, module, spec):
         return False

@@ -25,6 +25,7 @@ than :attr:`RegexLimits.step_budget` bounded-matcher steps in one validation.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import re
 from dataclasses import dataclass, field
@@ -303,3 +304,18 @@ def compile_config_patterns(cfg: AdapterConfig) -> None:
                 reason="schema",
                 context={"file": "adapter_config.json", "field": name},
             ) from exc
+
+
+class Names(tuple[str, ...]):
+    """A list of module names from the config (``target_modules`` and its kin): a name matches a
+    module path equal to it or ending with ``.name``. Looked up through the path's dotted
+    suffixes in a set, so a config of many names costs one pass, not one per module."""
+
+    @functools.cached_property
+    def names(self) -> frozenset[str]:
+        return frozenset(self)
+
+    def match(self, module: str) -> bool:
+        """``module == name or module.endswith("." + name)`` for some listed name."""
+        parts = module.split(".")
+        return any(".".join(parts[i:]) in self.names for i in range(len(parts)))

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from registry.errors import AdapterInvalid, InvalidAdapterConfig
 from registry.validation import config_from_dict, validate_adapter
 from registry.validation.matching import module_is_targeted, pattern_lookup
-from registry.validation.patterns import PatternSet, RegexLimits, SafeRegex
+from registry.validation.patterns import Names, PatternSet, RegexLimits, SafeRegex
 from registry.validation.regex_vm import StepBudget
 
 from .validation_builders import adapter_files, f32, lora_tensors
@@ -272,3 +272,15 @@ def test_pattern_set_caches_per_name() -> None:
     patterns = PatternSet(RegexLimits(match_budget=1))
     assert patterns.fullmatch(r".*q", "a.q")
     assert patterns.fullmatch(r".*q", "a.q")  # the same question again costs nothing
+
+
+def test_a_name_list_matches_a_path_or_its_dotted_end() -> None:
+    names = Names(["q_proj", "self_attn.v_proj", ""])
+    assert names.match("model.layers.0.self_attn.q_proj")
+    assert names.match("q_proj")
+    assert names.match("model.layers.1.self_attn.v_proj")
+    assert not names.match("model.layers.1.cross_attn.v_proj")  # a dotted end, whole names
+    assert not names.match("model.layers.0.self_attn.xq_proj")
+    assert names.match("odd.")  # "" matches a path ending with "." (peft: endswith("." + ""))
+    many = Names([f"t{i}" for i in range(30_000)])  # one set for every module, not a scan each
+    assert [many.match(f"m.{i}.t{i}") for i in (0, 29_999, 30_000)] == [True, True, False]

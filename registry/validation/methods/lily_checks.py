@@ -23,16 +23,14 @@ from registry.validation.safetensors import TensorInfo
 _PART = re.compile(r"(?P<module>.+)\.lily_(?P<part>[AB])\.weight")
 
 
-def _suffix(module: str, targets: object) -> str:
-    """The target that matched ``module``: the longest listed suffix it ends with (a regex
-    string is one target for every module), else its last name."""
+def _suffix(module: str, targets: object, listed: frozenset[str]) -> str:
+    """The target that matched ``module``: the longest of the ``listed`` targets it ends with
+    (peft's ``endswith``, looked up by the path's own endings: one set, not a scan per module;
+    a regex string is one target for every module), else its last name."""
     if isinstance(targets, str):
         return targets
-    if isinstance(targets, list):
-        matched = [t for t in targets if isinstance(t, str) and module.endswith(t)]
-        if matched:
-            return max(matched, key=len)
-    return module.rsplit(".", 1)[-1]
+    longest = next((module[i:] for i in range(len(module) + 1) if module[i:] in listed), None)
+    return longest if longest is not None else module.rsplit(".", 1)[-1]
 
 
 def shared_copies(
@@ -44,11 +42,16 @@ def shared_copies(
         match = _PART.fullmatch(name)
         if match is not None:
             parts.setdefault(match["module"], {})[match["part"]] = info
+    listed = (
+        frozenset(t for t in targets if isinstance(t, str))
+        if isinstance(targets, list)
+        else frozenset()
+    )
     groups: dict[tuple[str, tuple[int, ...], tuple[int, ...]], list[str]] = {}
     for module in sorted(parts, key=module_order):
         a, b = parts[module].get("A"), parts[module].get("B")
         # (in, out) of the base weight, as the table checked them: A [r, in], B [num_B * r, out].
-        key = (_suffix(module, targets), a.shape[1:] if a else (), b.shape[1:] if b else ())
+        key = (_suffix(module, targets, listed), a.shape[1:] if a else (), b.shape[1:] if b else ())
         groups.setdefault(key, []).append(module)
     return sorted(_copies(groups.values(), parts, stride_a))
 
