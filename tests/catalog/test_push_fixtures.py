@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -22,9 +23,14 @@ def bases(client: TestClient) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def client(anon_client: TestClient, admin_token: str) -> TestClient:
+def client(anon_client: TestClient, admin_token: str) -> Iterator[TestClient]:
+    # anon_client is the worker's shared unauthenticated client: its credentials go afterwards
+    # (tests/api/test_auth.py, run later on the same worker, expects none).
     anon_client.headers["Authorization"] = f"Bearer {admin_token}"
-    return anon_client
+    try:
+        yield anon_client
+    finally:
+        anon_client.headers.pop("Authorization", None)
 
 
 @pytest.mark.parametrize("entry", ADAPTERS, ids=[a["id"] for a in ADAPTERS])

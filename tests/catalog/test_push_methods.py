@@ -5,6 +5,7 @@ delta are stored, listed under their method and pulled back byte for byte."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,9 +19,14 @@ HUB = Path(__file__).parents[1] / "validation" / "hub" / "fixtures"
 
 
 @pytest.fixture(scope="module")
-def client(anon_client: TestClient, admin_token: str) -> TestClient:
+def client(anon_client: TestClient, admin_token: str) -> Iterator[TestClient]:
+    # anon_client is the worker's shared unauthenticated client: its credentials go afterwards
+    # (tests/api/test_auth.py, run later on the same worker, expects none).
     anon_client.headers["Authorization"] = f"Bearer {admin_token}"
-    return anon_client
+    try:
+        yield anon_client
+    finally:
+        anon_client.headers.pop("Authorization", None)
 
 
 def _pushed(client: TestClient, adapter: Path, base: Path, peft_type: str) -> None:
